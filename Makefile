@@ -1,0 +1,45 @@
+# `make run`: set up .venv and run the main job. `make test`: set up and run the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: setup run test lint fuzz bench golden clean
+
+# Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/resdsl check specs/
+	mkdir -p out
+	$(VENV)/bin/resdsl compile specs/resnet34.res --backend torch -o out/resnet34.py
+	$(PY) -c "import torch, sys; sys.path.insert(0, 'out'); import resnet34; \
+	m = resnet34.build_model().eval(); y = m(torch.randn(1, 3, 224, 224)); \
+	print('out/resnet34.py: forward pass ->', tuple(y.shape), f'{sum(p.numel() for p in m.parameters()):,} parameters')"
+
+test: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fuzz: setup
+	RESDSL_FUZZ=1 $(PY) -m pytest -q tests/test_fuzz.py
+
+bench: setup
+	$(PY) benchmarks/bench_check.py
+
+golden: setup
+	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden.py tests/test_diagnostics.py
+
+clean:
+	rm -rf $(VENV) out build dist *.egg-info

@@ -1,0 +1,1 @@
+"""resdsl's built-in backends, installed as `resdsl.backends`."""

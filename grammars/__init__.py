@@ -1,0 +1,1 @@
+"""The .res grammar, installed as `resdsl.grammars`."""

@@ -1,0 +1,159 @@
+"""The `resdsl` command line.
+
+Exit status: 0 when all is well, 1 when a spec has errors, 2 for usage and I/O errors.
+Heavy frameworks are imported only by the commands that run models, never by `check`,
+`ir` or `compile`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from . import __version__
+from .diagnostics import render_github, render_json, render_text, use_color
+from .driver import Result, analyze_file, spec_files
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+
+
+class _Group(click.Group):
+    def main(self, *args, **kwargs):
+        # click exits 2 on usage errors already; keep tracebacks away from users on I/O errors.
+        try:
+            return super().main(*args, **kwargs)
+        except BrokenPipeError:  # `resdsl ir x | head`
+            sys.stderr.close()
+            sys.exit(EXIT_OK)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="resdsl")
+def main() -> None:
+    """Compile .res specs of residual networks to PyTorch and Keras 3 code."""
+
+
+FORMATS = click.Choice(["text", "json", "github"])
+
+
+def _report(results: list[Result], fmt: str, stream=None) -> int:
+    """Print every diagnostic of `results` in `fmt`; the exit status they call for."""
+    stream = stream or sys.stderr
+    diagnostics = [d for r in results for d in r.diagnostics]
+    sources: dict[str, str] = {}
+    for r in results:
+        sources.update(r.sources)
+    if fmt == "json":
+        stream = sys.stdout
+        stream.write(render_json(diagnostics))
+    elif fmt == "github":
+        stream = sys.stdout
+        stream.write(render_github(diagnostics))
+    else:
+        stream.write(render_text(diagnostics, sources, color=use_color(stream)))
+    if any(d.code == "E001" for d in diagnostics):
+        return EXIT_USAGE
+    if any(d.severity == "error" for d in diagnostics):
+        return EXIT_SPEC
+    return EXIT_OK
+
+
+def _inputs(paths: tuple[str, ...]) -> list[str]:
+    files = spec_files(list(paths))
+    if not files:
+        raise click.UsageError("no .res files found in " + ", ".join(paths))
+    return files
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="text for people, json for tools, github for workflow annotations")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing when every spec is fine")
+def check(paths: tuple[str, ...], fmt: str, quiet: bool) -> None:
+    """Validate specs (files, or directories of *.res files)."""
+    results = [analyze_file(path) for path in _inputs(paths)]
+    status = _report(results, fmt)
+    if fmt == "text" and not quiet:
+        bad = sum(1 for r in results if not r.ok)
+        warnings = sum(1 for r in results for d in r.diagnostics if d.severity == "warning")
+        summary = f"checked {len(results)} spec{'s' * (len(results) != 1)}: "
+        summary += f"{bad} with errors" if bad else "all valid"
+        if warnings:
+            summary += f", {warnings} warning{'s' * (warnings != 1)}"
+        click.echo(summary, err=True)
+    sys.exit(status)
+
+
+@main.command()
+@click.argument("path", required=False)
+@click.option("--schema", is_flag=True, help="print the JSON Schema of the elaborated IR")
+@click.option("--spec", "level", flag_value="spec", help="print the typed spec instead")
+@click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
+def ir(path: str | None, schema: bool, level: str | None, fmt: str) -> None:
+    """Print the elaborated IR of a spec as JSON."""
+    from .ir import Network, NetworkSpec
+
+    if schema:
+        model = NetworkSpec if level == "spec" else Network
+        click.echo(json.dumps(model.model_json_schema(), indent=2, sort_keys=True))
+        return
+    if path is None:
+        raise click.UsageError("give a spec, or --schema")
+    result = analyze_file(path)
+    status = _report([result], fmt)
+    if not result.ok:
+        sys.exit(status)
+    node = result.spec if level == "spec" else result.network
+    click.echo(node.model_dump_json(indent=2))
+
+
+@main.command()
+@click.argument("path")
+@click.option("--backend", "-b", default="torch", show_default=True,
+              help="target: torch or keras (or any installed resdsl.backends plugin)")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="write here (atomically) instead of to standard output")
+@click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
+def compile(path: str, backend: str, output: str | None, fmt: str) -> None:  # noqa: A001
+    """Generate a standalone PyTorch or Keras module from a spec."""
+    from .backend import available, get_backend
+
+    if backend not in available():
+        raise click.BadParameter(
+            f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}",
+            param_hint="--backend",
+        )
+    result = analyze_file(path)
+    status = _report([result], fmt)
+    if not result.ok:
+        sys.exit(status)
+    target = get_backend(backend)
+    problems = target.unsupported(result.network)
+    if problems:
+        for problem in problems:
+            click.echo(f"{path}: error: the {backend} backend cannot express {problem}", err=True)
+        sys.exit(EXIT_SPEC)
+    code = target.emit(result.network)
+    if output is None:
+        sys.stdout.write(code)
+        return
+    from .files import atomic_write
+
+    try:
+        atomic_write(output, code)
+    except OSError as error:
+        click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _entry() -> None:  # pragma: no cover - console-script shim
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()

@@ -1,0 +1,341 @@
+"""Phase 1: bytes to the syntax tree (:class:`resdsl.ir.SpecFile`), or located diagnostics.
+
+The Lark parser is built once per process (LALR, positions propagated). The transformer only
+builds nodes; every problem becomes a diagnostic, never an exception.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import diagnostics as dx
+from .diagnostics import Diagnostics
+from .ir import (
+    Arg,
+    Call,
+    Dims,
+    Name,
+    NetworkDecl,
+    Number,
+    Setting,
+    SpecFile,
+    Span,
+    StageDecl,
+    String,
+)
+
+MAX_FILE_BYTES = 1 << 20  # 1 MiB: the largest spec in the library is under 1 KiB
+
+
+@lru_cache(maxsize=1)
+def grammar_text() -> str:
+    return resources.files("resdsl.grammars").joinpath("resdsl.lark").read_text("utf-8")
+
+
+@lru_cache(maxsize=1)
+def lark_parser() -> Lark:
+    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+
+
+def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
+    """Bytes to text, refusing what cannot be a spec with a located diagnostic."""
+    if len(data) > MAX_FILE_BYTES:
+        diags.add(
+            dx.E_TOO_LARGE,
+            f"file is {len(data):,} bytes; specs are limited to {MAX_FILE_BYTES:,}",
+            _point(file, "", 0),
+            help="a spec describes one network in a few dozen lines; is this the right file?",
+        )
+        return None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        prefix = data[: error.start].decode("utf-8", errors="replace")
+        diags.add(
+            dx.E_ENCODING,
+            f"byte 0x{data[error.start]:02x} at offset {error.start} is not valid UTF-8",
+            _point(file, prefix, len(prefix)),
+            help="save the spec as UTF-8 text",
+        )
+        return None
+    if "\x00" in text:
+        offset = text.index("\x00")
+        diags.add(
+            dx.E_ENCODING,
+            "file contains a NUL byte; it looks binary, not a spec",
+            _point(file, text, offset),
+        )
+        return None
+    return text
+
+
+def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
+    """Text to the syntax tree; on a syntax error, one diagnostic and None."""
+    if not text.strip() or _only_comments(text):
+        diags.add(
+            dx.E_EMPTY,
+            "no network in this file",
+            _point(file, text, len(text)),
+            help="a spec starts with `network NAME {`",
+        )
+        return None
+    try:
+        tree = lark_parser().parse(text)
+    except UnexpectedInput as error:
+        _syntax_error(error, text, file, diags)
+        return None
+    network = _Builder(file, diags).transform(tree)
+    return SpecFile(path=file, network=network)
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("#") for line in text.splitlines())
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def _point(file: str, text: str, offset: int, length: int = 1) -> Span:
+    """A span of `length` characters at `offset`, with line and column computed from `text`."""
+    offset = max(0, min(offset, len(text)))
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Span(
+        file=file,
+        line=line,
+        column=column,
+        end_line=line,
+        end_column=column + length,
+        start=offset,
+        end=offset + length,
+    )
+
+
+def _token_span(file: str, token: Token) -> Span:
+    return Span(
+        file=file,
+        line=token.line,
+        column=token.column,
+        end_line=token.end_line,
+        end_column=token.end_column,
+        start=token.start_pos,
+        end=token.end_pos,
+    )
+
+
+def _meta_span(file: str, meta) -> Span:
+    return Span(
+        file=file,
+        line=meta.line,
+        column=meta.column,
+        end_line=meta.end_line,
+        end_column=meta.end_column,
+        start=meta.start_pos,
+        end=meta.end_pos,
+    )
+
+
+# --------------------------------------------------------------------------- syntax errors
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "INT": "a whole number",
+    "NUMBER": "a number",
+    "DIMS": "a size such as `3x224x224`",
+    "STRING": 'a quoted file name such as `"resnet50.res"`',
+    "$END": "end of file",
+}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TERMINAL_WORDS:
+        return _TERMINAL_WORDS[name]
+    for terminal in lark_parser().terminals:
+        if terminal.name == name and terminal.pattern.type == "str":
+            return f"`{terminal.pattern.value}`"
+    return name.lower()
+
+
+def _expected(names) -> str:
+    words = sorted({_describe_terminal(n) for n in names})
+    if len(words) <= 1:
+        return words[0] if words else "nothing"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _syntax_error(error: UnexpectedInput, text: str, file: str, diags: Diagnostics) -> None:
+    if isinstance(error, UnexpectedCharacters):
+        char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
+        shown = repr(char)[1:-1] if not char.isprintable() else char
+        diags.add(
+            dx.E_UNEXPECTED_CHAR,
+            f"unexpected character `{shown}`",
+            _point(file, text, error.pos_in_stream),
+            label="not part of the language",
+            help=f"expected {_expected(error.allowed)}" if error.allowed else None,
+        )
+    elif isinstance(error, UnexpectedEOF) or (
+        isinstance(error, UnexpectedToken) and error.token.type == "$END"
+    ):
+        diags.add(
+            dx.E_UNEXPECTED_EOF,
+            "the file ends before the network does",
+            _point(file, text, len(text.rstrip()), 1),
+            label=f"expected {_expected(error.expected)}",
+            help="is a closing `}` missing?",
+        )
+    elif isinstance(error, UnexpectedToken):
+        token = error.token
+        diags.add(
+            dx.E_SYNTAX,
+            f"unexpected `{token}`",
+            _token_span(file, token),
+            label=f"expected {_expected(error.expected)}",
+            help=_syntax_help(error),
+        )
+    else:  # pragma: no cover - Lark has no other subclasses
+        diags.add(dx.E_SYNTAX, str(error), _point(file, text, 0))
+
+
+def _syntax_help(error: UnexpectedToken) -> str | None:
+    expected = set(error.expected)
+    if expected == {"NETWORK"}:
+        return "a spec starts with `network NAME {`"
+    if "COLON" in expected and error.token.type in ("INT", "DIMS"):
+        return "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`"
+    if "X" in expected:
+        return "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`, e.g. `stage layer2: 4 x 128 / 2`"
+    if error.token.type == "NAME" and expected & {"NAME", "NUMBER", "DIMS", "STRING"}:
+        return "each setting takes one value; `key value`, or `key kind(arg: value, ...)`"
+    return None
+
+
+# --------------------------------------------------------------------------- tree builder
+
+
+def _bounded_int(digits: str) -> int:
+    # Python refuses to convert over 4,300 digits; anything past 18 is absurd anyway and the
+    # limits pass reports it, so keep the number finite and cheap.
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
+@v_args(meta=True)
+class _Builder(Transformer):
+    """Parse tree to syntax nodes. Builds only; checks belong to the resolve phase."""
+
+    def __init__(self, file: str, diags: Diagnostics):
+        super().__init__()
+        self.file = file
+        self.diags = diags
+
+    def _name(self, token: Token) -> Name:
+        return Name(text=str(token), span=_token_span(self.file, token))
+
+    def _number(self, token: Token) -> Number:
+        return Number(value=float(token), text=str(token), span=_token_span(self.file, token))
+
+    def start(self, meta, children):
+        return children[0]
+
+    def network(self, meta, children):
+        name, extends, *members = children
+        return NetworkDecl(
+            name=self._name(name),
+            extends=extends,
+            settings=tuple(m for m in members if isinstance(m, Setting)),
+            stages=tuple(m for m in members if isinstance(m, StageDecl)),
+            span=_meta_span(self.file, meta),
+        )
+
+    def extends(self, meta, children):
+        token = children[0]
+        return String(text=str(token)[1:-1], span=_token_span(self.file, token))
+
+    def stage(self, meta, children):
+        name, (blocks, width), stride, body = children
+        return StageDecl(
+            name=self._name(name),
+            blocks=blocks,
+            width=width,
+            stride=stride,
+            settings=body or (),
+            span=_meta_span(self.file, meta),
+        )
+
+    def size_spaced(self, meta, children):
+        return self._number(children[0]), self._number(children[1])
+
+    def size_compact(self, meta, children):
+        # `4x128`: split the DIMS token into two numbers with their own spans.
+        token = children[0]
+        text = str(token)
+        left, _, right = text.partition("x")
+        span = _token_span(self.file, token)
+        if "x" in right:
+            self.diags.add(
+                dx.E_SYNTAX,
+                f"`{text}` is not a stage size",
+                span,
+                label="expected BLOCKS x WIDTH",
+                help="a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`",
+            )
+            right = right.partition("x")[0]
+        first = span.model_copy(
+            update={"end_column": span.column + len(left), "end": span.start + len(left)}
+        )
+        second = span.model_copy(
+            update={
+                "column": span.column + len(left) + 1,
+                "start": span.start + len(left) + 1,
+            }
+        )
+        return (
+            Number(value=float(left), text=left, span=first),
+            Number(value=float(right), text=right, span=second),
+        )
+
+    def stage_stride(self, meta, children):
+        return self._number(children[0])
+
+    def stage_body(self, meta, children):
+        return tuple(children)
+
+    def setting(self, meta, children):
+        key, value = children
+        return Setting(key=self._name(key), value=value, span=_meta_span(self.file, meta))
+
+    def call(self, meta, children):
+        name, *args = children
+        return Call(
+            name=self._name(name),
+            args=tuple(a for a in args if a is not None),
+            span=_meta_span(self.file, meta),
+        )
+
+    def arg(self, meta, children):
+        name, value = children
+        return Arg(name=self._name(name), value=value, span=_meta_span(self.file, meta))
+
+    def name(self, meta, children):
+        return self._name(children[0])
+
+    def number(self, meta, children):
+        return self._number(children[0])
+
+    def dims(self, meta, children):
+        token = children[0]
+        return Dims(
+            parts=tuple(_bounded_int(p) for p in str(token).split("x")),
+            text=str(token),
+            span=_token_span(self.file, token),
+        )
+
+    def string(self, meta, children):
+        token = children[0]
+        return String(text=str(token)[1:-1], span=_token_span(self.file, token))

@@ -1,0 +1,265 @@
+"""Phase 4: validation passes over the typed spec and the elaborated network.
+
+Each pass states its rule in its docstring, owns a range of diagnostic codes, and reports every
+problem it finds; none stops at the first. The driver runs them in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import diagnostics as dx
+from .diagnostics import Diagnostics, Label
+from .elaborate import inner_width, out_width
+from .ir import Network, NetworkSpec, Span, StageSpec
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    codes: str
+    run: Callable[[NetworkSpec, Network, Diagnostics], None]
+
+    @property
+    def rule(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+PASSES: list[Pass] = []
+
+
+def register(name: str, codes: str):
+    def wrap(function):
+        PASSES.append(Pass(name, codes, function))
+        return function
+
+    return wrap
+
+
+def run_passes(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+    for validation in PASSES:
+        validation.run(spec, network, diags)
+
+
+def _setting_span(stage: StageSpec, spec: NetworkSpec, key: str) -> Span:
+    return stage.spans.get(key) or spec.spans.get(key) or stage.span
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@register("blocks", "E401-E405")
+def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+    """Basic blocks take neither groups nor dilation nor a stride placement; groups divide the
+    inner width; the expansion is at least 1."""
+    reported: set[tuple[int, str]] = set()
+
+    def once(span: Span, code: str, *args, **kwargs) -> None:
+        if (span.start, code) not in reported:
+            reported.add((span.start, code))
+            diags.add(code, *args, span=span, **kwargs)
+
+    for stage in spec.stages:
+        block = stage.block
+        where = block.span or stage.span
+        basic = block.kind in ("basic", "preact_basic")
+        if basic and (block.groups != 1 or block.group_width is not None):
+            once(
+                where, dx.E_BASIC_GROUPS,
+                f"`{block.kind}` blocks support neither groups nor group width",
+                help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
+            )
+        if basic and stage.dilation > 1:
+            once(
+                stage.spans.get("dilation", stage.span), dx.E_BASIC_DILATION,
+                f"stage `{stage.name}` dilates `{block.kind}` blocks, which support no dilation",
+                help="dilation applies to a bottleneck's 3x3 convolution; use `bottleneck`",
+            )
+        if basic and block.stride_on is not None:
+            once(
+                where, dx.E_STRIDE_ON_BASIC,
+                f"`stride_on` places the stride inside a bottleneck; `{block.kind}` has none",
+                help="remove `stride_on`",
+            )
+        mid = inner_width(block, stage.width)
+        if not basic and mid % block.groups:
+            once(
+                where, dx.E_GROUPS_DIVIDE,
+                f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",
+                label=f"inner width {mid} in stage `{stage.name}`",
+                help="choose groups that divide the width, or a `group_width`",
+            )
+        if block.expansion < 1:
+            once(
+                where, dx.E_EXPANSION,
+                f"expansion {block.expansion:g} is below 1: blocks would narrow their output",
+                help="use an expansion of 1 (basic) or more (4 for bottlenecks)",
+            )
+
+
+# --------------------------------------------------------------------------- design rule
+
+
+@register("design rule", "E201-W202")
+def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+    """When the spatial size halves, the width doubles; when it stays, the width stays.
+
+    Checked at each stage boundary: the size change there is the stride of the last block of
+    the stage before (when that stage strides its last block, as keras' V2 nets do) times the
+    stride of the first block of the stage after (when it strides its first), times the growth
+    in dilation (a dilated stage stands in for a strided one). A stage can waive the rule with
+    `waive halve_double`; a waiver that is not needed is a warning.
+    """
+    stages = spec.stages
+    for i, stage in enumerate(stages):
+        violated = False
+        message = label = help_text = ""
+        notes: tuple[Label, ...] = ()
+        if i > 0:
+            prev = stages[i - 1]
+            factor = (prev.stride if prev.strided_block == "last" else 1) * (
+                stage.stride if stage.strided_block == "first" else 1
+            )
+            factor_f = factor * stage.dilation / prev.dilation
+            prev_out = out_width(prev.block, prev.width)
+            cur_out = out_width(stage.block, stage.width)
+            if cur_out != prev_out * factor_f:
+                violated = True
+                expected_out = prev_out * factor_f
+                expected = expected_out / stage.block.expansion
+                expected_text = f"{expected:g}" if expected == int(expected) else None
+                change = (
+                    "keeps the spatial size" if factor_f == 1
+                    else f"shrinks the spatial size {factor_f:g}x"
+                )
+                message = (
+                    f"stage `{stage.name}` {change} but goes from {prev_out} to {cur_out} "
+                    "channels"
+                )
+                label = (
+                    f"expected {expected_text}" if expected_text else f"expected {expected_out:g}"
+                    " output channels"
+                ) + (" (halve spatial, double channels)" if factor_f == 2 else "")
+                notes = (Label(prev.spans["width"], f"previous stage has {prev_out} channels"),)
+                fix = f"use `x {expected_text}`" if expected_text else "change the width"
+                help_text = f"{fix}, change the stride, or add `{{ waive halve_double }}`"
+        if i == len(stages) - 1 and stage.strided_block == "last" and stage.stride > 1:
+            violated = True
+            message = f"last stage `{stage.name}` halves the size with no stage after to double"
+            label = "strides its last block"
+            help_text = "use `/ 1` on the last stage, as keras' V2 nets do"
+            notes = ()
+        waivers = [w for w in stage.waivers if w.rule == "halve_double"]
+        if violated and not waivers:
+            span = stage.spans["width"] if i > 0 and notes else stage.spans.get("stride", stage.span)
+            diags.add(dx.E_HALVE_DOUBLE, message, span, label=label, help=help_text, notes=notes)
+        elif waivers and not violated:
+            diags.add(
+                dx.W_UNUSED_WAIVER,
+                f"stage `{stage.name}` follows the halve/double rule; the waiver is not needed",
+                waivers[0].span,
+                help="remove `waive halve_double`",
+            )
+
+
+# --------------------------------------------------------------------------- shortcuts
+
+
+@register("shortcuts", "E301-E303")
+def check_shortcuts(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+    """Every block has a shortcut that fits: `identity` only where the input and output shapes
+    match; zero-padding (`A`) only where the channels grow by an even number."""
+    for stage_spec, stage in zip(spec.stages, network.stages, strict=True):
+        where = _setting_span(stage_spec, spec, "shortcut")
+        for run in stage.runs:
+            block = run.block
+            position = run.first_index - stage.runs[0].first_index + 1
+            which = f"block {position} of stage `{stage.name}`"
+            if block.shortcut.kind == "identity" and block.in_shape != block.out_shape:
+                diags.add(
+                    dx.E_IDENTITY_MISMATCH,
+                    f"{which} maps {block.in_shape} to {block.out_shape}; an identity shortcut "
+                    "cannot add them",
+                    where,
+                    label="identity shortcut",
+                    notes=(Label(stage.span, "in this stage"),),
+                    help="use `shortcut B` (project where the shape changes) or `A` (zero-pad)",
+                )
+                break
+            if block.shortcut.kind == "pad":
+                grow = block.out_channels - block.in_channels
+                if grow < 0:
+                    diags.add(
+                        dx.E_PAD_SHRINKS,
+                        f"{which} goes from {block.in_channels} to {block.out_channels} channels; "
+                        "zero-padding cannot remove channels",
+                        where,
+                        label="zero-padding shortcut",
+                        notes=(Label(stage.span, "in this stage"),),
+                        help="use `shortcut B` here",
+                    )
+                    break
+                if grow % 2:
+                    diags.add(
+                        dx.E_PAD_ODD,
+                        f"{which} grows from {block.in_channels} to {block.out_channels} "
+                        f"channels; {grow} cannot be padded evenly on both sides",
+                        where,
+                        label="zero-padding shortcut",
+                        notes=(Label(stage.span, "in this stage"),),
+                        help="choose widths whose difference is even, or `shortcut B`",
+                    )
+                    break
+
+
+# --------------------------------------------------------------------------- spatial
+
+
+@register("spatial", "E501-W502")
+def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+    """The feature map stays at least 1x1 until the head; an odd size met by a stride is
+    rounded, which is worth a warning."""
+    h, w = spec.input[1], spec.input[2]
+    stem_span = spec.spans.get("stem") or spec.spans.get("input") or spec.span
+    stem = network.stem
+    if min(stem.out_shape.height, stem.out_shape.width) < 1:
+        diags.add(
+            dx.E_VANISHES,
+            f"the stem shrinks the {h}x{w} input below 1x1",
+            stem_span,
+            help="use a larger input or the `cifar` stem",
+        )
+        return
+    strides = [c.stride for c in stem.convs] + ([stem.pool.stride] if stem.pool else [])
+    if any(h % s or w % s for s in strides if s > 1):
+        diags.add(
+            dx.W_ODD_SIZE,
+            f"the stem's strides do not divide the {h}x{w} input; sizes are rounded",
+            spec.spans.get("input", stem_span),
+            help="inputs that are multiples of the stem's total stride avoid rounding",
+        )
+    for stage_spec, stage in zip(spec.stages, network.stages, strict=True):
+        out = stage.out_shape
+        where = stage_spec.spans.get("stride", stage_spec.span)
+        if min(out.height, out.width) < 1:
+            diags.add(
+                dx.E_VANISHES,
+                f"stage `{stage.name}` shrinks the {stage.in_shape.height}x"
+                f"{stage.in_shape.width} feature map below 1x1",
+                where,
+                label=f"stride {stage_spec.stride}",
+                help="use a larger input, fewer strided stages, or `/ 1`",
+            )
+            return
+        s = stage_spec.stride
+        size = stage.in_shape if stage_spec.strided_block == "first" else stage.runs[-1].block.in_shape
+        if s > 1 and (size.height % s or size.width % s):
+            diags.add(
+                dx.W_ODD_SIZE,
+                f"stage `{stage.name}` strides a {size.height}x{size.width} map by {s}; "
+                f"the size is rounded to {out.height}x{out.width}",
+                where,
+                label=f"stride {s} on {size.height}x{size.width}",
+                help="an input size divisible by the network's total stride avoids rounding",
+            )
