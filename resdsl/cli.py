@@ -20,7 +20,42 @@ from .driver import Result, analyze_file, spec_files
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 
 
+# Commands that need heavy imports live in their own modules and load only when invoked, so
+# `resdsl check` stays fast: name -> "module:attribute" under resdsl.commands.
+LAZY_COMMANDS = {
+    "port-weights": "port_weights:port_weights",
+    "train": "train:train",
+    "summary": "summary:summary",
+    "diff": "diff:diff",
+    "graph": "graph:graph",
+    "fmt": "fmt:fmt",
+    "export": "export:export",
+}
+
+
 class _Group(click.Group):
+    def list_commands(self, ctx):
+        return sorted([*super().list_commands(ctx), *self._lazy()])
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and name in self._lazy():
+            import importlib
+
+            module, _, attribute = LAZY_COMMANDS[name].partition(":")
+            command = getattr(importlib.import_module(f"resdsl.commands.{module}"), attribute)
+        return command
+
+    @staticmethod
+    def _lazy() -> list[str]:
+        import importlib.util
+
+        return [
+            name
+            for name, target in LAZY_COMMANDS.items()
+            if importlib.util.find_spec(f"resdsl.commands.{target.partition(':')[0]}")
+        ]
+
     def main(self, *args, **kwargs):
         # click exits 2 on usage errors already; keep tracebacks away from users on I/O errors.
         try:

@@ -1,0 +1,1 @@
+"""CLI commands that load on demand (see resdsl.cli.LAZY_COMMANDS)."""
