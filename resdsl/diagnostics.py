@@ -115,7 +115,7 @@ E_BASIC_DILATION = _code(
 )
 E_GROUPS_DIVIDE = _code(
     "E403", "error", "groups must divide the width",
-    _net("  stage a: 2 x 16 { block bottleneck(groups: 3) }"),
+    _net("  stage a: 2 x 16 { block bottleneck(groups: 8, group_width: 2) }"),
 )
 E_EXPANSION = _code(
     "E404", "error", "expansion below 1",
@@ -145,7 +145,8 @@ E_LIMIT = _code(
     "E602", "error", "value beyond the supported limit", _net("  stage a: 1000000000 x 16")
 )
 E_NOT_INTEGER = _code(
-    "E603", "error", "value must be a whole number", _net("  stage a: 2 x 16.5")
+    "E603", "error", "value must be a whole number",
+    _net("  stage a: 2 x 16 { block bottleneck(groups: 2.5) }"),
 )
 E_RANGE = _code(
     "E604", "error", "value out of range", _net("  stage a: 2 x 16\n  stochastic_depth 1.5")
@@ -273,9 +274,9 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
         marks.append((d.span, "^", d.label))
     marks.extend((n.span, "-", n.message) for n in d.notes)
     shown = [m for m in marks if _line_text(sources, m[0].file, m[0].line) is not None]
+    width = len(str(max(m[0].line for m in shown))) if shown else 0
+    pad = " " * width
     if shown:
-        width = len(str(max(m[0].line for m in shown)))
-        pad = " " * width
         lines.append(style.gutter(f"{pad} |"))
         previous_file = d.span.file if d.span else None
         for span, char, message in sorted(shown, key=lambda m: (m[0].file != previous_file,
@@ -293,8 +294,7 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
             painted = style.severity(d.severity, mark) if char == "^" else style.gutter(mark)
             lines.append(style.gutter(f"{pad} |") + f" {painted}")
     if d.help:
-        indent = " " * (len(str(d.span.line)) if d.span else 0)
-        lines.append(f"{indent} = {style.bold('help')}: {d.help}")
+        lines.append(f"{pad} = {style.bold('help')}: {d.help}")
     return "\n".join(lines) + "\n\n"
 
 

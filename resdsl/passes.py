@@ -129,14 +129,14 @@ def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) 
                 expected_out = prev_out * factor_f
                 expected = expected_out / stage.block.expansion
                 expected_text = f"{expected:g}" if expected == int(expected) else None
-                change = (
-                    "keeps the spatial size" if factor_f == 1
-                    else f"shrinks the spatial size {factor_f:g}x"
+                change = {1: "keeps the spatial size", 2: "halves the spatial size"}.get(
+                    factor_f, f"shrinks the spatial size {factor_f:g}-fold"
                 )
-                message = (
-                    f"stage `{stage.name}` {change} but goes from {prev_out} to {cur_out} "
-                    "channels"
+                widths = (
+                    f"keeps {cur_out} channels" if cur_out == prev_out
+                    else f"goes from {prev_out} to {cur_out} channels"
                 )
+                message = f"stage `{stage.name}` {change} but {widths}"
                 label = (
                     f"expected {expected_text}" if expected_text else f"expected {expected_out:g}"
                     " output channels"
@@ -218,12 +218,16 @@ def check_shortcuts(spec: NetworkSpec, network: Network, diags: Diagnostics) -> 
 
 @register("spatial", "E501-W502")
 def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
-    """The feature map stays at least 1x1 until the head; an odd size met by a stride is
-    rounded, which is worth a warning."""
+    """The feature map stays at least 1x1 until the head: a stride never meets a map smaller
+    than itself (padded convolutions would silently keep a 1x1 map at 1x1). An odd size met by
+    a stride is rounded, which is worth a warning."""
     h, w = spec.input[1], spec.input[2]
     stem_span = spec.spans.get("stem") or spec.spans.get("input") or spec.span
     stem = network.stem
-    if min(stem.out_shape.height, stem.out_shape.width) < 1:
+    total = 1
+    for s in [c.stride for c in stem.convs] + ([stem.pool.stride] if stem.pool else []):
+        total *= s
+    if min(h, w) < total:
         diags.add(
             dx.E_VANISHES,
             f"the stem shrinks the {h}x{w} input below 1x1",
@@ -242,7 +246,9 @@ def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> No
     for stage_spec, stage in zip(spec.stages, network.stages, strict=True):
         out = stage.out_shape
         where = stage_spec.spans.get("stride", stage_spec.span)
-        if min(out.height, out.width) < 1:
+        s = stage_spec.stride
+        size = stage.in_shape if stage_spec.strided_block == "first" else stage.runs[-1].block.in_shape
+        if min(out.height, out.width) < 1 or (s > 1 and min(size.height, size.width) < s):
             diags.add(
                 dx.E_VANISHES,
                 f"stage `{stage.name}` shrinks the {stage.in_shape.height}x"
@@ -252,8 +258,6 @@ def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> No
                 help="use a larger input, fewer strided stages, or `/ 1`",
             )
             return
-        s = stage_spec.stride
-        size = stage.in_shape if stage_spec.strided_block == "first" else stage.runs[-1].block.in_shape
         if s > 1 and (size.height % s or size.width % s):
             diags.add(
                 dx.W_ODD_SIZE,

@@ -83,9 +83,13 @@ def _kind(value: Value) -> str:
 
 def _number(value: Value, what: str) -> Number:
     if not isinstance(value, Number):
-        raise _Bad(dx.E_BAD_VALUE, f"{what} takes a number, not {_kind(value)}", value.span)
+        raise _Bad(
+            dx.E_BAD_VALUE, f"{what} takes a number, not {_kind(value)}", value.span,
+            help="write a number such as `2` or `0.1`",
+        )
     if math.isnan(value.value):
-        raise _Bad(dx.E_BAD_VALUE, f"{what} takes a number", value.span)
+        raise _Bad(dx.E_BAD_VALUE, f"{what} takes a number", value.span,
+                   help="write a number such as `2` or `0.1`")
     return value
 
 
@@ -94,12 +98,14 @@ def _int(low: int, high: int) -> Callable[[Value, str], int]:
         number = _number(value, what)
         if not number.is_int:
             raise _Bad(
-                dx.E_NOT_INTEGER, f"{what} must be a whole number, not `{number.text}`", value.span
+                dx.E_NOT_INTEGER, f"{what} must be a whole number, not `{number.text}`", value.span,
+                help=f"write a whole number from {low:,} to {high:,}",
             )
         n = number.value
         if n < low:
             code = dx.E_NOT_POSITIVE if low >= 1 and n <= 0 else dx.E_RANGE
-            raise _Bad(code, f"{what} must be at least {low}, not `{number.text}`", value.span)
+            raise _Bad(code, f"{what} must be at least {low}, not `{number.text}`", value.span,
+                       help=f"write a whole number from {low:,} to {high:,}")
         if n > high:
             raise _Bad(
                 dx.E_LIMIT,
@@ -121,6 +127,8 @@ def _float(low: float, high: float, *, high_open: bool = False) -> Callable[[Val
             raise _Bad(
                 dx.E_RANGE, f"{what} must lie in [{low:g}, {high:g}{bracket}, not `{value.text}`",
                 value.span,
+                help=f"write a number from {low:g} up to {high:g}"
+                + (" (excluded)" if high_open else ""),
             )
         return n
 
@@ -131,9 +139,11 @@ def _positive_float(high: float) -> Callable[[Value, str], float]:
     def read(value: Value, what: str) -> float:
         n = _number(value, what).value
         if n <= 0:
-            raise _Bad(dx.E_NOT_POSITIVE, f"{what} must be positive, not `{value.text}`", value.span)
+            raise _Bad(dx.E_NOT_POSITIVE, f"{what} must be positive, not `{value.text}`", value.span,
+                       help=f"write a number above 0, at most {high:g}")
         if n > high or math.isinf(n):
-            raise _Bad(dx.E_LIMIT, f"{what} is `{value.text}`; the limit is {high:g}", value.span)
+            raise _Bad(dx.E_LIMIT, f"{what} is `{value.text}`; the limit is {high:g}", value.span,
+                       help=f"write a number above 0, at most {high:g}")
         return n
 
     return read
@@ -166,7 +176,8 @@ def _bool(value: Value, what: str) -> bool:
         return True
     if text in ("off", "false", "no"):
         return False
-    raise _Bad(dx.E_BAD_VALUE, f"{what} takes `on` or `off`", value.span)
+    raise _Bad(dx.E_BAD_VALUE, f"{what} takes `on` or `off`", value.span,
+               help="write `on` or `off`")
 
 
 def _list(options) -> str:
@@ -359,6 +370,9 @@ FIELDS: dict[str, Field] = {
     "waive": Field(_waiver, stage=True, network=False),
 }
 REQUIRED = ("input", "classes", "block")
+# Settings that decide shapes: when one is wrong, elaborating with its default would only
+# produce misleading follow-on errors.
+SHAPING = ("stem", "strided_block")
 
 
 # --------------------------------------------------------------------------- resolving
@@ -411,9 +425,13 @@ def merge(child: NetworkDecl, parent: Merged | None, diags: Diagnostics) -> Merg
 
 
 def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
-    """Typed spec from merged declarations; None when any setting is wrong."""
+    """Typed spec from merged declarations.
+
+    A wrong setting that cannot change shapes (norm, init, activation, ...) falls back to its
+    default so that the later passes still run and every error of the file is reported at
+    once; None when something that shapes the network is wrong.
+    """
     decl = merged.decl
-    errors_before = sum(1 for d in diags if d.severity == "error")
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
     for key, setting in merged.settings.items():
@@ -463,7 +481,11 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
             decl.name.span,
             help="ResNet-1202, the deepest in the paper, has 600",
         )
-    if sum(1 for d in diags if d.severity == "error") > errors_before or block is None:
+    shaping_ok = all(key in values for key in (*REQUIRED, *SHAPING) if key in merged.settings)
+    limits_ok = len(merged.stages) <= MAX_STAGES and total_blocks <= MAX_BLOCKS
+    if not (shaping_ok and limits_ok and block is not None and stages):
+        return None
+    if len(stages) != len(merged.stages):
         return None
 
     stem_name, stem_args = values.get("stem", ("imagenet", STEMS["imagenet"].defaults))
