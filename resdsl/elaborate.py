@@ -11,6 +11,7 @@ with depth.
 from __future__ import annotations
 
 import hashlib
+import os
 
 from .ir import (
     Block,
@@ -48,8 +49,10 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
     parts = [stem, *stages, head]
     return Network(
         name=spec.name,
+        # Only the file's name: output must not change with the directory it was compiled from.
         source=Source(
-            file=spec.file, sha256=hashlib.sha256(source_text.encode("utf-8")).hexdigest()
+            file=os.path.basename(spec.file),
+            sha256=hashlib.sha256(source_text.encode("utf-8")).hexdigest(),
         ),
         input=Shape(channels=c, height=h, width=w),
         classes=spec.classes,

@@ -353,7 +353,7 @@ class Conventions(Node):
 
 
 class Source(Node):
-    file: str  # as given, never made absolute
+    file: str  # the spec's file name without its folder, so output is the same from anywhere
     sha256: str
 
 
