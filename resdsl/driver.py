@@ -47,7 +47,8 @@ def read_source(path: str, diags: Diagnostics, sources: dict[str, str]) -> str |
             data = handle.read(1 << 20 | 1)  # one byte past the limit is enough to refuse it
     except OSError as error:
         reason = error.strerror or str(error)
-        diags.add(dx.E_IO, f"cannot read `{path}`: {reason}", None)
+        diags.add(dx.E_IO, f"cannot read `{path}`: {reason}", None,
+                  help="give the path of a readable `.res` file")
         return None
     text = decode(data, path, diags)
     if text is not None:
@@ -85,7 +86,8 @@ def _analyze(text: str, file: str, diags: Diagnostics, result: Result) -> None:
     if spec is None:
         return
     result.spec = spec
-    network = elaborate(spec, text)
+    # The content hash covers the parents too: changing resnet50.res changes resnet101's code.
+    network = elaborate(spec, "\n".join(result.sources.values()))
     run_passes(spec, network, diags)
     result.network = network
 
@@ -115,6 +117,7 @@ def _load_merged(
                 dx.E_EXTENDS_DEPTH,
                 f"more than {MAX_EXTENDS_DEPTH} specs deep in `extends`",
                 decl.extends.span,
+                help="extend a spec nearer the root of the chain",
             )
             return None
         if not os.path.isfile(path):

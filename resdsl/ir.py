@@ -354,7 +354,7 @@ class Conventions(Node):
 
 class Source(Node):
     file: str  # the spec's file name without its folder, so output is the same from anywhere
-    sha256: str
+    sha256: str  # of the spec's text followed by its parents' (`extends`)
 
 
 class Network(Node):
