@@ -70,6 +70,7 @@ def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
             dx.E_ENCODING,
             "file contains a NUL byte; it looks binary, not a spec",
             _point(file, text, offset),
+            help="save the spec as UTF-8 text",
         )
         return None
     return text
@@ -187,7 +188,7 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, diags: Diagnosti
             dx.E_UNEXPECTED_EOF,
             "the file ends before the network does",
             _point(file, text, len(text.rstrip()), 1),
-            label=f"expected {_expected(error.expected)}",
+            label=f"expected {_expected(_acceptable(error))}",
             help="is a closing `}` missing?",
         )
     elif isinstance(error, UnexpectedToken):
@@ -196,15 +197,22 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, diags: Diagnosti
             dx.E_SYNTAX,
             f"unexpected `{token}`",
             _token_span(file, token),
-            label=f"expected {_expected(error.expected)}",
-            help=_syntax_help(error),
+            label=f"expected {_expected(_acceptable(error))}",
+            help=_syntax_help(error)
+            or "a setting reads `key value`; a stage `stage NAME: BLOCKS x WIDTH / STRIDE`",
         )
     else:  # pragma: no cover - Lark has no other subclasses
         diags.add(dx.E_SYNTAX, str(error), _point(file, text, 0))
 
 
+def _acceptable(error: UnexpectedInput) -> set[str]:
+    """The tokens the parser can take here: LALR merges lookaheads, so `expected` may name
+    tokens (`)` after a setting's value) that could not actually follow; `accepts` is exact."""
+    return getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
+
+
 def _syntax_help(error: UnexpectedToken) -> str | None:
-    expected = set(error.expected)
+    expected = set(_acceptable(error))
     if expected == {"NETWORK"}:
         return "a spec starts with `network NAME {`"
     if "COLON" in expected and error.token.type in ("INT", "DIMS"):

@@ -247,7 +247,8 @@ def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> No
         out = stage.out_shape
         where = stage_spec.spans.get("stride", stage_spec.span)
         s = stage_spec.stride
-        size = stage.in_shape if stage_spec.strided_block == "first" else stage.runs[-1].block.in_shape
+        last_in = stage.runs[-1].block.in_shape
+        size = stage.in_shape if stage_spec.strided_block == "first" else last_in
         if min(out.height, out.width) < 1 or (s > 1 and min(size.height, size.width) < s):
             diags.add(
                 dx.E_VANISHES,

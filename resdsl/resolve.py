@@ -139,8 +139,10 @@ def _positive_float(high: float) -> Callable[[Value, str], float]:
     def read(value: Value, what: str) -> float:
         n = _number(value, what).value
         if n <= 0:
-            raise _Bad(dx.E_NOT_POSITIVE, f"{what} must be positive, not `{value.text}`", value.span,
-                       help=f"write a number above 0, at most {high:g}")
+            raise _Bad(
+                dx.E_NOT_POSITIVE, f"{what} must be positive, not `{value.text}`", value.span,
+                help=f"write a number above 0, at most {high:g}",
+            )
         if n > high or math.isinf(n):
             raise _Bad(dx.E_LIMIT, f"{what} is `{value.text}`; the limit is {high:g}", value.span,
                        help=f"write a number above 0, at most {high:g}")
@@ -157,6 +159,7 @@ def _choice(*options: str) -> Callable[[Value, str], str]:
                 dx.E_BAD_VALUE,
                 f"{what} takes one of {_list(options)}, not {_kind(value)}",
                 value.span,
+                help=f"write one of {_list(options)}",
             )
         if text not in options:
             raise _Bad(
@@ -281,6 +284,7 @@ def _read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, di
             dx.E_BAD_VALUE,
             f"{what} takes one of {_list(kinds)}, not {_kind(value)}",
             value.span,
+            help=f"write one of {_list(kinds)}, with arguments in parentheses if any",
         )
     if head.text not in kinds:
         raise _Bad(
@@ -306,7 +310,8 @@ def _read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, di
                 help=hint or accepted,
             )
         if name in seen:
-            raise _Bad(dx.E_DUPLICATE, f"argument `{name}` given twice", arg.name.span)
+            raise _Bad(dx.E_DUPLICATE, f"argument `{name}` given twice", arg.name.span,
+                       help="remove one of them")
         seen.add(name)
         values[name] = kind.readers[name](arg.value, f"`{name}`")
     return head.text, values
@@ -334,17 +339,19 @@ def _input(value: Value, what: str) -> tuple[int, int, int]:
             if not isinstance(value, Dims)
             else f"input takes three sizes, CHANNELSxHEIGHTxWIDTH, not `{value.text}`",
             value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
         )
     c, h, w = value.parts
     if min(c, h, w) < 1:
         raise _Bad(dx.E_NOT_POSITIVE, f"input sizes must be positive, not `{value.text}`",
-                   value.span)
+                   value.span, help="write e.g. `input 3x224x224` (channels x height x width)")
     if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIZE:
         raise _Bad(
             dx.E_LIMIT,
             f"input `{value.text}` is beyond the limits "
             f"({MAX_INPUT_CHANNELS} channels, {MAX_INPUT_SIZE} pixels a side)",
             value.span,
+            help="resdsl refuses sizes no real network uses rather than run out of memory",
         )
     return c, h, w
 
@@ -473,6 +480,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
             dx.E_LIMIT,
             f"{len(merged.stages)} stages; the limit is {MAX_STAGES}",
             decl.name.span,
+            help="real residual networks have four or five stages",
         )
     if total_blocks > MAX_BLOCKS:
         diags.add(
@@ -598,6 +606,7 @@ def _stage_spec(
                 f"`{key}` is set twice in stage `{stage.name.text}`",
                 setting.key.span,
                 notes=(dx.Label(seen[key].key.span, "first set here"),),
+                help="remove one of them",
             )
             ok = False
             continue
