@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 
 from .ir import (
     Block,
@@ -49,9 +50,8 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
     parts = [stem, *stages, head]
     return Network(
         name=spec.name,
-        # Only the file's name: output must not change with the directory it was compiled from.
         source=Source(
-            file=os.path.basename(spec.file),
+            file=_safe_file_name(spec.file),
             sha256=hashlib.sha256(source_text.encode("utf-8")).hexdigest(),
         ),
         input=Shape(channels=c, height=h, width=w),
@@ -74,6 +74,13 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         macs=sum(p.macs for p in parts),
         output_shape=(spec.classes,),
     )
+
+
+def _safe_file_name(path: str) -> str:
+    """The spec's file name as it may appear in generated code: without its folder (output must
+    not change with the directory it was compiled from) and with anything outside a plain
+    file-name alphabet replaced, so no quote, backslash or newline can reach a docstring."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", os.path.basename(path))[:128] or "spec.res"
 
 
 def _bias_rule(conv_bias: str):
