@@ -125,6 +125,10 @@ E_STRIDE_ON_BASIC = _code(
     "E405", "error", "stride placement only applies to bottlenecks",
     _net("  stage a: 2 x 16 { block basic(stride_on: 1x1) }"),
 )
+E_NO_WIDTH = _code(
+    "E406", "error", "inner width rounds to zero",
+    _net("  stage a: 2 x 4 { block bottleneck(groups: 2, group_width: 8) }"),
+)
 # Spatial: E5xx
 E_VANISHES = _code(
     "E501", "error", "feature map shrinks below 1x1",

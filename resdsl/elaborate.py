@@ -153,11 +153,12 @@ def _stem(spec: NetworkSpec, shape: Shape, bias) -> Stem:
 
 def inner_width(block: BlockSpec, width: int) -> int:
     """The width of a block's inner convolutions, as torchvision computes it for ResNeXt and
-    Wide ResNet: int(width * base_width / 64) * groups."""
+    Wide ResNet: int(width * base_width / 64) * groups. Zero when that rounds away (reported
+    by the blocks pass; elaboration carries on with one channel)."""
     if block.kind in ("basic", "preact_basic"):
-        return max(1, int(width * block.width_factor))
+        return int(width * block.width_factor)
     base = block.group_width if block.group_width is not None else 64 * block.width_factor
-    return max(1, int(width * base / 64) * block.groups)
+    return int(width * base / 64) * block.groups
 
 
 def out_width(block: BlockSpec, width: int) -> int:
@@ -205,7 +206,7 @@ def _block(spec: StageSpec, shape: Shape, stride: int, bias) -> Block:
     b = spec.block
     preact = b.kind.startswith("preact_")
     bottleneck = b.kind.endswith("bottleneck")
-    mid = inner_width(b, spec.width)
+    mid = max(1, inner_width(b, spec.width))
     out = out_width(b, spec.width)
     stride_on = b.stride_on or "3x3"
     d = spec.dilation

@@ -49,7 +49,7 @@ def _setting_span(stage: StageSpec, spec: NetworkSpec, key: str) -> Span:
 # --------------------------------------------------------------------------- blocks
 
 
-@register("blocks", "E401-E405")
+@register("blocks", "E401-E406")
 def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
     """Basic blocks take neither groups nor dilation nor a stride placement; groups divide the
     inner width; the expansion is at least 1."""
@@ -83,7 +83,15 @@ def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> Non
                 help="remove `stride_on`",
             )
         mid = inner_width(block, stage.width)
-        if not basic and mid % block.groups:
+        if mid < 1:
+            once(
+                where, dx.E_NO_WIDTH,
+                f"stage `{stage.name}`'s inner width rounds to 0 "
+                f"(width {stage.width} with this block's group width or width factor)",
+                label=f"in stage `{stage.name}`",
+                help="widen the stage, or raise `group_width` / `width_factor`",
+            )
+        elif not basic and mid % block.groups:
             once(
                 where, dx.E_GROUPS_DIVIDE,
                 f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",

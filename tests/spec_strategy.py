@@ -1,0 +1,99 @@
+"""A hypothesis strategy over valid specs, rendered to `.res` text.
+
+It draws the language's features (every block kind, shortcut policy, stem, stride placement,
+groups, dilation, conventions) at sizes small enough that each network runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+
+@st.composite
+def spec_texts(draw) -> str:
+    kind = draw(st.sampled_from(["basic", "bottleneck", "preact_basic", "preact_bottleneck"]))
+    bottleneck = kind.endswith("bottleneck")
+    basic_like = not bottleneck
+    stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
+    stem_channels = draw(st.sampled_from([4, 8]))
+    size = draw(st.sampled_from([16, 24, 32])) if stem == "cifar" else draw(
+        st.sampled_from([32, 48, 64])
+    )
+    channels = draw(st.sampled_from([1, 3]))
+    n_stages = draw(st.integers(1, 3))
+    base = draw(st.sampled_from([4, 8]))
+    strided_block = draw(st.sampled_from(["first", "last"]))
+
+    block_args = []
+    groups = 1
+    if bottleneck:
+        expansion = draw(st.sampled_from([1, 2, 4]))
+        if expansion != 4:
+            block_args.append(f"expansion: {expansion}")
+        groups = draw(st.sampled_from([1, 2, 4]))
+        if groups > 1:
+            block_args.append(f"groups: {groups}")
+            block_args.append(f"group_width: {draw(st.sampled_from([16, 32]))}")
+        elif draw(st.booleans()):
+            block_args.append("width_factor: 2")
+        block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
+    else:
+        expansion = 1
+
+    # Zero-padding needs every channel increase to be even and non-negative; basic blocks
+    # with doubling widths give that when the stem is no wider than the first stage.
+    policies = ["B", "C", "D"]
+    stem_out = stem_channels * 2 if stem == "deep" else stem_channels
+    if basic_like and stem_out <= base:
+        policies.append("A")
+    policy = draw(st.sampled_from(policies))
+    shortcut = policy
+    if policy == "A":
+        shortcut = f"A(downsample: {draw(st.sampled_from(['subsample', 'avgpool']))})"
+    elif policy == "B" and draw(st.booleans()):
+        shortcut = "B(stride_only: subsample)"
+
+    lines = [
+        "network drawn {",
+        f"  input {channels}x{size}x{size}",
+        f"  classes {draw(st.integers(2, 12))}",
+    ]
+    if stem == "deep":
+        lines.append(f"  stem deep(width: {stem_channels}, channels: {stem_channels * 2})")
+    else:
+        pool = draw(st.sampled_from(["max", "avg", "none"]))
+        norm = draw(st.sampled_from(["on", "off"]))
+        lines.append(f"  stem {stem}(channels: {stem_channels}, pool: {pool}, norm: {norm})")
+    lines.append(f"  block {kind}({', '.join(block_args)})" if block_args else f"  block {kind}")
+    lines.append(f"  shortcut {shortcut}")
+    lines.append(f"  strided_block {strided_block}")
+    lines.append(f"  conv_bias {draw(st.sampled_from(['off', 'on', 'unnormalized']))}")
+    eps = draw(st.sampled_from(["1e-5", "1.001e-5", "1e-3"]))
+    lines.append(f"  norm batch(eps: {eps}, momentum: {draw(st.sampled_from(['0.1', '0.01']))})")
+    lines.append(f"  activation {draw(st.sampled_from(['relu', 'silu', 'gelu']))}")
+    zero = draw(st.sampled_from(["on", "off"]))
+    lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")
+    if draw(st.booleans()):
+        lines.append(f"  stochastic_depth {draw(st.sampled_from(['0.1', '0.2']))}")
+    if draw(st.booleans()):
+        lines.append(f"  head avgpool(dropout: {draw(st.sampled_from(['0.1', '0.5']))})")
+
+    for i in range(n_stages):
+        blocks = draw(st.integers(1, 3))
+        width = base * 2**i
+        last = i == n_stages - 1
+        if strided_block == "last":
+            stride = 1 if last else 2
+        else:
+            stride = 1 if i == 0 else 2
+        body = []
+        if bottleneck and last and n_stages > 1 and strided_block == "first" and draw(
+            st.booleans()
+        ):
+            # A dilated last stage in place of a strided one, as in segmentation backbones.
+            stride, body = 1, ["dilation 2"]
+        suffix = f" / {stride}" if stride > 1 else ""
+        braces = f" {{ {' '.join(body)} }}" if body else ""
+        lines.append(f"  stage s{i + 1}: {blocks} x {width}{suffix}{braces}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
