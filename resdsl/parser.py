@@ -82,7 +82,7 @@ def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
         diags.add(
             dx.E_EMPTY,
             "no network in this file",
-            _point(file, text, len(text)),
+            _point(file, text, 0),
             help="a spec starts with `network NAME {`",
         )
         return None
