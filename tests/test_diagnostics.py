@@ -1,0 +1,334 @@
+"""One test per diagnostic code, each comparing the rendered text with a golden file.
+
+Driven from :data:`resdsl.diagnostics.CODES`: a code's `example` is written to a file in a
+temporary folder (entered, so the golden text holds a stable relative path) and analysed; the
+code must appear and the rendering must match `tests/golden/diagnostics/<code>.txt`. Codes
+whose example is empty (I/O, encoding, size, extends depth) build their input here.
+`RESDSL_UPDATE_GOLDEN=1` rewrites the golden files; a mismatch prints a unified diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from resdsl.diagnostics import (
+    CODES,
+    Diagnostic,
+    render_github,
+    render_json,
+    render_text,
+    use_color,
+)
+from resdsl.driver import MAX_EXTENDS_DEPTH, analyze_file
+from resdsl.parser import MAX_FILE_BYTES
+
+GOLDEN = Path(__file__).parent / "golden" / "diagnostics"
+UPDATE = os.environ.get("RESDSL_UPDATE_GOLDEN") == "1"
+
+
+def check_golden(path: Path, actual: str) -> None:
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8", newline="\n")
+        return
+    assert path.exists(), f"{path} is missing; run with RESDSL_UPDATE_GOLDEN=1 to create it"
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                fromfile=str(path),
+                tofile="rendered",
+            )
+        )
+        pytest.fail(f"rendered diagnostics differ from {path.name}:\n{diff}", pytrace=False)
+
+
+# --------------------------------------------------------------------------- inputs per code
+
+
+def _write_example(code: str) -> str:
+    name = "self.res" if code == "E151" else "example.res"
+    Path(name).write_text(CODES[code].example, encoding="utf-8", newline="\n")
+    return name
+
+
+def _build_input(code: str) -> str:
+    """Inputs for the codes without an example, in the current (temporary) folder."""
+    if code == "E001":
+        return "missing.res"
+    if code == "E002":
+        Path("latin1.res").write_bytes("# caf\xe9\nnetwork n {\n}\n".encode("latin-1"))
+        return "latin1.res"
+    if code == "E003":
+        Path("huge.res").write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+        return "huge.res"
+    if code == "E152":
+        depth = MAX_EXTENDS_DEPTH + 2
+        for i in range(depth):
+            Path(f"s{i}.res").write_text(f'network s{i} extends "s{i + 1}.res" {{\n}}\n')
+        Path(f"s{depth}.res").write_text(
+            "network root {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+            "  stage a: 1 x 16\n}\n"
+        )
+        return "s0.res"
+    raise AssertionError(f"{code} has no example and no input built here")
+
+
+def _analyze_code(code: str):
+    name = _write_example(code) if CODES[code].example else _build_input(code)
+    return analyze_file(name)
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_code(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = _analyze_code(code)
+    codes = [d.code for d in result.diagnostics]
+    assert code in codes, f"the input for {code} produced {codes}"
+    for d in result.diagnostics:
+        assert d.help, f"{d.code} has no help line: {d.message}"
+        if d.code not in ("E001",):
+            assert d.span is not None, f"{d.code} is not located"
+    check_golden(GOLDEN / f"{code}.txt", render_text(result.diagnostics, result.sources))
+
+
+def test_every_code_has_a_golden_file():
+    have = {p.stem for p in GOLDEN.glob("*.txt")}
+    assert set(CODES) <= have, f"no golden file for {sorted(set(CODES) - have)}"
+    assert have <= set(CODES), f"golden files for unknown codes: {sorted(have - set(CODES))}"
+
+
+def test_codes_are_well_formed():
+    for code, entry in CODES.items():
+        assert entry.code == code
+        assert code[0] == ("E" if entry.severity == "error" else "W")
+        assert len(code) == 4 and code[1:].isdigit()
+        assert entry.title
+
+
+# --------------------------------------------------------------------------- all at once
+
+_MANY_ERRORS = """network n {
+  input 3x32x32
+  classes 10
+  stem cifar
+  block basic
+  clases 10
+  stage a: 2 x 16 { block bottlenek }
+  stage b: 2 x 16 / 2
+  stage c: 0 x 64 / 2
+  stage fc: 2 x 64
+}
+"""
+
+
+def test_all_errors_of_a_file_are_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("many.res").write_text(_MANY_ERRORS)
+    result = analyze_file("many.res")
+    codes = {d.code for d in result.diagnostics}
+    assert {"E101", "E102", "E601", "E107"} <= codes, codes
+    lines = sorted(d.span.line for d in result.diagnostics)
+    assert lines == sorted(set(lines)) or len(lines) >= 4
+
+
+def test_design_rule_errors_are_all_reported(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = CODES["E201"].example.replace(
+        "stage b: 2 x 16 / 2", "stage b: 2 x 16 / 2\n  stage c: 2 x 16 / 2"
+    )
+    Path("rule.res").write_text(text)
+    result = analyze_file("rule.res")
+    assert [d.code for d in result.diagnostics].count("E201") == 2
+
+
+# --------------------------------------------------------------------------- the design rule
+
+
+def _net(stages: str, extra: str = "") -> str:
+    return (
+        "network n {\n  input 3x224x224\n  classes 10\n  stem imagenet\n"
+        f"  block bottleneck\n{extra}{stages}\n}}\n"
+    )
+
+
+def test_keras_v2_halves_at_the_end_of_a_stage(tmp_path, monkeypatch):
+    # keras' V2 nets stride the last block of a stage: the rule is checked at the boundary.
+    result = analyze_file(str(Path(__file__).parent.parent / "specs/keras/resnet50v2.res"))
+    assert result.ok and not result.diagnostics
+    # The same stages striding their first blocks would break the rule.
+    monkeypatch.chdir(tmp_path)
+    text = Path(result.file).read_text().replace("strided_block last", "strided_block first")
+    Path("first.res").write_text(text)
+    assert "E201" in {d.code for d in analyze_file("first.res").diagnostics}
+
+
+def test_waiver_shows_in_the_ir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("w.res").write_text(
+        _net("  stage a: 2 x 64\n  stage b: 2 x 64 / 2 { waive halve_double }")
+    )
+    result = analyze_file("w.res")
+    assert result.ok, render_text(result.diagnostics, result.sources)
+    stage = result.network.stages[1]
+    assert [w.rule for w in stage.waivers] == ["halve_double"]
+    assert result.network.stages[0].waivers == ()
+
+
+@pytest.mark.parametrize(
+    ("stages", "code"),
+    [
+        ("  stage a: 2 x 64 { block basic(groups: 2) }", "E401"),
+        ("  stage a: 2 x 64 { block basic }\n  stage b: 2 x 64 { block basic\n dilation 2 }",
+         "E402"),
+        ("  stage a: 2 x 64 { block bottleneck(expansion: 0.25) }", "E404"),
+        ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2 { shortcut identity }", "E301"),
+        ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2", None),
+    ],
+)
+def test_rules(stages, code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("r.res").write_text(_net(stages))
+    result = analyze_file("r.res")
+    codes = {d.code for d in result.diagnostics}
+    if code is None:
+        assert result.ok and not codes
+    else:
+        assert code in codes, codes
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("  stage a: 1000000000 x 16", "E602"),
+        ("  stage a: 1 x 1000000", "E602"),
+        ("  stage a: 1 x 99999999999999999999999999999999999999999", "E602"),
+        ("  stage a: 1 x 16 / 0", "E601"),
+        ("  stage a: 1 x 16 / 1000", "E602"),
+        ("  stage a: 5000 x 16\n  stage b: 5001 x 16", "E602"),
+        ("  stage a: 1 x 16 { block bottleneck(expansion: 1e308) }", "E602"),
+        ("  stage a: 1 x 16 { block bottleneck(expansion: -1) }", "E601"),
+        ("  stage a: 1 x 16 { block bottleneck(groups: 0) }", "E601"),
+    ],
+)
+def test_absurd_numbers_are_refused(text, code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a.res").write_text(
+        "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+        f"{text}\n}}\n"
+    )
+    result = analyze_file("a.res")
+    assert code in {d.code for d in result.diagnostics}
+    assert not result.ok
+
+
+@pytest.mark.parametrize(
+    "text", ["input 0x32x32", "input 3x99999x32", "input 3x32", "classes 0", "classes 10000000"]
+)
+def test_bad_input_and_classes(text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    body = "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+    key = text.split()[0]
+    body = "\n".join(line for line in body.splitlines() if not line.strip().startswith(key))
+    Path("a.res").write_text(f"{body}\n  {text}\n  stage a: 1 x 16\n}}\n")
+    result = analyze_file("a.res")
+    assert not result.ok
+    assert {d.code for d in result.diagnostics} & {"E104", "E601", "E602", "E604"}
+
+
+def test_extends_cycle_of_two(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("a.res").write_text('network a extends "b.res" {\n}\n')
+    Path("b.res").write_text('network b extends "a.res" {\n}\n')
+    assert "E151" in {d.code for d in analyze_file("a.res").diagnostics}
+
+
+def test_did_you_mean(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("d.res").write_text(
+        "network n {\n  input 3x32x32\n  classes 10\n  stem cifra\n  block basic\n"
+        "  shortcut identiti\n  activaton relu\n  stage a: 1 x 16\n}\n"
+    )
+    helps = {d.help for d in analyze_file("d.res").diagnostics}
+    assert {"did you mean `cifar`?", "did you mean `identity`?", "did you mean `activation`?"} <= helps
+
+
+# --------------------------------------------------------------------------- renderers
+
+
+def _sample():
+    import tempfile
+
+    folder = tempfile.mkdtemp()
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        Path("e.res").write_text(CODES["E201"].example)
+        result = analyze_file("e.res")
+    finally:
+        os.chdir(cwd)
+    return result
+
+
+def test_json_renderer():
+    result = _sample()
+    items = json.loads(render_json(result.diagnostics))
+    assert [i["code"] for i in items] == ["E201"]
+    item = items[0]
+    assert item["severity"] == "error"
+    assert item["span"]["file"] == "e.res"
+    assert item["span"]["line"] == 7 and item["span"]["column"] >= 1
+    assert item["help"] and item["notes"][0]["span"]["line"] == 6
+
+
+def test_github_renderer():
+    result = _sample()
+    out = render_github(result.diagnostics)
+    assert out.startswith("::error file=e.res,line=7,col=")
+    assert "title=E201 " in out and out.endswith("\n") and out.count("\n") == 1
+    # Property values escape `:` and `,`; messages escape newlines.
+    d = Diagnostic("E201", "two\nlines", None, help="h")
+    assert "two%0Alines" in render_github([d])
+
+
+def test_text_colour_only_when_asked(monkeypatch):
+    result = _sample()
+    plain = render_text(result.diagnostics, result.sources)
+    coloured = render_text(result.diagnostics, result.sources, color=True)
+    assert "\x1b[" not in plain and "\x1b[" in coloured
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    assert use_color(Tty()) is True
+    assert use_color(object()) is False
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert use_color(Tty()) is False
+
+
+def test_text_shows_location_source_caret_help():
+    result = _sample()
+    text = render_text(result.diagnostics, result.sources)
+    lines = text.splitlines()
+    assert lines[0].startswith("e.res:7:16: error[E201]: ")
+    assert "7 |   stage b: 2 x 16 / 2" in text
+    caret = next(line for line in lines if "^" in line)
+    source = next(line for line in lines if line.startswith("7 |"))
+    assert caret.index("^") == source.index("16")
+    assert any(line.lstrip().startswith("= help: ") for line in lines)
+
+
+def test_output_is_capped():
+    d = Diagnostic("E101", "m", None, help="h")
+    text = render_text([d] * 60, {})
+    assert text.rstrip().endswith("... and 10 more")
