@@ -186,8 +186,10 @@ def test_waiver_shows_in_the_ir(tmp_path, monkeypatch):
     ("stages", "code"),
     [
         ("  stage a: 2 x 64 { block basic(groups: 2) }", "E401"),
-        ("  stage a: 2 x 64 { block basic }\n  stage b: 2 x 64 { block basic\n dilation 2 }",
-         "E402"),
+        (
+            "  stage a: 2 x 64 { block basic }\n  stage b: 2 x 64 { block basic\n dilation 2 }",
+            "E402",
+        ),
         ("  stage a: 2 x 64 { block bottleneck(expansion: 0.25) }", "E404"),
         ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2 { shortcut identity }", "E301"),
         ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2", None),
@@ -221,8 +223,7 @@ def test_rules(stages, code, tmp_path, monkeypatch):
 def test_absurd_numbers_are_refused(text, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("a.res").write_text(
-        "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
-        f"{text}\n}}\n"
+        f"network n {{\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n{text}\n}}\n"
     )
     result = analyze_file("a.res")
     assert code in {d.code for d in result.diagnostics}
@@ -257,7 +258,11 @@ def test_did_you_mean(tmp_path, monkeypatch):
         "  shortcut identiti\n  activaton relu\n  stage a: 1 x 16\n}\n"
     )
     helps = {d.help for d in analyze_file("d.res").diagnostics}
-    assert {"did you mean `cifar`?", "did you mean `identity`?", "did you mean `activation`?"} <= helps
+    assert {
+        "did you mean `cifar`?",
+        "did you mean `identity`?",
+        "did you mean `activation`?",
+    } <= helps
 
 
 # --------------------------------------------------------------------------- renderers

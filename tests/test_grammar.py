@@ -95,7 +95,7 @@ def test_tree_shape_and_spans():
         "network n {\n stage a : 1 x 16 / 2 {}\n}",
         "network n {\r\n  classes 10\r\n}\r\n",
         "\ufeffnetwork n { }",
-        "network n { a b(c: 1, d: e, f: 1x2, g: \"h\") }",
+        'network n { a b(c: 1, d: e, f: 1x2, g: "h") }',
         "network n { a -1.5e3 b +.5 }",
     ],
 )

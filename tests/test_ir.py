@@ -1,0 +1,149 @@
+"""The elaborated IR against the real models: parameter counts and multiply-accumulates of
+torchvision's and keras.applications' networks, computed here, and the `ir` command's JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import resdsl
+from resdsl.ir import Network
+
+ROOT = Path(__file__).parent.parent
+SPECS = ROOT / "specs"
+
+TORCHVISION = [
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "resnext50_32x4d", "wide_resnet50_2",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_params_and_macs(name):
+    torch = pytest.importorskip("torch")
+    models = pytest.importorskip("torchvision.models")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    network = resdsl.load(SPECS / f"{name}.res")
+    model = getattr(models, name)(weights=None).eval()
+    params = sum(p.numel() for p in model.parameters())
+    buffers = sum(
+        b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
+    )
+    assert network.params == params
+    assert network.norm_stats == buffers
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.randn(1, *network.input.model_dump().values()))
+    assert network.macs * 2 == counter.get_total_flops()
+    assert network.output_shape == (1000,)
+
+
+# The paper's published figures (He et al. 2016, table 6): the one place typed numbers are right.
+CIFAR_PAPER = {
+    "resnet20": 269_722, "resnet32": 464_154, "resnet44": 658_586,
+    "resnet56": 853_018, "resnet110": 1_727_962,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(CIFAR_PAPER))
+def test_cifar_params_match_the_paper(name):
+    network = resdsl.load(SPECS / "cifar" / f"{name}.res")
+    assert network.params == CIFAR_PAPER[name]
+
+
+def test_resnet1202_elaborates_in_runs():
+    network = resdsl.load(SPECS / "cifar" / "resnet1202.res")
+    assert network.total_blocks == 600
+    assert all(len(stage.runs) <= 3 for stage in network.stages)
+    assert sum(1 for _ in network.blocks()) == 600
+    indices = [i for i, *_ in network.blocks()]
+    assert indices == list(range(600))
+
+
+KERAS = {
+    "resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
+    "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def keras_counts():
+    """Each keras.applications model built once (weights=None): (trainable, total) counts."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    keras = pytest.importorskip("keras")
+    counts = {}
+    for spec, builder in KERAS.items():
+        model = getattr(keras.applications, builder)(weights=None)
+        trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
+        counts[spec] = (trainable, model.count_params())
+        del model
+        keras.backend.clear_session()
+    return counts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_keras_params(name, keras_counts):
+    network = resdsl.load(SPECS / "keras" / f"{name}.res")
+    trainable, total = keras_counts[name]
+    assert network.params == trainable
+    assert network.params + network.norm_stats == total
+
+
+def test_v2_waiver_free_and_preact_head():
+    network = resdsl.load(SPECS / "keras" / "resnet50v2.res")
+    assert network.head.norm
+    assert all(stage.waivers == () for stage in network.stages)
+
+
+# --------------------------------------------------------------------------- the ir command
+
+
+def _cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "resdsl", *args], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def test_ir_command_round_trips(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    run = _cli("ir", "specs/resnet50.res")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    network = Network.model_validate_json(run.stdout)
+    assert network == resdsl.load("specs/resnet50.res")
+    assert data["params"] == network.params
+    assert Network.model_validate_json(network.model_dump_json()) == network
+
+
+def test_ir_schema():
+    run = _cli("ir", "--schema")
+    assert run.returncode == 0, run.stderr
+    schema = json.loads(run.stdout)
+    assert schema == json.loads(json.dumps(Network.model_json_schema()))
+    assert {"stages", "params", "macs", "head"} <= set(schema["properties"])
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(json.loads(_cli("ir", "specs/resnet18.res").stdout), schema)
+
+
+def test_ir_spec_level_and_errors(tmp_path):
+    run = _cli("ir", "--spec", "specs/resnet18.res")
+    assert run.returncode == 0 and json.loads(run.stdout)["name"] == "resnet18"
+    bad = tmp_path / "bad.res"
+    bad.write_text("network n {\n}\n")
+    run = _cli("ir", str(bad))
+    assert run.returncode == 1 and run.stdout == "" and "E106" in run.stderr
+    assert _cli("ir").returncode == 2
+    assert _cli("ir", str(tmp_path / "missing.res")).returncode == 2
+
+
+def test_ir_is_deterministic_and_path_free():
+    first = _cli("ir", "specs/resnet18.res").stdout
+    assert first == _cli("ir", "specs/resnet18.res").stdout
+    assert str(ROOT) not in first
