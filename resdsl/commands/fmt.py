@@ -1,0 +1,65 @@
+"""`resdsl fmt`: rewrite specs in the canonical layout (see :mod:`resdsl.formatter`)."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+
+import click
+
+from ..cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _inputs
+from ..diagnostics import render_text, use_color
+from ..driver import read_source
+from ..files import atomic_write
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--check", is_flag=True,
+              help="change nothing; show a diff and exit 1 if any file would change")
+def fmt(paths: tuple[str, ...], check: bool) -> None:
+    """Rewrite specs (files, or directories of *.res files) in the canonical layout.
+
+    Files with syntax errors are reported and left untouched. Exit status: 0 when every file
+    is (or now is) formatted, 1 when `--check` found one to change or a file has errors.
+    """
+    from ..diagnostics import Diagnostics
+    from ..formatter import FormatError, format_text
+
+    status = EXIT_OK
+    changed = 0
+    files = _inputs(paths)
+    for path in files:
+        diags = Diagnostics()
+        sources: dict[str, str] = {}
+        text = read_source(path, diags, sources)
+        if text is None:
+            sys.stderr.write(render_text(diags, sources, color=use_color(sys.stderr)))
+            status = max(status, EXIT_USAGE if any(d.code == "E001" for d in diags) else EXIT_SPEC)
+            continue
+        try:
+            formatted = format_text(text, path)
+        except FormatError as error:
+            sys.stderr.write(render_text(error.diagnostics, {path: text},
+                                         color=use_color(sys.stderr)))
+            status = max(status, EXIT_SPEC)
+            continue
+        if formatted == text:
+            continue
+        changed += 1
+        if check:
+            diff = difflib.unified_diff(
+                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=path, tofile=f"{path} (formatted)",
+            )
+            sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
+            status = max(status, EXIT_SPEC)
+            continue
+        try:
+            atomic_write(path, formatted)
+        except OSError as error:
+            click.echo(f"error: cannot write `{path}`: {error.strerror or error}", err=True)
+            status = EXIT_USAGE
+    verb = "would reformat" if check else "reformatted"
+    click.echo(f"{verb} {changed} of {len(files)} spec{'s' * (len(files) != 1)}", err=True)
+    sys.exit(status)
