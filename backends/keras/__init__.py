@@ -1,1 +1,294 @@
-"""The Keras 3 backend (in progress)."""
+"""The Keras 3 backend: a :class:`resdsl.ir.Network` to a standalone functional-model module.
+
+Layer names follow keras.applications (``conv1_conv``, ``conv2_block1_1_conv``, ``post_bn``,
+``predictions``) and are chosen in :func:`layer_names` before any template runs, so the weight
+porter (:mod:`resdsl.weights`) and the generated code agree by construction.
+
+PyTorch's conventions are reproduced where Keras' defaults differ: convolutions that stride or
+need padding get an explicit symmetric ``ZeroPadding2D`` and a valid convolution (Keras' "same"
+pads only after at stride 2); norm momentum is converted (PyTorch 0.1 is Keras 0.9); average
+pools that round up and ignore padding use Keras' "same" pooling, which does exactly that for a
+2x2 window on both of Keras' backends.
+
+Compiling never imports keras or tensorflow.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from resdsl.ir import Block, Network
+
+ACTIVATION_NAMES = {"relu": "relu", "silu": "silu", "gelu": "gelu"}
+
+
+class KerasBackend:
+    """Keras 3 functional models, channels-last, on the tensorflow, torch or jax backends."""
+
+    name = "keras"
+    suffix = ".py"
+
+    def emit(self, network: Network) -> str:
+        problems = self.unsupported(network)
+        if problems:
+            raise ValueError("the keras backend cannot express " + "; ".join(problems))
+        return _template().render(**_context(network))
+
+    def unsupported(self, network: Network) -> list[str]:
+        problems = []
+        for _, stage, position, block in network.blocks():
+            sc = block.shortcut
+            averaged = sc.kind == "pool_project" or (sc.kind == "pad" and sc.downsample == "avgpool")
+            if averaged and sc.stride > 2:
+                problems.append(
+                    f"an average-pool shortcut with stride {sc.stride} "
+                    f"(`{stage.name}` block {position + 1}); Keras pools round up exactly only "
+                    "for stride 2"
+                )
+                break
+        return problems
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def stem_conv_names(network: Network) -> list[str]:
+    """Keras name prefixes of the stem's convolutions: `conv1`, or `conv1_1`..`conv1_3`."""
+    convs = network.stem.convs
+    return ["conv1"] if len(convs) == 1 else [f"conv1_{k + 1}" for k in range(len(convs))]
+
+
+def block_name(stage_name: str, position: int) -> str:
+    return f"{stage_name}_block{position + 1}"
+
+
+def layer_pairs(network: Network) -> list[tuple[str, str, str]]:
+    """(PyTorch module prefix, Keras layer name, kind) for every layer with weights, in model
+    order; kind is conv, norm or linear. The torch names follow torchvision."""
+    pairs: list[tuple[str, str, str]] = []
+    stem = network.stem
+    names = stem_conv_names(network)
+    deep = len(stem.convs) > 1
+    for k, name in enumerate(names):
+        last = k == len(names) - 1
+        pairs.append((f"conv1.{3 * k}" if deep else "conv1", f"{name}_conv", "conv"))
+        if stem.norm:
+            torch_norm = "bn1" if last else f"conv1.{3 * k + 1}"
+            pairs.append((torch_norm, f"{name}_bn", "norm"))
+    for _, stage, position, block in network.blocks():
+        prefix = f"{stage.name}.{position}"
+        name = block_name(stage.name, position)
+        pairs += _block_pairs(block, prefix, name)
+    if network.head.norm:
+        pairs.append((HEAD_NORM_TORCH, "post_bn", "norm"))
+    pairs.append(("fc", "predictions", "linear"))
+    return pairs
+
+
+# The PyTorch backend's name for the final norm of pre-activation nets.
+HEAD_NORM_TORCH = "bn"
+
+
+def _block_pairs(block: Block, prefix: str, name: str) -> list[tuple[str, str, str]]:
+    preact = block.kind.startswith("preact_")
+    sc = block.shortcut
+    shortcut: list[tuple[str, str, str]] = []
+    if sc.conv is not None:
+        first = 1 if sc.kind == "pool_project" else 0
+        shortcut.append((f"{prefix}.downsample.{first}", f"{name}_0_conv", "conv"))
+        if sc.norm:
+            shortcut.append((f"{prefix}.downsample.{first + 1}", f"{name}_0_bn", "norm"))
+    branch: list[tuple[str, str, str]] = []
+    n = len(block.convs)
+    if preact:
+        branch.append((f"{prefix}.bn1", f"{name}_preact_bn", "norm"))
+        for k in range(1, n + 1):
+            branch.append((f"{prefix}.conv{k}", f"{name}_{k}_conv", "conv"))
+            if k < n:
+                branch.append((f"{prefix}.bn{k + 1}", f"{name}_{k}_bn", "norm"))
+        # keras' V2 blocks make the shortcut after the pre-activation, before the branch.
+        return [branch[0], *shortcut, *branch[1:]]
+    for k in range(1, n + 1):
+        branch.append((f"{prefix}.conv{k}", f"{name}_{k}_conv", "conv"))
+        branch.append((f"{prefix}.bn{k}", f"{name}_{k}_bn", "norm"))
+    return [*shortcut, *branch]
+
+
+# --------------------------------------------------------------------------- code
+
+
+class Raw(str):
+    """Source text rendered as is (a name), not as a string literal."""
+
+
+def render(value, indent: int = 0, width: int = 100, prefix: str = "", suffix: str = "") -> str:
+    """`value` as Python source, as ruff format would lay it out: on one line when it fits in
+    `width`, otherwise one element per line with a trailing comma (which keeps ruff from
+    joining the lines again). `prefix` and `suffix` share the first and last line."""
+    flat = _flat(value)
+    pad = " " * indent
+    if indent + len(prefix) + len(flat) + len(suffix) <= width or not _is_collection(value):
+        return f"{pad}{prefix}{flat}{suffix}"
+    if isinstance(value, dict):
+        opening, closing = "{", "}"
+        items = [render(v, indent + 4, width, prefix=f"{_flat(k)}: ", suffix=",")
+                 for k, v in value.items()]
+    else:
+        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+        items = [render(v, indent + 4, width, suffix=",") for v in value]
+    return "\n".join([f"{pad}{prefix}{opening}", *items, f"{pad}{closing}{suffix}"])
+
+
+def _is_collection(value) -> bool:
+    return isinstance(value, (tuple, list, dict)) and len(value) > 0
+
+
+def _flat(value) -> str:
+    if isinstance(value, Raw):
+        return str(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_flat(v) for v in value) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(_flat(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    raise TypeError(type(value))
+
+
+def _block_arguments(block: Block) -> dict:
+    """Arguments of one block call, beyond its name and drop rate; defaults left out."""
+    sc = block.shortcut
+    args: dict = {"filters": block.mid_channels}
+    if block.kind.endswith("bottleneck"):
+        args["out_filters"] = block.out_channels
+    args["stride"] = block.stride
+    if block.kind.endswith("bottleneck") and block.stride_on == "1x1":
+        args["stride_on"] = "1x1"
+    if block.groups != 1:
+        args["groups"] = block.groups
+    if block.dilation != 1:
+        args["dilation"] = block.dilation
+    args["shortcut"] = sc.kind
+    if sc.kind == "pad":
+        args["pad"] = (sc.pad_before, sc.pad_after)
+        if sc.downsample == "avgpool":
+            args["downsample"] = "avgpool"
+    if not block.kind.endswith("bottleneck") and block.out_channels != block.mid_channels:
+        args["out_filters"] = block.out_channels
+    return args
+
+
+def _stages(network: Network) -> list:
+    stages = []
+    for stage in network.stages:
+        runs = tuple(
+            (run.count, Raw(f"{run.block.kind}_block"), _block_arguments(run.block))
+            for run in stage.runs
+        )
+        stages.append((stage.name, stage.runs[0].first_index, runs))
+    return stages
+
+
+def _float(value: float) -> str:
+    return repr(float(value))
+
+
+def _context(network: Network) -> dict:
+    conv = network.conventions
+    stem = network.stem
+    kinds = sorted({block.kind for _, _, _, block in network.blocks()})
+    shortcuts = {block.shortcut.kind for _, _, _, block in network.blocks()}
+    downsamples = {
+        block.shortcut.downsample for _, _, _, block in network.blocks() if block.shortcut.downsample
+    }
+    all_convs = list(stem.convs)
+    for _, _, _, block in network.blocks():
+        all_convs += list(block.convs)
+        if block.shortcut.conv is not None:
+            all_convs.append(block.shortcut.conv)
+    bias_before_norm, bias_without_norm = _bias(conv.conv_bias)
+    stem_convs = [
+        {
+            "name": name,
+            "filters": c.out_channels,
+            "kernel": c.kernel,
+            "stride": c.stride,
+            "normed": stem.norm,
+        }
+        for name, c in zip(stem_conv_names(network), stem.convs)
+    ]
+    pool = stem.pool
+    stages = _stages(network)
+    act = conv.activation
+    return {
+        "name": network.name,
+        "source": network.source.file,
+        "sha256": network.source.sha256,
+        "input_shape": render(
+            (network.input.height, network.input.width, network.input.channels),
+            prefix="INPUT_SHAPE = ",
+        ),
+        "classes": network.classes,
+        "activation": act,
+        "act": ACTIVATION_NAMES[act],
+        "eps": _float(conv.norm_eps),
+        "momentum": _float(round(1.0 - conv.norm_momentum, 12)),
+        "torch_momentum": _float(conv.norm_momentum),
+        "drop_path_rate": _float(conv.stochastic_depth),
+        "total_blocks": network.total_blocks,
+        "head_dropout": _float(network.head.dropout),
+        "head_norm": network.head.norm,
+        "kaiming": conv.init == "kaiming",
+        "zero_last_norm": conv.zero_last_norm,
+        "bias_before_norm": bias_before_norm,
+        "bias_without_norm": bias_without_norm,
+        "stem_convs": stem_convs,
+        "stem_norm": stem.norm,
+        "pool": pool.kind if pool else None,
+        "pool_kernel": pool.kernel if pool else 0,
+        "pool_stride": pool.stride if pool else 0,
+        "pool_padding": pool.padding if pool else 0,
+        "kinds": kinds,
+        "has_basic": "basic" in kinds,
+        "has_bottleneck": "bottleneck" in kinds,
+        "has_preact_basic": "preact_basic" in kinds,
+        "has_preact_bottleneck": "preact_bottleneck" in kinds,
+        "has_pad": "pad" in shortcuts,
+        "has_subsample": "subsample" in shortcuts or "subsample" in downsamples,
+        "has_avgpool": "pool_project" in shortcuts or "avgpool" in downsamples,
+        "has_projection": bool(shortcuts & {"project", "pool_project"}),
+        "has_drop_path": conv.stochastic_depth > 0,
+        "stages": render(stages, prefix="STAGES = "),
+    }
+
+
+def _bias(conv_bias: str) -> tuple[bool, bool]:
+    """Whether convolutions followed by a norm, and those not, have biases."""
+    if conv_bias == "on":
+        return True, True
+    if conv_bias == "off":
+        return False, False
+    return False, True
+
+
+@lru_cache(maxsize=1)
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    return env.get_template("model.py.j2")
