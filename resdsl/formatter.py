@@ -15,8 +15,8 @@ The layout, one rule each:
 
 The parser drops comments, so they are collected through a lexer callback on a parser built
 from the same grammar (which also keeps every other token, with its position); the structure
-comes from the core's syntax tree. Formatting is idempotent and changes no token other than spacing, the
-`4x128` stage size (written `4 x 128`) and a trailing comma in an argument list.
+comes from the core's syntax tree. Formatting is idempotent and changes no token other than
+the `4x128` stage size (written `4 x 128`) and a trailing comma in an argument list.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ def lex(text: str) -> tuple[list[Token], list[Token]]:
     # A parser per call: lexer callbacks are fixed when Lark builds its lexer, and the grammar
     # is small. Only COMMENT gets a callback: Lark chains a user callback on NAME with its
     # keyword check in a way that skips some tokens, so the others come from the tree.
-    parser = Lark(grammar_text(), parser="lalr", keep_all_tokens=True,
-                  lexer_callbacks={"COMMENT": keep})
+    parser = Lark(
+        grammar_text(), parser="lalr", keep_all_tokens=True, lexer_callbacks={"COMMENT": keep}
+    )
     tree = parser.parse(text)
     tokens = sorted(tree.scan_values(lambda v: isinstance(v, Token)), key=lambda t: t.start_pos)
     return tokens, comments
@@ -189,8 +190,10 @@ class _Printer:
             depth_here = depth if comment_depth is None else comment_depth
             self.lines.append(_Line(depth_here, note.text, comment_only=True))
         first = self.attached.get(tokens[0])
-        if first and first.leading and self._blank_between(
-            first.leading[-1].end, self.tokens[tokens[0]].start_pos
+        if (
+            first
+            and first.leading
+            and self._blank_between(first.leading[-1].end, self.tokens[tokens[0]].start_pos)
         ):
             self._blank()
         self.lines.append(_Line(depth, code, "  ".join(trailing)))
@@ -258,9 +261,9 @@ class _Printer:
             return
         open_index, close_index = body[0], body[-1]
         header_tokens = range(tokens[0], open_index + 1)
-        quiet = not any(
-            self.attached.get(i) for i in range(open_index, close_index)
-        ) and not (self.attached.get(close_index) and self.attached[close_index].leading)
+        quiet = not any(self.attached.get(i) for i in range(open_index, close_index)) and not (
+            self.attached.get(close_index) and self.attached[close_index].leading
+        )
         if quiet and len(stage.settings) <= 1:
             if stage.settings:
                 setting = stage.settings[0]
@@ -284,8 +287,7 @@ class _Printer:
         run: list[_Line] = []
 
         def flush() -> None:
-            column = max((len(INDENT * ln.depth + ln.code) for ln in run if ln.trailing),
-                         default=0)
+            column = max((len(INDENT * ln.depth + ln.code) for ln in run if ln.trailing), default=0)
             for ln in run:
                 code = INDENT * ln.depth + ln.code
                 out.append(f"{code.ljust(column)}  {ln.trailing}" if ln.trailing else code)

@@ -89,7 +89,9 @@ def conv_words(conv: Conv) -> str:
 def stem_words(stem: Stem) -> str:
     parts = [conv_words(c) for c in stem.convs]
     if stem.pool is not None:
-        parts.append(f"{stem.pool.kind}pool{stem.pool.kernel}x{stem.pool.kernel}/{stem.pool.stride}")
+        parts.append(
+            f"{stem.pool.kind}pool{stem.pool.kernel}x{stem.pool.kernel}/{stem.pool.stride}"
+        )
     return ", ".join(parts)
 
 
@@ -147,25 +149,59 @@ def rows(network: Network, blocks: bool = False) -> list[Row]:
     out: list[Row] = []
     field = _stem_field(network.stem)
     stem = network.stem
-    out.append(Row("stem", "stem", stem_words(stem), str(stem.out_shape), stem.params, stem.macs,
-                   field.size))
+    out.append(
+        Row(
+            "stem",
+            "stem",
+            stem_words(stem),
+            str(stem.out_shape),
+            stem.params,
+            stem.macs,
+            field.size,
+        )
+    )
     block_iter = _blocks_by_stage(network)
     for index, stage in enumerate(network.stages):
         block_rows = []
         for position, block in next(block_iter):
             field = _block_field(block, field)
             block_rows.append(
-                Row("block", f"{stage.name}.{position}", block_words(block), str(block.out_shape),
-                    block.params, block.macs, field.size)
+                Row(
+                    "block",
+                    f"{stage.name}.{position}",
+                    block_words(block),
+                    str(block.out_shape),
+                    block.params,
+                    block.macs,
+                    field.size,
+                )
             )
-        out.append(Row("stage", stage.name, stage_words(network, index), str(stage.out_shape),
-                       stage.params, stage.macs, field.size))
+        out.append(
+            Row(
+                "stage",
+                stage.name,
+                stage_words(network, index),
+                str(stage.out_shape),
+                stage.params,
+                stage.macs,
+                field.size,
+            )
+        )
         if blocks:
             out.extend(block_rows)
     head = network.head
     full = max(network.input.height, network.input.width)
-    out.append(Row("head", "head", head_words(network), str(head.classes), head.params, head.macs,
-                   max(field.size, full)))
+    out.append(
+        Row(
+            "head",
+            "head",
+            head_words(network),
+            str(head.classes),
+            head.params,
+            head.macs,
+            max(field.size, full),
+        )
+    )
     return out
 
 
@@ -221,8 +257,16 @@ def table_cells(network: Network, blocks: bool = False) -> list[tuple[str, ...]]
     cells = []
     for row in rows(network, blocks):
         name = f"  {row.name}" if row.level == "block" else row.name
-        cells.append((name, row.layers, row.output, f"{row.params:,}", f"{row.macs:,}",
-                      str(row.receptive_field)))
+        cells.append(
+            (
+                name,
+                row.layers,
+                row.output,
+                f"{row.params:,}",
+                f"{row.macs:,}",
+                str(row.receptive_field),
+            )
+        )
     return cells
 
 
@@ -234,11 +278,13 @@ def totals_line(network: Network) -> str:
     )
 
 
-def plain_table(headers: tuple[str, ...], cells: list[tuple[str, ...]],
-                right: set[str] = RIGHT) -> str:
+def plain_table(
+    headers: tuple[str, ...], cells: list[tuple[str, ...]], right: set[str] = RIGHT
+) -> str:
     """Columns aligned with spaces, numbers to the right; no trailing spaces."""
-    widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
 
     def line(values) -> str:
         parts = [
@@ -253,4 +299,6 @@ def plain_table(headers: tuple[str, ...], cells: list[tuple[str, ...]],
 
 def summary_text(network: Network, blocks: bool = False) -> str:
     title = f"{network.name}: input {network.input}, {network.classes} classes"
-    return f"{title}\n\n{plain_table(HEADERS, table_cells(network, blocks))}\n{totals_line(network)}\n"
+    return (
+        f"{title}\n\n{plain_table(HEADERS, table_cells(network, blocks))}\n{totals_line(network)}\n"
+    )

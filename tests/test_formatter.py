@@ -29,8 +29,9 @@ def _comments(text: str) -> list[str]:
 def _without_spans(value):
     """IR as plain data with spans and source hashes removed: what a layout cannot change."""
     if isinstance(value, dict):
-        return {k: _without_spans(v) for k, v in value.items()
-                if k not in ("span", "spans", "source")}
+        return {
+            k: _without_spans(v) for k, v in value.items() if k not in ("span", "spans", "source")
+        }
     if isinstance(value, list | tuple):
         return [_without_spans(v) for v in value]
     return value
@@ -42,7 +43,9 @@ def _ir(text: str, file: str):
     return _without_spans(result.network.model_dump())
 
 
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: Path(p).relative_to(ROOT / "specs").as_posix())
+@pytest.mark.parametrize(
+    "path", SPECS, ids=lambda p: Path(p).relative_to(ROOT / "specs").as_posix()
+)
 def test_library_spec_formats_idempotently_keeping_tokens_comments_and_meaning(path):
     text = Path(path).read_text("utf-8")
     once = format_text(text, path)
@@ -121,14 +124,22 @@ def test_messy_spec_gets_the_canonical_layout():
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("network n{input 3x32x32 classes 10 block basic stage a:2x16}",
-         "network n {\n  input   3x32x32\n  classes 10\n  block   basic\n\n  stage a: 2 x 16\n}\n"),
-        ("network n {\n\n\n  block basic( expansion : 2 , groups:1 )\n\n\n}\n",
-         "network n {\n  block basic(expansion: 2, groups: 1)\n}\n"),
-        ('network n extends   "p.res"  {\n  stage a: 1 x 8 {}\n}\n',
-         'network n extends "p.res" {\n  stage a: 1 x 8 {}\n}\n'),
-        ("network n {\n  stage a: 1 x 8 {\n    waive   halve_double\n  }\n}\n",
-         "network n {\n  stage a: 1 x 8 { waive halve_double }\n}\n"),
+        (
+            "network n{input 3x32x32 classes 10 block basic stage a:2x16}",
+            "network n {\n  input   3x32x32\n  classes 10\n  block   basic\n\n  stage a: 2 x 16\n}\n",
+        ),
+        (
+            "network n {\n\n\n  block basic( expansion : 2 , groups:1 )\n\n\n}\n",
+            "network n {\n  block basic(expansion: 2, groups: 1)\n}\n",
+        ),
+        (
+            'network n extends   "p.res"  {\n  stage a: 1 x 8 {}\n}\n',
+            'network n extends "p.res" {\n  stage a: 1 x 8 {}\n}\n',
+        ),
+        (
+            "network n {\n  stage a: 1 x 8 {\n    waive   halve_double\n  }\n}\n",
+            "network n {\n  stage a: 1 x 8 { waive halve_double }\n}\n",
+        ),
     ],
 )
 def test_canonical_spacing(source, expected):
@@ -143,8 +154,13 @@ def test_syntax_error_gives_the_core_diagnostics():
 
 
 def _fmt(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "resdsl", "fmt", *args], cwd=cwd,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "resdsl", "fmt", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_fmt_command_check_write_and_errors(tmp_path):

@@ -15,8 +15,9 @@ from ..files import atomic_write
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--check", is_flag=True,
-              help="change nothing; show a diff and exit 1 if any file would change")
+@click.option(
+    "--check", is_flag=True, help="change nothing; show a diff and exit 1 if any file would change"
+)
 def fmt(paths: tuple[str, ...], check: bool) -> None:
     """Rewrite specs (files, or directories of *.res files) in the canonical layout.
 
@@ -40,8 +41,9 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
         try:
             formatted = format_text(text, path)
         except FormatError as error:
-            sys.stderr.write(render_text(error.diagnostics, {path: text},
-                                         color=use_color(sys.stderr)))
+            sys.stderr.write(
+                render_text(error.diagnostics, {path: text}, color=use_color(sys.stderr))
+            )
             status = max(status, EXIT_SPEC)
             continue
         if formatted == text:
@@ -49,8 +51,10 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
         changed += 1
         if check:
             diff = difflib.unified_diff(
-                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                fromfile=path, tofile=f"{path} (formatted)",
+                text.splitlines(keepends=True),
+                formatted.splitlines(keepends=True),
+                fromfile=path,
+                tofile=f"{path} (formatted)",
             )
             sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in diff)
             status = max(status, EXIT_SPEC)

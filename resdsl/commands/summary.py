@@ -36,9 +36,13 @@ def _rich_table(network, blocks: bool) -> None:
         caption=report.totals_line(network),
     )
     for header in report.HEADERS:
-        table.add_column(header, justify="right" if header in report.RIGHT else "left",
-                         no_wrap=header != "layers")
-    for row, cells in zip(report.rows(network, blocks), report.table_cells(network, blocks),
-                          strict=True):
+        table.add_column(
+            header,
+            justify="right" if header in report.RIGHT else "left",
+            no_wrap=header != "layers",
+        )
+    for row, cells in zip(
+        report.rows(network, blocks), report.table_cells(network, blocks), strict=True
+    ):
         table.add_row(*cells, style="dim" if row.level == "block" else None)
     Console().print(table)
