@@ -1,0 +1,174 @@
+"""The `resdsl` command line: exit statuses, formats, inputs, and what it never imports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from resdsl.cli import main
+
+ROOT = Path(__file__).parent.parent
+BAD = (
+    "network n {\n  input 3x32x32\n  classes 10\n  block basic\n  stage a: 1 x 16\n  clases 3\n}\n"
+)
+
+
+def _run(*args: str, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
+    for key in ("NO_COLOR", "FORCE_COLOR"):
+        if key not in (env or {}):
+            full_env.pop(key, None)
+    return subprocess.run(
+        [sys.executable, "-m", "resdsl", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+    )
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def bad(tmp_path):
+    path = tmp_path / "bad.res"
+    path.write_text(BAD)
+    return path
+
+
+def test_python_dash_m_checks_the_library():
+    run = _run("check", "specs/")
+    assert run.returncode == 0, run.stderr
+    assert "all valid" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_version_and_help():
+    assert _run("--version").stdout.startswith("resdsl, version ")
+    result = _invoke("--help")
+    assert result.exit_code == 0 and "check" in result.output and "ir" in result.output
+
+
+def test_files_and_directories(tmp_path, bad):
+    good = ROOT / "specs" / "resnet18.res"
+    assert _invoke("check", str(good)).exit_code == 0
+    assert _invoke("check", str(ROOT / "specs" / "cifar"), str(good)).exit_code == 0
+    assert _invoke("check", str(tmp_path)).exit_code == 1  # the folder holds bad.res
+    result = _invoke("check", str(good), str(bad))
+    assert result.exit_code == 1
+    assert "1 with errors" in result.output
+
+
+def test_exit_statuses(tmp_path, bad):
+    assert _invoke("check", str(bad)).exit_code == 1
+    assert _invoke("check", str(tmp_path / "missing.res")).exit_code == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = _invoke("check", str(empty))
+    assert result.exit_code == 2 and "no .res files" in result.output
+    assert _invoke("check").exit_code == 2
+    assert _invoke("check", "--format", "xml", str(bad)).exit_code == 2
+    assert _invoke("frobnicate").exit_code == 2
+
+
+def test_missing_file_in_subprocess(tmp_path):
+    run = _run("check", str(tmp_path / "missing.res"))
+    assert run.returncode == 2
+    assert "error[E001]" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_warnings_exit_zero(tmp_path):
+    from resdsl.diagnostics import CODES
+
+    path = tmp_path / "warn.res"
+    path.write_text(CODES["W502"].example)
+    result = _invoke("check", str(path))
+    assert result.exit_code == 0 and "warning[W502]" in result.output
+    assert "1 warning" in result.output
+
+
+def test_text_output(bad):
+    run = _run("check", str(bad))
+    assert run.returncode == 1
+    assert f"{bad}:6:3: error[E101]: unknown setting `clases`" in run.stderr
+    assert "6 |   clases 3" in run.stderr and "^^^^^^" in run.stderr
+    assert "= help: did you mean `classes`?" in run.stderr
+    assert "\x1b[" not in run.stderr  # not a terminal
+    assert run.stdout == ""
+
+
+def test_colour_is_forced_and_no_color_wins(bad):
+    assert "\x1b[" in _run("check", str(bad), env={"FORCE_COLOR": "1"}).stderr
+    run = _run("check", str(bad), env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert "\x1b[" not in run.stderr
+
+
+def test_json_format(bad):
+    run = _run("check", "--format", "json", str(bad), "specs/resnet18.res")
+    assert run.returncode == 1
+    items = json.loads(run.stdout)
+    assert [i["code"] for i in items] == ["E101"]
+    assert items[0]["span"]["line"] == 6 and items[0]["help"]
+    ok = _run("check", "--format", "json", "specs/")
+    assert ok.returncode == 0 and json.loads(ok.stdout) == []
+
+
+def test_github_format(bad):
+    run = _run("check", "--format", "github", str(bad))
+    assert run.returncode == 1
+    assert run.stdout.startswith(f"::error file={bad},line=6,col=3,")
+    assert "[E101]" in run.stdout
+
+
+def test_quiet(bad):
+    assert _invoke("check", "-q", str(ROOT / "specs")).output == ""
+
+
+SNOOP = """
+import runpy, sys
+sys.argv = ["resdsl", *{args!r}]
+try:
+    runpy.run_module("resdsl", run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+heavy = sorted(m for m in ("torch", "tensorflow", "keras", "torchvision") if m in sys.modules)
+print("HEAVY", heavy, "EXIT", code, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "specs/"],
+        ["ir", "specs/resnet50.res"],
+        ["ir", "--schema"],
+        ["check", "--format", "json", "specs/keras"],
+    ],
+)
+def test_check_and_ir_import_no_framework(args):
+    run = subprocess.run(
+        [sys.executable, "-c", SNOOP.format(args=args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert "HEAVY [] EXIT 0" in run.stderr, run.stderr[-2000:]
+
+
+def test_broken_pipe_is_quiet():
+    run = subprocess.run(
+        f"{sys.executable} -m resdsl ir specs/resnet152.res | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert "Traceback" not in run.stderr
