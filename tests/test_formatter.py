@@ -126,7 +126,8 @@ def test_messy_spec_gets_the_canonical_layout():
     [
         (
             "network n{input 3x32x32 classes 10 block basic stage a:2x16}",
-            "network n {\n  input   3x32x32\n  classes 10\n  block   basic\n\n  stage a: 2 x 16\n}\n",
+            "network n {\n  input   3x32x32\n  classes 10\n  block   basic\n\n"
+            "  stage a: 2 x 16\n}\n",
         ),
         (
             "network n {\n\n\n  block basic( expansion : 2 , groups:1 )\n\n\n}\n",
