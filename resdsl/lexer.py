@@ -7,6 +7,8 @@ written out here so that highlighting imports nothing of the compiler.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import (
     Comment,
@@ -41,11 +43,11 @@ class ResLexer(RegexLexer):
     """Specs of residual networks for resdsl."""
 
     name = "resdsl"
-    aliases = ["res", "resdsl"]
-    filenames = ["*.res"]
-    mimetypes = ["text/x-resdsl"]
+    aliases: ClassVar[list[str]] = ["res", "resdsl"]
+    filenames: ClassVar[list[str]] = ["*.res"]
+    mimetypes: ClassVar[list[str]] = ["text/x-resdsl"]
 
-    tokens = {
+    tokens: ClassVar[dict] = {
         "root": [
             (r"\s+", Whitespace),
             (r"#.*?$", Comment.Single),
