@@ -1,0 +1,155 @@
+"""`resdsl diff A.res B.res`: what changed between two networks, stage by stage."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .. import report
+from ..ir import Network
+from ._common import load_or_exit
+
+
+@click.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
+def diff(a: str, b: str, as_json: bool) -> None:
+    """Compare two specs: network-level settings, each stage side by side, totals."""
+    left, right = load_or_exit(a), load_or_exit(b)
+    data = compare(left, right)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(render(data, a, b), nl=False)
+
+
+def _network_fields(network: Network) -> dict[str, str]:
+    c = network.conventions
+    return {
+        "input": str(network.input),
+        "classes": str(network.classes),
+        "stem": f"{network.stem.preset}: {report.stem_words(network.stem)}"
+        + ("" if network.stem.norm else " (no norm)"),
+        "head": report.head_words(network),
+        "conv_bias": c.conv_bias,
+        "norm": f"eps {c.norm_eps:g}, momentum {c.norm_momentum:g}",
+        "activation": c.activation,
+        "init": c.init + (", zero last norm" if c.zero_last_norm else ""),
+        "stochastic_depth": f"{c.stochastic_depth:g}",
+    }
+
+
+def _stage_fields(network: Network, index: int) -> dict:
+    stage = network.stages[index]
+    first = stage.runs[0].block
+    return {
+        "blocks": stage.blocks,
+        "block": "/".join(sorted({r.block.kind for r in stage.runs})),
+        "width": f"{first.mid_channels}->{stage.out_shape.channels}",
+        "stride": max(r.block.stride for r in stage.runs),
+        "shortcut": report.stage_shortcuts(network, index),
+        "output": str(stage.out_shape),
+        "params": stage.params,
+        "macs": stage.macs,
+    }
+
+
+def compare(left: Network, right: Network) -> dict:
+    """Plain data: changed network fields, stages paired by name (then by position), totals."""
+    fa, fb = _network_fields(left), _network_fields(right)
+    network = [{"field": k, "a": fa[k], "b": fb[k]} for k in fa if fa[k] != fb[k]]
+    names_a = [s.name for s in left.stages]
+    names_b = [s.name for s in right.stages]
+    pairs: list[tuple[int | None, int | None]]
+    if set(names_a) & set(names_b):
+        order = names_a + [n for n in names_b if n not in names_a]
+        pairs = [
+            (names_a.index(n) if n in names_a else None, names_b.index(n) if n in names_b else None)
+            for n in order
+        ]
+    else:  # different naming conventions (layer1 / conv2): pair by position
+        pairs = [
+            (i if i < len(names_a) else None, i if i < len(names_b) else None)
+            for i in range(max(len(names_a), len(names_b)))
+        ]
+    stages = []
+    for ia, ib in pairs:
+        sa = _stage_fields(left, ia) if ia is not None else None
+        sb = _stage_fields(right, ib) if ib is not None else None
+        name_a = left.stages[ia].name if ia is not None else None
+        name_b = right.stages[ib].name if ib is not None else None
+        changed = sorted(k for k in (sa or sb) if not sa or not sb or sa[k] != sb[k])
+        stages.append({"a_name": name_a, "b_name": name_b, "a": sa, "b": sb, "changed": changed})
+    totals = {
+        key: {"a": ta, "b": tb, "delta": tb - ta}
+        for (key, ta), tb in zip(
+            report.totals(left).items(), report.totals(right).values(), strict=True
+        )
+    }
+    return {
+        "a": left.name,
+        "b": right.name,
+        "network": network,
+        "stages": stages,
+        "totals": totals,
+    }
+
+
+_ROWS = ("blocks", "block", "width", "stride", "shortcut", "output", "params", "macs")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _percent(delta: int, base: int) -> str:
+    return f" ({delta / base:+.1%})" if base and delta else ""
+
+
+def render(data: dict, path_a: str, path_b: str) -> str:
+    out = [f"--- {path_a} ({data['a']})", f"+++ {path_b} ({data['b']})", ""]
+    if data["network"]:
+        cells = [(d["field"], d["a"], d["b"]) for d in data["network"]]
+        out.append(report.plain_table(("network", "a", "b"), cells, set()).rstrip("\n"))
+    else:
+        out.append("network settings: no change")
+    out.append("")
+    for stage in data["stages"]:
+        a_name, b_name = stage["a_name"], stage["b_name"]
+        title = a_name if a_name == b_name else f"{a_name or '(none)'} -> {b_name or '(none)'}"
+        if not stage["changed"]:
+            out.append(
+                f"stage {title}: no change ({_cell((stage['a'] or {}).get('params'))} parameters)"
+            )
+            continue
+        out.append(f"stage {title}:")
+        cells = []
+        for key in _ROWS:
+            va = (stage["a"] or {}).get(key)
+            vb = (stage["b"] or {}).get(key)
+            mark = "*" if key in stage["changed"] else ""
+            delta = ""
+            if isinstance(va, int) and isinstance(vb, int) and key in ("params", "macs", "blocks"):
+                delta = report.signed(vb - va) + _percent(vb - va, va) if vb != va else ""
+            cells.append((f"{mark}{key}", _cell(va), _cell(vb), delta))
+        table = report.plain_table(("", "a", "b", "delta"), cells, {"delta"})
+        out.append("\n".join("  " + line for line in table.rstrip("\n").split("\n")))
+    out.append("")
+    cells = []
+    for key, t in data["totals"].items():
+        cells.append(
+            (
+                key,
+                f"{t['a']:,}",
+                f"{t['b']:,}",
+                report.signed(t["delta"]) + _percent(t["delta"], t["a"]),
+            )
+        )
+    out.append(
+        report.plain_table(("total", "a", "b", "delta"), cells, {"a", "b", "delta"}).rstrip("\n")
+    )
+    return "\n".join(out) + "\n"
