@@ -14,6 +14,7 @@ earlier one decided, and a typo in a field name is a bug caught at construction.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -50,6 +51,8 @@ class Number(Node):
 
     @property
     def is_int(self) -> bool:
+        if not math.isfinite(self.value):  # `1e999`, or more digits than a float holds
+            return False
         return self.value == int(self.value) and not any(c in self.text for c in ".eE")
 
 

@@ -96,6 +96,13 @@ def _number(value: Value, what: str) -> Number:
 def _int(low: int, high: int) -> Callable[[Value, str], int]:
     def read(value: Value, what: str) -> int:
         number = _number(value, what)
+        if math.isinf(number.value):
+            raise _Bad(
+                dx.E_LIMIT if number.value > 0 else dx.E_NOT_POSITIVE,
+                f"{what} is beyond every limit; the largest allowed is {high:,}",
+                value.span,
+                help=f"write a whole number from {low:,} to {high:,}",
+            )
         if not number.is_int:
             raise _Bad(
                 dx.E_NOT_INTEGER, f"{what} must be a whole number, not `{number.text}`", value.span,
