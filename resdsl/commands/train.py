@@ -1,0 +1,144 @@
+"""`resdsl train`: compile a spec, import the generated module, and train it.
+
+Exit status: 0 when training finished, 2 for bad options, data or checkpoints (a message,
+never a traceback), 130 after Ctrl-C (a checkpoint was saved first).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from resdsl.train.presets import PRESETS
+
+EXIT_USAGE = 2
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--backend",
+    "-b",
+    type=click.Choice(["torch", "keras"]),
+    default="torch",
+    show_default=True,
+    help="framework to generate and train with",
+)
+@click.option(
+    "--data",
+    default="digits",
+    show_default=True,
+    help="digits | cifar10 | cifar100 | a folder (CIFAR pickles or class subfolders)",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    help="recipe to start from (default: cifar-paper for CIFAR, digits for digits)",
+)
+@click.option("--epochs", type=click.IntRange(min=1), help="epochs (default: the preset's)")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), help="global batch size, split across processes"
+)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="base learning rate")
+@click.option("--schedule", type=click.Choice(["step", "cosine"]), help="learning-rate schedule")
+@click.option("--weight-decay", type=click.FloatRange(min=0), help="L2 weight decay")
+@click.option(
+    "--amp/--no-amp",
+    default=None,
+    help="mixed precision (default: on with CUDA; bf16 where supported, else fp16)",
+)
+@click.option(
+    "--channels-last/--no-channels-last",
+    default=None,
+    help="channels_last memory format (torch; default: on with CUDA)",
+)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (torch)")
+@click.option(
+    "--out",
+    default="runs/train",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="run folder: model.py, checkpoints, metrics.jsonl, result.json",
+)
+@click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
+@click.option("--seed", default=0, show_default=True, type=int, help="random seed")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="data-loader workers (torch; default: 0 on CPU, up to 8 with CUDA)",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["none", "mirrored", "multiworker"]),
+    default="none",
+    show_default=True,
+    help="keras on TensorFlow: tf.distribute strategy (multiworker reads TF_CONFIG)",
+)
+def train(
+    spec,
+    backend,
+    data,
+    preset,
+    epochs,
+    batch_size,
+    lr,
+    schedule,
+    weight_decay,
+    amp,
+    channels_last,
+    compile_,
+    out,
+    resume,
+    seed,
+    workers,
+    strategy,
+) -> None:
+    """Train the network of SPEC on a dataset.
+
+    \b
+    Examples:
+      resdsl train specs/cifar/resnet20.res --data digits
+      resdsl train specs/cifar/resnet56.res --data ~/data/cifar-10-batches-py --out runs/r56
+      torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet-folder
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from resdsl.train.common import TrainError, TrainOptions
+
+    if strategy != "none" and backend != "keras":
+        raise click.BadParameter(
+            "--strategy is for --backend keras; torch uses torchrun", param_hint="--strategy"
+        )
+    opts = TrainOptions(
+        spec=spec,
+        backend=backend,
+        data=data,
+        out=out,
+        preset=preset,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule=schedule,
+        weight_decay=weight_decay,
+        amp=amp,
+        channels_last=channels_last,
+        compile=compile_,
+        resume=resume,
+        seed=seed,
+        workers=workers,
+        strategy=strategy,
+    )
+    try:
+        if backend == "torch":
+            from resdsl.train.torch_trainer import run
+        else:
+            from resdsl.train.keras_trainer import run
+        status = run(opts)
+    except TrainError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:  # a second Ctrl-C while saving, or one before training began
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(status)

@@ -1,0 +1,116 @@
+"""What both trainers share: options, the generated module, interrupts, the run folder."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+from dataclasses import asdict, dataclass
+
+EXIT_INTERRUPTED = 130
+
+
+class TrainError(Exception):
+    """A problem the user can fix (bad data folder, damaged checkpoint...): the CLI prints
+    the message and exits non-zero, without a traceback."""
+
+
+@dataclass
+class TrainOptions:
+    spec: str
+    backend: str = "torch"
+    data: str = "digits"
+    out: str = "runs/train"
+    preset: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    schedule: str | None = None
+    weight_decay: float | None = None
+    amp: bool | None = None  # None: on where the device does it well (CUDA)
+    channels_last: bool | None = None  # None: on with CUDA
+    compile: bool = False
+    resume: bool = False
+    seed: int = 0
+    workers: int | None = None
+    strategy: str = "none"  # keras: none | mirrored | multiworker
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
+    """Compile `spec` for `backend` into OUT/model.py (atomically) and import that file.
+
+    Only one process (rank 0) writes; the others pass `write=False` and import what it wrote.
+    Each file gets a module name of its own so that two runs in one process do not collide.
+    """
+    import resdsl
+    from resdsl.backend import available, get_backend
+    from resdsl.files import atomic_write
+
+    if backend not in available():
+        raise TrainError(
+            f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}"
+        )
+    try:
+        network = resdsl.load(spec)
+    except resdsl.SpecError as error:
+        raise TrainError(str(error)) from None
+    path = os.path.join(out, "model.py")
+    if write:
+        target = get_backend(backend)
+        problems = target.unsupported(network)
+        if problems:
+            raise TrainError(f"the {backend} backend cannot express {'; '.join(problems)}")
+        try:
+            os.makedirs(out, exist_ok=True)
+            atomic_write(path, target.emit(network))
+        except OSError as error:
+            raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
+    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
+    name = f"resdsl_generated_{backend}_{digest}"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+    return network, module
+
+
+class Interrupt:
+    """Turns the first SIGINT into a flag the training loop checks between steps, so that the
+    checkpoint it then writes holds a consistent state; a second SIGINT stops at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def write_result(out: str, result: dict) -> None:
+    from resdsl.files import atomic_write
+
+    atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)

@@ -1,0 +1,121 @@
+"""Training recipes and learning-rate schedules.
+
+A recipe is the set of defaults a run starts from; command-line options override single
+fields. `cifar-paper` is the recipe of He et al. (2015), section 4.2: SGD with momentum 0.9,
+weight decay 1e-4, batch 128, learning rate 0.1 divided by 10 at 32k and 48k iterations,
+64k iterations in all, 4-pixel padding + random 32x32 crop + horizontal flip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    epochs: int | None = None  # None: derived from `iterations`
+    iterations: int | None = None  # total optimizer steps, when the recipe counts in steps
+    batch_size: int = 128  # global batch, split across processes
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "step"  # "step" or "cosine"
+    milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run where lr /= 10
+    milestone_steps: tuple[int, ...] | None = None  # absolute steps, overriding `milestones`
+    warmup_steps: int = 0
+    pad: int = 0  # zero padding before a random crop back to the input size
+    flip: bool = False  # random horizontal flip
+    label_smoothing: float = 0.0
+
+
+PRESETS: dict[str, Recipe] = {
+    "cifar-paper": Recipe(
+        name="cifar-paper",
+        iterations=64_000,
+        milestone_steps=(32_000, 48_000),
+        pad=4,
+        flip=True,
+    ),
+    # Measured: ResNet-20 reaches 97-99% test accuracy on the digits split in 12 epochs.
+    # No flip (digits are not mirror-symmetric); a small shift helps a little.
+    "digits": Recipe(
+        name="digits",
+        epochs=12,
+        batch_size=64,
+        lr=0.05,
+        weight_decay=5e-4,
+        schedule="cosine",
+        warmup_steps=20,
+        pad=2,
+    ),
+    "default": Recipe(name="default", epochs=30, schedule="cosine", pad=4, flip=True),
+}
+
+# Preset a dataset gets when none is named.
+DATASET_PRESETS = {"digits": "digits", "cifar10": "cifar-paper", "cifar100": "cifar-paper"}
+
+
+def preset_for(dataset: str, name: str | None) -> Recipe:
+    """The recipe called `name`, or the dataset's default one."""
+    return PRESETS[name or DATASET_PRESETS.get(dataset, "default")]
+
+
+def override(recipe: Recipe, **changes) -> Recipe:
+    """`recipe` with every change that is not None applied."""
+    return replace(recipe, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A recipe made concrete for one dataset size: epochs, steps and milestones in steps."""
+
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    milestone_steps: tuple[int, ...]
+
+
+def plan(recipe: Recipe, steps_per_epoch: int, epochs: int | None = None) -> Plan:
+    """Epoch and step counts for a loader of `steps_per_epoch` batches.
+
+    An explicit `epochs` wins; a recipe counted in iterations runs as many whole epochs as
+    it takes to reach them; milestones given as fractions scale with the run's length, and
+    absolute milestones apply only to a run at least as long as the recipe's.
+    """
+    steps_per_epoch = max(1, steps_per_epoch)
+    if epochs is None:
+        epochs = recipe.epochs
+    if epochs is None:
+        epochs = max(1, math.ceil((recipe.iterations or steps_per_epoch) / steps_per_epoch))
+    total = epochs * steps_per_epoch
+    if recipe.milestone_steps is not None and (
+        recipe.iterations is None or total >= recipe.iterations
+    ):
+        milestones = recipe.milestone_steps
+    else:
+        milestones = tuple(int(f * total) for f in recipe.milestones)
+    return Plan(epochs, steps_per_epoch, total, tuple(milestones))
+
+
+def lr_factor(step: int, recipe: Recipe, run: Plan) -> float:
+    """The multiplier of the base learning rate for optimizer step `step` (0-based)."""
+    if recipe.warmup_steps and step < recipe.warmup_steps:
+        warm = (step + 1) / recipe.warmup_steps
+    else:
+        warm = 1.0
+    if recipe.schedule == "cosine":
+        progress = min(1.0, step / max(1, run.total_steps))
+        return warm * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return warm * 0.1 ** sum(1 for m in run.milestone_steps if step >= m)
+
+
+def lr_lambda(recipe: Recipe, run: Plan):
+    """`lr_factor` as a plain function for `torch.optim.lr_scheduler.LambdaLR`: a function,
+    not an object, so the scheduler's state_dict holds only numbers (weights_only loads)."""
+
+    def factor(step: int) -> float:
+        return lr_factor(step, recipe, run)
+
+    return factor

@@ -1,0 +1,525 @@
+"""The PyTorch trainer: one process, or one process per GPU/CPU under torchrun (DDP).
+
+Device order: CUDA, then Apple MPS, then CPU. On CUDA, by default: mixed precision (bf16
+where the GPU has it, else fp16 with a GradScaler), channels_last, cudnn.benchmark, pinned
+memory with non_blocking copies and data-loader workers; torch.compile on request.
+
+Every random choice of an epoch (sample order, crop offsets, flips) is drawn from generators
+seeded by (seed, epoch, step, rank), so a resumed run sees the same batches as an unbroken
+one; the global RNG states (python, numpy, torch, CUDA), which dropout and stochastic depth
+use, are saved in the checkpoint too.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import data as datasets
+from .common import EXIT_INTERRUPTED, Interrupt, TrainError, TrainOptions, compile_module, say
+from .presets import lr_lambda, override, plan, preset_for
+from .progress import EpochProgress, epoch_line
+
+
+def _seed_for(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+class _Dist:
+    """The process group when torchrun started us (WORLD_SIZE > 1), else a single process."""
+
+    def __init__(self):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.active = False
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def start(self, device_type: str) -> None:
+        if self.world <= 1:
+            return
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+        self.active = True
+
+    def agree(self, ok: bool, device) -> bool:
+        """True when every rank says ok (an error on one rank stops all of them)."""
+        if not self.active:
+            return ok
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1 if ok else 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item())
+
+    def any(self, value: bool, device) -> bool:
+        if not self.active:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        flag = torch.tensor([1 if value else 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def sum(self, tensor):
+        if self.active:
+            import torch.distributed as dist
+
+            dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+    def stop(self) -> None:
+        if self.active:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self.active = False
+
+
+def pick_device(local_rank: int = 0):
+    """CUDA when available, then Apple MPS, then CPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+class _Batches:
+    """A map-style dataset indexed by whole batches (a list of indices), so a batch is one
+    fancy-indexing copy instead of a per-image collate."""
+
+    def __init__(self, x, y):
+        import torch
+
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, indices):
+        import torch
+
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return self.x[index], self.y[index]
+
+
+class _EpochBatches:
+    """Batches of one rank's share of the epoch (a DistributedSampler, set_epoch each epoch),
+    from batch `start` on: resuming mid-epoch skips what was already trained."""
+
+    def __init__(self, size: int, batch: int, world: int, rank: int, seed: int):
+        from torch.utils.data import DistributedSampler
+
+        self.sampler = DistributedSampler(
+            range(size), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
+        )
+        self.batch, self.start = batch, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.start = start
+
+    def total(self) -> int:
+        return -(-len(self.sampler) // self.batch)
+
+    def __len__(self):
+        return self.total() - self.start
+
+    def __iter__(self):
+        indices = list(self.sampler)
+        for b in range(self.start, self.total()):
+            yield indices[b * self.batch : (b + 1) * self.batch]
+
+
+def _quiet_worker(_):
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+
+
+def augment(x, *, pad: int, flip: bool, seed: int, mean, std, channels_last: bool):
+    """uint8 NCHW batch (on its device) -> normalised float batch, with zero-padding + random
+    crop and random horizontal flips drawn from a generator seeded with `seed`."""
+    import torch
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(seed)
+    x = x.float().div_(255.0)
+    b, _, h, w = x.shape
+    if pad:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        oy = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
+        ox = torch.randint(0, 2 * pad + 1, (b,), generator=g).to(x.device)
+        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, :]
+        batch = torch.arange(b, device=x.device)[:, None, None]
+        x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+    if flip:
+        mask = (torch.rand(b, generator=g) < 0.5).to(x.device)[:, None, None, None]
+        x = torch.where(mask, x.flip(3), x)
+    return normalise(x, mean, std, channels_last)
+
+
+def normalise(x, mean, std, channels_last: bool):
+    import torch
+
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+    x = (x - m) / s
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return x.contiguous(memory_format=fmt)
+
+
+def _rng_state(device) -> dict:
+    import torch
+
+    state = {
+        "python": ckpt.python_rng(),
+        "numpy": ckpt.numpy_rng(),
+        "torch": torch.get_rng_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, device) -> None:
+    import torch
+
+    ckpt.set_python_rng(state["python"])
+    ckpt.set_numpy_rng(state["numpy"])
+    torch.set_rng_state(state["torch"].cpu())
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"].cpu(), device)
+
+
+def run(opts: TrainOptions) -> int:
+    import torch
+    import torch.nn as nn
+
+    dist = _Dist()
+    device = pick_device(dist.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.start(device.type)
+    try:
+        return _train(opts, dist, device, torch, nn)
+    finally:
+        dist.stop()
+
+
+def _train(opts, dist, device, torch, nn) -> int:
+    main = dist.main
+    cuda = device.type == "cuda"
+    amp = opts.amp if opts.amp is not None else cuda
+    channels_last = opts.channels_last if opts.channels_last is not None else cuda
+    amp_dtype, scaler = None, None
+    if amp:
+        if cuda:
+            amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            amp_dtype = torch.float16 if device.type == "mps" else torch.bfloat16
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+    # The generated module: rank 0 writes OUT/model.py, the others import it after a barrier.
+    error = None
+    if main:
+        try:
+            os.makedirs(opts.out, exist_ok=True)
+            network, module = compile_module(opts.spec, "torch", opts.out)
+        except TrainError as e:
+            error = e
+    if not dist.agree(error is None, device):
+        raise error or TrainError("another process failed to compile the spec")
+    if not main:
+        network, module = compile_module(opts.spec, "torch", opts.out, write=False)
+
+    shape = (network.input.channels, network.input.height, network.input.width)
+    data = datasets.load(opts.data, shape)
+    recipe = override(
+        preset_for(data.name, opts.preset),
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        schedule=opts.schedule,
+        weight_decay=opts.weight_decay,
+    )
+    if recipe.batch_size % dist.world:
+        raise TrainError(
+            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
+            f"{dist.world} processes"
+        )
+    per_rank = recipe.batch_size // dist.world
+
+    random.seed(opts.seed)
+    np.random.seed(opts.seed)
+    torch.manual_seed(opts.seed)  # the same initial weights on every rank
+    model = module.build_model(num_classes=data.num_classes)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    raw = model
+    params = sum(p.numel() for p in raw.parameters() if p.requires_grad)
+    if dist.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+    if opts.compile:
+        model = torch.compile(model)
+    torch.manual_seed(opts.seed + 1_000_003 * dist.rank)  # dropout differs per rank
+
+    optimizer = torch.optim.SGD(
+        raw.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    if amp_dtype == torch.float16 and cuda:
+        scaler = torch.amp.GradScaler("cuda")
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+    batches = _EpochBatches(len(data.y_train), per_rank, dist.world, dist.rank, opts.seed)
+    run_plan = plan(recipe, batches.total(), opts.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, run_plan))
+    workers = opts.workers
+    if workers is None:
+        workers = min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world))) if cuda else 0
+    loader = torch.utils.data.DataLoader(
+        _Batches(data.x_train, data.y_train),
+        sampler=batches,
+        batch_size=None,
+        num_workers=workers,
+        pin_memory=cuda,
+        persistent_workers=workers > 0,
+        worker_init_fn=_quiet_worker if workers > 0 else None,
+    )
+    test_x = torch.from_numpy(data.x_test[dist.rank :: dist.world])
+    test_y = torch.from_numpy(data.y_test[dist.rank :: dist.world])
+
+    # Resume.
+    start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
+    if opts.resume:
+        state = ckpt.load_torch(opts.out)
+        if state is None:
+            if main:
+                say(f"no checkpoint in `{opts.out}`: starting from scratch")
+        else:
+            try:
+                raw.load_state_dict(state["model"])
+                optimizer.load_state_dict(state["optimizer"])
+                scheduler.load_state_dict(state["scheduler"])
+                if scaler is not None and "scaler" in state:
+                    scaler.load_state_dict(state["scaler"])
+            except (RuntimeError, KeyError, ValueError) as e:
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise TrainError(
+                    f"checkpoint in `{opts.out}` does not fit this model/run ({reason})"
+                ) from None
+            start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            partial = [float(v) for v in state["partial"]]
+            if main:
+                _set_rng_state(state["rng"], device)
+            if start_step >= run_plan.steps_per_epoch:
+                start_epoch, start_step, partial = start_epoch + 1, 0, [0.0, 0.0, 0.0]
+            if main:
+                say(f"resuming from epoch {start_epoch + 1}, step {start_step}")
+    if main:
+        if start_epoch == 0 and start_step == 0 and not opts.resume:
+            ckpt.reset_metrics(opts.out)
+        else:
+            ckpt.truncate_metrics(opts.out, start_epoch)
+        dtype = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[amp_dtype]
+        name = torch.cuda.get_device_name(device) if cuda else device.type
+        extras = [f"{dtype}" + (" autocast" if amp else "")]
+        if channels_last:
+            extras.append("channels_last")
+        if cuda:
+            extras.append("cudnn.benchmark")
+        if opts.compile:
+            extras.append("torch.compile")
+        if dist.world > 1:
+            extras.append(f"DDP x{dist.world} ({'nccl' if cuda else 'gloo'})")
+        say(f"device: {device} ({name}); {', '.join(extras)}")
+        say(
+            f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
+            f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
+            f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
+            f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
+        )
+
+    def save(epoch: int, step: int, sums) -> None:
+        if not main:
+            return
+        state = {
+            "format": 1,
+            "epoch": epoch,
+            "step": step,
+            "partial": [float(v) for v in sums],
+            "model": raw.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": _rng_state(device),
+            "spec": os.path.abspath(opts.spec),
+            "world": dist.world,
+            "batch_size": recipe.batch_size,
+        }
+        if scaler is not None:
+            state["scaler"] = scaler.state_dict()
+        ckpt.save_torch(opts.out, state)
+
+    def evaluate():
+        raw.eval()
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        with torch.no_grad():
+            for i in range(0, len(test_y), 256):
+                x = test_x[i : i + 256].to(device, non_blocking=True)
+                y = test_y[i : i + 256].to(device, non_blocking=True)
+                x = normalise(x, data.mean, data.std, channels_last)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    logits = raw(x)
+                loss = nn.functional.cross_entropy(logits.float(), y, reduction="sum")
+                sums += torch.stack(
+                    [
+                        loss.double(),
+                        (logits.argmax(1) == y).sum().double(),
+                        torch.tensor(len(y), dtype=torch.float64, device=device),
+                    ]
+                )
+        dist.sum(sums)
+        loss_sum, correct, total = sums.tolist()
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+    record = None
+    with Interrupt() as interrupt:
+        for epoch in range(start_epoch, run_plan.epochs):
+            step0 = start_step if epoch == start_epoch else 0
+            sums = torch.tensor(
+                partial if epoch == start_epoch else [0.0, 0.0, 0.0],
+                dtype=torch.float64,
+                device=device,
+            )
+            batches.set_epoch(epoch, step0)
+            model.train()
+            bar = EpochProgress(
+                epoch + 1, run_plan.epochs, run_plan.steps_per_epoch, enabled=main, start_step=step0
+            )
+            step, stopped = step0, False
+            for x, y in loader:
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
+                x = augment(
+                    x,
+                    pad=recipe.pad,
+                    flip=recipe.flip,
+                    seed=_seed_for(opts.seed, epoch, step, dist.rank),
+                    mean=data.mean,
+                    std=data.std,
+                    channels_last=channels_last,
+                )
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                    logits = model(x)
+                    loss = criterion(logits, y)
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                scheduler.step()
+                with torch.no_grad():
+                    sums += torch.stack(
+                        [
+                            loss.detach().double() * len(y),
+                            (logits.argmax(1) == y).sum().double(),
+                            torch.tensor(len(y), dtype=torch.float64, device=device),
+                        ]
+                    )
+                step += 1
+                if main and (step % 10 == 0 or step == run_plan.steps_per_epoch):
+                    s = sums.tolist()
+                    bar.update(len(y) * dist.world, s[0] / max(s[2], 1), s[1] / max(s[2], 1))
+                else:
+                    bar.images += len(y) * dist.world
+                if dist.any(interrupt.requested, device) and step < run_plan.steps_per_epoch:
+                    stopped = True
+                    break
+            bar.close()
+            if stopped:
+                save(epoch, step, sums.tolist())
+                if main:
+                    say(
+                        f"interrupted: checkpoint saved at epoch {epoch + 1}, step {step}; "
+                        "continue with --resume"
+                    )
+                return EXIT_INTERRUPTED
+            train = dist.sum(sums.clone()).tolist()
+            test_loss, test_acc = evaluate()
+            record = {
+                "epoch": epoch + 1,
+                "epochs": run_plan.epochs,
+                "train_loss": train[0] / max(train[2], 1),
+                "train_acc": train[1] / max(train[2], 1),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "lr": optimizer.param_groups[0]["lr"],
+                "images_per_s": bar.rate(),
+                "time_s": bar.elapsed(),
+                "step": (epoch + 1) * run_plan.steps_per_epoch,
+            }
+            if main:
+                say(epoch_line(record))
+                ckpt.append_metrics(opts.out, record)  # before the checkpoint: see truncate
+                save(epoch + 1, 0, [0.0, 0.0, 0.0])
+            if interrupt.requested:
+                if main:
+                    say(
+                        f"interrupted: checkpoint saved after epoch {epoch + 1}; "
+                        "continue with --resume"
+                    )
+                return EXIT_INTERRUPTED
+
+    if record is None:  # resumed a finished run: report its final accuracy again
+        test_loss, test_acc = evaluate()
+    else:
+        test_loss, test_acc = record["test_loss"], record["test_acc"]
+    if main:
+        from .common import write_result
+
+        write_result(
+            opts.out,
+            {
+                "spec": opts.spec,
+                "network": network.name,
+                "backend": "torch",
+                "data": data.name,
+                "device": str(device),
+                "world_size": dist.world,
+                "epochs": run_plan.epochs,
+                "params": params,
+                "test_acc": test_acc,
+                "test_loss": test_loss,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )
+        say(f"test accuracy: {test_acc:.2%}")
+    return 0
