@@ -1,0 +1,95 @@
+"""The built wheel: only `resdsl/` at the top level, backends and grammar inside it, and the
+installed command works from a fresh virtual environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    build = tmp_path_factory.mktemp("build")
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+         "--no-index", "-w", str(out), str(ROOT)],
+        capture_output=True, text=True, env={**os.environ, "TMPDIR": str(build)},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (wheel,) = out.glob("resdsl-*.whl")
+    return wheel
+
+
+def test_wheel_layout(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"resdsl"}, tops
+    assert all(t == "resdsl" or t.startswith("resdsl-") for t in tops), tops
+    assert "resdsl/grammars/resdsl.lark" in names
+    assert "resdsl/backends/torch/__init__.py" in names
+    assert "resdsl/backends/keras/__init__.py" in names
+    assert any(n.startswith("resdsl/backends/torch/templates/") for n in names)
+    assert not any(n.startswith(("backends/", "grammars/", "tests/", "specs/")) for n in names)
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "resdsl = resdsl.cli:main" in text
+    assert "torch = resdsl.backends.torch:TorchBackend" in text
+
+
+def test_installed_wheel_checks_specs(wheel, tmp_path):
+    """A fresh venv that sees only the wheel and its three dependencies, taken from this
+    environment (a .pth file), never the source tree."""
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = Path(
+        subprocess.check_output(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            text=True,
+        ).strip()
+    )
+    zipfile.ZipFile(wheel).extractall(site)
+    # Dependencies: the folders of lark, pydantic, jinja2 and click in this environment.
+    deps = set()
+    for module in ("lark", "pydantic", "pydantic_core", "jinja2", "markupsafe", "click",
+                   "typing_extensions", "annotated_types", "typing_inspection"):  # fmt: skip
+        spec = __import__(module)
+        deps.add(str(Path(spec.__file__).parent.parent))
+    (site / "deps.pth").write_text("\n".join(sorted(deps)) + "\n")
+    launcher = env_dir / "bin" / "resdsl"
+    launcher.write_text(f"#!{python}\nfrom resdsl.cli import main\nmain()\n")
+    launcher.chmod(0o755)
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run = subprocess.run(
+        [str(launcher), "check", str(ROOT / "specs")],
+        capture_output=True, text=True, cwd=work, env=env,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "all valid" in run.stderr
+    where = subprocess.run(
+        [str(python), "-c",
+         "import resdsl, resdsl.grammars, resdsl.backends.torch as t; "
+         "print(resdsl.__file__); print(t.__file__)"],
+        capture_output=True, text=True, cwd=work, env=env,
+    )  # fmt: skip
+    assert where.returncode == 0, where.stderr
+    for line in where.stdout.split():
+        assert line.startswith(str(site)), line
+    assert (
+        subprocess.run(
+            [str(python), "-c", "import backends"], capture_output=True, cwd=work, env=env
+        ).returncode
+        != 0
+    )
