@@ -491,8 +491,8 @@ class _Emitter:
         zero_note = None
         if self.zero_last:
             zero_note = (
-                "zero_last_norm: each residual branch starts at zero (the last norm's weight in "
-                "post-activation blocks, the last convolution's weight in pre-activation ones)."
+                "zero_last_norm: each residual branch starts at zero (its last norm's weight in\n"
+                "post-activation blocks, its last convolution's weight in pre-activation ones)."
             )
         return _render(
             "module.py.j2",

@@ -1,0 +1,351 @@
+"""The PyTorch backend: fidelity to torchvision, shapes and parameters against the IR, every
+feature of the IR, torch.compile / export / channels_last, formatting, determinism, goldens."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch_helpers import ALL_SPECS, ROOT, SPECS, compiled, generated, import_code, spec_id
+
+import resdsl
+from resdsl.backends.torch import TorchBackend, state_dict_layout
+
+FEATURE_SPECS = sorted((Path(__file__).parent / "torch_specs").glob("*.res"))
+GOLDEN = Path(__file__).parent / "golden" / "torch"
+UPDATE = os.environ.get("RESDSL_UPDATE_GOLDEN") == "1"
+EVERY_SPEC = ALL_SPECS + FEATURE_SPECS
+
+
+def _id(path: Path) -> str:
+    return spec_id(path) if path.is_relative_to(SPECS) else path.stem
+
+
+# --------------------------------------------------------------------------- fidelity
+
+TORCHVISION = [
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+]
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_matches_torchvision(name):
+    import torchvision
+
+    torch.manual_seed(0)
+    reference = getattr(torchvision.models, name)().eval()
+    # Random norm statistics, so the comparison covers the running buffers too.
+    with torch.no_grad():
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+    model = generated(SPECS / f"{name}.res").build_model().eval()
+    assert list(model.state_dict()) == list(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)
+    scale = expected.abs().max()
+    assert (actual - expected).abs().max() <= 1e-5 * scale
+
+
+# --------------------------------------------------------------------------- shapes, params
+
+
+@pytest.mark.parametrize("path", EVERY_SPEC, ids=_id)
+def test_stage_shapes_and_parameters(path):
+    network = resdsl.load(path)
+    model = generated(path).build_model().eval()
+    assert sum(p.numel() for p in model.parameters()) == network.params
+    seen = {}
+    for stage in network.stages:
+        module = getattr(model, stage.name)
+        module.register_forward_hook(
+            lambda m, i, o, name=stage.name: seen.__setitem__(name, tuple(o.shape[1:]))
+        )
+    x = torch.randn(1, network.input.channels, network.input.height, network.input.width)
+    with torch.no_grad():
+        y = model(x)
+    assert tuple(y.shape) == (1, *network.output_shape)
+    for stage in network.stages:
+        s = stage.out_shape
+        assert seen[stage.name] == (s.channels, s.height, s.width), stage.name
+
+
+@pytest.mark.parametrize("path", EVERY_SPEC, ids=_id)
+def test_state_dict_layout_matches_model(path):
+    network = resdsl.load(path)
+    model = generated(path).build_model()
+    weights = {
+        name[: -len(".weight")]: tuple(t.shape)
+        for name, t in model.state_dict().items()
+        if name.endswith(".weight")
+    }
+    layout = state_dict_layout(network)
+    assert [(p, s) for p, _, s in layout] == list(weights.items())
+    kinds = {name: type(m) for name, m in model.named_modules()}
+    expected = {"conv": torch.nn.Conv2d, "norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear}
+    for prefix, kind, _ in layout:
+        assert kinds[prefix] is expected[kind], prefix
+
+
+def test_pool_project_and_deep_stem_follow_timm_names():
+    layout = {p: k for p, k, _ in state_dict_layout(resdsl.load(SPECS / "resnet50d.res"))}
+    for name in ("conv1.0", "conv1.3", "conv1.6", "layer2.0.downsample.1"):
+        assert layout[name] == "conv"
+    for name in ("conv1.1", "conv1.4", "bn1", "layer2.0.downsample.2"):
+        assert layout[name] == "norm"
+    model = generated(SPECS / "resnet50d.res").build_model()
+    assert isinstance(model.layer2[0].downsample[0], torch.nn.AvgPool2d)
+
+
+def test_preact_names_and_head_norm():
+    layout = [p for p, _, _ in state_dict_layout(resdsl.load(SPECS / "preact_resnet18.res"))]
+    assert layout[2:5] == ["layer1.0.bn1", "layer1.0.conv1", "layer1.0.bn2"]
+    assert layout[-2:] == ["norm", "fc"]
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_cifar_resnet20_trains():
+    torch.manual_seed(0)
+    model = generated(SPECS / "cifar" / "resnet20.res").build_model().train()
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(8):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] * 0.8
+
+
+def test_torch_compile_has_no_graph_breaks():
+    model = generated(SPECS / "cifar" / "resnet20.res").build_model().eval()
+    explanation = torch._dynamo.explain(model)(torch.randn(2, 3, 32, 32))
+    assert explanation.graph_break_count == 0
+
+
+def test_torch_export():
+    model = generated(SPECS / "cifar" / "resnet20.res").build_model().eval()
+    x = torch.randn(2, 3, 32, 32)
+    program = torch.export.export(model, (x,))
+    with torch.no_grad():
+        assert torch.allclose(program.module()(x), model(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["resnet18.res", "cifar/resnet20.res"])
+def test_channels_last(spec):
+    network = resdsl.load(SPECS / spec)
+    model = generated(SPECS / spec).build_model().eval()
+    size = min(network.input.height, 64)
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        expected = model(x)
+        model = model.to(memory_format=torch.channels_last)
+        actual = model(x.to(memory_format=torch.channels_last))
+    assert torch.allclose(actual, expected, atol=1e-4 * expected.abs().max().item())
+
+
+def test_drop_path_only_in_training_and_per_sample():
+    path = Path(__file__).parent / "torch_specs" / "features_a.res"
+    network = resdsl.load(path)
+    module = generated(path)
+    model = module.build_model()
+    rates = [
+        block.drop_path.rate if isinstance(block.drop_path, module.DropPath) else 0.0
+        for stage in network.stages
+        for block in getattr(model, stage.name)
+    ]
+    assert rates == [network.drop_path_rate(i) for i, *_ in network.blocks()]
+    x = torch.randn(64, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+    drop = module.DropPath(0.5).train()
+    torch.manual_seed(0)
+    out = drop(torch.ones(256, 2, 3, 3))
+    kept = out.flatten(1)
+    # Each sample is dropped or kept whole, and kept ones are scaled by 1 / (1 - rate).
+    assert set(kept.unique().tolist()) <= {0.0, 2.0}
+    assert (kept == kept[:, :1]).all()
+    assert 0 < (kept[:, 0] == 0).sum() < 256
+
+
+def test_zero_last_norm_and_init():
+    b = generated(Path(__file__).parent / "torch_specs" / "features_b.res").build_model()
+    for block in b.s1:
+        assert block.bn3.weight.abs().sum() == 0
+    a = generated(Path(__file__).parent / "torch_specs" / "features_a.res").build_model()
+    assert a.s1[0].conv2.weight.abs().sum() == 0  # pre-activation: the last convolution
+    assert a.s3[0].bn2.weight.abs().sum() == 0  # post-activation: the last norm
+    assert a.fc.bias.abs().sum() == 0  # glorot: zero biases, Linear included
+    assert a.conv1.bias.abs().sum() == 0
+    r50 = generated(SPECS / "resnet50.res").build_model()
+    assert r50.layer1[0].bn3.weight.abs().min() > 0
+    # kaiming fan-out: std of a conv weight near sqrt(2 / fan_out).
+    weight = r50.layer3[0].conv2.weight
+    fan_out = weight.shape[0] * weight.shape[2] * weight.shape[3]
+    assert abs(weight.std().item() / (2 / fan_out) ** 0.5 - 1) < 0.05
+
+
+def test_norm_eps_momentum_activation_biases():
+    module = generated(Path(__file__).parent / "torch_specs" / "features_a.res")
+    model = module.build_model()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert {(m.eps, m.momentum) for m in norms} == {(1e-3, 0.01)}
+    assert any(isinstance(m, torch.nn.SiLU) for m in model.modules())
+    assert all(m.bias is not None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert isinstance(model.dropout, torch.nn.Dropout) and model.dropout.p == 0.5
+    b = generated(Path(__file__).parent / "torch_specs" / "features_b.res").build_model()
+    assert any(isinstance(m, torch.nn.GELU) for m in b.modules())
+    assert b.s3[0].conv2.dilation == (2, 2)
+    assert b.s1[0].conv1.stride == (2, 2) or b.s2[0].conv1.stride == (2, 2)
+    assert b.s4[0].conv2.stride == (2, 2) and b.s4[0].conv1.stride == (1, 1)
+
+
+def test_num_classes_override():
+    model = generated(SPECS / "cifar" / "resnet20.res").build_model(num_classes=3)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3)
+
+
+# --------------------------------------------------------------------------- generated text
+
+
+def _imports(code: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("path", EVERY_SPEC, ids=_id)
+def test_imports_only_torch_and_stdlib(path):
+    assert _imports(compiled(str(path))) <= {"__future__", "typing", "torch"}
+
+
+def test_docstring_names_network_and_source():
+    network = resdsl.load(SPECS / "resnet50.res")
+    doc = ast.get_docstring(ast.parse(compiled(str(SPECS / "resnet50.res"))))
+    assert network.name in doc and network.source.sha256 in doc and "resnet50.res" in doc
+    assert str(ROOT) not in compiled(str(SPECS / "resnet50.res"))
+
+
+def test_size_does_not_grow_with_depth():
+    lines = {n: compiled(str(SPECS / f"{n}.res")).count("\n") for n in ("resnet50", "resnet152")}
+    assert lines["resnet50"] == lines["resnet152"]
+    cifar = {n: compiled(str(SPECS / "cifar" / f"{n}.res")).count("\n") for n in ("resnet20",
+                                                                                   "resnet1202")}
+    assert cifar["resnet20"] == cifar["resnet1202"]
+
+
+def test_only_used_classes_are_emitted():
+    code = compiled(str(SPECS / "resnet18.res"))
+    assert "class BasicBlock" in code
+    for absent in ("Bottleneck", "PreAct", "DropPath", "PadShortcut", "Subsample", "F.pad"):
+        assert absent not in code
+
+
+def test_ruff_check_and_format(tmp_path):
+    for path in EVERY_SPEC:
+        (tmp_path / f"{_id(path).replace('/', '__')}.py").write_text(compiled(str(path)))
+    ruff = [sys.executable, "-m", "ruff"]
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    files = sorted(str(p) for p in tmp_path.glob("*.py"))
+    check = subprocess.run([*ruff, "check", *config, "--no-cache", *files], capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run([*ruff, "format", *config, "--check", "--diff", "--no-cache", *files],
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_byte_identical_across_hash_seeds():
+    script = (
+        "import sys, resdsl; from pathlib import Path\n"
+        "for p in sorted(Path('specs').rglob('*.res')):\n"
+        "    sys.stdout.write(resdsl.compile(str(p), backend='torch'))\n"
+    )
+    outputs = []
+    for seed in ("0", "12345"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env,
+                             capture_output=True, check=True)
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+    assert b"\r" not in outputs[0]
+
+
+@pytest.mark.parametrize("path", ALL_SPECS, ids=spec_id)
+def test_golden(path):
+    golden = GOLDEN / path.relative_to(SPECS).with_suffix(".py")
+    code = compiled(str(path.relative_to(ROOT)))
+    if UPDATE:
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(code, newline="\n")
+        return
+    assert golden.exists(), f"no golden file {golden}; run with RESDSL_UPDATE_GOLDEN=1"
+    expected = golden.read_text()
+    if code != expected:
+        diff = difflib.unified_diff(expected.splitlines(True), code.splitlines(True),
+                                    str(golden), "generated")
+        pytest.fail("generated code differs from the golden file "
+                    "(RESDSL_UPDATE_GOLDEN=1 regenerates):\n" + "".join(diff))
+
+
+# --------------------------------------------------------------------------- API and CLI
+
+
+def test_api_compile_text_and_backend_class():
+    text = (SPECS / "cifar" / "resnet20.res").read_text()
+    code = resdsl.compile(text, backend="torch")
+    assert import_code(code).build_model()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    backend = TorchBackend()
+    assert (backend.name, backend.suffix) == ("torch", ".py")
+    assert backend.unsupported(resdsl.load(text)) == []
+
+
+def _cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "resdsl", *args], cwd=cwd, capture_output=True,
+                          text=True)
+
+
+def test_cli_compile_stdout_and_file(tmp_path):
+    out = _cli("compile", "specs/cifar/resnet20.res", "--backend", "torch")
+    assert out.returncode == 0 and out.stdout == compiled("specs/cifar/resnet20.res")
+    target = tmp_path / "resnet20.py"
+    written = _cli("compile", "specs/cifar/resnet20.res", "--backend", "torch", "-o", str(target))
+    assert written.returncode == 0 and target.read_text() == out.stdout
+
+
+def test_cli_invalid_spec_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.res"
+    bad.write_text("network bad {\n  input 3x32x32\n  classes 10\n  block basicc\n"
+                   "  stage s1: 1 x 16\n}\n")
+    target = tmp_path / "bad.py"
+    run = _cli("compile", str(bad), "--backend", "torch", "-o", str(target))
+    assert run.returncode == 1
+    assert "basicc" in run.stderr and "Traceback" not in run.stderr
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == [bad]
