@@ -70,11 +70,12 @@ def layer_pairs(network: Network) -> list[tuple[str, str, str]]:
     stem = network.stem
     names = stem_conv_names(network)
     deep = len(stem.convs) > 1
+    step = 3 if stem.norm else 1  # the deep stem's Sequential: conv, norm, act, conv, ...
     for k, name in enumerate(names):
         last = k == len(names) - 1
-        pairs.append((f"conv1.{3 * k}" if deep else "conv1", f"{name}_conv", "conv"))
+        pairs.append((f"conv1.{step * k}" if deep else "conv1", f"{name}_conv", "conv"))
         if stem.norm:
-            torch_norm = "bn1" if last else f"conv1.{3 * k + 1}"
+            torch_norm = "bn1" if last else f"conv1.{step * k + 1}"
             pairs.append((torch_norm, f"{name}_bn", "norm"))
     for _, stage, position, block in network.blocks():
         prefix = f"{stage.name}.{position}"
@@ -86,8 +87,8 @@ def layer_pairs(network: Network) -> list[tuple[str, str, str]]:
     return pairs
 
 
-# The PyTorch backend's name for the final norm of pre-activation nets.
-HEAD_NORM_TORCH = "bn"
+# The PyTorch backend's name for the final norm of pre-activation nets (timm's).
+HEAD_NORM_TORCH = "norm"
 
 
 def _block_pairs(block: Block, prefix: str, name: str) -> list[tuple[str, str, str]]:

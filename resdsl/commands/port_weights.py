@@ -1,0 +1,71 @@
+"""`resdsl port-weights`: weights of one spec's PyTorch model to its Keras model, or back."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+FRAMEWORK = click.Choice(["torch", "keras"])
+
+
+@click.command("port-weights")
+@click.argument("spec")
+@click.option("--from", "source", nargs=2, type=(FRAMEWORK, str), required=True,
+              metavar="FRAMEWORK FILE", help="torch CKPT.pt or keras X.weights.h5")
+@click.option("--to", "target", nargs=2, type=(FRAMEWORK, str), required=True,
+              metavar="FRAMEWORK FILE", help="keras OUT.weights.h5 or torch OUT.pt")
+def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) -> None:
+    """Convert the weights of SPEC's PyTorch model to its Keras model, or back.
+
+    \b
+      resdsl port-weights specs/resnet50.res --from torch r50.pt --to keras r50.weights.h5
+      resdsl port-weights specs/resnet50.res --from keras r50.weights.h5 --to torch r50.pt
+
+    PyTorch checkpoints are read with torch.load(weights_only=True); outputs are written
+    atomically.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from resdsl.cli import EXIT_SPEC, EXIT_USAGE, _report
+    from resdsl.driver import analyze_file
+
+    (src, src_path), (dst, dst_path) = source, target
+    if src == dst:
+        raise click.UsageError("--from and --to name the same framework")
+    if dst == "keras" and not dst_path.endswith(".weights.h5"):
+        raise click.BadParameter("Keras weights files end in `.weights.h5`", param_hint="--to")
+    if src == "keras" and not src_path.endswith(".weights.h5"):
+        raise click.BadParameter("Keras weights files end in `.weights.h5`", param_hint="--from")
+    if not os.path.isfile(src_path):
+        click.echo(f"error: no such file `{src_path}`", err=True)
+        sys.exit(EXIT_USAGE)
+    result = analyze_file(spec)
+    status = _report([result], "text")
+    if not result.ok:
+        sys.exit(status)
+    network = result.network
+
+    from resdsl import weights
+
+    try:
+        keras_model = weights.build_generated(network, "keras").build_model()
+        pairs = weights.pairs_for(network)
+        if src == "torch":
+            state = weights.load_torch_checkpoint(src_path)
+            weights.state_dict_to_keras(state, keras_model, pairs)
+            weights.save_keras_weights(keras_model, dst_path)
+        else:
+            keras_model.load_weights(src_path)
+            torch_model = weights.build_generated(network, "torch").build_model()
+            state = weights.keras_to_state_dict(keras_model, torch_model.state_dict(), pairs)
+            torch_model.load_state_dict(state, strict=True)
+            weights.save_torch_state(torch_model.state_dict(), dst_path)
+    except weights.PortError as error:
+        click.echo(f"{spec}: error: {error}", err=True)
+        sys.exit(EXIT_SPEC)
+    except (OSError, ValueError, RuntimeError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        click.echo(f"error: cannot port `{src_path}`: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {dst_path}", err=True)

@@ -1,0 +1,328 @@
+"""Weights between the PyTorch and Keras models of one spec.
+
+The two backends name every layer with weights in one naming step each; the pairing of a
+PyTorch state-dict prefix with a Keras layer name comes from the IR
+(:func:`resdsl.backends.keras.layer_pairs`), or, for models at hand without their spec, from the
+names alone (:func:`infer_pairs`). Tensors change layout on the way:
+
+* convolutions: PyTorch's (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out);
+  grouped kernels need nothing more, both frameworks keep each group's output channels together;
+* norms: weight, bias, running mean and variance are Keras' gamma, beta, moving mean and
+  variance (PyTorch's `num_batches_tracked` has no Keras counterpart and is left alone);
+* linear layers: PyTorch's (out, in) weight is Keras' (in, out) kernel.
+
+Images are NCHW in PyTorch and NHWC in Keras: :func:`to_keras_images` and
+:func:`to_torch_images` convert inputs, nothing else needs to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import types
+from collections.abc import Mapping
+
+from .ir import Network
+
+__all__ = [
+    "PortError",
+    "build_generated",
+    "infer_pairs",
+    "keras_to_state_dict",
+    "keras_to_torch",
+    "load_torch_checkpoint",
+    "save_keras_weights",
+    "save_torch_state",
+    "state_dict_to_keras",
+    "to_keras_images",
+    "to_torch_images",
+    "torch_to_keras",
+]
+
+Pair = tuple[str, str, str]  # (torch prefix, keras layer name, "conv" | "norm" | "linear")
+
+
+class PortError(ValueError):
+    """The two models do not correspond: a missing layer or a shape that differs."""
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+def pairs_for(network: Network) -> list[Pair]:
+    """(torch prefix, keras layer name, kind) for every layer with weights of `network`."""
+    from resdsl.backends.keras import layer_pairs
+
+    return layer_pairs(network)
+
+
+_BLOCK = re.compile(r"^(?P<stage>.+)_block(?P<index>\d+)_(?P<rest>.+)$")
+_DEEP_STEM = re.compile(r"^conv1_(?P<index>\d+)_(?P<what>conv|bn)$")
+
+
+def infer_pairs(keras_model, state_keys) -> list[Pair]:
+    """The pairing read from the names alone: the Keras model's layer names
+    (keras.applications') and the PyTorch state-dict keys (torchvision's) settle the rest."""
+    keys = set(state_keys)
+    names = {layer.name for layer in keras_model.layers}
+    deep_convs = sorted(
+        int(m.group(1))
+        for k in keys
+        if (m := re.match(r"^conv1\.(\d+)\.weight$", k)) and "conv1.weight" not in keys
+    )
+    deep_convs = [i for i in deep_convs if f"conv1.{i}.running_mean" not in keys]
+    deep_count = sum(1 for n in names if _DEEP_STEM.match(n) and n.endswith("_conv"))
+    pairs: list[Pair] = []
+    for layer in keras_model.layers:
+        if not layer.weights:
+            continue
+        name = layer.name
+        kind = _kind(layer)
+        if name == "predictions":
+            pairs.append(("fc", name, "linear"))
+        elif name == "post_bn":
+            pairs.append(("norm", name, "norm"))
+        elif name == "conv1_conv":
+            pairs.append(("conv1", name, "conv"))
+        elif name == "conv1_bn":
+            pairs.append(("bn1", name, "norm"))
+        elif m := _DEEP_STEM.match(name):
+            j = int(m.group("index")) - 1
+            if j >= len(deep_convs):
+                raise PortError(f"no PyTorch convolution for Keras layer `{name}`")
+            if m.group("what") == "conv":
+                pairs.append((f"conv1.{deep_convs[j]}", name, "conv"))
+            else:
+                last = j == deep_count - 1
+                pairs.append(("bn1" if last else f"conv1.{deep_convs[j] + 1}", name, "norm"))
+        elif m := _BLOCK.match(name):
+            block = f"{m.group('stage')}_block{m.group('index')}"
+            prefix = f"{m.group('stage')}.{int(m.group('index')) - 1}"
+            rest = m.group("rest")
+            preact = f"{block}_preact_bn" in names
+            if rest == "preact_bn":
+                pairs.append((f"{prefix}.bn1", name, "norm"))
+            elif rest in ("0_conv", "0_bn"):
+                first = 0 if f"{prefix}.downsample.0.weight" in keys else 1
+                position = first if rest == "0_conv" else first + 1
+                pairs.append((f"{prefix}.downsample.{position}", name, kind))
+            elif r := re.match(r"^(\d+)_(conv|bn)$", rest):
+                k = int(r.group(1))
+                if r.group(2) == "conv":
+                    pairs.append((f"{prefix}.conv{k}", name, "conv"))
+                else:
+                    pairs.append((f"{prefix}.bn{k + 1 if preact else k}", name, "norm"))
+            else:
+                raise PortError(f"cannot tell which PyTorch layer Keras layer `{name}` is")
+        else:
+            raise PortError(f"cannot tell which PyTorch layer Keras layer `{name}` is")
+    return pairs
+
+
+def _kind(layer) -> str:
+    cls = type(layer).__name__
+    if cls == "BatchNormalization":
+        return "norm"
+    if cls == "Dense":
+        return "linear"
+    return "conv"
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _numpy(tensor):
+    import numpy as np
+
+    if hasattr(tensor, "detach"):
+        tensor = tensor.detach().cpu().numpy()
+    return np.asarray(tensor)
+
+
+def _torch_arrays(state: Mapping, prefix: str, kind: str) -> list:
+    """The Keras weights of one layer, in Keras' order, from a PyTorch state dict."""
+
+    def get(suffix: str, required: bool = True):
+        key = f"{prefix}.{suffix}"
+        if key not in state:
+            if required:
+                raise PortError(f"the PyTorch state has no `{key}`")
+            return None
+        return _numpy(state[key])
+
+    if kind == "norm":
+        return [get(s) for s in ("weight", "bias", "running_mean", "running_var")]
+    weight = get("weight")
+    bias = get("bias", required=False)
+    if kind == "conv":
+        arrays = [weight.transpose(2, 3, 1, 0)]
+    else:
+        arrays = [weight.T]
+    return arrays + ([bias] if bias is not None else [])
+
+
+def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair] | None = None) -> None:
+    """Load a PyTorch state dict into `keras_model`, in place."""
+    pairs = pairs if pairs is not None else infer_pairs(keras_model, state.keys())
+    _check_coverage(pairs, keras_model, state.keys())
+    for prefix, name, kind in pairs:
+        layer = _layer(keras_model, name)
+        arrays = _torch_arrays(state, prefix, kind)
+        expected = [tuple(w.shape) for w in layer.weights]
+        got = [tuple(a.shape) for a in arrays]
+        if expected != got:
+            raise PortError(
+                f"`{prefix}` ({', '.join(map(str, got))}) does not fit Keras layer `{name}` "
+                f"({', '.join(map(str, expected))})"
+            )
+        layer.set_weights([a.astype(w.dtype) for a, w in zip(arrays, layer.get_weights())])
+
+
+def torch_to_keras(torch_model, keras_model, network: Network | None = None) -> None:
+    """Copy a PyTorch model's weights and norm statistics into the Keras model of the same
+    spec, in place. Pass the spec's `network` to pair layers by the IR, else names decide."""
+    pairs = pairs_for(network) if network is not None else None
+    state_dict_to_keras(torch_model.state_dict(), keras_model, pairs)
+
+
+def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair] | None = None) -> dict:
+    """A copy of PyTorch state dict `state` with every paired tensor taken from `keras_model`."""
+    import torch
+
+    pairs = pairs if pairs is not None else infer_pairs(keras_model, state.keys())
+    _check_coverage(pairs, keras_model, state.keys())
+    out = {k: v.clone() if hasattr(v, "clone") else v for k, v in state.items()}
+    for prefix, name, kind in pairs:
+        values = _layer(keras_model, name).get_weights()
+        if kind == "norm":
+            suffixes = ["weight", "bias", "running_mean", "running_var"]
+            arrays = values
+        elif kind == "conv":
+            suffixes = ["weight", "bias"][: len(values)]
+            arrays = [values[0].transpose(3, 2, 0, 1), *values[1:]]
+        else:
+            suffixes = ["weight", "bias"][: len(values)]
+            arrays = [values[0].T, *values[1:]]
+        for suffix, array in zip(suffixes, arrays):
+            key = f"{prefix}.{suffix}"
+            if key not in out:
+                raise PortError(f"the PyTorch model has no `{key}` for Keras layer `{name}`")
+            if tuple(out[key].shape) != tuple(array.shape):
+                raise PortError(
+                    f"Keras layer `{name}` gives {tuple(array.shape)} for `{key}`, "
+                    f"which is {tuple(out[key].shape)}"
+                )
+            out[key] = torch.from_numpy(array.copy()).to(out[key].dtype)
+    return out
+
+
+def keras_to_torch(keras_model, torch_model, network: Network | None = None) -> None:
+    """Copy a Keras model's weights and norm statistics into the PyTorch model of the same
+    spec, in place. Pass the spec's `network` to pair layers by the IR, else names decide."""
+    pairs = pairs_for(network) if network is not None else None
+    state = keras_to_state_dict(keras_model, torch_model.state_dict(), pairs)
+    torch_model.load_state_dict(state, strict=True)
+
+
+def _layer(keras_model, name: str):
+    try:
+        return keras_model.get_layer(name)
+    except ValueError:
+        raise PortError(f"the Keras model has no layer `{name}`") from None
+
+
+def _check_coverage(pairs: list[Pair], keras_model, state_keys) -> None:
+    """Every Keras layer with weights and every PyTorch tensor is paired exactly once."""
+    paired = {name for _, name, _ in pairs}
+    missing = [
+        layer.name for layer in keras_model.layers if layer.weights and layer.name not in paired
+    ]
+    if missing:
+        raise PortError(f"Keras layers without a PyTorch counterpart: {', '.join(missing[:5])}")
+    prefixes = {prefix for prefix, _, _ in pairs}
+    extra = [
+        k
+        for k in state_keys
+        if k.rpartition(".")[0] not in prefixes and not k.endswith("num_batches_tracked")
+    ]
+    if extra:
+        raise PortError(f"PyTorch tensors without a Keras counterpart: {', '.join(extra[:5])}")
+
+
+def to_keras_images(images):
+    """NCHW to NHWC."""
+    return _numpy(images).transpose(0, 2, 3, 1)
+
+
+def to_torch_images(images):
+    """NHWC to NCHW."""
+    return _numpy(images).transpose(0, 3, 1, 2)
+
+
+# --------------------------------------------------------------------------- files and models
+
+
+def build_generated(network: Network, backend: str):
+    """The generated module of `network` for `backend`, imported from memory."""
+    from .backend import get_backend
+
+    code = get_backend(backend).emit(network)
+    name = f"_resdsl_generated_{backend}_{network.name}"
+    module = types.ModuleType(name)
+    module.__file__ = f"<resdsl {backend} {network.source.file}>"
+    sys.modules[name] = module
+    try:
+        exec(compile(code, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own code
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load_torch_checkpoint(path: str | os.PathLike) -> dict:
+    """A state dict from a `.pt` file, read with `weights_only=True` (no code runs); a
+    checkpoint that wraps it under `state_dict` or `model` is unwrapped."""
+    import torch
+
+    data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):
+        if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
+            data = data[key]
+    if not isinstance(data, Mapping) or not all(hasattr(v, "shape") for v in data.values()):
+        raise PortError(f"`{os.fspath(path)}` holds no state dict of tensors")
+    return dict(data)
+
+
+def save_torch_state(state: Mapping, path: str | os.PathLike) -> None:
+    """`torch.save` to a temporary file beside `path`, then rename: never half a file."""
+    import io
+
+    import torch
+
+    from .files import atomic_write
+
+    buffer = io.BytesIO()
+    torch.save(dict(state), buffer)
+    atomic_write(path, buffer.getvalue())
+
+
+def save_keras_weights(keras_model, path: str | os.PathLike) -> None:
+    """`save_weights` to a temporary `.weights.h5` beside `path`, then rename over it."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".weights.h5", dir=folder
+    )
+    os.close(fd)
+    try:
+        os.unlink(temporary)  # keras refuses to overwrite without asking in some versions
+        keras_model.save_weights(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
