@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from spec_strategy import spec_texts  # tests/ is on the path: pytest's rootdir-less layout
 
 from resdsl.driver import analyze_text, spec_files
 from resdsl.formatter import FormatError, format_text, lex
@@ -195,3 +198,32 @@ def test_fmt_command_check_write_and_errors(tmp_path):
 
     run = _fmt("missing.res", cwd=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@st.composite
+def _mangled(draw) -> str:
+    """A valid spec with comments sprinkled in and its spacing scrambled."""
+    lines = []
+    for number, line in enumerate(draw(spec_texts()).splitlines()):
+        if draw(st.integers(0, 4)) == 0:
+            lines.append(" " * draw(st.integers(0, 6)) + f"# note {number}")
+        if draw(st.integers(0, 5)) == 0:
+            lines.append("")
+        indent = " " * draw(st.integers(0, 5))
+        body = line.strip().replace(" ", " " * draw(st.integers(1, 3)))
+        if draw(st.integers(0, 3)) == 0 and not body.endswith("{"):
+            body += " " * draw(st.integers(0, 4)) + f"# trailing {number}"
+        lines.append(indent + body)
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_mangled())
+def test_formatting_any_valid_spec_is_idempotent_and_keeps_comments_and_meaning(text):
+    once = format_text(text, "t.res")
+    assert format_text(once, "t.res") == once
+    assert sorted(_comments(once)) == sorted(_comments(text))
+    assert _ir(once, "t.res") == _ir(text, "t.res")
