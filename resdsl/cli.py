@@ -65,7 +65,15 @@ class _Group(click.Group):
             sys.exit(EXIT_OK)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = """\b
+Shell completion (commands, options, file names):
+  bash  eval "$(_RESDSL_COMPLETE=bash_source resdsl)"   # in ~/.bashrc
+  zsh   eval "$(_RESDSL_COMPLETE=zsh_source resdsl)"    # in ~/.zshrc
+  fish  _RESDSL_COMPLETE=fish_source resdsl | source    # in ~/.config/fish/completions/resdsl.fish
+"""
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(__version__, prog_name="resdsl")
 def main() -> None:
     """Compile .res specs of residual networks to PyTorch and Keras 3 code."""
