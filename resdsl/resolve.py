@@ -496,7 +496,10 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
             decl.name.span,
             help="ResNet-1202, the deepest in the paper, has 600",
         )
-    shaping_ok = all(key in values for key in (*REQUIRED, *SHAPING) if key in merged.settings)
+    # A required setting that is missing is as fatal as one that is wrong (found by fuzzing).
+    shaping_ok = all(key in values for key in REQUIRED) and all(
+        key in values for key in SHAPING if key in merged.settings
+    )
     limits_ok = len(merged.stages) <= MAX_STAGES and total_blocks <= MAX_BLOCKS
     if not (shaping_ok and limits_ok and block is not None and stages):
         return None
