@@ -147,3 +147,10 @@ def test_cli_io_errors(tmp_path):
     finally:
         unreadable.chmod(0o644)
     assert "Traceback" not in run.stderr
+
+
+def test_missing_required_setting_with_other_errors():
+    """Found by fuzzing: a misspelt `input` crashed the spec builder with a KeyError."""
+    text = (ROOT / "specs/resnet34.res").read_text().replace("input", "nput", 1)
+    result = analyze_text(text, "resnet34.res")
+    assert {"E101", "E106"} <= {d.code for d in result.diagnostics}
