@@ -16,7 +16,11 @@ from ._common import load_or_exit
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
 def diff(a: str, b: str, as_json: bool) -> None:
-    """Compare two specs: network-level settings, each stage side by side, totals."""
+    """Compare two specs stage by stage, with total deltas.
+
+    Network-level settings that differ, each stage side by side (blocks, widths, strides,
+    shortcuts, parameters, MACs; changed rows starred), then the totals with their deltas.
+    """
     left, right = load_or_exit(a), load_or_exit(b)
     data = compare(left, right)
     if as_json:

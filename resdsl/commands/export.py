@@ -39,7 +39,10 @@ OPSET = 17  # supported by torch's TorchScript exporter and every onnxruntime si
     help="ONNX opset version",
 )
 def export(path: str, fmt: str, output: str, opset: int) -> None:
-    """Export a spec's PyTorch model (fresh weights) to ONNX, batch size dynamic."""
+    """Export a spec's PyTorch model to ONNX, with a dynamic batch.
+
+    The model has fresh weights (batch norms in inference mode); input `input`, output `logits`.
+    """
     network = load_or_exit(path)
     try:
         import torch  # noqa: F401

@@ -19,7 +19,9 @@ from ..files import atomic_write
     "--check", is_flag=True, help="change nothing; show a diff and exit 1 if any file would change"
 )
 def fmt(paths: tuple[str, ...], check: bool) -> None:
-    """Rewrite specs (files, or directories of *.res files) in the canonical layout.
+    """Rewrite specs in the canonical layout.
+
+    PATHS are spec files, or folders searched for *.res files.
 
     Files with syntax errors are reported and left untouched. Exit status: 0 when every file
     is (or now is) formatted, 1 when `--check` found one to change or a file has errors.

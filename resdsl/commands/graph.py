@@ -48,7 +48,11 @@ _FILL = {"stem": "#fde9d9", "stage": "#e3eefa", "block": "#f2f7fd", "head": "#e6
     help="the format, when the file name's suffix does not say",
 )
 def graph(path: str, output: str | None, blocks: bool, fmt: str | None) -> None:
-    """Draw a network: stem, stages (or with --blocks every block), head, with shapes."""
+    """Draw a network's architecture with Graphviz.
+
+    Stem, stages (or with --blocks every block and its shortcut), head; every edge labelled
+    with the shape it carries. DOT text needs nothing installed; SVG, PNG and PDF need `dot`.
+    """
     network = load_or_exit(path)
     text = to_dot(network, blocks)
     if output is None or output == "-":

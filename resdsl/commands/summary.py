@@ -16,7 +16,11 @@ from ._common import load_or_exit
 @click.option("--json", "as_json", is_flag=True, help="print the table as JSON")
 @click.option("--blocks", is_flag=True, help="a row for every block under its stage")
 def summary(path: str, as_json: bool, blocks: bool) -> None:
-    """Output shape, parameters, multiply-accumulates and receptive field per stage."""
+    """Table of stages: shapes, parameters, MACs, receptive fields.
+
+    Per stage (and with --blocks per block): output shape, parameters, multiply-accumulates
+    and receptive field, then the totals, which equal the generated models'.
+    """
     network = load_or_exit(path)
     if as_json:
         click.echo(json.dumps(report.summary_data(network, blocks), indent=2))
