@@ -86,7 +86,23 @@ def _analyze_code(code: str):
     return analyze_file(name)
 
 
-@pytest.mark.parametrize("code", sorted(CODES))
+# Codes no input can reach with the current core; strict, so fixing one turns this red.
+UNREACHABLE = {
+    # inner width = int(width * group_width / 64) * groups is a multiple of groups whenever
+    # it is not zero (zero is E406): the rule needs a new meaning or the code should go.
+    "E403": "groups always divide torchvision's inner width; see E406",
+}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(reason=UNREACHABLE[c], strict=True))
+        if c in UNREACHABLE
+        else c
+        for c in sorted(CODES)
+    ],
+)
 def test_code(code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = _analyze_code(code)
