@@ -1,0 +1,376 @@
+"""The Keras 3 trainer, on whichever backend Keras runs (KERAS_BACKEND; TensorFlow by default).
+
+On TensorFlow a GPU is used when present, and `--strategy mirrored` spreads batches over all
+local GPUs (tf.distribute.MirroredStrategy); `--strategy multiworker` runs one process per
+machine through tf.distribute.MultiWorkerMirroredStrategy, which reads the cluster from the
+TF_CONFIG environment variable, e.g. on the first of two machines:
+
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+                "task": {"type": "worker", "index": 0}}' resdsl train ... --strategy multiworker
+
+(worker 0 writes the checkpoints, metrics and result). On the torch backend Keras uses torch's
+CUDA device. `--amp` sets the keras.mixed_precision policy (mixed_bfloat16 where the GPU has
+bf16, else mixed_float16 with loss scaling); it is on by default with a GPU.
+
+Setting RESDSL_CPU_REPLICAS=N (TensorFlow, no GPU) splits the CPU into N logical devices for
+the mirrored strategy: how the distributed path is tested on machines without GPUs.
+
+Each epoch's order, crops and flips come from a generator seeded by (seed, epoch), so a
+resumed run sees the same batches as an unbroken one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from . import checkpoint as ckpt
+from . import data as datasets
+from .common import (
+    EXIT_INTERRUPTED,
+    Interrupt,
+    TrainError,
+    TrainOptions,
+    compile_module,
+    say,
+    write_result,
+)
+from .presets import lr_factor, override, plan, preset_for
+from .progress import EpochProgress, epoch_line
+
+
+def _strategy(name: str):
+    """(strategy or None, is-chief, description)."""
+    if name == "none":
+        return None, True, ""
+    import tensorflow as tf
+
+    if name == "mirrored":
+        replicas = int(os.environ.get("RESDSL_CPU_REPLICAS", "0") or 0)
+        devices = None
+        if replicas > 1 and not tf.config.list_physical_devices("GPU"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
+            )
+            devices = [f"/cpu:{i}" for i in range(replicas)]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return strategy, True, f"MirroredStrategy x{strategy.num_replicas_in_sync}"
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    chief = task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
+    if task.get("type") == "worker" and "chief" in config.get("cluster", {}):
+        chief = False
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    return strategy, chief, f"MultiWorkerMirroredStrategy x{strategy.num_replicas_in_sync}"
+
+
+def _device(keras) -> tuple[str, bool, bool]:
+    """(description, has an accelerator, it does bf16)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            capability = details.get("compute_capability", (0, 0))
+            name = details.get("device_name", "GPU")
+            return f"tensorflow GPU:0 ({name}) x{len(gpus)}", True, capability >= (8, 0)
+        return "tensorflow CPU", False, False
+    if backend == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            return (
+                f"torch cuda ({torch.cuda.get_device_name()})",
+                True,
+                (torch.cuda.is_bf16_supported()),
+            )
+        return "torch cpu", False, False
+    return f"{backend} (default device)", False, False
+
+
+def augment(x, *, pad: int, flip: bool, rng: np.random.Generator) -> np.ndarray:
+    """uint8 NHWC images -> float32 in [0, 1], zero-padded + randomly cropped and flipped."""
+    x = x.astype(np.float32) / 255.0
+    n, h, w, _ = x.shape
+    if pad:
+        padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        oy = rng.integers(0, 2 * pad + 1, n)
+        ox = rng.integers(0, 2 * pad + 1, n)
+        rows = (oy[:, None] + np.arange(h))[:, :, None]
+        cols = (ox[:, None] + np.arange(w))[:, None, :]
+        x = padded[np.arange(n)[:, None, None], rows, cols]
+    if flip:
+        mask = rng.random(n) < 0.5
+        x[mask] = x[mask, :, ::-1]
+    return x
+
+
+def run(opts: TrainOptions) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    strategy, chief, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
+    import keras
+
+    description, accelerator, bf16 = _device(keras)
+    amp = opts.amp if opts.amp is not None else accelerator
+    policy = None
+    if amp:
+        policy = "mixed_bfloat16" if (bf16 or not accelerator) else "mixed_float16"
+        keras.mixed_precision.set_global_policy(policy)
+    try:
+        return _train(opts, keras, strategy, chief, strategy_text, description, policy)
+    finally:
+        if policy:
+            keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> int:
+    import contextlib
+
+    if chief:
+        os.makedirs(opts.out, exist_ok=True)
+    network, module = compile_module(opts.spec, "keras", opts.out, write=chief)
+    shape = (network.input.channels, network.input.height, network.input.width)
+    data = datasets.load(opts.data, shape)
+    recipe = override(
+        preset_for(data.name, opts.preset),
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        schedule=opts.schedule,
+        weight_decay=opts.weight_decay,
+    )
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if recipe.batch_size % replicas:
+        raise TrainError(
+            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
+            f"{replicas} replicas"
+        )
+    steps = -(-len(data.y_train) // recipe.batch_size)
+    run_plan = plan(recipe, steps, opts.epochs)
+
+    keras.utils.set_random_seed(opts.seed)
+    x_train = data.x_train.transpose(0, 2, 3, 1)
+    mean = np.asarray(data.mean, np.float32)
+    std = np.asarray(data.std, np.float32)
+    x_test = ((data.x_test.transpose(0, 2, 3, 1).astype(np.float32) / 255.0) - mean) / std
+
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        model = module.build_model(num_classes=data.num_classes, input_shape=x_train.shape[1:])
+        optimizer = keras.optimizers.SGD(
+            learning_rate=recipe.lr * lr_factor(0, recipe, run_plan),
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay or None,
+        )
+        model.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=bool(opts.compile),
+        )
+        optimizer.build(model.trainable_variables)
+    params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+    start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
+    if opts.resume:
+        folder = ckpt.latest_folder(opts.out)
+        if folder is None:
+            if chief:
+                say(f"no checkpoint in `{opts.out}`: starting from scratch")
+        else:
+            state = _load(folder, model, optimizer, scope, opts.out)
+            start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            partial = [float(v) for v in state["partial"]]
+            ckpt.set_python_rng(state["rng"]["python"])
+            ckpt.set_numpy_rng(state["rng"]["numpy"])
+            if chief:
+                say(f"resuming from epoch {start_epoch + 1}, step {start_step}")
+    if chief:
+        if start_epoch == 0 and start_step == 0 and not opts.resume:
+            ckpt.reset_metrics(opts.out)
+        else:
+            ckpt.truncate_metrics(opts.out, start_epoch)
+        extras = [policy or "float32"]
+        if strategy_text:
+            extras.append(strategy_text)
+        if opts.compile:
+            extras.append("XLA")
+        say(f"device: {description}; keras {keras.__version__}; {', '.join(extras)}")
+        say(
+            f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
+            f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
+            f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
+            f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
+        )
+
+    def save(epoch: int, step: int, sums) -> None:
+        if not chief:
+            return
+
+        def write(folder: str) -> None:
+            model.save_weights(os.path.join(folder, "model.weights.h5"))
+            arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
+            with open(os.path.join(folder, "optimizer.npz"), "wb") as handle:
+                np.savez(handle, **arrays)
+            state = {
+                "format": 1,
+                "epoch": epoch,
+                "step": step,
+                "partial": [float(v) for v in sums],
+                "global_step": epoch * run_plan.steps_per_epoch + step,
+                "rng": {"python": ckpt.python_rng(), "numpy": ckpt.numpy_rng()},
+                "spec": os.path.abspath(opts.spec),
+                "batch_size": recipe.batch_size,
+            }
+            with open(os.path.join(folder, "trainer.json"), "w", encoding="utf-8") as handle:
+                json.dump(state, handle)
+
+        ckpt.save_folder(opts.out, write)
+
+    class Tracker(keras.callbacks.Callback):
+        def __init__(self, epoch: int, step0: int, bar, interrupt):
+            super().__init__()
+            self.epoch, self.step, self.bar, self.interrupt = epoch, step0, bar, interrupt
+            self.seen = 0
+            self.loss = self.accuracy = 0.0
+
+        def on_train_batch_begin(self, batch, logs=None):
+            global_step = self.epoch * run_plan.steps_per_epoch + self.step
+            optimizer.learning_rate.assign(recipe.lr * lr_factor(global_step, recipe, run_plan))
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            size = min(recipe.batch_size, len(data.y_train) - self.step * recipe.batch_size)
+            self.step += 1
+            self.seen += size
+            self.loss = float(logs.get("loss", 0.0))
+            self.accuracy = float(logs.get("accuracy", logs.get("compile_metrics", 0.0)))
+            if self.step % 5 == 0 or self.step == run_plan.steps_per_epoch:
+                self.bar.update(size, self.loss, self.accuracy)
+            else:
+                self.bar.images += size
+            if self.interrupt.requested and self.step < run_plan.steps_per_epoch:
+                self.model.stop_training = True
+
+    record = None
+    with Interrupt() as interrupt:
+        for epoch in range(start_epoch, run_plan.epochs):
+            step0 = start_step if epoch == start_epoch else 0
+            base = partial if epoch == start_epoch else [0.0, 0.0, 0.0]
+            rng = np.random.default_rng([opts.seed, epoch])
+            order = rng.permutation(len(data.y_train))
+            x_epoch = augment(x_train[order], pad=recipe.pad, flip=recipe.flip, rng=rng) - mean
+            x_epoch /= std
+            y_epoch = data.y_train[order]
+            skip = step0 * recipe.batch_size
+            bar = EpochProgress(
+                epoch + 1,
+                run_plan.epochs,
+                run_plan.steps_per_epoch,
+                enabled=chief,
+                start_step=step0,
+            )
+            tracker = Tracker(epoch, step0, bar, interrupt)
+            model.fit(
+                x_epoch[skip:],
+                y_epoch[skip:],
+                batch_size=recipe.batch_size,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+                callbacks=[tracker],
+            )
+            bar.close()
+            sums = [
+                base[0] + tracker.loss * tracker.seen,
+                base[1] + tracker.accuracy * tracker.seen,
+                base[2] + tracker.seen,
+            ]
+            if tracker.step < run_plan.steps_per_epoch:
+                save(epoch, tracker.step, sums)
+                if chief:
+                    say(
+                        f"interrupted: checkpoint saved at epoch {epoch + 1}, step "
+                        f"{tracker.step}; continue with --resume"
+                    )
+                return EXIT_INTERRUPTED
+            scores = model.evaluate(
+                x_test, data.y_test, batch_size=256, verbose=0, return_dict=True
+            )
+            record = {
+                "epoch": epoch + 1,
+                "epochs": run_plan.epochs,
+                "train_loss": sums[0] / max(sums[2], 1),
+                "train_acc": sums[1] / max(sums[2], 1),
+                "test_loss": float(scores["loss"]),
+                "test_acc": float(scores.get("accuracy", scores.get("compile_metrics", 0.0))),
+                "lr": float(np.asarray(optimizer.learning_rate)),
+                "images_per_s": bar.rate(),
+                "time_s": bar.elapsed(),
+                "step": (epoch + 1) * run_plan.steps_per_epoch,
+            }
+            if chief:
+                say(epoch_line(record))
+                ckpt.append_metrics(opts.out, record)
+                save(epoch + 1, 0, [0.0, 0.0, 0.0])
+            if interrupt.requested:
+                if chief:
+                    say(
+                        f"interrupted: checkpoint saved after epoch {epoch + 1}; "
+                        "continue with --resume"
+                    )
+                return EXIT_INTERRUPTED
+
+    if record is None:
+        scores = model.evaluate(x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
+        test_loss = float(scores["loss"])
+        test_acc = float(scores.get("accuracy", scores.get("compile_metrics", 0.0)))
+    else:
+        test_loss, test_acc = record["test_loss"], record["test_acc"]
+    if chief:
+        write_result(
+            opts.out,
+            {
+                "spec": opts.spec,
+                "network": network.name,
+                "backend": "keras",
+                "keras_backend": keras.backend.backend(),
+                "data": data.name,
+                "device": description,
+                "replicas": replicas,
+                "epochs": run_plan.epochs,
+                "params": params,
+                "test_acc": test_acc,
+                "test_loss": test_loss,
+            },
+        )
+        say(f"test accuracy: {test_acc:.2%}")
+    return 0
+
+
+def _load(folder: str, model, optimizer, scope, out: str) -> dict:
+    prev = os.path.join(out, ckpt.KERAS_PREV)
+    try:
+        with open(os.path.join(folder, "trainer.json"), encoding="utf-8") as handle:
+            state = json.load(handle)
+        if not isinstance(state, dict) or state.get("format") != 1:
+            raise ValueError("not a resdsl checkpoint")
+        with scope:
+            model.load_weights(os.path.join(folder, "model.weights.h5"))
+            with np.load(os.path.join(folder, "optimizer.npz"), allow_pickle=False) as arrays:
+                values = [arrays[k] for k in sorted(arrays.files)]
+            if len(values) != len(optimizer.variables):
+                raise ValueError(
+                    f"{len(values)} optimizer variables saved, {len(optimizer.variables)} expected"
+                )
+            for variable, value in zip(optimizer.variables, values, strict=True):
+                if tuple(variable.shape) != value.shape:
+                    raise ValueError(f"optimizer variable shape {value.shape} != {variable.shape}")
+                variable.assign(value)
+    except Exception as error:
+        raise ckpt.damaged(folder, error, prev) from None
+    return state
