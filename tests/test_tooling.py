@@ -332,3 +332,12 @@ def test_a_backend_plugin_registered_by_entry_point_is_found(monkeypatch):
         assert listed.exit_code == 2 and "echo" in listed.output
     finally:
         backend.available.cache_clear()
+
+
+def test_gallery_summary_is_current():
+    gallery = ROOT / "docs" / "resnet50-summary.txt"
+    if not gallery.exists():
+        pytest.skip("no gallery")
+    assert _invoke("summary", str(ROOT / "specs/resnet50.res")).output == gallery.read_text(), (
+        "regenerate: resdsl summary specs/resnet50.res > docs/resnet50-summary.txt"
+    )
