@@ -1,0 +1,448 @@
+"""`resdsl train`: learning on digits (torch, keras), DDP on gloo, kills and resumes, damaged
+checkpoints, the CIFAR pickle and image-folder loaders, and the recipes.
+
+Runs go through the real command line in subprocesses (one thread each, so that two
+processes share the 2 CI cores without spinning). The small runs use a ResNet-8 at 16x16 that
+learns digits in seconds; the acceptance runs use specs/cifar/resnet20.res.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).parent.parent
+RESNET20 = str(ROOT / "specs" / "cifar" / "resnet20.res")
+TINY = """network resnet8 {
+  input    1x16x16
+  classes  10
+  stem     cifar
+  block    basic
+  shortcut A
+
+  stage layer1: 1 x 16
+  stage layer2: 1 x 32 / 2
+  stage layer3: 1 x 64 / 2
+}
+"""
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def _env(extra: dict | None = None) -> dict:
+    return {**os.environ, **ENV, **(extra or {})}
+
+
+def _train(*args: str, env: dict | None = None, timeout: float = 300):
+    return subprocess.run(
+        [sys.executable, "-m", "resdsl", "train", *args],
+        capture_output=True,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+        timeout=timeout,
+    )
+
+
+def _metrics(out: Path) -> list[dict]:
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def _result(out: Path) -> dict:
+    return json.loads((out / "result.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("spec") / "resnet8.res"
+    path.write_text(TINY)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory) -> Path:
+    """An unbroken 4-epoch torch run of the tiny spec: what kills and resumes must reproduce."""
+    out = tmp_path_factory.mktemp("reference")
+    done = _train(tiny, "--data", "digits", "--epochs", "4", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+# --- acceptance: learning ----------------------------------------------------------------------
+
+
+def test_torch_resnet20_learns_digits(tmp_path):
+    done = _train(
+        RESNET20, "--backend", "torch", "--data", "digits", "--epochs", "6", "--out", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "device: cpu" in done.stdout
+    result = _result(tmp_path)
+    assert result["test_acc"] >= 0.90, done.stdout
+    assert f"test accuracy: {result['test_acc']:.2%}" in done.stdout
+    assert [m["epoch"] for m in _metrics(tmp_path)] == [1, 2, 3, 4, 5, 6]
+    # The generated module was written and the checkpoint is a plain weights-only file.
+    assert (tmp_path / "model.py").exists()
+    import torch
+
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 6 and state["step"] == 0
+
+
+def test_keras_resnet20_learns_digits(tmp_path):
+    done = _train(
+        RESNET20, "--backend", "keras", "--data", "digits", "--epochs", "6", "--out", str(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr
+    assert _result(tmp_path)["test_acc"] >= 0.90, done.stdout
+    assert [m["epoch"] for m in _metrics(tmp_path)] == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "checkpoint" / "model.weights.h5").exists()
+    assert json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["epoch"] == 6
+
+
+def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
+    common = [tiny, "--data", "digits", "--epochs", "8", "--batch-size", "64"]
+    single = _train(*common, "--out", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr
+    ddp = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "resdsl",
+            "train",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert ddp.returncode == 0, ddp.stderr
+    assert "DDP x2 (gloo)" in ddp.stdout
+    # Rank 0 alone logs: one line per epoch, not two.
+    assert ddp.stdout.count("epoch 8/8") == 1
+    one, two = _result(tmp_path / "one"), _result(tmp_path / "two")
+    assert two["world_size"] == 2
+    assert one["test_acc"] >= 0.93 and two["test_acc"] >= 0.93
+    assert abs(one["test_acc"] - two["test_acc"]) <= 0.03, (one, two)
+    assert [m["epoch"] for m in _metrics(tmp_path / "two")] == list(range(1, 9))
+
+
+# --- runs that survive ----------------------------------------------------------------------------
+
+
+def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "resdsl", "train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(env),
+        cwd=ROOT,
+    )
+
+
+def _wait_for_epoch(process: subprocess.Popen, out: Path, epoch: int, timeout: float = 240):
+    """Wait until `epoch` is logged and its checkpoint written."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        try:
+            logged = [m["epoch"] for m in _metrics(out)]
+        except (FileNotFoundError, ValueError):
+            logged = []
+        if epoch in logged and (out / "checkpoint.pt").exists():
+            import torch
+
+            try:
+                if torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] >= epoch:
+                    return
+            except Exception:
+                pass
+        time.sleep(0.05)
+    raise AssertionError(f"epoch {epoch} never finished")
+
+
+def _same_run(a: list[dict], b: list[dict]) -> None:
+    assert [m["epoch"] for m in a] == [m["epoch"] for m in b]
+    for x, y in zip(a, b, strict=True):
+        assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-9)
+        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
+
+
+def test_sigkill_in_second_epoch_then_resume(tiny, reference, tmp_path):
+    args = [tiny, "--data", "digits", "--epochs", "4", "--out", str(tmp_path)]
+    process = _start(*args)
+    _wait_for_epoch(process, tmp_path, 1)
+    time.sleep(0.3)  # into the second epoch
+    process.kill()
+    process.communicate()
+    logged = [m["epoch"] for m in _metrics(tmp_path)]
+    assert logged in ([1], [1, 2])
+    done = _train(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "resuming from epoch" in done.stdout
+    metrics = _metrics(tmp_path)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    # Exactly where it left off: the same numbers as the unbroken run.
+    _same_run(metrics, _metrics(reference))
+
+
+def test_ctrl_c_saves_and_resumes_mid_epoch(tiny, reference, tmp_path):
+    args = [tiny, "--data", "digits", "--epochs", "4", "--out", str(tmp_path)]
+    process = _start(*args)
+    _wait_for_epoch(process, tmp_path, 1)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "interrupted: checkpoint saved" in stdout
+    import torch
+
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] >= 1
+    done = _train(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    metrics = _metrics(tmp_path)
+    assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
+    _same_run(metrics, _metrics(reference))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_damaged_checkpoint_is_a_clear_error(tiny, reference, tmp_path, damage):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    latest = out / "checkpoint.pt"
+    good = (out / "checkpoint.prev.pt").read_bytes()
+    payload = latest.read_bytes()
+    latest.write_bytes(payload[: len(payload) // 2] if damage == "truncate" else b"x" * 1000)
+    done = _train(tiny, "--data", "digits", "--epochs", "5", "--out", str(out), "--resume")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "damaged or truncated" in done.stderr
+    assert "checkpoint.prev.pt" in done.stderr
+    assert (out / "checkpoint.prev.pt").read_bytes() == good
+
+
+def test_keras_resume_and_damaged_checkpoint(tiny, tmp_path):
+    args = [tiny, "--backend", "keras", "--data", "digits", "--out", str(tmp_path)]
+    first = _train(*args, "--epochs", "2")
+    assert first.returncode == 0, first.stderr
+    (tmp_path / "metrics.jsonl").open("a").write('{"epoch": 3, "bogus": true}\n{"epo')
+    done = _train(*args, "--epochs", "3", "--resume")
+    assert done.returncode == 0, done.stderr
+    assert [m["epoch"] for m in _metrics(tmp_path)] == [1, 2, 3]
+    assert (tmp_path / "checkpoint.prev").is_dir()
+    (tmp_path / "checkpoint" / "model.weights.h5").write_bytes(b"\x89HDF broken")
+    bad = _train(*args, "--epochs", "4", "--resume")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr and "damaged or truncated" in bad.stderr
+    assert (tmp_path / "checkpoint.prev" / "trainer.json").exists()
+
+
+def test_keras_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
+    done = _train(
+        tiny,
+        "--backend",
+        "keras",
+        "--data",
+        "digits",
+        "--epochs",
+        "2",
+        "--strategy",
+        "mirrored",
+        "--out",
+        str(tmp_path),
+        env={"RESDSL_CPU_REPLICAS": "2"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "MirroredStrategy x2" in done.stdout
+    assert _result(tmp_path)["replicas"] == 2
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def _write_cifar10(folder: Path, per_batch: int = 20, rng=None) -> None:
+    rng = rng or np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        batch = {
+            b"batch_label": name.encode(),
+            b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+            b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            b"filenames": [f"{i}.png".encode() for i in range(per_batch)],
+        }
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+    meta = {b"label_names": [f"class{i}".encode() for i in range(10)], b"num_vis": 3072}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+
+
+def test_cifar10_archive_layout_trains(tiny, tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    _write_cifar10(folder)
+    from resdsl.train import data
+
+    loaded = data.load(str(tmp_path), (3, 32, 32))  # the parent folder is found too
+    assert loaded.name == "cifar10" and loaded.x_train.shape == (100, 3, 32, 32)
+    assert loaded.class_names[3] == "class3"
+    raw = pickle.loads((folder / "data_batch_1").read_bytes())
+    np.testing.assert_array_equal(loaded.x_train[:20].reshape(20, -1), raw[b"data"])
+    assert loaded.y_train[:20].tolist() == raw[b"labels"]
+    # Adapted to the spec's input: 32x32 RGB -> 16x16 grey for the tiny spec.
+    assert data.load(str(folder), (1, 16, 16)).x_test.shape == (20, 1, 16, 16)
+    done = _train(
+        tiny,
+        "--data",
+        str(folder),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        str(tmp_path / "run"),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "recipe: cifar-paper" in done.stdout
+
+
+def test_cifar_missing_files_are_named(tiny, tmp_path):
+    folder = tmp_path / "cifar"
+    _write_cifar10(folder, per_batch=4)
+    (folder / "data_batch_3").unlink()
+    (folder / "test_batch").unlink()
+    done = _train(tiny, "--data", str(folder), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "missing data_batch_3, test_batch" in done.stderr
+
+
+def test_cifar_pickles_cannot_run_code(tmp_path):
+    folder = tmp_path / "cifar"
+    _write_cifar10(folder, per_batch=4)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    (folder / "data_batch_2").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
+    from resdsl.train import data
+    from resdsl.train.common import TrainError
+
+    with pytest.raises(TrainError, match="refusing to load"):
+        data.load(str(folder), (3, 32, 32))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_cifar100_layout(tmp_path):
+    rng = np.random.default_rng(1)
+    for name, n in (("train", 30), ("test", 10)):
+        batch = {
+            b"fine_labels": [int(v) for v in rng.integers(0, 100, n)],
+            b"coarse_labels": [int(v) for v in rng.integers(0, 20, n)],
+            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+        (tmp_path / name).write_bytes(pickle.dumps(batch, protocol=2))
+    meta = {b"fine_label_names": [f"f{i}".encode() for i in range(100)]}
+    (tmp_path / "meta").write_bytes(pickle.dumps(meta, protocol=2))
+    from resdsl.train import data
+
+    loaded = data.load(str(tmp_path), (3, 32, 32))
+    assert loaded.name == "cifar100" and loaded.num_classes == 100
+    assert loaded.x_train.shape == (30, 3, 32, 32) and loaded.x_test.shape == (10, 3, 32, 32)
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for split, count in (("train", 4), ("test", 2)):
+        for label in ("cat", "dog"):
+            (tmp_path / split / label).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+                suffix = "png" if i % 2 else "jpg"
+                Image.fromarray(pixels).save(tmp_path / split / label / f"{i}.{suffix}")
+    from resdsl.train import data
+
+    loaded = data.load(str(tmp_path), (3, 16, 16))
+    assert loaded.name == "folder" and loaded.class_names == ["cat", "dog"]
+    assert loaded.x_train.shape == (8, 3, 16, 16) and loaded.x_test.shape == (4, 3, 16, 16)
+    assert sorted(loaded.y_train.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    # Without train/test subfolders, a fixed-seed split of the class folders.
+    flat = data.load(str(tmp_path / "train"), (1, 8, 8))
+    assert len(flat.y_train) + len(flat.y_test) == 8 and len(flat.y_test) >= 2
+
+
+def test_digits_adapted_to_input_shape():
+    from sklearn.datasets import load_digits
+
+    from resdsl.train import data
+
+    loaded = data.load("digits", (3, 32, 32))
+    total = len(load_digits().target)
+    assert len(loaded.y_train) + len(loaded.y_test) == total
+    assert loaded.x_train.shape[1:] == (3, 32, 32)
+    np.testing.assert_array_equal(loaded.x_train[:, 0], loaded.x_train[:, 2])
+    again = data.load("digits", (1, 8, 8))
+    assert again.y_test.tolist() == loaded.y_test.tolist()  # the same split every time
+
+
+def test_unknown_data_is_a_clear_error(tiny, tmp_path):
+    done = _train(tiny, "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "not a dataset name" in done.stderr
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+
+def test_cifar_paper_recipe():
+    from resdsl.train.presets import PRESETS, lr_factor, plan
+
+    recipe = PRESETS["cifar-paper"]
+    assert (recipe.batch_size, recipe.lr, recipe.momentum, recipe.weight_decay) == (
+        128,
+        0.1,
+        0.9,
+        1e-4,
+    )
+    assert (recipe.pad, recipe.flip) == (4, True)
+    steps = -(-50_000 // 128)
+    run = plan(recipe, steps)
+    assert run.total_steps >= 64_000 and (run.epochs - 1) * steps < 64_000
+    assert run.milestone_steps == (32_000, 48_000)
+    assert lr_factor(31_999, recipe, run) == 1.0
+    assert lr_factor(32_000, recipe, run) == pytest.approx(0.1)
+    assert lr_factor(48_000, recipe, run) == pytest.approx(0.01)
+    short = plan(recipe, steps, epochs=10)  # a shorter run scales its milestones
+    assert short.milestone_steps == (int(0.5 * 10 * steps), int(0.75 * 10 * steps))
+
+
+def test_checkpoint_loads_weights_only(reference):
+    import torch
+
+    state = torch.load(reference / "checkpoint.pt", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "rng", "epoch", "step"} <= set(state)
+    assert state["scheduler"]["last_epoch"] == 4 * (-(-1438 // 64))
+    assert isinstance(state["rng"]["torch"], torch.Tensor)
