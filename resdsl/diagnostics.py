@@ -115,7 +115,7 @@ E_BASIC_DILATION = _code(
 )
 E_GROUPS_DIVIDE = _code(
     "E403", "error", "groups must divide the width",
-    _net("  stage a: 2 x 16 { block bottleneck(groups: 8, group_width: 2) }"),
+    _net("  stage a: 2 x 16 { block bottleneck(groups: 3) }"),
 )
 E_EXPANSION = _code(
     "E404", "error", "expansion below 1",

@@ -152,13 +152,16 @@ def _stem(spec: NetworkSpec, shape: Shape, bias) -> Stem:
 
 
 def inner_width(block: BlockSpec, width: int) -> int:
-    """The width of a block's inner convolutions, as torchvision computes it for ResNeXt and
-    Wide ResNet: int(width * base_width / 64) * groups. Zero when that rounds away (reported
-    by the blocks pass; elaboration carries on with one channel)."""
-    if block.kind in ("basic", "preact_basic"):
-        return int(width * block.width_factor)
-    base = block.group_width if block.group_width is not None else 64 * block.width_factor
-    return int(width * base / 64) * block.groups
+    """The width of a block's inner convolutions.
+
+    With a `group_width` (ResNeXt's "d" in 32x4d) it is torchvision's
+    int(width * group_width / 64) * groups; otherwise int(width * width_factor) (Wide ResNet),
+    which `groups` then splits and must divide. Zero when the arithmetic rounds away (reported
+    by the blocks pass; elaboration carries on with one channel).
+    """
+    if block.group_width is not None:
+        return int(width * block.group_width / 64) * block.groups
+    return int(width * block.width_factor)
 
 
 def out_width(block: BlockSpec, width: int) -> int:
