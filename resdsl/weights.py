@@ -17,6 +17,7 @@ Images are NCHW in PyTorch and NHWC in Keras: :func:`to_keras_images` and
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -156,10 +157,7 @@ def _torch_arrays(state: Mapping, prefix: str, kind: str) -> list:
         return [get(s) for s in ("weight", "bias", "running_mean", "running_var")]
     weight = get("weight")
     bias = get("bias", required=False)
-    if kind == "conv":
-        arrays = [weight.transpose(2, 3, 1, 0)]
-    else:
-        arrays = [weight.T]
+    arrays = [weight.transpose(2, 3, 1, 0)] if kind == "conv" else [weight.T]
     return arrays + ([bias] if bias is not None else [])
 
 
@@ -177,7 +175,9 @@ def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair] | None = 
                 f"`{prefix}` ({', '.join(map(str, got))}) does not fit Keras layer `{name}` "
                 f"({', '.join(map(str, expected))})"
             )
-        layer.set_weights([a.astype(w.dtype) for a, w in zip(arrays, layer.get_weights())])
+        layer.set_weights(
+            [a.astype(w.dtype) for a, w in zip(arrays, layer.get_weights(), strict=True)]
+        )
 
 
 def torch_to_keras(torch_model, keras_model, network: Network | None = None) -> None:
@@ -205,7 +205,7 @@ def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair] | None = 
         else:
             suffixes = ["weight", "bias"][: len(values)]
             arrays = [values[0].T, *values[1:]]
-        for suffix, array in zip(suffixes, arrays):
+        for suffix, array in zip(suffixes, arrays, strict=True):
             key = f"{prefix}.{suffix}"
             if key not in out:
                 raise PortError(f"the PyTorch model has no `{key}` for Keras layer `{name}`")
@@ -274,7 +274,7 @@ def build_generated(network: Network, backend: str):
     module.__file__ = f"<resdsl {backend} {network.source.file}>"
     sys.modules[name] = module
     try:
-        exec(compile(code, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own code
+        exec(compile(code, module.__file__, "exec"), module.__dict__)  # our own generated code
     except BaseException:
         sys.modules.pop(name, None)
         raise
@@ -321,8 +321,6 @@ def save_keras_weights(keras_model, path: str | os.PathLike) -> None:
         keras_model.save_weights(temporary)
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise

@@ -20,6 +20,9 @@ from pathlib import Path
 
 from resdsl.ir import Block, Network
 
+# From this many blocks, the generated module raises Python's recursion limit (Keras walks
+# the graph recursively; ResNet-1202 needs it, ResNet-152 does not).
+DEEP_GRAPH_BLOCKS = 100
 ACTIVATION_NAMES = {"relu": "relu", "silu": "silu", "gelu": "gelu"}
 
 
@@ -39,7 +42,7 @@ class KerasBackend:
         problems = []
         for _, stage, position, block in network.blocks():
             sc = block.shortcut
-            averaged = sc.kind == "pool_project" or (sc.kind == "pad" and sc.downsample == "avgpool")
+            averaged = sc.kind == "pool_project" or sc.downsample == "avgpool"
             if averaged and sc.stride > 2:
                 problems.append(
                     f"an average-pool shortcut with stride {sc.stride} "
@@ -133,8 +136,10 @@ def render(value, indent: int = 0, width: int = 100, prefix: str = "", suffix: s
         return f"{pad}{prefix}{flat}{suffix}"
     if isinstance(value, dict):
         opening, closing = "{", "}"
-        items = [render(v, indent + 4, width, prefix=f"{_flat(k)}: ", suffix=",")
-                 for k, v in value.items()]
+        items = [
+            render(v, indent + 4, width, prefix=f"{_flat(k)}: ", suffix=",")
+            for k, v in value.items()
+        ]
     else:
         opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
         items = [render(v, indent + 4, width, suffix=",") for v in value]
@@ -207,9 +212,7 @@ def _context(network: Network) -> dict:
     stem = network.stem
     kinds = sorted({block.kind for _, _, _, block in network.blocks()})
     shortcuts = {block.shortcut.kind for _, _, _, block in network.blocks()}
-    downsamples = {
-        block.shortcut.downsample for _, _, _, block in network.blocks() if block.shortcut.downsample
-    }
+    downsamples = {block.shortcut.downsample for _, _, _, block in network.blocks()}
     all_convs = list(stem.convs)
     for _, _, _, block in network.blocks():
         all_convs += list(block.convs)
@@ -224,7 +227,7 @@ def _context(network: Network) -> dict:
             "stride": c.stride,
             "normed": stem.norm,
         }
-        for name, c in zip(stem_conv_names(network), stem.convs)
+        for name, c in zip(stem_conv_names(network), stem.convs, strict=True)
     ]
     pool = stem.pool
     stages = _stages(network)
@@ -266,7 +269,7 @@ def _context(network: Network) -> dict:
         "has_subsample": "subsample" in shortcuts or "subsample" in downsamples,
         "has_avgpool": "pool_project" in shortcuts or "avgpool" in downsamples,
         "has_projection": bool(shortcuts & {"project", "pool_project"}),
-        "has_drop_path": conv.stochastic_depth > 0,
+        "deep_graph": network.total_blocks >= DEEP_GRAPH_BLOCKS,
         "stages": render(stages, prefix="STAGES = "),
     }
 

@@ -12,10 +12,24 @@ FRAMEWORK = click.Choice(["torch", "keras"])
 
 @click.command("port-weights")
 @click.argument("spec")
-@click.option("--from", "source", nargs=2, type=(FRAMEWORK, str), required=True,
-              metavar="FRAMEWORK FILE", help="torch CKPT.pt or keras X.weights.h5")
-@click.option("--to", "target", nargs=2, type=(FRAMEWORK, str), required=True,
-              metavar="FRAMEWORK FILE", help="keras OUT.weights.h5 or torch OUT.pt")
+@click.option(
+    "--from",
+    "source",
+    nargs=2,
+    type=(FRAMEWORK, str),
+    required=True,
+    metavar="FRAMEWORK FILE",
+    help="torch CKPT.pt or keras X.weights.h5",
+)
+@click.option(
+    "--to",
+    "target",
+    nargs=2,
+    type=(FRAMEWORK, str),
+    required=True,
+    metavar="FRAMEWORK FILE",
+    help="keras OUT.weights.h5 or torch OUT.pt",
+)
 def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) -> None:
     """Convert the weights of SPEC's PyTorch model to its Keras model, or back.
 
