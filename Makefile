@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test lint fuzz bench golden clean
+.PHONY: setup run test lint fuzz bench golden grammar clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -40,6 +40,11 @@ bench: setup
 
 golden: setup
 	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q tests/test_golden.py tests/test_diagnostics.py
+
+# Prebuilt LALR tables (see resdsl.parser.lark_parser); rerun after editing grammars/resdsl.lark.
+grammar: setup
+	$(PY) -c "from resdsl.parser import build_tables; \
+	open('grammars/resdsl.tables', 'w').write(build_tables())"
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info

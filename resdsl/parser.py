@@ -6,6 +6,8 @@ builds nodes; every problem becomes a diagnostic, never an exception.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 from functools import lru_cache
 from importlib import resources
 
@@ -31,14 +33,52 @@ from .ir import (
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: the largest spec in the library is under 1 KiB
 
 
+_LARK_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
+
+
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
     return resources.files("resdsl.grammars").joinpath("resdsl.lark").read_text("utf-8")
 
 
+def _tables_key() -> str:
+    """What the prebuilt tables depend on: the grammar's text and Lark's version."""
+    import lark
+
+    digest = hashlib.sha256(grammar_text().encode("utf-8")).hexdigest()
+    return f"grammar sha256 {digest}, lark {lark.__version__}"
+
+
 @lru_cache(maxsize=1)
 def lark_parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    """The parser, from the prebuilt LALR tables when they match the grammar and this Lark.
+
+    Building the tables takes most of a short `resdsl check`; loading them takes a few
+    milliseconds. They are a Python literal read with `ast.literal_eval` (no pickle, so nothing
+    in them can run), and `make grammar` regenerates them. On a mismatch the grammar is simply
+    built, so stale tables cost time, never correctness.
+    """
+    tables = resources.files("resdsl.grammars").joinpath("resdsl.tables")
+    try:
+        header, _, body = tables.read_text("utf-8").partition("\n")
+        if header == f"# {_tables_key()}":
+            saved = ast.literal_eval(body)
+            return Lark._load_from_dict(saved["data"], saved["memo"])
+    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+        pass
+    return Lark(grammar_text(), **_LARK_OPTIONS)
+
+
+def build_tables() -> str:
+    """The text of grammars/resdsl.tables for the current grammar and Lark (`make grammar`)."""
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    parser = Lark(grammar_text(), **_LARK_OPTIONS)
+    data, memo = parser.memo_serialize([TerminalDef, Rule])
+    return f"# {_tables_key()}\n{({'data': data, 'memo': memo})!r}\n"
+
+
 
 
 def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
@@ -347,3 +387,4 @@ class _Builder(Transformer):
     def string(self, meta, children):
         token = children[0]
         return String(text=str(token)[1:-1], span=_token_span(self.file, token))
+

@@ -147,3 +147,18 @@ def test_huge_integers_stay_finite():
     tree, diags = _parse("network n { input 3x" + "9" * 5000 + "x3 }")
     assert not diags.items
     assert tree.network.settings[0].value.parts[1] == 10**18
+
+
+def test_prebuilt_tables_match_the_grammar():
+    """grammars/resdsl.tables is current (`make grammar` regenerates it): the parser loads from
+    it rather than rebuilding, and parses as a freshly built one does."""
+    from lark import Lark
+
+    from resdsl.parser import _LARK_OPTIONS, grammar_text, lark_parser
+
+    parser = lark_parser()
+    assert parser.source_path == "<deserialized>", "stale tables: run `make grammar`"
+    fresh = Lark(grammar_text(), **_LARK_OPTIONS)
+    for spec in sorted(Path("specs").rglob("*.res")):
+        text = spec.read_text()
+        assert parser.parse(text) == fresh.parse(text)
