@@ -407,6 +407,8 @@ def _train(opts, dist, device, torch, nn) -> int:
         loss_sum, correct, total = sums.tolist()
         return loss_sum / max(total, 1), correct / max(total, 1)
 
+    # A test aid: slows each step so that a test can kill a run in a chosen epoch.
+    step_sleep = float(os.environ.get("RESDSL_TRAIN_STEP_SLEEP", "0") or 0)
     record = None
     with Interrupt() as interrupt:
         for epoch in range(start_epoch, run_plan.epochs):
@@ -455,6 +457,8 @@ def _train(opts, dist, device, torch, nn) -> int:
                         ]
                     )
                 step += 1
+                if step_sleep:
+                    time.sleep(step_sleep)
                 if main and (step % 10 == 0 or step == run_plan.steps_per_epoch):
                     s = sums.tolist()
                     bar.update(len(y) * dist.world, s[0] / max(s[2], 1), s[1] / max(s[2], 1))
