@@ -29,8 +29,14 @@ def median_time(command: list[str], runs: int) -> float:
 
 
 def imported_modules(command: list[str]) -> set[str]:
-    run = subprocess.run([command[0], "-X", "importtime", *command[1:]], cwd=ROOT, check=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run = subprocess.run(
+        [command[0], "-X", "importtime", *command[1:]],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     names = set()
     for line in run.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -47,9 +53,11 @@ def main() -> None:
     assert "numpy" not in modules, "compiling imported numpy"
     floor = median_time([sys.executable, "-c", "pass"], args.runs)
     compile_time = median_time(COMMAND, args.runs)
-    print(f"resdsl compile specs/resnet152.res --backend torch: median {compile_time * 1e3:.0f} ms "
-          f"over {args.runs} runs (target <= 250 ms); bare interpreter {floor * 1e3:.0f} ms; "
-          f"torch not imported")
+    print(
+        f"resdsl compile specs/resnet152.res --backend torch: median {compile_time * 1e3:.0f} ms "
+        f"over {args.runs} runs (target <= 250 ms); bare interpreter {floor * 1e3:.0f} ms; "
+        f"torch not imported"
+    )
 
 
 if __name__ == "__main__":

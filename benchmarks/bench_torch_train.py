@@ -86,8 +86,9 @@ def step_time(model: nn.Module, optimizer, x, y) -> float:
 
 def compare(label: str, ours: nn.Module, reference: nn.Module, x, y, repeats: int) -> float:
     models = {"generated": ours.train(), "reference": reference.train()}
-    optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-                  for k, m in models.items()}
+    optimizers = {
+        k: torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for k, m in models.items()
+    }
     for key, model in models.items():  # warm-up: allocator, kernels
         step_time(model, optimizers[key], x, y)
     times: dict[str, list[float]] = {k: [] for k in models}
@@ -97,8 +98,10 @@ def compare(label: str, ours: nn.Module, reference: nn.Module, x, y, repeats: in
             times[key].append(step_time(models[key], optimizers[key], x, y))
     medians = {k: statistics.median(v) for k, v in times.items()}
     ratio = medians["generated"] / medians["reference"]
-    print(f"{label}: generated {medians['generated'] * 1e3:.1f} ms, reference "
-          f"{medians['reference'] * 1e3:.1f} ms, ratio {ratio:.3f} (median of {repeats})")
+    print(
+        f"{label}: generated {medians['generated'] * 1e3:.1f} ms, reference "
+        f"{medians['reference'] * 1e3:.1f} ms, ratio {ratio:.3f} (median of {repeats})"
+    )
     return ratio
 
 
@@ -118,16 +121,23 @@ def main() -> None:
     ours.load_state_dict(reference.state_dict())
     x = torch.randn(args.batch, 3, args.size, args.size)
     y = torch.randint(0, 1000, (args.batch,))
-    compare(f"resnet50 train step, batch {args.batch} at {args.size}x{args.size}",
-            ours, reference, x, y, args.repeats)
+    compare(
+        f"resnet50 train step, batch {args.batch} at {args.size}x{args.size}",
+        ours,
+        reference,
+        x,
+        y,
+        args.repeats,
+    )
 
     ours = generated("specs/cifar/resnet56.res").build_model()
     hand = HandCifarResNet(9)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in hand.parameters())
     x = torch.randn(args.cifar_batch, 3, 32, 32)
     y = torch.randint(0, 10, (args.cifar_batch,))
-    compare(f"cifar resnet56 train step, batch {args.cifar_batch}", ours, hand, x, y,
-            args.repeats * 3)
+    compare(
+        f"cifar resnet56 train step, batch {args.cifar_batch}", ours, hand, x, y, args.repeats * 3
+    )
 
 
 if __name__ == "__main__":

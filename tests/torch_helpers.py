@@ -21,7 +21,7 @@ def spec_id(path: Path) -> str:
     return path.relative_to(SPECS).with_suffix("").as_posix()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compiled(path_or_text: str) -> str:
     return resdsl.compile(path_or_text, backend="torch")
 

@@ -207,7 +207,11 @@ def _shortcut_variant(shortcut: Shortcut) -> str:
 
 def _block_key(block: Block) -> tuple:
     bottleneck = block.kind.endswith("bottleneck")
-    return (block.kind, block.stride_on if bottleneck else "3x3", tuple(c.bias for c in block.convs))
+    return (
+        block.kind,
+        block.stride_on if bottleneck else "3x3",
+        tuple(c.bias for c in block.convs),
+    )
 
 
 class _Emitter:
@@ -282,9 +286,7 @@ class _Emitter:
         conv = shortcut.conv
         layers = []
         if shortcut.kind == "pool_project":
-            layers.append(
-                "nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)"
-            )
+            layers.append("nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)")
             layers.append(f"nn.Conv2d(in_channels, out_channels, kernel_size=1, bias={conv.bias})")
         else:
             layers.append(
@@ -326,8 +328,11 @@ class _Emitter:
             ]  # fmt: skip
         init: list[str] = []
         widths_in = ["in_channels", "mid_channels", "mid_channels"]
-        widths_out = ["mid_channels", "mid_channels", "out_channels"] if bottleneck else [
-            "mid_channels", "out_channels"]
+        widths_out = (
+            ["mid_channels", "mid_channels", "out_channels"]
+            if bottleneck
+            else ["mid_channels", "out_channels"]
+        )
         for number, args in enumerate(convs, start=1):
             conv_lines = _call(f"self.conv{number} = nn.Conv2d", args, 2)
             if preact:
@@ -363,7 +368,9 @@ class _Emitter:
                 )
             else:
                 source = "out" if True in info.preact_inputs else "x"
-                fwd.append(f"shortcut = x if self.downsample is None else self.downsample({source})")
+                fwd.append(
+                    f"shortcut = x if self.downsample is None else self.downsample({source})"
+                )
             fwd.append("out = self.conv1(out)")
             for number in range(2, count + 1):
                 fwd.append(f"out = self.conv{number}({act}(self.bn{number}(out)))")
