@@ -78,12 +78,20 @@ class _Dist:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def stop(self) -> None:
+    def stop(self, wait: bool) -> None:
         if self.active:
             import torch.distributed as dist
 
-            dist.destroy_process_group()
             self.active = False
+            # After a normal run every rank waits for the others before the group goes away
+            # (gloo aborts a process whose peer tears the group down under it); after an
+            # error nobody waits for a peer that may never come.
+            try:
+                if wait:
+                    dist.barrier()
+                dist.destroy_process_group()
+            except Exception:
+                pass
 
 
 def pick_device(local_rank: int = 0):
@@ -219,9 +227,12 @@ def run(opts: TrainOptions) -> int:
         torch.cuda.set_device(device)
     dist.start(device.type)
     try:
-        return _train(opts, dist, device, torch, nn)
-    finally:
-        dist.stop()
+        status = _train(opts, dist, device, torch, nn)
+    except BaseException:
+        dist.stop(wait=False)
+        raise
+    dist.stop(wait=True)
+    return status
 
 
 def _train(opts, dist, device, torch, nn) -> int:
@@ -279,9 +290,17 @@ def _train(opts, dist, device, torch, nn) -> int:
     raw = model
     params = sum(p.numel() for p in raw.parameters() if p.requires_grad)
     if dist.active:
+        import warnings
+
         from torch.nn.parallel import DistributedDataParallel
 
-        model = DistributedDataParallel(model, device_ids=[device.index] if cuda else None)
+        # A conv with one input channel has a weight whose gradient strides are ambiguous;
+        # DDP warns about it although nothing is wrong.
+        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+
+        model = DistributedDataParallel(
+            model, device_ids=[device.index] if cuda else None, gradient_as_bucket_view=True
+        )
     if opts.compile:
         model = torch.compile(model)
     torch.manual_seed(opts.seed + 1_000_003 * dist.rank)  # dropout differs per rank
