@@ -100,7 +100,7 @@ def test_torch_resnet20_learns_digits(tmp_path):
 
 def test_keras_resnet20_learns_digits(tmp_path):
     done = _train(
-        RESNET20, "--backend", "keras", "--data", "digits", "--epochs", "6", "--out", str(tmp_path)
+        RESNET20, "--backend", "keras", "--data", "digits", "--epochs", "8", "--out", str(tmp_path)
     )
     assert done.returncode == 0, done.stderr
     assert _result(tmp_path)["test_acc"] >= 0.90, done.stdout
