@@ -227,12 +227,18 @@ class _Emitter:
             seen = keys.setdefault(_block_key(run.block), set())
             if run.block.shortcut.kind != "identity":
                 seen.add(run.block.shortcut.from_preact)
+        # A kind met with two stride placements (or bias patterns) gets one class for each,
+        # named by where it strides, then numbered.
         names: dict[tuple, str] = {}
-        per_kind: dict[str, int] = {}
         for key in keys:
-            per_kind[key[0]] = per_kind.get(key[0], 0) + 1
-            base = _BLOCK_CLASS[key[0]]
-            names[key] = base if per_kind[key[0]] == 1 else f"{base}{per_kind[key[0]]}"
+            same_kind = [k for k in keys if k[0] == key[0]]
+            name = _BLOCK_CLASS[key[0]]
+            if len({k[1] for k in same_kind}) > 1:
+                name += "Stride" + key[1]
+            base, number = name + ("_" if name[-1].isdigit() else ""), 2
+            while name in names.values():
+                name, number = f"{base}{number}", number + 1
+            names[key] = name
         self.block_names = names
         self.block_classes = {
             key: _BlockClass(key[0], key[1], key[2], frozenset(seen)) for key, seen in keys.items()
