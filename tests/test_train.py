@@ -440,3 +440,31 @@ def test_checkpoint_loads_weights_only(reference):
     assert {"model", "optimizer", "scheduler", "rng", "epoch", "step"} <= set(state)
     assert state["scheduler"]["last_epoch"] == 4 * (-(-1438 // 64))
     assert isinstance(state["rng"]["torch"], torch.Tensor)
+
+
+def test_gpu_benchmark_smoke_runs_on_cpu(tmp_path):
+    report = tmp_path / "bench.json"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_gpu.py"),
+            "--smoke",
+            "--json",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(report.read_text())
+    assert set(figures["resnet50"]) == {
+        "generated",
+        "torchvision",
+        "generated +compile",
+        "torchvision +compile",
+    }
+    assert figures["ratio"] > 0 and figures["ratio_compile"] > 0
+    assert figures["resnet56"]["images_per_s"] > 0
