@@ -468,3 +468,13 @@ def test_gpu_benchmark_smoke_runs_on_cpu(tmp_path):
     }
     assert figures["ratio"] > 0 and figures["ratio_compile"] > 0
     assert figures["resnet56"]["images_per_s"] > 0
+
+
+def test_bad_spec_is_a_located_diagnostic(tmp_path):
+    spec = tmp_path / "bad.res"
+    spec.write_text("network n {\n  input 3x32x32\n  classes 10\n  clases 3\n}\n")
+    done = _train(str(spec), "--out", str(tmp_path / "run"))
+    assert done.returncode == 1
+    assert "bad.res:4:3" in done.stderr and "Traceback" not in done.stderr
+    missing = _train(str(tmp_path / "none.res"), "--out", str(tmp_path / "run"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr

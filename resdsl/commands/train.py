@@ -1,7 +1,7 @@
 """`resdsl train`: compile a spec, import the generated module, and train it.
 
-Exit status: 0 when training finished, 2 for bad options, data or checkpoints (a message,
-never a traceback), 130 after Ctrl-C (a checkpoint was saved first).
+Exit status: 0 when training finished, 1 for a spec with errors, 2 for bad options, data or
+checkpoints (a message, never a traceback), 130 after Ctrl-C (a checkpoint was saved first).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import sys
 import click
 
 from resdsl.train.presets import PRESETS
-
-EXIT_USAGE = 2
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,8 +134,11 @@ def train(
             from resdsl.train.keras_trainer import run
         status = run(opts)
     except TrainError as error:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        message = str(error)
+        click.echo(
+            message if message.startswith((spec, "error")) else f"error: {message}", err=True
+        )
+        sys.exit(error.status)
     except KeyboardInterrupt:  # a second Ctrl-C while saving, or one before training began
         click.echo("interrupted", err=True)
         sys.exit(130)

@@ -15,7 +15,11 @@ EXIT_INTERRUPTED = 130
 
 class TrainError(Exception):
     """A problem the user can fix (bad data folder, damaged checkpoint...): the CLI prints
-    the message and exits non-zero, without a traceback."""
+    the message and exits with `status` (2; 1 for a spec with errors), without a traceback."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass
@@ -59,13 +63,16 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
     try:
         network = resdsl.load(spec)
     except resdsl.SpecError as error:
-        raise TrainError(str(error)) from None
+        unreadable = any(d.code == "E001" for d in error.diagnostics)
+        raise TrainError(str(error), status=2 if unreadable else 1) from None
     path = os.path.join(out, "model.py")
     if write:
         target = get_backend(backend)
         problems = target.unsupported(network)
         if problems:
-            raise TrainError(f"the {backend} backend cannot express {'; '.join(problems)}")
+            raise TrainError(
+                f"the {backend} backend cannot express {'; '.join(problems)}", status=1
+            )
         try:
             os.makedirs(out, exist_ok=True)
             atomic_write(path, target.emit(network))
