@@ -236,8 +236,9 @@ _STEM_READERS = {
     "pool": _choice("max", "avg", "none"),
     "norm": _bool,
 }
-for _stem in STEMS.values():
-    _stem.readers.update(_STEM_READERS)
+for _name, _stem in STEMS.items():
+    # Only the deep stem has intermediate convolutions for `width` to size.
+    _stem.readers.update({k: v for k, v in _STEM_READERS.items() if k != "width" or _name == "deep"})
 
 _BLOCK_READERS = {
     "expansion": _positive_float(MAX_EXPANSION),
