@@ -286,7 +286,15 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     checkpoint that wraps it under `state_dict` or `model` is unwrapped."""
     import torch
 
-    data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    try:
+        data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines if "WeightsUnpickler error" in line), None)
+        reason = reason or (lines[0] if lines else type(error).__name__)
+        raise ValueError(f"torch.load(weights_only=True) refused it: {reason}") from None
     for key in ("state_dict", "model"):
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]

@@ -269,6 +269,10 @@ def _context(network: Network) -> dict:
         "has_subsample": "subsample" in shortcuts or "subsample" in downsamples,
         "has_avgpool": "pool_project" in shortcuts or "avgpool" in downsamples,
         "has_projection": bool(shortcuts & {"project", "pool_project"}),
+        # Zeros pad the stem's max pool as keras.applications does: the same as PyTorch's -inf
+        # after a ReLU, and keras' own choice for the V2 stems without norm. After a norm and
+        # SiLU or GELU, whose outputs can be negative, -inf pads it as PyTorch does.
+        "minus_inf_pad": bool(pool and pool.kind == "max" and stem.norm and act != "relu"),
         "deep_graph": network.total_blocks >= DEEP_GRAPH_BLOCKS,
         "stages": render(stages, prefix="STAGES = "),
     }
