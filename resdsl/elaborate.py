@@ -132,7 +132,9 @@ def _stem(spec: NetworkSpec, shape: Shape, bias) -> Stem:
             norm_stats += 2 * conv.out_channels
     pool = None
     if s.pool != "none":
-        pool = Pool(kind=s.pool, kernel=3, stride=2, padding=1)
+        pool = Pool(
+            kind=s.pool, kernel=3, stride=2, padding=1, zero_padded=s.pool == "max" and not s.norm
+        )
         shape = shape.model_copy(
             update={
                 "height": max(0, pool.out_size(shape.height)),

@@ -249,6 +249,10 @@ class Pool(Node):
     kernel: int
     stride: int
     padding: int
+    # A max pool pads with -inf (torchvision) or zeros (keras.applications). The two agree after
+    # a ReLU; a stem without norm and activation feeds the pool negative values, and there
+    # keras.applications' V2 nets, the reference for such stems, pad with zeros.
+    zero_padded: bool = False
 
     def out_size(self, size: int) -> int:
         return (size + 2 * self.padding - self.kernel) // self.stride + 1

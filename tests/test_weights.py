@@ -67,14 +67,6 @@ def relative_error(expected, got) -> float:
     return float(np.abs(expected - got).max() / np.abs(expected).max())
 
 
-def stem_pads_differently(network) -> bool:
-    """The one known divergence: keras.applications' V2 stem zero-pads its max pool while the
-    PyTorch backend pads with -inf; they differ where the pool's input is negative, which only a
-    stem without norm and ReLU lets through."""
-    pool = network.stem.pool
-    return bool(pool and pool.kind == "max" and not network.stem.norm)
-
-
 @pytest.mark.parametrize(
     "path",
     EQUIVALENCE_SPECS + [STEM_TEXT.format(name=a) for a in ("silu", "gelu")],
@@ -108,8 +100,6 @@ def test_torch_and_keras_agree(path):
         expected = torch_model(x).numpy()
     got = keras_model(weights.to_keras_images(x), training=False).numpy()
     error = relative_error(expected, got)
-    if error > 1e-4 and stem_pads_differently(network):
-        pytest.xfail(f"stem max pool padding differs between the backends ({error:.1e})")
     assert error <= 1e-4
 
     # And back, paired by names alone: a fresh PyTorch model gets the very same tensors.
@@ -279,6 +269,4 @@ print(json.dumps(out))
     assert done.returncode == 0, done.stderr[-3000:]
     errors = json.loads(done.stdout.strip().splitlines()[-1])
     for path in paths:
-        if stem_pads_differently(resdsl.load(path)):
-            continue
         assert errors[path] <= 1e-4, (path, errors[path])

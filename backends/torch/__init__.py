@@ -442,10 +442,16 @@ class _Emitter:
             p = stem.pool
             attr = "maxpool" if p.kind == "max" else "pool"
             layer = "nn.MaxPool2d" if p.kind == "max" else "nn.AvgPool2d"
-            init.append(
-                f"{INDENT * 2}self.{attr} = {layer}(kernel_size={p.kernel}, stride={p.stride}, "
-                f"padding={p.padding})"
-            )
+            if p.zero_padded:  # see resdsl.ir.Pool: zeros, not -inf, as keras.applications
+                init.append(
+                    f"{INDENT * 2}self.{attr} = nn.Sequential(nn.ZeroPad2d({p.padding}), "
+                    f"{layer}(kernel_size={p.kernel}, stride={p.stride}))"
+                )
+            else:
+                init.append(
+                    f"{INDENT * 2}self.{attr} = {layer}(kernel_size={p.kernel}, "
+                    f"stride={p.stride}, padding={p.padding})"
+                )
             fwd.append(f"x = self.{attr}(x)")
         return init, fwd
 

@@ -129,7 +129,7 @@ class Resnet50v2(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=True)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(kernel_size=3, stride=2))
         self.conv2 = make_stage(
             Run(PreActBottleneck, 1, 64, 64, 256, shortcut="project_unnormed"),
             Run(PreActBottleneck, 1, 256, 64, 256),
