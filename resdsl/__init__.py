@@ -45,7 +45,7 @@ def load(path_or_text: str | os.PathLike) -> Network:
     return result.network
 
 
-def compile(path_or_text: str | os.PathLike, backend: str = "torch") -> str:  # noqa: A001
+def compile(path_or_text: str | os.PathLike, backend: str = "torch") -> str:
     """The generated module's source for `backend` ("torch" or "keras")."""
     from .backend import get_backend
 

@@ -113,8 +113,14 @@ def _inputs(paths: tuple[str, ...]) -> list[str]:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
-              help="text for people, json for tools, github for workflow annotations")
+@click.option(
+    "--format",
+    "fmt",
+    type=FORMATS,
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for workflow annotations",
+)
 @click.option("-q", "--quiet", is_flag=True, help="print nothing when every spec is fine")
 def check(paths: tuple[str, ...], fmt: str, quiet: bool) -> None:
     """Validate specs (files, or directories of *.res files)."""
@@ -156,12 +162,21 @@ def ir(path: str | None, schema: bool, level: str | None, fmt: str) -> None:
 
 @main.command()
 @click.argument("path")
-@click.option("--backend", "-b", default="torch", show_default=True,
-              help="target: torch or keras (or any installed resdsl.backends plugin)")
-@click.option("-o", "--output", type=click.Path(dir_okay=False),
-              help="write here (atomically) instead of to standard output")
+@click.option(
+    "--backend",
+    "-b",
+    default="torch",
+    show_default=True,
+    help="target: torch or keras (or any installed resdsl.backends plugin)",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="write here (atomically) instead of to standard output",
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
-def compile(path: str, backend: str, output: str | None, fmt: str) -> None:  # noqa: A001
+def compile(path: str, backend: str, output: str | None, fmt: str) -> None:
     """Generate a standalone PyTorch or Keras module from a spec."""
     from .backend import available, get_backend
 

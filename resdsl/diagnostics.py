@@ -46,14 +46,18 @@ E_ENCODING = _code("E002", "error", "file is not UTF-8 text", "")
 E_TOO_LARGE = _code("E003", "error", "file is too large", "")
 E_SYNTAX = _code("E010", "error", "syntax error", "network n {\n  input 3x32x32 x\n}\n")
 E_UNEXPECTED_CHAR = _code("E011", "error", "unexpected character", "network n {\n  input $\n}\n")
-E_UNEXPECTED_EOF = _code("E012", "error", "unexpected end of file", "network n {\n  input 3x32x32\n")
+E_UNEXPECTED_EOF = _code(
+    "E012", "error", "unexpected end of file", "network n {\n  input 3x32x32\n"
+)
 E_EMPTY = _code("E013", "error", "no network in file", "# nothing here\n")
 # Names and settings: E1xx
 E_UNKNOWN_SETTING = _code(
     "E101", "error", "unknown setting", _net("  stage s: 1 x 16\n  clases 10")
 )
 E_UNKNOWN_KIND = _code(
-    "E102", "error", "unknown block type, shortcut policy or preset",
+    "E102",
+    "error",
+    "unknown block type, shortcut policy or preset",
     _net("  shortcut B\n  stage s: 1 x 16 { block bottlenek }"),
 )
 E_UNKNOWN_ARG = _code(
@@ -68,9 +72,7 @@ E_DUPLICATE = _code(
 E_MISSING = _code(
     "E106", "error", "required setting missing", "network n {\n  input 3x32x32\n  stem cifar\n}\n"
 )
-E_BAD_NAME = _code(
-    "E107", "error", "name cannot be used", _net("  stage fc: 1 x 16")
-)
+E_BAD_NAME = _code("E107", "error", "name cannot be used", _net("  stage fc: 1 x 16"))
 E_NOT_HERE = _code(
     "E108", "error", "setting not allowed here", _net("  stage s: 1 x 16 { classes 10 }")
 )
@@ -78,78 +80,102 @@ E_NOT_HERE = _code(
 E_PARENT_MISSING = _code(
     "E150", "error", "parent spec not found", 'network n extends "missing.res" {\n}\n'
 )
-E_EXTENDS_CYCLE = _code(
-    "E151", "error", "extends cycle", 'network n extends "self.res" {\n}\n'
-)
+E_EXTENDS_CYCLE = _code("E151", "error", "extends cycle", 'network n extends "self.res" {\n}\n')
 E_EXTENDS_DEPTH = _code("E152", "error", "extends chain too deep", "")
 # Design rule: E2xx
 E_HALVE_DOUBLE = _code(
-    "E201", "error", "halve the size, double the width",
+    "E201",
+    "error",
+    "halve the size, double the width",
     _net("  stage a: 2 x 16\n  stage b: 2 x 16 / 2"),
 )
 W_UNUSED_WAIVER = _code(
-    "W202", "warning", "waiver not needed",
+    "W202",
+    "warning",
+    "waiver not needed",
     _net("  stage a: 2 x 16\n  stage b: 2 x 32 / 2 { waive halve_double }"),
 )
 # Shortcuts: E3xx
 E_IDENTITY_MISMATCH = _code(
-    "E301", "error", "identity shortcut where shapes differ",
+    "E301",
+    "error",
+    "identity shortcut where shapes differ",
     _net("  shortcut identity\n  stage a: 2 x 16\n  stage b: 2 x 32 / 2"),
 )
 E_PAD_SHRINKS = _code(
-    "E302", "error", "zero-padding shortcut cannot shrink channels",
+    "E302",
+    "error",
+    "zero-padding shortcut cannot shrink channels",
     _net("  shortcut A\n  stage a: 2 x 32\n  stage b: 2 x 16 / 2 { waive halve_double }"),
 )
 E_PAD_ODD = _code(
-    "E303", "error", "zero-padding shortcut needs an even channel increase",
+    "E303",
+    "error",
+    "zero-padding shortcut needs an even channel increase",
     _net("  shortcut A\n  stage a: 2 x 16\n  stage b: 2 x 33 { waive halve_double }"),
 )
 # Blocks: E4xx
 E_BASIC_GROUPS = _code(
-    "E401", "error", "basic blocks support neither groups nor group width",
+    "E401",
+    "error",
+    "basic blocks support neither groups nor group width",
     _net("  stage a: 2 x 16 { block basic(groups: 2) }"),
 )
 E_BASIC_DILATION = _code(
-    "E402", "error", "basic blocks do not support dilation",
+    "E402",
+    "error",
+    "basic blocks do not support dilation",
     _net("  stage a: 2 x 16 { dilation 2 }"),
 )
 E_GROUPS_DIVIDE = _code(
-    "E403", "error", "groups must divide the width",
+    "E403",
+    "error",
+    "groups must divide the width",
     _net("  stage a: 2 x 16 { block bottleneck(groups: 3) }"),
 )
 E_EXPANSION = _code(
-    "E404", "error", "expansion below 1",
+    "E404",
+    "error",
+    "expansion below 1",
     _net("  stage a: 2 x 16 { block bottleneck(expansion: 0.5) }"),
 )
 E_STRIDE_ON_BASIC = _code(
-    "E405", "error", "stride placement only applies to bottlenecks",
+    "E405",
+    "error",
+    "stride placement only applies to bottlenecks",
     _net("  stage a: 2 x 16 { block basic(stride_on: 1x1) }"),
 )
 E_NO_WIDTH = _code(
-    "E406", "error", "inner width rounds to zero",
+    "E406",
+    "error",
+    "inner width rounds to zero",
     _net("  stage a: 2 x 4 { block bottleneck(groups: 2, group_width: 8) }"),
 )
 # Spatial: E5xx
 E_VANISHES = _code(
-    "E501", "error", "feature map shrinks below 1x1",
+    "E501",
+    "error",
+    "feature map shrinks below 1x1",
     "network n {\n  input 3x8x8\n  classes 10\n  stem cifar\n  block basic\n"
     "  stage a: 1 x 16 / 4\n  stage b: 1 x 32 / 4 { waive halve_double }\n"
     "  stage c: 1 x 64 / 4 { waive halve_double }\n}\n",
 )
 W_ODD_SIZE = _code(
-    "W502", "warning", "odd size floored",
+    "W502",
+    "warning",
+    "odd size floored",
     "network n {\n  input 3x30x30\n  classes 10\n  stem cifar\n  block basic\n"
     "  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n  stage c: 1 x 64 / 2\n}\n",
 )
 # Numbers: E6xx
-E_NOT_POSITIVE = _code(
-    "E601", "error", "value must be positive", _net("  stage a: 0 x 16")
-)
+E_NOT_POSITIVE = _code("E601", "error", "value must be positive", _net("  stage a: 0 x 16"))
 E_LIMIT = _code(
     "E602", "error", "value beyond the supported limit", _net("  stage a: 1000000000 x 16")
 )
 E_NOT_INTEGER = _code(
-    "E603", "error", "value must be a whole number",
+    "E603",
+    "error",
+    "value must be a whole number",
     _net("  stage a: 2 x 16 { block bottleneck(groups: 2.5) }"),
 )
 E_RANGE = _code(
@@ -283,8 +309,9 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
     if shown:
         lines.append(style.gutter(f"{pad} |"))
         previous_file = d.span.file if d.span else None
-        for span, char, message in sorted(shown, key=lambda m: (m[0].file != previous_file,
-                                                                 m[0].file, m[0].line)):
+        for span, char, message in sorted(
+            shown, key=lambda m: (m[0].file != previous_file, m[0].file, m[0].line)
+        ):
             if span.file != previous_file:
                 lines.append(style.gutter(f"{pad} ::: ") + f"{span.file}")
                 previous_file = span.file

@@ -30,9 +30,7 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.network is not None and not any(
-            d.severity == "error" for d in self.diagnostics
-        )
+        return self.network is not None and not any(d.severity == "error" for d in self.diagnostics)
 
 
 def _io_span(file: str) -> Span:
@@ -47,8 +45,12 @@ def read_source(path: str, diags: Diagnostics, sources: dict[str, str]) -> str |
             data = handle.read(1 << 20 | 1)  # one byte past the limit is enough to refuse it
     except OSError as error:
         reason = error.strerror or str(error)
-        diags.add(dx.E_IO, f"cannot read `{path}`: {reason}", None,
-                  help="give the path of a readable `.res` file")
+        diags.add(
+            dx.E_IO,
+            f"cannot read `{path}`: {reason}",
+            None,
+            help="give the path of a readable `.res` file",
+        )
         return None
     text = decode(data, path, diags)
     if text is not None:
@@ -132,9 +134,7 @@ def _load_merged(
         parent_text = read_source(path, diags, sources)
         if parent_text is None:
             return None
-        parent = _load_merged(
-            parent_text, path, diags, sources, [*chain, os.path.realpath(file)]
-        )
+        parent = _load_merged(parent_text, path, diags, sources, [*chain, os.path.realpath(file)])
         if parent is None:
             return None
     return merge(decl, parent, diags)

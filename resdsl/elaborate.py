@@ -106,7 +106,11 @@ def _apply(conv: Conv, shape: Shape) -> tuple[Shape, int]:
 def _stem(spec: NetworkSpec, shape: Shape, bias) -> Stem:
     s = spec.stem
     if s.preset == "deep":
-        widths = [(shape.channels, s.width, s.stride), (s.width, s.width, 1), (s.width, s.channels, 1)]
+        widths = [
+            (shape.channels, s.width, s.stride),
+            (s.width, s.width, 1),
+            (s.width, s.channels, 1),
+        ]
         convs = [
             Conv(in_channels=i, out_channels=o, kernel=3, stride=st, padding=1, bias=bias(s.norm))
             for i, o, st in widths
@@ -221,13 +225,21 @@ def _block(spec: StageSpec, shape: Shape, stride: int, bias) -> Block:
     if bottleneck:
         convs = [
             Conv(
-                in_channels=shape.channels, out_channels=mid, kernel=1,
-                stride=stride if stride_on == "1x1" else 1, bias=bias(normed[0]),
+                in_channels=shape.channels,
+                out_channels=mid,
+                kernel=1,
+                stride=stride if stride_on == "1x1" else 1,
+                bias=bias(normed[0]),
             ),
             Conv(
-                in_channels=mid, out_channels=mid, kernel=3,
+                in_channels=mid,
+                out_channels=mid,
+                kernel=3,
                 stride=stride if stride_on == "3x3" else 1,
-                padding=d, dilation=d, groups=b.groups, bias=bias(normed[1]),
+                padding=d,
+                dilation=d,
+                groups=b.groups,
+                bias=bias(normed[1]),
             ),
             Conv(in_channels=mid, out_channels=out, kernel=1, bias=bias(normed[2])),
         ]
@@ -235,11 +247,22 @@ def _block(spec: StageSpec, shape: Shape, stride: int, bias) -> Block:
         normed = [True, not preact]
         convs = [
             Conv(
-                in_channels=shape.channels, out_channels=mid, kernel=3, stride=stride,
-                padding=d, dilation=d, bias=bias(normed[0]),
+                in_channels=shape.channels,
+                out_channels=mid,
+                kernel=3,
+                stride=stride,
+                padding=d,
+                dilation=d,
+                bias=bias(normed[0]),
             ),
-            Conv(in_channels=mid, out_channels=out, kernel=3, padding=d, dilation=d,
-                 bias=bias(normed[1])),
+            Conv(
+                in_channels=mid,
+                out_channels=out,
+                kernel=3,
+                padding=d,
+                dilation=d,
+                bias=bias(normed[1]),
+            ),
         ]
     params = macs = norm_stats = 0
     branch = shape
@@ -283,9 +306,7 @@ def _pooled(shape: Shape, shortcut: Shortcut) -> Shape:
     if shortcut.kind != "pool_project" or shortcut.stride == 1:
         return shape
     s = shortcut.stride
-    return shape.model_copy(
-        update={"height": -(-shape.height // s), "width": -(-shape.width // s)}
-    )
+    return shape.model_copy(update={"height": -(-shape.height // s), "width": -(-shape.width // s)})
 
 
 def _shortcut(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
@@ -12,8 +13,9 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
     path = os.fspath(path)
     folder = os.path.dirname(path) or "."
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                     dir=folder)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder
+    )
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -27,8 +29,6 @@ def atomic_write(path: str | os.PathLike, data: str | bytes) -> None:
             os.chmod(temporary, 0o666 & ~mask)
         os.replace(temporary, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(temporary)
-        except OSError:
-            pass
         raise

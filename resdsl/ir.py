@@ -170,7 +170,9 @@ class InitSpec(Node):
 
 class HeadSpec(Node):
     dropout: float
-    norm: bool | None  # None: a norm and activation before the pool exactly when blocks are pre-activation
+    norm: (
+        bool | None
+    )  # None: a norm and activation before the pool exactly when blocks are pre-activation
     span: Span | None
 
 

@@ -24,8 +24,8 @@ from .ir import (
     NetworkDecl,
     Number,
     Setting,
-    SpecFile,
     Span,
+    SpecFile,
     StageDecl,
     String,
 )
@@ -76,9 +76,7 @@ def build_tables() -> str:
 
     parser = Lark(grammar_text(), **_LARK_OPTIONS)
     data, memo = parser.memo_serialize([TerminalDef, Rule])
-    return f"# {_tables_key()}\n{({'data': data, 'memo': memo})!r}\n"
-
-
+    return f"# {_tables_key()}\n{ ({'data': data, 'memo': memo})!r}\n"
 
 
 def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
@@ -258,7 +256,9 @@ def _syntax_help(error: UnexpectedToken) -> str | None:
     if "COLON" in expected and error.token.type in ("INT", "DIMS"):
         return "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`"
     if "X" in expected:
-        return "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`, e.g. `stage layer2: 4 x 128 / 2`"
+        return (
+            "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`, e.g. `stage layer2: 4 x 128 / 2`"
+        )
     if error.token.type == "NAME" and expected & {"NAME", "NUMBER", "DIMS", "STRING"}:
         return "each setting takes one value; `key value`, or `key kind(arg: value, ...)`"
     return None
@@ -387,4 +387,3 @@ class _Builder(Transformer):
     def string(self, meta, children):
         token = children[0]
         return String(text=str(token)[1:-1], span=_token_span(self.file, token))
-

@@ -66,26 +66,30 @@ def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> Non
         basic = block.kind in ("basic", "preact_basic")
         if basic and (block.groups != 1 or block.group_width is not None):
             once(
-                where, dx.E_BASIC_GROUPS,
+                where,
+                dx.E_BASIC_GROUPS,
                 f"`{block.kind}` blocks support neither groups nor group width",
                 help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
             )
         if basic and stage.dilation > 1:
             once(
-                stage.spans.get("dilation", stage.span), dx.E_BASIC_DILATION,
+                stage.spans.get("dilation", stage.span),
+                dx.E_BASIC_DILATION,
                 f"stage `{stage.name}` dilates `{block.kind}` blocks, which support no dilation",
                 help="dilation applies to a bottleneck's 3x3 convolution; use `bottleneck`",
             )
         if basic and block.stride_on is not None:
             once(
-                where, dx.E_STRIDE_ON_BASIC,
+                where,
+                dx.E_STRIDE_ON_BASIC,
                 f"`stride_on` places the stride inside a bottleneck; `{block.kind}` has none",
                 help="remove `stride_on`",
             )
         mid = inner_width(block, stage.width)
         if mid < 1:
             once(
-                where, dx.E_NO_WIDTH,
+                where,
+                dx.E_NO_WIDTH,
                 f"stage `{stage.name}`'s inner width rounds to 0 "
                 f"(width {stage.width} with this block's group width or width factor)",
                 label=f"in stage `{stage.name}`",
@@ -93,14 +97,16 @@ def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> Non
             )
         elif not basic and mid % block.groups:
             once(
-                where, dx.E_GROUPS_DIVIDE,
+                where,
+                dx.E_GROUPS_DIVIDE,
                 f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",
                 label=f"inner width {mid} in stage `{stage.name}`",
                 help="choose groups that divide the width, or a `group_width`",
             )
         if block.expansion < 1:
             once(
-                where, dx.E_EXPANSION,
+                where,
+                dx.E_EXPANSION,
                 f"expansion {block.expansion:g} is below 1: blocks would narrow their output",
                 help="use an expansion of 1 (basic) or more (4 for bottlenecks)",
             )
@@ -141,13 +147,15 @@ def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) 
                     factor_f, f"shrinks the spatial size {factor_f:g}-fold"
                 )
                 widths = (
-                    f"keeps {cur_out} channels" if cur_out == prev_out
+                    f"keeps {cur_out} channels"
+                    if cur_out == prev_out
                     else f"goes from {prev_out} to {cur_out} channels"
                 )
                 message = f"stage `{stage.name}` {change} but {widths}"
                 label = (
-                    f"expected {expected_text}" if expected_text else f"expected {expected_out:g}"
-                    " output channels"
+                    f"expected {expected_text}"
+                    if expected_text
+                    else f"expected {expected_out:g} output channels"
                 ) + (" (halve spatial, double channels)" if factor_f == 2 else "")
                 notes = (Label(prev.spans["width"], f"previous stage has {prev_out} channels"),)
                 fix = f"use `x {expected_text}`" if expected_text else "change the width"
@@ -160,7 +168,9 @@ def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) 
             notes = ()
         waivers = [w for w in stage.waivers if w.rule == "halve_double"]
         if violated and not waivers:
-            span = stage.spans["width"] if i > 0 and notes else stage.spans.get("stride", stage.span)
+            span = (
+                stage.spans["width"] if i > 0 and notes else stage.spans.get("stride", stage.span)
+            )
             diags.add(dx.E_HALVE_DOUBLE, message, span, label=label, help=help_text, notes=notes)
         elif waivers and not violated:
             diags.add(

@@ -84,12 +84,18 @@ def _kind(value: Value) -> str:
 def _number(value: Value, what: str) -> Number:
     if not isinstance(value, Number):
         raise _Bad(
-            dx.E_BAD_VALUE, f"{what} takes a number, not {_kind(value)}", value.span,
+            dx.E_BAD_VALUE,
+            f"{what} takes a number, not {_kind(value)}",
+            value.span,
             help="write a number such as `2` or `0.1`",
         )
     if math.isnan(value.value):
-        raise _Bad(dx.E_BAD_VALUE, f"{what} takes a number", value.span,
-                   help="write a number such as `2` or `0.1`")
+        raise _Bad(
+            dx.E_BAD_VALUE,
+            f"{what} takes a number",
+            value.span,
+            help="write a number such as `2` or `0.1`",
+        )
     return value
 
 
@@ -105,14 +111,20 @@ def _int(low: int, high: int) -> Callable[[Value, str], int]:
             )
         if not number.is_int:
             raise _Bad(
-                dx.E_NOT_INTEGER, f"{what} must be a whole number, not `{number.text}`", value.span,
+                dx.E_NOT_INTEGER,
+                f"{what} must be a whole number, not `{number.text}`",
+                value.span,
                 help=f"write a whole number from {low:,} to {high:,}",
             )
         n = number.value
         if n < low:
             code = dx.E_NOT_POSITIVE if low >= 1 and n <= 0 else dx.E_RANGE
-            raise _Bad(code, f"{what} must be at least {low}, not `{number.text}`", value.span,
-                       help=f"write a whole number from {low:,} to {high:,}")
+            raise _Bad(
+                code,
+                f"{what} must be at least {low}, not `{number.text}`",
+                value.span,
+                help=f"write a whole number from {low:,} to {high:,}",
+            )
         if n > high:
             raise _Bad(
                 dx.E_LIMIT,
@@ -132,7 +144,8 @@ def _float(low: float, high: float, *, high_open: bool = False) -> Callable[[Val
         if n < low or too_high or math.isinf(n):
             bracket = ")" if high_open else "]"
             raise _Bad(
-                dx.E_RANGE, f"{what} must lie in [{low:g}, {high:g}{bracket}, not `{value.text}`",
+                dx.E_RANGE,
+                f"{what} must lie in [{low:g}, {high:g}{bracket}, not `{value.text}`",
                 value.span,
                 help=f"write a number from {low:g} up to {high:g}"
                 + (" (excluded)" if high_open else ""),
@@ -147,12 +160,18 @@ def _positive_float(high: float) -> Callable[[Value, str], float]:
         n = _number(value, what).value
         if n <= 0:
             raise _Bad(
-                dx.E_NOT_POSITIVE, f"{what} must be positive, not `{value.text}`", value.span,
+                dx.E_NOT_POSITIVE,
+                f"{what} must be positive, not `{value.text}`",
+                value.span,
                 help=f"write a number above 0, at most {high:g}",
             )
         if n > high or math.isinf(n):
-            raise _Bad(dx.E_LIMIT, f"{what} is `{value.text}`; the limit is {high:g}", value.span,
-                       help=f"write a number above 0, at most {high:g}")
+            raise _Bad(
+                dx.E_LIMIT,
+                f"{what} is `{value.text}`; the limit is {high:g}",
+                value.span,
+                help=f"write a number above 0, at most {high:g}",
+            )
         return n
 
     return read
@@ -186,8 +205,9 @@ def _bool(value: Value, what: str) -> bool:
         return True
     if text in ("off", "false", "no"):
         return False
-    raise _Bad(dx.E_BAD_VALUE, f"{what} takes `on` or `off`", value.span,
-               help="write `on` or `off`")
+    raise _Bad(
+        dx.E_BAD_VALUE, f"{what} takes `on` or `off`", value.span, help="write `on` or `off`"
+    )
 
 
 def _list(options) -> str:
@@ -238,7 +258,9 @@ _STEM_READERS = {
 }
 for _name, _stem in STEMS.items():
     # Only the deep stem has intermediate convolutions for `width` to size.
-    _stem.readers.update({k: v for k, v in _STEM_READERS.items() if k != "width" or _name == "deep"})
+    _stem.readers.update(
+        {k: v for k, v in _STEM_READERS.items() if k != "width" or _name == "deep"}
+    )
 
 _BLOCK_READERS = {
     "expansion": _positive_float(MAX_EXPANSION),
@@ -308,8 +330,10 @@ def _read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, di
         name = arg.name.text
         if name not in kind.readers:
             hint = _did_you_mean(name, kind.readers)
-            accepted = f"`{head.text}` takes {_list(sorted(kind.readers))}" if kind.readers else (
-                f"`{head.text}` takes no arguments"
+            accepted = (
+                f"`{head.text}` takes {_list(sorted(kind.readers))}"
+                if kind.readers
+                else (f"`{head.text}` takes no arguments")
             )
             raise _Bad(
                 dx.E_UNKNOWN_ARG,
@@ -318,8 +342,12 @@ def _read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, di
                 help=hint or accepted,
             )
         if name in seen:
-            raise _Bad(dx.E_DUPLICATE, f"argument `{name}` given twice", arg.name.span,
-                       help="remove one of them")
+            raise _Bad(
+                dx.E_DUPLICATE,
+                f"argument `{name}` given twice",
+                arg.name.span,
+                help="remove one of them",
+            )
         seen.add(name)
         values[name] = kind.readers[name](arg.value, f"`{name}`")
     return head.text, values
@@ -351,8 +379,12 @@ def _input(value: Value, what: str) -> tuple[int, int, int]:
         )
     c, h, w = value.parts
     if min(c, h, w) < 1:
-        raise _Bad(dx.E_NOT_POSITIVE, f"input sizes must be positive, not `{value.text}`",
-                   value.span, help="write e.g. `input 3x224x224` (channels x height x width)")
+        raise _Bad(
+            dx.E_NOT_POSITIVE,
+            f"input sizes must be positive, not `{value.text}`",
+            value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
+        )
     if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIZE:
         raise _Bad(
             dx.E_LIMIT,
@@ -686,6 +718,8 @@ def parent_path(child_file: str, extends: String) -> str:
     import os.path
 
     folder = os.path.dirname(child_file)
-    return os.path.normpath(os.path.join(folder, extends.text)) if folder else os.path.normpath(
-        extends.text
+    return (
+        os.path.normpath(os.path.join(folder, extends.text))
+        if folder
+        else os.path.normpath(extends.text)
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -13,7 +14,5 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 # torchvision imported after TensorFlow crashes the process (inside triton's start-up), and a
 # pytest worker may run a Keras test before a torchvision one: import it first, once.
-try:
+with contextlib.suppress(ImportError):  # the core's tests run without the frameworks
     import torchvision  # noqa: F401
-except ImportError:  # the core's tests run without the frameworks
-    pass

@@ -16,8 +16,10 @@ def spec_texts(draw) -> str:
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
     stem_channels = draw(st.sampled_from([4, 8]))
-    size = draw(st.sampled_from([16, 24, 32])) if stem == "cifar" else draw(
-        st.sampled_from([32, 48, 64])
+    size = (
+        draw(st.sampled_from([16, 24, 32]))
+        if stem == "cifar"
+        else draw(st.sampled_from([32, 48, 64]))
     )
     channels = draw(st.sampled_from([1, 3]))
     n_stages = draw(st.integers(1, 3))
@@ -82,13 +84,17 @@ def spec_texts(draw) -> str:
         blocks = draw(st.integers(1, 3))
         width = base * 2**i
         last = i == n_stages - 1
-        if strided_block == "last":
-            stride = 1 if last else 2
-        else:
-            stride = 1 if i == 0 else 2
+        # Every boundary halves: at the end of all but the last stage, or the start of all but
+        # the first.
+        strided = not last if strided_block == "last" else i > 0
+        stride = 2 if strided else 1
         body = []
-        if bottleneck and last and n_stages > 1 and strided_block == "first" and draw(
-            st.booleans()
+        if (
+            bottleneck
+            and last
+            and n_stages > 1
+            and strided_block == "first"
+            and draw(st.booleans())
         ):
             # A dilated last stage in place of a strided one, as in segmentation backbones.
             stride, body = 1, ["dilation 2"]

@@ -18,10 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
+from lark import Lark
 
 from resdsl.diagnostics import render_json, render_text
 from resdsl.driver import analyze_file, analyze_text
-from resdsl.parser import lark_parser
+from resdsl.parser import _LARK_OPTIONS, grammar_text
 
 ROOT = Path(__file__).parent.parent
 SPECS = sorted(p.relative_to(ROOT) for p in (ROOT / "specs").rglob("*.res"))
@@ -63,7 +64,8 @@ def _sentences():
         DIMS=sizes.map(lambda d: f" {d} "),
         STRING=st.sampled_from(['"missing.res"', '""', '"p.res"', '"."']).map(lambda s: f" {s} "),
     )
-    return from_lark(lark_parser(), start="start", explicit=explicit)
+    # from_lark reads the grammar's rules, which the prebuilt tables do not carry: build it.
+    return from_lark(Lark(grammar_text(), **_LARK_OPTIONS), start="start", explicit=explicit)
 
 
 def _check(result, data_len: int | None = None) -> None:

@@ -183,9 +183,11 @@ def _same_run(a: list[dict], b: list[dict]) -> None:
 
 def test_sigkill_in_second_epoch_then_resume(tiny, reference, tmp_path):
     args = [tiny, "--data", "digits", "--epochs", "4", "--out", str(tmp_path)]
-    process = _start(*args)
+    # 23 steps of at least 250 ms: the kill lands in the second epoch even when this test
+    # process is starved of CPU for seconds by the rest of the suite.
+    process = _start(*args, env={"RESDSL_TRAIN_STEP_SLEEP": "0.25"})
     _wait_for_epoch(process, tmp_path, 1)
-    time.sleep(0.3)  # into the second epoch (23 steps of at least 50 ms)
+    time.sleep(0.3)
     process.kill()
     process.communicate()
     logged = [m["epoch"] for m in _metrics(tmp_path)]

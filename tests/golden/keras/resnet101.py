@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet101.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 591601f9810c2292b15fbef6820c0c4c97d012fdbdd9c4035c011a1a728460f6
+Spec sha256: b012e0e70f00f7d4c56fa5d1e0b126a3dbdf2bfa3cde5fa3752ed8452aa8bed0
 """
 
 from __future__ import annotations

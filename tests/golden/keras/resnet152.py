@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet152.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: c2e3fd3b899e3d32b5d12467880384fd74bdb6f265f516e663e339dca38adf95
+Spec sha256: f1342b654a8248ad5f516dbe7d3cb0d0a1012595499e72614c9dee6159b47eb2
 """
 
 from __future__ import annotations

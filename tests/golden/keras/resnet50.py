@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet50.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 6165fb4c9abbc0a31fc82435ad4ad8f22507d9272db8787e2b79ff429797680a
+Spec sha256: a7caba4e98f39fc772db62bf1ae4886ec49ff4aa88467378e5d11aceaa86830a
 """
 
 from __future__ import annotations

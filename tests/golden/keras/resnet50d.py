@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet50d.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: cfedcb366d56bad7d16c9c6c568cea83f56b1b2621e875f347e03ad9618920df
+Spec sha256: 1086b28cfe0ae00af5526aa4e20953e9ef42afc4804ab58d94fa0010db2344c6
 """
 
 from __future__ import annotations

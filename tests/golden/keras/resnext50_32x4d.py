@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnext50_32x4d.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 83f9a8f249d6428288ca990d2228777a3b009da1105b0b0d2baf72e1d223fd72
+Spec sha256: f2d43885c273ef387f6469cc40662dfaf3cd5e96fa93235049f44ae8aa639654
 """
 
 from __future__ import annotations

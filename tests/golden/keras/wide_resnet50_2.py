@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile wide_resnet50_2.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 5e03146a89949fc25e85b4dee93b71d032c8b73f9ffec154507f168a548c2bef
+Spec sha256: e216a53f3d703c055ef27eebe5584017fd92762f82179900bf4ef49dbc5dad7b
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet110.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: ffdb6b225d509e8a97158f867be4f0bedc4840bfd05e87c377b851ed9a58e79f
+Spec sha256: 5e0a0aef0012b88da8de40a21feaec5728d17bd3c166f18b68a2359089ad7ffa
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet1202.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 238f476faa10d3ec9b1afa945df9568f1278ecb9d787d4b0f58d38bc48b73194
+Spec sha256: 9fc1c5aeef909186f73646e6c6ede7c10d7d1241e4dcc5f2553d0c5149bfb6fa
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet20.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: c56ef471a50ba8887ccba7b32ae893fb461358897fd5f137e918c0b645efa46f
+Spec sha256: 0dc40cb569b9bf2a742083b35cb97ea039790755b6eab702fe42617b9a2bb6cb
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet32.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 21e6402d09c55b22239d64ed16219046522b947275126d4b64ebf006aeba6b9f
+Spec sha256: b7066eafbdaf900b33640c84e1b8bd85d655a06e48aac274ffe5daea18e66958
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet44.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 14f94ebecca9cbcd9f4f96719dab3ed1a65fc0a2118e42305c804ff852ce7d90
+Spec sha256: 5d7073f8497671961096b2b6e8c214b68b097870a35813f3e8ab22e5b757c790
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet56.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 936f14243cac08753ef0c49aed6b20aa0467fe11fc789a06ef0b0e206a001fe6
+Spec sha256: 5df22b7e02aebe4f0bef7d61450ba7f388faaa7177babf167fb7376148d630bd
 """
 
 from __future__ import annotations

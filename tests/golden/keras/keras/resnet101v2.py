@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet101v2.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: 5f991c40bd019dd481fe21d2a9b7c59145b3b3699adafd779f11892cd32886fe
+Spec sha256: ed62be0c0ac6625305dd736f1b18d1447e280e3518dac552f3605a14fc32d29c
 """
 
 from __future__ import annotations

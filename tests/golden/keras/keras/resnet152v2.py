@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet152v2.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: eab723613f03f8d283b16a6b6814d94aea058aa53a5793bdcf4291ff307bb43d
+Spec sha256: 26add8cd7b0f8d869dd902abab571d4749153e59ac7ac38a9d3ff20715d87753
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Do not edit: change the spec and run `resdsl compile resnet50v2.res --backend keras`.
 Layer names follow keras.applications; padding, pooling and norm settings follow PyTorch,
 so weights ported from the PyTorch model of the same spec give the same outputs.
-Spec sha256: ff96beab2b0da7213933301ea3455ed63a458cdfc971d18bcbc7e9089bebe9e0
+Spec sha256: a0986d40f7ebb734e5386bc3ac472a9394a6b68183d5cbb4ae9fb6e9718cac7a
 """
 
 from __future__ import annotations
