@@ -32,7 +32,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 fuzz: setup
-	RESDSL_FUZZ=1 $(PY) -m pytest -q tests/test_fuzz.py
+	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/test_fuzz.py tests/test_hardening.py
 
 bench: setup
 	$(PY) benchmarks/bench_check.py
