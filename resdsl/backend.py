@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Protocol
 
 from .ir import Network
@@ -32,6 +33,21 @@ class Backend(Protocol):
 def available() -> dict[str, str]:
     """Backend names and their entry-point targets, without importing any backend."""
     return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+
+
+def template_environment(folder: str | Path):
+    """The jinja2 environment every backend renders with: templates lay out strings computed
+    in Python, so undefined names are errors and no escaping or whitespace magic applies."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
 
 
 def get_backend(name: str) -> Backend:

@@ -289,14 +289,6 @@ def _bias(conv_bias: str) -> tuple[bool, bool]:
 
 @lru_cache(maxsize=1)
 def _template():
-    import jinja2
+    from resdsl.backend import template_environment
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    return env.get_template("model.py.j2")
+    return template_environment(Path(__file__).parent / "templates").get_template("model.py.j2")

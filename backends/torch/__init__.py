@@ -549,16 +549,9 @@ class _Emitter:
 
 @lru_cache(maxsize=1)
 def _environment():
-    import jinja2
+    from resdsl.backend import template_environment
 
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
+    return template_environment(Path(__file__).parent / "templates")
 
 
 def _render(template: str, **values) -> str:

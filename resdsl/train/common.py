@@ -119,5 +119,15 @@ def write_result(out: str, result: dict) -> None:
     atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
 
 
+def describe_run(network, params: int, data, recipe, run_plan) -> str:
+    """The start-of-run line both trainers print: model, data and recipe."""
+    return (
+        f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
+        f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
+        f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
+        f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
+    )
+
+
 def say(message: str) -> None:
     print(message, flush=True)

@@ -34,6 +34,7 @@ from .common import (
     TrainError,
     TrainOptions,
     compile_module,
+    describe_run,
     say,
     write_result,
 )
@@ -200,12 +201,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         if opts.compile:
             extras.append("XLA")
         say(f"device: {description}; keras {keras.__version__}; {', '.join(extras)}")
-        say(
-            f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
-            f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
-            f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
-            f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
-        )
+        say(describe_run(network, params, data, recipe, run_plan))
 
     def save(epoch: int, step: int, sums) -> None:
         if not chief:

@@ -20,7 +20,15 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from . import data as datasets
-from .common import EXIT_INTERRUPTED, Interrupt, TrainError, TrainOptions, compile_module, say
+from .common import (
+    EXIT_INTERRUPTED,
+    Interrupt,
+    TrainError,
+    TrainOptions,
+    compile_module,
+    describe_run,
+    say,
+)
 from .presets import lr_lambda, override, plan, preset_for
 from .progress import EpochProgress, epoch_line
 
@@ -377,12 +385,7 @@ def _train(opts, dist, device, torch, nn) -> int:
         if dist.world > 1:
             extras.append(f"DDP x{dist.world} ({'nccl' if cuda else 'gloo'})")
         say(f"device: {device} ({name}); {', '.join(extras)}")
-        say(
-            f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
-            f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
-            f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
-            f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
-        )
+        say(describe_run(network, params, data, recipe, run_plan))
 
     def save(epoch: int, step: int, sums) -> None:
         if not main:
