@@ -168,13 +168,22 @@ def _float(value: float) -> str:
     return repr(float(value))
 
 
+# How the papers spell the family names that spec names usually start with.
+_SPELLINGS = (("resnext", "ResNeXt"), ("resnet", "ResNet"), ("preact", "PreAct"))
+
+
 def _class_name(name: str) -> str:
-    """`wide_resnet50_2` -> `WideResnet50_2`: CamelCase, keeping `_` before a digit."""
+    """`wide_resnet50_2` -> `WideResNet50_2`: CamelCase, keeping `_` before a digit, with the
+    families spelled as their papers do."""
     parts = [p for p in name.split("_") if p]
     out = ""
     for part in parts:
         if out and part[0].isdigit():
             out += "_"
+        for lower, spelled in _SPELLINGS:
+            if part.lower().startswith(lower):
+                part = spelled + part[len(lower) :]
+                break
         out += part[0].upper() + part[1:]
     out = "".join(c for c in out if c.isalnum() or c == "_") or "Network"
     if not out[0].isalpha():

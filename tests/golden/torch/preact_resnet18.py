@@ -111,7 +111,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class PreactResnet18(nn.Module):
+class PreActResNet18(nn.Module):
     """preact_resnet18, from preact_resnet18.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -166,4 +166,4 @@ class PreactResnet18(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised preact_resnet18; `num_classes` replaces the spec's 1000."""
-    return PreactResnet18(1000 if num_classes is None else num_classes)
+    return PreActResNet18(1000 if num_classes is None else num_classes)

@@ -106,7 +106,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet152(nn.Module):
+class ResNet152(nn.Module):
     """resnet152, from resnet152.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -160,4 +160,4 @@ class Resnet152(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet152; `num_classes` replaces the spec's 1000."""
-    return Resnet152(1000 if num_classes is None else num_classes)
+    return ResNet152(1000 if num_classes is None else num_classes)

@@ -111,7 +111,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet18(nn.Module):
+class ResNet18(nn.Module):
     """resnet18, from resnet18.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -164,4 +164,4 @@ class Resnet18(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet18; `num_classes` replaces the spec's 1000."""
-    return Resnet18(1000 if num_classes is None else num_classes)
+    return ResNet18(1000 if num_classes is None else num_classes)

@@ -111,7 +111,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet34(nn.Module):
+class ResNet34(nn.Module):
     """resnet34, from resnet34.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -164,4 +164,4 @@ class Resnet34(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet34; `num_classes` replaces the spec's 1000."""
-    return Resnet34(1000 if num_classes is None else num_classes)
+    return ResNet34(1000 if num_classes is None else num_classes)

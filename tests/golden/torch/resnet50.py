@@ -106,7 +106,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet50(nn.Module):
+class ResNet50(nn.Module):
     """resnet50, from resnet50.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -160,4 +160,4 @@ class Resnet50(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet50; `num_classes` replaces the spec's 1000."""
-    return Resnet50(1000 if num_classes is None else num_classes)
+    return ResNet50(1000 if num_classes is None else num_classes)

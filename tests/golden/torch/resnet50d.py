@@ -112,7 +112,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet50d(nn.Module):
+class ResNet50d(nn.Module):
     """resnet50d, from resnet50d.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -174,4 +174,4 @@ class Resnet50d(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet50d; `num_classes` replaces the spec's 1000."""
-    return Resnet50d(1000 if num_classes is None else num_classes)
+    return ResNet50d(1000 if num_classes is None else num_classes)

@@ -106,7 +106,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnext50_32x4d(nn.Module):
+class ResNeXt50_32x4d(nn.Module):
     """resnext50_32x4d, from resnext50_32x4d.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -160,4 +160,4 @@ class Resnext50_32x4d(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnext50_32x4d; `num_classes` replaces the spec's 1000."""
-    return Resnext50_32x4d(1000 if num_classes is None else num_classes)
+    return ResNeXt50_32x4d(1000 if num_classes is None else num_classes)

@@ -106,7 +106,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class WideResnet50_2(nn.Module):
+class WideResNet50_2(nn.Module):
     """wide_resnet50_2, from wide_resnet50_2.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -160,4 +160,4 @@ class WideResnet50_2(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised wide_resnet50_2; `num_classes` replaces the spec's 1000."""
-    return WideResnet50_2(1000 if num_classes is None else num_classes)
+    return WideResNet50_2(1000 if num_classes is None else num_classes)

@@ -122,7 +122,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet110(nn.Module):
+class ResNet110(nn.Module):
     """resnet110, from resnet110.res."""
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -168,4 +168,4 @@ class Resnet110(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet110; `num_classes` replaces the spec's 10."""
-    return Resnet110(10 if num_classes is None else num_classes)
+    return ResNet110(10 if num_classes is None else num_classes)

@@ -122,7 +122,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet1202(nn.Module):
+class ResNet1202(nn.Module):
     """resnet1202, from resnet1202.res."""
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -168,4 +168,4 @@ class Resnet1202(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet1202; `num_classes` replaces the spec's 10."""
-    return Resnet1202(10 if num_classes is None else num_classes)
+    return ResNet1202(10 if num_classes is None else num_classes)

@@ -122,7 +122,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet44(nn.Module):
+class ResNet44(nn.Module):
     """resnet44, from resnet44.res."""
 
     def __init__(self, num_classes: int = 10) -> None:
@@ -168,4 +168,4 @@ class Resnet44(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet44; `num_classes` replaces the spec's 10."""
-    return Resnet44(10 if num_classes is None else num_classes)
+    return ResNet44(10 if num_classes is None else num_classes)

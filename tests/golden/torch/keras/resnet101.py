@@ -105,7 +105,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet101(nn.Module):
+class ResNet101(nn.Module):
     """resnet101, from resnet101.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -159,4 +159,4 @@ class Resnet101(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet101; `num_classes` replaces the spec's 1000."""
-    return Resnet101(1000 if num_classes is None else num_classes)
+    return ResNet101(1000 if num_classes is None else num_classes)

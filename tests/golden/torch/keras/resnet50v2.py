@@ -122,7 +122,7 @@ def make_stage(*runs: Run) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-class Resnet50v2(nn.Module):
+class ResNet50v2(nn.Module):
     """resnet50v2, from resnet50v2.res."""
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -180,4 +180,4 @@ class Resnet50v2(nn.Module):
 
 def build_model(num_classes: int | None = None) -> nn.Module:
     """A freshly initialised resnet50v2; `num_classes` replaces the spec's 1000."""
-    return Resnet50v2(1000 if num_classes is None else num_classes)
+    return ResNet50v2(1000 if num_classes is None else num_classes)
