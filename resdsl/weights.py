@@ -2,7 +2,7 @@
 
 The two backends name every layer with weights in one naming step each; the pairing of a
 PyTorch state-dict prefix with a Keras layer name comes from the IR
-(:func:`resdsl.backends.keras.layer_pairs`), or, for models at hand without their spec, from the
+(:func:`resdsl.naming.layer_pairs`), or, for models at hand without their spec, from the
 names alone (:func:`infer_pairs`). Tensors change layout on the way:
 
 * convolutions: PyTorch's (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out);
@@ -54,7 +54,7 @@ class PortError(ValueError):
 
 def pairs_for(network: Network) -> list[Pair]:
     """(torch prefix, keras layer name, kind) for every layer with weights of `network`."""
-    from resdsl.backends.keras import layer_pairs
+    from resdsl.naming import layer_pairs
 
     return layer_pairs(network)
 

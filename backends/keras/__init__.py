@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from resdsl.ir import Block, Network
+from resdsl.naming import layer_pairs, stem_conv_names
 
 # From this many blocks, the generated module raises Python's recursion limit (Keras walks
 # the graph recursively; ResNet-1202 needs it, ResNet-152 does not).
@@ -54,69 +55,6 @@ class KerasBackend:
 
 
 # --------------------------------------------------------------------------- naming
-
-
-def stem_conv_names(network: Network) -> list[str]:
-    """Keras name prefixes of the stem's convolutions: `conv1`, or `conv1_1`..`conv1_3`."""
-    convs = network.stem.convs
-    return ["conv1"] if len(convs) == 1 else [f"conv1_{k + 1}" for k in range(len(convs))]
-
-
-def block_name(stage_name: str, position: int) -> str:
-    return f"{stage_name}_block{position + 1}"
-
-
-def layer_pairs(network: Network) -> list[tuple[str, str, str]]:
-    """(PyTorch module prefix, Keras layer name, kind) for every layer with weights, in model
-    order; kind is conv, norm or linear. The torch names follow torchvision."""
-    pairs: list[tuple[str, str, str]] = []
-    stem = network.stem
-    names = stem_conv_names(network)
-    deep = len(stem.convs) > 1
-    step = 3 if stem.norm else 1  # the deep stem's Sequential: conv, norm, act, conv, ...
-    for k, name in enumerate(names):
-        last = k == len(names) - 1
-        pairs.append((f"conv1.{step * k}" if deep else "conv1", f"{name}_conv", "conv"))
-        if stem.norm:
-            torch_norm = "bn1" if last else f"conv1.{step * k + 1}"
-            pairs.append((torch_norm, f"{name}_bn", "norm"))
-    for _, stage, position, block in network.blocks():
-        prefix = f"{stage.name}.{position}"
-        name = block_name(stage.name, position)
-        pairs += _block_pairs(block, prefix, name)
-    if network.head.norm:
-        pairs.append((HEAD_NORM_TORCH, "post_bn", "norm"))
-    pairs.append(("fc", "predictions", "linear"))
-    return pairs
-
-
-# The PyTorch backend's name for the final norm of pre-activation nets (timm's).
-HEAD_NORM_TORCH = "norm"
-
-
-def _block_pairs(block: Block, prefix: str, name: str) -> list[tuple[str, str, str]]:
-    preact = block.kind.startswith("preact_")
-    sc = block.shortcut
-    shortcut: list[tuple[str, str, str]] = []
-    if sc.conv is not None:
-        first = 1 if sc.kind == "pool_project" else 0
-        shortcut.append((f"{prefix}.downsample.{first}", f"{name}_0_conv", "conv"))
-        if sc.norm:
-            shortcut.append((f"{prefix}.downsample.{first + 1}", f"{name}_0_bn", "norm"))
-    branch: list[tuple[str, str, str]] = []
-    n = len(block.convs)
-    if preact:
-        branch.append((f"{prefix}.bn1", f"{name}_preact_bn", "norm"))
-        for k in range(1, n + 1):
-            branch.append((f"{prefix}.conv{k}", f"{name}_{k}_conv", "conv"))
-            if k < n:
-                branch.append((f"{prefix}.bn{k + 1}", f"{name}_{k}_bn", "norm"))
-        # keras' V2 blocks make the shortcut after the pre-activation, before the branch.
-        return [branch[0], *shortcut, *branch[1:]]
-    for k in range(1, n + 1):
-        branch.append((f"{prefix}.conv{k}", f"{name}_{k}_conv", "conv"))
-        branch.append((f"{prefix}.bn{k}", f"{name}_{k}_bn", "norm"))
-    return [*shortcut, *branch]
 
 
 # --------------------------------------------------------------------------- code
@@ -292,3 +230,6 @@ def _template():
     from resdsl.backend import template_environment
 
     return template_environment(Path(__file__).parent / "templates").get_template("model.py.j2")
+
+
+__all__ = ["KerasBackend", "layer_pairs"]

@@ -6,9 +6,9 @@ runs of identical blocks (so the text grows with the number of distinct blocks, 
 depth), and `build_model`.
 
 Names are a compatibility contract with torchvision (and timm, for what torchvision lacks).
-They are decided once, in the `*_layers` functions below; the emitter and
-:func:`state_dict_layout` both read them, so the layout the weight porters rely on is the
-layout the generated model has.
+They are listed once, in :mod:`resdsl.naming` (with the Keras names of the same layers), and
+re-exported here as :func:`state_dict_layout`; the tests check every spec's generated model
+against that list, so the layout the weight porters rely on is the layout the model has.
 
 Choices worth knowing:
 
@@ -30,6 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from resdsl.ir import Block, Network, Shortcut
+from resdsl.naming import state_dict_layout
 
 LINE = 100  # the project's ruff line length
 INDENT = "    "
@@ -56,91 +57,6 @@ _ACTIVATION = {
     "silu": ("act", "nn.SiLU(inplace=True)"),
     "gelu": ("act", "nn.GELU()"),
 }
-
-
-# --------------------------------------------------------------------------- naming
-# The one place that names every parametrised layer. Each function lists, in registration
-# order, (attribute path, kind, conv or width) for one part of the model.
-
-
-def stem_layers(network: Network) -> list[tuple[str, str, object]]:
-    """The stem: `conv1` (a Sequential for the deep stem, timm's naming), then `bn1`."""
-    stem = network.stem
-    if len(stem.convs) == 1:
-        layers: list[tuple[str, str, object]] = [("conv1", "conv", stem.convs[0])]
-        if stem.norm:
-            layers.append(("bn1", "norm", stem.convs[0].out_channels))
-        return layers
-    layers = []
-    for position, index in enumerate(_deep_stem_indices(network)):
-        layers.append((f"conv1.{index}", "conv", stem.convs[position]))
-        if stem.norm and position < len(stem.convs) - 1:
-            layers.append((f"conv1.{index + 1}", "norm", stem.convs[position].out_channels))
-    if stem.norm:
-        layers.append(("bn1", "norm", stem.convs[-1].out_channels))
-    return layers
-
-
-def _deep_stem_indices(network: Network) -> list[int]:
-    """Positions of the deep stem's convolutions in its Sequential (conv, norm, act, ...)."""
-    step = 3 if network.stem.norm else 1
-    return [step * i for i in range(len(network.stem.convs))]
-
-
-def block_layers(block: Block) -> list[tuple[str, str, object]]:
-    """A block's branch (`conv1`, `bn1`, ...; norms first in pre-activation blocks), then its
-    shortcut under `downsample`."""
-    layers: list[tuple[str, str, object]] = []
-    preact = block.kind.startswith("preact_")
-    for number, conv in enumerate(block.convs, start=1):
-        if preact:
-            layers.append((f"bn{number}", "norm", conv.in_channels))
-            layers.append((f"conv{number}", "conv", conv))
-        else:
-            layers.append((f"conv{number}", "conv", conv))
-            layers.append((f"bn{number}", "norm", conv.out_channels))
-    layers.extend(shortcut_layers(block.shortcut))
-    return layers
-
-
-def shortcut_layers(shortcut: Shortcut) -> list[tuple[str, str, object]]:
-    """torchvision's `downsample.0` conv / `.1` norm; timm's `.0` pool / `.1` / `.2` for ResNet-D.
-    Parameter-free shortcuts have no layers."""
-    if shortcut.conv is None:
-        return []
-    first = 1 if shortcut.kind == "pool_project" else 0
-    layers: list[tuple[str, str, object]] = [(f"downsample.{first}", "conv", shortcut.conv)]
-    if shortcut.norm:
-        layers.append((f"downsample.{first + 1}", "norm", shortcut.conv.out_channels))
-    return layers
-
-
-def head_layers(network: Network) -> list[tuple[str, str, object]]:
-    """`norm` (pre-activation nets' final norm, timm's name), then `fc`."""
-    layers: list[tuple[str, str, object]] = []
-    if network.head.norm:
-        layers.append(("norm", "norm", network.head.in_features))
-    layers.append(("fc", "linear", (network.head.classes, network.head.in_features)))
-    return layers
-
-
-def _shape(kind: str, what) -> tuple[int, ...]:
-    if kind == "conv":
-        return (what.out_channels, what.in_channels // what.groups, what.kernel, what.kernel)
-    if kind == "norm":
-        return (what,)
-    return tuple(what)
-
-
-def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Every conv, norm and linear layer of the generated model, in model order, as
-    (state-dict prefix, "conv" | "norm" | "linear", weight shape)."""
-    rows = [(name, kind, _shape(kind, what)) for name, kind, what in stem_layers(network)]
-    for _, stage, position, block in network.blocks():
-        prefix = f"{stage.name}.{position}."
-        rows += [(prefix + n, k, _shape(k, w)) for n, k, w in block_layers(block)]
-    rows += [(name, kind, _shape(kind, what)) for name, kind, what in head_layers(network)]
-    return rows
 
 
 # --------------------------------------------------------------------------- formatting
