@@ -119,6 +119,29 @@ def write_result(out: str, result: dict) -> None:
     atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
 
 
+def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
+    """The dataset shaped for `network`, and the recipe: the dataset's preset with the
+    command line's overrides. The global batch must split evenly over `workers` `unit`."""
+    from . import data as datasets
+    from .presets import override, preset_for
+
+    shape = (network.input.channels, network.input.height, network.input.width)
+    data = datasets.load(opts.data, shape)
+    recipe = override(
+        preset_for(data.name, opts.preset),
+        batch_size=opts.batch_size,
+        lr=opts.lr,
+        schedule=opts.schedule,
+        weight_decay=opts.weight_decay,
+    )
+    if recipe.batch_size % workers:
+        raise TrainError(
+            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
+            f"{workers} {unit}"
+        )
+    return data, recipe
+
+
 def describe_run(network, params: int, data, recipe, run_plan) -> str:
     """The start-of-run line both trainers print: model, data and recipe."""
     return (

@@ -27,18 +27,17 @@ import os
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import data as datasets
 from .common import (
     EXIT_INTERRUPTED,
     Interrupt,
-    TrainError,
     TrainOptions,
     compile_module,
+    data_and_recipe,
     describe_run,
     say,
     write_result,
 )
-from .presets import lr_factor, override, plan, preset_for
+from .presets import lr_factor, plan
 from .progress import EpochProgress, epoch_line
 
 
@@ -135,21 +134,8 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
     if chief:
         os.makedirs(opts.out, exist_ok=True)
     network, module = compile_module(opts.spec, "keras", opts.out, write=chief)
-    shape = (network.input.channels, network.input.height, network.input.width)
-    data = datasets.load(opts.data, shape)
-    recipe = override(
-        preset_for(data.name, opts.preset),
-        batch_size=opts.batch_size,
-        lr=opts.lr,
-        schedule=opts.schedule,
-        weight_decay=opts.weight_decay,
-    )
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    if recipe.batch_size % replicas:
-        raise TrainError(
-            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
-            f"{replicas} replicas"
-        )
+    data, recipe = data_and_recipe(opts, network, replicas, "replicas")
     steps = -(-len(data.y_train) // recipe.batch_size)
     run_plan = plan(recipe, steps, opts.epochs)
 

@@ -19,17 +19,17 @@ import time
 import numpy as np
 
 from . import checkpoint as ckpt
-from . import data as datasets
 from .common import (
     EXIT_INTERRUPTED,
     Interrupt,
     TrainError,
     TrainOptions,
     compile_module,
+    data_and_recipe,
     describe_run,
     say,
 )
-from .presets import lr_lambda, override, plan, preset_for
+from .presets import lr_lambda, plan
 from .progress import EpochProgress, epoch_line
 
 
@@ -272,20 +272,7 @@ def _train(opts, dist, device, torch, nn) -> int:
     if not main:
         network, module = compile_module(opts.spec, "torch", opts.out, write=False)
 
-    shape = (network.input.channels, network.input.height, network.input.width)
-    data = datasets.load(opts.data, shape)
-    recipe = override(
-        preset_for(data.name, opts.preset),
-        batch_size=opts.batch_size,
-        lr=opts.lr,
-        schedule=opts.schedule,
-        weight_decay=opts.weight_decay,
-    )
-    if recipe.batch_size % dist.world:
-        raise TrainError(
-            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
-            f"{dist.world} processes"
-        )
+    data, recipe = data_and_recipe(opts, network, dist.world, "processes")
     per_rank = recipe.batch_size // dist.world
 
     random.seed(opts.seed)
