@@ -436,39 +436,47 @@ class Merged:
 
 def merge(child: NetworkDecl, parent: Merged | None, diags: Diagnostics) -> Merged:
     """Overlay a network's own settings and stages on its parent's."""
-    settings = dict(parent.settings) if parent else {}
-    stages = dict(parent.stages) if parent else {}
-    own_settings: dict[str, Setting] = {}
-    for setting in child.settings:
-        key = setting.key.text
-        if key in own_settings:
-            diags.add(
-                dx.E_DUPLICATE,
-                f"`{key}` is set twice",
-                setting.key.span,
-                label="set again here",
-                notes=(dx.Label(own_settings[key].key.span, "first set here"),),
-                help="remove one of them",
-            )
-            continue
-        own_settings[key] = setting
-        settings[key] = setting
-    own_stages: dict[str, StageDecl] = {}
-    for stage in child.stages:
-        name = stage.name.text
-        if name in own_stages:
-            diags.add(
-                dx.E_DUPLICATE,
-                f"stage `{name}` is declared twice",
-                stage.name.span,
-                label="declared again here",
-                notes=(dx.Label(own_stages[name].name.span, "first declared here"),),
-                help="give each stage its own name",
-            )
-            continue
-        own_stages[name] = stage
-        stages[name] = stage  # replaces in place (dict order kept) or appends
+    settings = _overlay(
+        child.settings,
+        lambda s: s.key,
+        parent.settings if parent else {},
+        diags,
+        message="`{}` is set twice",
+        verbs=("set again here", "first set here"),
+        help="remove one of them",
+    )
+    stages = _overlay(
+        child.stages,
+        lambda s: s.name,
+        parent.stages if parent else {},
+        diags,
+        message="stage `{}` is declared twice",
+        verbs=("declared again here", "first declared here"),
+        help="give each stage its own name",
+    )
     return Merged(child, settings, stages)
+
+
+def _overlay(items, name_of, inherited: dict, diags: Diagnostics, *, message, verbs, help) -> dict:
+    """`inherited` with each of `items` replacing the entry of its name in place (dict order is
+    kept) or appended; a name given twice among `items` is an error at the second."""
+    merged = dict(inherited)
+    own: dict[str, Name] = {}
+    for item in items:
+        name = name_of(item)
+        if name.text in own:
+            diags.add(
+                dx.E_DUPLICATE,
+                message.format(name.text),
+                name.span,
+                label=verbs[0],
+                notes=(dx.Label(own[name.text].span, verbs[1]),),
+                help=help,
+            )
+            continue
+        own[name.text] = name
+        merged[name.text] = item
+    return merged
 
 
 def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
