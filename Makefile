@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test lint fuzz bench golden grammar clean
+.PHONY: setup run test conformance lint fuzz bench golden grammar clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -26,6 +26,10 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
+
+# Every spec at full size, in both backends and across them (tests marked `conformance`).
+conformance: setup
+	$(PY) -m pytest -q -n 2 --dist loadfile -m conformance
 
 lint: setup
 	$(VENV)/bin/ruff check .

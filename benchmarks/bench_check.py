@@ -1,31 +1,26 @@
-"""How fast `resdsl check` is: whole process, in-process throughput, and depth independence.
+"""How fast `resdsl check` is: whole process against its dependencies' imports, in-process
+throughput, and depth independence.
 
-Prints medians (and ratios against a bare `python -c pass` start-up measured in the same run).
-Targets: `resdsl check specs/resnet152.res` <= 200 ms per process; >= 500 resnet50-sized specs
-a second in process; ResNet-1202 about as fast as ResNet-20 (elaboration works on runs of
-identical blocks). Run: `make bench` or `.venv/bin/python benchmarks/bench_check.py`.
+Whole process (see process_times.py): medians of `python -c pass`, of importing lark, pydantic
+and jinja2 (the reference), of `resdsl check specs/resnet152.res` and of `resdsl compile` for
+both backends, measured in one run, with each one's ratio to the reference (target <= 1.3x).
+In process: >= 500 resnet50-sized specs a second; ResNet-1202 about as fast as ResNet-20
+(elaboration works on runs of identical blocks).
+
+    .venv/bin/python benchmarks/bench_check.py [--runs 20] [--no-bytecode]   # or `make bench`
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
+from process_times import report
+
 ROOT = Path(__file__).resolve().parent.parent
-RESDSL = Path(sys.executable).parent / "resdsl"
-
-
-def _median_ms(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def _median_s(function, runs: int) -> float:
@@ -38,20 +33,15 @@ def _median_s(function, runs: int) -> float:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("RESDSL_BENCH_RUNS", "20")))
+    parser.add_argument(
+        "--no-bytecode", action="store_true", help="time the environment as it is (see above)"
+    )
+    args = parser.parse_args()
     os.chdir(ROOT)
-    runs = int(os.environ.get("RESDSL_BENCH_RUNS", "20"))
-    python = _median_ms([sys.executable, "-c", "pass"], runs)
-    command = (
-        [str(RESDSL), "check", "specs/resnet152.res"]
-        if RESDSL.exists()
-        else [sys.executable, "-m", "resdsl", "check", "specs/resnet152.res"]
-    )
-    check = _median_ms(command, runs)
-    print(f"python -c pass                      median {python:7.1f} ms")
-    print(
-        f"resdsl check specs/resnet152.res     median {check:7.1f} ms  "
-        f"(target <= 200 ms; {check / python:.1f}x a bare interpreter)"
-    )
+    report(args.runs, no_bytecode=args.no_bytecode)
+    print()
 
     from resdsl.driver import analyze_text
 

@@ -1,36 +1,27 @@
-"""Whole-process time of `resdsl compile specs/resnet152.res --backend torch`.
+"""Whole-process time of `resdsl compile specs/resnet152.res` for both backends (and `check`),
+against importing lark, pydantic and jinja2 (the reference; target <= 1.3x), and a check that
+compiling imports no framework.
 
-    python benchmarks/bench_compile.py [--runs 15]
+    .venv/bin/python benchmarks/bench_compile.py [--runs 15] [--no-bytecode]
 
-Prints the median wall time of the process (target <= 250 ms), with `python -c pass` as the
-interpreter's own floor, and asserts that compiling never imports torch.
+See process_times.py for what is measured and how.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-COMMAND = [sys.executable, "-m", "resdsl", "compile", "specs/resnet152.res", "--backend", "torch"]
+from process_times import ROOT, SPEC, report
 
-
-def median_time(command: list[str], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+FRAMEWORKS = ("torch", "tensorflow", "keras", "numpy")
 
 
-def imported_modules(command: list[str]) -> set[str]:
+def imported_modules(arguments: list[str]) -> set[str]:
+    """The top-level modules `resdsl ARGUMENTS` imports (from `python -X importtime`)."""
     run = subprocess.run(
-        [command[0], "-X", "importtime", *command[1:]],
+        [sys.executable, "-X", "importtime", "-m", "resdsl", *arguments],
         cwd=ROOT,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -47,17 +38,13 @@ def imported_modules(command: list[str]) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-bytecode", action="store_true", help="time the environment as it is")
     args = parser.parse_args()
-    modules = imported_modules(COMMAND)
-    assert "torch" not in modules, "compiling imported torch"
-    assert "numpy" not in modules, "compiling imported numpy"
-    floor = median_time([sys.executable, "-c", "pass"], args.runs)
-    compile_time = median_time(COMMAND, args.runs)
-    print(
-        f"resdsl compile specs/resnet152.res --backend torch: median {compile_time * 1e3:.0f} ms "
-        f"over {args.runs} runs (target <= 250 ms); bare interpreter {floor * 1e3:.0f} ms; "
-        f"torch not imported"
-    )
+    for backend in ("torch", "keras"):
+        heavy = sorted(imported_modules(["compile", SPEC, "--backend", backend]) & set(FRAMEWORKS))
+        assert not heavy, f"compiling for {backend} imported {', '.join(heavy)}"
+    print(f"resdsl compile {SPEC}: imports none of {', '.join(FRAMEWORKS)}")
+    report(args.runs, no_bytecode=args.no_bytecode)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ so that drifting machine load hits both alike; the figure is the ratio of median
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -25,16 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
+from resdsl.generated import import_file  # noqa: E402
 
 
 def generated(spec: str):
     code = resdsl.compile(str(ROOT / spec), backend="torch")
     path = Path(tempfile.mkdtemp()) / (Path(spec).stem + "_generated.py")
     path.write_text(code)
-    module_spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    return import_file(path)
 
 
 # A straightforward option-A CIFAR ResNet, written by hand as the paper describes it.

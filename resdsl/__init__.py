@@ -1,8 +1,9 @@
 """resdsl: a compiler from `.res` specs of residual networks to PyTorch and Keras 3 code.
 
-The phases, each a module: :mod:`resdsl.parser` (text to syntax tree), :mod:`resdsl.resolve`
-(`extends` and typing), :mod:`resdsl.elaborate` (shapes, parameters, MACs),
-:mod:`resdsl.passes` (validation), and the backends. :mod:`resdsl.driver` runs them in order.
+The phases, each a module: :mod:`resdsl.parser` (text to syntax tree), :mod:`resdsl.extends`
+(a spec's chain of parents, merged), :mod:`resdsl.resolve` (typing against the tables of
+:mod:`resdsl.schema`), :mod:`resdsl.elaborate` (shapes, parameters, MACs), :mod:`resdsl.passes`
+(validation), and the backends. :mod:`resdsl.driver` runs them in order.
 """
 
 from __future__ import annotations

@@ -1,21 +1,28 @@
-"""Backends: code generators registered under the `resdsl.backends` entry-point group.
+"""Backends: code generators, built in (torch, keras) or plugged in through the
+`resdsl.backends` entry-point group.
 
 A backend is a small class, as sqlglot's dialects are: a name, the file suffix it writes, and
 `emit(network) -> str`. What a target cannot express it reports through `unsupported`, which
-becomes a diagnostic rather than a silent drop. The built-in torch and keras backends register
-through the same entry points as a third party's would.
+becomes a diagnostic rather than a silent drop. The built-in backends are also registered as
+entry points, but are found without scanning them: the scan reads the metadata of every
+installed distribution, so it runs only when another name is asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from functools import lru_cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
 
 from .ir import Network
 
 GROUP = "resdsl.backends"
+BUILT_IN = {
+    "torch": "resdsl.backends.torch:TorchBackend",
+    "keras": "resdsl.backends.keras:KerasBackend",
+}
 
 
 class Backend(Protocol):
@@ -29,15 +36,49 @@ class Backend(Protocol):
         """What this network uses that the target cannot express (empty when all is well)."""
 
 
+def entry_points(group: str, **kwargs):
+    """The installed entry points of `group` (:func:`importlib.metadata.entry_points`)."""
+    from importlib import metadata
+
+    return metadata.entry_points(group=group, **kwargs)
+
+
 @lru_cache(maxsize=1)
 def available() -> dict[str, str]:
-    """Backend names and their entry-point targets, without importing any backend."""
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    """Every backend's name and target ("module:Class"), the built-in ones and the installed
+    plugins, without importing any backend. A plugin cannot take a built-in backend's name."""
+    return {**{ep.name: ep.value for ep in entry_points(group=GROUP)}, **BUILT_IN}
+
+
+def exists(name: str) -> bool:
+    """Whether a backend called `name` is built in or installed; scans the entry points only
+    for a name that is not built in."""
+    return name in BUILT_IN or name in available()
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called `name`; a KeyError names the ones that exist."""
+    if name in BUILT_IN:
+        module, _, attribute = BUILT_IN[name].partition(":")
+        return getattr(importlib.import_module(module), attribute)()
+    for ep in entry_points(group=GROUP):
+        if ep.name == name:
+            return ep.load()()
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- templates
 
 
 def template_environment(folder: str | Path):
     """The jinja2 environment every backend renders with: templates lay out strings computed
-    in Python, so undefined names are errors and no escaping or whitespace magic applies."""
+    in Python, so undefined names are errors and no escaping or whitespace magic applies.
+
+    Compiled templates are kept in the user's private cache folder (see
+    :func:`resdsl.cache.user_cache_dir`), keyed by each template's text, so a process compiles
+    only the templates that changed since the last run; without such a folder, every process
+    compiles them.
+    """
     import jinja2
 
     return jinja2.Environment(
@@ -47,12 +88,34 @@ def template_environment(folder: str | Path):
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        bytecode_cache=_template_cache(),
     )
 
 
-def get_backend(name: str) -> Backend:
-    """The backend called `name`; a KeyError names the ones that exist."""
-    for ep in entry_points(group=GROUP):
-        if ep.name == name:
-            return ep.load()()
-    raise KeyError(name)
+def _template_cache():
+    """A jinja2 bytecode cache in the user's cache folder, or None when there is none.
+
+    The folder is named after jinja2's version, since compiled templates call into jinja2's
+    runtime. A damaged entry is compiled afresh, and a failed write is skipped.
+    """
+    import jinja2
+
+    from .cache import user_cache_dir
+
+    folder = user_cache_dir(f"templates-jinja2-{jinja2.__version__}")
+    if folder is None:
+        return None
+
+    class TemplateCache(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a truncated or foreign file: compile the template again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket) -> None:
+            # A full disk, or a folder made read-only since: the template is just not kept.
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    return TemplateCache(str(folder))

@@ -1,7 +1,7 @@
 """The README's generated sections: the language reference and the diagnostic catalogue.
 
 Both are rendered from the compiler's own tables (:data:`resdsl.diagnostics.CODES`,
-:data:`resdsl.resolve.FIELDS` and the kinds tables), so the documentation cannot drift from the
+:data:`resdsl.schema.FIELDS` and the kinds tables), so the documentation cannot drift from the
 code; a test compares the README's sections, between their markers, with this output.
 
     python -m resdsl.catalogue              # the diagnostic catalogue
@@ -14,9 +14,10 @@ import inspect
 import sys
 from collections.abc import Callable
 
-from . import resolve
+from . import schema
 from .diagnostics import CODES, render_text
 from .driver import analyze_text
+from .values import on_off
 
 MARKERS = {
     "catalogue": ("<!-- catalogue:start -->", "<!-- catalogue:end -->"),
@@ -75,14 +76,11 @@ _NO_EXAMPLE = {
 
 
 def _describe_reader(reader: Callable) -> str:
-    """What values a reader of :mod:`resdsl.resolve` accepts, read from its closure."""
-    name = getattr(reader, "__name__", "")
-    if name == "_bool":
+    """What values a reader (see :mod:`resdsl.values`) accepts, read from its closure."""
+    if reader is on_off:
         return "`on` or `off`"
-    if name == "_input":
+    if reader is schema.read_input:
         return "`CxHxW`, e.g. `3x224x224`"
-    if name == "_waiver":
-        return "`halve_double`"
     bound = inspect.getclosurevars(reader).nonlocals
     if "options" in bound:
         return " \\| ".join(f"`{o}`" for o in bound["options"])
@@ -95,7 +93,7 @@ def _describe_reader(reader: Callable) -> str:
         return f"number in [{bound['low']:g}, {bound['high']:g}{close}"
     if "high" in bound:
         return f"positive number up to {bound['high']:g}"
-    return name  # pragma: no cover - a reader added without a description here
+    return getattr(reader, "__name__", "")  # pragma: no cover - a reader not described here
 
 
 def _default_text(value) -> str:
@@ -154,7 +152,7 @@ def reference() -> str:
     """The syntax, every setting with its values and default, every kind with its arguments."""
     out = ["#### Syntax", "", _SYNTAX, "#### Settings", ""]
     out += ["| setting | where | values | default |", "| --- | --- | --- | --- |"]
-    for key, field in resolve.FIELDS.items():
+    for key, field in schema.FIELDS.items():
         where = " and ".join(
             w for w, ok in (("network", field.network), ("stage", field.stage)) if ok
         )
@@ -163,12 +161,12 @@ def reference() -> str:
     out += ["", "#### Kinds and their arguments", ""]
     out += ["| setting | kind | arguments (default; values) |", "| --- | --- | --- |"]
     tables = (
-        ("stem", resolve.STEMS),
-        ("block", resolve.BLOCKS),
-        ("shortcut", resolve.SHORTCUTS),
-        ("norm", resolve.NORMS),
-        ("init", resolve.INITS),
-        ("head", resolve.HEADS),
+        ("stem", schema.STEMS),
+        ("block", schema.BLOCKS),
+        ("shortcut", schema.SHORTCUTS),
+        ("norm", schema.NORMS),
+        ("init", schema.INITS),
+        ("head", schema.HEADS),
     )
     for setting, kinds in tables:
         for name, kind in kinds.items():

@@ -178,9 +178,9 @@ def ir(path: str | None, schema: bool, level: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
 def compile(path: str, backend: str, output: str | None, fmt: str) -> None:
     """Generate a standalone PyTorch or Keras module from a spec."""
-    from .backend import available, get_backend
+    from .backend import available, exists, get_backend
 
-    if backend not in available():
+    if not exists(backend):
         raise click.BadParameter(
             f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}",
             param_hint="--backend",

@@ -21,7 +21,9 @@ the `4x128` stage size (written `4 x 128`) and a trailing comma in an argument l
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from lark import Lark, Token
 
@@ -45,21 +47,40 @@ class _Attached:
     trailing: list[_Comment] = field(default_factory=list)
 
 
+# The comments of the text being lexed in this thread (see `_token_parser`).
+_lexing = threading.local()
+
+
+def _keep_comment(token: Token) -> Token:
+    _lexing.comments.append(token)
+    return token
+
+
+@lru_cache(maxsize=1)
+def _token_parser() -> Lark:
+    """A parser of the core's grammar that keeps every token and reports comments.
+
+    Built once: its lexer callback, fixed when Lark builds the lexer, appends to a list that
+    :func:`lex` sets per call and per thread. Only COMMENT gets a callback: Lark chains a user
+    callback on NAME with its keyword check in a way that skips some tokens, so the others come
+    from the tree.
+    """
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        keep_all_tokens=True,
+        lexer_callbacks={"COMMENT": _keep_comment},
+    )
+
+
 def lex(text: str) -> tuple[list[Token], list[Token]]:
     """The tokens of a spec that parses, and its comments, each in source order."""
     comments: list[Token] = []
-
-    def keep(token: Token) -> Token:
-        comments.append(token)
-        return token
-
-    # A parser per call: lexer callbacks are fixed when Lark builds its lexer, and the grammar
-    # is small. Only COMMENT gets a callback: Lark chains a user callback on NAME with its
-    # keyword check in a way that skips some tokens, so the others come from the tree.
-    parser = Lark(
-        grammar_text(), parser="lalr", keep_all_tokens=True, lexer_callbacks={"COMMENT": keep}
-    )
-    tree = parser.parse(text)
+    _lexing.comments = comments
+    try:
+        tree = _token_parser().parse(text)
+    finally:
+        del _lexing.comments
     tokens = sorted(tree.scan_values(lambda v: isinstance(v, Token)), key=lambda t: t.start_pos)
     return tokens, comments
 

@@ -15,13 +15,15 @@ earlier one decided, and a typo in a field name is a bug caught at construction.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: pydantic builds a model's validator on first use, not at import, so a
+    # command that never builds the IR level (say `resdsl fmt`) does not pay for it.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Span(Node):
@@ -116,7 +118,7 @@ class SpecFile(Node):
 
 # --------------------------------------------------------------------------- spec
 
-BlockKind = Literal["basic", "bottleneck", "preact_basic", "preact_bottleneck"]
+BlockLayout = Literal["basic", "bottleneck"]
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D"]
 StemPreset = Literal["imagenet", "cifar", "deep"]
 Activation = Literal["relu", "silu", "gelu"]
@@ -137,7 +139,15 @@ class StemSpec(Node):
 
 
 class BlockSpec(Node):
-    kind: BlockKind
+    """A block type as data: its layout, whether it is pre-activation, and its widths.
+
+    `name` is the type as the spec wrote it (`preact_bottleneck`), kept for messages only: no
+    phase decides anything from it.
+    """
+
+    name: str
+    layout: BlockLayout
+    preact: bool  # a norm and activation before each convolution (the paper's v2)
     expansion: float
     groups: int
     group_width: int | None  # ResNeXt's "d" in 32x4d
@@ -241,6 +251,11 @@ class Conv(Node):
         weight = self.out_channels * (self.in_channels // self.groups) * self.kernel * self.kernel
         return weight + (self.out_channels if self.bias else 0)
 
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """PyTorch's layout: (out, in / groups, kernel, kernel)."""
+        return (self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel)
+
     def out_size(self, size: int) -> int:
         reach = self.dilation * (self.kernel - 1) + 1
         return (size + 2 * self.padding - reach) // self.stride + 1
@@ -255,32 +270,144 @@ class Pool(Node):
     # a ReLU; a stem without norm and activation feeds the pool negative values, and there
     # keras.applications' V2 nets, the reference for such stems, pad with zeros.
     zero_padded: bool = False
+    # Round the output size up and average over the pixels inside only (timm's ResNet-D
+    # shortcut pool: ceil_mode=True, count_include_pad=False).
+    ceil: bool = False
 
     def out_size(self, size: int) -> int:
+        if self.ceil:
+            return -(-(size + 2 * self.padding - self.kernel) // self.stride) + 1
         return (size + 2 * self.padding - self.kernel) // self.stride + 1
 
 
+# --------------------------------------------------------------------------- network: layers
+# The stem, every block and the head are ordered lists of typed layers. Each layer carries its
+# name in both frameworks, chosen once, in elaboration: `torch` is its attribute path inside its
+# owner (the model for the stem and head, the block for a block's layers: `conv1`,
+# `downsample.1`); `keras` is its Keras layer name (inside a block, the part after the block's
+# prefix: `1_conv` of `conv2_block1_1_conv`). Backends, weight porting and the reports read
+# these lists; none of them decides anything from a block type's name.
+#
+# Inside a block, layers also say which of the block's widths they have (`in`, `mid`, `out`)
+# and whether they take the block's stride, so a backend can write one parameterised block
+# class for every block of the same structure.
+
+Width = Literal["in", "mid", "out"]
+
+
+class Layer(Node):
+    torch: str
+    keras: str
+
+
+class ConvLayer(Layer):
+    op: Literal["conv"] = "conv"
+    conv: Conv
+    source: Width = "in"
+    target: Width = "out"
+    strided: bool = False  # takes the block's stride (also in blocks whose stride is 1)
+    zero_init: bool = False  # starts at zero (`zero_last_norm` in a pre-activation block)
+
+
+class NormLayer(Layer):
+    op: Literal["norm"] = "norm"
+    channels: int
+    width: Width = "out"
+    zero_init: bool = False  # scale starts at zero (`zero_last_norm`)
+
+
+class ActLayer(Layer):
+    """The network's activation. In PyTorch one module serves a whole block (or the model), so
+    every activation of an owner has the same `torch` name; Keras names each use."""
+
+    op: Literal["act"] = "act"
+
+
+class PoolLayer(Layer):
+    op: Literal["pool"] = "pool"
+    pool: Pool
+    strided: bool = False  # window and stride are the block's stride (a shortcut's pool)
+
+
+class PadChannelsLayer(Layer):
+    """Zero channels before and after the input's (the parameter-free shortcut, option A)."""
+
+    op: Literal["pad_channels"] = "pad_channels"
+    before: int
+    after: int
+
+
+class LinearLayer(Layer):
+    op: Literal["linear"] = "linear"
+    in_features: int
+    out_features: int
+    bias: bool = True
+
+
+class DropoutLayer(Layer):
+    op: Literal["dropout"] = "dropout"
+    rate: float
+
+
+class GlobalPoolLayer(Layer):
+    """Average over height and width, to a vector of features."""
+
+    op: Literal["global_pool"] = "global_pool"
+
+
+AnyLayer = Annotated[
+    ConvLayer
+    | NormLayer
+    | ActLayer
+    | PoolLayer
+    | PadChannelsLayer
+    | LinearLayer
+    | DropoutLayer
+    | GlobalPoolLayer,
+    Field(discriminator="op"),
+]
+WeightedLayer = ConvLayer | NormLayer | LinearLayer
+
+
+def weighted(layers) -> list:
+    """The layers of `layers` that hold weights (convolutions, norms, linear layers)."""
+    return [layer for layer in layers if isinstance(layer, (ConvLayer, NormLayer, LinearLayer))]
+
+
+# --------------------------------------------------------------------------- network: parts
+
+
 class Stem(Node):
-    """Convolutions (each followed by a norm and activation when `norm`), then an optional pool."""
+    """The layers before the first stage: convolutions (each followed by a norm and the
+    activation when `norm`), then an optional pool. In PyTorch a stem of several convolutions is
+    one `conv1` Sequential (timm's deep stem), its layers named `conv1.0`, `conv1.1`, ..."""
 
     preset: StemPreset
-    convs: tuple[Conv, ...]
+    layers: tuple[AnyLayer, ...]
     norm: bool
-    pool: Pool | None
     out_shape: Shape
     params: int
     norm_stats: int
     macs: int
+
+    @property
+    def convs(self) -> tuple[Conv, ...]:
+        return tuple(layer.conv for layer in self.layers if isinstance(layer, ConvLayer))
+
+    @property
+    def pool(self) -> Pool | None:
+        return next((layer.pool for layer in self.layers if isinstance(layer, PoolLayer)), None)
 
 
 ShortcutKind = Literal["identity", "subsample", "pad", "project", "pool_project"]
 
 
 class Shortcut(Node):
-    """How a block's input reaches its addition.
+    """How a block's input reaches its addition, and its layers (PyTorch's `downsample`
+    Sequential, Keras' `{block}_0_*`).
 
-    identity      the input itself
-    subsample     every `stride`-th pixel (a strided 1x1 max pool in keras' V2 nets)
+    identity      the input itself; no layers
+    subsample     every `stride`-th pixel (a strided 1x1 max pool, as keras' V2 nets)
     pad           option A: subsample or average-pool, then zero channels on both sides
     project       a 1x1 convolution with the block's stride, then a norm (options B and C)
     pool_project  average pool, then a 1x1 convolution and a norm (option D, ResNet-D)
@@ -288,31 +415,60 @@ class Shortcut(Node):
 
     kind: ShortcutKind
     stride: int
-    downsample: Literal["subsample", "avgpool"] | None = None
-    pad_before: int = 0
-    pad_after: int = 0
-    conv: Conv | None = None
-    norm: bool = False
-    # Pre-activation blocks feed a projection the normalised input, as the paper's v2 does.
-    from_preact: bool = False
+    layers: tuple[AnyLayer, ...] = ()
+    # What the shortcut reads: the block's input, or (pre-activation blocks' projections, as
+    # the paper's v2) the input after the block's first norm and activation.
+    source: Literal["input", "preactivated"] = "input"
+
+    @property
+    def conv(self) -> Conv | None:
+        return next((layer.conv for layer in self.layers if isinstance(layer, ConvLayer)), None)
+
+    @property
+    def pool(self) -> Pool | None:
+        return next((layer.pool for layer in self.layers if isinstance(layer, PoolLayer)), None)
 
 
 class Block(Node):
-    kind: BlockKind
+    """One residual block: `pre` (a pre-activation block's norm and activation, which its
+    branch and, for projections, its shortcut read), the residual `branch`, the `shortcut`, the
+    addition (`add`, a Keras name) and `post` (a post-activation block's activation after it).
+    """
+
+    layout: BlockLayout
+    preact: bool
+    attention: Literal["none"] = "none"  # squeeze-excitation and ECA join here (issue 11)
     in_channels: int
     mid_channels: int
     out_channels: int
     stride: int
-    stride_on: Literal["1x1", "3x3"]
     groups: int
     dilation: int
-    convs: tuple[Conv, ...]  # the residual branch, in order
+    pre: tuple[AnyLayer, ...]
+    branch: tuple[AnyLayer, ...]
     shortcut: Shortcut
+    add: str  # the Keras name of the addition
+    post: tuple[AnyLayer, ...]
     in_shape: Shape
     out_shape: Shape
     params: int
     norm_stats: int
     macs: int
+
+    @property
+    def type_name(self) -> str:
+        """The block type in the language's words, for people: `preact_bottleneck`."""
+        return ("preact_" if self.preact else "") + self.layout
+
+    @property
+    def convs(self) -> tuple[Conv, ...]:
+        """The residual branch's convolutions, in order."""
+        return tuple(layer.conv for layer in self.branch if isinstance(layer, ConvLayer))
+
+    @property
+    def layers(self) -> tuple:
+        """Every layer in PyTorch's registration order: pre, branch, shortcut, post."""
+        return (*self.pre, *self.branch, *self.shortcut.layers, *self.post)
 
 
 class BlockRun(Node):
@@ -331,6 +487,13 @@ class Stage(Node):
     name: str
     index: int
     blocks: int
+    # As declared: the width, the stride the stage applies, which block applies it, its
+    # dilation, its block type (with the arguments the validation passes check).
+    width: int
+    stride: int
+    strided_block: Literal["first", "last"]
+    dilation: int
+    block: BlockSpec
     runs: tuple[BlockRun, ...]
     in_shape: Shape
     out_shape: Shape
@@ -339,10 +502,25 @@ class Stage(Node):
     macs: int
     waivers: tuple[Waiver, ...]
     span: Span
+    # Where each of the stage's settings was written (the stage, a parent, or the network):
+    # "blocks", "width", "stride", "block", "shortcut", "dilation", ...
+    spans: dict[str, Span]
+
+    def torch_prefix(self, position: int) -> str:
+        """The PyTorch path of block `position` (from 0): `layer1.0`."""
+        return f"{self.name}.{position}"
+
+    def keras_prefix(self, position: int) -> str:
+        """keras.applications' prefix of block `position`, counting from 1: `conv2_block1`."""
+        return f"{self.name}_block{position + 1}"
 
 
 class Head(Node):
-    norm: bool  # a final norm and activation before the pool (pre-activation nets)
+    """After the last stage: (pre-activation nets) a norm and the activation, the global
+    average pool, dropout, the classifier."""
+
+    layers: tuple[AnyLayer, ...]
+    norm: bool
     dropout: float
     in_features: int
     classes: int
@@ -380,6 +558,9 @@ class Network(Node):
     norm_stats: int  # non-trainable running statistics of the norms
     macs: int  # multiply-accumulates of convolutions and the classifier, batch 1
     output_shape: tuple[int]
+    span: Span
+    # Where each network-level setting was written (this file or a parent): "input", "stem" ...
+    spans: dict[str, Span]
 
     def blocks(self):
         """Every block in order, as (network-wide index, stage, position in stage, block)."""
@@ -395,6 +576,18 @@ class Network(Node):
         if self.total_blocks <= 1:
             return self.conventions.stochastic_depth
         return self.conventions.stochastic_depth * index / (self.total_blocks - 1)
+
+    def weighted_layers(self):
+        """Every layer with weights, in PyTorch's registration order, as
+        (PyTorch path, Keras name, layer): the one list weight porting and the tests read."""
+        for layer in weighted(self.stem.layers):
+            yield layer.torch, layer.keras, layer
+        for _, stage, position, block in self.blocks():
+            torch_prefix, keras_prefix = stage.torch_prefix(position), stage.keras_prefix(position)
+            for layer in weighted(block.layers):
+                yield f"{torch_prefix}.{layer.torch}", f"{keras_prefix}_{layer.keras}", layer
+        for layer in weighted(self.head.layers):
+            yield layer.torch, layer.keras, layer
 
 
 for _model in (Arg, Call):

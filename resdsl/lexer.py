@@ -1,8 +1,10 @@
 """A Pygments lexer for `.res` specs, registered under the `pygments.lexers` entry point, so
 `pygmentize -l res spec.res` and any Pygments-based tool highlight specs.
 
-The word lists mirror :mod:`resdsl.resolve`'s tables (a test keeps them equal); they are
-written out here so that highlighting imports nothing of the compiler.
+The word lists mirror the tables of :mod:`resdsl.schema` (a test keeps them equal); they are
+written out here so that highlighting imports nothing of the compiler: Pygments loads every
+plugin lexer to look one up, so importing the schema (and with it pydantic) here would slow
+down every highlight in an environment where resdsl is installed.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ builds nodes; every problem becomes a diagnostic, never an exception.
 
 from __future__ import annotations
 
-import ast
 import hashlib
+import json
+import os
 from functools import lru_cache
 from importlib import resources
 
@@ -53,18 +54,18 @@ def _tables_key() -> str:
 def lark_parser() -> Lark:
     """The parser, from the prebuilt LALR tables when they match the grammar and this Lark.
 
-    Building the tables takes most of a short `resdsl check`; loading them takes a few
-    milliseconds. They are a Python literal read with `ast.literal_eval` (no pickle, so nothing
-    in them can run), and `make grammar` regenerates them. On a mismatch the grammar is simply
-    built, so stale tables cost time, never correctness.
+    Building the tables takes most of a short `resdsl check`; loading them takes about a
+    millisecond. They are JSON (see :func:`_to_json`; no pickle, so nothing in them can run),
+    and `make grammar` regenerates them. On a mismatch the grammar is simply built, so stale
+    tables cost time, never correctness.
     """
     tables = resources.files("resdsl.grammars").joinpath("resdsl.tables")
     try:
         header, _, body = tables.read_text("utf-8").partition("\n")
         if header == f"# {_tables_key()}":
-            saved = ast.literal_eval(body)
+            saved = json.loads(body, object_hook=_from_json)
             return Lark._load_from_dict(saved["data"], saved["memo"])
-    except (OSError, ValueError, SyntaxError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         pass
     return Lark(grammar_text(), **_LARK_OPTIONS)
 
@@ -76,7 +77,61 @@ def build_tables() -> str:
 
     parser = Lark(grammar_text(), **_LARK_OPTIONS)
     data, memo = parser.memo_serialize([TerminalDef, Rule])
-    return f"# {_tables_key()}\n{ ({'data': data, 'memo': memo})!r}\n"
+    body = json.dumps(_to_json({"data": data, "memo": memo}), separators=(",", ":"))
+    return f"# {_tables_key()}\n{body}\n"
+
+
+# Lark's serialised tables hold tuples and integer keys, which JSON lacks: they are tagged.
+_TUPLE, _ITEMS = "$tuple", "$items"
+
+
+def _to_json(value):
+    """`value` in JSON's types: a tuple becomes {"$tuple": [...]}, and a dict with a key that
+    is not a string becomes {"$items": [[key, value], ...]}; :func:`_from_json` undoes it."""
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return {_ITEMS: [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+        if len(value) == 1 and next(iter(value)) in (_TUPLE, _ITEMS):
+            raise ValueError(f"a dict keyed {next(iter(value))!r} would read back as a tag")
+        return {key: _to_json(v) for key, v in value.items()}
+    if isinstance(value, tuple):
+        return {_TUPLE: [_to_json(v) for v in value]}
+    if isinstance(value, list):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(obj: dict):
+    """The object_hook that reads :func:`_to_json`'s tags back (inner objects come first)."""
+    if len(obj) == 1:
+        if _TUPLE in obj:
+            return tuple(obj[_TUPLE])
+        if _ITEMS in obj:
+            return dict(obj[_ITEMS])
+    return obj
+
+
+def read_source(path: str, diags: Diagnostics, sources: dict[str, str]) -> str | None:
+    """The text of the spec at `path`, added to `sources`; None, with a diagnostic, when it
+    cannot be read or is not a spec's text."""
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"`{path}` is a directory")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # one byte past the limit is enough to refuse it
+    except OSError as error:
+        reason = error.strerror or str(error)
+        diags.add(
+            dx.E_IO,
+            f"cannot read `{path}`: {reason}",
+            None,
+            help="give the path of a readable `.res` file",
+        )
+        return None
+    text = decode(data, path, diags)
+    if text is not None:
+        sources[path] = text
+    return text
 
 
 def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:

@@ -1,7 +1,9 @@
-"""Phase 4: validation passes over the typed spec and the elaborated network.
+"""Phase 4: validation passes over the elaborated network.
 
 Each pass states its rule in its docstring, owns a range of diagnostic codes, and reports every
-problem it finds; none stops at the first. The driver runs them in order.
+problem it finds; none stops at the first. The driver runs them in order. A pass reads the
+network alone: every stage carries what was declared for it and where (its spans), so nothing
+here pairs the network with the spec.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from dataclasses import dataclass
 from . import diagnostics as dx
 from .diagnostics import Diagnostics, Label
 from .elaborate import inner_width, out_width
-from .ir import Network, NetworkSpec, Span, StageSpec
+from .ir import Network, Span, Stage
 
 
 @dataclass(frozen=True)
 class Pass:
     name: str
     codes: str
-    run: Callable[[NetworkSpec, Network, Diagnostics], None]
+    run: Callable[[Network, Diagnostics], None]
 
     @property
     def rule(self) -> str:
@@ -37,20 +39,20 @@ def register(name: str, codes: str):
     return wrap
 
 
-def run_passes(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+def run_passes(network: Network, diags: Diagnostics) -> None:
     for validation in PASSES:
-        validation.run(spec, network, diags)
+        validation.run(network, diags)
 
 
-def _setting_span(stage: StageSpec, spec: NetworkSpec, key: str) -> Span:
-    return stage.spans.get(key) or spec.spans.get(key) or stage.span
+def _setting_span(stage: Stage, network: Network, key: str) -> Span:
+    return stage.spans.get(key) or network.spans.get(key) or stage.span
 
 
 # --------------------------------------------------------------------------- blocks
 
 
 @register("blocks", "E401-E406")
-def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+def check_blocks(network: Network, diags: Diagnostics) -> None:
     """Basic blocks take neither groups nor dilation nor a stride placement; groups divide the
     inner width; the expansion is at least 1."""
     reported: set[tuple[int, str]] = set()
@@ -60,29 +62,29 @@ def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> Non
             reported.add((span.start, code))
             diags.add(code, *args, span=span, **kwargs)
 
-    for stage in spec.stages:
+    for stage in network.stages:
         block = stage.block
         where = block.span or stage.span
-        basic = block.kind in ("basic", "preact_basic")
+        basic = block.layout == "basic"
         if basic and (block.groups != 1 or block.group_width is not None):
             once(
                 where,
                 dx.E_BASIC_GROUPS,
-                f"`{block.kind}` blocks support neither groups nor group width",
+                f"`{block.name}` blocks support neither groups nor group width",
                 help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
             )
         if basic and stage.dilation > 1:
             once(
                 stage.spans.get("dilation", stage.span),
                 dx.E_BASIC_DILATION,
-                f"stage `{stage.name}` dilates `{block.kind}` blocks, which support no dilation",
+                f"stage `{stage.name}` dilates `{block.name}` blocks, which support no dilation",
                 help="dilation applies to a bottleneck's 3x3 convolution; use `bottleneck`",
             )
         if basic and block.stride_on is not None:
             once(
                 where,
                 dx.E_STRIDE_ON_BASIC,
-                f"`stride_on` places the stride inside a bottleneck; `{block.kind}` has none",
+                f"`stride_on` places the stride inside a bottleneck; `{block.name}` has none",
                 help="remove `stride_on`",
             )
         mid = inner_width(block, stage.width)
@@ -116,7 +118,7 @@ def check_blocks(spec: NetworkSpec, network: Network, diags: Diagnostics) -> Non
 
 
 @register("design rule", "E201-W202")
-def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+def check_halve_double(network: Network, diags: Diagnostics) -> None:
     """When the spatial size halves, the width doubles; when it stays, the width stays.
 
     Checked at each stage boundary: the size change there is the stride of the last block of
@@ -125,7 +127,7 @@ def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) 
     in dilation (a dilated stage stands in for a strided one). A stage can waive the rule with
     `waive halve_double`; a waiver that is not needed is a warning.
     """
-    stages = spec.stages
+    stages = network.stages
     for i, stage in enumerate(stages):
         violated = False
         message = label = help_text = ""
@@ -185,11 +187,11 @@ def check_halve_double(spec: NetworkSpec, network: Network, diags: Diagnostics) 
 
 
 @register("shortcuts", "E301-E303")
-def check_shortcuts(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+def check_shortcuts(network: Network, diags: Diagnostics) -> None:
     """Every block has a shortcut that fits: `identity` only where the input and output shapes
     match; zero-padding (`A`) only where the channels grow by an even number."""
-    for stage_spec, stage in zip(spec.stages, network.stages, strict=True):
-        where = _setting_span(stage_spec, spec, "shortcut")
+    for stage in network.stages:
+        where = _setting_span(stage, network, "shortcut")
         for run in stage.runs:
             block = run.block
             position = run.first_index - stage.runs[0].first_index + 1
@@ -235,12 +237,12 @@ def check_shortcuts(spec: NetworkSpec, network: Network, diags: Diagnostics) -> 
 
 
 @register("spatial", "E501-W502")
-def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> None:
+def check_spatial(network: Network, diags: Diagnostics) -> None:
     """The feature map stays at least 1x1 until the head: a stride never meets a map smaller
     than itself (padded convolutions would silently keep a 1x1 map at 1x1). An odd size met by
     a stride is rounded, which is worth a warning."""
-    h, w = spec.input[1], spec.input[2]
-    stem_span = spec.spans.get("stem") or spec.spans.get("input") or spec.span
+    h, w = network.input.height, network.input.width
+    stem_span = network.spans.get("stem") or network.spans.get("input") or network.span
     stem = network.stem
     total = 1
     for s in [c.stride for c in stem.convs] + ([stem.pool.stride] if stem.pool else []):
@@ -258,22 +260,22 @@ def check_spatial(spec: NetworkSpec, network: Network, diags: Diagnostics) -> No
         diags.add(
             dx.W_ODD_SIZE,
             f"the stem's strides do not divide the {h}x{w} input; sizes are rounded",
-            spec.spans.get("input", stem_span),
+            network.spans.get("input", stem_span),
             help="inputs that are multiples of the stem's total stride avoid rounding",
         )
-    for stage_spec, stage in zip(spec.stages, network.stages, strict=True):
+    for stage in network.stages:
         out = stage.out_shape
-        where = stage_spec.spans.get("stride", stage_spec.span)
-        s = stage_spec.stride
+        where = stage.spans.get("stride", stage.span)
+        s = stage.stride
         last_in = stage.runs[-1].block.in_shape
-        size = stage.in_shape if stage_spec.strided_block == "first" else last_in
+        size = stage.in_shape if stage.strided_block == "first" else last_in
         if min(out.height, out.width) < 1 or (s > 1 and min(size.height, size.width) < s):
             diags.add(
                 dx.E_VANISHES,
                 f"stage `{stage.name}` shrinks the {stage.in_shape.height}x"
                 f"{stage.in_shape.width} feature map below 1x1",
                 where,
-                label=f"stride {stage_spec.stride}",
+                label=f"stride {stage.stride}",
                 help="use a larger input, fewer strided stages, or `/ 1`",
             )
             return

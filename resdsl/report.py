@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from .ir import Block, Conv, Network, Shortcut, Stem
+from .ir import Block, Conv, ConvLayer, Network, PadChannelsLayer, PoolLayer, Shortcut, Stem
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,12 @@ def _block_field(block: Block, field: _Field) -> _Field:
 
 
 def _shortcut_field(shortcut: Shortcut, field: _Field) -> _Field:
-    s = shortcut.stride
-    pools = shortcut.kind == "pool_project" or (
-        shortcut.kind == "pad" and shortcut.downsample == "avgpool"
-    )
-    return field.window(s, s) if pools else field.window(1, s)
+    for layer in shortcut.layers:
+        if isinstance(layer, PoolLayer):
+            field = field.window(layer.pool.kernel, layer.pool.stride)
+        elif isinstance(layer, ConvLayer):
+            field = field.conv(layer.conv)
+    return field
 
 
 # --------------------------------------------------------------------------- words
@@ -98,14 +99,15 @@ def stem_words(stem: Stem) -> str:
 def shortcut_words(shortcut: Shortcut) -> str:
     """`project`, `pad(+16)`, `pool_project` ... as short as a table cell allows."""
     if shortcut.kind == "pad":
-        grow = shortcut.pad_before + shortcut.pad_after
-        via = f"{shortcut.downsample}, " if shortcut.downsample else ""
-        return f"pad({via}+{grow})"
+        pad = next(layer for layer in shortcut.layers if isinstance(layer, PadChannelsLayer))
+        pool = shortcut.pool
+        via = "" if pool is None else ("avgpool, " if pool.kind == "avg" else "subsample, ")
+        return f"pad({via}+{pad.before + pad.after})"
     return shortcut.kind
 
 
 def block_words(block: Block) -> str:
-    text = f"{block.kind} {block.in_channels}->{block.out_channels}"
+    text = f"{block.type_name} {block.in_channels}->{block.out_channels}"
     if block.stride > 1:
         text += f" /{block.stride}"
     if block.groups > 1:
@@ -124,7 +126,7 @@ def stage_shortcuts(network: Network, stage_index: int) -> str:
 
 def stage_words(network: Network, stage_index: int) -> str:
     stage = network.stages[stage_index]
-    kinds = sorted({r.block.kind for r in stage.runs})
+    kinds = sorted({r.block.type_name for r in stage.runs})
     stride = max(r.block.stride for r in stage.runs)
     text = f"{stage.blocks} x {'/'.join(kinds)} {stage.out_shape.channels}"
     if stride > 1:

@@ -1,9 +1,8 @@
 """Weights between the PyTorch and Keras models of one spec.
 
-The two backends name every layer with weights in one naming step each; the pairing of a
-PyTorch state-dict prefix with a Keras layer name comes from the IR
-(:func:`resdsl.naming.layer_pairs`), or, for models at hand without their spec, from the
-names alone (:func:`infer_pairs`). Tensors change layout on the way:
+Elaboration names every layer with weights in both frameworks, once, in the IR; the pairing of
+a PyTorch state-dict prefix with a Keras layer name is read from there (:func:`layer_pairs`).
+Tensors change layout on the way:
 
 * convolutions: PyTorch's (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out);
   grouped kernels need nothing more, both frameworks keep each group's output channels together;
@@ -19,23 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 import tempfile
 import types
 from collections.abc import Mapping
 
-from .ir import Network
+from .ir import ConvLayer, Network, NormLayer
 
 __all__ = [
     "PortError",
     "build_generated",
-    "infer_pairs",
     "keras_to_state_dict",
     "keras_to_torch",
+    "layer_pairs",
     "load_torch_checkpoint",
     "save_keras_weights",
     "save_torch_state",
+    "state_dict_layout",
     "state_dict_to_keras",
     "to_keras_images",
     "to_torch_images",
@@ -52,83 +51,26 @@ class PortError(ValueError):
 # --------------------------------------------------------------------------- pairing
 
 
-def pairs_for(network: Network) -> list[Pair]:
-    """(torch prefix, keras layer name, kind) for every layer with weights of `network`."""
-    from resdsl.naming import layer_pairs
-
-    return layer_pairs(network)
-
-
-_BLOCK = re.compile(r"^(?P<stage>.+)_block(?P<index>\d+)_(?P<rest>.+)$")
-_DEEP_STEM = re.compile(r"^conv1_(?P<index>\d+)_(?P<what>conv|bn)$")
+def layer_pairs(network: Network) -> list[Pair]:
+    """(PyTorch prefix, Keras layer name, kind) for every layer with weights, in PyTorch's
+    registration order; kind is conv, norm or linear. Read from the IR, where elaboration named
+    every layer in both frameworks."""
+    return [(torch, keras, layer.op) for torch, keras, layer in network.weighted_layers()]
 
 
-def infer_pairs(keras_model, state_keys) -> list[Pair]:
-    """The pairing read from the names alone: the Keras model's layer names
-    (keras.applications') and the PyTorch state-dict keys (torchvision's) settle the rest."""
-    keys = set(state_keys)
-    names = {layer.name for layer in keras_model.layers}
-    deep_convs = sorted(
-        int(m.group(1))
-        for k in keys
-        if (m := re.match(r"^conv1\.(\d+)\.weight$", k)) and "conv1.weight" not in keys
-    )
-    deep_convs = [i for i in deep_convs if f"conv1.{i}.running_mean" not in keys]
-    deep_count = sum(1 for n in names if _DEEP_STEM.match(n) and n.endswith("_conv"))
-    pairs: list[Pair] = []
-    for layer in keras_model.layers:
-        if not layer.weights:
-            continue
-        name = layer.name
-        kind = _kind(layer)
-        if name == "predictions":
-            pairs.append(("fc", name, "linear"))
-        elif name == "post_bn":
-            pairs.append(("norm", name, "norm"))
-        elif name == "conv1_conv":
-            pairs.append(("conv1", name, "conv"))
-        elif name == "conv1_bn":
-            pairs.append(("bn1", name, "norm"))
-        elif m := _DEEP_STEM.match(name):
-            j = int(m.group("index")) - 1
-            if j >= len(deep_convs):
-                raise PortError(f"no PyTorch convolution for Keras layer `{name}`")
-            if m.group("what") == "conv":
-                pairs.append((f"conv1.{deep_convs[j]}", name, "conv"))
-            else:
-                last = j == deep_count - 1
-                pairs.append(("bn1" if last else f"conv1.{deep_convs[j] + 1}", name, "norm"))
-        elif m := _BLOCK.match(name):
-            block = f"{m.group('stage')}_block{m.group('index')}"
-            prefix = f"{m.group('stage')}.{int(m.group('index')) - 1}"
-            rest = m.group("rest")
-            preact = f"{block}_preact_bn" in names
-            if rest == "preact_bn":
-                pairs.append((f"{prefix}.bn1", name, "norm"))
-            elif rest in ("0_conv", "0_bn"):
-                first = 0 if f"{prefix}.downsample.0.weight" in keys else 1
-                position = first if rest == "0_conv" else first + 1
-                pairs.append((f"{prefix}.downsample.{position}", name, kind))
-            elif r := re.match(r"^(\d+)_(conv|bn)$", rest):
-                k = int(r.group(1))
-                if r.group(2) == "conv":
-                    pairs.append((f"{prefix}.conv{k}", name, "conv"))
-                else:
-                    pairs.append((f"{prefix}.bn{k + 1 if preact else k}", name, "norm"))
-            else:
-                raise PortError(f"cannot tell which PyTorch layer Keras layer `{name}` is")
+def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Every conv, norm and linear layer of the generated PyTorch model, in model order, as
+    (state-dict prefix, "conv" | "norm" | "linear", weight shape)."""
+    rows = []
+    for torch, _, layer in network.weighted_layers():
+        if isinstance(layer, ConvLayer):
+            shape: tuple[int, ...] = layer.conv.weight_shape
+        elif isinstance(layer, NormLayer):
+            shape = (layer.channels,)
         else:
-            raise PortError(f"cannot tell which PyTorch layer Keras layer `{name}` is")
-    return pairs
-
-
-def _kind(layer) -> str:
-    cls = type(layer).__name__
-    if cls == "BatchNormalization":
-        return "norm"
-    if cls == "Dense":
-        return "linear"
-    return "conv"
+            shape = (layer.out_features, layer.in_features)
+        rows.append((torch, layer.op, shape))
+    return rows
 
 
 # --------------------------------------------------------------------------- conversion
@@ -161,9 +103,8 @@ def _torch_arrays(state: Mapping, prefix: str, kind: str) -> list:
     return arrays + ([bias] if bias is not None else [])
 
 
-def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair] | None = None) -> None:
-    """Load a PyTorch state dict into `keras_model`, in place."""
-    pairs = pairs if pairs is not None else infer_pairs(keras_model, state.keys())
+def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair]) -> None:
+    """Load a PyTorch state dict into `keras_model`, in place; `pairs` from :func:`layer_pairs`."""
     _check_coverage(pairs, keras_model, state.keys())
     for prefix, name, kind in pairs:
         layer = _layer(keras_model, name)
@@ -180,18 +121,17 @@ def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair] | None = 
         )
 
 
-def torch_to_keras(torch_model, keras_model, network: Network | None = None) -> None:
+def torch_to_keras(torch_model, keras_model, network: Network) -> None:
     """Copy a PyTorch model's weights and norm statistics into the Keras model of the same
-    spec, in place. Pass the spec's `network` to pair layers by the IR, else names decide."""
-    pairs = pairs_for(network) if network is not None else None
-    state_dict_to_keras(torch_model.state_dict(), keras_model, pairs)
+    spec (`network`), in place."""
+    state_dict_to_keras(torch_model.state_dict(), keras_model, layer_pairs(network))
 
 
-def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair] | None = None) -> dict:
-    """A copy of PyTorch state dict `state` with every paired tensor taken from `keras_model`."""
+def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair]) -> dict:
+    """A copy of PyTorch state dict `state` with every paired tensor taken from `keras_model`;
+    `pairs` from :func:`layer_pairs`."""
     import torch
 
-    pairs = pairs if pairs is not None else infer_pairs(keras_model, state.keys())
     _check_coverage(pairs, keras_model, state.keys())
     out = {k: v.clone() if hasattr(v, "clone") else v for k, v in state.items()}
     for prefix, name, kind in pairs:
@@ -218,11 +158,10 @@ def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair] | None = 
     return out
 
 
-def keras_to_torch(keras_model, torch_model, network: Network | None = None) -> None:
+def keras_to_torch(keras_model, torch_model, network: Network) -> None:
     """Copy a Keras model's weights and norm statistics into the PyTorch model of the same
-    spec, in place. Pass the spec's `network` to pair layers by the IR, else names decide."""
-    pairs = pairs_for(network) if network is not None else None
-    state = keras_to_state_dict(keras_model, torch_model.state_dict(), pairs)
+    spec (`network`), in place."""
+    state = keras_to_state_dict(keras_model, torch_model.state_dict(), layer_pairs(network))
     torch_model.load_state_dict(state, strict=True)
 
 

@@ -24,7 +24,8 @@ from resdsl.diagnostics import (
     render_text,
     use_color,
 )
-from resdsl.driver import MAX_EXTENDS_DEPTH, analyze_file
+from resdsl.driver import analyze_file
+from resdsl.extends import MAX_EXTENDS_DEPTH
 from resdsl.parser import MAX_FILE_BYTES
 
 GOLDEN = Path(__file__).parent / "golden" / "diagnostics"

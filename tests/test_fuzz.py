@@ -1,9 +1,10 @@
 """Fuzzing the front end: sentences of the grammar and byte-level mutations of every spec.
 
-Properties: no input raises; each takes under a second (hypothesis' deadline); every rejection
+Properties: no input raises; every rejection
 is a diagnostic located inside the file it names (I/O, encoding and size errors, E001-E003,
 may have no position or the first). The suite runs a short version; `make fuzz` sets
-RESDSL_FUZZ=1 for at least 10,000 inputs of each kind.
+RESDSL_FUZZ=1 for at least 10,000 inputs of each kind, and there each input must take under a
+second (hypothesis' deadline: a wall-clock limit, so never in the suite a busy CI machine runs).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ LONG = os.environ.get("RESDSL_FUZZ") == "1"
 EXAMPLES = 10_000 if LONG else 150
 FUZZ = settings(
     max_examples=EXAMPLES,
-    deadline=timedelta(seconds=1),
+    deadline=timedelta(seconds=1) if LONG else None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=not LONG,
 )

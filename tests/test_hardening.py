@@ -4,7 +4,6 @@ generated code, writes are atomic, output is deterministic."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from spec_strategy import spec_texts
 
 import resdsl
 from resdsl.files import atomic_write
+from resdsl.generated import import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -29,10 +29,7 @@ EXAMPLES = 1000 if FUZZ else 100
 def _import(code: str, tmp_path: Path, name: str):
     path = tmp_path / f"{name}.py"
     path.write_text(code)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path)
 
 
 # --------------------------------------------------------------------------- property tests
@@ -237,13 +234,11 @@ def test_a_kill_mid_write_leaves_the_previous_file_intact(command, tmp_path):
     )
     process = subprocess.Popen([PYTHON, "-c", script], cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
+        while not marker.exists():  # no deadline: finishing first fails the test
             assert process.poll() is None, "finished before writing"
-            assert time.monotonic() < deadline
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        process.wait()
     finally:
         if process.poll() is None:
             process.kill()

@@ -237,13 +237,13 @@ def test_pygments_finds_the_lexer_by_entry_point_and_tokenizes_every_spec():
 
 
 def test_lexer_word_lists_cover_the_language():
-    from resdsl import resolve
+    from resdsl import schema
     from resdsl.lexer import KINDS, SETTINGS
 
-    assert set(SETTINGS) == set(resolve.FIELDS)
+    assert set(SETTINGS) == set(schema.FIELDS)
     kinds = {
         k
-        for table in (resolve.STEMS, resolve.BLOCKS, resolve.NORMS, resolve.INITS, resolve.HEADS)
+        for table in (schema.STEMS, schema.BLOCKS, schema.NORMS, schema.INITS, schema.HEADS)
         for k in table
     }
     assert kinds <= set(KINDS)
@@ -265,9 +265,9 @@ def test_catalogue_covers_every_code_with_its_example():
             assert f"[{code.code}]: " in text.split(f"### {code.code}\n", 1)[1].split("### ")[0]
     assert "Traceback" not in text
     ref = reference()
-    from resdsl import resolve
+    from resdsl import schema
 
-    for key in resolve.FIELDS:
+    for key in schema.FIELDS:
         assert f"| `{key}` |" in ref
 
 

@@ -41,14 +41,13 @@ def _env(extra: dict | None = None) -> dict:
     return {**os.environ, **ENV, **(extra or {})}
 
 
-def _train(*args: str, env: dict | None = None, timeout: float = 300):
+def _train(*args: str, env: dict | None = None):
     return subprocess.run(
         [sys.executable, "-m", "resdsl", "train", *args],
         capture_output=True,
         text=True,
         env=_env(env),
         cwd=ROOT,
-        timeout=timeout,
     )
 
 
@@ -132,7 +131,6 @@ def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
         text=True,
         env=_env(),
         cwd=ROOT,
-        timeout=300,
     )
     assert ddp.returncode == 0, ddp.stderr
     assert "DDP x2 (gloo)" in ddp.stdout
@@ -159,10 +157,10 @@ def _start(*args: str, env: dict | None = None) -> subprocess.Popen:
     )
 
 
-def _wait_for_epoch(process: subprocess.Popen, out: Path, epoch: int, timeout: float = 240):
-    """Wait until `epoch` is logged and the checkpoint written after it is in place."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def _wait_for_epoch(process: subprocess.Popen, out: Path, epoch: int):
+    """Wait until `epoch` is logged and the checkpoint written after it is in place. No
+    deadline (a busy machine may take long): the run ending first fails the test."""
+    while True:
         assert process.poll() is None, process.communicate()
         try:
             logged = [m["epoch"] for m in _metrics(out)]
@@ -171,7 +169,6 @@ def _wait_for_epoch(process: subprocess.Popen, out: Path, epoch: int, timeout: f
         if epoch in logged and (out / "checkpoint.pt").exists():
             return
         time.sleep(0.01)
-    raise AssertionError(f"epoch {epoch} never finished")
 
 
 def _same_run(a: list[dict], b: list[dict]) -> None:
@@ -207,7 +204,7 @@ def test_ctrl_c_saves_and_resumes_mid_epoch(tiny, reference, tmp_path):
     _wait_for_epoch(process, tmp_path, 1)
     time.sleep(0.2)
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=120)
+    stdout, stderr = process.communicate()
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert "interrupted: checkpoint saved" in stdout
@@ -458,7 +455,6 @@ def test_gpu_benchmark_smoke_runs_on_cpu(tmp_path):
         text=True,
         env=_env(),
         cwd=ROOT,
-        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     figures = json.loads(report.read_text())

@@ -17,7 +17,7 @@ import pytest
 # Keras tests load TensorFlow, so take torchvision first wherever these tests run.
 with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
-from resdsl.backends.torch import state_dict_layout
+from spec_sets import ALL_SPECS, FEATURE_SPECS, REPRESENTATIVE, ROOT, SPECS, sized, spec_id
 
 import resdsl
 from resdsl import weights
@@ -25,10 +25,6 @@ from resdsl import weights
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
-ALL_SPECS = sorted(SPECS.rglob("*.res"))
-FEATURE_SPECS = sorted((Path(__file__).parent / "torch_specs").glob("*.res"))
 PYTHON = sys.executable
 # ResNet-1202 takes half a minute to build in Keras; its blocks are ResNet-20's.
 EQUIVALENCE_SPECS = [p for p in ALL_SPECS + FEATURE_SPECS if p.stem != "resnet1202"]
@@ -44,10 +40,6 @@ STEM_TEXT = """network {name}_stem {{
   stage s2: 1 x 32 / 2
 }}
 """
-
-
-def spec_id(path: Path) -> str:
-    return path.relative_to(ROOT).with_suffix("").as_posix()
 
 
 def randomize_norms(model) -> None:
@@ -69,7 +61,7 @@ def relative_error(expected, got) -> float:
 
 @pytest.mark.parametrize(
     "path",
-    EQUIVALENCE_SPECS + [STEM_TEXT.format(name=a) for a in ("silu", "gelu")],
+    sized(EQUIVALENCE_SPECS) + [STEM_TEXT.format(name=a) for a in ("silu", "gelu")],
     ids=lambda p: spec_id(p) if isinstance(p, Path) else p.split()[1],
 )
 def test_torch_and_keras_agree(path):
@@ -77,11 +69,16 @@ def test_torch_and_keras_agree(path):
     torch.manual_seed(0)
     torch_model = weights.build_generated(network, "torch").build_model().eval()
     keras_model = weights.build_generated(network, "keras").build_model()
-    pairs = weights.pairs_for(network)
-    # The IR's pairing covers the torch backend's own layout, and the names alone give it too.
-    layout = {(prefix, kind) for prefix, kind, _ in state_dict_layout(network)}
-    assert layout == {(prefix, kind) for prefix, _, kind in pairs}
-    assert set(weights.infer_pairs(keras_model, torch_model.state_dict().keys())) == set(pairs)
+    # The IR names every layer with weights once; both generated models have exactly those
+    # layers, with the IR's shapes.
+    state = torch_model.state_dict()
+    layout = weights.state_dict_layout(network)
+    tensors = {k.rpartition(".")[0] for k in state if not k.endswith("num_batches_tracked")}
+    assert tensors == {prefix for prefix, _, _ in layout}
+    assert all(tuple(state[f"{prefix}.weight"].shape) == shape for prefix, _, shape in layout)
+    pairs = weights.layer_pairs(network)
+    weighted = {layer.name for layer in keras_model.layers if layer.weights}
+    assert weighted == {name for _, name, _ in pairs}
     # Parameter counts: the IR's (ResNet-1202's are checked in test_keras_backend).
     trainable = sum(int(np.prod(w.shape)) for w in keras_model.trainable_weights)
     assert trainable == network.params
@@ -102,9 +99,9 @@ def test_torch_and_keras_agree(path):
     error = relative_error(expected, got)
     assert error <= 1e-4
 
-    # And back, paired by names alone: a fresh PyTorch model gets the very same tensors.
+    # And back: a fresh PyTorch model gets the very same tensors.
     fresh = weights.build_generated(network, "torch").build_model().eval()
-    weights.keras_to_torch(keras_model, fresh)
+    weights.keras_to_torch(keras_model, fresh, network)
     original = torch_model.state_dict()
     assert all(
         torch.equal(t, original[k])
@@ -225,11 +222,16 @@ def test_grouped_kernels_move_whole_groups():
     assert np.array_equal(keras_kernel, torch_kernel.transpose(2, 3, 1, 0))
 
 
-# Every spec, ResNet-1202 included (Keras on PyTorch builds it in seconds).
-KERAS_TORCH_SPECS = [*ALL_SPECS, *FEATURE_SPECS]
+# Every spec, ResNet-1202 included (Keras on PyTorch builds it in seconds), under `make
+# conformance`; the representative ones in `make test`.
+KERAS_TORCH_SPECS = {
+    "representative": [p for p in ALL_SPECS + FEATURE_SPECS if spec_id(p) in REPRESENTATIVE],
+    "every": pytest.param(ALL_SPECS + FEATURE_SPECS, marks=pytest.mark.conformance),
+}
 
 
-def test_agree_on_keras_torch_backend():
+@pytest.mark.parametrize("paths", KERAS_TORCH_SPECS.values(), ids=KERAS_TORCH_SPECS.keys())
+def test_agree_on_keras_torch_backend(paths):
     """The same comparison with Keras running on PyTorch (a subprocess: Keras fixes its backend
     at import), for every spec. Norm statistics are randomised; where that overflows in eval
     mode (ResNet-1202's 600 blocks), they come from a training-mode pass, as after training."""
@@ -262,7 +264,7 @@ for path in sys.argv[1:]:
 print(json.dumps(out))
 """
     env = {**os.environ, "KERAS_BACKEND": "torch"}
-    paths = [str(p) for p in KERAS_TORCH_SPECS]
+    paths = [str(p) for p in paths]
     done = subprocess.run(
         [PYTHON, "-c", script, *paths], capture_output=True, text=True, env=env, cwd=ROOT
     )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
-import sys
 import tempfile
 from pathlib import Path
 
 import resdsl
+from resdsl.generated import import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -26,18 +25,13 @@ def compiled(path_or_text: str) -> str:
     return resdsl.compile(path_or_text, backend="torch")
 
 
+@functools.cache
 def import_code(code: str):
-    """Import generated code from a real file, as a user would (torch.compile reads sources)."""
-    name = "resdsl_gen_" + hashlib.sha256(code.encode()).hexdigest()[:16]
-    if name in sys.modules:
-        return sys.modules[name]
-    path = _MODULES / f"{name}.py"
+    """Import generated code from a real file, as a user would (torch.compile reads sources);
+    the same code is imported once."""
+    path = _MODULES / f"resdsl_gen_{hashlib.sha256(code.encode()).hexdigest()[:16]}.py"
     path.write_text(code)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(path)
 
 
 def generated(path_or_text: str | Path):

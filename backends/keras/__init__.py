@@ -1,30 +1,58 @@
 """The Keras 3 backend: a :class:`resdsl.ir.Network` to a standalone functional-model module.
 
-Layer names follow keras.applications (``conv1_conv``, ``conv2_block1_1_conv``, ``post_bn``,
-``predictions``) and are chosen in :func:`layer_names` before any template runs, so the weight
-porter (:mod:`resdsl.weights`) and the generated code agree by construction.
+The module reads like keras.applications' resnet.py: a function per distinct block structure
+(`bottleneck_block`), the shortcut it takes as a function that tests the block's widths and
+stride (`shortcut`), a function per stage layout (`stack`), and `build_model`, which lays out
+the stem, one `stack` call per stage and the head. Only what the network uses is emitted.
 
-PyTorch's conventions are reproduced where Keras' defaults differ: convolutions that stride or
-need padding get an explicit symmetric ``ZeroPadding2D`` and a valid convolution (Keras' "same"
-pads only after at stride 2); norm momentum is converted (PyTorch 0.1 is Keras 0.9); average
-pools that round up and ignore padding use Keras' "same" pooling, which does exactly that for a
-2x2 window on both of Keras' backends.
+Python builds the plan, the templates lay it out. Every line of layers comes from the IR's layer
+lists through one emitter per layer type (:data:`EMITTERS`); names are the IR's (`layer.keras`,
+a block's layers under its `{stage}_block{n}` prefix), so :func:`resdsl.weights.layer_pairs`
+pairs every layer with weights by construction. Blocks share a function when their emitted code,
+with widths and stride as parameters, is the same; each block is then checked against what will
+build it (its layers' numbers against their symbolic widths and stride, its shortcut against the
+branch its widths and stride choose, its stage against the `stack` call), and a block that does
+not match is reported through `unsupported`, never generated wrong.
+
+PyTorch's conventions are reproduced where Keras' defaults differ: convolutions that stride (and
+all of a pre-activation block's, as keras' V2 nets) get an explicit symmetric ``ZeroPadding2D``
+and a valid convolution (Keras' "same" pads only after at stride 2); norm momentum is converted
+(PyTorch 0.1 is Keras 0.9); a stem's max pool after an activation that can be negative pads with
+-inf; average pools that round up and ignore padding use Keras' "same" pooling, which does
+exactly that for a 2x2 window at stride 2 on Keras' backends.
 
 Compiling never imports keras or tensorflow.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import textwrap
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from resdsl.ir import Block, Network
-from resdsl.naming import layer_pairs, stem_conv_names
+from resdsl.ir import (
+    ActLayer,
+    Block,
+    ConvLayer,
+    DropoutLayer,
+    GlobalPoolLayer,
+    LinearLayer,
+    Network,
+    NormLayer,
+    PadChannelsLayer,
+    PoolLayer,
+    Shortcut,
+    Stage,
+)
 
+LINE = 100  # the project's ruff line length
+INDENT = "    "
 # From this many blocks, the generated module raises Python's recursion limit (Keras walks
 # the graph recursively; ResNet-1202 needs it, ResNet-152 does not).
 DEEP_GRAPH_BLOCKS = 100
-ACTIVATION_NAMES = {"relu": "relu", "silu": "silu", "gelu": "gelu"}
 
 
 class KerasBackend:
@@ -34,195 +62,863 @@ class KerasBackend:
     suffix = ".py"
 
     def emit(self, network: Network) -> str:
-        problems = self.unsupported(network)
+        module, problems = plan(network)
         if problems:
             raise ValueError("the keras backend cannot express " + "; ".join(problems))
-        return _template().render(**_context(network))
+        return _template().render(vars(module))
 
     def unsupported(self, network: Network) -> list[str]:
-        problems = []
-        for _, stage, position, block in network.blocks():
-            sc = block.shortcut
-            averaged = sc.kind == "pool_project" or sc.downsample == "avgpool"
-            if averaged and sc.stride > 2:
-                problems.append(
-                    f"an average-pool shortcut with stride {sc.stride} "
-                    f"(`{stage.name}` block {position + 1}); Keras pools round up exactly only "
-                    "for stride 2"
-                )
-                break
-        return problems
+        return plan(network)[1]
 
 
-# --------------------------------------------------------------------------- naming
+class PlanError(ValueError):
+    """Something the plan cannot express, reported through `unsupported`."""
 
 
-# --------------------------------------------------------------------------- code
+# --------------------------------------------------------------------------- the plan
 
 
-class Raw(str):
-    """Source text rendered as is (a name), not as a string literal."""
+@dataclass(frozen=True)
+class Function:
+    """A generated function: its `def` line(s), its docstring (wrapped) and its body's lines."""
+
+    head: str
+    doc: str
+    body: tuple[str, ...]
 
 
-def render(value, indent: int = 0, width: int = 100, prefix: str = "", suffix: str = "") -> str:
-    """`value` as Python source, as ruff format would lay it out: on one line when it fits in
-    `width`, otherwise one element per line with a trailing comma (which keeps ruff from
-    joining the lines again). `prefix` and `suffix` share the first and last line."""
-    flat = _flat(value)
-    pad = " " * indent
-    if indent + len(prefix) + len(flat) + len(suffix) <= width or not _is_collection(value):
-        return f"{pad}{prefix}{flat}{suffix}"
-    if isinstance(value, dict):
-        opening, closing = "{", "}"
-        items = [
-            render(v, indent + 4, width, prefix=f"{_flat(k)}: ", suffix=",")
-            for k, v in value.items()
-        ]
-    else:
-        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
-        items = [render(v, indent + 4, width, suffix=",") for v in value]
-    return "\n".join([f"{pad}{prefix}{opening}", *items, f"{pad}{closing}{suffix}"])
+@dataclass(frozen=True)
+class ConvHelper:
+    """`conv`, with the parameters the network uses and nothing else."""
+
+    head: str
+    pad_doc: str
+    padding: str
+    explicit: str
+    init: tuple[str, ...]
+    options: tuple[str, ...]
 
 
-def _is_collection(value) -> bool:
-    return isinstance(value, (tuple, list, dict)) and len(value) > 0
+@dataclass(frozen=True)
+class NormHelper:
+    epsilon: str
+    momentum: str
+    torch_momentum: str
+    zero: bool
 
 
-def _flat(value) -> str:
-    if isinstance(value, Raw):
-        return str(value)
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_flat(k)}: {_flat(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_flat(v) for v in value) + "]"
-    if isinstance(value, tuple):
-        inner = ", ".join(_flat(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    raise TypeError(type(value))
+@dataclass(frozen=True)
+class DropPath:
+    rate: str
+    blocks: int
+    formula: str
 
 
-def _block_arguments(block: Block) -> dict:
-    """Arguments of one block call, beyond its name and drop rate; defaults left out."""
-    sc = block.shortcut
-    args: dict = {"filters": block.mid_channels}
-    if block.kind.endswith("bottleneck"):
-        args["out_filters"] = block.out_channels
-    args["stride"] = block.stride
-    if block.kind.endswith("bottleneck") and block.stride_on == "1x1":
-        args["stride_on"] = "1x1"
-    if block.groups != 1:
-        args["groups"] = block.groups
-    if block.dilation != 1:
-        args["dilation"] = block.dilation
-    args["shortcut"] = sc.kind
-    if sc.kind == "pad":
-        args["pad"] = (sc.pad_before, sc.pad_after)
-        if sc.downsample == "avgpool":
-            args["downsample"] = "avgpool"
-    if not block.kind.endswith("bottleneck") and block.out_channels != block.mid_channels:
-        args["out_filters"] = block.out_channels
-    return args
+@dataclass(frozen=True)
+class Module:
+    """Everything the template lays out, every string computed here."""
+
+    name: str
+    version: str
+    source: str
+    sha256: str
+    input_shape: str
+    classes: int
+    recursion_limit: bool
+    conv: ConvHelper
+    norm: NormHelper | None
+    channel_pad: bool
+    minus_inf_padding: bool
+    drop_path: DropPath | None
+    functions: tuple[Function, ...]
 
 
-def _stages(network: Network) -> list:
-    stages = []
-    for stage in network.stages:
-        runs = tuple(
-            (run.count, Raw(f"{run.block.kind}_block"), _block_arguments(run.block))
-            for run in stage.runs
-        )
-        stages.append((stage.name, stage.runs[0].first_index, runs))
-    return stages
+# --------------------------------------------------------------------------- source text
+
+
+def _string(text: str) -> str:
+    """A Python string literal of `text`."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _prefixed(text: str) -> str:
+    """An f-string literal of `text` under the enclosing function's `name` argument."""
+    return "f" + _string("{name}_" + text.replace("{", "{{").replace("}", "}}"))
 
 
 def _float(value: float) -> str:
     return repr(float(value))
 
 
-def _context(network: Network) -> dict:
-    conv = network.conventions
-    stem = network.stem
-    kinds = sorted({block.kind for _, _, _, block in network.blocks()})
-    shortcuts = {block.shortcut.kind for _, _, _, block in network.blocks()}
-    downsamples = {block.shortcut.downsample for _, _, _, block in network.blocks()}
-    all_convs = list(stem.convs)
-    for _, _, _, block in network.blocks():
-        all_convs += list(block.convs)
-        if block.shortcut.conv is not None:
-            all_convs.append(block.shortcut.conv)
-    bias_before_norm, bias_without_norm = _bias(conv.conv_bias)
-    stem_convs = [
-        {
-            "name": name,
-            "filters": c.out_channels,
-            "kernel": c.kernel,
-            "stride": c.stride,
-            "normed": stem.norm,
-        }
-        for name, c in zip(stem_conv_names(network), stem.convs, strict=True)
+@dataclass(frozen=True)
+class Apply:
+    """One layer (or helper) on one input: a Keras layer is `func(*args)(input)`, a helper of
+    the module `func(input, *args)`."""
+
+    func: str
+    args: tuple[str, ...] = ()
+    helper: bool = False
+    comment: str = ""
+
+
+def _statement(target: str, apply: Apply, source: str, depth: int = 1) -> list[str]:
+    """`target = ...` (or `return ...` when `target` is "return") as ruff formats it: on one
+    line when it fits, otherwise one argument per line with a trailing comma."""
+    pad = INDENT * depth
+    lead = f"{pad}return " if target == "return" else f"{pad}{target} = "
+    args = [source, *apply.args] if apply.helper else list(apply.args)
+    tail = ")" if apply.helper else f")({source})"
+    lines = _comment(apply.comment, pad) if apply.comment else []
+    flat = f"{lead}{apply.func}({', '.join(args)}{tail}"
+    if len(flat) <= LINE:
+        return [*lines, flat]
+    return [*lines, f"{lead}{apply.func}(", *(f"{pad}{INDENT}{a}," for a in args), pad + tail]
+
+
+def _chain(applies: list[Apply], source: str, target: str, last: str, depth: int = 1) -> list:
+    """Applies in order, the first on `source`, the others on `target`; the last assigns to
+    `last` (or returns)."""
+    lines: list[str] = []
+    for number, apply in enumerate(applies):
+        into = last if number == len(applies) - 1 else target
+        lines += _statement(into, apply, source if number == 0 else target, depth)
+    return lines
+
+
+def _head(name: str, params: list[str]) -> str:
+    flat = f"def {name}({', '.join(params)}):"
+    if len(flat) <= LINE:
+        return flat
+    return "\n".join([f"def {name}(", *(f"{INDENT}{p}," for p in params), "):"])
+
+
+def _doc(text: str, depth: int = 1) -> str:
+    """A docstring with its quotes, wrapped so that its lines fit."""
+    pad = INDENT * depth
+    lines = textwrap.wrap(
+        f'"""{text}"""', LINE - len(pad), break_long_words=False, break_on_hyphens=False
+    )
+    return f"\n{pad}".join(lines)
+
+
+def _comment(text: str, pad: str) -> list[str]:
+    return [
+        f"{pad}# {line}"
+        for line in textwrap.wrap(text, LINE - len(pad) - 2, break_on_hyphens=False)
     ]
-    pool = stem.pool
-    stages = _stages(network)
-    act = conv.activation
-    return {
-        "name": network.name,
-        "source": network.source.file,
-        "sha256": network.source.sha256,
-        "input_shape": render(
-            (network.input.height, network.input.width, network.input.channels),
-            prefix="INPUT_SHAPE = ",
-        ),
-        "classes": network.classes,
-        "activation": act,
-        "act": ACTIVATION_NAMES[act],
-        "eps": _float(conv.norm_eps),
-        "momentum": _float(round(1.0 - conv.norm_momentum, 12)),
-        "torch_momentum": _float(conv.norm_momentum),
-        "drop_path_rate": _float(conv.stochastic_depth),
-        "total_blocks": network.total_blocks,
-        "head_dropout": _float(network.head.dropout),
-        "head_norm": network.head.norm,
-        "kaiming": conv.init == "kaiming",
-        "zero_last_norm": conv.zero_last_norm,
-        "bias_before_norm": bias_before_norm,
-        "bias_without_norm": bias_without_norm,
-        "stem_convs": stem_convs,
-        "stem_norm": stem.norm,
-        "pool": pool.kind if pool else None,
-        "pool_kernel": pool.kernel if pool else 0,
-        "pool_stride": pool.stride if pool else 0,
-        "pool_padding": pool.padding if pool else 0,
-        "kinds": kinds,
-        "has_basic": "basic" in kinds,
-        "has_bottleneck": "bottleneck" in kinds,
-        "has_preact_basic": "preact_basic" in kinds,
-        "has_preact_bottleneck": "preact_bottleneck" in kinds,
-        "has_pad": "pad" in shortcuts,
-        "has_subsample": "subsample" in shortcuts or "subsample" in downsamples,
-        "has_avgpool": "pool_project" in shortcuts or "avgpool" in downsamples,
-        "has_projection": bool(shortcuts & {"project", "pool_project"}),
-        # Zeros pad the stem's max pool as keras.applications does: the same as PyTorch's -inf
-        # after a ReLU, and keras' own choice for the V2 stems without norm. After a norm and
-        # SiLU or GELU, whose outputs can be negative, -inf pads it as PyTorch does.
-        "minus_inf_pad": bool(pool and pool.kind == "max" and stem.norm and act != "relu"),
-        "deep_graph": network.total_blocks >= DEEP_GRAPH_BLOCKS,
-        "stages": render(stages, prefix="STAGES = "),
+
+
+# --------------------------------------------------------------------------- emitters
+
+
+@dataclass
+class Scope:
+    """How a layer's numbers and names read where it is emitted: in the stem and the head as
+    literals (`widths` None); in a function that builds several blocks, widths and stride as
+    its parameters (`widths` maps the IR's "mid", "out" to them; `stride` is None where the
+    function has none) and names under its `name` argument."""
+
+    widths: dict[str, str] | None = None
+    stride: str | None = None
+    pad: bool = False  # pad convolutions explicitly at any stride (keras' V2 blocks)
+
+    def name(self, keras: str) -> str:
+        return _string(keras) if self.widths is None else _prefixed(keras)
+
+    def width(self, symbol: str, value: int | None) -> str:
+        if self.widths is None:
+            if value is None:
+                raise PlanError(f"a width ({symbol}) outside a block")
+            return str(value)
+        if symbol not in self.widths:
+            raise PlanError(f"a layer of the block's `{symbol}` width")
+        return self.widths[symbol]
+
+    def stride_of(self, strided: bool, value: int) -> str | None:
+        """A layer's stride argument; None where it is 1."""
+        if strided and self.widths is not None:
+            return self.stride
+        return None if value == 1 else str(value)
+
+
+@dataclass
+class Context:
+    """What every emitter shares: the network's conventions, and what the emitted code uses
+    (`uses`), from which the helpers' parameters follow."""
+
+    activation: str
+    kaiming: bool
+    classes: int
+    bias: set[bool]
+    uses: set[str] = field(default_factory=set)
+
+
+def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    c = layer.conv
+    # `conv` pads by what PyTorch's "same-size" padding is and names the padding after the
+    # convolution (`2_conv`, `2_pad`); no other convolution reaches it.
+    if c.padding != c.dilation * (c.kernel - 1) // 2:
+        raise PlanError(f"a convolution padded by {c.padding} with a {c.kernel}x{c.kernel} kernel")
+    if not layer.keras.endswith("_conv"):
+        raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
+    args = [scope.width(layer.target, c.out_channels), str(c.kernel), scope.name(layer.keras)]
+    options = {
+        "stride": scope.stride_of(layer.strided, c.stride),
+        "groups": str(c.groups) if c.groups != 1 else None,
+        "dilation": str(c.dilation) if c.dilation != 1 else None,
+        "pad": "True" if scope.pad and c.padding else None,
+        "bias": "True" if len(ctx.bias) > 1 and c.bias else None,
+        "zero": "True" if layer.zero_init else None,
     }
+    for key, value in options.items():
+        if value is not None:
+            args.append(f"{key}={value}")
+            ctx.uses.add(f"conv.{key}")
+    return [Apply("conv", tuple(args), helper=True)]
 
 
-def _bias(conv_bias: str) -> tuple[bool, bool]:
-    """Whether convolutions followed by a norm, and those not, have biases."""
-    if conv_bias == "on":
-        return True, True
-    if conv_bias == "off":
-        return False, False
-    return False, True
+def _norm(layer: NormLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    ctx.uses.add("norm")
+    args = [scope.name(layer.keras)]
+    if layer.zero_init:
+        ctx.uses.add("norm.zero")
+        args.append("zero=True")
+    return [Apply("norm", tuple(args), helper=True)]
+
+
+def _act(layer: ActLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    name = f"name={scope.name(layer.keras)}"
+    return [Apply("layers.Activation", (_string(ctx.activation), name))]
+
+
+def _pool(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    p = layer.pool
+    stride = scope.stride_of(layer.strided, p.stride) or "1"
+    kernel = stride if layer.strided and p.kernel == p.stride else str(p.kernel)
+    name = f"name={scope.name(layer.keras)}"
+    if p.ceil:
+        # Checked in `_unsupported`: a 2x2 window at stride 2, unpadded.
+        comment = (
+            'At stride 2, "same" pads only after and leaves the padding out of the mean: '
+            "PyTorch's ceil_mode=True, count_include_pad=False."
+        )
+        args = (kernel, f"strides={stride}", 'padding="same"', name)
+        return [Apply("layers.AveragePooling2D", args, comment=comment)]
+    applies = []
+    if p.padding:
+        pad_name = f"name={scope.name(layer.keras.removesuffix('_pool') + '_pad')}"
+        # Zeros pad a max pool as well as PyTorch's -inf where no value can be negative: after
+        # a ReLU, and (keras.applications' choice, `zero_padded`) in stems without a norm.
+        after_relu = isinstance(previous, ActLayer) and ctx.activation == "relu"
+        if p.kind == "max" and not (p.zero_padded or after_relu):
+            ctx.uses.add("MinusInfPadding2D")
+            comment = f"{ctx.activation} can output negative values, where zeros would win the max."
+            applies.append(Apply("MinusInfPadding2D", (str(p.padding), pad_name), comment=comment))
+        else:
+            applies.append(Apply("layers.ZeroPadding2D", (str(p.padding), pad_name)))
+    cls = "layers.MaxPooling2D" if p.kind == "max" else "layers.AveragePooling2D"
+    applies.append(Apply(cls, (kernel, f"strides={stride}", name)))
+    return applies
+
+
+def _pad_channels(layer: PadChannelsLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    ctx.uses.add("ChannelPad")
+    return [Apply("ChannelPad", (scope.width("out", None), f"name={scope.name(layer.keras)}"))]
+
+
+def _linear(layer: LinearLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    classifier = layer.out_features == ctx.classes
+    args = ["num_classes or NUM_CLASSES" if classifier else str(layer.out_features)]
+    comment = ""
+    if ctx.kaiming:
+        comment = "PyTorch's default kernel for linear layers: uniform in +-1/sqrt(fan_in)."
+        args.append(
+            'kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")'
+        )
+    if not layer.bias:
+        args.append("use_bias=False")
+    args.append(f"name={scope.name(layer.keras)}")
+    return [Apply("layers.Dense", tuple(args), comment=comment)]
+
+
+def _dropout(layer: DropoutLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    return [Apply("layers.Dropout", (_float(layer.rate), f"name={scope.name(layer.keras)}"))]
+
+
+def _global_pool(layer: GlobalPoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    return [Apply("layers.GlobalAveragePooling2D", (f"name={scope.name(layer.keras)}",))]
+
+
+EMITTERS = {
+    ConvLayer: _conv,
+    NormLayer: _norm,
+    ActLayer: _act,
+    PoolLayer: _pool,
+    PadChannelsLayer: _pad_channels,
+    LinearLayer: _linear,
+    DropoutLayer: _dropout,
+    GlobalPoolLayer: _global_pool,
+}
+
+
+def _applies(layers, scope: Scope, ctx: Context) -> list[Apply]:
+    out: list[Apply] = []
+    for number, layer in enumerate(layers):
+        previous = layers[number - 1] if number else None
+        out += EMITTERS[type(layer)](layer, scope, ctx, previous)
+    return out
+
+
+def _reproduces(layer, block: Block) -> bool:
+    """Whether `layer`'s numbers are what its symbolic widths and stride give in `block`: the
+    emitters write the symbols, so every block a function builds must agree with them."""
+    widths = {"in": block.in_channels, "mid": block.mid_channels, "out": block.out_channels}
+    if isinstance(layer, ConvLayer):
+        c = layer.conv
+        return (
+            c.in_channels == widths[layer.source]
+            and c.out_channels == widths[layer.target]
+            and (not layer.strided or c.stride == block.stride)
+        )
+    if isinstance(layer, NormLayer):
+        return layer.channels == widths[layer.width]
+    if isinstance(layer, PoolLayer):
+        return not layer.strided or layer.pool.stride == block.stride
+    if isinstance(layer, PadChannelsLayer):
+        grow = block.out_channels - block.in_channels
+        return (layer.before, layer.after) == (grow // 2, grow - grow // 2)
+    return True
+
+
+# --------------------------------------------------------------------------- shortcuts
+
+VARIABLES = {"input": "x", "preactivated": "preact"}  # a block's tensors a shortcut reads
+
+# The conditions a shortcut function tests: of the block's widths (`same`: its input has the
+# output's channels) and of its stride. A case is one (same width, strided) pair.
+LITERALS = {
+    "strided": ("stride > 1", lambda same, strided: strided),
+    "unstrided": ("stride == 1", lambda same, strided: not strided),
+    "same": ("x.shape[-1] == filters", lambda same, strided: same),
+    "wider": ("x.shape[-1] != filters", lambda same, strided: not same),
+}
+PREDICATES = [
+    ("same",),
+    ("wider",),
+    ("strided",),
+    ("unstrided",),
+    ("unstrided", "same"),
+    ("strided", "same"),
+    ("unstrided", "wider"),
+    ("strided", "wider"),
+]
+
+
+def _case(block: Block) -> tuple[bool, bool]:
+    return block.in_channels == block.out_channels, block.stride > 1
+
+
+def _holds(predicate: tuple[str, ...], case: tuple[bool, bool]) -> bool:
+    return all(LITERALS[literal][1](*case) for literal in predicate)
+
+
+def _route(case, chain, default):
+    return next((key for predicate, key in chain if _holds(predicate, case)), default)
+
+
+def _solve(cases: dict, sizes: dict, strided: bool):
+    """The shortest if-chain that sends every case seen to its shortcut: [(predicate, key)]
+    tried in order, and the default key. Ties go to the default with the most layers (early
+    returns for the short ones), then to the order of first appearance."""
+    keys = list(dict.fromkeys(cases.values()))
+    if len(keys) == 1:
+        return [], keys[0]
+    predicates = [p for p in PREDICATES if strided or not ({"strided", "unstrided"} & set(p))]
+    defaults = sorted(keys, key=lambda k: (-sizes[k], keys.index(k)))
+    best = None
+    for rank, default in enumerate(defaults):
+        others = [k for k in keys if k != default]
+        for order in itertools.permutations(others):
+            for choice in itertools.product(predicates, repeat=len(order)):
+                chain = list(zip(choice, order, strict=True))
+                if all(_route(case, chain, default) == k for case, k in cases.items()):
+                    cost = (sum(len(p) for p in choice), rank)
+                    if best is None or cost < best[0]:
+                        best = (cost, chain, default)
+    if best is None:
+        raise PlanError("a mix of shortcuts that widths and stride do not tell apart")
+    return best[1], best[2]
+
+
+def _shortcut_key(shortcut: Shortcut, ctx: Context) -> tuple:
+    """A shortcut as its emitted code, widths and stride as parameters: equal keys, equal code."""
+    scope = Scope(widths={"out": "filters"}, stride="stride")
+    return (shortcut.source, tuple(_applies(shortcut.layers, scope, ctx)))
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass
+class BlockFunction:
+    """One function for every block of one structure. `cases` maps each (same width, strided)
+    case of its blocks to their shortcut's key, `shortcuts` each key to a shortcut with it."""
+
+    name: str
+    key: tuple
+    stages: list[Stage]
+    cases: dict
+    shortcuts: dict
+    out_filters: bool = False  # some block's output is wider than its inner convolutions
+    stride: bool = False  # some block strides
+
+    @property
+    def blocks(self) -> list[Block]:
+        return [run.block for stage in self.stages for run in stage.runs]
+
+    def scope(self) -> Scope:
+        return _block_scope(self.blocks[0], self.out_filters, self.stride)
+
+
+@dataclass(frozen=True)
+class ShortcutFunction:
+    """A shortcut function: the block tensors it reads (`sources`, "input" or "preactivated"),
+    its other parameters, and its body."""
+
+    name: str
+    sources: tuple[str, ...]
+    params: tuple[str, ...]
+    body: tuple[str, ...]
+
+
+def _block_scope(block: Block, out_filters: bool, stride: bool) -> Scope:
+    widths = {"mid": "filters", "out": "out_filters" if out_filters else "filters"}
+    # keras.applications' V2 (pre-activation) blocks pad explicitly at any stride, its V1
+    # blocks by "same": the layer names (`_2_pad`) follow.
+    return Scope(widths=widths, stride="stride" if stride else None, pad=block.preact)
+
+
+def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None, drop: bool):
+    """A block function's body, read from the block's layer lists: the pre-activation, the
+    shortcut (`residual`: its call and the tensor it reads; None: the input), the branch,
+    stochastic depth, the addition and the post-activation."""
+    lines: list[str] = []
+    source = "x"
+    if block.pre:
+        lines += _chain(_applies(block.pre, scope, ctx), "x", "preact", "preact")
+        source = "preact"
+    if residual is None:
+        lines.append(f"{INDENT}residual = x")
+    else:
+        lines += _statement("residual", *residual)
+    lines += _chain(_applies(block.branch, scope, ctx), source, "x", "x")
+    if drop:
+        dropout = Apply(
+            "layers.Dropout",
+            ("drop_rate", "noise_shape=(None, 1, 1, 1)", f"name={_prefixed('drop')}"),
+        )
+        lines.append(f"{INDENT}if drop_rate:  # stochastic depth: drop whole branches in training")
+        lines += _statement("x", dropout, "x", 2)
+    add = Apply("layers.Add", (f"name={scope.name(block.add)}",))
+    post = _applies(block.post, scope, ctx)
+    lines += _statement("x" if post else "return", add, "[residual, x]")
+    lines += _chain(post, "x", "x", "return")
+    return lines
+
+
+def _block_doc(block: Block, stride: bool) -> str:
+    convs = [layer for layer in block.branch if isinstance(layer, ConvLayer)]
+    kernels = [f"{layer.conv.kernel}x{layer.conv.kernel}" for layer in convs]
+    counts = {1: "One", 2: "Two", 3: "Three"}
+    if len(set(kernels)) == 1 and len(kernels) in counts:
+        what = f"{counts[len(kernels)]} {kernels[0]} convolution" + "s" * (len(kernels) > 1)
+    else:
+        what = ", ".join(kernels[:-1]) + f" and {kernels[-1]} convolutions"
+    what += ", each after a norm and activation" if block.preact else ", each followed by a norm"
+    ordinals = ["first", "second", "third"]
+    notes = []
+    for number, layer in enumerate(convs):
+        c = layer.conv
+        facts = [f"has {c.groups} groups"] * (c.groups > 1)
+        facts += [f"is dilated by {c.dilation}"] * (c.dilation > 1)
+        facts += ["applies the stride"] * (layer.strided and stride)
+        if facts:
+            label = kernels[number]
+            if kernels.count(label) > 1 and number < len(ordinals):
+                label = f"{ordinals[number]} {label}"
+            notes.append(f"the {label} " + " and ".join(facts))
+    return "; ".join([what, *notes]) + "."
+
+
+def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
+    """Stages grouped by block structure: a stage joins the first function of its structure
+    whose shortcut cases agree with its own, or starts a new one."""
+    functions: list[BlockFunction] = []
+    for stage in network.stages:
+        keys = set()
+        cases: dict = {}
+        shortcuts: dict = {}
+        for run in stage.runs:
+            block = run.block
+            canonical = _block_scope(block, out_filters=True, stride=True)
+            residual = (Apply("shortcut", helper=True), "x")
+            keys.add(tuple(_block_body(block, canonical, ctx, residual, drop=False)))
+            key = _shortcut_key(block.shortcut, ctx)
+            if cases.setdefault(_case(block), key) != key:
+                raise PlanError(f"stage `{stage.name}` gives one case two shortcuts")
+            shortcuts.setdefault(key, block.shortcut)
+        if len(keys) != 1:
+            raise PlanError(f"stage `{stage.name}` mixes block structures")
+        (key,) = keys
+        for function in functions:
+            if function.key == key and all(function.cases.get(c, k) == k for c, k in cases.items()):
+                function.stages.append(stage)
+                function.cases.update(cases)
+                for k, shortcut in shortcuts.items():
+                    function.shortcuts.setdefault(k, shortcut)
+                break
+        else:
+            functions.append(BlockFunction("", key, [stage], cases, shortcuts))
+    seen: dict[str, int] = {}
+    for function in functions:
+        block = function.blocks[0]
+        base = ("preact_" if block.preact else "") + block.layout
+        seen[base] = seen.get(base, 0) + 1
+        function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
+        function.out_filters = any(b.mid_channels != b.out_channels for b in function.blocks)
+        function.stride = any(b.stride != 1 for b in function.blocks)
+    return functions
+
+
+def _shortcut_function(function: BlockFunction, ctx: Context) -> ShortcutFunction | None:
+    """The shortcut function of `function`'s blocks, None where every one is the identity;
+    checked against each block."""
+    sizes = {k: len(s.layers) for k, s in function.shortcuts.items()}
+    chain, default = _solve(function.cases, sizes, function.stride)
+    for block in function.blocks:
+        if _route(_case(block), chain, default) != _shortcut_key(block.shortcut, ctx):
+            raise PlanError("a shortcut that its block's widths and stride do not choose")
+    if not chain and not function.shortcuts[default].layers:
+        return None
+    routed = [function.shortcuts[key] for _, key in chain] + [function.shortcuts[default]]
+    sources = tuple(dict.fromkeys(s.source for s in routed))
+    names = {s: VARIABLES[s] if len(sources) > 1 else "x" for s in sources}
+    literals = {literal for predicate, _ in chain for literal in predicate}
+    layers = [layer for s in routed for layer in s.layers]
+    uses_width = bool(literals & {"same", "wider"}) or any(
+        isinstance(layer, (ConvLayer, PadChannelsLayer)) for layer in layers
+    )
+    uses_stride = function.stride and (
+        bool(literals & {"strided", "unstrided"})
+        or any(getattr(layer, "strided", False) for layer in layers)
+    )
+    params = ("filters",) * uses_width + ("stride",) * uses_stride + ("name",) * bool(layers)
+    scope = Scope(widths={"out": "filters"}, stride="stride" if function.stride else None)
+
+    def case(shortcut: Shortcut, depth: int) -> list[str]:
+        source = names[shortcut.source]
+        if not shortcut.layers:
+            return [f"{INDENT * depth}return {source}"]
+        return _chain(_applies(shortcut.layers, scope, ctx), source, "x", "return", depth)
+
+    body: list[str] = []
+    for predicate, key in chain:
+        condition = " and ".join(LITERALS[literal][0] for literal in predicate)
+        body.append(f"{INDENT}if {condition}:")
+        body += case(function.shortcuts[key], 2)
+    body += case(function.shortcuts[default], 1)
+    return ShortcutFunction("", sources, params, tuple(body))
+
+
+def _block_function(
+    function: BlockFunction, shortcut: ShortcutFunction | None, ctx: Context, drop: bool
+) -> Function:
+    """The block function, checked against each of its blocks."""
+    scope = function.scope()
+    for block in function.blocks:
+        wrong = next((la for la in block.layers if not _reproduces(la, block)), None)
+        if wrong is not None:
+            raise PlanError(f"a layer (`{wrong.keras}`) whose widths or stride are not its block's")
+        if not function.out_filters and block.mid_channels != block.out_channels:
+            raise PlanError("a block with two widths in a function with one")
+    residual = None
+    if shortcut is not None:
+        values = {"filters": scope.width("out", None), "stride": "stride", "name": "name"}
+        args = [VARIABLES[s] for s in shortcut.sources[1:]] + [values[p] for p in shortcut.params]
+        residual = (Apply(shortcut.name, tuple(args), True), VARIABLES[shortcut.sources[0]])
+    params = ["x", "filters", *["out_filters"] * function.out_filters]
+    params += [*["stride"] * function.stride, "name", *["drop_rate"] * drop]
+    block = function.blocks[0]
+    body = _block_body(block, scope, ctx, residual, drop)
+    return Function(_head(function.name, params), _doc(_block_doc(block, function.stride)), body)
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _stack_function(name: str, function: BlockFunction, pattern: str | None, drop: bool):
+    """A stage of `function`'s blocks; `pattern` says which applies the stride ("first",
+    "last", or None where none does)."""
+    widths = ["filters", *["out_filters"] * function.out_filters]
+    params = ["x", "blocks", *widths, *["stride"] * function.stride, "name"]
+    params += ["first_block"] * drop
+
+    def call(target: str, stride: str | None, number: str, depth: int) -> list[str]:
+        args = [*widths, *([f"stride={stride}"] if stride else [])]
+        args.append(f'name=f"{{name}}_block{number}"')
+        if drop:
+            index = "first_block" if number == "1" else f"first_block + {number[1:-1]} - 1"
+            args.append(f"drop_rate=drop_path_rate({index})")
+        return _statement(target, Apply(function.name, tuple(args), helper=True), "x", depth)
+
+    if pattern == "first":
+        body = call("x", "stride", "1", 1)
+        body += [f"{INDENT}for i in range(2, blocks + 1):", *call("x", "1", "{i}", 2)]
+        body.append(f"{INDENT}return x")
+    elif pattern == "last":
+        body = [f"{INDENT}for i in range(1, blocks):", *call("x", "1", "{i}", 2)]
+        body += call("return", "stride", "{blocks}", 1)
+    else:
+        body = [f"{INDENT}for i in range(1, blocks + 1):", *call("x", None, "{i}", 2)]
+        body.append(f"{INDENT}return x")
+    doc = (
+        f"A stage: `blocks` blocks by `{function.name}`, named `{{name}}_block1` to "
+        "`{name}_block{blocks}`"
+    )
+    if pattern:
+        doc += f"; the {pattern} applies the stride"
+    if drop:
+        doc += "; `first_block` is the first's index in the whole network (stochastic depth)"
+    return Function(_head(name, params), _doc(doc + "."), tuple(body))
+
+
+def _stage_call(stage: Stage, function: BlockFunction, name: str, pattern: str | None, drop):
+    """`x = stack(x, blocks=..., name=...)` for `stage`, checked against its blocks."""
+    strided_at = {"first": 0, "last": stage.blocks - 1, None: None}[pattern]
+    first = stage.runs[0].first_index
+    stride = 1
+    position = 0
+    for run in stage.runs:
+        if run.first_index != first + position:
+            raise PlanError(f"stage `{stage.name}` numbers its blocks out of order")
+        for offset in range(run.count) if run.count <= 2 else (0, run.count - 1):
+            if position + offset == strided_at:
+                stride = run.block.stride
+            elif run.block.stride != 1:
+                raise PlanError(f"stage `{stage.name}` strides where its stack does not")
+        position += run.count
+    mids = {run.block.mid_channels for run in stage.runs}
+    outs = {run.block.out_channels for run in stage.runs}
+    if len(mids) != 1 or len(outs) != 1 or position != stage.blocks:
+        raise PlanError(f"stage `{stage.name}` changes width inside")
+    for number in (0, stage.blocks - 1):
+        if stage.keras_prefix(number) != f"{stage.name}_block{number + 1}":
+            raise PlanError(f"stage `{stage.name}` names its blocks unlike keras.applications")
+    args = [f"blocks={stage.blocks}", f"filters={mids.pop()}"]
+    if function.out_filters:
+        args.append(f"out_filters={outs.pop()}")
+    if function.stride:
+        args.append(f"stride={stride}")
+    args.append(f"name={_string(stage.name)}")
+    if drop:
+        args.append(f"first_block={first}")
+    return _statement("x", Apply(name, tuple(args), helper=True), "x")
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def plan(network: Network) -> tuple[Module | None, list[str]]:
+    """The module's plan, or what the network uses that the plan cannot express."""
+    problems = _unsupported(network)
+    if problems:
+        return None, problems
+    try:
+        return _module(network), []
+    except PlanError as error:
+        return None, [str(error)]
+
+
+def _unsupported(network: Network) -> list[str]:
+    for stage in network.stages:
+        for run in stage.runs:
+            for layer in run.block.shortcut.layers:
+                pool = layer.pool if isinstance(layer, PoolLayer) else None
+                if (
+                    pool is not None
+                    and pool.ceil
+                    and (pool.stride, pool.kernel, pool.padding) != (2, 2, 0)
+                ):
+                    position = run.first_index - stage.runs[0].first_index
+                    return [
+                        f"an average-pool shortcut with stride {pool.stride} "
+                        f"(`{stage.name}` block {position + 1}); Keras pools round up exactly "
+                        "only for stride 2"
+                    ]
+    for layer in (*network.stem.layers, *network.head.layers):
+        if isinstance(layer, PoolLayer) and layer.pool.ceil:
+            return ["a pool that rounds up outside a shortcut"]
+    return []
+
+
+def _module(network: Network) -> Module:
+    from resdsl import __version__
+
+    conventions = network.conventions
+    convs = [layer.conv for layer in network.stem.layers if isinstance(layer, ConvLayer)]
+    for stage in network.stages:
+        for run in stage.runs:
+            convs += [layer.conv for layer in run.block.layers if isinstance(layer, ConvLayer)]
+    ctx = Context(
+        activation=conventions.activation,
+        kaiming=conventions.init == "kaiming",
+        classes=network.classes,
+        bias={c.bias for c in convs},
+    )
+    drop = conventions.stochastic_depth > 0
+    block_functions = _block_functions(network, ctx)
+
+    # Shortcut functions, one per distinct code; `shortcut` where there is only one.
+    shortcuts: dict[str, ShortcutFunction | None] = {}
+    distinct: dict[tuple, str] = {}
+    for function in block_functions:
+        shortcut = _shortcut_function(function, ctx)
+        if shortcut is not None:
+            code = (shortcut.sources, shortcut.params, shortcut.body)
+            name = distinct.setdefault(code, function.name.replace("_block", "_shortcut", 1))
+            shortcut = ShortcutFunction(name, *code)
+        shortcuts[function.name] = shortcut
+    if len(distinct) == 1:
+        shortcuts = {
+            k: ShortcutFunction("shortcut", s.sources, s.params, s.body) if s else None
+            for k, s in shortcuts.items()
+        }
+
+    # Stack functions, one per block function and stride pattern; `stack` where only one.
+    patterns: dict[tuple, str] = {}
+    for function in block_functions:
+        for stage in function.stages:
+            pattern = stage.strided_block if function.stride else None
+            name = function.name.replace("_block", "_stack", 1)
+            if any(k[0] == function.name and k[1] != pattern for k in patterns):
+                name += f"_{pattern}"
+            patterns.setdefault((function.name, pattern), name)
+    if len(patterns) == 1:
+        patterns = dict.fromkeys(patterns, "stack")
+
+    functions: list[Function] = []
+    written: set[str] = set()
+    for function in block_functions:
+        shortcut = shortcuts[function.name]
+        if shortcut is not None and shortcut.name not in written:
+            written.add(shortcut.name)
+            doc = _doc("The path from a block's input to its addition.")
+            params = [VARIABLES[s] if len(shortcut.sources) > 1 else "x" for s in shortcut.sources]
+            head = _head(shortcut.name, [*params, *shortcut.params])
+            functions.append(Function(head, doc, shortcut.body))
+        functions.append(_block_function(function, shortcut, ctx, drop))
+        for (owner, pattern), name in patterns.items():
+            if owner == function.name:
+                functions.append(_stack_function(name, function, pattern, drop))
+    stage_calls: list[str] = []
+    for stage in network.stages:
+        function = next(f for f in block_functions if any(s is stage for s in f.stages))
+        pattern = stage.strided_block if function.stride else None
+        name = patterns[(function.name, pattern)]
+        stage_calls += _stage_call(stage, function, name, pattern, drop)
+    functions.append(_build_model(network, ctx, stage_calls))
+
+    norm = None
+    if "norm" in ctx.uses:
+        norm = NormHelper(
+            epsilon=_float(conventions.norm_eps),
+            momentum=_float(round(1.0 - conventions.norm_momentum, 12)),
+            torch_momentum=_float(conventions.norm_momentum),
+            zero="norm.zero" in ctx.uses,
+        )
+    drop_path = None
+    if drop:
+        formula = "DROP_PATH_RATE * index / (TOTAL_BLOCKS - 1)"
+        drop_path = DropPath(
+            rate=_float(conventions.stochastic_depth),
+            blocks=network.total_blocks,
+            formula=formula if network.total_blocks > 1 else "DROP_PATH_RATE",
+        )
+    shape = network.input
+    return Module(
+        name=network.name,
+        version=__version__,
+        source=network.source.file,
+        sha256=network.source.sha256,
+        input_shape=f"({shape.height}, {shape.width}, {shape.channels})",
+        classes=network.classes,
+        recursion_limit=network.total_blocks >= DEEP_GRAPH_BLOCKS,
+        conv=_conv_helper(ctx),
+        norm=norm,
+        channel_pad="ChannelPad" in ctx.uses,
+        minus_inf_padding="MinusInfPadding2D" in ctx.uses,
+        drop_path=drop_path,
+        functions=tuple(functions),
+    )
+
+
+def _conv_helper(ctx: Context) -> ConvHelper:
+    """`conv` with the parameters the emitted calls use."""
+
+    def used(option: str) -> bool:
+        return f"conv.{option}" in ctx.uses
+
+    defaults = {"groups": "1", "dilation": "1", "pad": "False", "bias": "False", "zero": "False"}
+    params = ["x", "filters", "kernel", "name", "stride=1"]
+    params += [f"{option}={value}" for option, value in defaults.items() if used(option)]
+    options = ["dilation_rate=dilation"] * used("dilation") + ["groups=groups"] * used("groups")
+    options.append("use_bias=bias" if len(ctx.bias) > 1 else f"use_bias={min(ctx.bias)}")
+    init: tuple[str, ...] = ()
+    if ctx.kaiming:
+        init = (
+            "# He et al.'s normal initialization, scaled by the fan-out (torchvision's).",
+            'init = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")',
+        )
+        zero = '"zeros" if zero else init' if used("zero") else "init"
+        options.append(f"kernel_initializer={zero}")
+    elif used("zero"):
+        options.append('kernel_initializer="zeros" if zero else "glorot_uniform"')
+    return ConvHelper(
+        head=_head("conv", params),
+        pad_doc=" or `pad` asks" if used("pad") else "",
+        padding="dilation * (kernel - 1) // 2" if used("dilation") else "(kernel - 1) // 2",
+        explicit="(stride > 1 or pad)" if used("pad") else "stride > 1",
+        init=init,
+        options=tuple(options),
+    )
+
+
+def _build_model(network: Network, ctx: Context, stage_calls: list[str]) -> Function:
+    """`build_model`: the stem, the stages and the head, the stem and head read from the IR's
+    layer lists with their numbers and names as literals."""
+    scope = Scope()
+    body: list[str] = []
+    if network.total_blocks >= DEEP_GRAPH_BLOCKS:
+        limit = 10 * network.total_blocks + 1000
+        body += [
+            f"{INDENT}# Keras walks the layer graph recursively: this deep a net needs more than "
+            "Python's default.",
+            f"{INDENT}sys.setrecursionlimit(max(sys.getrecursionlimit(), {limit}))",
+        ]
+    body.append(f"{INDENT}inputs = keras.Input(shape=input_shape or INPUT_SHAPE)")
+    body += _chain(_applies(network.stem.layers, scope, ctx), "inputs", "x", "x")
+    body += stage_calls
+    body += _chain(_applies(network.head.layers, scope, ctx), "x", "x", "outputs")
+    body.append(f"{INDENT}return keras.Model(inputs, outputs, name={_string(network.name)})")
+    head = (
+        "def build_model(num_classes: int | None = None, input_shape: tuple | None = None)"
+        " -> keras.Model:"
+    )
+    doc = (
+        f"The `{network.name}` network for channels-last images of `input_shape`, with a linear "
+        "classifier of `num_classes` outputs (logits); defaults from the spec."
+    )
+    return Function(head, _doc(doc), tuple(body))
 
 
 @lru_cache(maxsize=1)
@@ -232,4 +928,4 @@ def _template():
     return template_environment(Path(__file__).parent / "templates").get_template("model.py.j2")
 
 
-__all__ = ["KerasBackend", "layer_pairs"]
+__all__ = ["KerasBackend", "plan"]

@@ -1,83 +1,113 @@
 """The PyTorch backend: an elaborated network to a standalone module that imports only torch.
 
-The generated module reads like torchvision's resnet.py: one class per block kind the network
-uses, a helper per shortcut kind, a model class that builds its stages from a small table of
-runs of identical blocks (so the text grows with the number of distinct blocks, not with
-depth), and `build_model`.
+The generated module reads like torchvision's resnet.py: one class per distinct block structure,
+a shortcut function, `make_stage` (torchvision's `_make_layer`: one call per stage with the real
+block count, so ResNet-152's module is as long as ResNet-50's), the model class and
+`build_model`.
 
-Names are a compatibility contract with torchvision (and timm, for what torchvision lacks).
-They are listed once, in :mod:`resdsl.naming` (with the Keras names of the same layers), and
-re-exported here as :func:`state_dict_layout`; the tests check every spec's generated model
-against that list, so the layout the weight porters rely on is the layout the model has.
+It is built in two steps. Python reads the network's layer lists (the stem's, every block's, the
+head's) and builds a plan: the block classes, the shortcut functions, the stage calls, the
+model's lines. The jinja2 templates lay the plan out. Nothing is decided from a block type's name
+and no name is derived here: every attribute is a layer's `torch` name from the IR, every value a
+layer's.
 
-Choices worth knowing:
+A plan is checked by construction against the IR it came from. A class, a shortcut function or a
+stage call abstracts the values of many blocks (widths, stride, groups, dilation) into its
+arguments; the plan substitutes each block's own values back and compares the result with the
+block's layers, field by field. What does not come back exactly is reported by `unsupported`
+(the CLI's diagnostic) and refused by `emit`, never generated wrong.
 
-* Pre-activation blocks put `bn1` before `conv1`, `bn2` before `conv2` (and `bn3` before
-  `conv3`); the head's final norm (pre-activation nets) is `norm`, as in timm's ResNetV2.
-* The deep stem (ResNet-C) is timm's: `conv1` is a Sequential (conv, bn, act, conv, bn, act,
-  conv) and `bn1` the norm after it. The pool-then-project shortcut (ResNet-D) is timm's
-  `downsample.0` AvgPool2d, `.1` conv, `.2` norm.
-* `zero_last_norm` zeroes the last norm's weight of each residual branch in post-activation
-  blocks (torchvision's zero_init_residual). Pre-activation blocks have no norm after their
-  last convolution, so there, as timm's ResNetV2 does, the last convolution's weight is zeroed:
-  each branch then starts as the identity, which is the point of the option.
+* Block classes: blocks whose layer lists agree once widths, the stride, groups, dilation and
+  paddings are set aside share one class. A class takes `groups` only where one of its blocks
+  groups a convolution, `dilation` only where one dilates, `drop_path` only with stochastic
+  depth.
+* Shortcuts: which shortcut a block gets is a function of two things the generated code can test,
+  whether the width stays and whether the stride is 1. Each (width, stride) case that the
+  network's blocks meet maps to the layers those blocks have there; stages whose cases agree
+  share one function, written as an `if` chain with the simplest conditions that separate the
+  cases. Pre-activation blocks' shortcuts read the pre-activated input or (shortcut `source`
+  "input") the block's input; a class meeting both tells them apart by the type of the module,
+  `FromInput` for the latter.
+* `zero_last_norm`: the layers the IR marks `zero_init` (the last norm of a post-activation
+  branch, the last convolution of a pre-activation one, as timm's ResNetV2) start at zero.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import textwrap
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from resdsl.ir import Block, Network, Shortcut
-from resdsl.naming import state_dict_layout
+from resdsl import __version__
+from resdsl.ir import (
+    ActLayer,
+    Block,
+    ConvLayer,
+    Network,
+    NormLayer,
+    PadChannelsLayer,
+    PoolLayer,
+)
 
 LINE = 100  # the project's ruff line length
 INDENT = "    "
 
-_BLOCK_CLASS = {
-    "basic": "BasicBlock",
-    "bottleneck": "Bottleneck",
-    "preact_basic": "PreActBasicBlock",
-    "preact_bottleneck": "PreActBottleneck",
-}
-_BLOCK_DOC = {
-    "basic": "Two 3x3 convolutions, each followed by a norm; the activation after the addition.",
-    "bottleneck": "1x1 reduce, 3x3, 1x1 expand, each followed by a norm; the activation after "
-    "the addition.",
-    "preact_basic": "Pre-activation: a norm and activation before each of two 3x3 convolutions.",
-    "preact_bottleneck": "Pre-activation: a norm and activation before each of 1x1, 3x3, 1x1.",
+_ACTIVATION = {
+    "relu": "nn.ReLU(inplace=True)",
+    "silu": "nn.SiLU(inplace=True)",
+    "gelu": "nn.GELU()",
 }
 _INIT_DOC = {
     "kaiming": "torchvision's: He normal (fan out) convolutions, unit norms, default Linear.",
     "glorot": "keras': Glorot uniform convolutions and Linear, zero biases, unit norms.",
-}
-_ACTIVATION = {
-    "relu": ("relu", "nn.ReLU(inplace=True)"),
-    "silu": ("act", "nn.SiLU(inplace=True)"),
-    "gelu": ("act", "nn.GELU()"),
 }
 
 
 # --------------------------------------------------------------------------- formatting
 
 
-def _call(
-    head: str, args: list[str], indent: int, tail: str = "", *, table: bool = False
-) -> list[str]:
-    """`head(args)tail` laid out as ruff format would: on one line if it fits, else the
-    arguments on one indented line, else one per line with a trailing comma (which ruff then
-    keeps). `table` asks for one argument per line at once."""
-    pad = INDENT * indent
-    if table:
-        return [f"{pad}{head}(", *(f"{pad}{INDENT}{a}," for a in args), f"{pad}){tail}"]
-    one = f"{pad}{head}({', '.join(args)}){tail}"
-    if len(one) <= LINE:
+@dataclass(frozen=True)
+class Call:
+    """A call expression, laid out by :func:`_layout` as ruff format would."""
+
+    head: str
+    args: tuple[str | Call, ...]
+
+
+def _flat(value: str | Call) -> str:
+    if isinstance(value, Call):
+        return f"{value.head}({', '.join(_flat(a) for a in value.args)})"
+    return value
+
+
+def _layout(prefix: str, value: str | Call, depth: int, suffix: str = "") -> list[str]:
+    """`prefix value suffix` at `depth` indents: on one line if it fits, else the arguments on
+    one indented line, else one per line with a trailing comma (none after a sole argument),
+    each laid out the same way."""
+    pad = INDENT * depth
+    one = f"{pad}{prefix}{_flat(value)}{suffix}"
+    if len(one) <= LINE or not isinstance(value, Call) or not value.args:
         return [one]
-    inner = f"{pad}{INDENT}{', '.join(args)}"
+    head, close = f"{pad}{prefix}{value.head}(", f"{pad}){suffix}"
+    inner = f"{pad}{INDENT}{', '.join(_flat(a) for a in value.args)}"
     if len(inner) <= LINE:
-        return [f"{pad}{head}(", inner, f"{pad}){tail}"]
-    return [f"{pad}{head}(", *(f"{pad}{INDENT}{a}," for a in args), f"{pad}){tail}"]
+        return [head, inner, close]
+    lines = [head]
+    comma = "," if len(value.args) > 1 else ""
+    for arg in value.args:
+        lines += _layout("", arg, depth + 1, comma)
+    return [*lines, close]
+
+
+def _docstring(text: str, depth: int) -> list[str]:
+    """A docstring at `depth` indents: one line if it fits, else wrapped, quotes on their own."""
+    pad = INDENT * depth
+    if len(pad) + len(text) + 6 <= LINE:
+        return [f'{pad}"""{text}"""']
+    lines = textwrap.wrap(text, LINE - len(pad), initial_indent='"""', break_on_hyphens=False)
+    return [pad + line for line in lines] + [f'{pad}"""']
 
 
 def _float(value: float) -> str:
@@ -91,9 +121,8 @@ _SPELLINGS = (("resnext", "ResNeXt"), ("resnet", "ResNet"), ("preact", "PreAct")
 def _class_name(name: str) -> str:
     """`wide_resnet50_2` -> `WideResNet50_2`: CamelCase, keeping `_` before a digit, with the
     families spelled as their papers do."""
-    parts = [p for p in name.split("_") if p]
     out = ""
-    for part in parts:
+    for part in (p for p in name.split("_") if p):
         if out and part[0].isdigit():
             out += "_"
         for lower, spelled in _SPELLINGS:
@@ -102,371 +131,924 @@ def _class_name(name: str) -> str:
                 break
         out += part[0].upper() + part[1:]
     out = "".join(c for c in out if c.isalnum() or c == "_") or "Network"
-    if not out[0].isalpha():
-        out = "Net" + out
-    return out
+    return out if out[0].isalpha() else "Net" + out
 
 
-# --------------------------------------------------------------------------- the plan
+# --------------------------------------------------------------------------- values
 
 
 @dataclass(frozen=True)
+class Sym:
+    """A value the generated code takes as an argument (`scale * name`) rather than writes."""
+
+    name: str
+    scale: int = 1
+
+    def __str__(self) -> str:
+        return self.name if self.scale == 1 else f"{self.scale} * {self.name}"
+
+
+def _fields(layer) -> dict:
+    """The values of a layer that the generated code states (its IR fields but the names)."""
+    if isinstance(layer, ConvLayer):
+        return layer.conv.model_dump()
+    if isinstance(layer, PoolLayer):
+        return layer.pool.model_dump()
+    return layer.model_dump(exclude={"op", "torch", "keras", "width", "zero_init"})
+
+
+def _instantiate(fields: dict, env: dict) -> dict | None:
+    """`fields` with each argument replaced by its value in `env` (None if one is missing)."""
+    out = {}
+    for name, value in fields.items():
+        if isinstance(value, Sym):
+            if value.name not in env:
+                return None
+            value = env[value.name] * value.scale
+        out[name] = value
+    return out
+
+
+def _block_env(block: Block) -> dict:
+    return {
+        "in_channels": block.in_channels,
+        "mid_channels": block.mid_channels,
+        "out_channels": block.out_channels,
+        "stride": block.stride,
+        "groups": block.groups,
+        "dilation": block.dilation,
+    }
+
+
+def _shortcut_env(block: Block) -> dict:
+    """What a shortcut function knows of a block; `pad_*` are `PadChannels`' rule."""
+    grow = block.out_channels - block.in_channels
+    return {
+        "in_channels": block.in_channels,
+        "out_channels": block.out_channels,
+        "stride": block.stride,
+        "pad_before": grow // 2,
+        "pad_after": grow - grow // 2,
+    }
+
+
+_BLOCK_SYMBOLS = frozenset(
+    ("in_channels", "mid_channels", "out_channels", "stride", "groups", "dilation")
+)
+
+
+def _abstract(layers: list, symbols: frozenset[str]) -> dict:
+    """The fields of the layers at one position of several blocks, with what varies from block to
+    block (or may, as a width) replaced by the argument that gives it. The caller checks the
+    result against every block."""
+    first = layers[0]
+    fields = _fields(first)
+    if isinstance(first, ConvLayer):
+        fields["in_channels"] = Sym(f"{first.source}_channels")
+        fields["out_channels"] = Sym(f"{first.target}_channels")
+        if first.strided:
+            fields["stride"] = Sym("stride")
+        if "groups" in symbols and any(layer.conv.groups > 1 for layer in layers):
+            fields["groups"] = Sym("groups")
+        dilated = [layer.conv for layer in layers if layer.conv.dilation > 1]
+        if "dilation" in symbols and dilated:
+            fields["dilation"] = Sym("dilation")
+            fields["padding"] = Sym("dilation", dilated[0].padding // dilated[0].dilation)
+    elif isinstance(first, NormLayer):
+        fields["channels"] = Sym(f"{first.width}_channels")
+    elif isinstance(first, PoolLayer) and first.strided:
+        fields["stride"] = Sym("stride")
+        if any(layer.pool.kernel == layer.pool.stride > 1 for layer in layers):
+            fields["kernel"] = Sym("stride")
+    elif isinstance(first, PadChannelsLayer):
+        fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
+    return fields
+
+
+def _structure(layer) -> tuple:
+    """What a block class fixes of a layer: its type, name and flags, and the values that no
+    argument gives (a kernel size, a bias)."""
+    meta = layer.model_dump(exclude={"keras", "conv", "pool"})
+    fields = _fields(layer)
+    varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
+    if getattr(layer, "strided", False):
+        varying |= {"stride", "kernel"} if isinstance(layer, PoolLayer) else {"stride"}
+    if isinstance(layer, PadChannelsLayer):
+        varying |= {"before", "after"}
+    kept = {k: v for k, v in {**meta, **fields}.items() if k not in varying}
+    return tuple(sorted(kept.items()))
+
+
+# --------------------------------------------------------------------------- emitters
+# One emitter per layer type: the module that a layer's fields describe. Fields may hold `Sym`s.
+
+
+def _conv(f: dict, activation: str) -> Call:
+    args = [str(f["in_channels"]), str(f["out_channels"]), f"kernel_size={f['kernel']}"]
+    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
+        if f[name] != default:
+            args.append(f"{name}={f[name]}")
+    return Call("nn.Conv2d", (*args, f"bias={f['bias']}"))
+
+
+def _norm(f: dict, activation: str) -> Call:
+    return Call("norm", (str(f["channels"]),))
+
+
+def _act(f: dict, activation: str) -> str:
+    return activation
+
+
+def _pool(f: dict, activation: str) -> Call:
+    window = [f"kernel_size={f['kernel']}", f"stride={f['stride']}"]
+    if f["kind"] == "max" and f["zero_padded"]:
+        # Zeros, not -inf, around the input (keras.applications; see resdsl.ir.Pool).
+        pad = f"nn.ZeroPad2d({f['padding']})"
+        return Call("nn.Sequential", (pad, Call("nn.MaxPool2d", tuple(window))))
+    if f["padding"]:
+        window.append(f"padding={f['padding']}")
+    if f["kind"] == "max":
+        return Call("nn.MaxPool2d", tuple(window))
+    if f["ceil"]:
+        window += ["ceil_mode=True", "count_include_pad=False"]
+    return Call("nn.AvgPool2d", tuple(window))
+
+
+def _pad_channels(f: dict, activation: str) -> Call:
+    return Call("PadChannels", ("in_channels", "out_channels"))
+
+
+def _linear(f: dict, activation: str) -> Call:
+    args = (str(f["in_features"]), str(f["out_features"]))
+    return Call("nn.Linear", args if f["bias"] else (*args, "bias=False"))
+
+
+def _dropout(f: dict, activation: str) -> str:
+    return f"nn.Dropout(p={_float(f['rate'])})"
+
+
+def _global_pool(f: dict, activation: str) -> str:
+    return "nn.AdaptiveAvgPool2d((1, 1))"
+
+
+_EMITTERS = {
+    "conv": _conv,
+    "norm": _norm,
+    "act": _act,
+    "pool": _pool,
+    "pad_channels": _pad_channels,
+    "linear": _linear,
+    "dropout": _dropout,
+    "global_pool": _global_pool,
+}
+
+
+# --------------------------------------------------------------------------- the plan
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class _Unit:
+    """One attribute of a module: a layer, or the layers of a Sequential (`conv1.0`, ...)."""
+
+    attr: str
+    ops: list[str]
+    fields: list[dict]
+    sequential: bool
+
+    @property
+    def convolves(self) -> bool:
+        return "conv" in self.ops
+
+    @property
+    def chains(self) -> bool:
+        """Whether it joins a conv -> norm -> act statement (parameter-free reshapes do not)."""
+        return all(op in ("conv", "norm", "act") for op in self.ops)
+
+
+@dataclass
 class _BlockClass:
-    """One generated block class: a block kind with its fixed stride placement and biases."""
+    """One generated block class and the blocks (one per run) it builds."""
 
-    kind: str
-    stride_on: str
-    biases: tuple[bool, ...]
-    # Pre-activation blocks: which of their shortcut modules read the pre-activated input.
-    preact_inputs: frozenset[bool]
+    name: str
+    blocks: list[Block]
+    layers: list  # the first block's pre, branch and post layers, for their names and flags
+    pre: list[_Unit]
+    branch: list[_Unit]
+    post: list[_Unit]
+    takes: list[str]  # what it takes besides the widths, the stride and the downsample
+    sources: set[str]  # what its shortcuts read: "input", "preactivated"
+
+    @property
+    def zero(self) -> list[str]:
+        """The layers whose weight starts at zero (`zero_last_norm`)."""
+        return [x.torch for x in self.layers if getattr(x, "zero_init", False)]
 
 
-def _shortcut_variant(shortcut: Shortcut) -> str:
-    """The key `make_shortcut` dispatches on."""
-    if shortcut.kind == "pad":
-        return "pad_avgpool" if shortcut.downsample == "avgpool" else "pad"
-    if shortcut.kind in ("project", "pool_project") and not shortcut.norm:
-        return shortcut.kind + "_unnormed"
-    return shortcut.kind
+@dataclass(frozen=True)
+class _Outcome:
+    """The shortcut of one (width, stride) case: its layers' ops and abstract fields."""
+
+    source: str
+    layers: tuple[tuple[str, tuple], ...]  # (op, sorted fields)
 
 
-def _block_key(block: Block) -> tuple:
-    bottleneck = block.kind.endswith("bottleneck")
-    return (
-        block.kind,
-        block.stride_on if bottleneck else "3x3",
-        tuple(c.bias for c in block.convs),
+_Cell = tuple[bool, bool]  # (the width stays, the stride is 1)
+
+
+@dataclass(frozen=True)
+class _Case:
+    """`if condition: return outcome`; the last case of a chain has no condition."""
+
+    cells: frozenset[_Cell] | None
+    condition: str | None
+    outcome: _Outcome | None
+
+
+@dataclass
+class _Function:
+    """A shortcut function: the outcome of each case the blocks of its stages meet."""
+
+    cases: dict[_Cell, _Outcome | None]
+    stages: list = field(default_factory=list)
+    kinds: set[str] = field(default_factory=set)  # the IR's shortcut kinds, for its name
+    name: str = ""
+    marks: bool = False  # wraps the shortcuts that read the block's input in `FromInput`
+    chain: list[_Case] = field(default_factory=list)
+
+
+@dataclass
+class _StageCall:
+    """`self.{attr} = make_stage(...)`."""
+
+    attr: str
+    block: _BlockClass
+    blocks: int
+    in_channels: int
+    mid_channels: int
+    out_channels: int
+    stride: int
+    stride_last: bool
+    options: dict[str, int]  # groups, dilation: those the class takes
+    function: _Function | None
+    first_index: int  # network-wide index of its first block (stochastic depth)
+
+    def expand(self) -> list[dict]:
+        """What make_stage's loop gives each block, as it does it."""
+        strided = self.blocks - 1 if self.stride_last else 0
+        return [
+            {
+                "in_channels": self.in_channels if index == 0 else self.out_channels,
+                "mid_channels": self.mid_channels,
+                "out_channels": self.out_channels,
+                "stride": self.stride if index == strided else 1,
+                **self.options,
+            }
+            for index in range(self.blocks)
+        ]
+
+
+_SAME, _KEEP = "in_channels == out_channels", "stride == 1"
+_GROW, _STEP = "in_channels != out_channels", "stride != 1"
+_ALL: tuple[_Cell, ...] = ((True, True), (True, False), (False, True), (False, False))
+# Every set of cases an `if` can select, with its text and cost, the simplest first.
+_CONDITIONS = [
+    (frozenset(c for c in _ALL if test(*c)), text, cost)
+    for test, text, cost in (
+        (lambda same, keep: same, _SAME, 1),
+        (lambda same, keep: not same, _GROW, 1),
+        (lambda same, keep: keep, _KEEP, 1),
+        (lambda same, keep: not keep, _STEP, 1),
+        (lambda same, keep: same and keep, f"{_SAME} and {_KEEP}", 2),
+        (lambda same, keep: same and not keep, f"{_SAME} and {_STEP}", 2),
+        (lambda same, keep: not same and keep, f"{_GROW} and {_KEEP}", 2),
+        (lambda same, keep: not same and not keep, f"{_GROW} and {_STEP}", 2),
+        (lambda same, keep: not same or not keep, f"{_GROW} or {_STEP}", 2),
+        (lambda same, keep: not same or keep, f"{_GROW} or {_KEEP}", 2),
+        (lambda same, keep: same or not keep, f"{_SAME} or {_STEP}", 2),
+        (lambda same, keep: same or keep, f"{_SAME} or {_KEEP}", 2),
+        (lambda same, keep: same == keep, f"({_SAME}) == ({_KEEP})", 3),
+        (lambda same, keep: same != keep, f"({_SAME}) != ({_KEEP})", 3),
+    )
+]
+
+
+def _cell(values) -> _Cell:
+    """The case of a block (or of what make_stage gives it)."""
+    get = values.get if isinstance(values, dict) else lambda name: getattr(values, name)
+    return (get("in_channels") == get("out_channels"), get("stride") == 1)
+
+
+def _chain(cases: dict[_Cell, _Outcome | None], rank: dict) -> list[_Case]:
+    """The `if` chain that returns each case's outcome: the identity first where there is one
+    (as torchvision tests it), then with the fewest conditions, then in order of first use.
+    Cases no block meets may go to any outcome but the identity: None is returned only where a
+    block has it."""
+    outcomes = sorted(set(cases.values()), key=lambda o: rank[o])
+    free = set(_ALL) - set(cases)
+    best = None
+    for order in itertools.permutations(outcomes):
+        if len(order) > 1 and order[-1] is None:
+            continue
+        chain, cost, done = [], 0, set()
+        for position, outcome in enumerate(order[:-1]):
+            own = {c for c, o in cases.items() if o == outcome}
+            later = {c for c, o in cases.items() if o in order[position + 1 :]}
+            allowed = (set(_ALL) - later - (free if outcome is None else set())) | done
+            cells, text, price = next(
+                (cells, text, price)
+                for cells, text, price in _CONDITIONS
+                if own <= cells <= allowed
+            )
+            chain.append(_Case(cells, text, outcome))
+            cost += price
+            done |= cells
+        chain.append(_Case(None, None, order[-1]))
+        key = (order[0] is not None, cost, [rank[o] for o in order])
+        if best is None or key < best[0]:
+            best = (key, chain)
+    return best[1]
+
+
+def _select(chain: list[_Case], cell: _Cell) -> _Outcome | None:
+    """What the generated `if` chain returns for a case."""
+    return next(case.outcome for case in chain if case.cells is None or cell in case.cells)
+
+
+def _compatible(a: dict, b: dict) -> bool:
+    return all(a[c] == o for c, o in b.items() if c in a)
+
+
+class _Plan:
+    """What the templates lay out, read from the network and checked against it. Problems (what
+    the plan cannot rebuild exactly) are collected, not raised."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self.problems: list[str] = []
+        self.activation = _ACTIVATION[network.conventions.activation]
+        self.drop_path = network.conventions.stochastic_depth > 0
+        self.runs = [(stage, run.block) for stage in network.stages for run in stage.runs]
+        self._outcomes: dict[int, _Outcome | None] = {}
+        self.rank: dict[_Outcome | None, int] = {}  # order of first use
+        self.downsample = self._shortcut_attribute()
+        self.classes = self._classes()
+        self.functions = self._functions() if self.downsample else []
+        self.stages = [self._stage(stage) for stage in network.stages]
+        self.stem = self._model_units(network.stem.layers)
+        self.head = self._model_units(network.head.layers)
+        self.model = _class_name(network.name)
+        taken = {c.name for c in self.classes} | {"DropPath", "PadChannels", "FromInput"}
+        while self.model in taken:
+            self.model += "Model"
+
+    def problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    @property
+    def stride_last(self) -> bool:
+        return any(s.stride_last for s in self.stages)
+
+    @property
+    def options(self) -> bool:
+        return any(c.takes for c in self.classes)
+
+    @property
+    def pad_channels(self) -> bool:
+        return any(
+            op == "pad_channels"
+            for f in self.functions
+            for outcome in f.cases.values()
+            for op, _ in (outcome.layers if outcome else ())
+        )
+
+    @property
+    def from_input(self) -> bool:
+        return any(f.marks for f in self.functions)
+
+    # ----------------------------------------------------------------- units
+
+    def units(self, layers, fields: list[dict]) -> list[_Unit]:
+        """`layers` as the attributes they occupy, in order: a dotted name `conv1.3` puts a
+        layer in Sequential `conv1` at index 3."""
+        units: list[_Unit] = []
+        for layer, values in zip(layers, fields, strict=True):
+            attr, _, index = layer.torch.partition(".")
+            last = units[-1] if units else None
+            if index and last is not None and last.sequential and last.attr == attr:
+                if index != str(len(last.ops)):
+                    self.problem(f"layer `{layer.torch}` out of its Sequential's order")
+                last.ops.append(layer.op)
+                last.fields.append(values)
+                continue
+            if index and index != "0":
+                self.problem(f"layer `{layer.torch}` out of its Sequential's order")
+            units.append(_Unit(attr, [layer.op], [values], bool(index)))
+        return units
+
+    def _model_units(self, layers) -> list[_Unit]:
+        """The stem's or the head's units; the classifier's width is `num_classes`."""
+        fields = []
+        for layer in layers:
+            values = _fields(layer)
+            if isinstance(layer, PadChannelsLayer):
+                self.problem("a channel padding outside a shortcut")
+            if getattr(layer, "zero_init", False):
+                self.problem("a layer outside the blocks that starts at zero")
+            classifier = layer is layers[-1] and layer.op == "linear"
+            if classifier and values["out_features"] == self.network.classes:
+                values["out_features"] = Sym("num_classes")
+            fields.append(values)
+        return self.units(layers, fields)
+
+    # ----------------------------------------------------------------- block classes
+
+    def _shortcut_attribute(self) -> str | None:
+        """The block attribute every shortcut's layers live under (torchvision's `downsample`)."""
+        attrs = set()
+        for _, block in self.runs:
+            for index, layer in enumerate(block.shortcut.layers):
+                attr, _, rest = layer.torch.partition(".")
+                attrs.add(attr)
+                if rest != str(index):
+                    self.problem(f"shortcut layer `{layer.torch}` out of its Sequential's order")
+        if len(attrs) > 1:
+            self.problem(f"shortcut layers under several names ({', '.join(sorted(attrs))})")
+        return min(attrs) if attrs else None
+
+    def _classes(self) -> list[_BlockClass]:
+        """Blocks grouped by structure, each group's fields abstracted and checked against
+        every block of it."""
+        by_key: dict[tuple, list[Block]] = {}
+        for _, block in self.runs:
+            key = tuple(tuple(_structure(x) for x in part) for part in _parts(block))
+            members = by_key.setdefault(key, [])
+            if block not in members:
+                members.append(block)
+        classes = []
+        for members in by_key.values():
+            columns = zip(*(_layers(b) for b in members), strict=True)
+            fields = [_abstract(list(column), _BLOCK_SYMBOLS) for column in columns]
+            for block in members:
+                rebuilt = [_instantiate(f, _block_env(block)) for f in fields]
+                if rebuilt != [_fields(x) for x in _layers(block)]:
+                    self.problem(f"a {_describe(block)} block that no class rebuilds")
+                if not block.pre and block.shortcut.source == "preactivated":
+                    self.problem("a shortcut that reads a pre-activation its block lacks")
+            first = members[0]
+            cut = [len(first.pre), len(first.pre) + len(first.branch)]
+            classes.append(
+                _BlockClass(
+                    name="",
+                    blocks=members,
+                    layers=_layers(first),
+                    pre=self.units(first.pre, fields[: cut[0]]),
+                    branch=self.units(first.branch, fields[cut[0] : cut[1]]),
+                    post=self.units(first.post, fields[cut[1] :]),
+                    takes=[n for n in ("groups", "dilation") if Sym(n) in _values(fields, n)],
+                    sources={b.shortcut.source for b in members if b.shortcut.layers},
+                )
+            )
+        _name_classes(classes)
+        return classes
+
+    def class_of(self, block: Block) -> _BlockClass:
+        return next(c for c in self.classes if block in c.blocks)
+
+    # ----------------------------------------------------------------- shortcuts
+
+    def outcome(self, block: Block) -> _Outcome | None:
+        """A block's shortcut as a function writes it (None: the identity), checked."""
+        if id(block) in self._outcomes:
+            return self._outcomes[id(block)]
+        outcome = None
+        if block.shortcut.layers:
+            env = _shortcut_env(block)
+            parts = []
+            for layer in block.shortcut.layers:
+                fields = _abstract([layer], frozenset(env))
+                if _instantiate(fields, env) != _fields(layer):
+                    self.problem(f"a {block.shortcut.kind} shortcut that no function rebuilds")
+                parts.append((layer.op, tuple(sorted(fields.items()))))
+            outcome = _Outcome(block.shortcut.source, tuple(parts))
+        self._outcomes[id(block)] = outcome
+        self.rank.setdefault(outcome, len(self.rank))
+        return outcome
+
+    def _functions(self) -> list[_Function]:
+        """Stages' cases joined into as few functions as agree: a stage joins the function
+        that shares the most of its cases and contradicts none, else starts one; then
+        functions that do not contradict each other join."""
+        functions: list[_Function] = []
+        for stage in self.network.stages:
+            cases: dict[_Cell, _Outcome | None] = {}
+            for run in stage.runs:
+                outcome = self.outcome(run.block)
+                if cases.setdefault(_cell(run.block), outcome) != outcome:
+                    self.problem(f"two shortcuts for one width and stride in stage {stage.name}")
+            shared = [
+                (sum(c in f.cases for c in cases), -number, f)
+                for number, f in enumerate(functions)
+                if _compatible(f.cases, cases)
+            ]
+            best = max(shared, key=lambda t: t[:2], default=(0, 0, None))
+            target = best[2] if best[0] else _Function({})
+            if target is not best[2]:
+                functions.append(target)
+            target.cases.update(cases)
+            target.stages.append(stage)
+            target.kinds |= {r.block.shortcut.kind for r in stage.runs if r.block.shortcut.layers}
+        joined = True
+        while joined:
+            joined = False
+            for a, b in itertools.combinations(functions, 2):
+                if _compatible(a.cases, b.cases):
+                    a.cases.update(b.cases)
+                    a.stages += b.stages
+                    a.kinds |= b.kinds
+                    functions.remove(b)
+                    joined = True
+                    break
+        for function in functions:
+            function.chain = _chain(function.cases, self.rank)
+            # A class whose shortcuts read both inputs tells them apart by `FromInput`.
+            function.marks = any(
+                len(self.class_of(stage.runs[0].block).sources) > 1 for stage in function.stages
+            )
+        _name_functions(functions)
+        return functions
+
+    # ----------------------------------------------------------------- stages
+
+    def _stage(self, stage) -> _StageCall:
+        """The stage's make_stage call, checked by expanding it as make_stage's loop does and
+        comparing each block with the IR's."""
+        blocks = [block for _, s, _, block in self.network.blocks() if s is stage]
+        first = blocks[0]
+        cls = self.class_of(first)
+        strided = [position for position, b in enumerate(blocks) if b.stride != 1]
+        call = _StageCall(
+            attr=stage.torch_prefix(0).rpartition(".")[0],
+            block=cls,
+            blocks=len(blocks),
+            in_channels=first.in_channels,
+            mid_channels=first.mid_channels,
+            out_channels=first.out_channels,
+            stride=blocks[strided[0]].stride if strided else 1,
+            stride_last=len(blocks) > 1 and strided == [len(blocks) - 1],
+            options={name: getattr(first, name) for name in cls.takes},
+            function=next((f for f in self.functions if stage in f.stages), None),
+            first_index=stage.runs[0].first_index,
+        )
+        for given, block in zip(call.expand(), blocks, strict=True):
+            actual = {name: getattr(block, name) for name in given}
+            if block not in cls.blocks or given != actual:
+                self.problem(f"stage {stage.name}, which make_stage cannot rebuild")
+            shortcut = _select(call.function.chain, _cell(given)) if call.function else None
+            if shortcut != self.outcome(block):
+                self.problem(f"the shortcuts of stage {stage.name}")
+        return call
+
+
+def _layers(block: Block) -> list:
+    return [*block.pre, *block.branch, *block.post]
+
+
+def _parts(block: Block) -> tuple:
+    return (block.pre, block.branch, block.post)
+
+
+def _values(fields: list[dict], name: str) -> list:
+    return [f.get(name) for f in fields]
+
+
+def _describe(block: Block) -> str:
+    return f"{block.in_channels}->{block.out_channels} stride-{block.stride}"
+
+
+def _kernel(layer: ConvLayer) -> str:
+    return f"{layer.conv.kernel}x{layer.conv.kernel}"
+
+
+def _name_classes(classes: list[_BlockClass]) -> None:
+    """`BasicBlock`, `Bottleneck`, `PreActBasicBlock`, `PreActBottleneck` from the blocks' layout
+    and pre-activation; classes that share one are told apart by the convolution that strides
+    (`BottleneckStride1x1`), then numbered."""
+    for cls in classes:
+        block = cls.blocks[0]
+        base = "Bottleneck" if block.layout == "bottleneck" else "BasicBlock"
+        cls.name = ("PreAct" if block.preact else "") + base
+    strides = {id(c): _stride_name(c) for c in classes}
+    for name in {c.name for c in classes}:
+        same = [c for c in classes if c.name == name]
+        if len({strides[id(c)] for c in same}) > 1:
+            for cls in same:
+                cls.name += strides[id(cls)]
+    taken: set[str] = set()
+    for cls in classes:
+        base, number = cls.name + ("_" if cls.name[-1].isdigit() else ""), 2
+        while cls.name in taken:
+            cls.name, number = f"{base}{number}", number + 1
+        taken.add(cls.name)
+
+
+def _stride_name(cls: _BlockClass) -> str:
+    strided = [x for x in cls.layers if isinstance(x, ConvLayer) and x.strided]
+    return "Stride" + "_".join(_kernel(x) for x in strided)
+
+
+# A function is named by the IR's shortcut kinds it returns, in this order; `pool_project`
+# includes `project` (a pool-project of stride 1 is a projection), `pad` includes `subsample`.
+_KINDS = ("project", "pool_project", "pad", "subsample")
+_IMPLIED = {"project": "pool_project", "subsample": "pad"}
+_FEATURES = ("avgpool", "maxpool", "normed", "biased")
+
+
+def _name_functions(functions: list[_Function]) -> None:
+    """`project`, `pool_project`, `pad`, `project_or_subsample`, ...; functions of one name are
+    told apart by a layer only one of them has (`avgpool_pad`, `normed_project`), then
+    numbered."""
+    for function in functions:
+        kinds = [k for k in _KINDS if k in function.kinds and _IMPLIED.get(k) not in function.kinds]
+        function.name = "_or_".join(kinds) or "identity"
+    features = {id(f): _features(f) for f in functions}
+    for name in sorted({f.name for f in functions}):
+        same = [f for f in functions if f.name == name]
+        for function in same if len(same) > 1 else ():
+            others = set().union(*(features[id(f)] for f in same if f is not function))
+            unique = [w for w in _FEATURES if w in features[id(function)] - others]
+            if unique:
+                function.name = f"{unique[0]}_{function.name}"
+    taken: set[str] = set()
+    for function in functions:
+        base, number = function.name, 2
+        while function.name in taken:
+            function.name, number = f"{base}_{number}", number + 1
+        taken.add(function.name)
+
+
+def _features(function: _Function) -> set[str]:
+    words = set()
+    for outcome in function.cases.values():
+        for op, values in outcome.layers if outcome else ():
+            fields = dict(values)
+            if op == "pool":
+                words.add("avgpool" if fields["kind"] == "avg" else "maxpool")
+            elif op == "norm":
+                words.add("normed")
+            elif op == "conv" and fields["bias"]:
+                words.add("biased")
+    return words
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _register(plan: _Plan, units: list[_Unit], seen: dict[str, _Unit]) -> list[str]:
+    """`self.attr = module` for each unit not registered yet; a unit met again (the activation
+    that a block or the model shares) is the module registered first."""
+    lines = []
+    for unit in units:
+        if unit.attr in seen:
+            if (seen[unit.attr].ops, seen[unit.attr].fields) != (unit.ops, unit.fields):
+                plan.problem(f"two different layers named `{unit.attr}`")
+            continue
+        seen[unit.attr] = unit
+        parts = [
+            _EMITTERS[op](values, plan.activation)
+            for op, values in zip(unit.ops, unit.fields, strict=True)
+        ]
+        module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
+        lines += _layout(f"self.{unit.attr} = ", module, 2)
+    return lines
+
+
+def _statements(units: list[_Unit], conv_last: bool = False) -> list[list[_Unit]]:
+    """Units grouped into chained statements, one convolution each: a norm and an activation
+    join the convolution before them, or with `conv_last` (a pre-activation branch, which ends
+    with a convolution) the one after them. Parameter-free reshapes stand alone."""
+    groups: list[list[_Unit]] = []
+    for unit in units:
+        last = groups[-1] if groups else None
+        if (
+            last is None
+            or not unit.chains
+            or not last[-1].chains
+            or (conv_last and last[-1].convolves)
+            or (not conv_last and unit.convolves and any(u.convolves for u in last))
+        ):
+            groups.append([unit])
+        else:
+            last.append(unit)
+    return groups
+
+
+def _apply(units: list[_Unit], value: str) -> str:
+    for unit in units:
+        value = f"self.{unit.attr}({value})"
+    return value
+
+
+def _block_doc(cls: _BlockClass) -> str:
+    """One line from the class's layers: its convolutions and where the norms go."""
+    sequence = [x for x in cls.layers if not isinstance(x, ActLayer)]
+    convs = [x for x in sequence if isinstance(x, ConvLayer)]
+    kernels = ", ".join(_kernel(x) + (" (strided)" if x.strided else "") for x in convs)
+    if isinstance(sequence[0], NormLayer):
+        return f"Pre-activation: convolutions {kernels}, each after a norm and activation."
+    tail = "; the activation after the sum" if cls.post else ""
+    return f"Convolutions {kernels}, a norm after each{tail}."
+
+
+def _render_class(plan: _Plan, cls: _BlockClass) -> str:
+    seen: dict[str, _Unit] = {}
+    init = _register(plan, cls.pre + cls.branch, seen)
+    if plan.downsample:
+        init.append(f"{INDENT * 2}self.{plan.downsample} = downsample")
+    init += _register(plan, cls.post, seen)
+    both = len(cls.sources) > 1
+    if both:
+        init.append(f"{INDENT * 2}self.reads_input = isinstance(downsample, FromInput)")
+    if plan.drop_path:
+        init.append(
+            f"{INDENT * 2}self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()"
+        )
+
+    forward, value, identity = [], "x", "x"
+    if cls.pre:
+        forward.append(f"out = {_apply(cls.pre, 'x')}")
+        value = "out"
+    if plan.downsample:
+        source = "out" if cls.sources == {"preactivated"} else "x"
+        if both:
+            source = "x if self.reads_input else out"
+        attr = plan.downsample
+        forward.append(f"shortcut = x if self.{attr} is None else self.{attr}({source})")
+        identity = "shortcut"
+    conv_last = isinstance(cls.blocks[0].branch[-1], ConvLayer)
+    for group in _statements(cls.branch, conv_last):
+        forward.append(f"out = {_apply(group, value)}")
+        value = "out"
+    residual = "self.drop_path(out)" if plan.drop_path else "out"
+    forward.append(f"return {_apply(cls.post, f'{residual} + {identity}')}")
+
+    signature = ["self", "in_channels: int", "mid_channels: int", "out_channels: int"]
+    signature.append("stride: int = 1")
+    if plan.downsample:
+        signature.append("downsample: nn.Module | None = None")
+    signature += [f"{name}: int = 1" for name in cls.takes]
+    if plan.drop_path:
+        signature.append("drop_path: float = 0.0")
+    return _render(
+        "block.py.j2",
+        name=cls.name,
+        doc=_docstring(_block_doc(cls), 1),
+        signature=_layout("def __init__", Call("", tuple(signature)), 1, " -> None:"),
+        init=init,
+        forward=[f"{INDENT * 2}{line}" for line in forward],
+        zero=cls.zero,
     )
 
 
-class _Emitter:
-    def __init__(self, network: Network):
-        self.n = network
-        conv = network.conventions
-        self.act_attr, self.act_expr = _ACTIVATION[conv.activation]
-        self.drop_path = conv.stochastic_depth > 0
-        self.zero_last = conv.zero_last_norm
-        # Block classes in order of first use; the shortcut kinds each class meets.
-        keys: dict[tuple, set[bool]] = {}
-        for run in (r for s in network.stages for r in s.runs):
-            seen = keys.setdefault(_block_key(run.block), set())
-            if run.block.shortcut.kind != "identity":
-                seen.add(run.block.shortcut.from_preact)
-        # A kind met with two stride placements (or bias patterns) gets one class for each,
-        # named by where it strides, then numbered.
-        names: dict[tuple, str] = {}
-        for key in keys:
-            same_kind = [k for k in keys if k[0] == key[0]]
-            name = _BLOCK_CLASS[key[0]]
-            if len({k[1] for k in same_kind}) > 1:
-                name += "Stride" + key[1]
-            base, number = name + ("_" if name[-1].isdigit() else ""), 2
-            while name in names.values():
-                name, number = f"{base}{number}", number + 1
-            names[key] = name
-        self.block_names = names
-        self.block_classes = {
-            key: _BlockClass(key[0], key[1], key[2], frozenset(seen)) for key, seen in keys.items()
-        }
-        self.shortcut_variants: dict[str, Shortcut] = {}
-        for run in (r for s in network.stages for r in s.runs):
-            shortcut = run.block.shortcut
-            if shortcut.kind != "identity":
-                self.shortcut_variants.setdefault(_shortcut_variant(shortcut), shortcut)
-        self.model_name = _class_name(network.name)
-        taken = {*names.values(), "Run", "DropPath", "Subsample", "PadShortcut", "AvgPadShortcut"}
-        while self.model_name in taken:
-            self.model_name += "Model"
+def _shortcut_module(plan: _Plan, outcome: _Outcome | None, marks: bool) -> str | Call:
+    if outcome is None:
+        return "None"
+    parts = tuple(_EMITTERS[op](dict(values), plan.activation) for op, values in outcome.layers)
+    return Call("FromInput" if marks and outcome.source == "input" else "nn.Sequential", parts)
 
-    # ----------------------------------------------------------------- helpers
 
-    def norm(self, channels: str) -> str:
-        return f"norm({channels})"
-
-    def helpers(self) -> list[str]:
-        """Module-level helper classes and functions, each only when the network needs it."""
-        out = []
-        variants = self.shortcut_variants
-        if "subsample" in variants:
-            out.append(_render("subsample.py.j2"))
-        for variant, name, pool in (
-            ("pad", "PadShortcut", False),
-            ("pad_avgpool", "AvgPadShortcut", True),
-        ):
-            if variant in variants:
-                out.append(_render("pad.py.j2", name=name, pool=pool))
-        if self.drop_path:
-            out.append(_render("drop_path.py.j2"))
-        return out
-
-    def make_shortcut(self) -> str:
-        if not self.shortcut_variants:
-            return ""
-        cases = []
-        for variant, shortcut in sorted(self.shortcut_variants.items()):
-            cases.append((variant, self._shortcut_expr(variant, shortcut)))
-        return _render("make_shortcut.py.j2", cases=cases)
-
-    def _shortcut_expr(self, variant: str, shortcut: Shortcut) -> list[str]:
-        if variant == "subsample":
-            return [f"{INDENT * 2}return Subsample(stride)"]
-        if variant == "pad":
-            return [f"{INDENT * 2}return PadShortcut(in_channels, out_channels, stride)"]
-        if variant == "pad_avgpool":
-            return [f"{INDENT * 2}return AvgPadShortcut(in_channels, out_channels, stride)"]
-        conv = shortcut.conv
-        layers = []
-        if shortcut.kind == "pool_project":
-            layers.append("nn.AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False)")
-            layers.append(f"nn.Conv2d(in_channels, out_channels, kernel_size=1, bias={conv.bias})")
+def _render_function(plan: _Plan, function: _Function) -> str:
+    body = []
+    for case in function.chain:
+        module = _shortcut_module(plan, case.outcome, function.marks)
+        if case.condition is None:
+            body += _layout("return ", module, 1)
         else:
-            layers.append(
-                "nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, "
-                f"bias={conv.bias})"
-            )
-        if shortcut.norm:
-            layers.append(self.norm("out_channels"))
-        return _call("return nn.Sequential", layers, 2)
+            body.append(f"{INDENT}if {case.condition}:")
+            body += _layout("return ", module, 2)
+    outcomes = set(function.cases.values())
+    if outcomes == {None}:
+        returns, doc = "None", "A block's shortcut: always the identity."
+    elif None in outcomes:
+        returns = "nn.Module | None"
+        doc = "A block's shortcut: None for the identity, else the module its input goes through."
+    else:
+        returns, doc = "nn.Module", "A block's shortcut: the module its input goes through."
+    params = ("in_channels: int", "out_channels: int", "stride: int")
+    return _render(
+        "shortcut.py.j2",
+        signature=_layout(f"def {function.name}", Call("", params), 0, f" -> {returns}:"),
+        doc=doc,
+        body=body,
+    )
 
-    # ----------------------------------------------------------------- blocks
 
-    def block_class(self, key: tuple) -> str:
-        info = self.block_classes[key]
-        preact = info.kind.startswith("preact_")
-        bottleneck = info.kind.endswith("bottleneck")
-        b = info.biases
-        if bottleneck:
-            s1 = ["stride=stride"] if info.stride_on == "1x1" else []
-            s3 = ["stride=stride"] if info.stride_on == "3x3" else []
-            convs = [
-                ["in_channels", "mid_channels", "kernel_size=1", *s1, f"bias={b[0]}"],
-                [
-                    "mid_channels", "mid_channels", "kernel_size=3", *s3,
-                    "padding=dilation", "dilation=dilation", "groups=groups", f"bias={b[1]}",
-                ],
-                ["mid_channels", "out_channels", "kernel_size=1", f"bias={b[2]}"],
-            ]  # fmt: skip
-        else:
-            convs = [
-                [
-                    "in_channels", "mid_channels", "kernel_size=3", "stride=stride",
-                    "padding=dilation", "dilation=dilation", "groups=groups", f"bias={b[0]}",
-                ],
-                [
-                    "mid_channels", "out_channels", "kernel_size=3", "padding=dilation",
-                    "dilation=dilation", "groups=groups", f"bias={b[1]}",
-                ],
-            ]  # fmt: skip
-        init: list[str] = []
-        widths_in = ["in_channels", "mid_channels", "mid_channels"]
-        widths_out = (
-            ["mid_channels", "mid_channels", "out_channels"]
-            if bottleneck
-            else ["mid_channels", "out_channels"]
+def _stage_line(plan: _Plan, call: _StageCall) -> list[str]:
+    args = [call.block.name, f"blocks={call.blocks}"]
+    args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
+    if call.stride != 1:
+        args.append(f"stride={call.stride}")
+    if call.stride_last:
+        args.append("stride_last=True")
+    args += [f"{name}={value}" for name, value in call.options.items() if value != 1]
+    if len(plan.functions) > 1:
+        args.append(f"shortcut={call.function.name}")
+    if plan.drop_path:
+        args.append(f"first_index={call.first_index}")
+    return _layout(f"self.{call.attr} = ", Call("make_stage", tuple(args)), 2)
+
+
+def _make_stage(plan: _Plan) -> dict:
+    """make_stage's signature, docstring and the lines of its loop that vary."""
+    several = len(plan.functions) > 1
+    params = ["block: type[nn.Module]", "blocks: int"]
+    params += ["in_channels: int", "mid_channels: int", "out_channels: int"]
+    if several:
+        params.append("shortcut: Callable[[int, int, int], nn.Module | None]")
+    if plan.drop_path:
+        params.append("first_index: int")
+    params.append("stride: int = 1")
+    if plan.stride_last:
+        params.append("stride_last: bool = False")
+    if plan.options:
+        params.append("**options: int")
+    doc = "A stage, as torchvision's `_make_layer`: its first block takes `in_channels` and "
+    doc += "`stride` (its last, with `stride_last`)." if plan.stride_last else "`stride`."
+    if several:
+        doc += " `shortcut` makes each block's downsample."
+    if plan.options:
+        doc += " `options` (groups, dilation) go to every block."
+    block_args = ["channels", "mid_channels", "out_channels", "block_stride"]
+    downsample = None
+    if plan.downsample:
+        function = "shortcut" if several else plan.functions[0].name
+        downsample = f"downsample = {function}(channels, out_channels, block_stride)"
+        block_args.append("downsample")
+    if plan.drop_path:
+        block_args.append("drop_path=drop_path_rate(first_index + index)")
+    if plan.options:
+        block_args.append("**options")
+    return {
+        "make_stage": _layout("def make_stage", Call("", tuple(params)), 0, " -> nn.Sequential:"),
+        "make_stage_doc": _docstring(doc, 1),
+        "downsample": downsample,
+        "add_block": _layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
+        "callable": several,
+    }
+
+
+def _render_module(plan: _Plan) -> str:
+    network = plan.network
+    conventions = network.conventions
+    seen: dict[str, _Unit] = {}
+    stem_init = _register(plan, plan.stem, seen)
+    head_init = _register(plan, plan.head, seen)
+    forward = [f"x = {_apply(group, 'x')}" for group in _statements(plan.stem)]
+    forward += [f"x = self.{call.attr}(x)" for call in plan.stages]
+    for group in _statements(plan.head):
+        forward.append(f"x = {_apply(group, 'x')}")
+        if group[0].ops == ["global_pool"]:
+            forward.append("x = torch.flatten(x, 1)")  # to a vector of features
+    forward[-1] = "return " + forward[-1].removeprefix("x = ")
+    zero_note = None
+    if conventions.zero_last_norm:
+        zero_note = (
+            "zero_last_norm: each residual branch starts at zero (its last norm's weight in\n"
+            "post-activation blocks, its last convolution's weight in pre-activation ones)."
         )
-        for number, args in enumerate(convs, start=1):
-            conv_lines = _call(f"self.conv{number} = nn.Conv2d", args, 2)
-            if preact:
-                init.append(f"{INDENT * 2}self.bn{number} = {self.norm(widths_in[number - 1])}")
-                init += conv_lines
-            else:
-                init += conv_lines
-                init.append(f"{INDENT * 2}self.bn{number} = {self.norm(widths_out[number - 1])}")
-        init.append(f"{INDENT * 2}self.downsample = downsample")
-        init.append(f"{INDENT * 2}self.{self.act_attr} = {self.act_expr}")
-        mixed = len(info.preact_inputs) > 1
-        if mixed:
-            init.append(
-                f"{INDENT * 2}# Projections see the pre-activated input (the paper's v2); "
-                "parameter-free"
-            )
-            init.append(f"{INDENT * 2}# shortcuts the block's input.")
-            init.append(f"{INDENT * 2}self.project = isinstance(downsample, nn.Sequential)")
-        if self.drop_path:
-            init.append(
-                f"{INDENT * 2}self.drop_path = DropPath(drop_path) if drop_path > 0 else "
-                "nn.Identity()"
-            )
-        act = f"self.{self.act_attr}"
-        fwd: list[str] = []
-        count = len(convs)
-        if preact:
-            fwd.append(f"out = {act}(self.bn1(x))")
-            if mixed:
-                fwd.append(
-                    "shortcut = x if self.downsample is None else "
-                    "self.downsample(out if self.project else x)"
-                )
-            else:
-                source = "out" if True in info.preact_inputs else "x"
-                fwd.append(
-                    f"shortcut = x if self.downsample is None else self.downsample({source})"
-                )
-            fwd.append("out = self.conv1(out)")
-            for number in range(2, count + 1):
-                fwd.append(f"out = self.conv{number}({act}(self.bn{number}(out)))")
-            branch = "self.drop_path(out)" if self.drop_path else "out"
-            fwd.append(f"return {branch} + shortcut")
-        else:
-            fwd.append("shortcut = x if self.downsample is None else self.downsample(x)")
-            for number in range(1, count):
-                source = "x" if number == 1 else "out"
-                fwd.append(f"out = {act}(self.bn{number}(self.conv{number}({source})))")
-            fwd.append(f"out = self.bn{count}(self.conv{count}(out))")
-            branch = "self.drop_path(out)" if self.drop_path else "out"
-            fwd.append(f"return {act}({branch} + shortcut)")
-        zero = None
-        if self.zero_last:
-            zero = f"self.conv{count}.weight" if preact else f"self.bn{count}.weight"
-        signature = [
-            "in_channels: int", "mid_channels: int", "out_channels: int", "stride: int = 1",
-            "groups: int = 1", "dilation: int = 1", "downsample: nn.Module | None = None",
-        ]  # fmt: skip
-        if self.drop_path:
-            signature.append("drop_path: float = 0.0")
-        return _render(
-            "block.py.j2",
-            name=self.block_names[key],
-            doc=_BLOCK_DOC[info.kind],
-            signature=_call("def __init__", ["self", *signature], 1, " -> None:"),
-            init=init,
-            forward=[f"{INDENT * 2}{line}" for line in fwd],
-            zero=zero,
-        )
-
-    # ----------------------------------------------------------------- model
-
-    def stem(self) -> tuple[list[str], list[str]]:
-        stem = self.n.stem
-        init: list[str] = []
-        convs = []
-        for conv in stem.convs:
-            args = [f"{conv.in_channels}, {conv.out_channels}", f"kernel_size={conv.kernel}"]
-            if conv.stride != 1:
-                args.append(f"stride={conv.stride}")
-            if conv.padding:
-                args.append(f"padding={conv.padding}")
-            args.append(f"bias={conv.bias}")
-            convs.append(args)
-        if len(convs) == 1:
-            init += _call("self.conv1 = nn.Conv2d", convs[0], 2)
-        else:
-            parts = []
-            for position, args in enumerate(convs):
-                parts.append(f"nn.Conv2d({', '.join(args)})")
-                if stem.norm and position < len(convs) - 1:
-                    parts.append(self.norm(str(stem.convs[position].out_channels)))
-                    parts.append(self.act_expr)
-            init += _call("self.conv1 = nn.Sequential", parts, 2)
-        fwd = ["x = self.conv1(x)"]
-        if stem.norm:
-            init.append(f"{INDENT * 2}self.bn1 = {self.norm(str(stem.convs[-1].out_channels))}")
-            fwd = [f"x = self.{self.act_attr}(self.bn1(self.conv1(x)))"]
-        init.append(f"{INDENT * 2}self.{self.act_attr} = {self.act_expr}")
-        if stem.pool is not None:
-            p = stem.pool
-            attr = "maxpool" if p.kind == "max" else "pool"
-            layer = "nn.MaxPool2d" if p.kind == "max" else "nn.AvgPool2d"
-            if p.zero_padded:  # see resdsl.ir.Pool: zeros, not -inf, as keras.applications
-                init.append(
-                    f"{INDENT * 2}self.{attr} = nn.Sequential(nn.ZeroPad2d({p.padding}), "
-                    f"{layer}(kernel_size={p.kernel}, stride={p.stride}))"
-                )
-            else:
-                init.append(
-                    f"{INDENT * 2}self.{attr} = {layer}(kernel_size={p.kernel}, "
-                    f"stride={p.stride}, padding={p.padding})"
-                )
-            fwd.append(f"x = self.{attr}(x)")
-        return init, fwd
-
-    def stages(self) -> tuple[list[str], list[str]]:
-        init: list[str] = []
-        fwd: list[str] = []
-        for stage in self.n.stages:
-            rows = []
-            for run in stage.runs:
-                b = run.block
-                args = [
-                    self.block_names[_block_key(b)],
-                    str(run.count),
-                    str(b.in_channels),
-                    str(b.mid_channels),
-                    str(b.out_channels),
-                ]
-                if b.stride != 1:
-                    args.append(f"stride={b.stride}")
-                groups = b.convs[1].groups if len(b.convs) == 3 else b.convs[0].groups
-                if groups != 1:
-                    args.append(f"groups={groups}")
-                if b.dilation != 1:
-                    args.append(f"dilation={b.dilation}")
-                if b.shortcut.kind != "identity":
-                    args.append(f'shortcut="{_shortcut_variant(b.shortcut)}"')
-                rows.append(f"Run({', '.join(args)})")
-            if self.drop_path:
-                rows.append(f"first_index={stage.runs[0].first_index}")
-            init += _call(f"self.{stage.name} = make_stage", rows, 2, table=True)
-            fwd.append(f"x = self.{stage.name}(x)")
-        return init, fwd
-
-    def head(self) -> tuple[list[str], list[str]]:
-        h = self.n.head
-        init, fwd = [], []
-        if h.norm:
-            init.append(f"{INDENT * 2}self.norm = {self.norm(str(h.in_features))}")
-            fwd.append(f"x = self.{self.act_attr}(self.norm(x))")
-        init.append(f"{INDENT * 2}self.avgpool = nn.AdaptiveAvgPool2d((1, 1))")
-        fwd += ["x = self.avgpool(x)", "x = torch.flatten(x, 1)"]
-        if h.dropout > 0:
-            init.append(f"{INDENT * 2}self.dropout = nn.Dropout(p={_float(h.dropout)})")
-            fwd.append("x = self.dropout(x)")
-        init.append(f"{INDENT * 2}self.fc = nn.Linear({h.in_features}, num_classes)")
-        fwd.append("return self.fc(x)")
-        return init, fwd
-
-    def module(self) -> str:
-        n = self.n
-        conv = n.conventions
-        stem_init, stem_fwd = self.stem()
-        stage_init, stage_fwd = self.stages()
-        head_init, head_fwd = self.head()
-        keys = list(self.block_classes)
-        zero_note = None
-        if self.zero_last:
-            zero_note = (
-                "zero_last_norm: each residual branch starts at zero (its last norm's weight in\n"
-                "post-activation blocks, its last convolution's weight in pre-activation ones)."
-            )
-        return _render(
-            "module.py.j2",
-            network=n.name,
-            source=n.source.file,
-            sha256=n.source.sha256,
-            input=str(n.input),
-            classes=n.classes,
-            params=f"{n.params:,}",
-            blocks=n.total_blocks,
-            init_scheme=conv.init,
-            zero_note=zero_note,
-            eps=_float(conv.norm_eps),
-            momentum=_float(conv.norm_momentum),
-            drop_path=self.drop_path,
-            drop_path_rate=_float(conv.stochastic_depth),
-            total_blocks=n.total_blocks,
-            helpers=self.helpers(),
-            make_shortcut=self.make_shortcut(),
-            block_classes=[self.block_class(k) for k in keys],
-            model=self.model_name,
-            stem_init=stem_init,
-            stage_init=stage_init,
-            head_init=head_init,
-            forward=[f"{INDENT * 2}{line}" for line in (*stem_fwd, *stage_fwd, *head_fwd)],
-            glorot=conv.init == "glorot",
-            init_doc=_INIT_DOC[conv.init],
-            uses_functional=bool({"pad", "pad_avgpool"} & set(self.shortcut_variants)),
-            zero_last=self.zero_last,
-        )
+    return _render(
+        "module.py.j2",
+        network=network.name,
+        version=__version__,
+        source=network.source.file,
+        sha256=network.source.sha256,
+        input=str(network.input),
+        classes=network.classes,
+        params=f"{network.params:,}",
+        blocks=network.total_blocks,
+        init_scheme=conventions.init,
+        zero_note=zero_note,
+        pad_channels=plan.pad_channels,
+        from_input=plan.from_input,
+        eps=_float(conventions.norm_eps),
+        momentum=_float(conventions.norm_momentum),
+        drop_path=plan.drop_path,
+        drop_path_rate=_float(conventions.stochastic_depth),
+        total_blocks=network.total_blocks,
+        block_classes=[_render_class(plan, c) for c in plan.classes],
+        functions=[_render_function(plan, f) for f in plan.functions],
+        stride_last=plan.stride_last,
+        **_make_stage(plan),
+        model=plan.model,
+        stem_init=stem_init,
+        stage_init=[line for call in plan.stages for line in _stage_line(plan, call)],
+        head_init=head_init,
+        forward=[f"{INDENT * 2}{line}" for line in forward],
+        glorot=conventions.init == "glorot",
+        init_doc=_INIT_DOC[conventions.init],
+        zero_last=any(c.zero for c in plan.classes),
+    )
 
 
 # --------------------------------------------------------------------------- templates
@@ -490,12 +1072,20 @@ class TorchBackend:
     suffix = ".py"
 
     def emit(self, network: Network) -> str:
-        """The generated module's text: deterministic, formatted as ruff format would."""
-        return _Emitter(network).module()
+        """The generated module's text: deterministic, formatted as ruff format would. Raises
+        ValueError where :meth:`unsupported` reports problems."""
+        plan = _Plan(network)
+        text = _render_module(plan)
+        if plan.problems:
+            raise ValueError("the torch backend cannot express " + "; ".join(plan.problems))
+        return text
 
     def unsupported(self, network: Network) -> list[str]:
-        """PyTorch expresses every feature of the IR."""
-        return []
+        """What the plan cannot rebuild exactly from the network's layers (nothing, for every
+        network that elaboration makes today: the check guards the backend's own logic)."""
+        plan = _Plan(network)
+        _render_module(plan)  # registering the modules checks that shared names agree
+        return plan.problems
 
 
-__all__ = ["TorchBackend", "state_dict_layout"]
+__all__ = ["TorchBackend"]

@@ -50,7 +50,7 @@ def _stage_fields(network: Network, index: int) -> dict:
     first = stage.runs[0].block
     return {
         "blocks": stage.blocks,
-        "block": "/".join(sorted({r.block.kind for r in stage.runs})),
+        "block": "/".join(sorted({r.block.type_name for r in stage.runs})),
         "width": f"{first.mid_channels}->{stage.out_shape.channels}",
         "stride": max(r.block.stride for r in stage.runs),
         "shortcut": report.stage_shortcuts(network, index),

@@ -1,13 +1,10 @@
 """`resdsl export SPEC --format onnx -o net.onnx`: a spec to an ONNX graph, through the torch
-backend (the generated module is compiled to a temporary file, imported, and exported with a
-dynamic batch dimension)."""
+backend (the generated module is imported from memory, and its model exported with a dynamic
+batch dimension)."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import sys
-import tempfile
 import warnings
 
 import click
@@ -65,23 +62,15 @@ def export(path: str, fmt: str, output: str, opset: int) -> None:
 
 
 def build_torch_model(network: Network, num_classes: int | None = None):
-    """The generated torch module of `network`, written to a temporary file and imported, and
-    the model it builds (in eval mode)."""
+    """The model (in eval mode) that the generated torch module of `network` builds; the
+    module is imported from memory."""
     from ..backend import get_backend
+    from ..generated import import_source
 
     source = get_backend("torch").emit(network)
-    with tempfile.TemporaryDirectory(prefix="resdsl-export-") as folder:
-        file = os.path.join(folder, f"{network.name}.py")
-        with open(file, "w", encoding="utf-8") as handle:
-            handle.write(source)
-        name = f"_resdsl_generated_{network.name}"
-        spec = importlib.util.spec_from_file_location(name, file)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses and typing resolve names through it
-        try:
-            spec.loader.exec_module(module)
-        finally:
-            sys.modules.pop(name, None)
+    module = import_source(
+        source, f"_resdsl_generated_torch_{network.name}", f"<resdsl torch {network.source.file}>"
+    )
     model = module.build_model(num_classes)
     return model.eval()
 

@@ -9,8 +9,8 @@ import click
 
 from ..cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _inputs
 from ..diagnostics import render_text, use_color
-from ..driver import read_source
 from ..files import atomic_write
+from ..parser import read_source
 
 
 @click.command()

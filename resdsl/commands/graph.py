@@ -210,7 +210,7 @@ def to_dot(network: Network, blocks: bool = False) -> str:
 def _block_label(name: str, block: Block) -> str:
     convs = " > ".join(report.conv_words(c).split(" ")[0] for c in block.convs)
     return _label(
-        f"{name}  {block.kind}",
+        f"{name}  {block.type_name}",
         f"{block.in_channels}->{block.out_channels}"
         + (f" /{block.stride}" if block.stride > 1 else "")
         + f": {convs}",

@@ -64,7 +64,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
 
     try:
         keras_model = weights.build_generated(network, "keras").build_model()
-        pairs = weights.pairs_for(network)
+        pairs = weights.layer_pairs(network)
         if src == "torch":
             state = weights.load_torch_checkpoint(src_path)
             weights.state_dict_to_keras(state, keras_model, pairs)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import signal
-import sys
 from dataclasses import asdict, dataclass
 
 EXIT_INTERRUPTED = 130
@@ -50,13 +47,15 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
     """Compile `spec` for `backend` into OUT/model.py (atomically) and import that file.
 
     Only one process (rank 0) writes; the others pass `write=False` and import what it wrote.
-    Each file gets a module name of its own so that two runs in one process do not collide.
+    Each file gets a module name of its own (see :func:`resdsl.generated.import_file`), so
+    that two runs in one process do not collide.
     """
     import resdsl
-    from resdsl.backend import available, get_backend
+    from resdsl.backend import available, exists, get_backend
     from resdsl.files import atomic_write
+    from resdsl.generated import import_file
 
-    if backend not in available():
+    if not exists(backend):
         raise TrainError(
             f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}"
         )
@@ -78,13 +77,7 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
             atomic_write(path, target.emit(network))
         except OSError as error:
             raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
-    digest = hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:12]
-    name = f"resdsl_generated_{backend}_{digest}"
-    module_spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[name] = module
-    module_spec.loader.exec_module(module)
-    return network, module
+    return network, import_file(path)
 
 
 class Interrupt:

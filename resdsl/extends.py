@@ -1,0 +1,139 @@
+"""`extends`: a spec and its chain of parents, merged into one set of declarations.
+
+A parent is named relative to its child's folder. Each file of the chain is read and parsed;
+a cycle, a chain deeper than :data:`MAX_EXTENDS_DEPTH` or a missing parent is a diagnostic.
+Merging overlays each child on its parent: a child's setting replaces its parent's, and a stage
+replaces the parent's stage of the same name in place or is appended.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import diagnostics as dx
+from .diagnostics import Diagnostics
+from .ir import Name, NetworkDecl, Setting, StageDecl, String
+from .parser import parse, read_source
+
+MAX_EXTENDS_DEPTH = 16
+
+
+@dataclass
+class Merged:
+    """A network after `extends`: the last word on each setting and each stage, in order."""
+
+    decl: NetworkDecl
+    settings: dict[str, Setting]
+    stages: dict[str, StageDecl]
+
+
+def load_merged(text: str, file: str, diags: Diagnostics, sources: dict[str, str]) -> Merged | None:
+    """Parse `text` (the spec at `file`), read and parse its parents, and merge the chain.
+
+    Every file read is added to `sources`. None when a file of the chain does not parse or a
+    parent cannot be loaded; the diagnostics say why.
+    """
+    return _load(text, file, diags, sources, chain=[])
+
+
+def _load(
+    text: str, file: str, diags: Diagnostics, sources: dict[str, str], chain: list[str]
+) -> Merged | None:
+    tree = parse(text, file, diags)
+    if tree is None:
+        return None
+    decl = tree.network
+    parent = None
+    if decl.extends is not None:
+        path = parent_path(file, decl.extends)
+        key = os.path.realpath(path)
+        if key in chain or key == os.path.realpath(file):
+            diags.add(
+                dx.E_EXTENDS_CYCLE,
+                f"`{file}` extends `{path}`, which extends it back",
+                decl.extends.span,
+                label="this closes a cycle",
+                help="a spec cannot extend itself or one of its own children",
+            )
+            return None
+        if len(chain) >= MAX_EXTENDS_DEPTH:
+            diags.add(
+                dx.E_EXTENDS_DEPTH,
+                f"more than {MAX_EXTENDS_DEPTH} specs deep in `extends`",
+                decl.extends.span,
+                help="extend a spec nearer the root of the chain",
+            )
+            return None
+        if not os.path.isfile(path):
+            diags.add(
+                dx.E_PARENT_MISSING,
+                f"parent spec `{path}` not found",
+                decl.extends.span,
+                label="no such file",
+                help="`extends` names a file relative to this spec's folder",
+            )
+            return None
+        parent_text = read_source(path, diags, sources)
+        if parent_text is None:
+            return None
+        parent = _load(parent_text, path, diags, sources, [*chain, os.path.realpath(file)])
+        if parent is None:
+            return None
+    return merge(decl, parent, diags)
+
+
+def parent_path(child_file: str, extends: String) -> str:
+    """A parent named relative to the child's folder, kept relative so output never holds an
+    absolute path."""
+    folder = os.path.dirname(child_file)
+    return (
+        os.path.normpath(os.path.join(folder, extends.text))
+        if folder
+        else os.path.normpath(extends.text)
+    )
+
+
+def merge(child: NetworkDecl, parent: Merged | None, diags: Diagnostics) -> Merged:
+    """Overlay a network's own settings and stages on its parent's."""
+    settings = _overlay(
+        child.settings,
+        lambda s: s.key,
+        parent.settings if parent else {},
+        diags,
+        message="`{}` is set twice",
+        verbs=("set again here", "first set here"),
+        help="remove one of them",
+    )
+    stages = _overlay(
+        child.stages,
+        lambda s: s.name,
+        parent.stages if parent else {},
+        diags,
+        message="stage `{}` is declared twice",
+        verbs=("declared again here", "first declared here"),
+        help="give each stage its own name",
+    )
+    return Merged(child, settings, stages)
+
+
+def _overlay(items, name_of, inherited: dict, diags: Diagnostics, *, message, verbs, help) -> dict:
+    """`inherited` with each of `items` replacing the entry of its name in place (dict order is
+    kept) or appended; a name given twice among `items` is an error at the second."""
+    merged = dict(inherited)
+    own: dict[str, Name] = {}
+    for item in items:
+        name = name_of(item)
+        if name.text in own:
+            diags.add(
+                dx.E_DUPLICATE,
+                message.format(name.text),
+                name.span,
+                label=verbs[0],
+                notes=(dx.Label(own[name.text].span, verbs[1]),),
+                help=help,
+            )
+            continue
+        own[name.text] = name
+        merged[name.text] = item
+    return merged

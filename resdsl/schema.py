@@ -1,0 +1,254 @@
+"""What a spec may say: every setting with its reader, the kinds (stems, block types, shortcut
+policies, norms, inits, heads) with their arguments and defaults, and the limits on sizes.
+
+The resolve phase checks specs against these tables; :mod:`resdsl.catalogue` documents the
+language from them; :mod:`resdsl.lexer` keeps its word lists equal to them (a test compares).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import diagnostics as dx
+from .ir import Call, Dims, Name, Value
+from .values import (
+    BadValue,
+    Reader,
+    alternatives,
+    choice,
+    describe,
+    did_you_mean,
+    number_in,
+    on_off,
+    positive_number,
+    whole_number,
+)
+
+# --------------------------------------------------------------------------- limits
+# Generous for any real network, small enough that checking never hangs or exhausts memory.
+MAX_BLOCKS = 10_000  # in a whole network
+MAX_STAGES = 64
+MAX_WIDTH = 16_384
+MAX_INPUT_SIZE = 8_192
+MAX_INPUT_CHANNELS = 1_024
+MAX_CLASSES = 1_000_000
+MAX_STRIDE = 8
+MAX_KERNEL = 15
+MAX_DILATION = 16
+MAX_EXPANSION = 64
+
+# Attribute and layer names the backends use for the stem and the head: a stage may not take them.
+RESERVED_NAMES = frozenset(
+    {
+        "conv1", "bn1", "relu", "act1", "maxpool", "avgpool", "pool", "fc", "dropout", "head",
+        "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages", "forward",
+        "training", "features", "flatten", "norm", "input", "model", "self", "x",
+    }
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- kinds with arguments
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A named kind (a preset, a block type, a policy) with its arguments' readers and defaults."""
+
+    defaults: dict[str, Any]
+    readers: dict[str, Reader]
+
+
+STEMS = {
+    "imagenet": Kind(
+        {"channels": 64, "kernel": 7, "stride": 2, "width": 32, "pool": "max", "norm": True},
+        {},
+    ),
+    "cifar": Kind(
+        {"channels": 16, "kernel": 3, "stride": 1, "width": 16, "pool": "none", "norm": True},
+        {},
+    ),
+    # ResNet-C: three 3x3 convolutions (`width`, `width`, `channels`), the first strided.
+    "deep": Kind(
+        {"channels": 64, "kernel": 3, "stride": 2, "width": 32, "pool": "max", "norm": True},
+        {},
+    ),
+}
+_STEM_READERS = {
+    "channels": whole_number(1, MAX_WIDTH),
+    "kernel": whole_number(1, MAX_KERNEL),
+    "stride": whole_number(1, MAX_STRIDE),
+    "width": whole_number(1, MAX_WIDTH),
+    "pool": choice("max", "avg", "none"),
+    "norm": on_off,
+}
+for _name, _stem in STEMS.items():
+    # Only the deep stem has intermediate convolutions for `width` to size.
+    _stem.readers.update(
+        {k: v for k, v in _STEM_READERS.items() if k != "width" or _name == "deep"}
+    )
+
+_BLOCK_READERS = {
+    "expansion": positive_number(MAX_EXPANSION),
+    "groups": whole_number(1, MAX_WIDTH),
+    "group_width": whole_number(1, MAX_WIDTH),
+    "width_factor": positive_number(64),
+    "stride_on": choice("1x1", "3x3"),
+}
+_BLOCK_DEFAULTS = {"groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None}
+# Each block type's structure, as the IR records it: (layout, pre-activation).
+BLOCK_STRUCTURE = {
+    "basic": ("basic", False),
+    "bottleneck": ("bottleneck", False),
+    "preact_basic": ("basic", True),
+    "preact_bottleneck": ("bottleneck", True),
+}
+BLOCKS = {
+    name: Kind({"expansion": 1.0 if layout == "basic" else 4.0, **_BLOCK_DEFAULTS}, _BLOCK_READERS)
+    for name, (layout, _) in BLOCK_STRUCTURE.items()
+}
+
+_SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project"}
+SHORTCUTS = {
+    "identity": Kind(_SHORTCUT_DEFAULTS, {}),
+    "A": Kind(_SHORTCUT_DEFAULTS, {"downsample": choice("subsample", "avgpool")}),
+    "B": Kind(_SHORTCUT_DEFAULTS, {"stride_only": choice("project", "subsample")}),
+    "C": Kind(_SHORTCUT_DEFAULTS, {}),
+    "D": Kind(_SHORTCUT_DEFAULTS, {}),
+}
+NORMS = {
+    "batch": Kind(
+        {"eps": 1e-5, "momentum": 0.1},
+        {"eps": positive_number(1.0), "momentum": number_in(0.0, 1.0)},
+    )
+}
+INITS = {
+    name: Kind({"zero_last_norm": False}, {"zero_last_norm": on_off})
+    for name in ("kaiming", "glorot")
+}
+HEADS = {
+    "avgpool": Kind(
+        {"dropout": 0.0, "norm": None},
+        {"dropout": number_in(0.0, 1.0, high_open=True), "norm": on_off},
+    )
+}
+
+
+def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dict[str, Any]]:
+    """`name` or `name(arg: value, ...)` against a table of kinds: the kind's name and every
+    argument's value, defaults filled in."""
+    if isinstance(value, Call):
+        head, args = value.name, value.args
+    elif isinstance(value, Name):
+        head, args = value, ()
+    else:
+        raise BadValue(
+            dx.E_BAD_VALUE,
+            f"{what} takes one of {alternatives(kinds)}, not {describe(value)}",
+            value.span,
+            help=f"write one of {alternatives(kinds)}, with arguments in parentheses if any",
+        )
+    if head.text not in kinds:
+        raise BadValue(
+            dx.E_UNKNOWN_KIND,
+            f"unknown {what} `{head.text}`",
+            head.span,
+            help=did_you_mean(head.text, kinds) or f"expected one of {alternatives(kinds)}",
+        )
+    kind = kinds[head.text]
+    values = dict(kind.defaults)
+    seen: set[str] = set()
+    for arg in args:
+        name = arg.name.text
+        if name not in kind.readers:
+            hint = did_you_mean(name, kind.readers)
+            accepted = (
+                f"`{head.text}` takes {alternatives(sorted(kind.readers))}"
+                if kind.readers
+                else (f"`{head.text}` takes no arguments")
+            )
+            raise BadValue(
+                dx.E_UNKNOWN_ARG,
+                f"unknown argument `{name}` for {what} `{head.text}`",
+                arg.name.span,
+                help=hint or accepted,
+            )
+        if name in seen:
+            raise BadValue(
+                dx.E_DUPLICATE,
+                f"argument `{name}` given twice",
+                arg.name.span,
+                help="remove one of them",
+            )
+        seen.add(name)
+        values[name] = kind.readers[name](arg.value, f"`{name}`")
+    return head.text, values
+
+
+def kind_reader(what: str, kinds: dict[str, Kind]) -> Reader:
+    """A reader of a setting whose value is one of `kinds`, called `what` in messages."""
+    return lambda value, _what: read_kind(value, what, kinds)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def read_input(value: Value, what: str) -> tuple[int, int, int]:
+    """The `input` setting: CHANNELSxHEIGHTxWIDTH."""
+    if not isinstance(value, Dims) or len(value.parts) != 3:
+        raise BadValue(
+            dx.E_BAD_VALUE,
+            f"input takes CHANNELSxHEIGHTxWIDTH such as `3x224x224`, not {describe(value)}"
+            if not isinstance(value, Dims)
+            else f"input takes three sizes, CHANNELSxHEIGHTxWIDTH, not `{value.text}`",
+            value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
+        )
+    c, h, w = value.parts
+    if min(c, h, w) < 1:
+        raise BadValue(
+            dx.E_NOT_POSITIVE,
+            f"input sizes must be positive, not `{value.text}`",
+            value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
+        )
+    if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIZE:
+        raise BadValue(
+            dx.E_LIMIT,
+            f"input `{value.text}` is beyond the limits "
+            f"({MAX_INPUT_CHANNELS} channels, {MAX_INPUT_SIZE} pixels a side)",
+            value.span,
+            help="resdsl refuses sizes no real network uses rather than run out of memory",
+        )
+    return c, h, w
+
+
+@dataclass(frozen=True)
+class Field:
+    """A setting: how its value is read, and where it may appear."""
+
+    reader: Reader
+    stage: bool = False  # may also appear inside a stage's braces
+    network: bool = True
+
+
+FIELDS: dict[str, Field] = {
+    "input": Field(read_input),
+    "classes": Field(whole_number(1, MAX_CLASSES)),
+    "stem": Field(kind_reader("stem preset", STEMS)),
+    "block": Field(kind_reader("block type", BLOCKS), stage=True),
+    "shortcut": Field(kind_reader("shortcut policy", SHORTCUTS), stage=True),
+    "strided_block": Field(choice("first", "last"), stage=True),
+    "conv_bias": Field(choice("off", "on", "unnormalized")),
+    "norm": Field(kind_reader("norm", NORMS)),
+    "activation": Field(choice("relu", "silu", "gelu")),
+    "init": Field(kind_reader("init scheme", INITS)),
+    "stochastic_depth": Field(number_in(0.0, 1.0, high_open=True)),
+    "head": Field(kind_reader("head", HEADS)),
+    "dilation": Field(whole_number(1, MAX_DILATION), stage=True, network=False),
+    "waive": Field(choice("halve_double"), stage=True, network=False),
+}
+REQUIRED = ("input", "classes", "block")
+# Settings that decide shapes: when one is wrong, elaborating with its default would only
+# produce misleading follow-on errors.
+SHAPING = ("stem", "strided_block")

@@ -1,0 +1,43 @@
+"""The specs the tests run on, and which of them `make test` runs at full size.
+
+`make test` checks behaviour on a representative handful: every block layout, pre- and
+post-activation, every shortcut kind, the deep stem, strided-last stages, grouped and dilated
+convolutions. The same checks on every spec at full size (ResNet-152, ResNet-1202 ...) are
+marked `conformance` and run under `make conformance`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+ALL_SPECS = sorted(SPECS.rglob("*.res"))
+FEATURE_SPECS = sorted((Path(__file__).parent / "torch_specs").glob("*.res"))
+REPRESENTATIVE = {
+    "specs/cifar/resnet20",
+    "specs/resnet18",
+    "specs/resnet50",
+    "specs/resnet50d",
+    "specs/preact_resnet18",
+    "specs/keras/resnet50v2",
+    "tests/torch_specs/features_a",
+    "tests/torch_specs/features_b",
+    "tests/torch_specs/features_c",
+}
+
+
+def spec_id(path: Path) -> str:
+    return path.relative_to(ROOT).with_suffix("").as_posix()
+
+
+def sized(paths: list[Path]) -> list:
+    """`paths` as test parameters: the representative ones plain, the rest `conformance`."""
+    return [
+        path
+        if spec_id(path) in REPRESENTATIVE
+        else pytest.param(path, marks=pytest.mark.conformance, id=spec_id(path))
+        for path in paths
+    ]
