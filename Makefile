@@ -24,12 +24,14 @@ run: setup
 	m = resnet34.build_model().eval(); y = m(torch.randn(1, 3, 224, 224)); \
 	print('out/resnet34.py: forward pass ->', tuple(y.shape), f'{sum(p.numel() for p in m.parameters()):,} parameters')"
 
+# worksteal: an idle worker takes tests queued for the other, so one long file does not set the
+# pace.
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist worksteal
 
 # Every spec at full size, in both backends and across them (tests marked `conformance`).
 conformance: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile -m conformance
+	$(PY) -m pytest -q -n 2 --dist worksteal -m conformance
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 ALL_SPECS = sorted(SPECS.rglob("*.res"))
 FEATURE_SPECS = sorted((Path(__file__).parent / "torch_specs").glob("*.res"))
+CONFORMANCE = pytest.mark.conformance
 REPRESENTATIVE = {
     "specs/cifar/resnet20",
     "specs/resnet18",
@@ -38,6 +39,6 @@ def sized(paths: list[Path]) -> list:
     return [
         path
         if spec_id(path) in REPRESENTATIVE
-        else pytest.param(path, marks=pytest.mark.conformance, id=spec_id(path))
+        else pytest.param(path, marks=CONFORMANCE, id=spec_id(path))
         for path in paths
     ]

@@ -4,7 +4,6 @@ torchvision's and keras.applications' networks, computed here, and the `ir` comm
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,34 +65,8 @@ def test_resnet1202_elaborates_in_runs():
     assert indices == list(range(600))
 
 
-KERAS = {
-    "resnet50": "ResNet50", "resnet101": "ResNet101", "resnet152": "ResNet152",
-    "resnet50v2": "ResNet50V2", "resnet101v2": "ResNet101V2", "resnet152v2": "ResNet152V2",
-}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def keras_counts():
-    """Each keras.applications model built once (weights=None): (trainable, total) counts."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    keras = pytest.importorskip("keras")
-    counts = {}
-    for spec, builder in KERAS.items():
-        model = getattr(keras.applications, builder)(weights=None)
-        trainable = sum(int(w.numpy().size) for w in model.trainable_weights)
-        counts[spec] = (trainable, model.count_params())
-        del model
-        keras.backend.clear_session()
-    return counts
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(KERAS))
-def test_keras_params(name, keras_counts):
-    network = resdsl.load(SPECS / "keras" / f"{name}.res")
-    trainable, total = keras_counts[name]
-    assert network.params == trainable
-    assert network.params + network.norm_stats == total
+# The keras.applications nets' parameter counts are checked against the IR in
+# test_keras_backend.py::test_matches_keras_applications, which builds those models anyway.
 
 
 def test_v2_waiver_free_and_preact_head():

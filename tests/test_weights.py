@@ -145,26 +145,9 @@ def test_torchvision_checkpoint_through_the_command(tmp_path):
     got = keras_model(weights.to_keras_images(x), training=False).numpy()
     assert relative_error(expected, got) <= 1e-4
 
-    # Back to PyTorch: the very same state dict.
+    # Back to PyTorch (in this process, where the frameworks are loaded): the same state dict.
     back = tmp_path / "back.pt"
-    done = subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "resdsl.cli",
-            "port-weights",
-            "specs/resnet50.res",
-            "--from",
-            "keras",
-            str(out),
-            "--to",
-            "torch",
-            str(back),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-    )
+    done = run_cli(SPECS / "resnet50.res", "--from", "keras", out, "--to", "torch", back)
     assert done.returncode == 0, done.stderr[-3000:]
     original = reference.state_dict()
     ported = torch.load(back, weights_only=True)
@@ -172,16 +155,30 @@ def test_torchvision_checkpoint_through_the_command(tmp_path):
     assert all(torch.equal(ported[k], original[k]) for k in original)
 
 
-def run_cli(*args, cwd=ROOT):
-    return subprocess.run(
-        [PYTHON, "-m", "resdsl.cli", "port-weights", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-    )
+class _Done:
+    """An in-process run of the command, shaped like a finished subprocess."""
+
+    def __init__(self, result):
+        # Only a deliberate exit may end the command: an uncaught exception is a traceback.
+        assert result.exception is None or isinstance(result.exception, SystemExit), (
+            result.exception
+        )
+        self.returncode = result.exit_code
+        self.stderr = result.stderr
 
 
-def test_command_errors(tmp_path):
+def run_cli(*args):
+    """`resdsl port-weights ARGS` in this process (the frameworks are imported once here; the
+    torchvision test above runs the command as a real process)."""
+    from click.testing import CliRunner
+
+    from resdsl.cli import main
+
+    return _Done(CliRunner().invoke(main, ["port-weights", *map(str, args)]))
+
+
+def test_command_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
     spec = "specs/cifar/resnet20.res"
     out = tmp_path / "out.weights.h5"
     # A checkpoint of another network: named layers missing, nothing written.
@@ -233,8 +230,9 @@ KERAS_TORCH_SPECS = {
 @pytest.mark.parametrize("paths", KERAS_TORCH_SPECS.values(), ids=KERAS_TORCH_SPECS.keys())
 def test_agree_on_keras_torch_backend(paths):
     """The same comparison with Keras running on PyTorch (a subprocess: Keras fixes its backend
-    at import), for every spec. Norm statistics are randomised; where that overflows in eval
-    mode (ResNet-1202's 600 blocks), they come from a training-mode pass, as after training."""
+    at import), then a training step there. Norm statistics are randomised; where that
+    overflows in eval mode (ResNet-1202's 600 blocks), they come from a training-mode pass, as
+    after training."""
     script = r"""
 import json, sys
 import numpy as np, torch, keras, resdsl
@@ -260,7 +258,11 @@ for path in sys.argv[1:]:
     with torch.no_grad():
         a = tm(x).numpy()
     b = keras.ops.convert_to_numpy(km(weights.to_keras_images(x), training=False))
-    out[path] = float(np.abs(a - b).max() / np.abs(a).max())
+    error = float(np.abs(a - b).max() / np.abs(a).max())
+    km.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    km.train_on_batch(weights.to_keras_images(x), np.array([0, 1]))
+    y = keras.ops.convert_to_numpy(km(weights.to_keras_images(x), training=False))
+    out[path] = [error, list(y.shape), bool(np.isfinite(y).all()), km.count_params()]
 print(json.dumps(out))
 """
     env = {**os.environ, "KERAS_BACKEND": "torch"}
@@ -269,6 +271,10 @@ print(json.dumps(out))
         [PYTHON, "-c", script, *paths], capture_output=True, text=True, env=env, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    errors = json.loads(done.stdout.strip().splitlines()[-1])
+    results = json.loads(done.stdout.strip().splitlines()[-1])
     for path in paths:
-        assert errors[path] <= 1e-4, (path, errors[path])
+        network = resdsl.load(path)
+        error, shape, finite, count = results[path]
+        assert error <= 1e-4, (path, error)
+        assert shape == [2, network.classes] and finite, path
+        assert count == network.params + network.norm_stats, path

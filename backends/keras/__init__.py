@@ -61,14 +61,26 @@ class KerasBackend:
     name = "keras"
     suffix = ".py"
 
+    def __init__(self) -> None:
+        # The last network planned: `compile` asks for `unsupported`, then `emit`.
+        self._last: tuple[Network, object, list[str]] | None = None
+
+    def _plan(self, network: Network):
+        if self._last is None or self._last[0] is not network:
+            self._last = (network, *plan(network))
+        return self._last[1], self._last[2]
+
     def emit(self, network: Network) -> str:
-        module, problems = plan(network)
+        """The generated module's text. Raises ValueError where :meth:`unsupported` reports
+        problems."""
+        module, problems = self._plan(network)
         if problems:
             raise ValueError("the keras backend cannot express " + "; ".join(problems))
         return _template().render(vars(module))
 
     def unsupported(self, network: Network) -> list[str]:
-        return plan(network)[1]
+        """What the plan cannot rebuild exactly from the network's layers."""
+        return list(self._plan(network)[1])
 
 
 class PlanError(ValueError):

@@ -1071,21 +1071,30 @@ class TorchBackend:
     name = "torch"
     suffix = ".py"
 
+    def __init__(self) -> None:
+        # The last network planned, its problems and its text: `compile` asks for
+        # `unsupported` and then `emit`, which should not plan and render twice.
+        self._last: tuple[Network, list[str], str] | None = None
+
+    def _build(self, network: Network) -> tuple[list[str], str]:
+        if self._last is None or self._last[0] is not network:
+            plan = _Plan(network)
+            text = _render_module(plan)  # registering the modules checks shared names agree
+            self._last = (network, plan.problems, text)
+        return self._last[1], self._last[2]
+
     def emit(self, network: Network) -> str:
         """The generated module's text: deterministic, formatted as ruff format would. Raises
         ValueError where :meth:`unsupported` reports problems."""
-        plan = _Plan(network)
-        text = _render_module(plan)
-        if plan.problems:
-            raise ValueError("the torch backend cannot express " + "; ".join(plan.problems))
+        problems, text = self._build(network)
+        if problems:
+            raise ValueError("the torch backend cannot express " + "; ".join(problems))
         return text
 
     def unsupported(self, network: Network) -> list[str]:
         """What the plan cannot rebuild exactly from the network's layers (nothing, for every
         network that elaboration makes today: the check guards the backend's own logic)."""
-        plan = _Plan(network)
-        _render_module(plan)  # registering the modules checks that shared names agree
-        return plan.problems
+        return list(self._build(network)[0])
 
 
 __all__ = ["TorchBackend"]
