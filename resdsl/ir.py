@@ -10,20 +10,58 @@ Three levels, each produced by one phase:
 
 Every model is frozen and forbids unknown fields, so a phase cannot quietly change what an
 earlier one decided, and a typo in a field name is a bug caught at construction.
+
+The phases build nodes from values they have already checked, so constructing a node checks
+only its field names (unknown or missing ones raise TypeError) and does not run pydantic's
+validation: building validators for every model costs a short-lived command such as
+`resdsl check` more than all its own work (see the README's Speed section). Validation
+proper applies wherever data comes from outside: `Network.model_validate_json(...)`, and the
+tests, which validate every spec's IR at every level against the models.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class Node(BaseModel):
-    # defer_build: pydantic builds a model's validator on first use, not at import, so a
-    # command that never builds the IR level (say `resdsl fmt`) does not pay for it.
+    # defer_build: pydantic builds a model's validator on first use (`model_validate`), never
+    # at import, and construction does not use it (see the module's docstring).
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    def __init__(self, /, **fields: Any) -> None:
+        cls = type(self)
+        unknown = fields.keys() - cls.model_fields.keys()
+        missing = _required(cls) - fields.keys()
+        if unknown or missing:
+            raise TypeError(
+                f"{cls.__name__}: "
+                + "; ".join(
+                    f"{what} {', '.join(sorted(names))}"
+                    for what, names in (("unknown", unknown), ("missing", missing))
+                    if names
+                )
+            )
+        built = cls.model_construct(**fields)  # fills defaults; no validation
+        for attribute in ("__dict__", *_PYDANTIC_STATE):
+            object.__setattr__(self, attribute, getattr(built, attribute))
+
+    # Tells pydantic this is its own `__init__` (as pydantic-settings' BaseSettings does), so
+    # `model_validate` and `model_validate_json` keep validating in full instead of calling it.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+# What `model_construct` sets on an instance besides its fields.
+_PYDANTIC_STATE = ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+
+
+@cache
+def _required(cls: type[Node]) -> frozenset[str]:
+    return frozenset(name for name, field in cls.model_fields.items() if field.is_required())
 
 
 class Span(Node):
@@ -588,7 +626,3 @@ class Network(Node):
                 yield f"{torch_prefix}.{layer.torch}", f"{keras_prefix}_{layer.keras}", layer
         for layer in weighted(self.head.layers):
             yield layer.torch, layer.keras, layer
-
-
-for _model in (Arg, Call):
-    _model.model_rebuild()

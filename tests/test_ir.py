@@ -120,3 +120,53 @@ def test_ir_is_deterministic_and_path_free():
     first = _cli("ir", "specs/resnet18.res").stdout
     assert first == _cli("ir", "specs/resnet18.res").stdout
     assert str(ROOT) not in first
+
+
+# --------------------------------------------------------------------------- construction
+
+from spec_sets import ALL_SPECS, FEATURE_SPECS, spec_id  # noqa: E402
+
+
+@pytest.mark.parametrize("path", ALL_SPECS + FEATURE_SPECS, ids=spec_id)
+def test_every_level_is_what_validation_gives(path):
+    """The phases build nodes without pydantic's validation (resdsl.ir explains why): at every
+    level, every spec's IR must be exactly what validating its JSON gives, and serialise
+    without a warning (an int where a float belongs, a list where a tuple belongs)."""
+    import warnings
+
+    from resdsl.diagnostics import Diagnostics
+    from resdsl.ir import Node
+    from resdsl.parser import parse
+
+    def nodes(value):
+        if isinstance(value, Node):
+            yield value
+            for field in type(value).model_fields:
+                yield from nodes(getattr(value, field))
+        elif isinstance(value, (tuple, list)):
+            yield from (n for item in value for n in nodes(item))
+        elif isinstance(value, dict):
+            yield from (n for item in value.values() for n in nodes(item))
+
+    result = resdsl.analyze(path)
+    tree = parse(path.read_text(), str(path), Diagnostics())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Each node on its own, its children taken as they are.
+        for node in nodes((tree, result.spec, result.network)):
+            assert type(node).model_validate(dict(node)) == node, type(node).__name__
+        # The two levels that `resdsl ir` writes, through JSON.
+        for node in (result.spec, result.network):
+            data = node.model_dump_json()
+            again = type(node).model_validate_json(data)
+            assert again == node
+            assert again.model_dump_json() == data
+
+
+def test_construction_checks_field_names():
+    from resdsl.ir import Shape
+
+    with pytest.raises(TypeError, match="missing width"):
+        Shape(channels=1, height=2)
+    with pytest.raises(TypeError, match="unknown depth"):
+        Shape(channels=1, height=2, width=3, depth=4)

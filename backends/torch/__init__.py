@@ -148,13 +148,19 @@ class Sym:
         return self.name if self.scale == 1 else f"{self.scale} * {self.name}"
 
 
+def _field_values(node, exclude: frozenset[str] = frozenset()) -> dict:
+    """A node's fields as a dict, nested nodes kept as they are. (Not `model_dump`, whose
+    serializer pydantic would build at first use: a cost `compile` need not pay.)"""
+    return {name: value for name, value in node if name not in exclude}
+
+
 def _fields(layer) -> dict:
     """The values of a layer that the generated code states (its IR fields but the names)."""
     if isinstance(layer, ConvLayer):
-        return layer.conv.model_dump()
+        return _field_values(layer.conv)
     if isinstance(layer, PoolLayer):
-        return layer.pool.model_dump()
-    return layer.model_dump(exclude={"op", "torch", "keras", "width", "zero_init"})
+        return _field_values(layer.pool)
+    return _field_values(layer, frozenset({"op", "torch", "keras", "width", "zero_init"}))
 
 
 def _instantiate(fields: dict, env: dict) -> dict | None:
@@ -228,7 +234,7 @@ def _abstract(layers: list, symbols: frozenset[str]) -> dict:
 def _structure(layer) -> tuple:
     """What a block class fixes of a layer: its type, name and flags, and the values that no
     argument gives (a kernel size, a bias)."""
-    meta = layer.model_dump(exclude={"keras", "conv", "pool"})
+    meta = _field_values(layer, frozenset({"keras", "conv", "pool"}))
     fields = _fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
     if getattr(layer, "strided", False):
