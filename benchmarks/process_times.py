@@ -15,7 +15,6 @@ untimed first, with bytecode written under a temporary PYTHONPYCACHEPREFIX (noth
 into the source tree), and the timed runs use it, for the reference's imports and resdsl's
 alike. `no_bytecode=True` measures the environment as it is instead (with
 PYTHONDONTWRITEBYTECODE=1, an editable install compiles resdsl's modules in every process).
-The first untimed run also fills the template cache, as any earlier compile would have.
 """
 
 from __future__ import annotations

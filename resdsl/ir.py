@@ -34,34 +34,42 @@ class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def __init__(self, /, **fields: Any) -> None:
-        cls = type(self)
-        unknown = fields.keys() - cls.model_fields.keys()
-        missing = _required(cls) - fields.keys()
-        if unknown or missing:
-            raise TypeError(
-                f"{cls.__name__}: "
-                + "; ".join(
-                    f"{what} {', '.join(sorted(names))}"
-                    for what, names in (("unknown", unknown), ("missing", missing))
-                    if names
-                )
-            )
-        built = cls.model_construct(**fields)  # fills defaults; no validation
-        for attribute in ("__dict__", *_PYDANTIC_STATE):
-            object.__setattr__(self, attribute, getattr(built, attribute))
+        order, names, required, defaults = _layout(type(self))
+        if not (fields.keys() <= names and required <= fields.keys()):
+            _bad_fields(type(self), fields, names, required)
+        # What `model_construct` does, in field order, without its per-call bookkeeping: this
+        # runs for every node of every spec.
+        values = {name: fields[name] if name in fields else defaults[name] for name in order}
+        object.__setattr__(self, "__dict__", values)
+        object.__setattr__(self, "__pydantic_fields_set__", set(fields))
+        object.__setattr__(self, "__pydantic_extra__", None)
+        object.__setattr__(self, "__pydantic_private__", None)
 
     # Tells pydantic this is its own `__init__` (as pydantic-settings' BaseSettings does), so
     # `model_validate` and `model_validate_json` keep validating in full instead of calling it.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
 
-# What `model_construct` sets on an instance besides its fields.
-_PYDANTIC_STATE = ("__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-
-
 @cache
-def _required(cls: type[Node]) -> frozenset[str]:
-    return frozenset(name for name, field in cls.model_fields.items() if field.is_required())
+def _layout(cls: type[Node]) -> tuple[tuple[str, ...], frozenset[str], frozenset[str], dict]:
+    """A node class's field names in order and as a set, its required ones, and the others'
+    defaults."""
+    fields = cls.model_fields
+    if any(field.default_factory is not None for field in fields.values()):
+        raise TypeError(f"{cls.__name__}: IR fields take plain defaults")
+    required = frozenset(name for name, field in fields.items() if field.is_required())
+    defaults = {name: f.default for name, f in fields.items() if name not in required}
+    return tuple(fields), frozenset(fields), required, defaults
+
+
+def _bad_fields(cls: type, fields: dict, names, required) -> None:
+    unknown, missing = fields.keys() - names, required - fields.keys()
+    problems = [
+        f"{what} {', '.join(sorted(found))}"
+        for what, found in (("unknown", unknown), ("missing", missing))
+        if found
+    ]
+    raise TypeError(f"{cls.__name__}: " + "; ".join(problems))
 
 
 class Span(Node):
