@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench golden grammar clean
+.PHONY: setup run test conformance lint fuzz bench golden grammar templates clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -52,6 +52,11 @@ golden: setup
 grammar: setup
 	$(PY) -c "from resdsl.parser import build_tables; \
 	open('grammars/resdsl.tables', 'w').write(build_tables())"
+
+# Precompiled templates (see resdsl.backend.template_environment); rerun after editing a template.
+templates: setup
+	$(PY) -c "from resdsl.backend import compile_templates; \
+	[compile_templates(f'backends/{b}/templates') for b in ('torch', 'keras')]"
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info

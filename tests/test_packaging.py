@@ -39,6 +39,11 @@ def test_wheel_layout(wheel):
     assert "resdsl/backends/torch/__init__.py" in names
     assert "resdsl/backends/keras/__init__.py" in names
     assert any(n.startswith("resdsl/backends/torch/templates/") for n in names)
+    for backend in ("torch", "keras"):  # the precompiled templates and their stamp
+        assert f"resdsl/backends/{backend}/templates/compiled/STAMP" in names
+        assert any(
+            n.startswith(f"resdsl/backends/{backend}/templates/compiled/tmpl_") for n in names
+        )
     assert not any(n.startswith(("backends/", "grammars/", "tests/", "specs/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

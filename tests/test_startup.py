@@ -61,6 +61,34 @@ def test_templates_render_and_leave_no_file_behind(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["templates"]
 
 
+@pytest.mark.parametrize("name", ["torch", "keras"])
+def test_shipped_templates_are_precompiled_and_current(name):
+    """`make templates` after editing a template: the backends then load the compiled modules
+    (a stale or missing stamp falls back to compiling in memory, tested below)."""
+    import jinja2
+
+    folder = ROOT / "backends" / name / "templates"
+    environment = backend.template_environment(folder)
+    assert isinstance(environment.loader, jinja2.ModuleLoader), "run `make templates`"
+    compiled = {p.name for p in (folder / backend.COMPILED).iterdir() if p.suffix == ".py"}
+    assert len(compiled) == len(list(folder.glob("*.j2")))
+
+
+def test_stale_compiled_templates_are_not_used(tmp_path):
+    import jinja2
+
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "t.py.j2").write_text("{{ a }}\n")
+    backend.compile_templates(folder)
+    assert isinstance(backend.template_environment(folder).loader, jinja2.ModuleLoader)
+    assert backend.template_environment(folder).get_template("t.py.j2").render(a=1) == "1\n"
+    (folder / "t.py.j2").write_text("{{ a }}{{ a }}\n")  # edited, not recompiled
+    environment = backend.template_environment(folder)
+    assert isinstance(environment.loader, jinja2.FileSystemLoader)
+    assert environment.get_template("t.py.j2").render(a=1) == "11\n"
+
+
 # --------------------------------------------------------------------------- whole processes
 
 

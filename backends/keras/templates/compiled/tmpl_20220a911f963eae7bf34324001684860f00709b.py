@@ -1,0 +1,38 @@
+from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+name = 'conv.py.j2'
+
+def root(context, missing=missing):
+    resolve = context.resolve_or_missing
+    undefined = environment.undefined
+    concat = environment.concat
+    cond_expr_undefined = Undefined
+    if 0: yield None
+    l_0_conv = resolve('conv')
+    pass
+    yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'head'))
+    yield '\n    """A convolution padded symmetrically, as PyTorch pads: where it strides'
+    yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'pad_doc'))
+    yield ', by an\n    explicit `*_pad` layer of zeros (Keras\' "same" would pad only after), otherwise by "same"."""\n    padding = '
+    yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'padding'))
+    yield '\n    if padding and '
+    yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'explicit'))
+    yield ':\n        x = layers.ZeroPadding2D(padding, name=name.removesuffix("_conv") + "_pad")(x)\n        padding = 0\n'
+    for l_1_line in environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'init'):
+        _loop_vars = {}
+        pass
+        yield '    '
+        yield str(l_1_line)
+        yield '\n'
+    l_1_line = missing
+    yield '    return layers.Conv2D(\n        filters,\n        kernel,\n        strides=stride,\n        padding="same" if padding else "valid",\n'
+    for l_1_option in environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'options'):
+        _loop_vars = {}
+        pass
+        yield '        '
+        yield str(l_1_option)
+        yield ',\n'
+    l_1_option = missing
+    yield '        name=name,\n    )(x)\n\n\n'
+
+blocks = {}
+debug_info = '1=12&2=14&4=16&5=18&8=20&9=24&16=28&17=32'
