@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import tempfile
-import types
 from collections.abc import Mapping
 
 from .ir import ConvLayer, Network, NormLayer
@@ -206,18 +204,14 @@ def to_torch_images(images):
 def build_generated(network: Network, backend: str):
     """The generated module of `network` for `backend`, imported from memory."""
     from .backend import get_backend
+    from .generated import import_source
 
     code = get_backend(backend).emit(network)
-    name = f"_resdsl_generated_{backend}_{network.name}"
-    module = types.ModuleType(name)
-    module.__file__ = f"<resdsl {backend} {network.source.file}>"
-    sys.modules[name] = module
-    try:
-        exec(compile(code, module.__file__, "exec"), module.__dict__)  # our own generated code
-    except BaseException:
-        sys.modules.pop(name, None)
-        raise
-    return module
+    return import_source(
+        code,
+        f"_resdsl_generated_{backend}_{network.name}",
+        f"<resdsl {backend} {network.source.file}>",
+    )
 
 
 def load_torch_checkpoint(path: str | os.PathLike) -> dict:
