@@ -6,7 +6,6 @@ benchmarks/; these tests check behaviour only."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,7 +92,8 @@ def test_stale_compiled_templates_are_not_used(tmp_path):
 
 
 def test_check_and_compile_import_no_framework_and_scan_no_entry_points(tmp_path):
-    """In a fresh process: no torch, tensorflow or keras, and no entry-point scan of ours."""
+    """In a fresh process: no torch, tensorflow or keras, no entry-point scan of ours, and no
+    pydantic validator or serializer built for any IR model (see resdsl.ir)."""
     script = f"""
 import json, sys
 from importlib import metadata
@@ -111,16 +111,17 @@ codes = [runner.invoke(main, ["check", spec]).exit_code]
 for name in ("torch", "keras"):
     codes.append(runner.invoke(main, ["compile", spec, "--backend", name]).exit_code)
 heavy = sorted(m for m in ("torch", "tensorflow", "keras", "numpy") if m in sys.modules)
-print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned}}))
+from resdsl import ir
+models = [m for m in vars(ir).values() if isinstance(m, type) and issubclass(m, ir.Node)]
+built = sorted(m.__name__ for m in models if m.__pydantic_complete__)
+print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "built": built}}))
 """
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    run = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
-    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["codes"] == [0, 0, 0]
     assert found["heavy"] == []
     assert backend.GROUP not in found["scanned"]
+    assert found["built"] == []
 
 
 def test_the_formatter_builds_its_parser_once():
