@@ -44,7 +44,7 @@ bench: setup
 	$(PY) benchmarks/bench_check.py
 
 golden: setup
-	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_torch_backend.py tests/test_keras_backend.py \
+	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_codegen.py::test_golden \
 		tests/test_diagnostics.py -k "golden or code"
 	$(VENV)/bin/resdsl summary specs/resnet50.res > docs/resnet50-summary.txt
 
