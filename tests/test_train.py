@@ -456,6 +456,7 @@ def test_checkpoint_loads_weights_only(reference):
     assert isinstance(state["rng"]["torch"], torch.Tensor)
 
 
+@pytest.mark.conformance  # a benchmark's own check, not the product's behaviour
 def test_gpu_benchmark_smoke_runs_on_cpu(tmp_path):
     report = tmp_path / "bench.json"
     done = subprocess.run(
