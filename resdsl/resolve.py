@@ -31,15 +31,16 @@ from .ir import (
 from .schema import (
     BLOCK_STRUCTURE,
     FIELDS,
+    GENERATED_NAMES,
     HEADS,
     INITS,
     MAX_BLOCKS,
     MAX_STAGES,
     MAX_STRIDE,
     MAX_WIDTH,
+    MODULE_ATTRIBUTES,
     NORMS,
     REQUIRED,
-    RESERVED_NAMES,
     SHAPING,
     SHORTCUTS,
     STEMS,
@@ -273,7 +274,11 @@ def _check_identifier(name: Name, what: str, diags: Diagnostics, *, reserved: bo
         problem = "is a Python keyword"
     elif text.startswith("__"):
         problem = "starts with a double underscore"
-    elif reserved and text in RESERVED_NAMES:
+    elif reserved and text.startswith("_"):
+        problem = "starts with an underscore, as the frameworks' internal names do"
+    elif reserved and text in MODULE_ATTRIBUTES:
+        problem = "is an attribute of every PyTorch module (`nn.Module`)"
+    elif reserved and text in GENERATED_NAMES:
         problem = "is used by the generated stem or head"
     elif len(text) > 64:
         problem = "is longer than 64 characters"

@@ -39,11 +39,35 @@ MAX_DILATION = 16
 MAX_EXPANSION = 64
 
 # Attribute and layer names the backends use for the stem and the head: a stage may not take them.
-RESERVED_NAMES = frozenset(
+# A stage is an attribute of the generated PyTorch model (`self.layer1`, as torchvision names
+# it) and a prefix of Keras layer names, so its name must not be one the model already has:
+# what the generated code itself defines (the stem's and head's layers, its methods, the
+# layer names of keras.applications' stem and head) ...
+GENERATED_NAMES = frozenset(
     {
-        "conv1", "bn1", "relu", "act1", "maxpool", "avgpool", "pool", "fc", "dropout", "head",
-        "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages", "forward",
-        "training", "features", "flatten", "norm", "input", "model", "self", "x",
+        "conv1", "bn1", "relu", "act", "act1", "maxpool", "avgpool", "pool", "fc", "dropout",
+        "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
+        "forward", "reset_parameters", "training", "features", "flatten", "norm", "input",
+        "model", "self", "x",
+    }
+)  # fmt: skip
+# ... and what torch.nn.Module defines (its public attributes in torch 2.14, and `training`,
+# which it sets on each instance; names with a leading underscore are refused as a whole).
+# tests/test_hardening.py checks this list against the installed torch.
+MODULE_ATTRIBUTES = frozenset(
+    {
+        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+        "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+        "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+        "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+        "named_modules", "named_parameters", "parameters", "register_backward_hook",
+        "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+        "register_full_backward_hook", "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+        "register_module", "register_parameter", "register_state_dict_post_hook",
+        "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+        "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+        "zero_grad",
     }
 )  # fmt: skip
 
@@ -82,10 +106,12 @@ _STEM_READERS = {
     "pool": choice("max", "avg", "none"),
     "norm": on_off,
 }
+# Only the deep stem has intermediate convolutions for `width` to size, and its three
+# convolutions are 3x3 by definition (ResNet-C), so it takes no `kernel`.
+_ONLY = {"width": {"deep"}, "kernel": {"imagenet", "cifar"}}
 for _name, _stem in STEMS.items():
-    # Only the deep stem has intermediate convolutions for `width` to size.
     _stem.readers.update(
-        {k: v for k, v in _STEM_READERS.items() if k != "width" or _name == "deep"}
+        {k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})}
     )
 
 _BLOCK_READERS = {

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from spec_strategy import spec_texts
 
 import resdsl
@@ -23,7 +24,7 @@ from resdsl.generated import import_file
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 FUZZ = bool(os.environ.get("RESDSL_FUZZ"))
-EXAMPLES = 1000 if FUZZ else 25  # `make fuzz` draws 1,000
+EXAMPLES = 1000 if FUZZ else 20  # `make fuzz` draws 1,000
 
 
 def _import(code: str, tmp_path: Path, name: str):
@@ -293,3 +294,128 @@ def test_ir_json_is_identical_across_input_paths_but_for_the_file_spans_name(tmp
         outputs.append(without_span_files(json.loads(done.stdout)))
     assert outputs[0] == outputs[1]
     assert outputs[0]["source"]["file"] == "resnet50d.res"
+
+
+# --------------------------------------------------------------------------- names
+
+NAMED_NET = """network {network} {{
+  input 3x16x16
+  classes 3
+  stem cifar(channels: 8)
+  block basic
+  shortcut B
+  activation silu
+  stage {stage}: 1 x 8
+  stage last: 1 x 16 / 2
+}}
+"""
+
+
+def _name_pool() -> list[str]:
+    """Every name a user might reach for that the frameworks or Python already use: keywords,
+    soft keywords, builtins, and every attribute of nn.Module and keras.Model (public and
+    private), as the installed versions define them."""
+    import builtins
+    import keyword
+
+    import keras
+    import torch
+
+    names = set(keyword.kwlist) | set(keyword.softkwlist) | set(dir(builtins))
+    names |= set(dir(torch.nn.Module)) | set(vars(torch.nn.Module())) | set(dir(keras.Model))
+    return sorted(n for n in names if n.isidentifier())
+
+
+def test_module_attributes_list_is_complete():
+    """The reserved list in resdsl.schema covers the installed torch's nn.Module."""
+    import torch
+
+    from resdsl.schema import MODULE_ATTRIBUTES
+
+    public = {n for n in (*dir(torch.nn.Module), *vars(torch.nn.Module())) if n[0] != "_"}
+    assert public <= MODULE_ATTRIBUTES, sorted(public - MODULE_ATTRIBUTES)
+
+
+def _located_error(result) -> bool:
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    return bool(errors) and all(d.span is not None and d.span.line >= 1 for d in errors)
+
+
+def test_every_reserved_name_is_refused_or_builds_in_pytorch():
+    """Each name of the pool, as the stage's and as the network's: a located diagnostic, or a
+    PyTorch model that builds, runs, copies and round-trips its state dict."""
+    import copy
+
+    import torch
+
+    for where in ("stage", "network"):
+        for name in _name_pool():
+            names = {"network": "net", "stage": "first", where: name}
+            text = NAMED_NET.format(**names)
+            result = resdsl.analyze(text)
+            if not result.ok:
+                assert _located_error(result), (where, name)
+                continue
+            module_name = f"named_{where}_{abs(hash(name))}"
+            model = _import_source(resdsl.compile(text, backend="torch"), module_name)
+            model = model.build_model().eval()
+            if where == "stage":  # the stage is the attribute it was named
+                assert isinstance(getattr(model, name), torch.nn.Sequential), name
+                assert isinstance(model.act, torch.nn.SiLU), name
+            x = torch.randn(1, 3, 16, 16)
+            with torch.no_grad():
+                y = model(x)
+                fresh = copy.deepcopy(model)
+                fresh.load_state_dict(model.state_dict(), strict=True)
+                assert torch.equal(fresh(x), y), (where, name)
+            assert sum(p.numel() for p in model.parameters()) == result.network.params
+
+
+def _import_source(code: str, name: str):
+    from resdsl.generated import import_source
+
+    return import_source(code, name, f"<{name}>")
+
+
+@settings(max_examples=60 if FUZZ else 12, deadline=None, derandomize=not FUZZ)
+@given(data=st.data())
+def test_names_from_the_pool_agree_across_backends(data):
+    """A sample of the pool (and of random identifiers) in both backends: refused with a located
+    diagnostic, or two models that agree with ported weights."""
+    import keras
+    import numpy as np
+    import torch
+
+    from resdsl import weights
+
+    names = st.sampled_from(_name_pool()) | st.from_regex(
+        r"[A-Za-z][A-Za-z0-9_]{0,12}", fullmatch=True
+    )
+    network, stage = data.draw(names), data.draw(names)
+    text = NAMED_NET.format(network=network, stage=stage)
+    result = resdsl.analyze(text)
+    if not result.ok:
+        assert _located_error(result)
+        return
+    net = result.network
+    torch_model = weights.build_generated(net, "torch").build_model().eval()
+    keras_model = weights.build_generated(net, "keras").build_model()
+    weights.torch_to_keras(torch_model, keras_model, net)
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        expected = torch_model(x).numpy()
+    got = keras_model(weights.to_keras_images(x), training=False).numpy()
+    assert np.abs(expected - got).max() <= 1e-4 * max(1.0, np.abs(expected).max())
+    keras.backend.clear_session()
+
+
+def test_the_deep_stem_refuses_a_kernel_it_would_ignore():
+    """ResNet-C's stem is three 3x3 convolutions: `kernel` is refused, not silently dropped."""
+    text = NAMED_NET.format(network="n", stage="s").replace(
+        "stem cifar(channels: 8)", "stem deep(kernel: 7)"
+    )
+    result = resdsl.analyze(text)
+    assert not result.ok
+    (error,) = [d for d in result.diagnostics if d.severity == "error"]
+    assert error.code == "E103" and "`kernel`" in error.message
+    assert (error.span.line, error.span.column) == (4, 13)

@@ -278,3 +278,46 @@ print(json.dumps(out))
         assert error <= 1e-4, (path, error)
         assert shape == [2, network.classes] and finite, path
         assert count == network.params + network.norm_stats, path
+
+
+# --------------------------------------------------------------------------- stems
+
+STEM_SWEEP = """network stem_sweep {{
+  input 3x19x19
+  classes 3
+  stem imagenet(channels: 8, kernel: {kernel}, stride: {stride}, pool: {pool})
+  block basic
+  stage s1: 1 x 8
+}}
+"""
+STEMS = [(k, s, p) for k in range(1, 8) for s in (1, 2, 3) for p in ("max", "avg", "none")]
+
+
+@pytest.mark.parametrize(
+    "kernel,stride,pool",
+    [
+        config
+        if config[0] in (2, 3, 4, 6) and config[1] in (1, 2) and config[2] in ("max", "none")
+        else pytest.param(*config, marks=pytest.mark.conformance)
+        for config in STEMS
+    ],
+)
+def test_stem_sweep_agrees_with_the_ir_in_both_backends(kernel, stride, pool):
+    """Odd and even stem kernels, strides and pools: both backends give the IR's shapes, and
+    the same outputs with ported weights (Keras once padded even kernels differently)."""
+    network = resdsl.load(STEM_SWEEP.format(kernel=kernel, stride=stride, pool=pool))
+    torch_model = weights.build_generated(network, "torch").build_model().eval()
+    keras_model = weights.build_generated(network, "keras").build_model()
+    randomize_norms(torch_model)
+    weights.torch_to_keras(torch_model, keras_model, network)
+    stem = network.stem.out_shape
+    seen = {}
+    torch_model.s1.register_forward_hook(lambda _m, inputs, _o: seen.update(stem=inputs[0].shape))
+    x = torch.randn(2, 3, 19, 19, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = torch_model(x).numpy()
+    assert tuple(seen["stem"][1:]) == (stem.channels, stem.height, stem.width)
+    keras_stem = keras_model.get_layer("s1_block1_1_conv").input.shape
+    assert tuple(keras_stem[1:]) == (stem.height, stem.width, stem.channels)
+    got = keras_model(weights.to_keras_images(x), training=False).numpy()
+    assert relative_error(expected, got) <= 1e-4

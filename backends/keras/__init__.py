@@ -267,10 +267,9 @@ class Context:
 
 def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
     c = layer.conv
-    # `conv` pads by what PyTorch's "same-size" padding is and names the padding after the
-    # convolution (`2_conv`, `2_pad`); no other convolution reaches it.
-    if c.padding != c.dilation * (c.kernel - 1) // 2:
-        raise PlanError(f"a convolution padded by {c.padding} with a {c.kernel}x{c.kernel} kernel")
+    # `conv` pads by the IR's padding: by default PyTorch's "same-size" padding, and where that
+    # is not the IR's (an even kernel, padded by half of it on both sides), by `pad_by`. The
+    # padding layer is named after the convolution (`2_conv`, `2_pad`).
     if not layer.keras.endswith("_conv"):
         raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
     args = [scope.width(layer.target, c.out_channels), str(c.kernel), scope.name(layer.keras)]
@@ -279,6 +278,7 @@ def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
         "groups": str(c.groups) if c.groups != 1 else None,
         "dilation": str(c.dilation) if c.dilation != 1 else None,
         "pad": "True" if scope.pad and c.padding else None,
+        "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else None,
         "bias": "True" if len(ctx.bias) > 1 and c.bias else None,
         "zero": "True" if layer.zero_init else None,
     }
@@ -880,7 +880,14 @@ def _conv_helper(ctx: Context) -> ConvHelper:
     def used(option: str) -> bool:
         return f"conv.{option}" in ctx.uses
 
-    defaults = {"groups": "1", "dilation": "1", "pad": "False", "bias": "False", "zero": "False"}
+    defaults = {
+        "groups": "1",
+        "dilation": "1",
+        "pad": "False",
+        "pad_by": "None",
+        "bias": "False",
+        "zero": "False",
+    }
     params = ["x", "filters", "kernel", "name", "stride=1"]
     params += [f"{option}={value}" for option, value in defaults.items() if used(option)]
     options = ["dilation_rate=dilation"] * used("dilation") + ["groups=groups"] * used("groups")
@@ -895,11 +902,16 @@ def _conv_helper(ctx: Context) -> ConvHelper:
         options.append(f"kernel_initializer={zero}")
     elif used("zero"):
         options.append('kernel_initializer="zeros" if zero else "glorot_uniform"')
+    same = "dilation * (kernel - 1) // 2" if used("dilation") else "(kernel - 1) // 2"
+    explicit = ["stride > 1", "pad"] if used("pad") else ["stride > 1"]
+    if used("pad_by"):  # an even kernel: PyTorch pads by half of it on both sides
+        explicit.append("pad_by is not None")
+    asks = " or ".join(f"`{name}`" for name in ("pad", "pad_by") if used(name))  # at most 2
     return ConvHelper(
         head=_head("conv", params),
-        pad_doc=" or `pad` asks" if used("pad") else "",
-        padding="dilation * (kernel - 1) // 2" if used("dilation") else "(kernel - 1) // 2",
-        explicit="(stride > 1 or pad)" if used("pad") else "stride > 1",
+        pad_doc=f" or {asks} asks" if asks else "",
+        padding=f"{same} if pad_by is None else pad_by" if used("pad_by") else same,
+        explicit=f"({' or '.join(explicit)})" if len(explicit) > 1 else explicit[0],
         init=init,
         options=tuple(options),
     )

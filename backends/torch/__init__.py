@@ -34,7 +34,9 @@ block's layers, field by field. What does not come back exactly is reported by `
 
 from __future__ import annotations
 
+import builtins
 import itertools
+import keyword
 import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -116,6 +118,17 @@ def _float(value: float) -> str:
 
 # How the papers spell the family names that spec names usually start with.
 _SPELLINGS = (("resnext", "ResNeXt"), ("resnet", "ResNet"), ("preact", "PreAct"))
+
+
+# Every module-level name the generated module defines or imports, besides its block classes
+# and shortcut functions.
+_MODULE_NAMES = frozenset(
+    {
+        "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
+        "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage", "build_model",
+        "DropPath", "PadChannels", "FromInput",
+    }
+)  # fmt: skip
 
 
 def _class_name(name: str) -> str:
@@ -503,10 +516,19 @@ class _Plan:
         self.stages = [self._stage(stage) for stage in network.stages]
         self.stem = self._model_units(network.stem.layers)
         self.head = self._model_units(network.head.layers)
+        # The model class must not shadow any other name of the module, a keyword (`none`
+        # gives `None`) or a builtin: it takes a suffix until it is free.
+        taken = (
+            _MODULE_NAMES
+            | {c.name for c in self.classes}
+            | {f.name for f in self.functions}
+            | set(keyword.kwlist)
+            | set(keyword.softkwlist)
+            | set(dir(builtins))
+        )
         self.model = _class_name(network.name)
-        taken = {c.name for c in self.classes} | {"DropPath", "PadChannels", "FromInput"}
         while self.model in taken:
-            self.model += "Model"
+            self.model += "Net"
 
     def problem(self, text: str) -> None:
         if text not in self.problems:

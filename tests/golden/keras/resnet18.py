@@ -21,8 +21,9 @@ NORM_MOMENTUM = 0.9  # Keras' convention: PyTorch's momentum is 0.1
 
 
 def conv(x, filters, kernel, name, stride=1):
-    """A convolution padded symmetrically, as PyTorch pads: where it strides, by an
-    explicit `*_pad` layer of zeros (Keras' "same" would pad only after), otherwise by "same"."""
+    """A convolution padded symmetrically, as PyTorch pads: by an explicit `*_pad` layer of
+    zeros where it strides; otherwise by "same", which at stride 1 is
+    symmetric (at stride 2, Keras' "same" would pad only after)."""
     padding = (kernel - 1) // 2
     if padding and stride > 1:
         x = layers.ZeroPadding2D(padding, name=name.removesuffix("_conv") + "_pad")(x)

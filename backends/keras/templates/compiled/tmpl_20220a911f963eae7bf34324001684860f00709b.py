@@ -10,9 +10,9 @@ def root(context, missing=missing):
     l_0_conv = resolve('conv')
     pass
     yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'head'))
-    yield '\n    """A convolution padded symmetrically, as PyTorch pads: where it strides'
+    yield '\n    """A convolution padded symmetrically, as PyTorch pads: by an explicit `*_pad` layer of\n    zeros where it strides'
     yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'pad_doc'))
-    yield ', by an\n    explicit `*_pad` layer of zeros (Keras\' "same" would pad only after), otherwise by "same"."""\n    padding = '
+    yield '; otherwise by "same", which at stride 1 is\n    symmetric (at stride 2, Keras\' "same" would pad only after)."""\n    padding = '
     yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'padding'))
     yield '\n    if padding and '
     yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'explicit'))
@@ -35,4 +35,4 @@ def root(context, missing=missing):
     yield '        name=name,\n    )(x)\n\n\n'
 
 blocks = {}
-debug_info = '1=12&2=14&4=16&5=18&8=20&9=24&16=28&17=32'
+debug_info = '1=12&3=14&5=16&6=18&9=20&10=24&17=28&18=32'
