@@ -110,9 +110,7 @@ _STEM_READERS = {
 # convolutions are 3x3 by definition (ResNet-C), so it takes no `kernel`.
 _ONLY = {"width": {"deep"}, "kernel": {"imagenet", "cifar"}}
 for _name, _stem in STEMS.items():
-    _stem.readers.update(
-        {k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})}
-    )
+    _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
 
 _BLOCK_READERS = {
     "expansion": positive_number(MAX_EXPANSION),
