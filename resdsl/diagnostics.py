@@ -262,6 +262,19 @@ def use_color(stream) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)())
 
 
+# Control characters from a file name, a name or an echoed source line must not reach a
+# terminal raw (an escape sequence could rewrite the screen): each C0 control and DEL is shown
+# as its Unicode control picture (ESC as `␛`), each C1 control as `�`. One character for one,
+# so carets stay under what they mark.
+_PRINTABLE = {c: 0x2400 + c for c in range(0x20)} | {0x7F: 0x2421}
+_PRINTABLE |= {c: 0xFFFD for c in range(0x80, 0xA0)}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character replaced by a visible one (see above)."""
+    return text.translate(_PRINTABLE)
+
+
 def _line_text(sources: Mapping[str, str], file: str, line: int) -> str | None:
     text = sources.get(file)
     if text is None:
@@ -297,8 +310,8 @@ def render_text(
 
 def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str:
     head = style.severity(d.severity, f"{d.severity}[{d.code}]")
-    where = f"{d.span.file}:{d.span.line}:{d.span.column}: " if d.span else ""
-    lines = [f"{style.bold(where)}{head}: {style.bold(d.message)}"]
+    where = f"{printable(d.span.file)}:{d.span.line}:{d.span.column}: " if d.span else ""
+    lines = [f"{style.bold(where)}{head}: {style.bold(printable(d.message))}"]
     marks: list[tuple[Span, str, str]] = []
     if d.span is not None:
         marks.append((d.span, "^", d.label))
@@ -313,19 +326,18 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
             shown, key=lambda m: (m[0].file != previous_file, m[0].file, m[0].line)
         ):
             if span.file != previous_file:
-                lines.append(style.gutter(f"{pad} ::: ") + f"{span.file}")
+                lines.append(style.gutter(f"{pad} ::: ") + printable(span.file))
                 previous_file = span.file
-            text = _line_text(sources, span.file, span.line) or ""
-            text = text.expandtabs(1)
+            text = printable((_line_text(sources, span.file, span.line) or "").expandtabs(1))
             start, end = _underline(span, text, char)
             lines.append(style.gutter(f"{span.line:>{width}} |") + (f" {text}" if text else ""))
             mark = " " * start + char * (end - start)
             if message:
-                mark += f" {message}"
+                mark += f" {printable(message)}"
             painted = style.severity(d.severity, mark) if char == "^" else style.gutter(mark)
             lines.append(style.gutter(f"{pad} |") + f" {painted}")
     if d.help:
-        lines.append(f"{pad} = {style.bold('help')}: {d.help}")
+        lines.append(f"{pad} = {style.bold('help')}: {printable(d.help)}")
     return "\n".join(lines) + "\n\n"
 
 
@@ -354,11 +366,13 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
         }
         for d in sorted_diagnostics(diagnostics)
     ]
-    return json.dumps(items, indent=2, ensure_ascii=False) + "\n"
+    # JSON escapes C0 controls itself; C1 controls it would write raw.
+    text = json.dumps(items, indent=2, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if 0x80 <= ord(c) < 0xA0 else c for c in text) + "\n"
 
 
 def _github_escape(text: str, property_value: bool = False) -> str:
-    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    text = printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
     if property_value:
         text = text.replace(":", "%3A").replace(",", "%2C")
     return text

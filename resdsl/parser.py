@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from functools import lru_cache
 from importlib import resources
 
@@ -117,6 +118,10 @@ def read_source(path: str, diags: Diagnostics, sources: dict[str, str]) -> str |
     try:
         if os.path.isdir(path):
             raise IsADirectoryError(f"`{path}` is a directory")
+        # Opening a FIFO would wait for a writer forever, and a device never ends: only
+        # regular files are read (a missing file falls through to open's own error).
+        if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+            raise OSError(0, "not a regular file (a FIFO, device or socket)")
         with open(path, "rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)  # one byte past the limit is enough to refuse it
     except OSError as error:

@@ -419,3 +419,70 @@ def test_the_deep_stem_refuses_a_kernel_it_would_ignore():
     (error,) = [d for d in result.diagnostics if d.severity == "error"]
     assert error.code == "E103" and "`kernel`" in error.message
     assert (error.span.line, error.span.column) == (4, 13)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_atomic_write_writes_through_a_symlink_with_the_usual_mode(tmp_path):
+    target = tmp_path / "real.py"
+    target.write_text("old\n")
+    os.chmod(target, 0o600)
+    link = tmp_path / "link.py"
+    link.symlink_to(target)
+    atomic_write(link, "new\n")
+    assert link.is_symlink() and target.read_text() == "new\n"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(target).st_mode & 0o777 == 0o666 & ~mask  # not the 0600 that was there
+
+
+def test_atomic_write_refuses_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write(fifo, "x\n")
+    assert fifo.is_fifo()
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write("/dev/null", "x\n")
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "model.py"
+    dead = subprocess.run([PYTHON, "-c", "import os; print(os.getpid())"], capture_output=True)
+    pid = int(dead.stdout)  # a process that has exited
+    stale = tmp_path / f".model.py.{pid}.abc123.resdsl-tmp"
+    stale.write_text("half")
+    live = tmp_path / f".model.py.{os.getpid()}.def456.resdsl-tmp"  # a writer still running
+    live.write_text("in progress")
+    atomic_write(target, "new\n")
+    assert not stale.exists() and live.exists()
+    assert target.read_text() == "new\n"
+
+
+def test_a_fifo_spec_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "spec.res"
+    os.mkfifo(fifo)
+    run = subprocess.run(
+        [PYTHON, "-m", "resdsl", "check", str(tmp_path)], capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "not a regular file" in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+def test_control_characters_never_reach_the_terminal_raw(tmp_path, fmt):
+    """An escape sequence in a file name and in an echoed source line is shown, not sent."""
+    spec = tmp_path / "evil\x1b[2J.res"
+    spec.write_text("network n {  # \x1b]0;pwned\x07 \x9b31m\n  input 3x8x8\n  classes 2\n}\n")
+    run = subprocess.run(
+        [PYTHON, "-m", "resdsl", "check", "--format", fmt, str(spec)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert run.returncode == 1
+    output = run.stdout + run.stderr
+    assert "E102" in output or "E1" in output
+    assert not any((ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 for c in output)
+    if fmt == "text":
+        assert "evil␛[2J.res" in output
