@@ -18,6 +18,14 @@ from .diagnostics import render_github, render_json, render_text, use_color
 from .driver import Result, analyze_file, spec_files
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
+# Where `extends` may find parents besides the folder of the spec named.
+ROOTS = click.option(
+    "--root",
+    "roots",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="also allow parents (`extends`) from this folder (repeatable)",
+)
 
 
 # Commands that need heavy imports live in their own modules and load only when invoked, so
@@ -122,9 +130,10 @@ def _inputs(paths: tuple[str, ...]) -> list[str]:
     help="text for people, json for tools, github for workflow annotations",
 )
 @click.option("-q", "--quiet", is_flag=True, help="print nothing when every spec is fine")
-def check(paths: tuple[str, ...], fmt: str, quiet: bool) -> None:
+@ROOTS
+def check(paths: tuple[str, ...], fmt: str, quiet: bool, roots: tuple[str, ...]) -> None:
     """Validate specs (files, or directories of *.res files)."""
-    results = [analyze_file(path) for path in _inputs(paths)]
+    results = [analyze_file(path, roots) for path in _inputs(paths)]
     status = _report(results, fmt)
     if fmt == "text" and not quiet:
         bad = sum(1 for r in results if not r.ok)
@@ -176,7 +185,8 @@ def ir(path: str | None, schema: bool, level: str | None, fmt: str) -> None:
     help="write here (atomically) instead of to standard output",
 )
 @click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
-def compile(path: str, backend: str, output: str | None, fmt: str) -> None:
+@ROOTS
+def compile(path: str, backend: str, output: str | None, fmt: str, roots: tuple[str, ...]) -> None:
     """Generate a standalone PyTorch or Keras module from a spec."""
     from .backend import available, exists, get_backend
 
@@ -185,7 +195,7 @@ def compile(path: str, backend: str, output: str | None, fmt: str) -> None:
             f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}",
             param_hint="--backend",
         )
-    result = analyze_file(path)
+    result = analyze_file(path, roots)
     status = _report([result], fmt)
     if not result.ok:
         sys.exit(status)

@@ -82,6 +82,12 @@ E_PARENT_MISSING = _code(
 )
 E_EXTENDS_CYCLE = _code("E151", "error", "extends cycle", 'network n extends "self.res" {\n}\n')
 E_EXTENDS_DEPTH = _code("E152", "error", "extends chain too deep", "")
+E_PARENT_OUTSIDE = _code(
+    "E153",
+    "error",
+    "parent spec outside the spec's folder",
+    'network n extends "../secrets.env" {\n}\n',
+)
 # Design rule: E2xx
 E_HALVE_DOUBLE = _code(
     "E201",

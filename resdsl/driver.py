@@ -33,30 +33,32 @@ class Result:
         return self.network is not None and not any(d.severity == "error" for d in self.diagnostics)
 
 
-def analyze_file(path: str) -> Result:
-    """Run every phase on the spec at `path`."""
+def analyze_file(path: str, roots: tuple[str, ...] = ()) -> Result:
+    """Run every phase on the spec at `path`; parents may come from its folder and `roots`."""
     diags = Diagnostics()
     result = Result(file=path)
     text = read_source(path, diags, result.sources)
     if text is not None:
-        _analyze(text, path, diags, result)
+        _analyze(text, path, diags, result, roots)
     result.diagnostics = diags.items
     return result
 
 
-def analyze_text(text: str, file: str = "<string>") -> Result:
+def analyze_text(text: str, file: str = "<string>", roots: tuple[str, ...] = ()) -> Result:
     """Run every phase on spec text; a parent named by `extends` is read relative to the
-    current directory."""
+    current directory (and must lie inside it or `roots`)."""
     diags = Diagnostics()
     result = Result(file=file)
     result.sources[file] = text
-    _analyze(text, file, diags, result)
+    _analyze(text, file, diags, result, roots)
     result.diagnostics = diags.items
     return result
 
 
-def _analyze(text: str, file: str, diags: Diagnostics, result: Result) -> None:
-    merged = load_merged(text, file, diags, result.sources)
+def _analyze(
+    text: str, file: str, diags: Diagnostics, result: Result, roots: tuple[str, ...] = ()
+) -> None:
+    merged = load_merged(text, file, diags, result.sources, roots)
     if merged is None or diags.has_errors:
         return
     spec = build_spec(merged, diags)

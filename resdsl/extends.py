@@ -1,7 +1,10 @@
 """`extends`: a spec and its chain of parents, merged into one set of declarations.
 
-A parent is named relative to its child's folder. Each file of the chain is read and parsed;
-a cycle, a chain deeper than :data:`MAX_EXTENDS_DEPTH` or a missing parent is a diagnostic.
+A parent is named relative to its child's folder. It must be a `.res` file inside the folder
+of the spec that was named (or inside one of the extra roots given, `--root`), after symlinks
+are resolved: `extends` cannot make resdsl read, or echo in a diagnostic, any other file. Each
+file of the chain is read and parsed; a parent outside, a cycle, a chain deeper than
+:data:`MAX_EXTENDS_DEPTH` or a missing parent is a diagnostic.
 Merging overlays each child on its parent: a child's setting replaces its parent's, and a stage
 replaces the parent's stage of the same name in place or is appended.
 """
@@ -28,17 +31,35 @@ class Merged:
     stages: dict[str, StageDecl]
 
 
-def load_merged(text: str, file: str, diags: Diagnostics, sources: dict[str, str]) -> Merged | None:
+def load_merged(
+    text: str,
+    file: str,
+    diags: Diagnostics,
+    sources: dict[str, str],
+    roots: tuple[str, ...] = (),
+) -> Merged | None:
     """Parse `text` (the spec at `file`), read and parse its parents, and merge the chain.
 
-    Every file read is added to `sources`. None when a file of the chain does not parse or a
-    parent cannot be loaded; the diagnostics say why.
+    Parents may come from the folder of `file` (the current folder for text without one) and
+    from `roots`. Every file read is added to `sources`. None when a file of the chain does not
+    parse or a parent cannot be loaded; the diagnostics say why.
     """
-    return _load(text, file, diags, sources, chain=[])
+    allowed = tuple(os.path.realpath(r) for r in (os.path.dirname(file) or ".", *roots))
+    return _load(text, file, diags, sources, chain=[], roots=allowed)
+
+
+def _inside(path: str, roots: tuple[str, ...]) -> bool:
+    real = os.path.realpath(path)
+    return real.endswith(".res") and any(os.path.commonpath([real, root]) == root for root in roots)
 
 
 def _load(
-    text: str, file: str, diags: Diagnostics, sources: dict[str, str], chain: list[str]
+    text: str,
+    file: str,
+    diags: Diagnostics,
+    sources: dict[str, str],
+    chain: list[str],
+    roots: tuple[str, ...],
 ) -> Merged | None:
     tree = parse(text, file, diags)
     if tree is None:
@@ -47,6 +68,17 @@ def _load(
     parent = None
     if decl.extends is not None:
         path = parent_path(file, decl.extends)
+        if not _inside(path, roots):
+            # Nothing of the file is read or shown, not even whether it exists.
+            diags.add(
+                dx.E_PARENT_OUTSIDE,
+                f"parent `{decl.extends.text}` is not a `.res` file inside the spec's folder",
+                decl.extends.span,
+                label="outside the spec's folder",
+                help="keep parents beside the specs that extend them, or allow another folder "
+                "with `--root DIR`",
+            )
+            return None
         key = os.path.realpath(path)
         if key in chain or key == os.path.realpath(file):
             diags.add(
@@ -77,7 +109,7 @@ def _load(
         parent_text = read_source(path, diags, sources)
         if parent_text is None:
             return None
-        parent = _load(parent_text, path, diags, sources, [*chain, os.path.realpath(file)])
+        parent = _load(parent_text, path, diags, sources, [*chain, os.path.realpath(file)], roots)
         if parent is None:
             return None
     return merge(decl, parent, diags)

@@ -486,3 +486,45 @@ def test_control_characters_never_reach_the_terminal_raw(tmp_path, fmt):
     assert not any((ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0 for c in output)
     if fmt == "text":
         assert "evil␛[2J.res" in output
+
+
+BASE_SPEC = "network base {\n  input 3x8x8\n  classes 2\n  block basic\n  stage s: 1 x 4\n}\n"
+
+
+@pytest.mark.parametrize(
+    "parent",
+    ["/etc/hostname", "../outside/base.res", "secrets.env", "link.res"],
+)
+def test_extends_reads_nothing_outside_the_specs_folder(tmp_path, parent):
+    """Absolute paths, `../`, other suffixes and symlinks leading out: a located E153 that
+    shows nothing of the target, in every format."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "base.res").write_text(BASE_SPEC)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "secrets.env").write_text("TOKEN=hunter2\n")
+    (project / "link.res").symlink_to(outside / "base.res")
+    (project / "child.res").write_text(f'network child extends "{parent}" {{\n}}\n')
+    for fmt in ("text", "github", "json"):
+        run = subprocess.run(
+            [PYTHON, "-m", "resdsl", "check", "--format", fmt, str(project / "child.res")],
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 1 and "E153" in run.stdout + run.stderr, run.stderr
+        assert "hunter2" not in run.stdout + run.stderr
+        assert "network base" not in run.stdout + run.stderr
+
+
+def test_root_allows_parents_from_another_folder(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "base.res").write_text(BASE_SPEC)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "child.res").write_text('network child extends "../shared/base.res" {\n}\n')
+    command = [PYTHON, "-m", "resdsl", "check", str(project / "child.res")]
+    assert subprocess.run(command, capture_output=True).returncode == 1
+    allowed = subprocess.run([*command, "--root", str(shared)], capture_output=True, text=True)
+    assert allowed.returncode == 0, allowed.stderr
