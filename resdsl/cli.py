@@ -15,7 +15,7 @@ import click
 
 from . import __version__
 from .diagnostics import render_github, render_json, render_text, use_color
-from .driver import Result, analyze_file, spec_files
+from .driver import Result, analyze_file, refused_result, scan
 
 EXIT_OK, EXIT_SPEC, EXIT_USAGE = 0, 1, 2
 # Where `extends` may find parents besides the folder of the spec named.
@@ -112,11 +112,12 @@ def _report(results: list[Result], fmt: str, stream=None) -> int:
     return EXIT_OK
 
 
-def _inputs(paths: tuple[str, ...]) -> list[str]:
-    files = spec_files(list(paths))
-    if not files:
+def _inputs(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(spec files, links refused): see :func:`resdsl.driver.scan`."""
+    files, refused = scan(list(paths))
+    if not files and not refused:
         raise click.UsageError("no .res files found in " + ", ".join(paths))
-    return files
+    return files, refused
 
 
 @main.command()
@@ -133,7 +134,9 @@ def _inputs(paths: tuple[str, ...]) -> list[str]:
 @ROOTS
 def check(paths: tuple[str, ...], fmt: str, quiet: bool, roots: tuple[str, ...]) -> None:
     """Validate specs (files, or directories of *.res files)."""
-    results = [analyze_file(path, roots) for path in _inputs(paths)]
+    files, refused = _inputs(paths)
+    results = [analyze_file(path, roots) for path in files]
+    results += [refused_result(path) for path in refused]
     status = _report(results, fmt)
     if fmt == "text" and not quiet:
         bad = sum(1 for r in results if not r.ok)

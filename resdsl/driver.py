@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from . import diagnostics as dx
 from .diagnostics import Diagnostic, Diagnostics
 from .elaborate import elaborate
 from .extends import load_merged
@@ -72,15 +73,39 @@ def _analyze(
 
 
 def spec_files(paths: list[str]) -> list[str]:
-    """Files named, and every `*.res` under directories named, in a stable order."""
+    """Files named, and every `*.res` under directories named, in a stable order; links found
+    in a directory that lead outside it are left out (see :func:`scan`)."""
+    return scan(paths)[0]
+
+
+def scan(paths: list[str]) -> tuple[list[str], list[str]]:
+    """(files to read, links refused): the files named, and every `*.res` under directories
+    named, in a stable order. A `*.res` found in a directory that is a symlink to a file outside
+    that directory is refused rather than read (or, by `fmt`, rewritten)."""
     files: list[str] = []
+    refused: list[str] = []
     for path in paths:
-        if os.path.isdir(path):
-            found = []
-            for folder, dirs, names in os.walk(path):
-                dirs.sort()
-                found += [os.path.join(folder, n) for n in sorted(names) if n.endswith(".res")]
-            files += found
-        else:
+        if not os.path.isdir(path):
             files.append(path)
-    return files
+            continue
+        root = os.path.realpath(path)
+        for folder, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(n for n in names if n.endswith(".res")):
+                found = os.path.join(folder, name)
+                real = os.path.realpath(found)
+                inside = os.path.commonpath([real, root]) == root
+                (files if inside else refused).append(found)
+    return files, refused
+
+
+def refused_result(path: str) -> Result:
+    """The result for a link that a directory scan refused to follow."""
+    diags = Diagnostics()
+    diags.add(
+        dx.E_IO,
+        f"cannot read `{path}`: a link to a file outside the folder being checked",
+        None,
+        help="check the linked file where it lives, or copy it into the folder",
+    )
+    return Result(file=path, diagnostics=diags.items)

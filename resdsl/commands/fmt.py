@@ -31,7 +31,10 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
 
     status = EXIT_OK
     changed = 0
-    files = _inputs(paths)
+    files, refused = _inputs(paths)
+    for path in refused:
+        click.echo(f"error: `{path}` links to a file outside the folder; not rewritten", err=True)
+        status = EXIT_USAGE
     for path in files:
         diags = Diagnostics()
         sources: dict[str, str] = {}
