@@ -412,7 +412,6 @@ AnyLayer = Annotated[
     | GlobalPoolLayer,
     Field(discriminator="op"),
 ]
-WeightedLayer = ConvLayer | NormLayer | LinearLayer
 
 
 def weighted(layers) -> list:
