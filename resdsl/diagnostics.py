@@ -157,6 +157,12 @@ E_NO_WIDTH = _code(
     "inner width rounds to zero",
     _net("  stage a: 2 x 4 { block bottleneck(groups: 2, group_width: 8) }"),
 )
+E_NORM_GROUPS = _code(
+    "E407",
+    "error",
+    "group norm's groups must divide the channels",
+    _net("  norm group(groups: 3)\n  stage a: 2 x 16"),
+)
 # Spatial: E5xx
 E_VANISHES = _code(
     "E501",

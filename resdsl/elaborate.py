@@ -13,20 +13,27 @@ with depth.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 
 from .ir import (
     ActLayer,
+    AntiAliasSpec,
+    AttentionSpec,
     Block,
     BlockRun,
     BlockSpec,
+    BlurPoolLayer,
+    ChannelConvLayer,
     Conv,
     Conventions,
     ConvLayer,
     DropoutLayer,
+    EcaLayer,
     GlobalPoolLayer,
     Head,
+    IdentityLayer,
     LinearLayer,
     Network,
     NetworkSpec,
@@ -36,8 +43,8 @@ from .ir import (
     PoolLayer,
     Shape,
     Shortcut,
-    ShortcutSpec,
     Source,
+    SqueezeExciteLayer,
     Stage,
     StageSpec,
     Stem,
@@ -47,15 +54,17 @@ from .ir import (
 def elaborate(spec: NetworkSpec, source_text: str) -> Network:
     ctx = _Context(spec)
     c, h, w = spec.input
-    stem = _stem(spec, Shape(channels=c, height=h, width=w), ctx.bias, ctx.torch_act)
+    stem = _stem(spec, Shape(channels=c, height=h, width=w), ctx)
     shape = stem.out_shape
     stages = []
     index = 0
+    dilation = 1
     for number, stage_spec in enumerate(spec.stages):
-        stage = _stage(stage_spec, number, index, shape, ctx)
+        stage = _stage(stage_spec, number, index, shape, dilation, ctx)
         stages.append(stage)
         shape = stage.out_shape
         index += stage.blocks
+        dilation = stage_spec.dilation
     head = _head(spec, shape, stages, ctx)
     parts = [stem, *stages, head]
     return Network(
@@ -68,8 +77,10 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         classes=spec.classes,
         conventions=Conventions(
             conv_bias=spec.conv_bias,
+            norm=spec.norm.kind,
             norm_eps=spec.norm.eps,
             norm_momentum=spec.norm.momentum,
+            norm_groups=spec.norm.groups,
             activation=spec.activation,
             init=spec.init.scheme,
             zero_last_norm=spec.init.zero_last_norm,
@@ -115,16 +126,53 @@ def _apply(conv: Conv, shape: Shape) -> tuple[Shape, int]:
     return out, conv.out_channels * out.height * out.width * per_pixel
 
 
-def _stem(spec: NetworkSpec, shape: Shape, bias, act: str) -> Stem:
+def _walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
+    """The output shape of `layers` applied in order to `shape`, and their multiply-accumulates,
+    parameters and norm statistics. Multiply-accumulates count what PyTorch's FlopCounterMode
+    counts (halved): convolutions, including the blur pool's fixed filter and attention's, and
+    linear layers; not pools, norms, activations or the additions."""
+    macs = params = norm_stats = 0
+    for layer in layers:
+        if isinstance(layer, ConvLayer):
+            shape, conv_macs = _apply(layer.conv, shape)
+            macs += conv_macs
+            params += layer.conv.params
+        elif isinstance(layer, NormLayer):
+            params += 2 * layer.channels
+            norm_stats += 2 * layer.channels if layer.kind == "batch" else 0
+        elif isinstance(layer, PoolLayer):
+            shape = _pooled(shape, layer.pool)
+        elif isinstance(layer, BlurPoolLayer):
+            window = Pool(kind="avg", kernel=layer.size, stride=layer.stride, padding=layer.padding)
+            shape = _pooled(shape, window)
+            macs += layer.channels * shape.height * shape.width * layer.size * layer.size
+        elif isinstance(layer, SqueezeExciteLayer):
+            for conv in (layer.reduce.conv, layer.expand.conv):
+                macs += conv.in_channels * conv.out_channels
+                params += conv.params
+        elif isinstance(layer, EcaLayer):
+            macs += layer.channels * layer.conv.kernel
+            params += layer.conv.kernel
+        elif isinstance(layer, PadChannelsLayer):
+            shape = shape.model_copy(
+                update={"channels": shape.channels + layer.before + layer.after}
+            )
+    return shape, macs, params, norm_stats
+
+
+def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     """The stem's layers. One convolution is torchvision's `conv1`, `bn1`; several are timm's
     deep stem, a `conv1` Sequential (conv, norm, act, ...) ending with the last convolution,
     whose norm is `bn1`. Keras names follow keras.applications: `conv1_conv`, `conv1_bn`, or
-    `conv1_1_conv` ... `conv1_3_bn` for the deep stem; the pool is `pool1_pool`."""
+    `conv1_1_conv` ... `conv1_3_bn` for the deep stem. The pool is timm's `maxpool` (keras'
+    `pool1_pool`), whatever replaces it: a max pool at stride 1 and a blur pool, a 2x2 average
+    pool (anti-aliasing), or a strided convolution with its norm and activation (ResNet-RS)."""
     s = spec.stem
+    bias = ctx.bias
     if s.preset == "deep":
         widths = [
-            (shape.channels, s.width, s.stride),
-            (s.width, s.width, 1),
+            (shape.channels, s.first_width or s.width, s.stride),
+            (s.first_width or s.width, s.width, 1),
             (s.width, s.channels, 1),
         ]
         convs = [
@@ -153,36 +201,85 @@ def _stem(spec: NetworkSpec, shape: Shape, bias, act: str) -> Stem:
         )
         if s.norm:
             norm_name = "bn1" if last else f"conv1.{index + 1}"
-            act_name = act if last else f"conv1.{index + 2}"
-            layers.append(
-                NormLayer(torch=norm_name, keras=f"{keras}_bn", channels=conv.out_channels)
-            )
+            act_name = ctx.torch_act if last else f"conv1.{index + 2}"
+            layers.append(ctx.norm(norm_name, f"{keras}_bn", conv.out_channels))
             layers.append(ActLayer(torch=act_name, keras=f"{keras}_{spec.activation}"))
-    macs = params = norm_stats = 0
-    for conv in convs:
-        shape, conv_macs = _apply(conv, shape)
-        macs += conv_macs
-        params += conv.params
-        if s.norm:
-            params += 2 * conv.out_channels
-            norm_stats += 2 * conv.out_channels
-    if s.pool != "none":
-        pool = Pool(
-            kind=s.pool, kernel=3, stride=2, padding=1, zero_padded=s.pool == "max" and not s.norm
-        )
-        layers.append(
-            PoolLayer(torch="maxpool" if s.pool == "max" else "pool", keras="pool1_pool", pool=pool)
-        )
-        shape = _pooled(shape, pool)
+    layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
+    out, macs, params, norm_stats = _walk(layers, shape)
     return Stem(
         preset=s.preset,
         layers=tuple(layers),
         norm=s.norm,
-        out_shape=shape,
+        out_shape=out,
         params=params,
         norm_stats=norm_stats,
         macs=macs,
     )
+
+
+def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
+    """The layers of the stem's pool, under timm's `maxpool` (a Sequential where several) and
+    keras' `pool1_*`."""
+    s, aa = spec.stem, spec.anti_alias.kind
+    if s.pool == "none":
+        return []
+    if s.pool == "avg":
+        return [
+            PoolLayer(
+                torch="pool",
+                keras="pool1_pool",
+                pool=Pool(kind="avg", kernel=3, stride=2, padding=1),
+            )
+        ]
+    layers: list = []
+    if s.pool == "conv":
+        conv = Conv(
+            in_channels=channels,
+            out_channels=channels,
+            kernel=3,
+            stride=1 if aa != "none" else 2,
+            padding=1,
+            bias=ctx.bias(s.norm),
+        )
+        layers.append(ConvLayer(torch="maxpool.0", keras="pool1_conv", conv=conv))
+        if aa != "none":
+            layers.append(_anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
+        if s.norm:
+            layers.append(ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels))
+            layers.append(ActLayer(torch=f"maxpool.{len(layers)}", keras=f"pool1_{ctx.keras_act}"))
+        return layers
+    if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
+        pool = Pool(kind="avg", kernel=2, stride=2, padding=0)
+        return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+    zero_padded = not s.norm
+    if aa == "blur":  # timm: the max pool at stride 1, then the blur pool strides
+        pool = Pool(kind="max", kernel=3, stride=1, padding=1, zero_padded=zero_padded)
+        return [
+            PoolLayer(torch="maxpool.0", keras="pool1_pool", pool=pool),
+            _anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2),
+        ]
+    pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
+    return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+
+
+def _anti_alias(
+    spec: AntiAliasSpec, torch: str, keras: str, channels: int, stride: int, **flags
+) -> BlurPoolLayer | PoolLayer:
+    """The layer that applies a stride after a convolution that no longer does: a blur pool,
+    or an average pool whose window is the stride (timm's `aa_layer`)."""
+    if spec.kind == "blur":
+        return BlurPoolLayer(
+            torch=torch,
+            keras=keras,
+            channels=channels,
+            size=spec.size,
+            stride=stride,
+            padding=((stride - 1) + (spec.size - 1)) // 2,
+            **flags,
+        )
+    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0)
+    flags.pop("width", None)  # a pool keeps whatever channels it is given
+    return PoolLayer(torch=torch, keras=keras, pool=pool, **flags)
 
 
 def inner_width(block: BlockSpec, width: int) -> int:
@@ -202,7 +299,12 @@ def out_width(block: BlockSpec, width: int) -> int:
     return max(1, int(width * block.expansion))
 
 
-def _stage(spec: StageSpec, number: int, first_index: int, shape: Shape, ctx: _Context) -> Stage:
+def _stage(
+    spec: StageSpec, number: int, first_index: int, shape: Shape, previous: int, ctx: _Context
+) -> Stage:
+    """A stage's runs of blocks. Its first block dilates by the stage before's dilation
+    (`previous`), the others by its own, as torchvision's `replace_stride_with_dilation` and
+    timm's `output_stride` do."""
     n = spec.blocks
     strided = 0 if spec.strided_block == "first" else n - 1
     # Segments of positions sharing one configuration: the first block, the body, a strided last.
@@ -216,7 +318,7 @@ def _stage(spec: StageSpec, number: int, first_index: int, shape: Shape, ctx: _C
         if count <= 0:
             continue
         stride = spec.stride if start == strided else 1
-        block = _block(spec, shape, stride, ctx)
+        block = _block(spec, shape, stride, previous if start == 0 else spec.dilation, ctx)
         shape = block.out_shape
         if runs and runs[-1].block == block:
             last = runs[-1]
@@ -254,28 +356,39 @@ class _Context:
         self.torch_act = "relu" if spec.activation == "relu" else "act"
         self.keras_act = spec.activation
         self.zero_last = spec.init.zero_last_norm
+        self.norm_kind = spec.norm.kind
+
+    def norm(self, torch: str, keras: str, channels: int, **fields) -> NormLayer:
+        """A norm of the network's kind."""
+        return NormLayer(torch=torch, keras=keras, channels=channels, kind=self.norm_kind, **fields)
 
 
-def _block(spec: StageSpec, shape: Shape, stride: int, ctx: _Context) -> Block:
-    """A block's layers, named as torchvision (`conv1`, `bn1`, ...; pre-activation blocks put
-    `bn{k}` before `conv{k}`) and keras.applications (`1_conv`, `1_bn`, `1_relu`; V2's
-    `preact_bn` before the first convolution, then `{k-1}_bn` before conv k)."""
+def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Context) -> Block:
+    """A block's layers, named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation
+    blocks put `bn{k}` before `conv{k}`; `aa`, `se`) and keras.applications (`1_conv`, `1_bn`,
+    `1_relu`; V2's `preact_bn` before the first convolution, then `{k-1}_bn` before conv k).
+
+    With anti-aliasing, the convolution that would stride runs at stride 1 and the `aa` layer
+    strides after its activation (timm's `aa_layer`); channel attention ends the branch."""
     b = spec.block
     preact = b.preact
     mid = max(1, inner_width(b, spec.width))
+    first = max(1, mid // b.reduce_first)
     out = out_width(b, spec.width)
-    d = spec.dilation
+    aa = spec.anti_alias if spec.anti_alias.kind != "none" and stride > 1 else None
+    # The first convolution's output is its own width only where `reduce_first` makes it so.
+    first_width = "first" if b.reduce_first > 1 else "mid"
     # (kernel, source width, target width, strided, grouped and dilated)
     if b.layout == "bottleneck":
         stride_on = b.stride_on or "3x3"
         plan = [
-            (1, "in", "mid", stride_on == "1x1", False),
-            (3, "mid", "mid", stride_on == "3x3", True),
+            (1, "in", first_width, stride_on == "1x1", False),
+            (3, first_width, "mid", stride_on == "3x3", True),
             (1, "mid", "out", False, False),
         ]
     else:
-        plan = [(3, "in", "mid", True, True), (3, "mid", "out", False, True)]
-    widths = {"in": shape.channels, "mid": mid, "out": out}
+        plan = [(3, "in", first_width, True, True), (3, first_width, "out", False, True)]
+    widths = {"in": shape.channels, "first": first, "mid": mid, "out": out}
     pre: list = []
     branch: list = []
     last = len(plan)
@@ -287,9 +400,9 @@ def _block(spec: StageSpec, shape: Shape, stride: int, ctx: _Context) -> Block:
             in_channels=widths[source],
             out_channels=widths[target],
             kernel=kernel,
-            stride=stride if strided else 1,
-            padding=d * (kernel // 2) if spatial else kernel // 2,
-            dilation=d if spatial else 1,
+            stride=stride if strided and aa is None else 1,
+            padding=dilation * (kernel // 2) if spatial else kernel // 2,
+            dilation=dilation if spatial else 1,
             groups=b.groups if spatial and b.layout == "bottleneck" else 1,
             bias=ctx.bias(normed),
         )
@@ -299,14 +412,19 @@ def _block(spec: StageSpec, shape: Shape, stride: int, ctx: _Context) -> Block:
             conv=conv,
             source=source,
             target=target,
-            strided=strided,
+            strided=strided and aa is None,
             zero_init=preact and number == last and ctx.zero_last,
         )
+        blur = (
+            _anti_alias(aa, "aa", "aa", widths[target], stride, width=target, strided=True)
+            if strided and aa is not None
+            else None
+        )
         if preact:
-            norm = NormLayer(
-                torch=f"bn{number}",
-                keras="preact_bn" if number == 1 else f"{number - 1}_bn",
-                channels=widths[source],
+            norm = ctx.norm(
+                f"bn{number}",
+                "preact_bn" if number == 1 else f"{number - 1}_bn",
+                widths[source],
                 width=source,
             )
             act = ActLayer(
@@ -315,49 +433,42 @@ def _block(spec: StageSpec, shape: Shape, stride: int, ctx: _Context) -> Block:
             )
             (pre if number == 1 else branch).extend([norm, act])
             branch.append(conv_layer)
+            if blur is not None:
+                branch.append(blur)
         else:
             branch.append(conv_layer)
             branch.append(
-                NormLayer(
-                    torch=f"bn{number}",
-                    keras=f"{number}_bn",
-                    channels=widths[target],
+                ctx.norm(
+                    f"bn{number}",
+                    f"{number}_bn",
+                    widths[target],
                     width=target,
                     zero_init=number == last and ctx.zero_last,
                 )
             )
             if number < last:
                 branch.append(ActLayer(torch=ctx.torch_act, keras=f"{number}_{ctx.keras_act}"))
-    params = macs = norm_stats = 0
-    branch_shape = shape
-    for layer in (*pre, *branch):
-        if isinstance(layer, ConvLayer):
-            branch_shape, conv_macs = _apply(layer.conv, branch_shape)
-            macs += conv_macs
-            params += layer.conv.params
-        elif isinstance(layer, NormLayer):
-            norm_stats += 2 * layer.channels
-    params += norm_stats
-    shortcut = _shortcut(spec.shortcut, shape, branch_shape, stride, preact, ctx)
-    if shortcut.conv is not None:
-        pool = shortcut.pool
-        _, conv_macs = _apply(shortcut.conv, _pooled(shape, pool) if pool else shape)
-        macs += conv_macs
-        params += shortcut.conv.params
-    for layer in shortcut.layers:
-        if isinstance(layer, NormLayer):
-            params += 2 * layer.channels
-            norm_stats += 2 * layer.channels
+            if blur is not None:
+                branch.append(blur)
+    attention = _attention(spec.attention, out)
+    if attention is not None:
+        branch.append(attention)
+    branch_shape, macs, params, norm_stats = _walk((*pre, *branch), shape)
+    shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, preact, ctx)
+    _, shortcut_macs, shortcut_params, shortcut_stats = _walk(shortcut.layers, shape)
     post = () if preact else (ActLayer(torch=ctx.torch_act, keras="out"),)
     return Block(
         layout=b.layout,
         preact=preact,
+        attention=spec.attention.kind,
+        anti_alias=aa.kind if aa is not None else "none",
         in_channels=shape.channels,
+        first_channels=first,
         mid_channels=mid,
         out_channels=out,
         stride=stride,
         groups=b.groups if b.layout == "bottleneck" else 1,
-        dilation=d,
+        dilation=dilation,
         pre=tuple(pre),
         branch=tuple(branch),
         shortcut=shortcut,
@@ -365,10 +476,62 @@ def _block(spec: StageSpec, shape: Shape, stride: int, ctx: _Context) -> Block:
         post=post,
         in_shape=shape,
         out_shape=branch_shape,
-        params=params,
-        norm_stats=norm_stats,
-        macs=macs,
+        params=params + shortcut_params,
+        norm_stats=norm_stats + shortcut_stats,
+        macs=macs + shortcut_macs,
     )
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """`value` rounded to the nearest multiple of `divisor`, at least `divisor` (timm's
+    make_divisible with round_limit 0, which squeeze-excitation uses)."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+def eca_kernel(channels: int, gamma: float, beta: float) -> int:
+    """ECA's kernel for `channels`: |log2(channels) + beta| / gamma, to the odd number at or
+    above it, at least 3 (timm's EcaModule)."""
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
+def _attention(spec: AttentionSpec, channels: int):
+    """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
+    if spec.kind == "se":
+        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
+        return SqueezeExciteLayer(
+            torch="se",
+            keras="se",
+            reduce=ConvLayer(
+                torch="se.fc1",
+                keras="se_reduce",
+                conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
+                source="out",
+                target="reduced",
+            ),
+            expand=ConvLayer(
+                torch="se.fc2",
+                keras="se_expand",
+                conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
+                source="reduced",
+                target="out",
+            ),
+            gate=spec.gate,
+            ratio=None if spec.width else 1 / spec.reduction,
+            divisor=spec.divisor,
+        )
+    if spec.kind == "eca":
+        adaptive = spec.kernel is None
+        kernel = eca_kernel(channels, spec.gamma, spec.beta) if adaptive else spec.kernel
+        return EcaLayer(
+            torch="se",
+            keras="eca",
+            channels=channels,
+            conv=ChannelConvLayer(torch="se.conv", keras="eca_conv", kernel=kernel),
+            gamma=spec.gamma if adaptive else None,
+            beta=spec.beta if adaptive else None,
+        )
+    return None
 
 
 def _pooled(shape: Shape, pool: Pool) -> Shape:
@@ -381,11 +544,19 @@ def _pooled(shape: Shape, pool: Pool) -> Shape:
 
 
 def _shortcut(
-    policy: ShortcutSpec, shape: Shape, out: Shape, stride: int, preact: bool, ctx: _Context
+    spec: StageSpec,
+    shape: Shape,
+    out: Shape,
+    stride: int,
+    dilation: int,
+    preact: bool,
+    ctx: _Context,
 ) -> Shortcut:
     """The shortcut the policy gives this block, with its layers under torchvision's
     `downsample.{i}` and keras.applications' `0_conv`, `0_bn` (`0_pool`, `0_pad` for the
-    parameter-free and pooling ones)."""
+    parameter-free and pooling ones). `dilation` is the block's own (timm dilates a shortcut's
+    wider kernel by it)."""
+    policy = spec.shortcut
     same_width = shape.channels == out.channels
     if policy.policy == "identity" or (same_width and stride == 1 and policy.policy != "C"):
         return Shortcut(kind="identity", stride=1)
@@ -412,11 +583,20 @@ def _shortcut(
     pooled = policy.policy == "D" and stride > 1
     if pooled:
         layers.append(_shortcut_pool(stride, averaged=True))
+    elif policy.policy == "D":
+        # timm keeps the pool's place with an identity: the convolution is `downsample.1`.
+        layers.append(IdentityLayer(torch="downsample.0", keras=""))
+    # timm's `down_kernel_size`: a wider kernel only where the projection strides or its stage
+    # dilates, dilated by the block's dilation and padded to keep the size.
+    kernel = policy.kernel if (stride > 1 or spec.dilation > 1) and not pooled else 1
+    conv_dilation = dilation if kernel > 1 else 1
     conv = Conv(
         in_channels=shape.channels,
         out_channels=out.channels,
-        kernel=1,
+        kernel=kernel,
         stride=1 if pooled else stride,
+        padding=((1 if pooled else stride) - 1 + conv_dilation * (kernel - 1)) // 2,
+        dilation=conv_dilation,
         bias=ctx.bias(not preact),
     )
     layers.append(
@@ -428,9 +608,7 @@ def _shortcut(
         )
     )
     if not preact:
-        layers.append(
-            NormLayer(torch=f"downsample.{len(layers)}", keras="0_bn", channels=out.channels)
-        )
+        layers.append(ctx.norm(f"downsample.{len(layers)}", "0_bn", out.channels))
     return Shortcut(
         kind="pool_project" if pooled else "project",
         stride=stride,
@@ -457,7 +635,7 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     features = shape.channels
     layers: list = []
     if norm:
-        layers.append(NormLayer(torch="norm", keras="post_bn", channels=features))
+        layers.append(ctx.norm("norm", "post_bn", features))
         layers.append(ActLayer(torch=ctx.torch_act, keras=f"post_{ctx.keras_act}"))
     layers.append(GlobalPoolLayer(torch="avgpool", keras="avg_pool"))
     if spec.head.dropout > 0:
@@ -468,14 +646,14 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
         )
     )
     fc = features * spec.classes
-    norm_stats = 2 * features if norm else 0
+    norm_params = 2 * features if norm else 0
     return Head(
         layers=tuple(layers),
         norm=norm,
         dropout=spec.head.dropout,
         in_features=features,
         classes=spec.classes,
-        params=fc + spec.classes + norm_stats,
-        norm_stats=norm_stats,
+        params=fc + spec.classes + norm_params,
+        norm_stats=norm_params if ctx.norm_kind == "batch" else 0,
         macs=fc,
     )

@@ -167,6 +167,9 @@ class SpecFile(Node):
 BlockLayout = Literal["basic", "bottleneck"]
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D"]
 StemPreset = Literal["imagenet", "cifar", "deep"]
+StemPool = Literal["max", "avg", "conv", "none"]
+NormKind = Literal["batch", "group"]
+Gate = Literal["sigmoid", "hard_sigmoid"]
 Activation = Literal["relu", "silu", "gelu"]
 ConvBias = Literal["off", "on", "unnormalized"]
 
@@ -178,8 +181,11 @@ class StemSpec(Node):
     channels: int
     kernel: int
     stride: int
-    width: int  # the deep stem's first two convolutions
-    pool: Literal["max", "avg", "none"]
+    width: int  # the deep stem's second convolution (and its first, unless `first_width`)
+    first_width: int | None  # the deep stem's first convolution (timm's tiered stem: 24)
+    # "conv": a strided 3x3 convolution, its norm and activation (ResNet-RS, timm's
+    # `replace_stem_pool`)
+    pool: StemPool
     norm: bool
     span: Span | None
 
@@ -199,6 +205,37 @@ class BlockSpec(Node):
     group_width: int | None  # ResNeXt's "d" in 32x4d
     width_factor: float  # Wide ResNet's multiplier of the inner width
     stride_on: Literal["1x1", "3x3"] | None  # bottlenecks only; None: the 3x3 (torchvision)
+    # The first convolution's output is the inner width divided by this (timm's
+    # `block_reduce_first`, 2 in SENet-154).
+    reduce_first: int
+    span: Span | None
+
+
+class AttentionSpec(Node):
+    """Channel attention at the end of each block's branch (`attention se(...)` or `eca`)."""
+
+    kind: Literal["none", "se", "eca"]
+    # squeeze-excitation: the reduced width is `width`, or the channels divided by `reduction`
+    # and rounded to a multiple of `divisor` (timm's make_divisible with round_limit 0)
+    reduction: float
+    width: int | None
+    divisor: int
+    gate: Gate
+    # ECA: a fixed odd `kernel`, or (None) the kernel timm computes from the channels with
+    # `gamma` and `beta`
+    kernel: int | None
+    gamma: float
+    beta: float
+    span: Span | None
+
+
+class AntiAliasSpec(Node):
+    """Anti-aliased downsampling (`anti_alias blur` or `avg`): a strided convolution runs at
+    stride 1 and a blur pool (binomial filter of `size`) or a 2x2 average pool applies the
+    stride after its activation; the stem's pool does the same (timm's `aa_layer`)."""
+
+    kind: Literal["none", "blur", "avg"]
+    size: int
     span: Span | None
 
 
@@ -208,13 +245,17 @@ class ShortcutSpec(Node):
     downsample: Literal["subsample", "avgpool"]
     # "B": what a block whose width stays but whose size halves uses (keras' V2 nets subsample).
     stride_only: Literal["project", "subsample"]
+    # "B", "C": the projection's kernel where it strides (SENet-154's 3x3, timm's
+    # `down_kernel_size`); a projection at stride 1 is always 1x1.
+    kernel: int
     span: Span | None
 
 
 class NormSpec(Node):
-    kind: Literal["batch"]
+    kind: NormKind
     eps: float
-    momentum: float  # PyTorch's convention: weight of the new batch statistic
+    momentum: float  # batch norm, PyTorch's convention: weight of the new batch statistic
+    groups: int  # group norm
     span: Span | None
 
 
@@ -245,6 +286,8 @@ class StageSpec(Node):
     dilation: int
     block: BlockSpec
     shortcut: ShortcutSpec
+    attention: AttentionSpec
+    anti_alias: AntiAliasSpec
     strided_block: Literal["first", "last"]
     waivers: tuple[Waiver, ...]
     span: Span
@@ -261,6 +304,7 @@ class NetworkSpec(Node):
     conv_bias: ConvBias
     norm: NormSpec
     activation: Activation
+    anti_alias: AntiAliasSpec  # the network's, which its stem's pool follows
     init: InitSpec
     stochastic_depth: float
     head: HeadSpec
@@ -338,7 +382,9 @@ class Pool(Node):
 # and whether they take the block's stride, so a backend can write one parameterised block
 # class for every block of the same structure.
 
-Width = Literal["in", "mid", "out"]
+# "first": the first convolution's output, the inner width over the block's `reduce_first`;
+# "reduced": a squeeze-excitation's inner width.
+Width = Literal["in", "first", "mid", "out", "reduced"]
 
 
 class Layer(Node):
@@ -360,6 +406,7 @@ class NormLayer(Layer):
     channels: int
     width: Width = "out"
     zero_init: bool = False  # scale starts at zero (`zero_last_norm`)
+    kind: NormKind = "batch"  # the network's (see Conventions); group norm has no statistics
 
 
 class ActLayer(Layer):
@@ -373,6 +420,66 @@ class PoolLayer(Layer):
     op: Literal["pool"] = "pool"
     pool: Pool
     strided: bool = False  # window and stride are the block's stride (a shortcut's pool)
+
+
+class BlurPoolLayer(Layer):
+    """Anti-aliased downsampling (Zhang, 2019; timm's BlurPool2d): reflect-pad, then a fixed
+    depthwise binomial filter of `size` at `stride`. Holds no weights (timm's filter is a
+    buffer outside the state dict)."""
+
+    op: Literal["blur"] = "blur"
+    channels: int
+    size: int
+    stride: int
+    padding: int  # on every side, ((stride - 1) + (size - 1)) // 2 as timm
+    width: Width = "mid"
+    strided: bool = False  # applies the block's stride
+
+
+class SqueezeExciteLayer(Layer):
+    """Squeeze-and-excitation (Hu et al.; timm's SEModule): the channels' means, `reduce` (a
+    1x1 convolution with bias) and a ReLU, `expand` back to the channels and the `gate`, which
+    scales the input's channels. `reduce` and `expand` carry their own names, inside the block
+    (`se.fc1`, `se_reduce`); `ratio` and `divisor` say how the reduced width was computed
+    (None: a fixed width)."""
+
+    op: Literal["se"] = "se"
+    reduce: ConvLayer
+    expand: ConvLayer
+    gate: Gate
+    ratio: float | None
+    divisor: int
+    width: Width = "out"
+
+
+class ChannelConvLayer(Layer):
+    """ECA's convolution: 1-d, across the channels, of odd `kernel`, no bias. Its PyTorch
+    weight is (1, 1, kernel), its Keras Conv1D kernel (kernel, 1, 1)."""
+
+    op: Literal["channel_conv"] = "channel_conv"
+    kernel: int
+
+
+class EcaLayer(Layer):
+    """Efficient channel attention (Wang et al.; timm's EcaModule): the channels' means, `conv`
+    across them, a sigmoid that scales the input's channels. `conv` carries its own names inside
+    the block (`se.conv`, `eca_conv`); `gamma` and `beta` say how its kernel followed from the
+    channels (None: a fixed kernel)."""
+
+    op: Literal["eca"] = "eca"
+    channels: int
+    conv: ChannelConvLayer
+    gamma: float | None
+    beta: float | None
+    width: Width = "out"
+
+
+class IdentityLayer(Layer):
+    """Passes its input on. Holds an index in a PyTorch Sequential so that the layers after it
+    keep the names of the reference (timm's ResNet-D shortcut at stride 1: `downsample.0` is
+    an identity, its convolution `downsample.1`); Keras has no layer for it (`keras` is "")."""
+
+    op: Literal["identity"] = "identity"
 
 
 class PadChannelsLayer(Layer):
@@ -406,6 +513,11 @@ AnyLayer = Annotated[
     | NormLayer
     | ActLayer
     | PoolLayer
+    | BlurPoolLayer
+    | SqueezeExciteLayer
+    | EcaLayer
+    | ChannelConvLayer
+    | IdentityLayer
     | PadChannelsLayer
     | LinearLayer
     | DropoutLayer
@@ -415,8 +527,17 @@ AnyLayer = Annotated[
 
 
 def weighted(layers) -> list:
-    """The layers of `layers` that hold weights (convolutions, norms, linear layers)."""
-    return [layer for layer in layers if isinstance(layer, (ConvLayer, NormLayer, LinearLayer))]
+    """The layers of `layers` that hold weights (convolutions, norms, linear layers); channel
+    attention as the convolutions inside it."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, SqueezeExciteLayer):
+            out += [layer.reduce, layer.expand]
+        elif isinstance(layer, EcaLayer):
+            out.append(layer.conv)
+        elif isinstance(layer, (ConvLayer, NormLayer, LinearLayer)):
+            out.append(layer)
+    return out
 
 
 # --------------------------------------------------------------------------- network: parts
@@ -442,6 +563,22 @@ class Stem(Node):
     @property
     def pool(self) -> Pool | None:
         return next((layer.pool for layer in self.layers if isinstance(layer, PoolLayer)), None)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """The stride of every layer that has one, in order."""
+        return tuple(s for s in (layer_stride(layer) for layer in self.layers) if s)
+
+
+def layer_stride(layer) -> int | None:
+    """A layer's stride, None for layers without one."""
+    if isinstance(layer, ConvLayer):
+        return layer.conv.stride
+    if isinstance(layer, PoolLayer):
+        return layer.pool.stride
+    if isinstance(layer, BlurPoolLayer):
+        return layer.stride
+    return None
 
 
 ShortcutKind = Literal["identity", "subsample", "pad", "project", "pool_project"]
@@ -476,14 +613,18 @@ class Shortcut(Node):
 
 class Block(Node):
     """One residual block: `pre` (a pre-activation block's norm and activation, which its
-    branch and, for projections, its shortcut read), the residual `branch`, the `shortcut`, the
-    addition (`add`, a Keras name) and `post` (a post-activation block's activation after it).
+    branch and, for projections, its shortcut read), the residual `branch` (ending with its
+    channel attention, if any), the `shortcut`, the addition (`add`, a Keras name) and `post`
+    (a post-activation block's activation after it). `dilation` is its dilated convolution's
+    (the first block of a dilated stage keeps the stage before's, as torchvision and timm).
     """
 
     layout: BlockLayout
     preact: bool
-    attention: Literal["none"] = "none"  # squeeze-excitation and ECA join here (issue 11)
+    attention: Literal["none", "se", "eca"]
+    anti_alias: Literal["none", "blur", "avg"]
     in_channels: int
+    first_channels: int  # the first convolution's output (mid_channels // reduce_first)
     mid_channels: int
     out_channels: int
     stride: int
@@ -576,8 +717,10 @@ class Head(Node):
 
 class Conventions(Node):
     conv_bias: ConvBias
+    norm: NormKind
     norm_eps: float
     norm_momentum: float
+    norm_groups: int
     activation: Activation
     init: Literal["kaiming", "glorot"]
     zero_last_norm: bool

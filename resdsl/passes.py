@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import diagnostics as dx
 from .diagnostics import Diagnostics, Label
 from .elaborate import inner_width, out_width
-from .ir import Network, Span, Stage
+from .ir import Network, NormLayer, Span, Stage
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,15 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 label=f"inner width {mid} in stage `{stage.name}`",
                 help="choose groups that divide the width, or a `group_width`",
             )
+        elif mid // block.reduce_first < 1:
+            once(
+                where,
+                dx.E_NO_WIDTH,
+                f"stage `{stage.name}`'s first convolution has no channels: inner width {mid} "
+                f"over `reduce_first: {block.reduce_first}`",
+                label=f"in stage `{stage.name}`",
+                help="lower `reduce_first` or widen the stage",
+            )
         if block.expansion < 1:
             once(
                 where,
@@ -137,7 +146,8 @@ def check_halve_double(network: Network, diags: Diagnostics) -> None:
             factor = (prev.stride if prev.strided_block == "last" else 1) * (
                 stage.stride if stage.strided_block == "first" else 1
             )
-            factor_f = factor * stage.dilation / prev.dilation
+            dilates = stage.dilation / prev.dilation
+            factor_f = factor * dilates
             prev_out = out_width(prev.block, prev.width)
             cur_out = out_width(stage.block, stage.width)
             if cur_out != prev_out * factor_f:
@@ -145,9 +155,7 @@ def check_halve_double(network: Network, diags: Diagnostics) -> None:
                 expected_out = prev_out * factor_f
                 expected = expected_out / stage.block.expansion
                 expected_text = f"{expected:g}" if expected == int(expected) else None
-                change = {1: "keeps the spatial size", 2: "halves the spatial size"}.get(
-                    factor_f, f"shrinks the spatial size {factor_f:g}-fold"
-                )
+                change = _size_change(factor, dilates)
                 widths = (
                     f"keeps {cur_out} channels"
                     if cur_out == prev_out
@@ -181,6 +189,61 @@ def check_halve_double(network: Network, diags: Diagnostics) -> None:
                 waivers[0].span,
                 help="remove `waive halve_double`",
             )
+
+
+def _size_change(stride: int, dilates: float) -> str:
+    """What a stage boundary does, in words: the stride it applies and the growth in
+    dilation, which the rule counts as a stride (a dilated stage stands in for a strided one)."""
+    moves = []
+    if stride != 1:
+        moves.append(
+            "halves the spatial size" if stride == 2 else f"shrinks the spatial size {stride}-fold"
+        )
+    if dilates != 1:
+        moves.append(
+            "doubles the dilation" if dilates == 2 else f"multiplies the dilation by {dilates:g}"
+        )
+    if not moves:
+        return "keeps the spatial size"
+    if len(moves) == 2:
+        return f"{moves[0]} and {moves[1]} (together a {stride * dilates:g}-fold step)"
+    return moves[0]
+
+
+# --------------------------------------------------------------------------- norms
+
+
+@register("norms", "E407")
+def check_norms(network: Network, diags: Diagnostics) -> None:
+    """Group norm's groups divide the channels of every norm of the network."""
+    conventions = network.conventions
+    if conventions.norm != "group":
+        return
+    groups = conventions.norm_groups
+    widths = sorted(
+        {
+            layer.channels
+            for layer in _every_layer(network)
+            if isinstance(layer, NormLayer) and layer.channels % groups
+        }
+    )
+    if widths:
+        listed = ", ".join(map(str, widths[:5])) + (" ..." if len(widths) > 5 else "")
+        diags.add(
+            dx.E_NORM_GROUPS,
+            f"{groups} groups do not divide the channels of every norm ({listed})",
+            network.spans.get("norm") or network.span,
+            label=f"{groups} groups",
+            help="choose groups that divide every width (32 divides the usual 64 to 2048)",
+        )
+
+
+def _every_layer(network: Network):
+    yield from network.stem.layers
+    for stage in network.stages:
+        for run in stage.runs:
+            yield from run.block.layers
+    yield from network.head.layers
 
 
 # --------------------------------------------------------------------------- shortcuts
@@ -245,7 +308,7 @@ def check_spatial(network: Network, diags: Diagnostics) -> None:
     stem_span = network.spans.get("stem") or network.spans.get("input") or network.span
     stem = network.stem
     total = 1
-    for s in [c.stride for c in stem.convs] + ([stem.pool.stride] if stem.pool else []):
+    for s in stem.strides:
         total *= s
     if min(h, w) < total:
         diags.add(
@@ -255,8 +318,7 @@ def check_spatial(network: Network, diags: Diagnostics) -> None:
             help="use a larger input or the `cifar` stem",
         )
         return
-    strides = [c.stride for c in stem.convs] + ([stem.pool.stride] if stem.pool else [])
-    if any(h % s or w % s for s in strides if s > 1):
+    if any(h % s or w % s for s in stem.strides if s > 1):
         diags.add(
             dx.W_ODD_SIZE,
             f"the stem's strides do not divide the {h}x{w} input; sizes are rounded",

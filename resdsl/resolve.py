@@ -14,6 +14,8 @@ from . import diagnostics as dx
 from .diagnostics import Diagnostics
 from .extends import Merged
 from .ir import (
+    AntiAliasSpec,
+    AttentionSpec,
     BlockSpec,
     HeadSpec,
     InitSpec,
@@ -29,6 +31,8 @@ from .ir import (
     Waiver,
 )
 from .schema import (
+    ANTI_ALIASES,
+    ATTENTIONS,
     BLOCK_STRUCTURE,
     FIELDS,
     GENERATED_NAMES,
@@ -87,10 +91,19 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         values.get("shortcut", ("B", SHORTCUTS["B"].defaults)), spans.get("shortcut")
     )
     strided_block = values.get("strided_block", "first")
+    attention = _attention_spec(values.get("attention"), spans.get("attention"))
+    anti_alias = _anti_alias_spec(values.get("anti_alias"), spans.get("anti_alias"))
     stages = []
     total_blocks = 0
     for stage in merged.stages.values():
-        spec = _stage_spec(stage, block, shortcut, strided_block, diags)
+        defaults = {
+            "block": block,
+            "shortcut": shortcut,
+            "attention": attention,
+            "anti_alias": anti_alias,
+            "strided_block": strided_block,
+        }
+        spec = _stage_spec(stage, defaults, diags)
         if spec is not None:
             total_blocks += spec.blocks
             stages.append(spec)
@@ -119,7 +132,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         return None
 
     stem_name, stem_args = values.get("stem", ("imagenet", STEMS["imagenet"].defaults))
-    norm_args = values.get("norm", ("batch", NORMS["batch"].defaults))[1]
+    norm_kind, norm_args = values.get("norm", ("batch", NORMS["batch"].defaults))
     init_name, init_args = values.get("init", ("kaiming", INITS["kaiming"].defaults))
     head_args = values.get("head", ("avgpool", HEADS["avgpool"].defaults))[1]
     return NetworkSpec(
@@ -129,8 +142,9 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         classes=values["classes"],
         stem=StemSpec(preset=stem_name, span=spans.get("stem"), **stem_args),
         conv_bias=values.get("conv_bias", "off"),
-        norm=NormSpec(kind="batch", span=spans.get("norm"), **norm_args),
+        norm=NormSpec(kind=norm_kind, span=spans.get("norm"), **norm_args),
         activation=values.get("activation", "relu"),
+        anti_alias=anti_alias,
         init=InitSpec(scheme=init_name, span=spans.get("init"), **init_args),
         stochastic_depth=values.get("stochastic_depth", 0.0),
         head=HeadSpec(span=spans.get("head"), **head_args),
@@ -194,13 +208,28 @@ def _shortcut_spec(value, span: Span | None) -> ShortcutSpec:
     return ShortcutSpec(policy=policy, span=span, **args)
 
 
-def _stage_spec(
-    stage: StageDecl,
-    block: BlockSpec | None,
-    shortcut: ShortcutSpec,
-    strided_block: str,
-    diags: Diagnostics,
-) -> StageSpec | None:
+def _attention_spec(value, span: Span | None) -> AttentionSpec:
+    kind, args = value or ("none", ATTENTIONS["none"].defaults)
+    return AttentionSpec(kind=kind, span=span, **args)
+
+
+def _anti_alias_spec(value, span: Span | None) -> AntiAliasSpec:
+    kind, args = value or ("none", ANTI_ALIASES["none"].defaults)
+    return AntiAliasSpec(kind=kind, span=span, **args)
+
+
+# How a stage's own setting of each overridable key becomes its spec.
+_STAGE_SPECS = {
+    "block": _block_spec,
+    "shortcut": _shortcut_spec,
+    "attention": _attention_spec,
+    "anti_alias": _anti_alias_spec,
+}
+
+
+def _stage_spec(stage: StageDecl, defaults: dict[str, Any], diags: Diagnostics) -> StageSpec | None:
+    """A stage's spec; `defaults` holds the network's block, shortcut, attention,
+    anti-aliasing and strided block, which the stage's own settings override."""
     ok = _check_identifier(stage.name, "stage", diags, reserved=True)
     spans = {"blocks": stage.blocks.span, "width": stage.width.span, "stage": stage.span}
     numbers = {}
@@ -243,23 +272,20 @@ def _stage_spec(
             waivers.append(Waiver(rule=result, span=setting.span))
         else:
             overrides[key] = result
-    stage_block = _block_spec(overrides["block"], spans["block"]) if "block" in overrides else block
-    if not ok or stage_block is None:
+    own = {
+        key: make(overrides[key], spans[key]) if key in overrides else defaults[key]
+        for key, make in _STAGE_SPECS.items()
+    }
+    if not ok or own["block"] is None:
         return None
-    stage_shortcut = (
-        _shortcut_spec(overrides["shortcut"], spans["shortcut"])
-        if "shortcut" in overrides
-        else shortcut
-    )
     return StageSpec(
         name=stage.name.text,
         blocks=numbers["blocks"],
         width=numbers["width"],
         stride=numbers.get("stride", 1),
         dilation=overrides.get("dilation", 1),
-        block=stage_block,
-        shortcut=stage_shortcut,
-        strided_block=overrides.get("strided_block", strided_block),
+        **own,
+        strided_block=overrides.get("strided_block", defaults["strided_block"]),
         waivers=tuple(waivers),
         span=stage.span,
         spans=spans,

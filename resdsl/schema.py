@@ -92,23 +92,31 @@ STEMS = {
         {"channels": 16, "kernel": 3, "stride": 1, "width": 16, "pool": "none", "norm": True},
         {},
     ),
-    # ResNet-C: three 3x3 convolutions (`width`, `width`, `channels`), the first strided.
+    # ResNet-C: three 3x3 convolutions (`width`, `width`, `channels`), the first strided;
+    # `first_width` sets the first's alone (timm's tiered stem, 24-32-64).
     "deep": Kind(
-        {"channels": 64, "kernel": 3, "stride": 2, "width": 32, "pool": "max", "norm": True},
+        {
+            "channels": 64, "kernel": 3, "stride": 2, "width": 32, "first_width": None,
+            "pool": "max", "norm": True,
+        },
         {},
     ),
-}
+}  # fmt: skip
+for _stem in STEMS.values():
+    _stem.defaults.setdefault("first_width", None)
 _STEM_READERS = {
     "channels": whole_number(1, MAX_WIDTH),
     "kernel": whole_number(1, MAX_KERNEL),
     "stride": whole_number(1, MAX_STRIDE),
     "width": whole_number(1, MAX_WIDTH),
-    "pool": choice("max", "avg", "none"),
+    "first_width": whole_number(1, MAX_WIDTH),
+    # "conv": a strided 3x3 convolution with its norm and activation (ResNet-RS)
+    "pool": choice("max", "avg", "conv", "none"),
     "norm": on_off,
 }
 # Only the deep stem has intermediate convolutions for `width` to size, and its three
 # convolutions are 3x3 by definition (ResNet-C), so it takes no `kernel`.
-_ONLY = {"width": {"deep"}, "kernel": {"imagenet", "cifar"}}
+_ONLY = {"width": {"deep"}, "first_width": {"deep"}, "kernel": {"imagenet", "cifar"}}
 for _name, _stem in STEMS.items():
     _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
 
@@ -118,8 +126,11 @@ _BLOCK_READERS = {
     "group_width": whole_number(1, MAX_WIDTH),
     "width_factor": positive_number(64),
     "stride_on": choice("1x1", "3x3"),
+    "reduce_first": whole_number(1, MAX_EXPANSION),
 }
-_BLOCK_DEFAULTS = {"groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None}
+_BLOCK_DEFAULTS = {
+    "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None, "reduce_first": 1,
+}  # fmt: skip
 # Each block type's structure, as the IR records it: (layout, pre-activation).
 BLOCK_STRUCTURE = {
     "basic": ("basic", False),
@@ -132,19 +143,61 @@ BLOCKS = {
     for name, (layout, _) in BLOCK_STRUCTURE.items()
 }
 
-_SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project"}
+_SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project", "kernel": 1}
+# A strided projection's kernel: odd, so that PyTorch's padding centres it.
+_PROJECTION_KERNEL = whole_number(1, MAX_KERNEL, odd=True)
 SHORTCUTS = {
     "identity": Kind(_SHORTCUT_DEFAULTS, {}),
     "A": Kind(_SHORTCUT_DEFAULTS, {"downsample": choice("subsample", "avgpool")}),
-    "B": Kind(_SHORTCUT_DEFAULTS, {"stride_only": choice("project", "subsample")}),
-    "C": Kind(_SHORTCUT_DEFAULTS, {}),
+    "B": Kind(
+        _SHORTCUT_DEFAULTS,
+        {"stride_only": choice("project", "subsample"), "kernel": _PROJECTION_KERNEL},
+    ),
+    "C": Kind(_SHORTCUT_DEFAULTS, {"kernel": _PROJECTION_KERNEL}),
     "D": Kind(_SHORTCUT_DEFAULTS, {}),
 }
+_NORM_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "groups": 32}
 NORMS = {
-    "batch": Kind(
-        {"eps": 1e-5, "momentum": 0.1},
-        {"eps": positive_number(1.0), "momentum": number_in(0.0, 1.0)},
-    )
+    "batch": Kind(_NORM_DEFAULTS, {"eps": positive_number(1.0), "momentum": number_in(0.0, 1.0)}),
+    # Group norm (Wu and He; timm's resnet50_gn): 32 groups by default, no running statistics.
+    "group": Kind(
+        _NORM_DEFAULTS, {"eps": positive_number(1.0), "groups": whole_number(1, MAX_WIDTH)}
+    ),
+}
+_ATTENTION_DEFAULTS = {
+    "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
+    "kernel": None, "gamma": 2.0, "beta": 1.0,
+}  # fmt: skip
+ATTENTIONS = {
+    "none": Kind(_ATTENTION_DEFAULTS, {}),
+    # Squeeze-excitation: the reduced width is `width`, or the channels over `reduction`
+    # rounded to a multiple of `divisor`.
+    "se": Kind(
+        _ATTENTION_DEFAULTS,
+        {
+            "reduction": positive_number(MAX_WIDTH),
+            "width": whole_number(1, MAX_WIDTH),
+            "divisor": whole_number(1, MAX_WIDTH),
+            "gate": choice("sigmoid", "hard_sigmoid"),
+        },
+    ),
+    # Efficient channel attention: a fixed odd `kernel`, or the one timm computes from the
+    # channels with `gamma` and `beta`.
+    "eca": Kind(
+        _ATTENTION_DEFAULTS,
+        {
+            "kernel": whole_number(1, MAX_KERNEL, odd=True),
+            "gamma": positive_number(64),
+            "beta": number_in(-64.0, 64.0),
+        },
+    ),
+}
+ANTI_ALIASES = {
+    "none": Kind({"size": 3}, {}),
+    # A binomial filter of `size` taps (timm: 3 or 5).
+    "blur": Kind({"size": 3}, {"size": whole_number(2, 7)}),
+    # A 2x2 average pool at stride 2.
+    "avg": Kind({"size": 3}, {}),
 }
 INITS = {
     name: Kind({"zero_last_norm": False}, {"zero_last_norm": on_off})
@@ -264,6 +317,8 @@ FIELDS: dict[str, Field] = {
     "shortcut": Field(kind_reader("shortcut policy", SHORTCUTS), stage=True),
     "strided_block": Field(choice("first", "last"), stage=True),
     "conv_bias": Field(choice("off", "on", "unnormalized")),
+    "attention": Field(kind_reader("attention", ATTENTIONS), stage=True),
+    "anti_alias": Field(kind_reader("anti-aliasing", ANTI_ALIASES), stage=True),
     "norm": Field(kind_reader("norm", NORMS)),
     "activation": Field(choice("relu", "silu", "gelu")),
     "init": Field(kind_reader("init scheme", INITS)),

@@ -73,8 +73,8 @@ def number(value: Value, what: str) -> Number:
     return value
 
 
-def whole_number(low: int, high: int) -> Reader:
-    """A reader of whole numbers from `low` to `high`."""
+def whole_number(low: int, high: int, *, odd: bool = False) -> Reader:
+    """A reader of whole numbers from `low` to `high` (odd ones only, with `odd`)."""
 
     def read(value: Value, what: str) -> int:
         n = number(value, what)
@@ -106,6 +106,13 @@ def whole_number(low: int, high: int) -> Reader:
                 f"{what} is `{n.text}`; the limit is {high:,}",
                 value.span,
                 help="resdsl refuses sizes no real network uses rather than run out of memory",
+            )
+        if odd and not int(n.value) % 2:
+            raise BadValue(
+                dx.E_RANGE,
+                f"{what} must be odd, not `{n.text}`",
+                value.span,
+                help="an odd kernel has a centre, so padding keeps the size",
             )
         return int(n.value)
 

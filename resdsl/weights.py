@@ -21,7 +21,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from .ir import ConvLayer, Network, NormLayer
+from .ir import ChannelConvLayer, ConvLayer, Network, NormLayer
 
 __all__ = [
     "PortError",
@@ -33,6 +33,7 @@ __all__ = [
     "save_keras_weights",
     "save_torch_state",
     "state_dict_layout",
+    "state_dict_shapes",
     "state_dict_to_keras",
     "to_keras_images",
     "to_torch_images",
@@ -57,18 +58,46 @@ def layer_pairs(network: Network) -> list[Pair]:
 
 
 def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]]:
-    """Every conv, norm and linear layer of the generated PyTorch model, in model order, as
-    (state-dict prefix, "conv" | "norm" | "linear", weight shape)."""
+    """Every layer with weights of the generated PyTorch model, in model order, as
+    (state-dict prefix, kind, weight shape); kind is "conv", "norm", "linear" or
+    "channel_conv" (ECA's)."""
     rows = []
     for torch, _, layer in network.weighted_layers():
         if isinstance(layer, ConvLayer):
             shape: tuple[int, ...] = layer.conv.weight_shape
         elif isinstance(layer, NormLayer):
             shape = (layer.channels,)
+        elif isinstance(layer, ChannelConvLayer):
+            shape = (1, 1, layer.kernel)
         else:
             shape = (layer.out_features, layer.in_features)
         rows.append((torch, layer.op, shape))
     return rows
+
+
+def state_dict_shapes(network: Network) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the generated PyTorch model's state dict and its shape: what a
+    reference's state dict must hold to load strictly (batch norm's `num_batches_tracked`
+    included)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for torch, _, layer in network.weighted_layers():
+        if isinstance(layer, ConvLayer):
+            shapes[f"{torch}.weight"] = layer.conv.weight_shape
+            if layer.conv.bias:
+                shapes[f"{torch}.bias"] = (layer.conv.out_channels,)
+        elif isinstance(layer, NormLayer):
+            names = ("weight", "bias")
+            if layer.kind == "batch":
+                names += ("running_mean", "running_var")
+                shapes[f"{torch}.num_batches_tracked"] = ()
+            shapes.update({f"{torch}.{name}": (layer.channels,) for name in names})
+        elif isinstance(layer, ChannelConvLayer):
+            shapes[f"{torch}.weight"] = (1, 1, layer.kernel)
+        else:
+            shapes[f"{torch}.weight"] = (layer.out_features, layer.in_features)
+            if layer.bias:
+                shapes[f"{torch}.bias"] = (layer.out_features,)
+    return shapes
 
 
 # --------------------------------------------------------------------------- conversion
