@@ -6,6 +6,7 @@ code; a test compares the README's sections, between their markers, with this ou
 
     python -m resdsl.catalogue              # the diagnostic catalogue
     python -m resdsl.catalogue --reference  # the language reference
+    python -m resdsl.catalogue --coverage   # timm's ResNet registry in the spec library
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .values import on_off
 MARKERS = {
     "catalogue": ("<!-- catalogue:start -->", "<!-- catalogue:end -->"),
     "reference": ("<!-- reference:start -->", "<!-- reference:end -->"),
+    "coverage": ("<!-- coverage:start -->", "<!-- coverage:end -->"),
 }
 
 EXAMPLE_FILE = "example.res"
@@ -87,7 +89,8 @@ def _describe_reader(reader: Callable) -> str:
     if "kinds" in bound:
         return " \\| ".join(f"`{k}`" for k in bound["kinds"])
     if "low" in bound and isinstance(bound["low"], int) and "high_open" not in bound:
-        return f"whole number {bound['low']}..{bound['high']:,}"
+        odd = "odd " if bound.get("odd") else ""
+        return f"{odd}whole number {bound['low']}..{bound['high']:,}"
     if "high_open" in bound:
         close = ")" if bound["high_open"] else "]"
         return f"number in [{bound['low']:g}, {bound['high']:g}{close}"
@@ -114,6 +117,8 @@ _SETTING_DEFAULTS = {
     "shortcut": "`B`",
     "strided_block": "`first`",
     "conv_bias": "`off`",
+    "attention": "`none`",
+    "anti_alias": "`none`",
     "norm": "`batch`",
     "activation": "`relu`",
     "init": "`kaiming`",
@@ -164,6 +169,8 @@ def reference() -> str:
         ("stem", schema.STEMS),
         ("block", schema.BLOCKS),
         ("shortcut", schema.SHORTCUTS),
+        ("attention", schema.ATTENTIONS),
+        ("anti_alias", schema.ANTI_ALIASES),
         ("norm", schema.NORMS),
         ("init", schema.INITS),
         ("head", schema.HEADS),
@@ -178,11 +185,111 @@ def reference() -> str:
     return "\n".join(out).rstrip("\n") + "\n"
 
 
+# --------------------------------------------------------------------------- coverage
+
+# The spec library of timm's ResNet registry, in the repository (not in the wheel).
+TIMM_SPECS = "specs/timm"
+
+
+def _features(network) -> tuple[str, list[str]]:
+    """A network's family name and what its spec says beyond a plain ResNet, in words, read
+    from its elaborated IR."""
+    stages = network.stages
+    blocks = [run.block for stage in stages for run in stage.runs]
+    specs = [stage.block for stage in stages]
+    convs = network.stem.convs
+    needs = []
+    if network.stem.preset == "deep":
+        kind = "tiered" if convs[0].out_channels != convs[1].out_channels else "deep"
+        needs.append(f"{kind} stem " + "-".join(str(c.out_channels) for c in convs[:3]))
+    conv_pool = any(
+        layer.torch == "maxpool.0" and layer.op == "conv" for layer in network.stem.layers
+    )
+    if conv_pool:
+        needs.append("strided-conv stem pool")
+    if any(b.shortcut.kind == "pool_project" for b in blocks):
+        needs.append("`shortcut D`")
+    kernel = max((b.shortcut.conv.kernel for b in blocks if b.shortcut.conv is not None), default=1)
+    if kernel > 1:
+        needs.append(f"{kernel}x{kernel} projections")
+    attention = next((x for b in blocks for x in b.branch if x.op in ("se", "eca")), None)
+    if attention is not None and attention.op == "se":
+        needs.append(f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE")
+    elif attention is not None:
+        needs.append("ECA")
+    needs += [f"`anti_alias {kind}`" for kind in sorted({b.anti_alias for b in blocks} - {"none"})]
+    if network.conventions.norm == "group":
+        needs.append(f"group norm ({network.conventions.norm_groups} groups)")
+    grouped = max(s.groups for s in specs) > 1
+    wide = max(s.width_factor for s in specs) > 1
+    reduced = max(s.reduce_first for s in specs) > 1
+    mixed = len({s.layout for s in specs}) > 1
+    needs += [
+        words
+        for words, used in (
+            ("grouped bottlenecks", grouped),
+            ("`reduce_first`", reduced),
+            ("`width_factor`", wide),
+            ("per-stage block types", mixed),
+            ("`waive halve_double`", any(stage.waivers for stage in stages)),
+        )
+        if used
+    ]
+    if conv_pool:
+        family = "ResNet-RS"
+    elif reduced:
+        family = "SENet"
+    elif mixed:
+        family = "test network"
+    else:
+        prefix = {"se": "SE-", "eca": "ECA-"}.get(attention.op if attention else "", "")
+        family = prefix + ("ResNeXt" if grouped else "Wide ResNet" if wide else "ResNet")
+    return family, needs
+
+
+def coverage(folder: str = TIMM_SPECS) -> str:
+    """timm's ResNet registry as the spec library covers it: each family, its networks and
+    what their specs need beyond a plain ResNet, read from the specs themselves."""
+    import os
+
+    from .driver import analyze_file
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), folder)
+    rows: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    for file in sorted(os.listdir(root)):
+        if not file.endswith(".res"):
+            continue
+        network = analyze_file(os.path.join(root, file)).network
+        if network is None:
+            raise ValueError(f"{folder}/{file} does not check")
+        family, needs = _features(network)
+        rows.setdefault((family, tuple(needs)), []).append(network.name)
+    out = [
+        "| family | networks | what the spec needs beyond a plain ResNet |",
+        "| --- | --- | --- |",
+    ]
+    for (family, needs), names in sorted(rows.items()):
+        listed = ", ".join(f"`{n}`" for n in sorted(names, key=_natural))
+        out.append(f"| {family} | {listed} | {', '.join(needs) or 'nothing'} |")
+    total = sum(len(names) for names in rows.values())
+    out += ["", f"{total} specs in `{folder}/`."]
+    return "\n".join(out) + "\n"
+
+
+def _natural(name: str) -> tuple:
+    """`resnet18` before `resnet101`."""
+    import re
+
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
 # --------------------------------------------------------------------------- README sections
 
 
 def section(name: str) -> str:
     """The text that belongs between a marker pair of the README."""
+    if name == "coverage":
+        return coverage()
     return catalogue() if name == "catalogue" else reference()
 
 
@@ -197,7 +304,7 @@ def readme_section(readme: str, name: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    name = "reference" if "--reference" in args else "catalogue"
+    name = next((n for n in ("reference", "coverage") if f"--{n}" in args), "catalogue")
     sys.stdout.write(section(name))
     return 0
 

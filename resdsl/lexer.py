@@ -27,16 +27,16 @@ from pygments.token import (
 __all__ = ["ResLexer"]
 
 SETTINGS = (
-    "input", "classes", "stem", "block", "shortcut", "strided_block", "conv_bias", "norm",
-    "activation", "init", "stochastic_depth", "head", "dilation", "waive",
+    "input", "classes", "stem", "block", "shortcut", "strided_block", "attention", "anti_alias",
+    "conv_bias", "norm", "activation", "init", "stochastic_depth", "head", "dilation", "waive",
 )  # fmt: skip
 KINDS = (
-    # stems, blocks, norms, inits, heads
+    # stems, blocks, attention, anti-aliasing, norms, inits, heads
     "imagenet", "cifar", "deep", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
-    "batch", "kaiming", "glorot", "avgpool",
+    "se", "eca", "blur", "batch", "group", "kaiming", "glorot", "avgpool",
     # choices
     "relu", "silu", "gelu", "first", "last", "unnormalized", "subsample", "project", "max",
-    "avg", "none", "halve_double", "identity",
+    "avg", "conv", "none", "halve_double", "identity", "sigmoid", "hard_sigmoid",
 )  # fmt: skip
 CONSTANTS = ("on", "off", "true", "false", "yes", "no")
 

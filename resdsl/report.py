@@ -12,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from .ir import Block, Conv, ConvLayer, Network, PadChannelsLayer, PoolLayer, Shortcut, Stem
+from .ir import (
+    Block,
+    BlurPoolLayer,
+    Conv,
+    ConvLayer,
+    Network,
+    PadChannelsLayer,
+    PoolLayer,
+    Shortcut,
+    Stem,
+)
 
 
 @dataclass(frozen=True)
@@ -46,30 +56,26 @@ class _Field:
         return _Field(self.size + (kernel - 1) * self.jump, self.jump * stride)
 
 
-def _stem_field(stem: Stem) -> _Field:
-    field = _Field()
-    for conv in stem.convs:
-        field = field.conv(conv)
-    if stem.pool is not None:
-        field = field.window(stem.pool.kernel, stem.pool.stride)
-    return field
-
-
-def _block_field(block: Block, field: _Field) -> _Field:
-    branch = field
-    for conv in block.convs:
-        branch = branch.conv(conv)
-    shortcut = _shortcut_field(block.shortcut, field)
-    return _Field(max(branch.size, shortcut.size), branch.jump)
-
-
-def _shortcut_field(shortcut: Shortcut, field: _Field) -> _Field:
-    for layer in shortcut.layers:
+def _through(layers, field: _Field) -> _Field:
+    """The field after `layers`: convolutions, pools and blur pools widen it."""
+    for layer in layers:
         if isinstance(layer, PoolLayer):
             field = field.window(layer.pool.kernel, layer.pool.stride)
+        elif isinstance(layer, BlurPoolLayer):
+            field = field.window(layer.size, layer.stride)
         elif isinstance(layer, ConvLayer):
             field = field.conv(layer.conv)
     return field
+
+
+def _stem_field(stem: Stem) -> _Field:
+    return _through(stem.layers, _Field())
+
+
+def _block_field(block: Block, field: _Field) -> _Field:
+    branch = _through((*block.pre, *block.branch), field)
+    shortcut = _through(block.shortcut.layers, field)
+    return _Field(max(branch.size, shortcut.size), branch.jump)
 
 
 # --------------------------------------------------------------------------- words
@@ -88,12 +94,23 @@ def conv_words(conv: Conv) -> str:
 
 
 def stem_words(stem: Stem) -> str:
-    parts = [conv_words(c) for c in stem.convs]
-    if stem.pool is not None:
-        parts.append(
-            f"{stem.pool.kind}pool{stem.pool.kernel}x{stem.pool.kernel}/{stem.pool.stride}"
-        )
+    parts = []
+    for layer in stem.layers:
+        if isinstance(layer, ConvLayer):
+            parts.append(conv_words(layer.conv))
+        elif isinstance(layer, PoolLayer):
+            pool = layer.pool
+            parts.append(f"{pool.kind}pool{pool.kernel}x{pool.kernel}/{pool.stride}")
+        elif isinstance(layer, BlurPoolLayer):
+            parts.append(f"blur{layer.size}x{layer.size}/{layer.stride}")
     return ", ".join(parts)
+
+
+def _type_words(blocks: list[Block]) -> str:
+    """`bottleneck`, `se bottleneck`, `aa(blur) eca basic` ...: what `blocks` are."""
+    aa = sorted({f"aa({b.anti_alias})" for b in blocks if b.anti_alias != "none"})
+    attention = sorted({b.attention for b in blocks if b.attention != "none"})
+    return " ".join([*aa, *attention, "/".join(sorted({b.type_name for b in blocks}))])
 
 
 def shortcut_words(shortcut: Shortcut) -> str:
@@ -107,7 +124,7 @@ def shortcut_words(shortcut: Shortcut) -> str:
 
 
 def block_words(block: Block) -> str:
-    text = f"{block.type_name} {block.in_channels}->{block.out_channels}"
+    text = f"{_type_words([block])} {block.in_channels}->{block.out_channels}"
     if block.stride > 1:
         text += f" /{block.stride}"
     if block.groups > 1:
@@ -126,12 +143,17 @@ def stage_shortcuts(network: Network, stage_index: int) -> str:
 
 def stage_words(network: Network, stage_index: int) -> str:
     stage = network.stages[stage_index]
-    kinds = sorted({r.block.type_name for r in stage.runs})
     stride = max(r.block.stride for r in stage.runs)
-    text = f"{stage.blocks} x {'/'.join(kinds)} {stage.out_shape.channels}"
+    kinds = _type_words([r.block for r in stage.runs])
+    text = f"{stage.blocks} x {kinds} {stage.out_shape.channels}"
     if stride > 1:
         text += f" /{stride}"
     return f"{text}; shortcut {stage_shortcuts(network, stage_index)}"
+
+
+def stage_block_words(network: Network, stage_index: int) -> str:
+    """What a stage's blocks are: `bottleneck`, `aa(blur) se bottleneck` ..."""
+    return _type_words([run.block for run in network.stages[stage_index].runs])
 
 
 def head_words(network: Network) -> str:

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from spec_sets import ALL_SPECS, FEATURE_SPECS, ROOT, SPECS, spec_id
+from spec_sets import ALL_SPECS, FEATURE_SPECS, ROOT, SPECS, TIMM_SPECS, spec_id
 
 import resdsl
 
 BACKENDS = ["torch", "keras"]
-EVERY_SPEC = ALL_SPECS + FEATURE_SPECS
+EVERY_SPEC = ALL_SPECS + FEATURE_SPECS + TIMM_SPECS
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("RESDSL_UPDATE_GOLDEN") == "1"
 

@@ -124,10 +124,10 @@ def test_ir_is_deterministic_and_path_free():
 
 # --------------------------------------------------------------------------- construction
 
-from spec_sets import ALL_SPECS, FEATURE_SPECS, spec_id  # noqa: E402
+from spec_sets import ALL_SPECS, FEATURE_SPECS, TIMM_SPECS, spec_id  # noqa: E402
 
 
-@pytest.mark.parametrize("path", ALL_SPECS + FEATURE_SPECS, ids=spec_id)
+@pytest.mark.parametrize("path", ALL_SPECS + FEATURE_SPECS + TIMM_SPECS, ids=spec_id)
 def test_every_level_is_what_validation_gives(path):
     """The phases build nodes without pydantic's validation (resdsl.ir explains why): at every
     level, every spec's IR must be exactly what validating its JSON gives, and serialise

@@ -241,11 +241,16 @@ def test_lexer_word_lists_cover_the_language():
     from resdsl.lexer import KINDS, SETTINGS
 
     assert set(SETTINGS) == set(schema.FIELDS)
-    kinds = {
-        k
-        for table in (schema.STEMS, schema.BLOCKS, schema.NORMS, schema.INITS, schema.HEADS)
-        for k in table
-    }
+    tables = (
+        schema.STEMS,
+        schema.BLOCKS,
+        schema.ATTENTIONS,
+        schema.ANTI_ALIASES,
+        schema.NORMS,
+        schema.INITS,
+        schema.HEADS,
+    )
+    kinds = {k for table in tables for k in table}
     assert kinds <= set(KINDS)
 
 
@@ -271,7 +276,7 @@ def test_catalogue_covers_every_code_with_its_example():
         assert f"| `{key}` |" in ref
 
 
-@pytest.mark.parametrize("name", ["catalogue", "reference"])
+@pytest.mark.parametrize("name", ["catalogue", "reference", "coverage"])
 def test_readme_section_is_generated(name):
     from resdsl.catalogue import MARKERS, readme_section, section
 
@@ -283,7 +288,7 @@ def test_readme_section_is_generated(name):
     assert start in text and end in text, f"README.md has only one of {start} and {end}"
     assert readme_section(text, name) == section(name), (
         f"README.md's {name} is stale: replace it with `python -m resdsl.catalogue"
-        f"{' --reference' if name == 'reference' else ''}`"
+        f"{'' if name == 'catalogue' else ' --' + name}`"
     )
 
 

@@ -12,7 +12,7 @@ from resdsl.generated import import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-ALL_SPECS = sorted(SPECS.rglob("*.res"))
+ALL_SPECS = sorted(set(SPECS.rglob("*.res")) - set((SPECS / "timm").glob("*.res")))
 _MODULES = Path(tempfile.mkdtemp(prefix="resdsl-torch-"))
 
 

@@ -38,7 +38,9 @@ def _network_fields(network: Network) -> dict[str, str]:
         + ("" if network.stem.norm else " (no norm)"),
         "head": report.head_words(network),
         "conv_bias": c.conv_bias,
-        "norm": f"eps {c.norm_eps:g}, momentum {c.norm_momentum:g}",
+        "norm": f"batch, eps {c.norm_eps:g}, momentum {c.norm_momentum:g}"
+        if c.norm == "batch"
+        else f"group, {c.norm_groups} groups, eps {c.norm_eps:g}",
         "activation": c.activation,
         "init": c.init + (", zero last norm" if c.zero_last_norm else ""),
         "stochastic_depth": f"{c.stochastic_depth:g}",
@@ -50,7 +52,7 @@ def _stage_fields(network: Network, index: int) -> dict:
     first = stage.runs[0].block
     return {
         "blocks": stage.blocks,
-        "block": "/".join(sorted({r.block.type_name for r in stage.runs})),
+        "block": report.stage_block_words(network, index),
         "width": f"{first.mid_channels}->{stage.out_shape.channels}",
         "stride": max(r.block.stride for r in stage.runs),
         "shortcut": report.stage_shortcuts(network, index),
