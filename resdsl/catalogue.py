@@ -70,6 +70,9 @@ _NO_EXAMPLE = {
     "readable. `resdsl` exits with status 2.",
     "E002": "The file is not UTF-8 text, or holds a NUL byte.",
     "E003": "The file is over 1 MiB; a spec describes one network in a few dozen lines.",
+    "E004": "The file holds more than 4,096 tokens (words, numbers, sizes, strings, punctuation; "
+    "comments do not count); the largest spec in the library has about 150. The parser does "
+    "not start, so any input is answered in well under a second.",
     "E152": "`extends` chains more than 16 specs deep.",
 }
 

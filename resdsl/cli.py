@@ -26,6 +26,12 @@ ROOTS = click.option(
     type=click.Path(file_okay=False, exists=True),
     help="also allow parents (`extends`) from this folder (repeatable)",
 )
+MAX_PARAMS = click.option(
+    "--max-params",
+    type=click.IntRange(min=1),
+    default=None,
+    help="refuse networks with more parameters (default 10,000,000,000)",
+)
 
 
 # Commands that need heavy imports live in their own modules and load only when invoked, so
@@ -120,6 +126,10 @@ def _inputs(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
     return files, refused
 
 
+def _limits(max_params: int | None) -> dict:
+    return {} if max_params is None else {"max_params": max_params}
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
@@ -132,10 +142,13 @@ def _inputs(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
 )
 @click.option("-q", "--quiet", is_flag=True, help="print nothing when every spec is fine")
 @ROOTS
-def check(paths: tuple[str, ...], fmt: str, quiet: bool, roots: tuple[str, ...]) -> None:
+@MAX_PARAMS
+def check(
+    paths: tuple[str, ...], fmt: str, quiet: bool, roots: tuple[str, ...], max_params: int | None
+) -> None:
     """Validate specs (files, or directories of *.res files)."""
     files, refused = _inputs(paths)
-    results = [analyze_file(path, roots) for path in files]
+    results = [analyze_file(path, roots, **_limits(max_params)) for path in files]
     results += [refused_result(path) for path in refused]
     status = _report(results, fmt)
     if fmt == "text" and not quiet:
@@ -189,7 +202,15 @@ def ir(path: str | None, schema: bool, level: str | None, fmt: str) -> None:
 )
 @click.option("--format", "fmt", type=FORMATS, default="text", help="how to print diagnostics")
 @ROOTS
-def compile(path: str, backend: str, output: str | None, fmt: str, roots: tuple[str, ...]) -> None:
+@MAX_PARAMS
+def compile(
+    path: str,
+    backend: str,
+    output: str | None,
+    fmt: str,
+    roots: tuple[str, ...],
+    max_params: int | None,
+) -> None:
     """Generate a standalone PyTorch or Keras module from a spec."""
     from .backend import available, exists, get_backend
 
@@ -198,7 +219,7 @@ def compile(path: str, backend: str, output: str | None, fmt: str, roots: tuple[
             f"unknown backend `{backend}`; installed: {', '.join(sorted(available()))}",
             param_hint="--backend",
         )
-    result = analyze_file(path, roots)
+    result = analyze_file(path, roots, **_limits(max_params))
     status = _report([result], fmt)
     if not result.ok:
         sys.exit(status)

@@ -44,6 +44,10 @@ def _net(body: str) -> str:
 E_IO = _code("E001", "error", "file cannot be read", "")
 E_ENCODING = _code("E002", "error", "file is not UTF-8 text", "")
 E_TOO_LARGE = _code("E003", "error", "file is too large", "")
+E_TOO_MANY_TOKENS = _code("E004", "error", "too many tokens", "")
+E_TOO_MANY_DIAGNOSTICS = _code(
+    "E005", "error", "too many diagnostics", "network n {\n" + "  depth 1\n" * 52 + "}\n"
+)
 E_SYNTAX = _code("E010", "error", "syntax error", "network n {\n  input 3x32x32 x\n}\n")
 E_UNEXPECTED_CHAR = _code("E011", "error", "unexpected character", "network n {\n  input $\n}\n")
 E_UNEXPECTED_EOF = _code(
@@ -193,6 +197,12 @@ E_NOT_INTEGER = _code(
 E_RANGE = _code(
     "E604", "error", "value out of range", _net("  stage a: 2 x 16\n  stochastic_depth 1.5")
 )
+E_TOO_BIG = _code(
+    "E605",
+    "error",
+    "network too large to build",
+    _net("  stage a: 10000 x 16384 { block bottleneck }"),
+)
 
 
 @dataclass(frozen=True)
@@ -215,18 +225,44 @@ class Diagnostic:
         return CODES[self.code].severity
 
 
+# At most this many diagnostics of one file are kept; the rest are counted, and one E005 says how
+# many there were (in every output format), so a broken file cannot flood a CI log.
+MAX_PER_FILE = 50
+
+
 @dataclass
 class Diagnostics:
     """Collects diagnostics across phases; a phase never raises on bad input."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    omitted: int = 0  # beyond MAX_PER_FILE
+    _errors: bool = False
 
     def add(self, code: str, message: str, span: Span | None, **kwargs) -> None:
-        self.items.append(Diagnostic(code, message, span, **kwargs))
+        self._errors = self._errors or CODES[code].severity == "error"
+        if len(self.items) < MAX_PER_FILE:
+            self.items.append(Diagnostic(code, message, span, **kwargs))
+        else:
+            self.omitted += 1
+
+    def collected(self) -> list[Diagnostic]:
+        """What was kept, and an E005 for what was not."""
+        if not self.omitted:
+            return list(self.items)
+        last = sorted_diagnostics(self.items)[-1].span
+        more = Diagnostic(
+            E_TOO_MANY_DIAGNOSTICS,
+            f"{self.omitted:,} more diagnostic{'s' * (self.omitted != 1)} in this file; "
+            f"the first {MAX_PER_FILE} are shown",
+            last,
+            label="the last shown",
+            help="fix these and run again",
+        )
+        return [*self.items, more]
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity == "error" for d in self.items)
+        return self._errors
 
     def __iter__(self):
         return iter(self.items)
@@ -236,16 +272,17 @@ class Diagnostics:
 
 
 def sorted_diagnostics(items: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """By file and position; the count of what was left out (E005) last."""
+
     def key(d: Diagnostic):
         s = d.span
-        return (s.file, s.start, d.code) if s else ("", -1, d.code)
+        place = (s.file, s.start, d.code) if s else ("", -1, d.code)
+        return (d.code == E_TOO_MANY_DIAGNOSTICS, *place)
 
     return sorted(items, key=key)
 
 
 # --------------------------------------------------------------------------- rendering
-
-MAX_SHOWN = 50
 
 
 class _Style:
@@ -306,18 +343,32 @@ def _underline(span: Span, line_text: str, char: str) -> tuple[int, int]:
     return start, end
 
 
+# An echoed source line is cut to a window of this many characters around what it marks, so a
+# one-line file of a megabyte prints a line, not a megabyte, per diagnostic.
+MAX_ECHO = 120
+
+
+def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """`text` cut to at most MAX_ECHO characters around [start, end), `...` where cut, and the
+    mark's new start and end."""
+    if len(text) <= MAX_ECHO:
+        return text, start, end
+    left = max(0, min(start - 20, len(text) - MAX_ECHO))
+    right = left + MAX_ECHO
+    head = "..." if left else ""
+    tail = "..." if right < len(text) else ""
+    shift = len(head) - left
+    cut_end = min(end, right)
+    return head + text[left:right] + tail, start + shift, max(cut_end + shift, start + shift + 1)
+
+
 def render_text(
     diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], color: bool = False
 ) -> str:
-    """rustc-style text: location, message, the source line with carets, notes, help."""
+    """rustc-style text: location, message, the source line with carets, notes, help. (How many
+    are shown is bounded where they are collected: see MAX_PER_FILE.)"""
     style = _Style(color)
-    items = sorted_diagnostics(diagnostics)
-    out: list[str] = []
-    for diagnostic in items[:MAX_SHOWN]:
-        out.append(_render_one(diagnostic, sources, style))
-    if len(items) > MAX_SHOWN:
-        out.append(f"... and {len(items) - MAX_SHOWN} more\n")
-    return "".join(out)
+    return "".join(_render_one(d, sources, style) for d in sorted_diagnostics(diagnostics))
 
 
 def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str:
@@ -342,6 +393,7 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
                 previous_file = span.file
             text = printable((_line_text(sources, span.file, span.line) or "").expandtabs(1))
             start, end = _underline(span, text, char)
+            text, start, end = _window(text, start, end)
             lines.append(style.gutter(f"{span.line:>{width}} |") + (f" {text}" if text else ""))
             mark = " " * start + char * (end - start)
             if message:

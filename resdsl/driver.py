@@ -19,6 +19,7 @@ from .ir import Network, NetworkSpec
 from .parser import read_source
 from .passes import run_passes
 from .resolve import build_spec
+from .schema import MAX_PARAMS
 
 
 @dataclass
@@ -34,30 +35,41 @@ class Result:
         return self.network is not None and not any(d.severity == "error" for d in self.diagnostics)
 
 
-def analyze_file(path: str, roots: tuple[str, ...] = ()) -> Result:
-    """Run every phase on the spec at `path`; parents may come from its folder and `roots`."""
+def analyze_file(path: str, roots: tuple[str, ...] = (), max_params: int = MAX_PARAMS) -> Result:
+    """Run every phase on the spec at `path`; parents may come from its folder and `roots`.
+    A network of more than `max_params` parameters is an error (E605)."""
     diags = Diagnostics()
     result = Result(file=path)
     text = read_source(path, diags, result.sources)
     if text is not None:
-        _analyze(text, path, diags, result, roots)
-    result.diagnostics = diags.items
+        _analyze(text, path, diags, result, roots, max_params)
+    result.diagnostics = diags.collected()
     return result
 
 
-def analyze_text(text: str, file: str = "<string>", roots: tuple[str, ...] = ()) -> Result:
+def analyze_text(
+    text: str,
+    file: str = "<string>",
+    roots: tuple[str, ...] = (),
+    max_params: int = MAX_PARAMS,
+) -> Result:
     """Run every phase on spec text; a parent named by `extends` is read relative to the
     current directory (and must lie inside it or `roots`)."""
     diags = Diagnostics()
     result = Result(file=file)
     result.sources[file] = text
-    _analyze(text, file, diags, result, roots)
-    result.diagnostics = diags.items
+    _analyze(text, file, diags, result, roots, max_params)
+    result.diagnostics = diags.collected()
     return result
 
 
 def _analyze(
-    text: str, file: str, diags: Diagnostics, result: Result, roots: tuple[str, ...] = ()
+    text: str,
+    file: str,
+    diags: Diagnostics,
+    result: Result,
+    roots: tuple[str, ...],
+    max_params: int,
 ) -> None:
     merged = load_merged(text, file, diags, result.sources, roots)
     if merged is None or diags.has_errors:
@@ -69,6 +81,14 @@ def _analyze(
     # The content hash covers the parents too: changing resnet50.res changes resnet101's code.
     network = elaborate(spec, "\n".join(result.sources.values()))
     run_passes(network, diags)
+    if network.params > max_params:
+        diags.add(
+            dx.E_TOO_BIG,
+            f"the network has {network.params:,} parameters ({network.params * 4 / 2**30:,.0f} "
+            f"GiB in float32); the limit is {max_params:,}",
+            network.span,
+            help="if a machine of yours holds it, raise the limit with `--max-params N`",
+        )
     result.network = network
 
 
@@ -108,4 +128,4 @@ def refused_result(path: str) -> Result:
         None,
         help="check the linked file where it lives, or copy it into the folder",
     )
-    return Result(file=path, diagnostics=diags.items)
+    return Result(file=path, diagnostics=diags.collected())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 from functools import lru_cache
 from importlib import resources
@@ -33,6 +34,11 @@ from .ir import (
 )
 
 MAX_FILE_BYTES = 1 << 20  # 1 MiB: the largest spec in the library is under 1 KiB
+# Tokens (words, numbers, sizes, strings, punctuation; not comments): the largest spec in the
+# library has about 150. LALR parsing costs about 10 microseconds a token, so this bounds any
+# input to well under a second and a few megabytes.
+MAX_TOKENS = 4096
+_TOKEN = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.+-]+|\S')
 
 
 _LARK_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
@@ -184,6 +190,16 @@ def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
             help="a spec starts with `network NAME {`",
         )
         return None
+    beyond = _beyond_token_limit(text)
+    if beyond is not None:
+        diags.add(
+            dx.E_TOO_MANY_TOKENS,
+            f"more than {MAX_TOKENS:,} tokens; resdsl reads no further",
+            _point(file, text, beyond),
+            label=f"token {MAX_TOKENS + 1:,}",
+            help="a spec describes one network in a few hundred tokens; is this the right file?",
+        )
+        return None
     try:
         tree = lark_parser().parse(text)
     except UnexpectedInput as error:
@@ -191,6 +207,20 @@ def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
         return None
     network = _Builder(file, diags).transform(tree)
     return SpecFile(path=file, network=network)
+
+
+def _beyond_token_limit(text: str) -> int | None:
+    """The offset of the first token past MAX_TOKENS, or None. Counted by a regular expression
+    before the parser spends time on them; it splits as the grammar does, except that it keeps
+    `a-1` whole, which the grammar rejects at once as a syntax error."""
+    count = 0
+    for match in _TOKEN.finditer(text):
+        if match.group().startswith("#"):
+            continue
+        count += 1
+        if count > MAX_TOKENS:
+            return match.start()
+    return None
 
 
 def _only_comments(text: str) -> bool:

@@ -37,6 +37,9 @@ MAX_STRIDE = 8
 MAX_KERNEL = 15
 MAX_DILATION = 16
 MAX_EXPANSION = 64
+# A network's parameters: 10 billion is 37 GiB of float32 weights, beyond any ResNet trained so
+# far (the largest in timm's registry has 0.19 billion); `--max-params` raises it.
+MAX_PARAMS = 10_000_000_000
 
 # Attribute and layer names the backends use for the stem and the head: a stage may not take them.
 # A stage is an attribute of the generated PyTorch model (`self.layer1`, as torchvision names

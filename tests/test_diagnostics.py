@@ -26,7 +26,7 @@ from resdsl.diagnostics import (
 )
 from resdsl.driver import analyze_file
 from resdsl.extends import MAX_EXTENDS_DEPTH
-from resdsl.parser import MAX_FILE_BYTES
+from resdsl.parser import MAX_FILE_BYTES, MAX_TOKENS
 
 GOLDEN = Path(__file__).parent / "golden" / "diagnostics"
 UPDATE = os.environ.get("RESDSL_UPDATE_GOLDEN") == "1"
@@ -70,6 +70,11 @@ def _build_input(code: str) -> str:
     if code == "E003":
         Path("huge.res").write_bytes(b"#" * (MAX_FILE_BYTES + 1))
         return "huge.res"
+    if code == "E004":
+        # Past the token limit: the parser is never reached, and the rest is not read.
+        settings = "  foo 1\n" * (MAX_TOKENS // 2 + 1)
+        Path("dense.res").write_text(f"network n {{\n{settings}}}\n")
+        return "dense.res"
     if code == "E152":
         depth = MAX_EXTENDS_DEPTH + 2
         for i in range(depth):
@@ -346,7 +351,14 @@ def test_text_shows_location_source_caret_help():
     assert any(line.lstrip().startswith("= help: ") for line in lines)
 
 
-def test_output_is_capped():
-    d = Diagnostic("E101", "m", None, help="h")
-    text = render_text([d] * 60, {})
-    assert text.rstrip().endswith("... and 10 more")
+def test_output_is_capped_where_it_is_collected():
+    from resdsl.diagnostics import MAX_PER_FILE, Diagnostics
+
+    diags = Diagnostics()
+    for _ in range(MAX_PER_FILE + 10):
+        diags.add("E101", "m", None, help="h")
+    kept = diags.collected()
+    assert len(kept) == MAX_PER_FILE + 1
+    assert kept[-1].code == "E005" and kept[-1].message.startswith("10 more diagnostics")
+    assert render_text(kept, {}).rstrip().splitlines()[0].startswith("error[E101]")
+    assert "[E005]" in render_text(kept, {}).rstrip().split("\n\n")[-1]

@@ -4,6 +4,7 @@ generated code, writes are atomic, output is deterministic."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from spec_strategy import spec_texts
 
 import resdsl
+from resdsl.driver import analyze_file, analyze_text
 from resdsl.files import atomic_write
 from resdsl.generated import import_file
 
@@ -553,3 +555,102 @@ def test_a_directory_scan_neither_reads_nor_rewrites_links_leading_outside(tmp_p
     )
     assert fmt.returncode == 2 and "link.res" in fmt.stderr
     assert outside.read_text() == before  # the file outside is not rewritten
+
+
+# --------------------------------------------------------------------------- limits
+# Inputs under the 1 MiB cap that are dense in tokens took 10 to 24 s and up to 600 MB, and one
+# printed 72 MB of diagnostics. Time is not asserted (a busy machine would fail it); what bounds
+# time is: the parser never starts on such an input, at most MAX_PER_FILE diagnostics are kept,
+# echoed lines are cut, and the memory peak is measured.
+
+_HEAD = "network n {\n  input 3x32x32\n  classes 10\n  block basic\n"
+DENSE = {
+    "unknown settings": _HEAD + "  foo 1\n" * 88_000 + "  stage a: 1 x 16\n}\n",
+    "a stage of 60,000 block settings": _HEAD
+    + "  stage a: 1 x 16 {"
+    + " block basic" * 60_000
+    + " }\n}\n",
+    "50,000 waivers": _HEAD + "  stage a: 1 x 16 {" + " waive halve_double" * 50_000 + " }\n}\n",
+    "40,000 stages": _HEAD + "".join(f"  stage s{i}: 1 x 16\n" for i in range(40_000)) + "}\n",
+}
+
+
+@pytest.mark.parametrize("text", DENSE.values(), ids=DENSE.keys())
+def test_dense_inputs_stop_at_the_token_limit(text, monkeypatch):
+    import tracemalloc
+
+    from resdsl import parser
+    from resdsl.diagnostics import render_github, render_json, render_text
+
+    assert len(text.encode()) <= parser.MAX_FILE_BYTES
+    monkeypatch.setattr(parser, "lark_parser", lambda: pytest.fail("the parser started"))
+    tracemalloc.start()
+    result = analyze_text(text, "dense.res")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert [d.code for d in result.diagnostics] == ["E004"]
+    assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MiB"
+    for render in (render_json, render_github):
+        assert len(render(result.diagnostics)) < 2_000
+    assert len(render_text(result.diagnostics, result.sources)) < 2_000
+
+
+NEAR_LIMIT = {
+    "2,000 duplicate settings": _HEAD + "  foo 1\n" * 2_000 + "  stage a: 1 x 16\n}\n",
+    "2,000 block settings on one line": _HEAD
+    + "  stage a: 1 x 16 {"
+    + " block basic" * 2_000
+    + " }\n}\n",
+}
+
+
+@pytest.mark.parametrize("text", NEAR_LIMIT.values(), ids=NEAR_LIMIT.keys())
+def test_diagnostics_are_capped_with_a_count_in_every_format(text):
+    from resdsl.diagnostics import MAX_PER_FILE, render_github, render_json, render_text
+
+    result = analyze_text(text, "near.res")
+    codes = [d.code for d in result.diagnostics]
+    assert len(codes) == MAX_PER_FILE + 1 and codes[-1] == "E005"
+    more = int(result.diagnostics[-1].message.split()[0].replace(",", ""))
+    assert more > 1_000
+    text_out = render_text(result.diagnostics, result.sources)
+    assert text_out.rstrip().split("\n\n")[-1].startswith("near.res:")
+    assert "E005" in text_out.rstrip().split("\n\n")[-1]
+    assert json.loads(render_json(result.diagnostics))[-1]["code"] == "E005"
+    assert render_github(result.diagnostics).splitlines()[-1].count("E005") == 2
+    # Echoed lines are cut to a window around the mark: no line of the output is long.
+    assert max(len(line) for line in text_out.splitlines()) < 200
+    assert len(text_out) < 60_000
+
+
+def test_an_echoed_line_is_cut_around_its_mark():
+    from resdsl.diagnostics import render_text
+
+    text = _HEAD + "  stage a: 1 x 16 { block basic" + " " * 5_000 + "waive x }\n}\n"
+    result = analyze_text(text, "wide.res")
+    (bad,) = [d for d in result.diagnostics if d.code == "E104"]
+    out = render_text([bad], result.sources)
+    echoed, marks = out.splitlines()[2:4]
+    assert echoed.split("| ", 1)[1].startswith("...") and len(echoed) < 200
+    caret = marks.index("^")
+    assert echoed[caret : caret + 1] == "x"
+
+
+def test_a_network_too_large_for_any_machine_is_refused_unless_allowed(tmp_path):
+    spec = tmp_path / "huge.res"
+    spec.write_text(_HEAD + "  stage a: 10000 x 16384 { block bottleneck }\n}\n")
+    result = analyze_file(str(spec))
+    assert [d.code for d in result.diagnostics] == ["E605"]
+    assert "--max-params" in result.diagnostics[0].help
+    allowed = analyze_file(str(spec), max_params=10**15)
+    assert allowed.ok
+    run = subprocess.run(
+        [sys.executable, "-m", "resdsl", "check", str(spec), "--max-params", str(10**15)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "resdsl", "check", str(spec)], capture_output=True, text=True
+    )
+    assert run.returncode == 1 and "E605" in run.stderr
