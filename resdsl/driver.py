@@ -35,14 +35,20 @@ class Result:
         return self.network is not None and not any(d.severity == "error" for d in self.diagnostics)
 
 
-def analyze_file(path: str, roots: tuple[str, ...] = (), max_params: int = MAX_PARAMS) -> Result:
+def analyze_file(
+    path: str,
+    roots: tuple[str, ...] = (),
+    max_params: int = MAX_PARAMS,
+    input_shape: tuple[int, int, int] | None = None,
+) -> Result:
     """Run every phase on the spec at `path`; parents may come from its folder and `roots`.
-    A network of more than `max_params` parameters is an error (E605)."""
+    A network of more than `max_params` parameters is an error (E605). `input_shape`
+    (channels, height, width) replaces the spec's `input` (`resdsl summary --input`)."""
     diags = Diagnostics()
     result = Result(file=path)
     text = read_source(path, diags, result.sources)
     if text is not None:
-        _analyze(text, path, diags, result, roots, max_params)
+        _analyze(text, path, diags, result, roots, max_params, input_shape)
     result.diagnostics = diags.collected()
     return result
 
@@ -70,6 +76,7 @@ def _analyze(
     result: Result,
     roots: tuple[str, ...],
     max_params: int,
+    input_shape: tuple[int, int, int] | None = None,
 ) -> None:
     merged = load_merged(text, file, diags, result.sources, roots)
     if merged is None or diags.has_errors:
@@ -77,6 +84,8 @@ def _analyze(
     spec = build_spec(merged, diags)
     if spec is None:
         return
+    if input_shape is not None:
+        spec = spec.model_copy(update={"input": input_shape})
     result.spec = spec
     # The content hash covers the parents too: changing resnet50.res changes resnet101's code.
     network = elaborate(spec, "\n".join(result.sources.values()))

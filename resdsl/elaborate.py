@@ -126,7 +126,7 @@ def _apply(conv: Conv, shape: Shape) -> tuple[Shape, int]:
     return out, conv.out_channels * out.height * out.width * per_pixel
 
 
-def _walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
+def walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
     """The output shape of `layers` applied in order to `shape`, and their multiply-accumulates,
     parameters and norm statistics. Multiply-accumulates count what PyTorch's FlopCounterMode
     counts (halved): convolutions, including the blur pool's fixed filter and attention's, and
@@ -157,6 +157,12 @@ def _walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
             shape = shape.model_copy(
                 update={"channels": shape.channels + layer.before + layer.after}
             )
+        elif isinstance(layer, GlobalPoolLayer):
+            shape = Shape(channels=shape.channels, height=1, width=1)
+        elif isinstance(layer, LinearLayer):
+            shape = Shape(channels=layer.out_features, height=1, width=1)
+            macs += layer.in_features * layer.out_features
+            params += layer.in_features * layer.out_features + layer.out_features * layer.bias
     return shape, macs, params, norm_stats
 
 
@@ -205,7 +211,7 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
             layers.append(ctx.norm(norm_name, f"{keras}_bn", conv.out_channels))
             layers.append(ActLayer(torch=act_name, keras=f"{keras}_{spec.activation}"))
     layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
-    out, macs, params, norm_stats = _walk(layers, shape)
+    out, macs, params, norm_stats = walk(layers, shape)
     return Stem(
         preset=s.preset,
         layers=tuple(layers),
@@ -453,9 +459,9 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     attention = _attention(spec.attention, out)
     if attention is not None:
         branch.append(attention)
-    branch_shape, macs, params, norm_stats = _walk((*pre, *branch), shape)
+    branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
     shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, preact, ctx)
-    _, shortcut_macs, shortcut_params, shortcut_stats = _walk(shortcut.layers, shape)
+    _, shortcut_macs, shortcut_params, shortcut_stats = walk(shortcut.layers, shape)
     post = () if preact else (ActLayer(torch=ctx.torch_act, keras="out"),)
     return Block(
         layout=b.layout,

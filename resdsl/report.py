@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
+from .elaborate import walk
 from .ir import (
     Block,
     BlurPoolLayer,
@@ -20,6 +21,7 @@ from .ir import (
     Network,
     PadChannelsLayer,
     PoolLayer,
+    Shape,
     Shortcut,
     Stem,
 )
@@ -29,13 +31,16 @@ from .ir import (
 class Row:
     """One line of a summary table."""
 
-    level: str  # "stem", "stage", "block" or "head"
+    level: str  # "stem", "stage", "block", "layer" or "head"
     name: str
     layers: str  # what the row holds, in words
     output: str  # CxHxW, or the class count for the head
     params: int
     macs: int
     receptive_field: int  # input pixels a side; the head sees the whole input
+    # Values every layer of the row outputs, for one image: the activations a forward pass
+    # writes and training keeps for the backward pass (torchinfo's convention).
+    activations: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,21 +119,58 @@ def _type_words(blocks: list[Block]) -> str:
 
 
 def shortcut_words(shortcut: Shortcut) -> str:
-    """`project`, `pad(+16)`, `pool_project` ... as short as a table cell allows."""
+    """`identity`, `projection`, `avgpool+projection` (ResNet-D), `pad(+16)`, `subsample`: the
+    papers' words, as short as a table cell allows."""
     if shortcut.kind == "pad":
         pad = next(layer for layer in shortcut.layers if isinstance(layer, PadChannelsLayer))
         pool = shortcut.pool
         via = "" if pool is None else ("avgpool, " if pool.kind == "avg" else "subsample, ")
         return f"pad({via}+{pad.before + pad.after})"
+    if shortcut.kind in ("project", "pool_project"):
+        kernel = shortcut.conv.kernel
+        words = "projection" + (f" {kernel}x{kernel}" if kernel > 1 else "")
+        return ("avgpool+" if shortcut.kind == "pool_project" else "") + words
     return shortcut.kind
+
+
+def layer_words(layer, activation: str = "relu") -> str:
+    """One layer in words: `conv3x3/2 64 g32`, `batchnorm`, `se 256->16->256`, `blur3x3/2` ..."""
+    op = layer.op
+    if op == "conv":
+        return conv_words(layer.conv)
+    if op == "norm":
+        return f"{layer.kind}norm"
+    if op == "act":
+        return activation
+    if op == "pool":
+        pool = layer.pool
+        return f"{pool.kind}pool{pool.kernel}x{pool.kernel}/{pool.stride}"
+    if op == "blur":
+        return f"blur{layer.size}x{layer.size}/{layer.stride}"
+    if op == "se":
+        conv = layer.reduce.conv
+        return f"se {conv.in_channels}->{conv.out_channels}->{conv.in_channels}, {layer.gate}"
+    if op == "eca":
+        return f"eca kernel {layer.conv.kernel}"
+    if op == "pad_channels":
+        return f"pad channels +{layer.before + layer.after}"
+    if op == "linear":
+        return f"fc {layer.in_features}->{layer.out_features}"
+    if op == "dropout":
+        return f"dropout {layer.rate:g}"
+    if op == "global_pool":
+        return "avgpool"
+    return op  # identity
 
 
 def block_words(block: Block) -> str:
     text = f"{_type_words([block])} {block.in_channels}->{block.out_channels}"
-    if block.stride > 1:
-        text += f" /{block.stride}"
     if block.groups > 1:
         text += f" g{block.groups}"
+    if block.dilation > 1:
+        text += f" d{block.dilation}"
+    if block.stride > 1:
+        text += f" /{block.stride}"
     return f"{text}, shortcut {shortcut_words(block.shortcut)}"
 
 
@@ -146,6 +188,11 @@ def stage_words(network: Network, stage_index: int) -> str:
     stride = max(r.block.stride for r in stage.runs)
     kinds = _type_words([r.block for r in stage.runs])
     text = f"{stage.blocks} x {kinds} {stage.out_shape.channels}"
+    groups = max(r.block.groups for r in stage.runs)
+    if groups > 1:
+        text += f" g{groups}"
+    if stage.dilation > 1:
+        text += f" d{stage.dilation}"
     if stride > 1:
         text += f" /{stride}"
     return f"{text}; shortcut {stage_shortcuts(network, stage_index)}"
@@ -168,8 +215,57 @@ def head_words(network: Network) -> str:
 # --------------------------------------------------------------------------- rows
 
 
-def rows(network: Network, blocks: bool = False) -> list[Row]:
-    """The stem, each stage (and with `blocks` each block after its stage), and the head."""
+def _numel(shape: Shape) -> int:
+    return shape.channels * shape.height * shape.width
+
+
+def _layer_rows(prefix: str, layers, shape: Shape, network: Network, field: int) -> list[Row]:
+    """A row per layer of `layers` applied to `shape` (the shortcut's layers from the block's
+    input are given separately)."""
+    out = []
+    for layer in layers:
+        after, macs, params, _ = walk([layer], shape)
+        out.append(
+            Row(
+                "layer",
+                f"{prefix}{layer.torch}",
+                layer_words(layer, network.conventions.activation),
+                str(after),
+                params,
+                macs,
+                field,
+                _numel(after),
+            )
+        )
+        shape = after
+    return out
+
+
+def _activations(layers, shape: Shape) -> int:
+    total = 0
+    for layer in layers:
+        shape = walk([layer], shape)[0]
+        total += _numel(shape)
+    return total
+
+
+def _block_activations(block: Block) -> int:
+    branch = _activations((*block.pre, *block.branch), block.in_shape)
+    shortcut = _activations(block.shortcut.layers, block.in_shape)
+    addition = _numel(block.out_shape)
+    return branch + shortcut + addition + _activations(block.post, block.out_shape)
+
+
+def _head_activations(network: Network) -> int:
+    head, last = network.head, network.stages[-1].out_shape
+    total = _numel(last) if head.norm else 0  # the norm
+    total += _numel(last) if head.norm else 0  # its activation
+    return total + head.in_features + head.classes  # pooled features, logits
+
+
+def rows(network: Network, blocks: bool = False, layers: bool = False) -> list[Row]:
+    """The stem, each stage (and with `blocks` each block after its stage, and with `layers`
+    each layer after its block), and the head."""
     out: list[Row] = []
     field = _stem_field(network.stem)
     stem = network.stem
@@ -182,13 +278,19 @@ def rows(network: Network, blocks: bool = False) -> list[Row]:
             stem.params,
             stem.macs,
             field.size,
+            _activations(stem.layers, network.input),
         )
     )
+    if layers:
+        out += _layer_rows("", stem.layers, network.input, network, field.size)
     block_iter = _blocks_by_stage(network)
     for index, stage in enumerate(network.stages):
         block_rows = []
+        stage_activations = 0
         for position, block in next(block_iter):
             field = _block_field(block, field)
+            activations = _block_activations(block)
+            stage_activations += activations
             block_rows.append(
                 Row(
                     "block",
@@ -198,8 +300,17 @@ def rows(network: Network, blocks: bool = False) -> list[Row]:
                     block.params,
                     block.macs,
                     field.size,
+                    activations,
                 )
             )
+            if layers:
+                prefix = f"{stage.name}.{position}."
+                branch = (*block.pre, *block.branch)
+                block_rows += _layer_rows(prefix, branch, block.in_shape, network, field.size)
+                block_rows += _layer_rows(
+                    prefix, block.shortcut.layers, block.in_shape, network, field.size
+                )
+                block_rows += _layer_rows(prefix, block.post, block.out_shape, network, field.size)
         out.append(
             Row(
                 "stage",
@@ -209,9 +320,10 @@ def rows(network: Network, blocks: bool = False) -> list[Row]:
                 stage.params,
                 stage.macs,
                 field.size,
+                stage_activations,
             )
         )
-        if blocks:
+        if blocks or layers:
             out.extend(block_rows)
     head = network.head
     full = max(network.input.height, network.input.width)
@@ -224,8 +336,13 @@ def rows(network: Network, blocks: bool = False) -> list[Row]:
             head.params,
             head.macs,
             max(field.size, full),
+            _head_activations(network),
         )
     )
+    if layers:
+        out += _layer_rows(
+            "", head.layers, network.stages[-1].out_shape, network, out[-1].receptive_field
+        )
     return out
 
 
@@ -246,15 +363,25 @@ def totals(network: Network) -> dict[str, int]:
     }
 
 
-def summary_data(network: Network, blocks: bool = False) -> dict:
-    """What `resdsl summary --json` prints: plain data, stable key order."""
+def summary_data(
+    network: Network, blocks: bool = False, layers: bool = False, batch: int = 1
+) -> dict:
+    """What `resdsl summary --json` prints: plain data, stable key order. Activations are
+    values per image; `activation_bytes` are for `batch` in float32, forward and
+    forward-and-backward."""
+    values = activations(network)
     return {
         "network": network.name,
         "source": network.source.file,
         "input": str(network.input),
         "classes": network.classes,
-        "rows": [r.as_dict() for r in rows(network, blocks)],
+        "rows": [r.as_dict() for r in rows(network, blocks, layers)],
         "totals": totals(network),
+        "batch": batch,
+        "activation_bytes": {
+            "forward": values * batch * FLOAT32,
+            "forward_backward": 2 * values * batch * FLOAT32,
+        },
     }
 
 
@@ -273,32 +400,49 @@ def signed(n: int) -> str:
     return f"{n:+,}" if n else "0"
 
 
-HEADERS = ("layer", "layers", "output", "params", "MACs", "RF")
-RIGHT = {"params", "MACs", "RF"}
+HEADERS = ("layer", "layers", "output", "params", "MACs", "act(MiB)", "RF")
+RIGHT = {"params", "MACs", "act(MiB)", "RF"}
+FLOAT32 = 4  # bytes a value
 
 
-def table_cells(network: Network, blocks: bool = False) -> list[tuple[str, ...]]:
+def megabytes(values: int, batch: int) -> str:
+    """`values` float32 values per image, times `batch`, in MiB (two decimals)."""
+    return f"{values * batch * FLOAT32 / 2**20:,.2f}"
+
+
+def table_cells(
+    network: Network, blocks: bool = False, layers: bool = False, batch: int = 1
+) -> list[tuple[str, ...]]:
     cells = []
-    for row in rows(network, blocks):
-        name = f"  {row.name}" if row.level == "block" else row.name
+    indent = {"block": "  ", "layer": "    "}
+    for row in rows(network, blocks, layers):
         cells.append(
             (
-                name,
+                indent.get(row.level, "") + row.name,
                 row.layers,
                 row.output,
                 f"{row.params:,}",
                 f"{row.macs:,}",
+                megabytes(row.activations, batch),
                 str(row.receptive_field),
             )
         )
     return cells
 
 
-def totals_line(network: Network) -> str:
+def activations(network: Network) -> int:
+    """Values every layer of the network outputs, for one image (see :class:`Row`)."""
+    return sum(row.activations for row in rows(network) if row.level != "block")
+
+
+def totals_line(network: Network, batch: int = 1) -> str:
+    values = activations(network)
     return (
         f"total: {network.params:,} parameters ({human(network.params)}), "
         f"{network.macs:,} MACs ({human(network.macs)}), {network.total_blocks} blocks, "
-        f"{network.norm_stats:,} norm statistics"
+        f"{network.norm_stats:,} norm statistics\n"
+        f"activations, batch {batch}, float32: {megabytes(values, batch)} MiB forward, "
+        f"{megabytes(2 * values, batch)} MiB forward and backward (with their gradients)"
     )
 
 
@@ -321,8 +465,9 @@ def plain_table(
     return "\n".join([line(headers), rule, *(line(c) for c in cells)]) + "\n"
 
 
-def summary_text(network: Network, blocks: bool = False) -> str:
+def summary_text(
+    network: Network, blocks: bool = False, layers: bool = False, batch: int = 1
+) -> str:
     title = f"{network.name}: input {network.input}, {network.classes} classes"
-    return (
-        f"{title}\n\n{plain_table(HEADERS, table_cells(network, blocks))}\n{totals_line(network)}\n"
-    )
+    table = plain_table(HEADERS, table_cells(network, blocks, layers, batch))
+    return f"{title}\n\n{table}\n{totals_line(network, batch)}\n"

@@ -133,6 +133,59 @@ def test_summary_text_is_deterministic_and_plain_off_a_terminal():
     assert all(line == line.rstrip() for line in lines)
 
 
+def test_summary_activations_are_every_layer_output_and_the_additions():
+    torch = pytest.importorskip("torch")
+    from resdsl.commands.export import build_torch_model
+
+    network = resdsl.load(ROOT / "specs/resnet50.res")
+    with torch.device("meta"):
+        model = build_torch_model(network).eval()
+    seen = []
+    for module in model.modules():
+        if not list(module.children()):  # leaf modules: a shared ReLU fires at each use
+            module.register_forward_hook(lambda m, i, o: seen.append(o.numel()))
+    with torch.device("meta"):
+        model(torch.empty(1, 3, 224, 224))
+    additions = sum(
+        block.out_shape.channels * block.out_shape.height * block.out_shape.width
+        for _, _, _, block in network.blocks()
+    )
+    assert report.activations(network) == sum(seen) + additions
+    assert report.activations(network) < sum(seen) * 2  # no layer is counted twice
+
+
+def test_summary_layers_input_and_batch():
+    path = str(ROOT / "specs/timm/seresnet18.res")
+    result = _invoke("summary", path, "--layers", "--input", "3x160x160", "--batch", "8")
+    assert result.exit_code == 0, result.output
+    assert "input 3x160x160" in result.output
+    lines = result.output.splitlines()
+    assert any(line.split()[:2] == ["layer2.0.se", "se"] for line in lines)
+    assert any(line.split()[:1] == ["layer2.0.downsample.0"] for line in lines)
+    data = json.loads(_invoke("summary", path, "--json", "--layers", "--batch", "8").output)
+    layers = [r for r in data["rows"] if r["level"] == "layer"]
+    network = resdsl.load(path)
+    assert sum(r["params"] for r in layers) == network.params
+    assert sum(r["macs"] for r in layers) == network.macs
+    one = json.loads(_invoke("summary", path, "--json").output)["activation_bytes"]
+    eight = data["activation_bytes"]
+    assert (
+        eight["forward"] == 8 * one["forward"] and eight["forward_backward"] == 2 * eight["forward"]
+    )
+    bad = _invoke("summary", path, "--input", "3x160")
+    assert bad.exit_code == 2 and "CxHxW" in bad.output
+    tiny = _invoke("summary", path, "--input", "3x8x8")
+    assert tiny.exit_code == 1 and "E501" in tiny.output
+
+
+def test_summary_names_groups_dilation_attention_and_anti_aliasing():
+    text = report.summary_text(resdsl.load(ROOT / "specs/timm/seresnextaa101d_32x8d.res"))
+    assert "x aa(avg) se bottleneck 512 g32 /2; shortcut avgpool+projection" in text
+    dilated = resdsl.load(ROOT / "tests/torch_specs/features_b.res")
+    (index,) = [i for i, stage in enumerate(dilated.stages) if stage.name == "s3"]
+    assert " d2" in report.stage_words(dilated, index)
+
+
 def test_summary_of_a_bad_spec_gives_diagnostics(tmp_path):
     bad = tmp_path / "bad.res"
     bad.write_text("network n {\n  input $\n}\n")
@@ -144,12 +197,21 @@ def test_summary_of_a_bad_spec_gives_diagnostics(tmp_path):
 # --------------------------------------------------------------------------- diff
 
 
+def test_diff_exit_code_says_whether_the_networks_differ():
+    a, b = str(ROOT / "specs/resnet50.res"), str(ROOT / "specs/resnet50d.res")
+    assert _invoke("diff", a, b).exit_code == 0
+    assert _invoke("diff", a, b, "--exit-code").exit_code == 1
+    assert _invoke("diff", a, b, "--exit-code", "--json").exit_code == 1
+    same = _invoke("diff", a, a, "--exit-code")
+    assert same.exit_code == 0, same.output
+
+
 def test_diff_resnet50_against_resnet50d():
     a, b = ROOT / "specs/resnet50.res", ROOT / "specs/resnet50d.res"
     result = _invoke("diff", str(a), str(b))
     assert result.exit_code == 0, result.output
     assert "deep: conv3x3/2 32, conv3x3 32, conv3x3 64" in result.output
-    assert "*shortcut" in result.output and "pool_project" in result.output
+    assert "*shortcut" in result.output and "avgpool+projection" in result.output
     assert "stage layer1: no change" in result.output
     data = json.loads(_invoke("diff", str(a), str(b), "--json").output)
     na, nb = resdsl.load(a), resdsl.load(b)
@@ -191,12 +253,22 @@ def test_graph_dot_text_always_works(tmp_path):
     assert result.exit_code == 0, result.output
     text = out.read_text()
     assert text.startswith('digraph "resnet50d" {') and text.endswith("}\n")
-    for word in ("layer4", "pool_project", "2048x7x7", "3x224x224", "1000 classes"):
+    for word in ("layer4", "avgpool+projection", "2048x7x7", "3x224x224", "1000 classes"):
         assert word in text
+    assert "pool_project" not in text  # the IR's names stay out of the labels
     blocks = _invoke("graph", str(ROOT / "specs/cifar/resnet20.res"), "--blocks").output
     assert blocks.count('label="+"') == 9
     assert "pad(subsample, +16)" in blocks and "identity" in blocks
     assert blocks == _invoke("graph", str(ROOT / "specs/cifar/resnet20.res"), "--blocks").output
+
+
+def test_graph_left_to_right_and_block_types():
+    path = str(ROOT / "specs/timm/seresnextaa101d_32x8d.res")
+    text = _invoke("graph", path, "--blocks", "--rankdir", "LR").output
+    assert "rankdir=LR" in text and "rankdir=TB" not in text
+    assert "layer2.0  aa(avg) se bottleneck</B>" in text and "256-&gt;512 g32 /2" in text
+    preact = _invoke("graph", str(ROOT / "specs/preact_resnet18.res"), "--blocks").output
+    assert "layer1.0  preact_basic</B>" in preact
 
 
 def test_graph_without_graphviz_says_so(tmp_path, monkeypatch):

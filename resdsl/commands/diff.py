@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -15,7 +16,12 @@ from ._common import load_or_exit
 @click.argument("a")
 @click.argument("b")
 @click.option("--json", "as_json", is_flag=True, help="print the comparison as JSON")
-def diff(a: str, b: str, as_json: bool) -> None:
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="exit 1 when the networks differ, 0 when they do not (as `git diff --exit-code`)",
+)
+def diff(a: str, b: str, as_json: bool, exit_code: bool) -> None:
     """Compare two specs stage by stage, with total deltas.
 
     Network-level settings that differ, each stage side by side (blocks, widths, strides,
@@ -25,8 +31,19 @@ def diff(a: str, b: str, as_json: bool) -> None:
     data = compare(left, right)
     if as_json:
         click.echo(json.dumps(data, indent=2))
-        return
-    click.echo(render(data, a, b), nl=False)
+    else:
+        click.echo(render(data, a, b), nl=False)
+    if exit_code and differs(data):
+        sys.exit(1)
+
+
+def differs(data: dict) -> bool:
+    """Whether a comparison found any difference."""
+    return bool(
+        data["network"]
+        or any(stage["changed"] for stage in data["stages"])
+        or any(total["delta"] for total in data["totals"].values())
+    )
 
 
 def _network_fields(network: Network) -> dict[str, str]:

@@ -20,7 +20,7 @@ from ._common import load_or_exit
 
 FORMATS = ("svg", "png", "pdf", "dot")
 
-# One colour per shortcut kind, on the edge that carries it and in the legend.
+# One colour per shortcut kind, on the edge that carries it.
 SHORTCUT_COLORS = {
     "identity": "#7f7f7f",
     "subsample": "#2ca02c",
@@ -47,14 +47,22 @@ _FILL = {"stem": "#fde9d9", "stage": "#e3eefa", "block": "#f2f7fd", "head": "#e6
     type=click.Choice(FORMATS),
     help="the format, when the file name's suffix does not say",
 )
-def graph(path: str, output: str | None, blocks: bool, fmt: str | None) -> None:
+@click.option(
+    "--rankdir",
+    type=click.Choice(["TB", "LR"]),
+    default="TB",
+    show_default=True,
+    help="top to bottom, or left to right (wide screens, --blocks)",
+)
+def graph(path: str, output: str | None, blocks: bool, fmt: str | None, rankdir: str) -> None:
     """Draw a network's architecture with Graphviz.
 
     Stem, stages (or with --blocks every block and its shortcut), head; every edge labelled
     with the shape it carries. DOT text needs nothing installed; SVG, PNG and PDF need `dot`.
+    Without -o, the DOT text goes to standard output.
     """
     network = load_or_exit(path)
-    text = to_dot(network, blocks)
+    text = to_dot(network, blocks, rankdir)
     if output is None or output == "-":
         sys.stdout.write(text)
         return
@@ -122,11 +130,13 @@ def _metrics(params: int, macs: int) -> str:
     return f"{report.human(params)} params, {report.human(macs)} MACs"
 
 
-def to_dot(network: Network, blocks: bool = False) -> str:
-    """The diagram as DOT text: top to bottom, each edge labelled with the shape it carries."""
+def to_dot(network: Network, blocks: bool = False, rankdir: str = "TB") -> str:
+    """The diagram as DOT text: top to bottom (or `rankdir` LR, left to right), each edge
+    labelled with the shape it carries."""
     lines = [
         f'digraph "{network.name}" {{',
-        '  graph [rankdir=TB, fontname="Helvetica", fontsize=12, nodesep=0.3, ranksep=0.25, '
+        f'  graph [rankdir={rankdir}, fontname="Helvetica", fontsize=12, nodesep=0.3, '
+        "ranksep=0.25, "
         f"labelloc=t, label=<<B>{escape(network.name)}</B>  "
         f"{escape(_metrics(network.params, network.macs))}, {network.total_blocks} blocks>];",
         '  node [fontname="Helvetica", fontsize=12, margin="0.15,0.06"];',
@@ -208,10 +218,9 @@ def to_dot(network: Network, blocks: bool = False) -> str:
 
 
 def _block_label(name: str, block: Block) -> str:
+    """`layer2.0  se bottleneck` over `256->512 g32 /2: conv1x1 > conv3x3 > conv1x1`: the block's
+    type as the summary words it (pre-activation, attention, anti-aliasing included)."""
     convs = " > ".join(report.conv_words(c).split(" ")[0] for c in block.convs)
-    return _label(
-        f"{name}  {block.type_name}",
-        f"{block.in_channels}->{block.out_channels}"
-        + (f" /{block.stride}" if block.stride > 1 else "")
-        + f": {convs}",
-    )
+    words = report.block_words(block).split(", shortcut")[0]
+    kind, _, widths = words.rpartition(f" {block.in_channels}->")
+    return _label(f"{name}  {kind}", f"{block.in_channels}->{widths}: {convs}")
