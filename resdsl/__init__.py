@@ -14,7 +14,7 @@ from .diagnostics import Diagnostic, render_text
 from .driver import Result, analyze_file, analyze_text
 from .ir import Network
 
-__all__ = ["Network", "SpecError", "__version__", "analyze", "compile", "load"]
+__all__ = ["Network", "SpecError", "__version__", "analyze", "build", "compile", "load"]
 __version__ = "0.1.0"
 
 
@@ -31,23 +31,54 @@ def _looks_like_text(path_or_text: str) -> bool:
     return "{" in path_or_text or "\n" in path_or_text
 
 
-def analyze(path_or_text: str | os.PathLike) -> Result:
-    """Every phase on a file path or on spec text; never raises on bad input."""
+def analyze(path_or_text: str | os.PathLike, base: str | os.PathLike | None = None) -> Result:
+    """Every phase on a file path or on spec text; never raises on bad input. Spec text finds
+    the parents it `extends` in `base` (a folder; the current one by default)."""
     if isinstance(path_or_text, os.PathLike) or not _looks_like_text(path_or_text):
         return analyze_file(os.fspath(path_or_text))
-    return analyze_text(path_or_text)
+    if base is None:
+        return analyze_text(path_or_text)
+    # As if the text were a file in `base`: parents resolve there, and only there.
+    folder = os.path.abspath(os.fspath(base))
+    return analyze_text(path_or_text, os.path.join(folder, "<string>"))
 
 
-def load(path_or_text: str | os.PathLike) -> Network:
-    """The elaborated network of a spec; raises :class:`SpecError` when it has errors."""
-    result = analyze(path_or_text)
+def load(path_or_text: str | os.PathLike, base: str | os.PathLike | None = None) -> Network:
+    """The elaborated network of a spec (a path, or text whose `extends` resolve in `base`);
+    raises :class:`SpecError` when it has errors."""
+    result = analyze(path_or_text, base)
     if not result.ok:
         raise SpecError(result.diagnostics, result.sources)
     return result.network
 
 
-def compile(path_or_text: str | os.PathLike, backend: str = "torch") -> str:
+def compile(
+    path_or_text: str | os.PathLike,
+    backend: str = "torch",
+    base: str | os.PathLike | None = None,
+) -> str:
     """The generated module's source for `backend` ("torch" or "keras")."""
     from .backend import get_backend
 
-    return get_backend(backend).emit(load(path_or_text))
+    return get_backend(backend).emit(load(path_or_text, base))
+
+
+def build(
+    path_or_text: str | os.PathLike,
+    backend: str = "torch",
+    num_classes: int | None = None,
+    base: str | os.PathLike | None = None,
+):
+    """The model itself: the spec compiled for `backend`, imported from memory (no file is
+    written) and built by its `build_model(num_classes)`; a `torch.nn.Module` or a
+    `keras.Model`. Needs the framework installed."""
+    from .backend import get_backend
+    from .generated import import_source
+
+    network = load(path_or_text, base)
+    module = import_source(
+        get_backend(backend).emit(network),
+        f"_resdsl_built_{backend}_{network.name}",
+        f"<resdsl {backend} {network.source.file}>",
+    )
+    return module.build_model(num_classes)

@@ -180,9 +180,11 @@ def reference() -> str:
     )
     for setting, kinds in tables:
         for name, kind in kinds.items():
+            basic = setting == "block" and schema.BLOCK_STRUCTURE[name][0] == "basic"
             args = "; ".join(
                 f"`{arg}` ({_default_text(kind.defaults.get(arg))}; {_describe_reader(reader)})"
                 for arg, reader in kind.readers.items()
+                if not (basic and arg in schema.BOTTLENECK_ONLY)
             )
             out.append(f"| `{setting}` | `{name}` | {args or 'none'} |")
     return "\n".join(out).rstrip("\n") + "\n"

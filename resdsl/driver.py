@@ -9,13 +9,14 @@ and the source texts needed to render them. Nothing here raises on bad input.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 from . import diagnostics as dx
-from .diagnostics import Diagnostic, Diagnostics
+from .diagnostics import Diagnostic, Diagnostics, Label
 from .elaborate import elaborate
 from .extends import load_merged
-from .ir import Network, NetworkSpec
+from .ir import Network, NetworkSpec, Span
 from .parser import read_source
 from .passes import run_passes
 from .resolve import build_spec
@@ -49,7 +50,7 @@ def analyze_file(
     text = read_source(path, diags, result.sources)
     if text is not None:
         _analyze(text, path, diags, result, roots, max_params, input_shape)
-    result.diagnostics = diags.collected()
+    result.diagnostics = _via_extends(diags.collected(), path, result.sources)
     return result
 
 
@@ -65,8 +66,36 @@ def analyze_text(
     result = Result(file=file)
     result.sources[file] = text
     _analyze(text, file, diags, result, roots, max_params)
-    result.diagnostics = diags.collected()
+    result.diagnostics = _via_extends(diags.collected(), file, result.sources)
     return result
+
+
+_EXTENDS = re.compile(r'\bextends\s+("[^"\n]*")')
+
+
+def _via_extends(items: list[Diagnostic], file: str, sources: dict[str, str]) -> list[Diagnostic]:
+    """Diagnostics located in a parent spec, each with a note at the `extends` of the spec that
+    was checked: the parent may be fine on its own, and this says which child brought it in."""
+    text = sources.get(file)
+    match = _EXTENDS.search(text) if text else None
+    if match is None or not any(d.span and d.span.file != file for d in items):
+        return items
+    start, end = match.span(1)
+    line = text.count("\n", 0, start) + 1
+    column = start - (text.rfind("\n", 0, start) + 1) + 1
+    span = Span(
+        file=file,
+        line=line,
+        column=column,
+        end_line=line,
+        end_column=column + end - start,
+        start=start,
+        end=end,
+    )
+    note = Label(span, f"via `extends` from {os.path.basename(file)}")
+    return [
+        replace(d, notes=(*d.notes, note)) if d.span and d.span.file != file else d for d in items
+    ]
 
 
 def _analyze(

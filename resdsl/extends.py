@@ -69,14 +69,24 @@ def _load(
     if decl.extends is not None:
         path = parent_path(file, decl.extends)
         if not _inside(path, roots):
-            # Nothing of the file is read or shown, not even whether it exists.
+            # Nothing of the file is read or shown, not even whether it exists, unless adding
+            # `.res` names an allowed parent (`extends "resnet50"`).
+            suffixed = path + ".res"
+            missing_suffix = not path.endswith(".res") and _inside(suffixed, roots)
+            if missing_suffix and os.path.isfile(suffixed):
+                label, help_text = "no `.res`", f'write `extends "{decl.extends.text}.res"`'
+            else:
+                label = "outside the spec's folder"
+                help_text = (
+                    "keep parents beside the specs that extend them, or allow another folder "
+                    "with `--root DIR`"
+                )
             diags.add(
                 dx.E_PARENT_OUTSIDE,
                 f"parent `{decl.extends.text}` is not a `.res` file inside the spec's folder",
                 decl.extends.span,
-                label="outside the spec's folder",
-                help="keep parents beside the specs that extend them, or allow another folder "
-                "with `--root DIR`",
+                label=label,
+                help=help_text,
             )
             return None
         key = os.path.realpath(path)

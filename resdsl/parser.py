@@ -302,12 +302,13 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, diags: Diagnosti
     if isinstance(error, UnexpectedCharacters):
         char = text[error.pos_in_stream] if error.pos_in_stream < len(text) else ""
         shown = repr(char)[1:-1] if not char.isprintable() else char
+        assignment = _assignment(text, error.pos_in_stream) if char == "=" else None
         diags.add(
             dx.E_UNEXPECTED_CHAR,
-            f"unexpected character `{shown}`",
+            f"unexpected character `{shown}`" + (": settings take no `=`" if assignment else ""),
             _point(file, text, error.pos_in_stream),
             label="not part of the language",
-            help=f"expected {_expected(error.allowed)}" if error.allowed else None,
+            help=assignment or (f"expected {_expected(error.allowed)}" if error.allowed else None),
         )
     elif isinstance(error, UnexpectedEOF) or (
         isinstance(error, UnexpectedToken) and error.token.type == "$END"
@@ -321,12 +322,14 @@ def _syntax_error(error: UnexpectedInput, text: str, file: str, diags: Diagnosti
         )
     elif isinstance(error, UnexpectedToken):
         token = error.token
+        assignment = _assignment(text, token.start_pos) if token.type == "COLON" else None
         diags.add(
             dx.E_SYNTAX,
-            f"unexpected `{token}`",
+            f"unexpected `{token}`" + (": settings take no `:`" if assignment else ""),
             _token_span(file, token),
             label=f"expected {_expected(_acceptable(error))}",
-            help=_syntax_help(error)
+            help=assignment
+            or _syntax_help(error, text)
             or "a setting reads `key value`; a stage `stage NAME: BLOCKS x WIDTH / STRIDE`",
         )
     else:  # pragma: no cover - Lark has no other subclasses
@@ -339,10 +342,31 @@ def _acceptable(error: UnexpectedInput) -> set[str]:
     return getattr(error, "accepts", None) or getattr(error, "expected", None) or set()
 
 
-def _syntax_help(error: UnexpectedToken) -> str | None:
+_SETTING_THEN = re.compile(r"[ \t]*([A-Za-z_][A-Za-z_0-9]*)[ \t]*$")
+
+
+def _assignment(text: str, offset: int) -> str | None:
+    """Help for `classes = 7` or `input: 1x64x64` (a setting written as an assignment): the
+    line as it should read; None where the `=` or `:` follows anything but a setting's key."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    key = _SETTING_THEN.fullmatch(text, line_start, offset)
+    if key is None or key.group(1) in ("stage", "network"):
+        return None
+    line_end = text.find("\n", offset)
+    value = text[offset + 1 : line_end if line_end >= 0 else len(text)].split("#")[0].strip()
+    return f"a setting is its key, a space and its value: `{key.group(1)} {value}`"
+
+
+def _syntax_help(error: UnexpectedToken, text: str = "") -> str | None:
     expected = set(_acceptable(error))
     if expected == {"NETWORK"}:
         return "a spec starts with `network NAME {`"
+    if expected == {"NAME"} and error.token.type in ("INT", "NUMBER", "DIMS"):
+        word = re.match(r"[A-Za-z0-9_]*", text[error.token.start_pos :]).group()
+        digits = re.match(r"[0-9]*", word).group()
+        rest = word[len(digits) :].lstrip("_")
+        example = f"{rest}{digits}" if rest else f"n{digits}"
+        return f"names start with a letter or `_`, then letters, digits and `_` (e.g. `{example}`)"
     if "COLON" in expected and error.token.type in ("INT", "DIMS"):
         return "a stage reads `stage NAME: BLOCKS x WIDTH / STRIDE`"
     if "X" in expected:

@@ -162,11 +162,13 @@ def check_halve_double(network: Network, diags: Diagnostics) -> None:
                     else f"goes from {prev_out} to {cur_out} channels"
                 )
                 message = f"stage `{stage.name}` {change} but {widths}"
-                label = (
-                    f"expected {expected_text}"
-                    if expected_text
-                    else f"expected {expected_out:g} output channels"
-                ) + (" (halve spatial, double channels)" if factor_f == 2 else "")
+                # In channels throughout: the width written (`x 32`) is named only where the
+                # block's expansion makes it differ from the channels it gives.
+                if expected_text and stage.block.expansion != 1:
+                    label = f"expected `x {expected_text}`, {expected_out:g} channels"
+                else:
+                    label = f"expected {expected_out:g} channels"
+                label += " (halve spatial, double channels)" if factor_f == 2 else ""
                 notes = (Label(prev.spans["width"], f"previous stage has {prev_out} channels"),)
                 fix = f"use `x {expected_text}`" if expected_text else "change the width"
                 help_text = f"{fix}, change the stride, or add `{{ waive halve_double }}`"
@@ -332,13 +334,22 @@ def check_spatial(network: Network, diags: Diagnostics) -> None:
         last_in = stage.runs[-1].block.in_shape
         size = stage.in_shape if stage.strided_block == "first" else last_in
         if min(out.height, out.width) < 1 or (s > 1 and min(size.height, size.width) < s):
+            framework = (
+                "PyTorch and Keras would fail at run time (an output size below 1)"
+                if min(out.height, out.width) < 1
+                else "PyTorch and Keras would run, with padding keeping a map made mostly of "
+                "zeros at 1x1"
+            )
+            input_span = network.spans.get("input")
+            notes = (Label(input_span, f"input {network.input}"),) if input_span else ()
             diags.add(
                 dx.E_VANISHES,
                 f"stage `{stage.name}` shrinks the {stage.in_shape.height}x"
                 f"{stage.in_shape.width} feature map below 1x1",
                 where,
                 label=f"stride {stage.stride}",
-                help="use a larger input, fewer strided stages, or `/ 1`",
+                notes=notes,
+                help=f"use a larger input, fewer strided stages, or `/ 1`; {framework}",
             )
             return
         if s > 1 and (size.height % s or size.width % s):

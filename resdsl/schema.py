@@ -141,6 +141,10 @@ BLOCK_STRUCTURE = {
     "preact_basic": ("basic", True),
     "preact_bottleneck": ("bottleneck", True),
 }
+# Arguments only bottlenecks use. Basic blocks still read them, so that E401 and E405 can say
+# why they do not apply rather than "unknown argument"; the language reference lists them under
+# the bottlenecks alone.
+BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
 BLOCKS = {
     name: Kind({"expansion": 1.0 if layout == "basic" else 4.0, **_BLOCK_DEFAULTS}, _BLOCK_READERS)
     for name, (layout, _) in BLOCK_STRUCTURE.items()

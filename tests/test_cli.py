@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import resdsl
 from resdsl.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -172,3 +173,25 @@ def test_broken_pipe_is_quiet():
         cwd=ROOT,
     )
     assert "Traceback" not in run.stderr
+
+
+# --------------------------------------------------------------------------- Python API
+
+
+def test_build_returns_the_model_and_writes_nothing(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    model = resdsl.build(str(ROOT / "specs/resnet18.res"), num_classes=7)
+    assert isinstance(model, torch.nn.Module)
+    assert model(torch.randn(1, 3, 64, 64)).shape == (1, 7)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_text_resolves_extends_in_base():
+    text = 'network r extends "resnet50.res" {\n  classes 10\n}\n'
+    network = resdsl.load(text, base=ROOT / "specs")
+    assert network.classes == 10 and network.total_blocks == 16
+    assert "def build_model" in resdsl.compile(text, base=ROOT / "specs")
+    with pytest.raises(resdsl.SpecError) as error:
+        resdsl.load(text, base=ROOT / "tests")
+    assert "E150" in str(error.value)

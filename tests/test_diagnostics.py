@@ -362,3 +362,78 @@ def test_output_is_capped_where_it_is_collected():
     assert kept[-1].code == "E005" and kept[-1].message.startswith("10 more diagnostics")
     assert render_text(kept, {}).rstrip().splitlines()[0].startswith("error[E101]")
     assert "[E005]" in render_text(kept, {}).rstrip().split("\n\n")[-1]
+
+
+# --------------------------------------------------------------------------- first-hour messages
+
+
+def _check(tmp_path, files: dict[str, str], name: str):
+    for file, text in files.items():
+        (tmp_path / file).write_text(text)
+    return analyze_file(str(tmp_path / name))
+
+
+_SMALL = "  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "mark", "fixed"),
+    [("classes = 7", "=", "classes 7"), ("input: 1x64x64", ":", "input 1x64x64")],
+)
+def test_a_setting_written_as_an_assignment_says_so(tmp_path, line, mark, fixed):
+    result = _check(tmp_path, {"a.res": f"network n {{\n  {line}\n}}\n"}, "a.res")
+    (d,) = result.diagnostics
+    assert f"settings take no `{mark}`" in d.message
+    assert d.help.endswith(f"`{fixed}`")
+
+
+def test_a_stage_colon_is_still_a_stage(tmp_path):
+    text = "network n {\n" + _SMALL + "  stage a 2 x 16\n}\n"
+    (d,) = _check(tmp_path, {"a.res": text}, "a.res").diagnostics
+    assert "settings take no" not in d.message
+
+
+def test_a_name_starting_with_a_digit_says_how_names_start(tmp_path):
+    (d,) = _check(tmp_path, {"a.res": "network 7net {\n}\n"}, "a.res").diagnostics
+    assert d.code == "E010"
+    assert d.help.startswith("names start with a letter") and "`net7`" in d.help
+    assert "a setting reads" not in d.help
+
+
+def test_extends_without_suffix_suggests_the_file_that_exists(tmp_path):
+    parent = "network p {\n" + _SMALL + "  stage a: 1 x 16\n}\n"
+    child = 'network c extends "p" {\n}\n'
+    (d,) = _check(tmp_path, {"p.res": parent, "c.res": child}, "c.res").diagnostics
+    assert d.code == "E153" and d.help == 'write `extends "p.res"`'
+    (d,) = _check(tmp_path, {"d.res": 'network d extends "q" {\n}\n'}, "d.res").diagnostics
+    assert "p.res" not in d.help and "--root" in d.help
+
+
+def test_an_error_in_a_parent_notes_the_child_that_extends_it(tmp_path):
+    parent = "network p {\n" + _SMALL + "  stage a: 1 x 16\n  stage b: 1 x 48 / 2\n}\n"
+    files = {"p1.res": parent, "c1.res": 'network c1 extends "p1.res" {\n  input 3x1x1\n}\n'}
+    result = _check(tmp_path, files, "c1.res")
+    by_code = {d.code: d for d in result.diagnostics}
+    for d in by_code.values():
+        assert d.span.file.endswith("p1.res")
+        (via,) = [n for n in d.notes if n.message == "via `extends` from c1.res"]
+        assert via.span.file.endswith("c1.res") and via.span.line == 1
+    vanish = by_code["E501"]
+    assert any(n.span.line == 2 and n.message == "input 3x1x1" for n in vanish.notes)
+    assert "PyTorch and Keras would" in vanish.help
+    text = render_text(result.diagnostics, result.sources)
+    assert "::: " in text and "via `extends` from c1.res" in text
+    # The parent checked on its own has no such note.
+    alone = analyze_file(str(tmp_path / "p1.res"))
+    assert all(not d.notes or "via" not in d.notes[-1].message for d in alone.diagnostics)
+
+
+def test_the_design_rule_speaks_of_channels(tmp_path):
+    text = "network n {\n  input 3x64x64\n  classes 10\n  block bottleneck\n"
+    text += "  stage a: 1 x 64\n  stage b: 1 x 256 / 2\n}\n"
+    (d,) = _check(tmp_path, {"a.res": text}, "a.res").diagnostics
+    assert d.message.endswith("goes from 256 to 1024 channels")
+    assert d.label.startswith("expected `x 128`, 512 channels")
+    basic = "network n {\n" + _SMALL + "  stage a: 1 x 16\n  stage b: 1 x 48 / 2\n}\n"
+    (d,) = _check(tmp_path, {"b.res": basic}, "b.res").diagnostics
+    assert d.label.startswith("expected 32 channels")

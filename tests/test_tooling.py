@@ -348,6 +348,18 @@ def test_catalogue_covers_every_code_with_its_example():
         assert f"| `{key}` |" in ref
 
 
+def test_reference_lists_per_block_type_what_it_takes():
+    from resdsl import schema
+    from resdsl.catalogue import reference
+
+    rows = {
+        line.split(" | ")[1]: line for line in reference().splitlines() if "| `block` |" in line
+    }
+    for kind, (layout, _) in schema.BLOCK_STRUCTURE.items():
+        for arg in schema.BOTTLENECK_ONLY:
+            assert (f"`{arg}` (" in rows[f"`{kind}`"]) == (layout == "bottleneck"), (kind, arg)
+
+
 @pytest.mark.parametrize("name", ["catalogue", "reference", "coverage"])
 def test_readme_section_is_generated(name):
     from resdsl.catalogue import MARKERS, readme_section, section

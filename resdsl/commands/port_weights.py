@@ -41,7 +41,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     atomically.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from resdsl.cli import EXIT_SPEC, EXIT_USAGE, _report
+    from resdsl.cli import EXIT_USAGE, _report
     from resdsl.driver import analyze_file
 
     (src, src_path), (dst, dst_path) = source, target
@@ -76,8 +76,10 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
             torch_model.load_state_dict(state, strict=True)
             weights.save_torch_state(torch_model.state_dict(), dst_path)
     except weights.PortError as error:
-        click.echo(f"{spec}: error: {error}", err=True)
-        sys.exit(EXIT_SPEC)
+        # The spec is fine (it checked); the weights file is not this network's: a problem
+        # with an input file, status 2, as the README reserves 1 for specs with errors.
+        click.echo(f"error: `{src_path}` does not fit {spec}: {error}", err=True)
+        sys.exit(EXIT_USAGE)
     except (OSError, ValueError, RuntimeError) as error:
         message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
         click.echo(f"error: cannot port `{src_path}`: {message}", err=True)
