@@ -153,3 +153,63 @@ def test_library_specs_pass_the_checker(folder):
     for path in SPECS:
         result = analyze_file(str(path))
         assert result.ok, render_text(result.diagnostics, result.sources)
+
+
+# --------------------------------------------------------------------------- across backends
+# Accepted mutants of the small specs are compiled for both backends and, where small enough to
+# run quickly, built, given the same weights and compared: what `check` accepts must compute
+# the same function in PyTorch and Keras, not only build in one of them.
+
+SMALL = [p for p in SPECS if p.parts[1] == "cifar" or p.stem in ("resnet18", "preact_resnet18")]
+SMALL += [p for p in SPECS if p.stem in ("resnet10t", "seresnet18", "resnetblur18")]
+CROSS = settings(
+    max_examples=300 if LONG else 8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=not LONG,
+)
+
+
+@st.composite
+def _accepted_mutants(draw):
+    path = draw(st.sampled_from(SMALL))
+    return path, _mutate((ROOT / path).read_bytes(), draw)
+
+
+@CROSS
+@given(case=_accepted_mutants())
+def test_accepted_mutants_agree_across_backends(folder, case):
+    np = pytest.importorskip("numpy")
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("keras")
+    from resdsl.backend import get_backend
+    from resdsl.weights import build_generated, to_keras_images, torch_to_keras
+
+    path, data = case
+    (folder / path.parent / "mutant.res").write_bytes(data)
+    result = analyze_file(str(path.parent / "mutant.res"))
+    if not result.ok:
+        return  # rejections are the other tests' business
+    network = result.network
+    for backend in ("torch", "keras"):
+        assert get_backend(backend).unsupported(network) == [], backend
+        get_backend(backend).emit(network)
+    if network.params > 3_000_000 or network.macs > 300_000_000:
+        return  # compiled, not run: large mutants would make the suite slow
+    torch_model = build_generated(network, "torch").build_model().eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for module in torch_model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+    keras_model = build_generated(network, "keras").build_model()
+    torch_to_keras(torch_model, keras_model, network)
+    shape = (2, network.input.channels, network.input.height, network.input.width)
+    x = torch.randn(*shape, generator=generator)
+    with torch.no_grad():
+        expected = torch_model(x).numpy()
+    got = np.asarray(keras_model(to_keras_images(x), training=False))
+    scale = max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * scale)
