@@ -362,6 +362,112 @@ def test_cifar_pickles_cannot_run_code(tmp_path):
     assert not (tmp_path / "pwned").exists()
 
 
+class _Allocates:
+    """Pickles as a call that would allocate `size` before reading any data."""
+
+    def __init__(self, how: str, size: int):
+        self.how, self.size = how, size
+
+    def __reduce__(self):
+        if self.how == "array":
+            reconstruct = np.ndarray.__reduce__(np.zeros(1))[0]
+            return (reconstruct, (np.ndarray, (self.size,), b"b"))
+        return (bytes, (self.size,))
+
+
+@pytest.mark.parametrize("how", ["array", "bytes"])
+def test_a_tiny_cifar_pickle_cannot_allocate_gigabytes(tmp_path, how):
+    import tracemalloc
+
+    folder = tmp_path / "cifar"
+    _write_cifar10(folder, per_batch=4)
+    # Protocol 2 names bytes `__builtin__.bytes`, which is refused outright; 4 names it
+    # `builtins.bytes`, which is allowed and so must be bounded.
+    protocol = 2 if how == "array" else 4
+    evil = pickle.dumps({b"data": _Allocates(how, 2 * 10**9), b"labels": []}, protocol=protocol)
+    assert len(evil) < 200
+    (folder / "data_batch_2").write_bytes(evil)
+    from resdsl.train import data
+    from resdsl.train.common import TrainError
+
+    tracemalloc.start()
+    with pytest.raises(TrainError, match="beyond CIFAR's sizes"):
+        data.load(str(folder), (3, 32, 32))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100 * 2**20
+
+
+def test_an_oversized_cifar_file_is_refused_unread(tmp_path, monkeypatch):
+    folder = tmp_path / "cifar"
+    _write_cifar10(folder, per_batch=4)
+    from resdsl.train import data
+    from resdsl.train.common import TrainError
+
+    monkeypatch.setattr(data, "MAX_CIFAR_BYTES", 100)
+    with pytest.raises(TrainError, match="no CIFAR batch is over"):
+        data.load(str(folder), (3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("partial"), "no `partial` field"),
+        (lambda s: s.__setitem__("epoch", "three"), "`epoch` is a str, not a int"),
+        (lambda s: s["rng"].pop("torch"), "`rng.torch` is missing"),
+        (lambda s: s.__setitem__("partial", [1.0]), "`partial` is not three numbers"),
+    ],
+)
+def test_a_checkpoint_with_wrong_fields_is_a_clear_error(tmp_path, change, message):
+    import torch
+
+    from resdsl.train import checkpoint as ckpt
+    from resdsl.train.common import TrainError
+
+    state = {
+        "format": 1, "epoch": 1, "step": 0, "partial": [0.0, 0.0, 0.0], "model": {},
+        "optimizer": {}, "scheduler": {},
+        "rng": {"python": [], "numpy": [], "torch": torch.zeros(2, dtype=torch.uint8)},
+    }  # fmt: skip
+    ckpt.save_torch(str(tmp_path), state)
+    assert ckpt.load_torch(str(tmp_path))["epoch"] == 1
+    good = (tmp_path / ckpt.TORCH_FILE).read_bytes()
+    change(state)
+    ckpt.save_torch(str(tmp_path), state)
+    with pytest.raises(TrainError, match="damaged or truncated") as error:
+        ckpt.load_torch(str(tmp_path))
+    assert message in str(error.value) and ckpt.TORCH_PREV in str(error.value)
+    assert (tmp_path / ckpt.TORCH_PREV).read_bytes() == good
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from resdsl.train import checkpoint as ckpt
+    from resdsl.train.common import TrainError
+
+    ckpt.save_torch(str(tmp_path), {"format": 1, "epoch": 1})
+    before = (tmp_path / ckpt.TORCH_FILE).read_bytes()
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(TrainError, match=r"No space left on device.*previous checkpoint is intact"):
+        ckpt.save_torch(str(tmp_path), {"format": 1, "epoch": 2})
+    assert (tmp_path / ckpt.TORCH_FILE).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ckpt.TORCH_FILE]
+
+    (tmp_path / "keras").mkdir()
+    ckpt.save_folder(str(tmp_path / "keras"), lambda f: Path(f, "w.h5").write_text("one"))
+    with pytest.raises(TrainError, match="previous checkpoint is intact"):
+        ckpt.save_folder(str(tmp_path / "keras"), lambda f: full())
+    assert (tmp_path / "keras" / ckpt.KERAS_DIR / "w.h5").read_text() == "one"
+    assert sorted(p.name for p in (tmp_path / "keras").iterdir()) == [ckpt.KERAS_DIR]
+
+
 def test_cifar100_layout(tmp_path):
     rng = np.random.default_rng(1)
     for name, n in (("train", 30), ("test", 10)):

@@ -64,15 +64,59 @@ def set_numpy_rng(value) -> None:
     np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
+# --- what a checkpoint holds -----------------------------------------------------------------
+# A file that loads (with weights_only, or as JSON) can still lack a field or hold the wrong
+# type where one is expected: each is checked before anything is used, so such a file is a
+# clear error (exit 2) rather than a traceback halfway through resuming.
+
+_NUMBERS = (int, float)
+TORCH_FIELDS = {
+    "format": int, "epoch": int, "step": int, "partial": list, "model": dict,
+    "optimizer": dict, "scheduler": dict, "rng": dict,
+}  # fmt: skip
+KERAS_FIELDS = {"format": int, "epoch": int, "step": int, "partial": list, "rng": dict}
+RNG_FIELDS = {"python": list, "numpy": list}
+
+
+def check_fields(state, fields: dict[str, type]) -> None:
+    """Raise ValueError naming the first field of `fields` that `state` lacks or mistypes."""
+    if not isinstance(state, dict) or state.get("format") != 1:
+        raise ValueError("not a resdsl checkpoint")
+    for key, kind in fields.items():
+        if key not in state:
+            raise ValueError(f"no `{key}` field")
+        value = state[key]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+            raise ValueError(f"`{key}` is a {type(value).__name__}, not a {kind.__name__}")
+    if state["epoch"] < 0 or state["step"] < 0:
+        raise ValueError("a negative epoch or step")
+    if len(state["partial"]) != 3 or not all(isinstance(v, _NUMBERS) for v in state["partial"]):
+        raise ValueError("`partial` is not three numbers")
+    for key, kind in RNG_FIELDS.items():
+        if not isinstance(state["rng"].get(key), kind):
+            raise ValueError(f"`rng.{key}` is missing or not a {kind.__name__}")
+
+
+def _unwritable(out: str, error: OSError) -> TrainError:
+    return TrainError(
+        f"cannot write a checkpoint in `{out}` ({error.strerror or error}); the previous "
+        "checkpoint is intact"
+    )
+
+
 # --- torch ------------------------------------------------------------------------------------
 
 
 def save_torch(out: str, state: dict) -> None:
-    """Write `state` as OUT/checkpoint.pt, keeping the previous one as checkpoint.prev.pt."""
+    """Write `state` as OUT/checkpoint.pt, keeping the previous one as checkpoint.prev.pt. A
+    failed write (a full disk) leaves both as they were and raises TrainError."""
     import torch
 
     path, prev = os.path.join(out, TORCH_FILE), os.path.join(out, TORCH_PREV)
-    fd, temporary = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
+    except OSError as error:
+        raise _unwritable(out, error) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)
@@ -81,9 +125,11 @@ def save_torch(out: str, state: dict) -> None:
         if os.path.exists(path):
             os.replace(path, prev)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise _unwritable(out, error) from None
         raise
     _fsync_dir(out)
 
@@ -100,8 +146,9 @@ def load_torch(out: str, map_location="cpu") -> dict | None:
         path = prev  # killed between the two renames: the previous one is the latest
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != 1:
-            raise ValueError("not a resdsl checkpoint")
+        check_fields(state, TORCH_FIELDS)
+        if not isinstance(state["rng"].get("torch"), torch.Tensor):
+            raise ValueError("`rng.torch` is missing or not a tensor")
     except Exception as error:
         hint = ""
         if path != prev and os.path.exists(prev):
@@ -121,7 +168,10 @@ def save_folder(out: str, write) -> None:
     """Let `write(folder)` fill a fresh temporary folder, then swap it in as OUT/checkpoint,
     keeping the previous one as OUT/checkpoint.prev."""
     path, prev = os.path.join(out, KERAS_DIR), os.path.join(out, KERAS_PREV)
-    temporary = tempfile.mkdtemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
+    try:
+        temporary = tempfile.mkdtemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
+    except OSError as error:
+        raise _unwritable(out, error) from None
     try:
         write(temporary)
         for name in os.listdir(temporary):
@@ -136,8 +186,10 @@ def save_folder(out: str, write) -> None:
                 shutil.rmtree(prev)
             os.replace(path, prev)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, OSError):
+            raise _unwritable(out, error) from None
         raise
     _fsync_dir(out)
 

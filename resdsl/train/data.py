@@ -61,16 +61,52 @@ _ALLOWED = {
 }
 
 
+# The largest official file, CIFAR-100's `train`, is 155 MB; nothing in a CIFAR pickle may
+# allocate more than that, whatever its few bytes ask for.
+MAX_CIFAR_BYTES = 200 * 2**20
+
+
+def _bounded(callable_, module: str, name: str):
+    """`callable_` with the size it would allocate checked first: numpy's `_reconstruct`
+    (subtype, shape, dtype) makes an array of `shape`, and `bytes(n)` or `bytearray(n)` n zero
+    bytes, before any of the file's data arrives."""
+
+    def call(*args):
+        if name == "_reconstruct" and len(args) >= 3:
+            shape = args[1] if isinstance(args[1], tuple) else (args[1],)
+            if not all(isinstance(n, int) and n >= 0 for n in shape):
+                raise pickle.UnpicklingError("an array of an invalid shape")
+            itemsize = np.dtype(args[2]).itemsize
+            if int(np.prod(shape, dtype=object)) * max(1, itemsize) > MAX_CIFAR_BYTES:
+                raise pickle.UnpicklingError(f"an array of shape {shape}, beyond CIFAR's sizes")
+        counted = name in ("bytes", "bytearray") and args and isinstance(args[0], int)
+        if counted and args[0] > MAX_CIFAR_BYTES:
+            raise pickle.UnpicklingError(f"{args[0]:,} bytes, beyond CIFAR's sizes")
+        return callable_(*args)
+
+    return call
+
+
 class _SafeUnpickler(pickle.Unpickler):
-    """Accepts numpy arrays, dicts, lists, strings and numbers; refuses every other global."""
+    """Accepts numpy arrays, dicts, lists, strings and numbers, each within CIFAR's sizes;
+    refuses every other global."""
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            if name in ("_reconstruct", "bytes", "bytearray"):
+                return _bounded(found, module, name)
+            return found
         raise pickle.UnpicklingError(f"refusing to load `{module}.{name}`")
 
 
 def _unpickle(path: str) -> dict:
+    try:
+        size = os.path.getsize(path)
+    except OSError as error:
+        raise TrainError(f"cannot read `{path}`: {error.strerror or error}") from None
+    if size > MAX_CIFAR_BYTES:
+        raise TrainError(f"`{path}` is {size:,} bytes; no CIFAR batch is over {MAX_CIFAR_BYTES:,}")
     try:
         with open(path, "rb") as handle:
             raw = handle.read()

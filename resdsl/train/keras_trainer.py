@@ -339,8 +339,7 @@ def _load(folder: str, model, optimizer, scope, out: str) -> dict:
     try:
         with open(os.path.join(folder, "trainer.json"), encoding="utf-8") as handle:
             state = json.load(handle)
-        if not isinstance(state, dict) or state.get("format") != 1:
-            raise ValueError("not a resdsl checkpoint")
+        ckpt.check_fields(state, ckpt.KERAS_FIELDS)
         with scope:
             model.load_weights(os.path.join(folder, "model.weights.h5"))
             with np.load(os.path.join(folder, "optimizer.npz"), allow_pickle=False) as arrays:
