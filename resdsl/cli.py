@@ -44,6 +44,7 @@ LAZY_COMMANDS = {
     "graph": "graph:graph",
     "fmt": "fmt:fmt",
     "export": "export:export",
+    "import": "import_:import_",
 }
 
 

@@ -1,0 +1,69 @@
+"""`resdsl import`: a spec from a checkpoint, a weights file or a library model."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ._common import input_option
+
+
+@click.command("import")
+@click.argument("source")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="write the spec here (atomically) instead of to standard output",
+)
+@click.option("--name", help="the network's name (default: from SOURCE)")
+@click.option(
+    "--input",
+    "input_shape",
+    metavar="CxHxW",
+    callback=input_option,
+    help="the input size (default: the library's, or the family's convention)",
+)
+def import_(source: str, output: str | None, name: str | None, input_shape) -> None:
+    """Write the spec that reproduces SOURCE's architecture.
+
+    \b
+    SOURCE: a PyTorch state dict or checkpoint (.pt, .pth; read with weights_only=True),
+    a .safetensors file, a Keras .weights.h5 or .keras file, or torchvision:NAME / timm:NAME.
+
+    \b
+      resdsl import timm:resnet50d -o resnet50d.res
+      resdsl import runs/r50.pt --name r50 -o r50.res
+
+    Everything the weights say (stem, stages, widths, groups, block kinds, shortcuts,
+    attention, norms, classes) is read from them; the rest follows the naming scheme's
+    convention and is listed in the spec's header as assumed. The spec is checked before it is
+    written: its PyTorch model's state dict has SOURCE's tensors, name for name and shape for
+    shape.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from resdsl.cli import EXIT_SPEC, EXIT_USAGE
+    from resdsl.importer import ImportFailed, default_name, infer, read
+
+    try:
+        imported = infer(read(source), name or default_name(source), input_shape)
+    except ImportFailed as error:
+        click.echo(f"error: cannot import `{source}`: {error}", err=True)
+        sys.exit(EXIT_SPEC)
+    except (OSError, ValueError) as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        click.echo(f"error: cannot read `{source}`: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    if output is None:
+        click.echo(imported.text, nl=False)
+        return
+    from resdsl.files import atomic_write
+
+    try:
+        atomic_write(output, imported.text)
+    except OSError as error:
+        click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"wrote {output}", err=True)
