@@ -231,7 +231,9 @@ def test_norm_eps_momentum_activation_biases():
     assert isinstance(model.dropout, torch.nn.Dropout) and model.dropout.p == 0.5
     b = generated(Path(__file__).parent / "torch_specs" / "features_b.res").build_model()
     assert any(isinstance(m, torch.nn.GELU) for m in b.modules())
-    assert b.s3[0].conv2.dilation == (2, 2) and b.s3[0].conv2.padding == (2, 2)
+    # A dilated stage's first block keeps the stage before's dilation (torchvision, timm).
+    assert b.s3[1].conv2.dilation == (2, 2) and b.s3[1].conv2.padding == (2, 2)
+    assert b.s3[0].conv2.dilation == (1, 1) and b.s4[0].conv2.dilation == (2, 2)
     assert b.s1[0].conv2.dilation == (1, 1) and b.s1[0].conv2.padding == (1, 1)
     assert b.s2[0].conv2.groups == 4 and b.s4[0].conv2.groups == 1
     # stride_on 1x1 (s2) and 3x3 (s4), and only on each stage's first block.
@@ -364,7 +366,8 @@ def test_block_classes_take_only_what_they_use():
     assert _parameters(b.BottleneckStride1x1, "__init__") == [
         "self", *widths, "groups", "dilation"
     ]  # fmt: skip
-    assert _parameters(b.BottleneckStride3x3, "__init__") == ["self", *widths]
+    # s4's block dilates as s3 (a dilated stage's first block keeps the stage before's).
+    assert _parameters(b.BottleneckStride3x3, "__init__") == ["self", *widths, "dilation"]
     a = generated(TESTS / "torch_specs" / "features_a.res")
     for name in ("BasicBlock", "PreActBasicBlock"):
         assert _parameters(getattr(a, name), "__init__") == ["self", *widths, "drop_path"]
@@ -382,7 +385,12 @@ def test_shortcut_functions_follow_the_ir():
         torch.nn.Conv2d,
         torch.nn.BatchNorm2d,
     ]
-    assert type(d.pool_project(64, 256, 1)[0]) is torch.nn.Conv2d
+    # At stride 1, timm keeps the pool's place with an identity: the convolution is `1`.
+    assert [type(m) for m in d.pool_project(64, 256, 1)] == [
+        torch.nn.Identity,
+        torch.nn.Conv2d,
+        torch.nn.BatchNorm2d,
+    ]
     # Several functions: make_stage takes the stage's as an argument.
     code = compiled(str(TESTS / "torch_specs" / "features_c.res"))
     assert [c["shortcut"] for c in _calls(code, "make_stage")] == [

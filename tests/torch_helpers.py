@@ -37,3 +37,19 @@ def import_code(code: str):
 def generated(path_or_text: str | Path):
     """The generated module of a spec file or text."""
     return import_code(compiled(str(path_or_text)))
+
+
+def randomise_norms(model) -> None:
+    """Give `model`'s norms realistic random scales, offsets and (batch norm) running
+    statistics, so that a comparison with another model covers them: a fresh model's are ones
+    and zeros. Draws from torch's global generator; seed it first."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)

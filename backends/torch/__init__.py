@@ -19,8 +19,20 @@ block's layers, field by field. What does not come back exactly is reported by `
 
 * Block classes: blocks whose layer lists agree once widths, the stride, groups, dilation and
   paddings are set aside share one class. A class takes `groups` only where one of its blocks
-  groups a convolution, `dilation` only where one dilates, `drop_path` only with stochastic
-  depth.
+  groups a convolution, `dilation` only where one dilates, `eca_kernel` only with efficient
+  channel attention (its kernel follows from the width by a logarithm, which the stage call
+  states), `drop_path` only with stochastic depth. Widths the class can compute it writes:
+  `mid_channels // 2` (`reduce_first`), `make_divisible(out_channels / 16, 8)`
+  (squeeze-excitation's). An anti-aliasing layer, which only applies the stride, does not
+  split a class: the class registers it where the stride is not 1 and `nn.Identity()`
+  elsewhere, as timm.
+* Stage calls: every block of a stage gets the same options, but the first block of a dilated
+  stage keeps the stage before's dilation (`first_dilation`).
+* Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention` (timm's attribute names,
+  so timm's state dicts load) and `make_divisible` are written only into modules that use
+  them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
+  biased convolutions) is checked against the IR too, and so is the network's norm, which the
+  module's `norm` helper builds (batch or group norm).
 * Shortcuts: which shortcut a block gets is a function of two things the generated code can test,
   whether the width stays and whether the stride is 1. Each (width, stride) case that the
   network's blocks meet maps to the layers those blocks have there; stages whose cases agree
@@ -46,11 +58,15 @@ from resdsl import __version__
 from resdsl.ir import (
     ActLayer,
     Block,
+    BlurPoolLayer,
+    Conv,
     ConvLayer,
+    EcaLayer,
     Network,
     NormLayer,
     PadChannelsLayer,
     PoolLayer,
+    SqueezeExciteLayer,
 )
 
 LINE = 100  # the project's ruff line length
@@ -61,6 +77,7 @@ _ACTIVATION = {
     "silu": "nn.SiLU(inplace=True)",
     "gelu": "nn.GELU()",
 }
+_GATES = {"sigmoid": "nn.Sigmoid()", "hard_sigmoid": "nn.Hardsigmoid()"}
 _INIT_DOC = {
     "kaiming": "torchvision's: He normal (fan out) convolutions, unit norms, default Linear.",
     "glorot": "keras': Glorot uniform convolutions and Linear, zero biases, unit norms.",
@@ -78,19 +95,44 @@ class Call:
     args: tuple[str | Call, ...]
 
 
-def _flat(value: str | Call) -> str:
+@dataclass(frozen=True)
+class Choice:
+    """`value if condition else other`: a module that only some blocks of a class have."""
+
+    value: str | Call
+    condition: str
+    other: str
+
+
+def _flat(value: str | Call | Choice) -> str:
     if isinstance(value, Call):
         return f"{value.head}({', '.join(_flat(a) for a in value.args)})"
+    if isinstance(value, Choice):
+        return f"{_flat(value.value)} if {value.condition} else {value.other}"
     return value
 
 
-def _layout(prefix: str, value: str | Call, depth: int, suffix: str = "") -> list[str]:
+def _layout(prefix: str, value: str | Call | Choice, depth: int, suffix: str = "") -> list[str]:
     """`prefix value suffix` at `depth` indents: on one line if it fits, else the arguments on
     one indented line, else one per line with a trailing comma (none after a sole argument),
-    each laid out the same way."""
+    each laid out the same way. A conditional expression that does not fit goes inside
+    parentheses, split before `if` and `else` where it still does not fit."""
     pad = INDENT * depth
     one = f"{pad}{prefix}{_flat(value)}{suffix}"
-    if len(one) <= LINE or not isinstance(value, Call) or not value.args:
+    if len(one) <= LINE:
+        return [one]
+    if isinstance(value, Choice):
+        inner = f"{pad}{INDENT}{_flat(value)}"
+        if len(inner) <= LINE:
+            return [f"{pad}{prefix}(", inner, f"{pad}){suffix}"]
+        return [
+            f"{pad}{prefix}(",
+            *_layout("", value.value, depth + 1),
+            f"{pad}{INDENT}if {value.condition}",
+            f"{pad}{INDENT}else {value.other}",
+            f"{pad}){suffix}",
+        ]
+    if not isinstance(value, Call) or not value.args:
         return [one]
     head, close = f"{pad}{prefix}{value.head}(", f"{pad}){suffix}"
     inner = f"{pad}{INDENT}{', '.join(_flat(a) for a in value.args)}"
@@ -117,7 +159,19 @@ def _float(value: float) -> str:
 
 
 # How the papers spell the family names that spec names usually start with.
-_SPELLINGS = (("resnext", "ResNeXt"), ("resnet", "ResNet"), ("preact", "PreAct"))
+_SPELLINGS = (
+    ("seresnext", "SEResNeXt"),
+    ("seresnet", "SEResNet"),
+    ("senet", "SENet"),
+    ("ecaresnext", "ECAResNeXt"),
+    ("ecaresnet", "ECAResNet"),
+    ("resnext", "ResNeXt"),
+    ("resnetblur", "ResNetBlur"),
+    ("resnetaa", "ResNetAA"),
+    ("resnetrs", "ResNetRS"),
+    ("resnet", "ResNet"),
+    ("preact", "PreAct"),
+)
 
 
 # Every module-level name the generated module defines or imports, besides its block classes
@@ -125,8 +179,9 @@ _SPELLINGS = (("resnext", "ResNeXt"), ("resnet", "ResNet"), ("preact", "PreAct")
 _MODULE_NAMES = frozenset(
     {
         "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
-        "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage", "build_model",
-        "DropPath", "PadChannels", "FromInput",
+        "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
+        "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
+        "SqueezeExcite", "EfficientChannelAttention",
     }
 )  # fmt: skip
 
@@ -152,13 +207,62 @@ def _class_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class Sym:
-    """A value the generated code takes as an argument (`scale * name`) rather than writes."""
+    """A value the generated code takes as an argument (`scale * name`, `name // divisor`)
+    rather than writes."""
 
     name: str
     scale: int = 1
+    divisor: int = 1
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset({self.name})
+
+    def evaluate(self, env: dict) -> int:
+        return env[self.name] * self.scale // self.divisor
 
     def __str__(self) -> str:
-        return self.name if self.scale == 1 else f"{self.scale} * {self.name}"
+        text = self.name if self.scale == 1 else f"{self.scale} * {self.name}"
+        return text if self.divisor == 1 else f"{text} // {self.divisor}"
+
+
+@dataclass(frozen=True)
+class Divisible:
+    """Squeeze-excitation's inner width as the generated code computes it from the block's:
+    `make_divisible(channels / reduction, divisor)` (timm's rounding, see `make_divisible`)."""
+
+    channels: Sym
+    ratio: float
+    divisor: int
+
+    @property
+    def reduction(self) -> int | float:
+        """What the channels are divided by, written as an integer where it is one."""
+        value = 1 / self.ratio
+        return int(value) if value == int(value) else value
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self.channels.names
+
+    def evaluate(self, env: dict) -> int:
+        return _make_divisible(self.channels.evaluate(env) / self.reduction, self.divisor)
+
+    def __str__(self) -> str:
+        return f"make_divisible({self.channels} / {self.reduction!r}, {self.divisor})"
+
+
+def _make_divisible(value: float, divisor: int) -> int:
+    """The generated `make_divisible`, run here to check the widths it gives."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+def _blur_padding(layer: BlurPoolLayer) -> int:
+    """The padding the generated `BlurPool2d` computes for a layer (timm's `get_padding`)."""
+    return ((layer.stride - 1) + (layer.size - 1)) // 2
+
+
+_EXPRESSIONS = (Sym, Divisible)
 
 
 def _field_values(node, exclude: frozenset[str] = frozenset()) -> dict:
@@ -168,28 +272,58 @@ def _field_values(node, exclude: frozenset[str] = frozenset()) -> dict:
 
 
 def _fields(layer) -> dict:
-    """The values of a layer that the generated code states (its IR fields but the names)."""
+    """The values of a layer that the generated code states (its IR fields but the names).
+    A helper class's fixed parts (SqueezeExcite's 1x1 convolutions, BlurPool2d's padding) are
+    checked by :func:`_implied` instead."""
     if isinstance(layer, ConvLayer):
         return _field_values(layer.conv)
     if isinstance(layer, PoolLayer):
         return _field_values(layer.pool)
+    if isinstance(layer, BlurPoolLayer):
+        return {"channels": layer.channels, "size": layer.size, "stride": layer.stride}
+    if isinstance(layer, SqueezeExciteLayer):
+        conv = layer.reduce.conv
+        return {"channels": conv.in_channels, "reduced": conv.out_channels}
+    if isinstance(layer, EcaLayer):
+        return {"kernel": layer.conv.kernel}
     return _field_values(layer, frozenset({"op", "torch", "keras", "width", "zero_init"}))
+
+
+def _implied(layer, network: Network) -> str | None:
+    """What is wrong with a layer whose values the generated code does not state but computes
+    (a helper class's fixed parts, the module's norm), or None."""
+    if isinstance(layer, NormLayer) and layer.kind != network.conventions.norm:
+        return f"a {layer.kind} norm in a network of {network.conventions.norm} norms"
+    if isinstance(layer, BlurPoolLayer) and layer.padding != _blur_padding(layer):
+        return "a blur pool padded otherwise than BlurPool2d pads"
+    if isinstance(layer, SqueezeExciteLayer):
+        wide, narrow = layer.reduce.conv.in_channels, layer.reduce.conv.out_channels
+        fc1 = Conv(in_channels=wide, out_channels=narrow, kernel=1, bias=True)
+        fc2 = Conv(in_channels=narrow, out_channels=wide, kernel=1, bias=True)
+        actual = [(x.torch, x.conv) for x in (layer.reduce, layer.expand)]
+        if actual != [(f"{layer.torch}.fc1", fc1), (f"{layer.torch}.fc2", fc2)]:
+            return "a squeeze-excitation other than SqueezeExcite builds"
+    if isinstance(layer, EcaLayer) and (
+        layer.conv.torch != f"{layer.torch}.conv" or layer.conv.kernel % 2 == 0
+    ):
+        return "a channel attention other than EfficientChannelAttention builds"
+    return None
 
 
 def _instantiate(fields: dict, env: dict) -> dict | None:
     """`fields` with each argument replaced by its value in `env` (None if one is missing)."""
     out = {}
     for name, value in fields.items():
-        if isinstance(value, Sym):
-            if value.name not in env:
+        if isinstance(value, _EXPRESSIONS):
+            if not value.names <= env.keys():
                 return None
-            value = env[value.name] * value.scale
+            value = value.evaluate(env)
         out[name] = value
     return out
 
 
 def _block_env(block: Block) -> dict:
-    return {
+    env = {
         "in_channels": block.in_channels,
         "mid_channels": block.mid_channels,
         "out_channels": block.out_channels,
@@ -197,6 +331,11 @@ def _block_env(block: Block) -> dict:
         "groups": block.groups,
         "dilation": block.dilation,
     }
+    # ECA's kernel follows from the block's width by a logarithm: the stage gives it.
+    kernels = [x.conv.kernel for x in block.branch if isinstance(x, EcaLayer)]
+    if kernels:
+        env["eca_kernel"] = kernels[0]
+    return env
 
 
 def _shortcut_env(block: Block) -> dict:
@@ -211,20 +350,38 @@ def _shortcut_env(block: Block) -> dict:
     }
 
 
-_BLOCK_SYMBOLS = frozenset(
-    ("in_channels", "mid_channels", "out_channels", "stride", "groups", "dilation")
-)
+# What a block class may take besides its widths and stride, in the order it takes them, and
+# the defaults it gives them.
+_OPTION_DEFAULTS = {"groups": 1, "dilation": 1, "eca_kernel": 3}
+_OPTIONS = tuple(_OPTION_DEFAULTS)
+_BLOCK_SYMBOLS = frozenset(("in_channels", "mid_channels", "out_channels", "stride", *_OPTIONS))
+_SHORTCUT_WIDTHS = {"in": Sym("in_channels"), "out": Sym("out_channels")}
 
 
-def _abstract(layers: list, symbols: frozenset[str]) -> dict:
+def _block_widths(block: Block) -> dict[str, Sym]:
+    """A block class's widths as its arguments give them: the first convolution's output is
+    the inner width over `reduce_first`, which the class writes as a division."""
+    reduce_first = max(1, block.mid_channels // block.first_channels)
+    return {
+        "in": Sym("in_channels"),
+        "first": Sym("mid_channels", divisor=reduce_first),
+        "mid": Sym("mid_channels"),
+        "out": Sym("out_channels"),
+    }
+
+
+def _abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> dict:
     """The fields of the layers at one position of several blocks, with what varies from block to
     block (or may, as a width) replaced by the argument that gives it. The caller checks the
     result against every block."""
     first = layers[0]
     fields = _fields(first)
+    width = getattr(first, "width", None)
+    if width in widths and "channels" in fields:  # norms, blur pools, attention
+        fields["channels"] = widths[width]
     if isinstance(first, ConvLayer):
-        fields["in_channels"] = Sym(f"{first.source}_channels")
-        fields["out_channels"] = Sym(f"{first.target}_channels")
+        fields["in_channels"] = widths.get(first.source, fields["in_channels"])
+        fields["out_channels"] = widths.get(first.target, fields["out_channels"])
         if first.strided:
             fields["stride"] = Sym("stride")
         if "groups" in symbols and any(layer.conv.groups > 1 for layer in layers):
@@ -233,12 +390,16 @@ def _abstract(layers: list, symbols: frozenset[str]) -> dict:
         if "dilation" in symbols and dilated:
             fields["dilation"] = Sym("dilation")
             fields["padding"] = Sym("dilation", dilated[0].padding // dilated[0].dilation)
-    elif isinstance(first, NormLayer):
-        fields["channels"] = Sym(f"{first.width}_channels")
     elif isinstance(first, PoolLayer) and first.strided:
         fields["stride"] = Sym("stride")
         if any(layer.pool.kernel == layer.pool.stride > 1 for layer in layers):
             fields["kernel"] = Sym("stride")
+    elif isinstance(first, BlurPoolLayer) and first.strided:
+        fields["stride"] = Sym("stride")
+    elif isinstance(first, SqueezeExciteLayer) and first.ratio is not None and width in widths:
+        fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor)
+    elif isinstance(first, EcaLayer) and first.gamma is not None and "eca_kernel" in symbols:
+        fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):
         fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
     return fields
@@ -246,16 +407,34 @@ def _abstract(layers: list, symbols: frozenset[str]) -> dict:
 
 def _structure(layer) -> tuple:
     """What a block class fixes of a layer: its type, name and flags, and the values that no
-    argument gives (a kernel size, a bias)."""
-    meta = _field_values(layer, frozenset({"keras", "conv", "pool"}))
+    argument gives (a kernel size, a bias, a fixed attention width)."""
+    meta = _field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
     fields = _fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
     if getattr(layer, "strided", False):
         varying |= {"stride", "kernel"} if isinstance(layer, PoolLayer) else {"stride"}
     if isinstance(layer, PadChannelsLayer):
         varying |= {"before", "after"}
+    if isinstance(layer, SqueezeExciteLayer) and layer.ratio is not None:
+        varying.add("reduced")
+    if isinstance(layer, EcaLayer) and layer.gamma is not None:
+        varying.add("kernel")
     kept = {k: v for k, v in {**meta, **fields}.items() if k not in varying}
     return tuple(sorted(kept.items()))
+
+
+def _optional(layer) -> bool:
+    """Whether a block's layer only applies its stride (anti-aliasing: a blur or average pool
+    after a convolution that no longer strides). Blocks at stride 1 lack it; their class
+    registers `nn.Identity()` in its place, as timm."""
+    return isinstance(layer, (BlurPoolLayer, PoolLayer)) and layer.strided
+
+
+def _symbols(fields: list[dict]) -> set[str]:
+    """The arguments that `fields` use."""
+    return {
+        name for f in fields for v in f.values() if isinstance(v, _EXPRESSIONS) for name in v.names
+    }
 
 
 # --------------------------------------------------------------------------- emitters
@@ -310,6 +489,22 @@ def _global_pool(f: dict, activation: str) -> str:
     return "nn.AdaptiveAvgPool2d((1, 1))"
 
 
+def _identity(f: dict, activation: str) -> str:
+    return "nn.Identity()"
+
+
+def _blur(f: dict, activation: str) -> Call:
+    return Call("BlurPool2d", (str(f["channels"]), f"size={f['size']}", f"stride={f['stride']}"))
+
+
+def _squeeze_excite(f: dict, activation: str) -> Call:
+    return Call("SqueezeExcite", (str(f["channels"]), str(f["reduced"])))
+
+
+def _eca(f: dict, activation: str) -> Call:
+    return Call("EfficientChannelAttention", (f"kernel_size={f['kernel']}",))
+
+
 _EMITTERS = {
     "conv": _conv,
     "norm": _norm,
@@ -319,10 +514,13 @@ _EMITTERS = {
     "linear": _linear,
     "dropout": _dropout,
     "global_pool": _global_pool,
+    "identity": _identity,
+    "blur": _blur,
+    "se": _squeeze_excite,
+    "eca": _eca,
 }
 
 
-# --------------------------------------------------------------------------- the plan
 # --------------------------------------------------------------------------- the plan
 
 
@@ -334,6 +532,7 @@ class _Unit:
     ops: list[str]
     fields: list[dict]
     sequential: bool
+    optional: bool = False  # only where the block strides (`_optional`); else nn.Identity()
 
     @property
     def convolves(self) -> bool:
@@ -351,7 +550,9 @@ class _BlockClass:
 
     name: str
     blocks: list[Block]
-    layers: list  # the first block's pre, branch and post layers, for their names and flags
+    # pre, branch and post layers of a block of the class with all its layers (a strided one
+    # where some are `_optional`), for their names and flags
+    layers: list
     pre: list[_Unit]
     branch: list[_Unit]
     post: list[_Unit]
@@ -408,20 +609,26 @@ class _StageCall:
     out_channels: int
     stride: int
     stride_last: bool
-    options: dict[str, int]  # groups, dilation: those the class takes
+    options: dict[str, int]  # groups, dilation, eca_kernel: those the class takes
+    # The first block's dilation where it differs from the others' (the stage before's, as
+    # torchvision's `previous_dilation`)
+    first_dilation: int | None
     function: _Function | None
     first_index: int  # network-wide index of its first block (stochastic depth)
 
     def expand(self) -> list[dict]:
         """What make_stage's loop gives each block, as it does it."""
         strided = self.blocks - 1 if self.stride_last else 0
+        first = dict(self.options)
+        if self.first_dilation is not None:
+            first["dilation"] = self.first_dilation
         return [
             {
                 "in_channels": self.in_channels if index == 0 else self.out_channels,
                 "mid_channels": self.mid_channels,
                 "out_channels": self.out_channels,
                 "stride": self.stride if index == strided else 1,
-                **self.options,
+                **(first if index == 0 else self.options),
             }
             for index in range(self.blocks)
         ]
@@ -508,6 +715,7 @@ class _Plan:
         self.activation = _ACTIVATION[network.conventions.activation]
         self.drop_path = network.conventions.stochastic_depth > 0
         self.runs = [(stage, run.block) for stage in network.stages for run in stage.runs]
+        self.gate = self._check_layers()
         self._outcomes: dict[int, _Outcome | None] = {}
         self.rank: dict[_Outcome | None, int] = {}  # order of first use
         self.downsample = self._shortcut_attribute()
@@ -555,24 +763,67 @@ class _Plan:
     def from_input(self) -> bool:
         return any(f.marks for f in self.functions)
 
+    @property
+    def first_dilation(self) -> bool:
+        return any(s.first_dilation is not None for s in self.stages)
+
+    def uses(self, op: str) -> bool:
+        """Whether any module of the network is a layer of type `op` (its helper is written)."""
+        return any(op in unit.ops for unit in self.all_units())
+
+    @property
+    def divisible(self) -> bool:
+        """Whether a width is computed by `make_divisible` (squeeze-excitation's)."""
+        return any(
+            isinstance(value, Divisible)
+            for unit in self.all_units()
+            for fields in unit.fields
+            for value in fields.values()
+        )
+
+    def all_units(self):
+        """Every unit of the model and its block classes."""
+        yield from self.stem
+        yield from self.head
+        for cls in self.classes:
+            yield from cls.pre + cls.branch + cls.post
+
+    def _check_layers(self) -> str:
+        """Reports the layers whose values helpers compute rather than state and that would
+        not come out as the IR has them (see `_implied`). Returns squeeze-excitation's gate,
+        which the SqueezeExcite class fixes for the whole network."""
+        network = self.network
+        layers = [*network.stem.layers, *network.head.layers]
+        for _, block in self.runs:
+            layers += block.layers
+        for layer in layers:
+            if (text := _implied(layer, network)) is not None:
+                self.problem(text)
+        gates = sorted({x.gate for x in layers if isinstance(x, SqueezeExciteLayer)})
+        if len(gates) > 1:
+            self.problem(f"squeeze-excitations of several gates ({', '.join(gates)})")
+        return gates[0] if gates else "sigmoid"
+
     # ----------------------------------------------------------------- units
 
-    def units(self, layers, fields: list[dict]) -> list[_Unit]:
+    def units(self, layers, fields: list[dict], block: bool = False) -> list[_Unit]:
         """`layers` as the attributes they occupy, in order: a dotted name `conv1.3` puts a
-        layer in Sequential `conv1` at index 3."""
+        layer in Sequential `conv1` at index 3. In a block, a layer that only applies the
+        stride (`_optional`) is a unit of its own, registered where the block strides."""
         units: list[_Unit] = []
         for layer, values in zip(layers, fields, strict=True):
             attr, _, index = layer.torch.partition(".")
+            optional = block and _optional(layer)
             last = units[-1] if units else None
             if index and last is not None and last.sequential and last.attr == attr:
-                if index != str(len(last.ops)):
+                if index != str(len(last.ops)) or optional or last.optional:
                     self.problem(f"layer `{layer.torch}` out of its Sequential's order")
                 last.ops.append(layer.op)
                 last.fields.append(values)
                 continue
             if index and index != "0":
                 self.problem(f"layer `{layer.torch}` out of its Sequential's order")
-            units.append(_Unit(attr, [layer.op], [values], bool(index)))
+            units.append(_Unit(attr, [layer.op], [values], bool(index), optional))
         return units
 
     def _model_units(self, layers) -> list[_Unit]:
@@ -607,42 +858,75 @@ class _Plan:
 
     def _classes(self) -> list[_BlockClass]:
         """Blocks grouped by structure, each group's fields abstracted and checked against
-        every block of it."""
+        every block of it. A layer that only applies the stride (`_optional`) does not count
+        (see `_key`): a stage's strided block and its others share a class, which registers
+        that layer only where it strides. Strided blocks whose such layers differ (or that have
+        none) get classes of their own, and blocks at stride 1 without any join each of those."""
         by_key: dict[tuple, list[Block]] = {}
         for _, block in self.runs:
-            key = tuple(tuple(_structure(x) for x in part) for part in _parts(block))
-            members = by_key.setdefault(key, [])
+            members = by_key.setdefault(_key(block), [])
             if block not in members:
                 members.append(block)
         classes = []
         for members in by_key.values():
-            columns = zip(*(_layers(b) for b in members), strict=True)
-            fields = [_abstract(list(column), _BLOCK_SYMBOLS) for column in columns]
-            for block in members:
-                rebuilt = [_instantiate(f, _block_env(block)) for f in fields]
-                if rebuilt != [_fields(x) for x in _layers(block)]:
-                    self.problem(f"a {_describe(block)} block that no class rebuilds")
-                if not block.pre and block.shortcut.source == "preactivated":
-                    self.problem("a shortcut that reads a pre-activation its block lacks")
-            first = members[0]
-            cut = [len(first.pre), len(first.pre) + len(first.branch)]
-            classes.append(
-                _BlockClass(
-                    name="",
-                    blocks=members,
-                    layers=_layers(first),
-                    pre=self.units(first.pre, fields[: cut[0]]),
-                    branch=self.units(first.branch, fields[cut[0] : cut[1]]),
-                    post=self.units(first.post, fields[cut[1] :]),
-                    takes=[n for n in ("groups", "dilation") if Sym(n) in _values(fields, n)],
-                    sources={b.shortcut.source for b in members if b.shortcut.layers},
-                )
-            )
+            variants = list(dict.fromkeys(_variant(b) for b in members if b.stride != 1))
+            for variant in variants or [()]:
+                group = [
+                    b
+                    for b in members
+                    if _variant(b) == variant or (b.stride == 1 and not _variant(b))
+                ]
+                classes.append(self._class(group))
         _name_classes(classes)
         return classes
 
-    def class_of(self, block: Block) -> _BlockClass:
-        return next(c for c in self.classes if block in c.blocks)
+    def _class(self, members: list[Block]) -> _BlockClass:
+        """The class of blocks of one structure: their layers' fields abstracted, checked by
+        rebuilding every block."""
+        template = next((b for b in members if _variant(b)), members[0])
+        layers = _layers(template)
+        # The template's layers first: the abstraction follows the first of each column.
+        others = [b for b in members if b is not template]
+        aligned = [_align(layers, _layers(b)) for b in [template, *others]]
+        fields = [
+            _abstract(
+                [row[i] for row in aligned if row[i] is not None],
+                _BLOCK_SYMBOLS,
+                _block_widths(template),
+            )
+            for i in range(len(layers))
+        ]
+        for block in members:
+            env = _block_env(block)
+            rebuilt = [
+                (x.torch, x.op, _instantiate(f, env))
+                for x, f in zip(layers, fields, strict=True)
+                if not (_optional(x) and env["stride"] == 1)
+            ]
+            if rebuilt != [(x.torch, x.op, _fields(x)) for x in _layers(block)]:
+                self.problem(f"a {_describe(block)} block that no class rebuilds")
+            if not block.pre and block.shortcut.source == "preactivated":
+                self.problem("a shortcut that reads a pre-activation its block lacks")
+        cut = [len(template.pre), len(template.pre) + len(template.branch)]
+        used = _symbols(fields)
+        return _BlockClass(
+            name="",
+            blocks=members,
+            layers=layers,
+            pre=self.units(template.pre, fields[: cut[0]], block=True),
+            branch=self.units(template.branch, fields[cut[0] : cut[1]], block=True),
+            post=self.units(template.post, fields[cut[1] :], block=True),
+            takes=[name for name in _OPTIONS if name in used],
+            sources={b.shortcut.source for b in members if b.shortcut.layers},
+        )
+
+    def stage_class(self, stage) -> _BlockClass:
+        """The class of a stage's blocks. Blocks at stride 1 may belong to several classes (see
+        `_classes`): the stage's holds all its blocks (else, for `_stage` to report, its
+        first block's)."""
+        blocks = [run.block for run in stage.runs]
+        whole = (c for c in self.classes if all(b in c.blocks for b in blocks))
+        return next(whole, next(c for c in self.classes if blocks[0] in c.blocks))
 
     # ----------------------------------------------------------------- shortcuts
 
@@ -655,7 +939,7 @@ class _Plan:
             env = _shortcut_env(block)
             parts = []
             for layer in block.shortcut.layers:
-                fields = _abstract([layer], frozenset(env))
+                fields = _abstract([layer], frozenset(env), _SHORTCUT_WIDTHS)
                 if _instantiate(fields, env) != _fields(layer):
                     self.problem(f"a {block.shortcut.kind} shortcut that no function rebuilds")
                 parts.append((layer.op, tuple(sorted(fields.items()))))
@@ -702,7 +986,7 @@ class _Plan:
             function.chain = _chain(function.cases, self.rank)
             # A class whose shortcuts read both inputs tells them apart by `FromInput`.
             function.marks = any(
-                len(self.class_of(stage.runs[0].block).sources) > 1 for stage in function.stages
+                len(self.stage_class(stage).sources) > 1 for stage in function.stages
             )
         _name_functions(functions)
         return functions
@@ -714,8 +998,14 @@ class _Plan:
         comparing each block with the IR's."""
         blocks = [block for _, s, _, block in self.network.blocks() if s is stage]
         first = blocks[0]
-        cls = self.class_of(first)
+        cls = self.stage_class(stage)
         strided = [position for position, b in enumerate(blocks) if b.stride != 1]
+        # The options of the blocks after the first; the first may dilate otherwise.
+        body = _block_env(blocks[-1])
+        options = {name: body[name] for name in cls.takes}
+        first_dilation = None
+        if "dilation" in options and first.dilation != options["dilation"]:
+            first_dilation = first.dilation
         call = _StageCall(
             attr=stage.torch_prefix(0).rpartition(".")[0],
             block=cls,
@@ -725,12 +1015,14 @@ class _Plan:
             out_channels=first.out_channels,
             stride=blocks[strided[0]].stride if strided else 1,
             stride_last=len(blocks) > 1 and strided == [len(blocks) - 1],
-            options={name: getattr(first, name) for name in cls.takes},
+            options=options,
+            first_dilation=first_dilation,
             function=next((f for f in self.functions if stage in f.stages), None),
             first_index=stage.runs[0].first_index,
         )
         for given, block in zip(call.expand(), blocks, strict=True):
-            actual = {name: getattr(block, name) for name in given}
+            env = _block_env(block)
+            actual = {name: env.get(name) for name in given}
             if block not in cls.blocks or given != actual:
                 self.problem(f"stage {stage.name}, which make_stage cannot rebuild")
             shortcut = _select(call.function.chain, _cell(given)) if call.function else None
@@ -743,12 +1035,44 @@ def _layers(block: Block) -> list:
     return [*block.pre, *block.branch, *block.post]
 
 
+def _key(block: Block) -> tuple:
+    """A block's structure as a class sees it: without the layers that only apply the stride
+    (`_optional`), and with the convolution before such a layer counted as the one that
+    strides, as it is in the blocks of the stage that stride by 1 and lack the layer."""
+    key = []
+    for part in _parts(block):
+        kept = []
+        for layer in part:
+            if not _optional(layer):
+                kept.append(layer)
+                continue
+            convs = [i for i, x in enumerate(kept) if isinstance(x, ConvLayer)]
+            if convs:
+                kept[convs[-1]] = kept[convs[-1]].model_copy(update={"strided": True})
+        key.append(tuple(_structure(x) for x in kept))
+    return tuple(key)
+
+
+def _variant(block: Block) -> tuple:
+    """The layers of a block that only apply its stride (`_optional`), where they are."""
+    return tuple((i, _structure(x)) for i, x in enumerate(_layers(block)) if _optional(x))
+
+
+def _align(template: list, layers: list) -> list:
+    """`layers` against the layers of `template`: None where `template` has a layer that only
+    applies the stride and `layers` do not (a block at stride 1). Whatever does not align is
+    left for the rebuild check to report."""
+    out, rest = [], list(layers)
+    for layer in template:
+        if _optional(layer) and not (rest and _optional(rest[0])):
+            out.append(None)
+        else:
+            out.append(rest.pop(0) if rest else None)
+    return out
+
+
 def _parts(block: Block) -> tuple:
     return (block.pre, block.branch, block.post)
-
-
-def _values(fields: list[dict], name: str) -> list:
-    return [f.get(name) for f in fields]
 
 
 def _describe(block: Block) -> str:
@@ -782,8 +1106,18 @@ def _name_classes(classes: list[_BlockClass]) -> None:
 
 
 def _stride_name(cls: _BlockClass) -> str:
+    """What applies the class's stride: `Stride3x3` (its convolution), `BlurPool`, `AvgPool`
+    (anti-aliasing)."""
+    pools = [x for x in cls.layers if _optional(x)]
+    if pools:
+        return "".join(
+            _POOL_NAMES[x.pool.kind if isinstance(x, PoolLayer) else x.op] for x in pools
+        )
     strided = [x for x in cls.layers if isinstance(x, ConvLayer) and x.strided]
     return "Stride" + "_".join(_kernel(x) for x in strided)
+
+
+_POOL_NAMES = {"blur": "BlurPool", "avg": "AvgPool", "max": "MaxPool"}
 
 
 # A function is named by the IR's shortcut kinds it returns, in this order; `pool_project`
@@ -848,6 +1182,8 @@ def _register(plan: _Plan, units: list[_Unit], seen: dict[str, _Unit]) -> list[s
             for op, values in zip(unit.ops, unit.fields, strict=True)
         ]
         module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
+        if unit.optional:  # as timm: an identity where the block does not stride
+            module = Choice(module, "stride != 1", "nn.Identity()")
         lines += _layout(f"self.{unit.attr} = ", module, 2)
     return lines
 
@@ -878,15 +1214,53 @@ def _apply(units: list[_Unit], value: str) -> str:
     return value
 
 
+_STRIDERS = {"blur": "a blur pool", "avg": "an average pool", "max": "a max pool"}
+_ATTENTION = {"se": "squeeze-excitation", "eca": "efficient channel attention"}
+
+
 def _block_doc(cls: _BlockClass) -> str:
-    """One line from the class's layers: its convolutions and where the norms go."""
+    """A sentence from the class's layers: its convolutions, where the norms go, what applies
+    the stride where no convolution does, the channel attention."""
     sequence = [x for x in cls.layers if not isinstance(x, ActLayer)]
     convs = [x for x in sequence if isinstance(x, ConvLayer)]
     kernels = ", ".join(_kernel(x) + (" (strided)" if x.strided else "") for x in convs)
+    extras = []
+    for index, layer in enumerate(sequence):
+        if _optional(layer):
+            before = [x for x in sequence[:index] if isinstance(x, ConvLayer)]
+            after = f" after the {_conv_name(before[-1], convs)}" if before else ""
+            strider = _STRIDERS[layer.pool.kind if isinstance(layer, PoolLayer) else layer.op]
+            extras.append(f"{strider}{after} applies the stride")
+        elif isinstance(layer, EcaLayer) and layer.gamma is not None:
+            rule = f"|log2(out_channels) + {_number(layer.beta)}| / {_number(layer.gamma)}"
+            extras.append(
+                f"efficient channel attention ends the branch (`eca_kernel`: {rule}, up to an"
+                " odd number, at least 3)"
+            )
+        elif layer.op in _ATTENTION:
+            extras.append(f"{_ATTENTION[layer.op]} ends the branch")
+    tail = "".join(f"; {extra}" for extra in extras)
     if isinstance(sequence[0], NormLayer):
-        return f"Pre-activation: convolutions {kernels}, each after a norm and activation."
-    tail = "; the activation after the sum" if cls.post else ""
+        return f"Pre-activation: convolutions {kernels}, each after a norm and activation{tail}."
+    tail += "; the activation after the sum" if cls.post else ""
     return f"Convolutions {kernels}, a norm after each{tail}."
+
+
+def _conv_name(conv: ConvLayer, convs: list) -> str:
+    """`3x3`, or `first 3x3` where the class has several."""
+    same = [x for x in convs if _kernel(x) == _kernel(conv)]
+    if len(same) == 1:
+        return _kernel(conv)
+    index = same.index(conv)
+    ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
+    return f"{ordinal} {_kernel(conv)}"
+
+
+_ORDINALS = ("first", "second", "third", "fourth")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _render_class(plan: _Plan, cls: _BlockClass) -> str:
@@ -914,7 +1288,10 @@ def _render_class(plan: _Plan, cls: _BlockClass) -> str:
         attr = plan.downsample
         forward.append(f"shortcut = x if self.{attr} is None else self.{attr}({source})")
         identity = "shortcut"
-    conv_last = isinstance(cls.blocks[0].branch[-1], ConvLayer)
+    # A pre-activation branch ends with a convolution (before any attention): its norms and
+    # activations join the convolution after them.
+    chained = [op for unit in cls.branch if unit.chains for op in unit.ops]
+    conv_last = bool(chained) and chained[-1] == "conv"
     for group in _statements(cls.branch, conv_last):
         forward.append(f"out = {_apply(group, value)}")
         value = "out"
@@ -925,7 +1302,7 @@ def _render_class(plan: _Plan, cls: _BlockClass) -> str:
     signature.append("stride: int = 1")
     if plan.downsample:
         signature.append("downsample: nn.Module | None = None")
-    signature += [f"{name}: int = 1" for name in cls.takes]
+    signature += [f"{name}: int = {_OPTION_DEFAULTS[name]}" for name in cls.takes]
     if plan.drop_path:
         signature.append("drop_path: float = 0.0")
     return _render(
@@ -979,7 +1356,11 @@ def _stage_line(plan: _Plan, call: _StageCall) -> list[str]:
         args.append(f"stride={call.stride}")
     if call.stride_last:
         args.append("stride_last=True")
-    args += [f"{name}={value}" for name, value in call.options.items() if value != 1]
+    args += [
+        f"{name}={value}" for name, value in call.options.items() if value != _OPTION_DEFAULTS[name]
+    ]
+    if call.first_dilation is not None:
+        args.append(f"first_dilation={call.first_dilation}")
     if len(plan.functions) > 1:
         args.append(f"shortcut={call.function.name}")
     if plan.drop_path:
@@ -999,6 +1380,8 @@ def _make_stage(plan: _Plan) -> dict:
     params.append("stride: int = 1")
     if plan.stride_last:
         params.append("stride_last: bool = False")
+    if plan.first_dilation:
+        params.append("first_dilation: int | None = None")
     if plan.options:
         params.append("**options: int")
     doc = "A stage, as torchvision's `_make_layer`: its first block takes `in_channels` and "
@@ -1006,7 +1389,10 @@ def _make_stage(plan: _Plan) -> dict:
     if several:
         doc += " `shortcut` makes each block's downsample."
     if plan.options:
-        doc += " `options` (groups, dilation) go to every block."
+        names = ["groups", "dilation"]
+        names += [n for n in _OPTIONS if n not in names and any(n in c.takes for c in plan.classes)]
+        doc += f" `options` ({', '.join(names)}) go to every block"
+        doc += "; `first_dilation` replaces the first one's." if plan.first_dilation else "."
     block_args = ["channels", "mid_channels", "out_channels", "block_stride"]
     downsample = None
     if plan.downsample:
@@ -1015,7 +1401,9 @@ def _make_stage(plan: _Plan) -> dict:
         block_args.append("downsample")
     if plan.drop_path:
         block_args.append("drop_path=drop_path_rate(first_index + index)")
-    if plan.options:
+    if plan.first_dilation:
+        block_args.append("**(first_options if index == 0 else options)")
+    elif plan.options:
         block_args.append("**options")
     return {
         "make_stage": _layout("def make_stage", Call("", tuple(params)), 0, " -> nn.Sequential:"),
@@ -1023,7 +1411,20 @@ def _make_stage(plan: _Plan) -> dict:
         "downsample": downsample,
         "add_block": _layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
         "callable": several,
+        "first_dilation": plan.first_dilation,
     }
+
+
+def _title(network: str, source: str) -> str:
+    """The docstring's first line, which a long name breaks before `from`."""
+    line = f'"""{network}: a residual network generated by resdsl {__version__} from `{source}`.'
+    return line[3:] if len(line) <= LINE else line[3:].replace(" from `", "\nfrom `", 1)
+
+
+def _spec_line(source: str, sha256: str) -> str:
+    """The docstring's line naming the spec and its hash, which a long name moves below."""
+    line = f"Spec: {source} (sha256 {sha256})"
+    return line if len(line) <= LINE else f"Spec: {source}\n(sha256 {sha256})"
 
 
 def _render_module(plan: _Plan) -> str:
@@ -1048,9 +1449,9 @@ def _render_module(plan: _Plan) -> str:
     return _render(
         "module.py.j2",
         network=network.name,
-        version=__version__,
         source=network.source.file,
-        sha256=network.source.sha256,
+        title=_title(network.name, network.source.file),
+        spec=_spec_line(network.source.file, network.source.sha256),
         input=str(network.input),
         classes=network.classes,
         params=f"{network.params:,}",
@@ -1059,8 +1460,17 @@ def _render_module(plan: _Plan) -> str:
         zero_note=zero_note,
         pad_channels=plan.pad_channels,
         from_input=plan.from_input,
+        functional=plan.pad_channels or plan.uses("blur"),
+        group_norm=conventions.norm == "group",
+        norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
+        norm_groups=conventions.norm_groups,
         eps=_float(conventions.norm_eps),
         momentum=_float(conventions.norm_momentum),
+        blur_pool=plan.uses("blur"),
+        squeeze_excite=plan.uses("se"),
+        make_divisible=plan.divisible,
+        gate=_GATES[plan.gate],
+        eca=plan.uses("eca"),
         drop_path=plan.drop_path,
         drop_path_rate=_float(conventions.stochastic_depth),
         total_blocks=network.total_blocks,

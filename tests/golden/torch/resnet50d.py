@@ -59,6 +59,7 @@ def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module 
         return None
     if stride == 1:
         return nn.Sequential(
+            nn.Identity(),
             nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
             norm(out_channels),
         )

@@ -79,13 +79,20 @@ class BottleneckStride3x3(nn.Module):
         out_channels: int,
         stride: int = 1,
         downsample: nn.Module | None = None,
+        dilation: int = 1,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, mid_channels, kernel_size=1, bias=False)
         self.bn1 = norm(mid_channels)
         self.act = nn.GELU()
         self.conv2 = nn.Conv2d(
-            mid_channels, mid_channels, kernel_size=3, stride=stride, padding=1, bias=False
+            mid_channels,
+            mid_channels,
+            kernel_size=3,
+            stride=stride,
+            padding=dilation,
+            dilation=dilation,
+            bias=False,
         )
         self.bn2 = norm(mid_channels)
         self.conv3 = nn.Conv2d(mid_channels, out_channels, kernel_size=1, bias=False)
@@ -110,6 +117,7 @@ def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module 
         return None
     if in_channels != out_channels:
         return nn.Sequential(
+            nn.Identity(),
             nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
             norm(out_channels),
         )
@@ -136,18 +144,29 @@ def make_stage(
     out_channels: int,
     shortcut: Callable[[int, int, int], nn.Module | None],
     stride: int = 1,
+    first_dilation: int | None = None,
     **options: int,
 ) -> nn.Sequential:
     """A stage, as torchvision's `_make_layer`: its first block takes `in_channels` and `stride`.
-    `shortcut` makes each block's downsample. `options` (groups, dilation) go to every block.
+    `shortcut` makes each block's downsample. `options` (groups, dilation) go to every block;
+    `first_dilation` replaces the first one's.
     """
+    # The first block dilates as the stage before (torchvision's `previous_dilation`).
+    first_options = {**options, "dilation": first_dilation} if first_dilation else options
     layers = []
     for index in range(blocks):
         channels = in_channels if index == 0 else out_channels
         block_stride = stride if index == 0 else 1
         downsample = shortcut(channels, out_channels, block_stride)
         layers.append(
-            block(channels, mid_channels, out_channels, block_stride, downsample, **options)
+            block(
+                channels,
+                mid_channels,
+                out_channels,
+                block_stride,
+                downsample,
+                **(first_options if index == 0 else options),
+            )
         )
     return nn.Sequential(*layers)
 
@@ -190,6 +209,7 @@ class FeaturesB(nn.Module):
             out_channels=256,
             groups=4,
             dilation=2,
+            first_dilation=1,
             shortcut=pool_project,
         )
         self.s4 = make_stage(
@@ -199,6 +219,7 @@ class FeaturesB(nn.Module):
             mid_channels=64,
             out_channels=256,
             stride=2,
+            dilation=2,
             shortcut=pool_project,
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))

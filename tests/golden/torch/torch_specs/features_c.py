@@ -120,7 +120,8 @@ def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module:
     """A block's shortcut: the module its input goes through."""
     if in_channels != out_channels:
         return nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=True)
+            nn.Identity(),
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=True),
         )
     return nn.Sequential(
         nn.AvgPool2d(kernel_size=stride, stride=stride, ceil_mode=True, count_include_pad=False),
