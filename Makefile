@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench golden grammar templates clean
+.PHONY: setup run test conformance lint fuzz bench golden grammar templates vscode clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -57,6 +57,16 @@ grammar: setup
 templates: setup
 	$(PY) -c "from resdsl.backend import compile_templates; \
 	[compile_templates(f'backends/{b}/templates') for b in ('torch', 'keras')]"
+
+# The VS Code extension (editors/vscode): its npm packages, the grammar test (every spec of the
+# library against the Pygments lexer's tokens, and the hand-written cases), and the .vsix.
+VSCODE := editors/vscode
+vscode: setup
+	cd $(VSCODE) && npm ci --no-audit --no-fund
+	rm -rf build/grammar-tests
+	$(PY) $(VSCODE)/test/library.py specs build/grammar-tests
+	cd $(VSCODE) && npx vscode-tmgrammar-test '../../build/grammar-tests/**/*.res' 'test/*.res'
+	cd $(VSCODE) && npx @vscode/vsce package --skip-license --allow-missing-repository
 
 clean:
 	rm -rf $(VENV) out build dist *.egg-info

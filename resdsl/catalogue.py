@@ -80,7 +80,7 @@ _NO_EXAMPLE = {
 # --------------------------------------------------------------------------- reference
 
 
-def _describe_reader(reader: Callable) -> str:
+def describe_reader(reader: Callable) -> str:
     """What values a reader (see :mod:`resdsl.values`) accepts, read from its closure."""
     if reader is on_off:
         return "`on` or `off`"
@@ -102,7 +102,7 @@ def _describe_reader(reader: Callable) -> str:
     return getattr(reader, "__name__", "")  # pragma: no cover - a reader not described here
 
 
-def _default_text(value) -> str:
+def default_text(value) -> str:
     if value is None:
         return "(derived)"
     if isinstance(value, bool):
@@ -112,7 +112,7 @@ def _default_text(value) -> str:
     return f"`{value}`"
 
 
-_SETTING_DEFAULTS = {
+SETTING_DEFAULTS = {
     "input": "required",
     "classes": "required",
     "block": "required",
@@ -131,7 +131,7 @@ _SETTING_DEFAULTS = {
     "waive": "none",
 }
 
-_SYNTAX = """\
+SYNTAX = """\
 | construct | form | example |
 | --- | --- | --- |
 | network | `network NAME { ... }` | `network resnet50 {` |
@@ -158,31 +158,21 @@ average-pools before a stride-1 projection.
 
 def reference() -> str:
     """The syntax, every setting with its values and default, every kind with its arguments."""
-    out = ["#### Syntax", "", _SYNTAX, "#### Settings", ""]
+    out = ["#### Syntax", "", SYNTAX, "#### Settings", ""]
     out += ["| setting | where | values | default |", "| --- | --- | --- | --- |"]
     for key, field in schema.FIELDS.items():
         where = " and ".join(
             w for w, ok in (("network", field.network), ("stage", field.stage)) if ok
         )
-        values = _describe_reader(field.reader)
-        out.append(f"| `{key}` | {where} | {values} | {_SETTING_DEFAULTS.get(key, '')} |")
+        values = describe_reader(field.reader)
+        out.append(f"| `{key}` | {where} | {values} | {SETTING_DEFAULTS.get(key, '')} |")
     out += ["", "#### Kinds and their arguments", ""]
     out += ["| setting | kind | arguments (default; values) |", "| --- | --- | --- |"]
-    tables = (
-        ("stem", schema.STEMS),
-        ("block", schema.BLOCKS),
-        ("shortcut", schema.SHORTCUTS),
-        ("attention", schema.ATTENTIONS),
-        ("anti_alias", schema.ANTI_ALIASES),
-        ("norm", schema.NORMS),
-        ("init", schema.INITS),
-        ("head", schema.HEADS),
-    )
-    for setting, kinds in tables:
+    for setting, kinds in schema.KIND_TABLES.items():
         for name, kind in kinds.items():
             basic = setting == "block" and schema.BLOCK_STRUCTURE[name][0] == "basic"
             args = "; ".join(
-                f"`{arg}` ({_default_text(kind.defaults.get(arg))}; {_describe_reader(reader)})"
+                f"`{arg}` ({default_text(kind.defaults.get(arg))}; {describe_reader(reader)})"
                 for arg, reader in kind.readers.items()
                 if not (basic and arg in schema.BOTTLENECK_ONLY)
             )

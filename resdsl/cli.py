@@ -45,6 +45,7 @@ LAZY_COMMANDS = {
     "fmt": "fmt:fmt",
     "export": "export:export",
     "import": "import_:import_",
+    "lsp": "lsp:lsp",
 }
 
 

@@ -48,7 +48,7 @@ def load_merged(
     return _load(text, file, diags, sources, chain=[], roots=allowed)
 
 
-def _inside(path: str, roots: tuple[str, ...]) -> bool:
+def inside(path: str, roots: tuple[str, ...]) -> bool:
     real = os.path.realpath(path)
     return real.endswith(".res") and any(os.path.commonpath([real, root]) == root for root in roots)
 
@@ -68,11 +68,11 @@ def _load(
     parent = None
     if decl.extends is not None:
         path = parent_path(file, decl.extends)
-        if not _inside(path, roots):
+        if not inside(path, roots):
             # Nothing of the file is read or shown, not even whether it exists, unless adding
             # `.res` names an allowed parent (`extends "resnet50"`).
             suffixed = path + ".res"
-            missing_suffix = not path.endswith(".res") and _inside(suffixed, roots)
+            missing_suffix = not path.endswith(".res") and inside(suffixed, roots)
             if missing_suffix and os.path.isfile(suffixed):
                 label, help_text = "no `.res`", f'write `extends "{decl.extends.text}.res"`'
             else:

@@ -334,6 +334,17 @@ FIELDS: dict[str, Field] = {
     "dilation": Field(whole_number(1, MAX_DILATION), stage=True, network=False),
     "waive": Field(choice("halve_double"), stage=True, network=False),
 }
+# Each setting whose value is a kind, with its table, in the order the reference lists them.
+KIND_TABLES: dict[str, dict[str, Kind]] = {
+    "stem": STEMS,
+    "block": BLOCKS,
+    "shortcut": SHORTCUTS,
+    "attention": ATTENTIONS,
+    "anti_alias": ANTI_ALIASES,
+    "norm": NORMS,
+    "init": INITS,
+    "head": HEADS,
+}
 REQUIRED = ("input", "classes", "block")
 # Settings that decide shapes: when one is wrong, elaborating with its default would only
 # produce misleading follow-on errors.

@@ -53,16 +53,6 @@ TORCHVISION = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread per test process: `make test` runs a process per core, and threads that
-    compete for the cores slow a forward pass many times over."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _timm_names(marks=()) -> list:
     """Every name of timm's ResNet module, read from timm; the pruned networks skipped."""
     return [
