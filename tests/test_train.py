@@ -598,3 +598,56 @@ def test_bad_spec_is_a_located_diagnostic(tmp_path):
     assert "bad.res:4:3" in done.stderr and "Traceback" not in done.stderr
     missing = _train(str(tmp_path / "none.res"), "--out", str(tmp_path / "run"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+# --- run folders ----------------------------------------------------------------------------
+
+
+def test_each_run_gets_a_new_folder_by_default(tiny, tmp_path, monkeypatch):
+    from resdsl.train.common import TrainOptions, prepare_run
+
+    monkeypatch.chdir(tmp_path)
+    first = TrainOptions(spec=tiny)
+    prepare_run(first)
+    second = TrainOptions(spec=tiny)
+    prepare_run(second)
+    assert (first.out, second.out) == (
+        os.path.join("runs", "resnet8-1"),
+        os.path.join("runs", "resnet8-2"),
+    )
+    record = json.loads((tmp_path / first.out / "run.json").read_text())
+    assert record["backend"] == "torch" and record["spec"] == os.path.abspath(tiny)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    from resdsl.train.common import TrainError
+
+    with pytest.raises(TrainError, match="give --out"):
+        prepare_run(TrainOptions(spec=tiny))
+
+
+def test_an_earlier_run_is_never_overwritten(tiny, reference, tmp_path):
+    before = {p.name: p.stat().st_mtime_ns for p in reference.iterdir()}
+    done = _train(tiny, "--data", "digits", "--epochs", "1", "--out", str(reference))
+    assert done.returncode == 2 and "holds an earlier run" in done.stderr
+    assert "--resume" in done.stderr and "Traceback" not in done.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in reference.iterdir()} == before
+
+
+def test_resume_refuses_another_spec_and_an_empty_folder(tiny, reference, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    other = tmp_path / "other.res"
+    other.write_text(Path(tiny).read_text().replace("classes  10", "classes  9"))
+    done = _train(str(other), "--data", "digits", "--out", str(out), "--resume")
+    assert done.returncode == 2, done.stderr
+    assert f"was trained from `{os.path.abspath(tiny)}`" in done.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    done = _train(tiny, "--data", "digits", "--out", str(out), "--resume", "--backend", "keras")
+    assert done.returncode == 2 and "no keras checkpoint" in done.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = _train(tiny, "--data", "digits", "--out", str(empty), "--resume")
+    assert done.returncode == 2 and "no torch checkpoint" in done.stderr
+    assert list(empty.iterdir()) == []

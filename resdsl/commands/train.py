@@ -55,10 +55,10 @@ from resdsl.train.presets import PRESETS
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model (torch)")
 @click.option(
     "--out",
-    default="runs/train",
-    show_default=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="run folder: model.py, checkpoints, metrics.jsonl, result.json",
+    help="run folder: model.py, checkpoints, metrics.jsonl, result.json (default: a new "
+    "runs/SPEC-N for each run; an earlier run's folder needs --resume)",
 )
 @click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
 @click.option("--seed", default=0, show_default=True, type=int, help="random seed")
@@ -102,7 +102,7 @@ def train(
       torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet-folder
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from resdsl.train.common import TrainError, TrainOptions
+    from resdsl.train.common import TrainError, TrainOptions, prepare_run
 
     if strategy != "none" and backend != "keras":
         raise click.BadParameter(
@@ -128,6 +128,7 @@ def train(
         strategy=strategy,
     )
     try:
+        prepare_run(opts)
         if backend == "torch":
             from resdsl.train.torch_trainer import run
         else:

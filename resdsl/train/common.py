@@ -24,7 +24,7 @@ class TrainOptions:
     spec: str
     backend: str = "torch"
     data: str = "digits"
-    out: str = "runs/train"
+    out: str | None = None  # None: a new numbered folder under runs/ (see prepare_run)
     preset: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
@@ -78,6 +78,98 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
         except OSError as error:
             raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
     return network, import_file(path)
+
+
+# What a run folder records of the run that made it, so that `--resume` can tell whether a
+# checkpoint belongs to the spec it is given before anything in the folder changes.
+RUN_FILE = "run.json"
+_CHECKPOINTS = {
+    "torch": ("checkpoint.pt", "checkpoint.prev.pt"),
+    "keras": ("checkpoint", "checkpoint.prev"),
+}
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def next_run_folder(spec: str, parent: str = "runs") -> str:
+    """`runs/NAME-1`, `runs/NAME-2`, ...: the first that does not exist yet."""
+    stem = os.path.splitext(os.path.basename(spec))[0] or "run"
+    number = 1
+    while os.path.exists(os.path.join(parent, f"{stem}-{number}")):
+        number += 1
+    return os.path.join(parent, f"{stem}-{number}")
+
+
+def prepare_run(opts: TrainOptions) -> None:
+    """Choose and check the run folder before anything is written to it.
+
+    Without `--out`, each run gets a new numbered folder (never an earlier run's). A folder
+    that holds an earlier run is refused without `--resume`; with `--resume`, the folder must
+    hold a checkpoint of the same spec (by content) and backend, else the error names the spec
+    it came from and nothing in the folder changes. The chief process records the run in
+    `run.json`."""
+    import resdsl
+
+    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if opts.out is None:
+        if world > 1:
+            raise TrainError(
+                "under torchrun every process must write to the same folder: give --out"
+            )
+        if opts.resume:
+            raise TrainError("--resume needs --out: the folder of the run to continue")
+        opts.out = next_run_folder(opts.spec)
+    result = resdsl.analyze(opts.spec)
+    digest = result.network.source.sha256 if result.ok else None
+    record_path = os.path.join(opts.out, RUN_FILE)
+    if opts.resume:
+        names = _CHECKPOINTS[opts.backend]
+        if not any(os.path.exists(os.path.join(opts.out, n)) for n in names):
+            raise TrainError(
+                f"no {opts.backend} checkpoint in `{opts.out}` to resume; run without --resume "
+                "to start a new run there"
+            )
+        recorded = _read_record(record_path)
+        if recorded and digest and recorded.get("sha256") != digest:
+            raise TrainError(
+                f"the checkpoint in `{opts.out}` was trained from `{recorded.get('spec')}`, a "
+                f"different network from `{opts.spec}`: resume with that spec, or start a new "
+                "run in another --out"
+            )
+        if recorded and recorded.get("backend") not in (None, opts.backend):
+            raise TrainError(
+                f"the checkpoint in `{opts.out}` is a {recorded['backend']} one: resume with "
+                f"--backend {recorded['backend']}"
+            )
+        return
+    if _rank() != 0:
+        return
+    if os.path.isdir(opts.out) and os.listdir(opts.out):
+        raise TrainError(
+            f"`{opts.out}` holds an earlier run: continue it with --resume, or choose another "
+            "--out (without --out, every run gets a new numbered folder under runs/)"
+        )
+    if digest is None:
+        return  # the spec's errors are reported where it is compiled
+    from resdsl.files import atomic_write
+
+    try:
+        os.makedirs(opts.out, exist_ok=True)
+        record = {"spec": os.path.abspath(opts.spec), "sha256": digest, "backend": opts.backend}
+        atomic_write(record_path, json.dumps(record, indent=2) + "\n")
+    except OSError as error:
+        raise TrainError(f"cannot write `{record_path}`: {error.strerror or error}") from None
+
+
+def _read_record(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 class Interrupt:
