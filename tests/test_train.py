@@ -651,3 +651,21 @@ def test_resume_refuses_another_spec_and_an_empty_folder(tiny, reference, tmp_pa
     done = _train(tiny, "--data", "digits", "--out", str(empty), "--resume")
     assert done.returncode == 2 and "no torch checkpoint" in done.stderr
     assert list(empty.iterdir()) == []
+
+
+def test_the_progress_bar_moves_every_step(monkeypatch):
+    """It once advanced one tick per 10 steps and ended at 3/23."""
+    from resdsl.train import progress
+
+    monkeypatch.setattr(progress.sys.stdout, "isatty", lambda: True)
+    bar = progress.EpochProgress(1, 1, 23)
+    try:
+        for step in range(1, 24):
+            if step % 10 == 0 or step == 23:
+                bar.update(8, 0.5, 0.9, step=step)
+            else:
+                bar.update(8, step=step)
+            assert bar._bar.tasks[0].completed == step
+    finally:
+        bar.close()
+    assert bar.images == 23 * 8

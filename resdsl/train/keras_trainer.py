@@ -231,10 +231,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             self.seen += size
             self.loss = float(logs.get("loss", 0.0))
             self.accuracy = float(logs.get("accuracy", logs.get("compile_metrics", 0.0)))
-            if self.step % 5 == 0 or self.step == run_plan.steps_per_epoch:
-                self.bar.update(size, self.loss, self.accuracy)
-            else:
-                self.bar.images += size
+            self.bar.update(size, self.loss, self.accuracy, step=self.step)
             if self.interrupt.requested and self.step < run_plan.steps_per_epoch:
                 self.model.stop_training = True
 

@@ -37,14 +37,27 @@ class EpochProgress:
             self._bar.start()
             self._task = self._bar.add_task("train", total=steps, completed=start_step, stats="")
 
-    def update(self, images: int, loss: float | None = None, accuracy: float | None = None):
+    def update(
+        self,
+        images: int,
+        loss: float | None = None,
+        accuracy: float | None = None,
+        *,
+        step: int | None = None,
+    ):
+        """Count `images` more; move the bar to `step` steps done (by one without it), with the
+        running loss and accuracy where given. A trainer that reads its metrics only every few
+        steps (each read waits for the GPU) still moves the bar to where it is."""
         self.images += images
         if self._bar is None:
             return
         stats = f"{self.rate():,.0f} img/s"
         if loss is not None:
             stats = f"loss {loss:.4f}  acc {accuracy:.2%}  " + stats
-        self._bar.update(self._task, advance=1, stats=stats)
+        if step is None:
+            self._bar.update(self._task, advance=1, stats=stats)
+        else:
+            self._bar.update(self._task, completed=step, stats=stats)
 
     def rate(self) -> float:
         return self.images / max(time.perf_counter() - self.started, 1e-9)

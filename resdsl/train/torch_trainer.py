@@ -469,8 +469,11 @@ def _train(opts, dist, device, torch, nn) -> int:
                 if step_sleep:
                     time.sleep(step_sleep)
                 if main and (step % 10 == 0 or step == run_plan.steps_per_epoch):
-                    s = sums.tolist()
-                    bar.update(len(y) * dist.world, s[0] / max(s[2], 1), s[1] / max(s[2], 1))
+                    s = sums.tolist()  # waits for the device: every 10 steps only
+                    loss_now, acc_now = s[0] / max(s[2], 1), s[1] / max(s[2], 1)
+                    bar.update(len(y) * dist.world, loss_now, acc_now, step=step)
+                elif main:
+                    bar.update(len(y) * dist.world, step=step)
                 else:
                     bar.images += len(y) * dist.world
                 if dist.any(interrupt.requested, device) and step < run_plan.steps_per_epoch:
