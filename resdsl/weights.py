@@ -6,9 +6,15 @@ Tensors change layout on the way:
 
 * convolutions: PyTorch's (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out);
   grouped kernels need nothing more, both frameworks keep each group's output channels together;
+  squeeze-excitation's 1x1 convolutions are convolutions like any other;
+* ECA's channel convolution (`channel_conv`): PyTorch's (1, 1, k) Conv1d weight is Keras' (k, 1, 1)
+  Conv1D kernel;
 * norms: weight, bias, running mean and variance are Keras' gamma, beta, moving mean and
-  variance (PyTorch's `num_batches_tracked` has no Keras counterpart and is left alone);
+  variance (PyTorch's `num_batches_tracked` has no Keras counterpart and is left alone); a group
+  norm has the weight and bias only, Keras' gamma and beta;
 * linear layers: PyTorch's (out, in) weight is Keras' (in, out) kernel.
+
+Layers without weights (pools, the blur pool's fixed filter, activations) are not paired.
 
 Images are NCHW in PyTorch and NHWC in Keras: :func:`to_keras_images` and
 :func:`to_torch_images` convert inputs, nothing else needs to.
@@ -40,7 +46,9 @@ __all__ = [
     "torch_to_keras",
 ]
 
-Pair = tuple[str, str, str]  # (torch prefix, keras layer name, "conv" | "norm" | "linear")
+# (torch prefix, keras layer name, kind: "conv" | "norm" | "linear" | "channel_conv")
+Pair = tuple[str, str, str]
+NORM_TENSORS = ("weight", "bias", "running_mean", "running_var")  # a group norm: the first two
 
 
 class PortError(ValueError):
@@ -52,8 +60,8 @@ class PortError(ValueError):
 
 def layer_pairs(network: Network) -> list[Pair]:
     """(PyTorch prefix, Keras layer name, kind) for every layer with weights, in PyTorch's
-    registration order; kind is conv, norm or linear. Read from the IR, where elaboration named
-    every layer in both frameworks."""
+    registration order; kind is the layer's op: conv, norm, linear or channel_conv. Read from
+    the IR, where elaboration named every layer in both frameworks."""
     return [(torch, keras, layer.op) for torch, keras, layer in network.weighted_layers()]
 
 
@@ -111,8 +119,9 @@ def _numpy(tensor):
     return np.asarray(tensor)
 
 
-def _torch_arrays(state: Mapping, prefix: str, kind: str) -> list:
-    """The Keras weights of one layer, in Keras' order, from a PyTorch state dict."""
+def _torch_arrays(state: Mapping, prefix: str, kind: str, count: int) -> list:
+    """The Keras weights of one layer, in Keras' order, from a PyTorch state dict; `count` is
+    how many the Keras layer holds (a norm: 4 for batch norm, 2 for group norm)."""
 
     def get(suffix: str, required: bool = True):
         key = f"{prefix}.{suffix}"
@@ -123,10 +132,17 @@ def _torch_arrays(state: Mapping, prefix: str, kind: str) -> list:
         return _numpy(state[key])
 
     if kind == "norm":
-        return [get(s) for s in ("weight", "bias", "running_mean", "running_var")]
+        if count == 2 and f"{prefix}.running_mean" in state:
+            raise PortError(f"`{prefix}` is a batch norm, its Keras counterpart a group norm")
+        return [get(s) for s in NORM_TENSORS[: 2 if count == 2 else 4]]
     weight = get("weight")
     bias = get("bias", required=False)
-    arrays = [weight.transpose(2, 3, 1, 0)] if kind == "conv" else [weight.T]
+    if kind == "conv":
+        arrays = [weight.transpose(2, 3, 1, 0)]
+    elif kind == "channel_conv":
+        arrays = [weight.transpose(2, 1, 0)]
+    else:
+        arrays = [weight.T]
     return arrays + ([bias] if bias is not None else [])
 
 
@@ -135,7 +151,7 @@ def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair]) -> None:
     _check_coverage(pairs, keras_model, state.keys())
     for prefix, name, kind in pairs:
         layer = _layer(keras_model, name)
-        arrays = _torch_arrays(state, prefix, kind)
+        arrays = _torch_arrays(state, prefix, kind, len(layer.weights))
         expected = [tuple(w.shape) for w in layer.weights]
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
@@ -164,11 +180,18 @@ def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair]) -> dict:
     for prefix, name, kind in pairs:
         values = _layer(keras_model, name).get_weights()
         if kind == "norm":
-            suffixes = ["weight", "bias", "running_mean", "running_var"]
+            if len(values) not in (2, 4):
+                raise PortError(f"Keras layer `{name}` holds {len(values)} arrays, not a norm's")
+            if len(values) == 2 and f"{prefix}.running_mean" in out:
+                raise PortError(f"`{prefix}` is a batch norm, Keras layer `{name}` a group norm")
+            suffixes = list(NORM_TENSORS[: len(values)])
             arrays = values
         elif kind == "conv":
             suffixes = ["weight", "bias"][: len(values)]
             arrays = [values[0].transpose(3, 2, 0, 1), *values[1:]]
+        elif kind == "channel_conv":
+            suffixes = ["weight", "bias"][: len(values)]
+            arrays = [values[0].transpose(2, 1, 0), *values[1:]]
         else:
             suffixes = ["weight", "bias"][: len(values)]
             arrays = [values[0].T, *values[1:]]

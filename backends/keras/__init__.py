@@ -9,23 +9,34 @@ Python builds the plan, the templates lay it out. Every line of layers comes fro
 lists through one emitter per layer type (:data:`EMITTERS`); names are the IR's (`layer.keras`,
 a block's layers under its `{stage}_block{n}` prefix), so :func:`resdsl.weights.layer_pairs`
 pairs every layer with weights by construction. Blocks share a function when their emitted code,
-with widths and stride as parameters, is the same; each block is then checked against what will
-build it (its layers' numbers against their symbolic widths and stride, its shortcut against the
-branch its widths and stride choose, its stage against the `stack` call), and a block that does
-not match is reported through `unsupported`, never generated wrong.
+with widths (`filters`, `first_filters`, `out_filters`, squeeze-excitation's `se_filters`),
+ECA's kernel, stride and, where blocks differ in it, dilation as parameters, is the same; each
+block is then checked against what will build it (its layers' numbers against their symbolic
+widths and stride, its code against the function's, its shortcut against the branch its widths
+and stride choose, its stage against the `stack` call), and a block that does not match is
+reported through `unsupported`, never generated wrong. Anti-aliased blocks stride by a pool
+after a convolution and blocks at stride 1 have none: one function builds both, the pool under
+`if stride > 1`.
+
+Channel attention is a helper of the module (`squeeze_excite`, `efficient_channel_attention`)
+whose layers are named after the IR's (`se_reduce`, `eca_conv`, ...); the blur pool is a small
+layer of the module without weights (`BlurPool2D`); a group-norm network's `norm` is Keras'
+GroupNormalization. Only what the network uses is emitted.
 
 PyTorch's conventions are reproduced where Keras' defaults differ: convolutions that stride (and
 all of a pre-activation block's, as keras' V2 nets) get an explicit symmetric ``ZeroPadding2D``
 and a valid convolution (Keras' "same" pads only after at stride 2); norm momentum is converted
 (PyTorch 0.1 is Keras 0.9); a stem's max pool after an activation that can be negative pads with
 -inf; average pools that round up and ignore padding use Keras' "same" pooling, which does
-exactly that for a 2x2 window at stride 2 on Keras' backends.
+exactly that for a 2x2 window at stride 2 on Keras' backends; a convolution that strides and
+dilates at once (Keras' refuses) runs at stride 1 and keeps every `stride`-th pixel.
 
 Compiling never imports keras or tensorflow.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import textwrap
@@ -36,16 +47,21 @@ from pathlib import Path
 from resdsl.ir import (
     ActLayer,
     Block,
+    BlurPoolLayer,
     ConvLayer,
     DropoutLayer,
+    EcaLayer,
     GlobalPoolLayer,
+    IdentityLayer,
     LinearLayer,
     Network,
     NormLayer,
     PadChannelsLayer,
     PoolLayer,
     Shortcut,
+    SqueezeExciteLayer,
     Stage,
+    weighted,
 )
 
 LINE = 100  # the project's ruff line length
@@ -109,14 +125,29 @@ class ConvHelper:
     explicit: str
     init: tuple[str, ...]
     options: tuple[str, ...]
+    subsample: bool  # some call may stride and dilate at once
 
 
 @dataclass(frozen=True)
 class NormHelper:
+    """`norm`: batch norm (with PyTorch's momentum converted) or group norm, the network's."""
+
+    group: bool
+    groups: int
     epsilon: str
     momentum: str
     torch_momentum: str
     zero: bool
+
+
+@dataclass(frozen=True)
+class AttentionHelper:
+    """`squeeze_excite` or `efficient_channel_attention`: the gate of squeeze-excitation, how
+    its 1x1 convolutions ask `conv` for a bias, and ECA's kernel initializer (if any)."""
+
+    gate: str = "sigmoid"
+    bias: str = ""
+    init: str = ""
 
 
 @dataclass(frozen=True)
@@ -139,8 +170,11 @@ class Module:
     recursion_limit: bool
     conv: ConvHelper
     norm: NormHelper | None
+    squeeze_excite: AttentionHelper | None
+    eca: AttentionHelper | None
     channel_pad: bool
     minus_inf_padding: bool
+    blur_pool: bool
     drop_path: DropPath | None
     functions: tuple[Function, ...]
 
@@ -171,11 +205,20 @@ class Apply:
     args: tuple[str, ...] = ()
     helper: bool = False
     comment: str = ""
+    guard: str = ""  # a condition the statement runs under (`stride > 1`)
 
 
 def _statement(target: str, apply: Apply, source: str, depth: int = 1) -> list[str]:
     """`target = ...` (or `return ...` when `target` is "return") as ruff formats it: on one
-    line when it fits, otherwise one argument per line with a trailing comma."""
+    line when it fits, otherwise one argument per line with a trailing comma; under an `if`
+    where the apply has a guard."""
+    if apply.guard:
+        if target != source:  # skipped, the statement would leave `target` unset
+            raise PlanError("a layer that runs only where the block strides, first or last")
+        pad = INDENT * depth
+        lines = _comment(apply.comment, pad) if apply.comment else []
+        inner = Apply(apply.func, apply.args, apply.helper)
+        return [*lines, f"{pad}if {apply.guard}:", *_statement(target, inner, source, depth + 1)]
     pad = INDENT * depth
     lead = f"{pad}return " if target == "return" else f"{pad}{target} = "
     args = [source, *apply.args] if apply.helper else list(apply.args)
@@ -233,6 +276,9 @@ class Scope:
     widths: dict[str, str] | None = None
     stride: str | None = None
     pad: bool = False  # pad convolutions explicitly at any stride (keras' V2 blocks)
+    dilation: str | None = None  # the dilation parameter, where the function's blocks differ
+    kernel: str | None = None  # ECA's kernel parameter
+    guard: bool = False  # layers that apply the stride in place of a convolution: `if stride > 1`
 
     def name(self, keras: str) -> str:
         return _string(keras) if self.widths is None else _prefixed(keras)
@@ -252,6 +298,24 @@ class Scope:
             return self.stride
         return None if value == 1 else str(value)
 
+    def eca_kernel(self, value: int) -> str:
+        if self.widths is None:
+            return str(value)
+        if self.kernel is None:
+            raise PlanError("channel attention's kernel in a function without it")
+        return self.kernel
+
+    def guarded(self, applies: list[Apply], comment: str) -> list[Apply]:
+        """`applies` (a layer that strides where a convolution no longer does) under
+        `if stride > 1`, in a function that builds blocks of any stride."""
+        if not self.guard:
+            return applies
+        first, *rest = applies
+        return [
+            dataclasses.replace(first, guard="stride > 1", comment=first.comment or comment),
+            *(dataclasses.replace(apply, guard="stride > 1") for apply in rest),
+        ]
+
 
 @dataclass
 class Context:
@@ -263,6 +327,7 @@ class Context:
     classes: int
     bias: set[bool]
     uses: set[str] = field(default_factory=set)
+    gates: set[str] = field(default_factory=set)  # squeeze-excitation's
 
 
 def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
@@ -273,10 +338,11 @@ def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
     if not layer.keras.endswith("_conv"):
         raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
     args = [scope.width(layer.target, c.out_channels), str(c.kernel), scope.name(layer.keras)]
+    dilation = str(c.dilation) if c.dilation != 1 else None
     options = {
         "stride": scope.stride_of(layer.strided, c.stride),
         "groups": str(c.groups) if c.groups != 1 else None,
-        "dilation": str(c.dilation) if c.dilation != 1 else None,
+        "dilation": scope.dilation if scope.dilation and c.kernel > 1 else dilation,
         "pad": "True" if scope.pad and c.padding else None,
         "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else None,
         "bias": "True" if len(ctx.bias) > 1 and c.bias else None,
@@ -286,6 +352,8 @@ def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
         if value is not None:
             args.append(f"{key}={value}")
             ctx.uses.add(f"conv.{key}")
+    if options["stride"] is not None and options["dilation"] is not None:
+        ctx.uses.add("conv.subsample")  # Keras' Conv2D does not stride and dilate at once
     return [Apply("conv", tuple(args), helper=True)]
 
 
@@ -303,7 +371,20 @@ def _act(layer: ActLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
     return [Apply("layers.Activation", (_string(ctx.activation), name))]
 
 
+ANTI_ALIAS = (
+    "Anti-aliasing: where the block strides, {what} applies the stride after the "
+    "activation, in place of the convolution."
+)
+
+
 def _pool(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    if layer.strided and scope.guard:  # in a block's branch, only anti-aliasing strides so
+        what = ANTI_ALIAS.format(what="an average pool")
+        return scope.guarded(_pool_applies(layer, scope, ctx, previous), what)
+    return _pool_applies(layer, scope, ctx, previous)
+
+
+def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
     p = layer.pool
     stride = scope.stride_of(layer.strided, p.stride) or "1"
     kernel = stride if layer.strided and p.kernel == p.stride else str(p.kernel)
@@ -331,6 +412,53 @@ def _pool(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
     cls = "layers.MaxPooling2D" if p.kind == "max" else "layers.AveragePooling2D"
     applies.append(Apply(cls, (kernel, f"strides={stride}", name)))
     return applies
+
+
+def _blur(layer: BlurPoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    # `BlurPool2D` pads as timm does, by ((stride - 1) + (size - 1)) // 2 on every side.
+    if layer.padding != ((layer.stride - 1) + (layer.size - 1)) // 2:
+        raise PlanError(f"a blur pool (`{layer.keras}`) padded unlike timm's")
+    ctx.uses.add("BlurPool2D")
+    stride = scope.stride_of(layer.strided, layer.stride) or "1"
+    args = (str(layer.size), f"strides={stride}", f"name={scope.name(layer.keras)}")
+    apply = Apply("BlurPool2D", args)
+    if layer.strided:
+        return scope.guarded([apply], ANTI_ALIAS.format(what="a blur pool"))
+    return [apply]
+
+
+def _squeeze_excite(layer: SqueezeExciteLayer, scope: Scope, ctx: Context, previous):
+    # `squeeze_excite` names its layers from the stem `name`: `se_reduce`, `se_expand` ...
+    reduce, expand = layer.reduce.conv, layer.expand.conv
+    if (layer.reduce.keras, layer.expand.keras) != (
+        f"{layer.keras}_reduce",
+        f"{layer.keras}_expand",
+    ):
+        raise PlanError(f"squeeze-excitation's convolutions not named after `{layer.keras}`")
+    if (
+        (reduce.kernel, expand.kernel, reduce.stride, expand.stride) != (1, 1, 1, 1)
+        or (reduce.groups, expand.groups, reduce.dilation, expand.dilation) != (1, 1, 1, 1)
+        or not (reduce.bias and expand.bias)
+        or reduce.out_channels != expand.in_channels
+        or reduce.in_channels != expand.out_channels
+    ):
+        raise PlanError(f"a squeeze-excitation (`{layer.keras}`) unlike Hu et al.'s")
+    ctx.uses.add("squeeze_excite")
+    ctx.gates.add(layer.gate)
+    args = (scope.width(layer.reduce.target, reduce.out_channels), scope.name(layer.keras))
+    return [Apply("squeeze_excite", args, helper=True)]
+
+
+def _eca(layer: EcaLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    if layer.conv.keras != f"{layer.keras}_conv" or layer.conv.kernel % 2 == 0:
+        raise PlanError(f"an efficient channel attention (`{layer.keras}`) unlike Wang et al.'s")
+    ctx.uses.add("efficient_channel_attention")
+    args = (scope.eca_kernel(layer.conv.kernel), scope.name(layer.keras))
+    return [Apply("efficient_channel_attention", args, helper=True)]
+
+
+def _identity(layer: IdentityLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    return []  # a place in PyTorch's Sequential; nothing in Keras
 
 
 def _pad_channels(layer: PadChannelsLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
@@ -366,6 +494,10 @@ EMITTERS = {
     NormLayer: _norm,
     ActLayer: _act,
     PoolLayer: _pool,
+    BlurPoolLayer: _blur,
+    SqueezeExciteLayer: _squeeze_excite,
+    EcaLayer: _eca,
+    IdentityLayer: _identity,
     PadChannelsLayer: _pad_channels,
     LinearLayer: _linear,
     DropoutLayer: _dropout,
@@ -384,7 +516,7 @@ def _applies(layers, scope: Scope, ctx: Context) -> list[Apply]:
 def _reproduces(layer, block: Block) -> bool:
     """Whether `layer`'s numbers are what its symbolic widths and stride give in `block`: the
     emitters write the symbols, so every block a function builds must agree with them."""
-    widths = {"in": block.in_channels, "mid": block.mid_channels, "out": block.out_channels}
+    widths = _widths(block)
     if isinstance(layer, ConvLayer):
         c = layer.conv
         return (
@@ -396,10 +528,32 @@ def _reproduces(layer, block: Block) -> bool:
         return layer.channels == widths[layer.width]
     if isinstance(layer, PoolLayer):
         return not layer.strided or layer.pool.stride == block.stride
+    if isinstance(layer, BlurPoolLayer):
+        return not layer.strided or layer.stride == block.stride
+    if isinstance(layer, SqueezeExciteLayer):
+        return all(_reproduces(conv, block) for conv in (layer.reduce, layer.expand)) and (
+            layer.reduce.conv.in_channels == widths[layer.width]
+        )
+    if isinstance(layer, EcaLayer):
+        return layer.channels == widths[layer.width]
     if isinstance(layer, PadChannelsLayer):
         grow = block.out_channels - block.in_channels
         return (layer.before, layer.after) == (grow // 2, grow - grow // 2)
     return True
+
+
+def _widths(block: Block) -> dict[str, int]:
+    """A block's widths by the IR's symbols ("reduced": its squeeze-excitation's, if any)."""
+    widths = {
+        "in": block.in_channels,
+        "first": block.first_channels,
+        "mid": block.mid_channels,
+        "out": block.out_channels,
+    }
+    for layer in block.branch:
+        if isinstance(layer, SqueezeExciteLayer):
+            widths["reduced"] = layer.reduce.conv.out_channels
+    return widths
 
 
 # --------------------------------------------------------------------------- shortcuts
@@ -470,26 +624,52 @@ def _shortcut_key(shortcut: Shortcut, ctx: Context) -> tuple:
 
 # --------------------------------------------------------------------------- blocks
 
+# A block function's parameters for the IR's symbolic widths, in the order they are declared.
+WIDTH_PARAMS = {"mid": "filters", "first": "first_filters", "out": "out_filters"}
+SE_PARAM = "se_filters"  # squeeze-excitation's reduced width ("reduced")
+ECA_PARAM = "eca_kernel"  # efficient channel attention's kernel
+# Every parameter, for the code that tells block structures apart.
+CANONICAL = ("filters", "first_filters", "out_filters", SE_PARAM, ECA_PARAM)
+
 
 @dataclass
 class BlockFunction:
     """One function for every block of one structure. `cases` maps each (same width, strided)
-    case of its blocks to their shortcut's key, `shortcuts` each key to a shortcut with it."""
+    case of its blocks to their shortcut's key, `shortcuts` each key to a shortcut with it.
+    `forms` are its blocks as it builds them, in order: a block at stride 1 in a function
+    with anti-aliasing has the anti-aliasing layer that it skips (see :func:`_aliased`)."""
 
     name: str
     key: tuple
     stages: list[Stage]
     cases: dict
     shortcuts: dict
+    forms: list[Block]
     out_filters: bool = False  # some block's output is wider than its inner convolutions
     stride: bool = False  # some block strides
+    first: bool = False  # the first convolution has a width of its own (`reduce_first`)
+    reduced: bool = False  # squeeze-excitation: its reduced width
+    kernel: bool = False  # efficient channel attention: its kernel
+    dilation: bool = False  # blocks differ in dilation
+    first_dilation: bool = False  # some stage's first block dilates unlike its others
 
     @property
     def blocks(self) -> list[Block]:
         return [run.block for stage in self.stages for run in stage.runs]
 
+    def params(self) -> list[str]:
+        """The parameters a stage sets per block, after `x`: widths and ECA's kernel."""
+        flags = {
+            "filters": True,
+            "first_filters": self.first,
+            "out_filters": self.out_filters,
+            SE_PARAM: self.reduced,
+            ECA_PARAM: self.kernel,
+        }
+        return [name for name in CANONICAL if flags[name]]
+
     def scope(self) -> Scope:
-        return _block_scope(self.blocks[0], self.out_filters, self.stride)
+        return _block_scope(self.forms[0].preact, self.params(), self.stride, self.dilation)
 
 
 @dataclass(frozen=True)
@@ -503,11 +683,21 @@ class ShortcutFunction:
     body: tuple[str, ...]
 
 
-def _block_scope(block: Block, out_filters: bool, stride: bool) -> Scope:
-    widths = {"mid": "filters", "out": "out_filters" if out_filters else "filters"}
+def _block_scope(preact: bool, params, stride: bool, dilation: bool) -> Scope:
+    widths = {symbol: name for symbol, name in WIDTH_PARAMS.items() if name in params}
+    widths.setdefault("out", "filters")
+    if SE_PARAM in params:
+        widths["reduced"] = SE_PARAM
     # keras.applications' V2 (pre-activation) blocks pad explicitly at any stride, its V1
     # blocks by "same": the layer names (`_2_pad`) follow.
-    return Scope(widths=widths, stride="stride" if stride else None, pad=block.preact)
+    return Scope(
+        widths=widths,
+        stride="stride" if stride else None,
+        pad=preact,
+        dilation="dilation" if dilation else None,
+        kernel=ECA_PARAM if ECA_PARAM in params else None,
+        guard=stride,
+    )
 
 
 def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None, drop: bool):
@@ -538,7 +728,7 @@ def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None
     return lines
 
 
-def _block_doc(block: Block, stride: bool) -> str:
+def _block_doc(block: Block, function: BlockFunction) -> str:
     convs = [layer for layer in block.branch if isinstance(layer, ConvLayer)]
     kernels = [f"{layer.conv.kernel}x{layer.conv.kernel}" for layer in convs]
     counts = {1: "One", 2: "Two", 3: "Three"}
@@ -548,64 +738,192 @@ def _block_doc(block: Block, stride: bool) -> str:
         what = ", ".join(kernels[:-1]) + f" and {kernels[-1]} convolutions"
     what += ", each after a norm and activation" if block.preact else ", each followed by a norm"
     ordinals = ["first", "second", "third"]
+    labels = []
+    for number, label in enumerate(kernels):
+        if kernels.count(label) > 1 and number < len(ordinals):
+            label = f"{ordinals[number]} {label}"
+        labels.append(label)
     notes = []
     for number, layer in enumerate(convs):
         c = layer.conv
         facts = [f"has {c.groups} groups"] * (c.groups > 1)
-        facts += [f"is dilated by {c.dilation}"] * (c.dilation > 1)
-        facts += ["applies the stride"] * (layer.strided and stride)
+        if function.dilation and c.kernel > 1:
+            facts.append("is dilated by `dilation`")
+        else:
+            facts += [f"is dilated by {c.dilation}"] * (c.dilation > 1)
+        facts += ["applies the stride"] * (layer.strided and function.stride)
         if facts:
-            label = kernels[number]
-            if kernels.count(label) > 1 and number < len(ordinals):
-                label = f"{ordinals[number]} {label}"
-            notes.append(f"the {label} " + " and ".join(facts))
+            notes.append(f"the {labels[number]} " + " and ".join(facts))
+    aa = _anti_alias(block)
+    if aa is not None and function.stride:
+        layer, offset = aa
+        index = block.branch.index(layer) - offset
+        pool = "a blur pool" if isinstance(layer, BlurPoolLayer) else "an average pool"
+        after = labels[convs.index(block.branch[index])]
+        notes.append(f"{pool} after the {after} applies the stride (anti-aliasing)")
+    attention = {
+        SqueezeExciteLayer: "squeeze-excitation",
+        EcaLayer: "efficient channel attention",
+    }
+    ends = [attention[type(la)] for la in block.branch if type(la) in attention]
+    if ends:
+        notes.append(f"then {ends[0]}")
     return "; ".join([what, *notes]) + "."
+
+
+def _anti_alias(block: Block) -> tuple | None:
+    """An anti-aliased block's pool that strides after a convolution, and how many layers
+    after that convolution it comes; None for other blocks."""
+    if block.anti_alias == "none":
+        return None
+    for index, layer in enumerate(block.branch):
+        if isinstance(layer, (BlurPoolLayer, PoolLayer)) and layer.strided:
+            convs = [i for i, la in enumerate(block.branch[:index]) if isinstance(la, ConvLayer)]
+            if convs:
+                return layer, index - convs[-1]
+    raise PlanError("an anti-aliased block without a pool after a convolution")
+
+
+def _aliased(block: Block, variant: tuple | None) -> Block | None:
+    """`block` as a function for anti-aliased blocks builds it: where `block` is at stride 1,
+    the convolution that would take the stride does not, and the anti-aliasing pool `variant`
+    follows it, as in the function (where it runs only at stride > 1). None where `block`
+    cannot be seen so."""
+    if variant is None or block.anti_alias != "none":
+        return block
+    layer, offset = variant
+    strided = [i for i, la in enumerate(block.branch) if isinstance(la, ConvLayer) and la.strided]
+    if block.stride != 1 or len(strided) != 1 or strided[0] + offset > len(block.branch):
+        return None
+    branch = list(block.branch)
+    branch[strided[0]] = branch[strided[0]].model_copy(update={"strided": False})
+    branch.insert(strided[0] + offset, layer)
+    return block.model_copy(update={"branch": tuple(branch)})
+
+
+def _symbols(block: Block) -> set[str]:
+    """The symbolic widths of a block's pre-activation and branch."""
+    symbols = set()
+    for layer in (*block.pre, *block.branch):
+        if isinstance(layer, ConvLayer):
+            symbols |= {layer.source, layer.target}
+        elif isinstance(layer, NormLayer):
+            symbols.add(layer.width)
+    return symbols
+
+
+def _dilations(block: Block) -> tuple[int, ...]:
+    """The dilations of a block's spatial convolutions (its shortcut's are literals)."""
+    layers = (*block.pre, *block.branch)
+    return tuple(
+        la.conv.dilation for la in layers if isinstance(la, ConvLayer) and la.conv.kernel > 1
+    )
+
+
+def _stage_dilations(stage: Stage) -> tuple[int, int]:
+    """A stage's first block's dilation and its other blocks' (the first's where it is alone)."""
+    first = stage.runs[0].block.dilation
+    others = {
+        run.block.dilation for number, run in enumerate(stage.runs) if number or run.count > 1
+    }
+    if len(others) > 1:
+        raise PlanError(f"stage `{stage.name}` changes dilation after its first block")
+    return first, others.pop() if others else first
 
 
 def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
     """Stages grouped by block structure: a stage joins the first function of its structure
-    whose shortcut cases agree with its own, or starts a new one."""
-    functions: list[BlockFunction] = []
+    whose shortcut cases agree with its own, or starts a new one.
+
+    Anti-aliased blocks stride by a pool after a convolution, blocks at stride 1 have no such
+    pool: one function builds both, with the pool under `if stride > 1`. A stage with
+    anti-aliased blocks has its blocks at stride 1 seen with their pool (:func:`_aliased`); a
+    stage with no strided blocks at all joins an anti-aliased structure where it can."""
+    # Keys from a scratch context: every parameter in, nothing recorded as used.
+    scratch = dataclasses.replace(ctx, uses=set(), gates=set())
+    canonical = {True: _block_scope(True, CANONICAL, True, True)}
+    canonical[False] = _block_scope(False, CANONICAL, True, True)
+    residual = (Apply("shortcut", helper=True), "x")
+
+    def key_of(block: Block) -> tuple:
+        return tuple(_block_body(block, canonical[block.preact], scratch, residual, drop=False))
+
+    variants: dict[tuple, tuple] = {}  # each distinct anti-aliasing, by its code and place
     for stage in network.stages:
-        keys = set()
+        for run in stage.runs:
+            aa = _anti_alias(run.block)
+            if aa is not None:
+                code = tuple(_applies([aa[0]], canonical[run.block.preact], scratch))
+                variants.setdefault((code, aa[1]), aa)
+
+    options: list[list[tuple]] = []  # per stage, the (key, forms) it may take, best first
+    anchored = set()  # the keys of stages with strided blocks, which have one option
+    for stage in network.stages:
+        blocks = [run.block for run in stage.runs]
+        own = next((aa for aa in map(_anti_alias, blocks) if aa is not None), None)
+        strided = any(block.stride != 1 for block in blocks)
+        candidates = [own] if own or strided else [*variants.values(), None]
+        found = []
+        for variant in candidates:
+            forms = [_aliased(block, variant) for block in blocks]
+            keys = {key_of(form) for form in forms if form is not None}
+            if None not in forms and len(keys) == 1:
+                found.append((keys.pop(), forms))
+        if not found:
+            raise PlanError(f"stage `{stage.name}` mixes block structures")
+        if strided:
+            anchored.add(found[0][0])
+        options.append(found)
+
+    functions: list[BlockFunction] = []
+    for stage, found in zip(network.stages, options, strict=True):
+        key, forms = next((option for option in found if option[0] in anchored), found[-1])
         cases: dict = {}
         shortcuts: dict = {}
         for run in stage.runs:
             block = run.block
-            canonical = _block_scope(block, out_filters=True, stride=True)
-            residual = (Apply("shortcut", helper=True), "x")
-            keys.add(tuple(_block_body(block, canonical, ctx, residual, drop=False)))
-            key = _shortcut_key(block.shortcut, ctx)
-            if cases.setdefault(_case(block), key) != key:
+            shortcut_key = _shortcut_key(block.shortcut, ctx)
+            if cases.setdefault(_case(block), shortcut_key) != shortcut_key:
                 raise PlanError(f"stage `{stage.name}` gives one case two shortcuts")
-            shortcuts.setdefault(key, block.shortcut)
-        if len(keys) != 1:
-            raise PlanError(f"stage `{stage.name}` mixes block structures")
-        (key,) = keys
+            shortcuts.setdefault(shortcut_key, block.shortcut)
         for function in functions:
             if function.key == key and all(function.cases.get(c, k) == k for c, k in cases.items()):
                 function.stages.append(stage)
+                function.forms += forms
                 function.cases.update(cases)
                 for k, shortcut in shortcuts.items():
                     function.shortcuts.setdefault(k, shortcut)
                 break
         else:
-            functions.append(BlockFunction("", key, [stage], cases, shortcuts))
+            functions.append(BlockFunction("", key, [stage], cases, shortcuts, list(forms)))
     seen: dict[str, int] = {}
     for function in functions:
-        block = function.blocks[0]
-        base = ("preact_" if block.preact else "") + block.layout
+        blocks = function.blocks
+        base = ("preact_" if blocks[0].preact else "") + blocks[0].layout
         seen[base] = seen.get(base, 0) + 1
         function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
-        function.out_filters = any(b.mid_channels != b.out_channels for b in function.blocks)
-        function.stride = any(b.stride != 1 for b in function.blocks)
+        function.out_filters = any(b.mid_channels != b.out_channels for b in blocks)
+        function.stride = any(b.stride != 1 for b in blocks)
+        if not function.stride:  # nothing strides: no anti-aliasing to skip
+            function.forms = blocks
+        branches = [layer for form in function.forms for layer in form.branch]
+        function.first = any("first" in _symbols(form) for form in function.forms)
+        function.reduced = any(isinstance(layer, SqueezeExciteLayer) for layer in branches)
+        function.kernel = any(isinstance(layer, EcaLayer) for layer in branches)
+        function.dilation = len({_dilations(form) for form in function.forms}) > 1
+        function.first_dilation = function.dilation and any(
+            first != others for first, others in map(_stage_dilations, function.stages)
+        )
     return functions
 
 
 def _shortcut_function(function: BlockFunction, ctx: Context) -> ShortcutFunction | None:
     """The shortcut function of `function`'s blocks, None where every one is the identity;
     checked against each block."""
-    sizes = {k: len(s.layers) for k, s in function.shortcuts.items()}
+    sizes = {  # the layers each emits (an identity keeps a PyTorch index only)
+        k: sum(not isinstance(layer, IdentityLayer) for layer in s.layers)
+        for k, s in function.shortcuts.items()
+    }
     chain, default = _solve(function.cases, sizes, function.stride)
     for block in function.blocks:
         if _route(_case(block), chain, default) != _shortcut_key(block.shortcut, ctx):
@@ -645,7 +963,8 @@ def _shortcut_function(function: BlockFunction, ctx: Context) -> ShortcutFunctio
 def _block_function(
     function: BlockFunction, shortcut: ShortcutFunction | None, ctx: Context, drop: bool
 ) -> Function:
-    """The block function, checked against each of its blocks."""
+    """The block function, checked against each of its blocks: their layers against the
+    symbols that build them, and the code of each against the function's."""
     scope = function.scope()
     for block in function.blocks:
         wrong = next((la for la in block.layers if not _reproduces(la, block)), None)
@@ -653,16 +972,24 @@ def _block_function(
             raise PlanError(f"a layer (`{wrong.keras}`) whose widths or stride are not its block's")
         if not function.out_filters and block.mid_channels != block.out_channels:
             raise PlanError("a block with two widths in a function with one")
+        if function.dilation and any(d != block.dilation for d in _dilations(block)):
+            raise PlanError("a block whose convolutions dilate unlike the block")
     residual = None
     if shortcut is not None:
         values = {"filters": scope.width("out", None), "stride": "stride", "name": "name"}
         args = [VARIABLES[s] for s in shortcut.sources[1:]] + [values[p] for p in shortcut.params]
         residual = (Apply(shortcut.name, tuple(args), True), VARIABLES[shortcut.sources[0]])
-    params = ["x", "filters", *["out_filters"] * function.out_filters]
-    params += [*["stride"] * function.stride, "name", *["drop_rate"] * drop]
-    block = function.blocks[0]
-    body = _block_body(block, scope, ctx, residual, drop)
-    return Function(_head(function.name, params), _doc(_block_doc(block, function.stride)), body)
+    bodies = {}
+    for form in function.forms:
+        bodies.setdefault(tuple(_block_body(form, scope, ctx, residual, drop)), form)
+    if len(bodies) != 1:
+        raise PlanError(f"blocks that `{function.name}` would build unlike the network")
+    ((body, form),) = bodies.items()
+    params = ["x", *function.params(), *["stride"] * function.stride]
+    params += [*["dilation"] * function.dilation, "name", *["drop_rate"] * drop]
+    # The docstring of a block with everything the function builds (anti-aliasing).
+    form = next((f for f in function.forms if _anti_alias(f) is not None), form)
+    return Function(_head(function.name, params), _doc(_block_doc(form, function)), body)
 
 
 # --------------------------------------------------------------------------- stages
@@ -671,27 +998,34 @@ def _block_function(
 def _stack_function(name: str, function: BlockFunction, pattern: str | None, drop: bool):
     """A stage of `function`'s blocks; `pattern` says which applies the stride ("first",
     "last", or None where none does)."""
-    widths = ["filters", *["out_filters"] * function.out_filters]
-    params = ["x", "blocks", *widths, *["stride"] * function.stride, "name"]
+    widths = function.params()
+    dilations = ["dilation"] * function.dilation + ["first_dilation"] * function.first_dilation
+    params = ["x", "blocks", *widths, *["stride"] * function.stride, *dilations, "name"]
     params += ["first_block"] * drop
+    rest = "dilation" if function.dilation else None
+    first = "first_dilation" if function.first_dilation else rest
 
-    def call(target: str, stride: str | None, number: str, depth: int) -> list[str]:
+    def call(target: str, stride: str | None, dilation, number: str, depth: int) -> list[str]:
         args = [*widths, *([f"stride={stride}"] if stride else [])]
+        args += [f"dilation={dilation}"] if dilation else []
         args.append(f'name=f"{{name}}_block{number}"')
         if drop:
             index = "first_block" if number == "1" else f"first_block + {number[1:-1]} - 1"
             args.append(f"drop_rate=drop_path_rate({index})")
         return _statement(target, Apply(function.name, tuple(args), helper=True), "x", depth)
 
-    if pattern == "first":
-        body = call("x", "stride", "1", 1)
-        body += [f"{INDENT}for i in range(2, blocks + 1):", *call("x", "1", "{i}", 2)]
+    if pattern == "first" or (pattern is None and first != rest):
+        body = call("x", "stride" if pattern else None, first, "1", 1)
+        body += [f"{INDENT}for i in range(2, blocks + 1):"]
+        body += call("x", "1" if pattern else None, rest, "{i}", 2)
         body.append(f"{INDENT}return x")
     elif pattern == "last":
-        body = [f"{INDENT}for i in range(1, blocks):", *call("x", "1", "{i}", 2)]
-        body += call("return", "stride", "{blocks}", 1)
+        if first != rest:
+            raise PlanError(f"`{name}`: a first block dilated unlike the others, a last striding")
+        body = [f"{INDENT}for i in range(1, blocks):", *call("x", "1", rest, "{i}", 2)]
+        body += call("return", "stride", rest, "{blocks}", 1)
     else:
-        body = [f"{INDENT}for i in range(1, blocks + 1):", *call("x", None, "{i}", 2)]
+        body = [f"{INDENT}for i in range(1, blocks + 1):", *call("x", None, rest, "{i}", 2)]
         body.append(f"{INDENT}return x")
     doc = (
         f"A stage: `blocks` blocks by `{function.name}`, named `{{name}}_block1` to "
@@ -699,9 +1033,24 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
     )
     if pattern:
         doc += f"; the {pattern} applies the stride"
+    if function.first_dilation:
+        doc += "; the first dilates by `first_dilation` (the stage before's), the others by "
+        doc += "`dilation`"
     if drop:
         doc += "; `first_block` is the first's index in the whole network (stochastic depth)"
     return Function(_head(name, params), _doc(doc + "."), tuple(body))
+
+
+def _block_values(block: Block) -> dict[str, int | None]:
+    """What a stage call sets for `block`, by parameter."""
+    kernels = [la.conv.kernel for la in block.branch if isinstance(la, EcaLayer)]
+    return {
+        "filters": block.mid_channels,
+        "first_filters": block.first_channels,
+        "out_filters": block.out_channels,
+        SE_PARAM: _widths(block).get("reduced"),
+        ECA_PARAM: kernels[0] if kernels else None,
+    }
 
 
 def _stage_call(stage: Stage, function: BlockFunction, name: str, pattern: str | None, drop):
@@ -719,18 +1068,28 @@ def _stage_call(stage: Stage, function: BlockFunction, name: str, pattern: str |
             elif run.block.stride != 1:
                 raise PlanError(f"stage `{stage.name}` strides where its stack does not")
         position += run.count
-    mids = {run.block.mid_channels for run in stage.runs}
-    outs = {run.block.out_channels for run in stage.runs}
-    if len(mids) != 1 or len(outs) != 1 or position != stage.blocks:
+    values: dict[str, set] = {}
+    for run in stage.runs:
+        for param, value in _block_values(run.block).items():
+            values.setdefault(param, set()).add(value)
+    params = function.params()
+    if position != stage.blocks or any(
+        len(values[p]) != 1 for p in {"filters", "out_filters", *params}
+    ):
         raise PlanError(f"stage `{stage.name}` changes width inside")
     for number in (0, stage.blocks - 1):
         if stage.keras_prefix(number) != f"{stage.name}_block{number + 1}":
             raise PlanError(f"stage `{stage.name}` names its blocks unlike keras.applications")
-    args = [f"blocks={stage.blocks}", f"filters={mids.pop()}"]
-    if function.out_filters:
-        args.append(f"out_filters={outs.pop()}")
+    args = [f"blocks={stage.blocks}", *(f"{p}={values[p].pop()}" for p in params)]
     if function.stride:
         args.append(f"stride={stride}")
+    if function.dilation:
+        first_dilation, dilation = _stage_dilations(stage)
+        args.append(f"dilation={dilation}")
+        if function.first_dilation:
+            args.append(f"first_dilation={first_dilation}")
+        elif first_dilation != dilation:
+            raise PlanError(f"stage `{stage.name}` dilates its first block unlike its stack")
     args.append(f"name={_string(stage.name)}")
     if drop:
         args.append(f"first_block={first}")
@@ -777,10 +1136,14 @@ def _module(network: Network) -> Module:
     from resdsl import __version__
 
     conventions = network.conventions
-    convs = [layer.conv for layer in network.stem.layers if isinstance(layer, ConvLayer)]
+    # Every layer with weights: convolutions (squeeze-excitation's included) and norms.
+    layers = [*weighted(network.stem.layers), *weighted(network.head.layers)]
     for stage in network.stages:
         for run in stage.runs:
-            convs += [layer.conv for layer in run.block.layers if isinstance(layer, ConvLayer)]
+            layers += weighted(run.block.layers)
+    convs = [layer.conv for layer in layers if isinstance(layer, ConvLayer)]
+    if any(isinstance(la, NormLayer) and la.kind != conventions.norm for la in layers):
+        raise PlanError("norms of another kind than the network's")
     ctx = Context(
         activation=conventions.activation,
         kaiming=conventions.init == "kaiming",
@@ -843,11 +1206,27 @@ def _module(network: Network) -> Module:
     norm = None
     if "norm" in ctx.uses:
         norm = NormHelper(
+            group=conventions.norm == "group",
+            groups=conventions.norm_groups,
             epsilon=_float(conventions.norm_eps),
             momentum=_float(round(1.0 - conventions.norm_momentum, 12)),
             torch_momentum=_float(conventions.norm_momentum),
             zero="norm.zero" in ctx.uses,
         )
+    squeeze_excite = None
+    if "squeeze_excite" in ctx.uses:
+        if len(ctx.gates) != 1:
+            raise PlanError("squeeze-excitation with several gates")
+        (gate,) = ctx.gates
+        if len(ctx.bias) > 1:
+            ctx.uses.add("conv.bias")
+        squeeze_excite = AttentionHelper(gate=gate, bias=", bias=True" * (len(ctx.bias) > 1))
+    eca = None
+    if "efficient_channel_attention" in ctx.uses:
+        init = ""
+        if ctx.kaiming:
+            init = 'keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")'
+        eca = AttentionHelper(init=init)
     drop_path = None
     if drop:
         formula = "DROP_PATH_RATE * index / (TOTAL_BLOCKS - 1)"
@@ -867,8 +1246,11 @@ def _module(network: Network) -> Module:
         recursion_limit=network.total_blocks >= DEEP_GRAPH_BLOCKS,
         conv=_conv_helper(ctx),
         norm=norm,
+        squeeze_excite=squeeze_excite,
+        eca=eca,
         channel_pad="ChannelPad" in ctx.uses,
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,
+        blur_pool="BlurPool2D" in ctx.uses,
         drop_path=drop_path,
         functions=tuple(functions),
     )
@@ -914,6 +1296,7 @@ def _conv_helper(ctx: Context) -> ConvHelper:
         explicit=f"({' or '.join(explicit)})" if len(explicit) > 1 else explicit[0],
         init=init,
         options=tuple(options),
+        subsample=used("subsample"),
     )
 
 

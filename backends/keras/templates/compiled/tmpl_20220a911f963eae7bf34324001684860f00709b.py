@@ -17,6 +17,9 @@ def root(context, missing=missing):
     yield '\n    if padding and '
     yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'explicit'))
     yield ':\n        x = layers.ZeroPadding2D(padding, name=name.removesuffix("_conv") + "_pad")(x)\n        padding = 0\n'
+    if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample'):
+        pass
+        yield '    # Keras convolutions do not stride and dilate at once: a dilated one that strides runs at\n    # stride 1, then keeps every `stride`-th pixel, the very pixels PyTorch computes.\n    subsample = stride if dilation > 1 else 1\n'
     for l_1_line in environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'init'):
         _loop_vars = {}
         pass
@@ -24,7 +27,11 @@ def root(context, missing=missing):
         yield str(l_1_line)
         yield '\n'
     l_1_line = missing
-    yield '    return layers.Conv2D(\n        filters,\n        kernel,\n        strides=stride,\n        padding="same" if padding else "valid",\n'
+    yield '    '
+    yield str(('x =' if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample') else 'return'))
+    yield ' layers.Conv2D(\n        filters,\n        kernel,\n        strides='
+    yield str(('stride // subsample' if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample') else 'stride'))
+    yield ',\n        padding="same" if padding else "valid",\n'
     for l_1_option in environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'options'):
         _loop_vars = {}
         pass
@@ -32,7 +39,11 @@ def root(context, missing=missing):
         yield str(l_1_option)
         yield ',\n'
     l_1_option = missing
-    yield '        name=name,\n    )(x)\n\n\n'
+    yield '        name=name,\n    )(x)\n'
+    if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample'):
+        pass
+        yield '    if subsample > 1:\n        x = layers.MaxPooling2D(1, subsample, name=name.removesuffix("_conv") + "_subsample")(x)\n    return x\n'
+    yield '\n\n'
 
 blocks = {}
-debug_info = '1=12&3=14&5=16&6=18&9=20&10=24&17=28&18=32'
+debug_info = '1=12&3=14&5=16&6=18&9=20&14=23&15=27&17=31&20=33&22=35&23=39&27=43'

@@ -9,7 +9,15 @@ def root(context, missing=missing):
     if 0: yield None
     l_0_norm = resolve('norm')
     pass
-    if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
+    if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
+        pass
+        if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
+            pass
+            yield 'def norm(x, name, zero=False):\n    """A group norm of NORM_GROUPS groups with PyTorch\'s epsilon; with `zero`, its scale starts\n    at zero, so the residual branch it ends starts as nothing."""\n    return layers.GroupNormalization(\n        NORM_GROUPS,\n        epsilon=NORM_EPSILON,\n        gamma_initializer="zeros" if zero else "ones",\n        name=name,\n    )(x)\n'
+        else:
+            pass
+            yield 'def norm(x, name):\n    """A group norm of NORM_GROUPS groups with PyTorch\'s epsilon."""\n    return layers.GroupNormalization(NORM_GROUPS, epsilon=NORM_EPSILON, name=name)(x)\n'
+    elif environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
         pass
         yield 'def norm(x, name, zero=False):\n    """A batch norm with PyTorch\'s epsilon and momentum; with `zero`, its scale starts at zero,\n    so the residual branch it ends starts as nothing."""\n    return layers.BatchNormalization(\n        epsilon=NORM_EPSILON,\n        momentum=NORM_MOMENTUM,\n        gamma_initializer="zeros" if zero else "ones",\n        name=name,\n    )(x)\n'
     else:
@@ -18,4 +26,4 @@ def root(context, missing=missing):
     yield '\n\n'
 
 blocks = {}
-debug_info = '1=12'
+debug_info = '1=12&2=14&17=20'

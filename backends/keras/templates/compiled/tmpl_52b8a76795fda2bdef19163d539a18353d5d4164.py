@@ -16,8 +16,11 @@ def root(context, missing=missing):
     l_0_classes = resolve('classes')
     l_0_norm = resolve('norm')
     l_0_drop_path = resolve('drop_path')
+    l_0_squeeze_excite = resolve('squeeze_excite')
+    l_0_eca = resolve('eca')
     l_0_channel_pad = resolve('channel_pad')
     l_0_minus_inf_padding = resolve('minus_inf_padding')
+    l_0_blur_pool = resolve('blur_pool')
     l_0_functions = resolve('functions')
     pass
     yield '"""`'
@@ -43,11 +46,19 @@ def root(context, missing=missing):
         pass
         yield 'NORM_EPSILON = '
         yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'epsilon'))
-        yield '\nNORM_MOMENTUM = '
-        yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'momentum'))
-        yield "  # Keras' convention: PyTorch's momentum is "
-        yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'torch_momentum'))
         yield '\n'
+        if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
+            pass
+            yield 'NORM_GROUPS = '
+            yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'groups'))
+            yield '\n'
+        else:
+            pass
+            yield 'NORM_MOMENTUM = '
+            yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'momentum'))
+            yield "  # Keras' convention: PyTorch's momentum is "
+            yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'torch_momentum'))
+            yield '\n'
     if (undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path):
         pass
         yield 'DROP_PATH_RATE = '
@@ -70,6 +81,22 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='squeeze_excite') if l_0_squeeze_excite is missing else l_0_squeeze_excite):
+        pass
+        template = environment.get_template('squeeze_excite.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='eca') if l_0_eca is missing else l_0_eca):
+        pass
+        template = environment.get_template('eca.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='channel_pad') if l_0_channel_pad is missing else l_0_channel_pad):
         pass
         template = environment.get_template('channel_pad.py.j2', 'model.py.j2')
@@ -81,6 +108,14 @@ def root(context, missing=missing):
     if (undefined(name='minus_inf_padding') if l_0_minus_inf_padding is missing else l_0_minus_inf_padding):
         pass
         template = environment.get_template('minus_inf_padding.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='blur_pool') if l_0_blur_pool is missing else l_0_blur_pool):
+        pass
+        template = environment.get_template('blur_pool.py.j2', 'model.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -114,4 +149,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=24&3=26&5=30&9=32&14=34&21=38&22=40&23=42&24=45&25=47&27=51&28=54&29=56&33=59&34=65&35=67&37=73&38=75&40=81&41=83&43=89&44=91&46=98&47=101&48=103&49=105&50=108&52=111'
+debug_info = '1=27&3=29&5=33&9=35&14=37&21=41&22=43&23=45&24=48&25=50&26=53&28=58&31=62&32=65&33=67&37=70&38=76&39=78&41=84&42=86&44=92&45=94&47=100&48=102&50=108&51=110&53=116&54=118&56=124&57=126&59=133&60=136&61=138&62=140&63=143&65=146'
