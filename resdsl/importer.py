@@ -321,8 +321,24 @@ class Imported:
     assumed: list[str]
 
 
-def infer(source: Source, name: str, input_shape: tuple[int, int, int] | None = None) -> Imported:
-    """The spec that reproduces `source`, checked against its tensors."""
+@dataclass(frozen=True)
+class Choices:
+    """What the user says where weights cannot: per-stage strides and dilations (in stage
+    order), where bottlenecks stride."""
+
+    strides: tuple[int, ...] | None = None
+    dilations: tuple[int, ...] | None = None
+    stride_on: str | None = None  # "1x1" or "3x3"
+
+
+def infer(
+    source: Source,
+    name: str,
+    input_shape: tuple[int, int, int] | None = None,
+    choices: Choices = Choices(),
+) -> Imported:
+    """The spec that reproduces `source`, checked against its tensors. `choices` override the
+    conventions for what the weights cannot say."""
     shapes = source.shapes
     facts = source.facts
     stages = _stages(shapes)
@@ -365,7 +381,9 @@ def infer(source: Source, name: str, input_shape: tuple[int, int, int] | None = 
     # ----- blocks, per stage where they differ
     calls = {stage: _block_call(bs, f"{stage}.0") for stage, bs in blocks.items()}
     network_block = next(iter(calls.values()))[0]
-    if keras and every[0].layout == "bottleneck":
+    if choices.stride_on and every[0].layout == "bottleneck":
+        network_block = _with_arg(network_block, f"stride_on: {choices.stride_on}")
+    elif keras and every[0].layout == "bottleneck":
         network_block = _with_arg(
             network_block, "stride_on: 1x1" if not preact else "stride_on: 3x3"
         )
@@ -411,10 +429,22 @@ def infer(source: Source, name: str, input_shape: tuple[int, int, int] | None = 
         settings.append(("head", f"avgpool(norm: {'on' if not preact else 'off'})"))
     # ----- stages
     strides = _strides(list(blocks), facts, keras and preact, cifar)
-    if not facts.get("stages"):
+    for what, given, index in (
+        ("strides", choices.strides, 0),
+        ("dilations", choices.dilations, 1),
+    ):
+        if given is None:
+            continue
+        if len(given) != len(blocks):
+            raise ImportFailed(f"{len(given)} {what} given for {len(blocks)} stages")
+        for stage, value in zip(list(strides), given, strict=True):
+            pair = list(strides[stage])
+            pair[index] = value
+            strides[stage] = (pair[0], pair[1])
+    if not facts.get("stages") and choices.strides is None:
         text = ", ".join(f"{s} /{st}" for s, (st, _) in strides.items())
         scheme = "keras.applications" if keras else "torchvision and timm"
-        assumed.append(f"strides {text} (the convention of {scheme})")
+        assumed.append(f"strides {text} (the convention of {scheme}; set them with --strides)")
     stage_lines = []
     for stage, bs in blocks.items():
         call, planes = calls[stage]

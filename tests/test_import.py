@@ -285,3 +285,21 @@ def test_inconsistent_shapes_name_the_tensor():
     shapes["layer2.0.bn1.weight"] = (7,)
     with pytest.raises(ImportFailed, match=r"`layer2\.0\.bn1\.weight`"):
         infer(Source("bad", shapes), "bad")
+
+
+def test_options_say_what_weights_cannot():
+    from resdsl.importer import Choices
+
+    expected = resdsl.load(ROOT / "tests/torch_specs/resnet50_dilated.res")
+    source = Source("dilated.pt", _shapes(expected))
+    plain = analyze_text(infer(source, "d").text, "d.res").network
+    assert [s.dilation for s in plain.stages] == [1, 1, 1, 1]  # the convention, as assumed
+    choices = Choices(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4))
+    imported = infer(source, "d", choices=choices)
+    assert "set them with --strides" not in imported.text
+    _same_network(analyze_text(imported.text, "d.res").network, expected)
+    keras_v1 = resdsl.load(ROOT / "specs/keras/resnet50.res")
+    torch_style = infer(Source("k", _shapes(keras_v1)), "k", choices=Choices(stride_on="3x3"))
+    assert "stride_on: 3x3" in torch_style.text
+    with pytest.raises(ImportFailed, match="2 strides given for 4 stages"):
+        infer(source, "d", choices=Choices(strides=(1, 2)))

@@ -26,7 +26,32 @@ from ._common import input_option
     callback=input_option,
     help="the input size (default: the library's, or the family's convention)",
 )
-def import_(source: str, output: str | None, name: str | None, input_shape) -> None:
+@click.option(
+    "--strides",
+    metavar="S1,S2,...",
+    callback=lambda ctx, param, value: _numbers(value, "--strides"),
+    help="each stage's stride, in order (default: the family's convention)",
+)
+@click.option(
+    "--dilations",
+    metavar="D1,D2,...",
+    callback=lambda ctx, param, value: _numbers(value, "--dilations"),
+    help="each stage's dilation, in order (default: 1, or the module tree's)",
+)
+@click.option(
+    "--stride-on",
+    type=click.Choice(["1x1", "3x3"]),
+    help="which bottleneck convolution strides (default: the family's convention)",
+)
+def import_(
+    source: str,
+    output: str | None,
+    name: str | None,
+    input_shape,
+    strides,
+    dilations,
+    stride_on,
+) -> None:
     """Write the spec that reproduces SOURCE's architecture.
 
     \b
@@ -45,10 +70,11 @@ def import_(source: str, output: str | None, name: str | None, input_shape) -> N
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from resdsl.cli import EXIT_SPEC, EXIT_USAGE
-    from resdsl.importer import ImportFailed, default_name, infer, read
+    from resdsl.importer import Choices, ImportFailed, default_name, infer, read
 
+    choices = Choices(strides=strides, dilations=dilations, stride_on=stride_on)
     try:
-        imported = infer(read(source), name or default_name(source), input_shape)
+        imported = infer(read(source), name or default_name(source), input_shape, choices)
     except ImportFailed as error:
         click.echo(f"error: cannot import `{source}`: {error}", err=True)
         sys.exit(EXIT_SPEC)
@@ -67,3 +93,14 @@ def import_(source: str, output: str | None, name: str | None, input_shape) -> N
         click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(f"wrote {output}", err=True)
+
+
+def _numbers(value: str | None, option: str) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    if not all(p.isdigit() and 1 <= int(p) <= 16 for p in parts):
+        raise click.BadParameter(
+            f"`{value}`: whole numbers from 1 to 16, comma-separated", param_hint=option
+        )
+    return tuple(int(p) for p in parts)
