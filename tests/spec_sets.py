@@ -20,6 +20,11 @@ TIMM_SPECS = sorted((SPECS / "timm").glob("*.res"))
 ALL_SPECS = sorted(set(SPECS.rglob("*.res")) - set(TIMM_SPECS))
 FEATURE_SPECS = sorted((Path(__file__).parent / "torch_specs").glob("*.res"))
 CONFORMANCE = pytest.mark.conformance
+# torchvision's ten ResNet builders, each with a spec of the same name in specs/.
+TORCHVISION_BUILDERS = (
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+    "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
+)  # fmt: skip
 REPRESENTATIVE = {
     "specs/cifar/resnet20",
     "specs/resnet18",

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from spec_sets import ALL_SPECS, CONFORMANCE, ROOT, TIMM_SPECS, spec_id
+from spec_sets import ALL_SPECS, CONFORMANCE, ROOT, TIMM_SPECS, TORCHVISION_BUILDERS, spec_id
 
 import resdsl
 from resdsl.driver import analyze_text
@@ -63,13 +63,7 @@ def test_every_library_spec_comes_back_from_its_tensors(path):
     assert imported.text.startswith(f"# Imported by resdsl {resdsl.__version__} from ")
 
 
-TORCHVISION = [
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-    "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
-]  # fmt: skip
-
-
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", TORCHVISION_BUILDERS)
 def test_torchvision_models_import_to_the_library_specs(name):
     pytest.importorskip("torchvision")
     expected = resdsl.load(ROOT / "specs" / f"{name}.res")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from spec_sets import TORCHVISION_BUILDERS
 from torch_helpers import SPECS, compiled, generated, randomise_norms
 
 import resdsl
@@ -39,18 +40,6 @@ REPRESENTATIVE = {
     "resnetrs50": "the stem's convolution pool, squeeze-excitation by 4",
     "test_resnet": "basic and bottleneck blocks in one network",
 }
-TORCHVISION = [
-    "resnet18",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext101_32x8d",
-    "resnext101_64x4d",
-    "wide_resnet50_2",
-    "wide_resnet101_2",
-]
 
 
 def _timm_names(marks=()) -> list:
@@ -211,7 +200,7 @@ def test_every_timm_network_matches(name):
     _assert_same_outputs(timm.create_model(name, pretrained=False), TIMM / f"{name}.res")
 
 
-@pytest.mark.parametrize("name", TORCHVISION)
+@pytest.mark.parametrize("name", TORCHVISION_BUILDERS)
 @CONFORMANCE
 def test_every_torchvision_builder_matches(name):
     import torchvision
@@ -237,7 +226,7 @@ def _mac_paths() -> list:
         for name in timm.list_models(module="resnet")
         if not name.endswith("_pruned")
     ]
-    others = [SPECS / f"{name}.res" for name in TORCHVISION]
+    others = [SPECS / f"{name}.res" for name in TORCHVISION_BUILDERS]
     others += [TORCH_SPECS / "resnet50_dilated.res", TORCH_SPECS / "senet_small.res"]
     return timm_paths + [pytest.param(path, id=path.stem) for path in others]
 
