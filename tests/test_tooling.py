@@ -197,6 +197,17 @@ def test_summary_of_a_bad_spec_gives_diagnostics(tmp_path):
 # --------------------------------------------------------------------------- diff
 
 
+def test_diff_shows_groups():
+    a, b = ROOT / "specs/resnet50.res", ROOT / "specs/resnext50_32x4d.res"
+    data = json.loads(_invoke("diff", str(a), str(b), "--json").output)
+    layer1 = next(s for s in data["stages"] if s["a_name"] == "layer1")
+    assert "groups" in layer1["changed"] and (layer1["a"]["groups"], layer1["b"]["groups"]) == (
+        1,
+        32,
+    )
+    assert "dilation" in layer1["a"]
+
+
 def test_diff_exit_code_says_whether_the_networks_differ():
     a, b = str(ROOT / "specs/resnet50.res"), str(ROOT / "specs/resnet50d.res")
     assert _invoke("diff", a, b).exit_code == 0

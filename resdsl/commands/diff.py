@@ -71,6 +71,8 @@ def _stage_fields(network: Network, index: int) -> dict:
         "blocks": stage.blocks,
         "block": report.stage_block_words(network, index),
         "width": f"{first.mid_channels}->{stage.out_shape.channels}",
+        "groups": max(r.block.groups for r in stage.runs),
+        "dilation": stage.dilation,
         "stride": max(r.block.stride for r in stage.runs),
         "shortcut": report.stage_shortcuts(network, index),
         "output": str(stage.out_shape),
