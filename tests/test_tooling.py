@@ -206,6 +206,8 @@ def test_diff_shows_groups():
         32,
     )
     assert "dilation" in layer1["a"]
+    text = _invoke("diff", str(a), str(b)).output
+    assert any(line.split()[:3] == ["*groups", "1", "32"] for line in text.splitlines())
 
 
 def test_diff_exit_code_says_whether_the_networks_differ():

@@ -122,7 +122,10 @@ def compare(left: Network, right: Network) -> dict:
     }
 
 
-_ROWS = ("blocks", "block", "width", "stride", "shortcut", "output", "params", "macs")
+_ROWS = (
+    "blocks", "block", "width", "groups", "stride", "dilation", "shortcut", "output", "params",
+    "macs",
+)  # fmt: skip
 
 
 def _cell(value) -> str:
