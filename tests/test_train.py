@@ -669,3 +669,27 @@ def test_the_progress_bar_moves_every_step(monkeypatch):
     finally:
         bar.close()
     assert bar.images == 23 * 8
+
+
+def test_a_missing_cifar_archive_says_where_it_goes(tmp_path, monkeypatch):
+    from resdsl.train import data
+    from resdsl.train.common import TrainError
+
+    monkeypatch.setenv("RESDSL_DATA", str(tmp_path / "datasets"))
+    with pytest.raises(TrainError) as error:
+        data.load("cifar10", (3, 32, 32))
+    message = str(error.value)
+    assert str(tmp_path / "datasets" / "cifar-10-batches-py") in message
+    assert "cifar-10-python.tar.gz" in message and "RESDSL_DATA" in message
+
+
+def test_the_data_decides_the_classes_and_says_so_once(tiny, tmp_path, capsys):
+    import resdsl
+    from resdsl.train.common import TrainOptions, data_and_recipe
+
+    spec = tmp_path / "five.res"
+    spec.write_text(Path(tiny).read_text().replace("classes  10", "classes  5"))
+    data, _ = data_and_recipe(TrainOptions(spec=str(spec)), resdsl.load(spec), 1, "processes")
+    out = capsys.readouterr().out
+    assert data.num_classes == 10
+    assert out.count("the data has 10 classes and the spec 5") == 1

@@ -212,6 +212,11 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
 
     shape = (network.input.channels, network.input.height, network.input.width)
     data = datasets.load(opts.data, shape)
+    if data.num_classes != network.classes and _rank() == 0:
+        say(
+            f"note: the data has {data.num_classes} classes and the spec {network.classes}: "
+            f"the model is built with {data.num_classes} outputs"
+        )
     recipe = override(
         preset_for(data.name, opts.preset),
         batch_size=opts.batch_size,

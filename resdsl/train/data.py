@@ -330,6 +330,14 @@ def detect(source: str) -> tuple[str, str | None]:
 def load(source: str, shape) -> Data:
     """The dataset `source` names, adapted to `shape` = (channels, height, width)."""
     kind, folder = detect(source)
+    if source in NAMES and folder is not None and not os.path.isdir(folder):
+        archive = "cifar-10-python.tar.gz" if kind == "cifar10" else "cifar-100-python.tar.gz"
+        raise TrainError(
+            f"--data {source}: no `{folder}`. resdsl never downloads; get {archive} from "
+            "https://www.cs.toronto.edu/~kriz/cifar.html and unpack it in the folder named by "
+            f"RESDSL_DATA (now `{os.environ.get('RESDSL_DATA', 'data')}`), or pass the "
+            "unpacked folder: --data PATH"
+        )
     if kind == "digits":
         x_train, y_train, x_test, y_test, names = load_digits()
     elif kind == "cifar10":
