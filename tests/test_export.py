@@ -116,3 +116,36 @@ def test_export_command_writes_a_loadable_model_and_refuses_bad_specs(tmp_path):
     assert run.returncode == 1
     assert "error[E011]" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_export_with_trained_weights_matches_them(tmp_path):
+    """`--weights` exports what was trained (a `resdsl train` checkpoint wraps the state dict
+    under `model`; the classifier's size comes from the weights)."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    import resdsl
+    from resdsl.commands.export import build_torch_model
+
+    spec = ROOT / "specs/cifar/resnet20.res"
+    trained = build_torch_model(resdsl.load(spec), num_classes=7)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(torch.randn_like(p) * 0.01)
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"format": 1, "model": trained.state_dict()}, checkpoint)
+    output = tmp_path / "trained.onnx"
+    command = [sys.executable, "-m", "resdsl", "export", str(spec), "-o", str(output)]
+    run = subprocess.run([*command, "--weights", str(checkpoint)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = trained.eval()(x).numpy()
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * float(np.abs(expected).max()))
+    other = tmp_path / "other.pt"
+    torch.save(build_torch_model(resdsl.load(ROOT / "specs/resnet18.res")).state_dict(), other)
+    run = subprocess.run([*command, "--weights", str(other)], capture_output=True, text=True)
+    assert run.returncode == 2 and "does not fit" in run.stderr and "Traceback" not in run.stderr

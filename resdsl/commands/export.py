@@ -35,10 +35,17 @@ OPSET = 17  # supported by torch's TorchScript exporter and every onnxruntime si
     show_default=True,
     help="ONNX opset version",
 )
-def export(path: str, fmt: str, output: str, opset: int) -> None:
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    help="trained weights: a state dict or a checkpoint (`resdsl train`'s checkpoint.pt, "
+    "torchvision's or timm's), read with weights_only=True",
+)
+def export(path: str, fmt: str, output: str, opset: int, weights: str | None) -> None:
     """Export a spec's PyTorch model to ONNX, with a dynamic batch.
 
-    The model has fresh weights (batch norms in inference mode); input `input`, output `logits`.
+    The model has fresh weights unless --weights gives trained ones (the classifier's size is
+    read from them); batch norms in inference mode; input `input`, output `logits`.
     """
     network = load_or_exit(path)
     try:
@@ -46,7 +53,25 @@ def export(path: str, fmt: str, output: str, opset: int) -> None:
     except ImportError:
         click.echo("error: export needs PyTorch: pip install 'resdsl[torch]'", err=True)
         sys.exit(2)
-    model = build_torch_model(network)
+    state = None
+    if weights is not None:
+        from ..weights import load_torch_checkpoint
+
+        try:
+            state = load_torch_checkpoint(weights)
+        except (OSError, ValueError) as error:
+            click.echo(f"error: cannot read `{weights}`: {error}", err=True)
+            sys.exit(2)
+    classes = int(state["fc.weight"].shape[0]) if state and "fc.weight" in state else None
+    model = build_torch_model(network, classes)
+    if state is not None:
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+            reason = lines[1] if len(lines) > 1 else lines[0]
+            click.echo(f"error: `{weights}` does not fit {path}: {reason}", err=True)
+            sys.exit(2)
     try:
         data = onnx_bytes(model, network, opset)
     except Exception as error:  # the exporter's failures come in many types
