@@ -46,6 +46,8 @@ LAZY_COMMANDS = {
     "export": "export:export",
     "import": "import_:import_",
     "lsp": "lsp:lsp",
+    "eval": "evaluate:evaluate",
+    "predict": "evaluate:predict",
 }
 
 

@@ -693,3 +693,53 @@ def test_the_data_decides_the_classes_and_says_so_once(tiny, tmp_path, capsys):
     out = capsys.readouterr().out
     assert data.num_classes == 10
     assert out.count("the data has 10 classes and the spec 5") == 1
+
+
+# --- using what was trained ------------------------------------------------------------------
+
+
+def test_eval_and_predict_use_a_trained_checkpoint(tiny, reference, tmp_path):
+    from PIL import Image
+
+    checkpoint = str(reference / "checkpoint.pt")
+    result = json.loads((reference / "result.json").read_text())
+    run = subprocess.run(
+        [sys.executable, "-m", "resdsl", "eval", tiny, "--weights", checkpoint, "--data",
+         "digits", "--json", "--confusion", str(tmp_path / "confusion.png")],
+        capture_output=True, text=True, env=_env(), cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    metrics = json.loads(run.stdout)
+    assert metrics["top1"] == pytest.approx(result["test_acc"], abs=1e-9)
+    assert metrics["top5"] >= metrics["top1"]
+    matrix = np.array(metrics["matrix"])
+    assert matrix.shape == (10, 10) and matrix.sum() == metrics["images"]
+    assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["top1"])
+    assert Image.open(tmp_path / "confusion.png").format == "PNG"
+    # predict: images of any mode; names from the checkpoint
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    paths = []
+    for index, mode in ((0, "L"), (1, "RGBA"), (2, "P")):
+        image = Image.fromarray((digits.images[index] * 16).clip(0, 255).astype("uint8"))
+        path = tmp_path / f"digit{index}.png"
+        image.convert(mode).save(path)
+        paths.append(str(path))
+    run = subprocess.run(
+        [sys.executable, "-m", "resdsl", "predict", tiny, *paths, "--weights", checkpoint,
+         "--top", "3", "--json"],
+        capture_output=True, text=True, env=_env(), cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    predictions = json.loads(run.stdout)
+    assert [p["image"] for p in predictions] == paths
+    assert all(len(p["top"]) == 3 for p in predictions)
+    assert all(abs(sum(r["probability"] for r in p["top"])) <= 1 + 1e-6 for p in predictions)
+    assert {r["class"] for p in predictions for r in p["top"]} <= {str(i) for i in range(10)}
+    bad = subprocess.run(
+        [sys.executable, "-m", "resdsl", "predict", tiny, str(tmp_path / "confusion.png") + "x",
+         "--weights", checkpoint],
+        capture_output=True, text=True, env=_env(), cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr

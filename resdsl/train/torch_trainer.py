@@ -389,6 +389,13 @@ def _train(opts, dist, device, torch, nn) -> int:
             "spec": os.path.abspath(opts.spec),
             "world": dist.world,
             "batch_size": recipe.batch_size,
+            # What `resdsl eval` and `predict` need to see images as training did.
+            "data": {
+                "name": data.name,
+                "mean": list(data.mean),
+                "std": list(data.std),
+                "classes": list(data.class_names),
+            },
         }
         if scaler is not None:
             state["scaler"] = scaler.state_dict()

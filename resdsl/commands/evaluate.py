@@ -1,0 +1,241 @@
+"""`resdsl eval` and `resdsl predict`: use trained PyTorch weights.
+
+Both build the spec's PyTorch model (its classifier sized by the weights), load the weights
+strictly (a `resdsl train` checkpoint, or any state dict that fits: torchvision's, timm's, one
+moved from Keras with `port-weights`), and normalise images as training did: with the mean and
+standard deviation a `resdsl train` checkpoint records, or those of `--data`'s training split,
+which is how training computed them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    import numpy as np
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _load(spec: str, weights: str):
+    """(network, model in eval mode, the checkpoint's data record or None)."""
+    import torch
+
+    from ..weights import load_torch_checkpoint
+    from ._common import load_or_exit
+    from .export import build_torch_model
+
+    network = load_or_exit(spec)
+    try:
+        raw = torch.load(weights, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        _fail(f"no such file `{weights}`")
+    except Exception as error:  # torch refused it: not a weights-only file, or damaged
+        _fail(f"cannot read `{weights}`: {str(error).strip().splitlines()[0]}")
+    record = (
+        raw.get("data") if isinstance(raw, dict) and isinstance(raw.get("data"), dict) else None
+    )
+    try:
+        state = load_torch_checkpoint(weights)
+    except (OSError, ValueError) as error:
+        _fail(f"cannot read `{weights}`: {error}")
+    classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else None
+    model = build_torch_model(network, classes)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        _fail(f"`{weights}` does not fit {spec}: {lines[1] if len(lines) > 1 else lines[0]}")
+    return network, model.eval(), record
+
+
+def _normaliser(record: dict | None, data):
+    import torch
+
+    mean = record["mean"] if record else data.mean
+    std = record["std"] if record else data.std
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return lambda x: (x.float() / 255.0 - m) / s
+
+
+@click.command("eval")
+@click.argument("spec")
+@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="trained weights")
+@click.option(
+    "--data", required=True, help="digits | cifar10 | cifar100 | a folder: its test split"
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option(
+    "--confusion",
+    type=click.Path(dir_okay=False),
+    help="write the confusion matrix as a PNG here",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
+def evaluate(
+    spec: str, weights: str, data: str, batch_size: int, confusion: str | None, as_json: bool
+) -> None:
+    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy, loss, and
+    the confusion matrix (rows: true classes, columns: predicted)."""
+    import numpy as np
+    import torch
+
+    from ..train import data as datasets
+    from ..train.common import TrainError
+
+    network, model, record = _load(spec, weights)
+    shape = (network.input.channels, network.input.height, network.input.width)
+    try:
+        loaded = datasets.load(data, shape)
+    except TrainError as error:
+        _fail(str(error))
+    classes = model.fc.out_features if hasattr(model, "fc") else loaded.num_classes
+    normalise = _normaliser(record, loaded)
+    x, y = torch.from_numpy(loaded.x_test), torch.from_numpy(loaded.y_test)
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    loss = top1 = top5 = 0.0
+    with torch.no_grad():
+        for i in range(0, len(y), batch_size):
+            logits = model(normalise(x[i : i + batch_size]))
+            target = y[i : i + batch_size]
+            if int(target.max()) >= classes:
+                _fail(f"`{data}` has a class {int(target.max())}; the weights have {classes}")
+            loss += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+            best = logits.topk(min(5, classes), dim=1).indices
+            top1 += float((best[:, 0] == target).sum())
+            top5 += float((best == target[:, None]).any(dim=1).sum())
+            np.add.at(matrix, (target.numpy(), best[:, 0].numpy()), 1)
+    total = max(len(y), 1)
+    metrics = {
+        "spec": spec,
+        "weights": weights,
+        "data": loaded.name,
+        "images": len(y),
+        "top1": top1 / total,
+        "top5": top5 / total,
+        "loss": loss / total,
+    }
+    if confusion:
+        from ..files import atomic_write
+
+        try:
+            atomic_write(confusion, confusion_png(matrix, loaded.class_names))
+        except OSError as error:
+            _fail(f"cannot write `{confusion}`: {error.strerror or error}")
+        metrics["confusion"] = confusion
+    if as_json:
+        click.echo(json.dumps({**metrics, "matrix": matrix.tolist()}, indent=2))
+        return
+    click.echo(
+        f"{loaded.name} test split, {len(y):,} images: top-1 {metrics['top1']:.2%}, "
+        f"top-5 {metrics['top5']:.2%}, loss {metrics['loss']:.4f}"
+    )
+
+
+def confusion_png(matrix, names: list[str], cell: int = 24) -> bytes:
+    """The confusion matrix as a PNG: one square per (true, predicted) pair, darker for more
+    images, each row scaled to its class's count; class names along both edges."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    n = len(matrix)
+    margin = 8 * max((len(str(name)) for name in names[:n]), default=1) + 12
+    image = Image.new("RGB", (margin + n * cell + 4, margin + n * cell + 4), "white")
+    draw = ImageDraw.Draw(image)
+    for row in range(n):
+        total = max(int(matrix[row].sum()), 1)
+        for col in range(n):
+            shade = 255 - int(235 * matrix[row][col] / total)
+            box = (margin + col * cell, margin + row * cell)
+            draw.rectangle([*box, box[0] + cell - 1, box[1] + cell - 1], fill=(shade, shade, 255))
+        label = str(names[row]) if row < len(names) else str(row)
+        draw.text((4, margin + row * cell + cell // 3), label, fill="black")
+        draw.text((margin + row * cell + 4, 4), label[:3], fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@click.command("predict")
+@click.argument("spec")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="trained weights")
+@click.option(
+    "--data",
+    help="the training data, for class names and normalisation where the checkpoint has none",
+)
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="print the predictions as JSON")
+def predict(
+    spec: str, images: tuple[str, ...], weights: str, data: str | None, top: int, as_json: bool
+) -> None:
+    """The top classes of each image, with their probabilities and the data's class names."""
+    import numpy as np
+    import torch
+
+    from ..train import data as datasets
+    from ..train.common import TrainError
+
+    network, model, record = _load(spec, weights)
+    shape = (network.input.channels, network.input.height, network.input.width)
+    loaded = None
+    if data is not None:
+        try:
+            loaded = datasets.load(data, shape)
+        except TrainError as error:
+            _fail(str(error))
+    if record is None and loaded is None:
+        _fail(f"`{weights}` records no normalisation or class names: give --data")
+    names = record.get("classes") if record else None
+    names = names or (loaded.class_names if loaded else [])
+    normalise = _normaliser(record, loaded)
+    batch = np.stack([_read_image(path, shape) for path in images])
+    with torch.no_grad():
+        probabilities = torch.softmax(model(normalise(torch.from_numpy(batch))), dim=1)
+    k = min(top, probabilities.shape[1])
+    values, indices = probabilities.topk(k, dim=1)
+    results = []
+    for path, vs, ix in zip(images, values.tolist(), indices.tolist(), strict=True):
+        ranked = [
+            {"class": names[i] if i < len(names) else str(i), "index": i, "probability": v}
+            for v, i in zip(vs, ix, strict=True)
+        ]
+        results.append({"image": path, "top": ranked})
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for result in results:
+        best = ", ".join(f"{r['class']} {r['probability']:.1%}" for r in result["top"])
+        click.echo(f"{result['image']}: {best}")
+
+
+def _read_image(path: str, shape) -> np.ndarray:
+    """An image file as uint8 (C, H, W) at the network's size: any mode (grayscale, RGBA,
+    palette) converted to its channels, resized as training resized."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    channels, height, width = shape
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if channels == 1 else "RGB")
+            image = image.resize((width, height), Image.BILINEAR)
+            array = np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError:
+        _fail(f"no such file `{path}`")
+    except (UnidentifiedImageError, OSError) as error:
+        _fail(f"`{path}` is not an image: {error}")
+    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    if array.shape[0] != channels:
+        array = np.repeat(array[:1], channels, axis=0)
+    return array
