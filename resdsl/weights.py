@@ -146,9 +146,12 @@ def _torch_arrays(state: Mapping, prefix: str, kind: str, count: int) -> list:
     return arrays + ([bias] if bias is not None else [])
 
 
-def state_dict_to_keras(state: Mapping, keras_model, pairs: list[Pair]) -> None:
-    """Load a PyTorch state dict into `keras_model`, in place; `pairs` from :func:`layer_pairs`."""
-    _check_coverage(pairs, keras_model, state.keys())
+def state_dict_to_keras(
+    state: Mapping, keras_model, pairs: list[Pair], skip: set[str] = frozenset()
+) -> None:
+    """Load a PyTorch state dict into `keras_model`, in place; `pairs` from :func:`layer_pairs`.
+    Keras layers named in `skip` keep their weights (a classifier replaced for fine-tuning)."""
+    _check_coverage(pairs, keras_model, state.keys(), skip)
     for prefix, name, kind in pairs:
         layer = _layer(keras_model, name)
         arrays = _torch_arrays(state, prefix, kind, len(layer.weights))
@@ -222,9 +225,12 @@ def _layer(keras_model, name: str):
         raise PortError(f"the Keras model has no layer `{name}`") from None
 
 
-def _check_coverage(pairs: list[Pair], keras_model, state_keys) -> None:
-    """Every Keras layer with weights and every PyTorch tensor is paired exactly once."""
-    paired = {name for _, name, _ in pairs}
+def _check_coverage(
+    pairs: list[Pair], keras_model, state_keys, skip: set[str] = frozenset()
+) -> None:
+    """Every Keras layer with weights (but those in `skip`) and every PyTorch tensor is paired
+    exactly once."""
+    paired = {name for _, name, _ in pairs} | set(skip)
     missing = [
         layer.name for layer in keras_model.layers if layer.weights and layer.name not in paired
     ]

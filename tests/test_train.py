@@ -743,3 +743,29 @@ def test_eval_and_predict_use_a_trained_checkpoint(tiny, reference, tmp_path):
         capture_output=True, text=True, env=_env(), cwd=ROOT,
     )  # fmt: skip
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, tmp_path, backend):
+    """--init from a state dict of 10 classes, on data of 10 classes: everything but the
+    classifier carries over; the classifier is checked against the weights' count."""
+    import torch
+
+    state = torch.load(reference / "checkpoint.pt", weights_only=True)["model"]
+    plain = tmp_path / "weights.pt"
+    torch.save(state, plain)
+    five = {k: (v[:5] if k.startswith("fc.") else v) for k, v in state.items()}
+    torch.save(five, tmp_path / "five.pt")
+    cases = ((plain, False), (tmp_path / "five.pt", True))
+    for weights, fresh in cases if backend == "torch" else cases[1:]:
+        out = tmp_path / f"run-{weights.stem}"
+        done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "1",
+                      "--out", str(out), "--init", str(weights))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"starting from `{weights}`" in done.stdout
+        assert ("starts fresh" in done.stdout) == fresh
+    wrong = tmp_path / "wrong.pt"
+    torch.save({**state, "layer1.0.conv1.weight": torch.zeros(3, 3, 3, 3)}, wrong)
+    done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "1",
+                  "--out", str(tmp_path / "bad"), "--init", str(wrong))  # fmt: skip
+    assert done.returncode == 2 and "`layer1.0.conv1.weight` is (3, 3, 3, 3)" in done.stderr

@@ -61,6 +61,12 @@ from resdsl.train.presets import PRESETS
     "runs/SPEC-N for each run; an earlier run's folder needs --resume)",
 )
 @click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
+@click.option(
+    "--init",
+    type=click.Path(dir_okay=False),
+    help="start from these weights (fine-tuning): a checkpoint or a state dict, e.g. "
+    "torchvision's or timm's; a classifier of another class count starts fresh",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="random seed")
 @click.option(
     "--workers",
@@ -89,6 +95,7 @@ def train(
     compile_,
     out,
     resume,
+    init,
     seed,
     workers,
     strategy,
@@ -126,6 +133,7 @@ def train(
         seed=seed,
         workers=workers,
         strategy=strategy,
+        init=init,
     )
     try:
         prepare_run(opts)

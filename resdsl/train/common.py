@@ -38,6 +38,7 @@ class TrainOptions:
     seed: int = 0
     workers: int | None = None
     strategy: str = "none"  # keras: none | mirrored | multiworker
+    init: str | None = None  # weights to start from (fine-tuning), see initial_state
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -196,6 +197,41 @@ class Interrupt:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False
+
+
+def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]]:
+    """The PyTorch state dict to start a run from (`--init`): a `resdsl train` checkpoint, or
+    any state dict that fits the spec (torchvision's, timm's, read with weights_only=True).
+    Where the classifier's class count differs from the data's, the classifier is left out (it
+    starts fresh: fine-tuning) and named in the second value. Anything else that does not fit
+    is an error naming the first tensor."""
+    from resdsl.weights import load_torch_checkpoint, state_dict_shapes
+
+    try:
+        state = load_torch_checkpoint(path)
+    except (OSError, ValueError) as error:
+        raise TrainError(f"--init `{path}`: {error}") from None
+    expected = {
+        k: v for k, v in state_dict_shapes(network).items() if not k.endswith("batches_tracked")
+    }
+    classifier = [name for name, _, layer in network.weighted_layers() if layer.op == "linear"]
+    head = {f"{name}.{suffix}" for name in classifier[-1:] for suffix in ("weight", "bias")}
+    dropped: list[str] = []
+    for key, shape in expected.items():
+        if key not in state:
+            raise TrainError(f"--init `{path}` has no `{key}`: it is not this spec's weights")
+        got = tuple(state[key].shape)
+        if key in head and got[0] != num_classes:
+            dropped.append(key)
+            continue
+        if key in head:
+            shape = (num_classes, *shape[1:])
+        if got != shape:
+            raise TrainError(f"--init `{path}`: `{key}` is {got}, the spec's is {shape}")
+    extra = [k for k in state if k not in expected and not k.endswith("num_batches_tracked")]
+    if extra:
+        raise TrainError(f"--init `{path}` has `{extra[0]}`, which this spec does not")
+    return {k: v for k, v in state.items() if k not in dropped}, dropped
 
 
 def write_result(out: str, result: dict) -> None:

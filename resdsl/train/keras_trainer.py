@@ -30,6 +30,7 @@ from . import checkpoint as ckpt
 from .common import (
     EXIT_INTERRUPTED,
     Interrupt,
+    TrainError,
     TrainOptions,
     compile_module,
     data_and_recipe,
@@ -148,6 +149,8 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = module.build_model(num_classes=data.num_classes, input_shape=x_train.shape[1:])
+        if opts.init and not opts.resume:
+            _initialise(model, opts.init, network, data.num_classes, chief)
         optimizer = keras.optimizers.SGD(
             learning_rate=recipe.lr * lr_factor(0, recipe, run_plan),
             momentum=recipe.momentum,
@@ -329,6 +332,25 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         )
         say(f"test accuracy: {test_acc:.2%}")
     return 0
+
+
+def _initialise(model, path: str, network, num_classes: int, chief: bool) -> None:
+    """`--init`: PyTorch weights (a checkpoint or state dict) ported into the Keras model, the
+    classifier left fresh where the class count differs."""
+    from resdsl.weights import PortError, layer_pairs, state_dict_to_keras
+
+    from .common import initial_state
+
+    state, dropped = initial_state(path, network, num_classes)
+    pairs = [p for p in layer_pairs(network) if f"{p[0]}.weight" not in dropped]
+    classifier = {p[1] for p in layer_pairs(network)} - {p[1] for p in pairs}
+    try:
+        state_dict_to_keras(state, model, pairs, skip=classifier)
+    except PortError as error:
+        raise TrainError(f"--init `{path}`: {error}") from None
+    if chief:
+        fresh = f"; the classifier ({num_classes} classes) starts fresh" if dropped else ""
+        say(f"starting from `{path}`{fresh}")
 
 
 def _load(folder: str, model, optimizer, scope, out: str) -> dict:

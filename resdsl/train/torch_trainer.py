@@ -27,6 +27,7 @@ from .common import (
     compile_module,
     data_and_recipe,
     describe_run,
+    initial_state,
     say,
 )
 from .presets import lr_lambda, plan
@@ -279,6 +280,12 @@ def _train(opts, dist, device, torch, nn) -> int:
     np.random.seed(opts.seed)
     torch.manual_seed(opts.seed)  # the same initial weights on every rank
     model = module.build_model(num_classes=data.num_classes)
+    if opts.init and not opts.resume:
+        state, dropped = initial_state(opts.init, network, data.num_classes)
+        model.load_state_dict(state, strict=not dropped)
+        if main:
+            fresh = f"; the classifier ({data.num_classes} classes) starts fresh" if dropped else ""
+            say(f"starting from `{opts.init}`{fresh}")
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
