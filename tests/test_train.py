@@ -152,7 +152,7 @@ def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
     # Rank 0 alone logs: one line per epoch, not two.
     assert ddp.stdout.count("epoch 5/5") == 1
     one, two = _result(tmp_path / "one"), _result(tmp_path / "two")
-    assert two["world_size"] == 2
+    assert two["processes"] == 2
     assert one["test_acc"] >= 0.93 and two["test_acc"] >= 0.93
     assert abs(one["test_acc"] - two["test_acc"]) <= 0.03, (one, two)
     assert [m["epoch"] for m in _metrics(tmp_path / "two")] == list(range(1, 6))
@@ -285,7 +285,7 @@ def test_keras_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "MirroredStrategy x2" in done.stdout
-    assert _result(tmp_path)["replicas"] == 2
+    assert _result(tmp_path)["processes"] == 2
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -769,3 +769,24 @@ def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, 
     done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "1",
                   "--out", str(tmp_path / "bad"), "--init", str(wrong))  # fmt: skip
     assert done.returncode == 2 and "`layer1.0.conv1.weight` is (3, 3, 3, 3)" in done.stderr
+
+
+def test_results_have_the_same_keys_and_the_best_epoch_is_kept(tiny, reference, tmp_path):
+    torch_result = json.loads((reference / "result.json").read_text())
+    out = tmp_path / "keras"
+    done = _train(
+        tiny, "--backend", "keras", "--data", "digits", "--epochs", "2", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    keras_result = json.loads((out / "result.json").read_text())
+    assert list(torch_result) == list(keras_result)
+    for run in (reference, out):
+        result = json.loads((run / "result.json").read_text())
+        metrics = _metrics(run)
+        best = max(metrics, key=lambda m: m["test_acc"])
+        assert (result["best_epoch"], result["best_test_acc"]) == (best["epoch"], best["test_acc"])
+    import torch
+
+    best = torch.load(reference / "best.pt", weights_only=True)
+    assert set(best) == {"model", "data"} and "fc.weight" in best["model"]
+    assert (out / "best.weights.h5").is_file()

@@ -134,6 +134,26 @@ def save_torch(out: str, state: dict) -> None:
     _fsync_dir(out)
 
 
+BEST_TORCH, BEST_KERAS = "best.pt", "best.weights.h5"
+
+
+def save_best_torch(out: str, state: dict) -> None:
+    """OUT/best.pt: the best epoch's model (`model`) and data record (`data`), written
+    atomically; `eval`, `predict`, `export --weights` and `train --init` read it."""
+    import io
+
+    import torch
+
+    from resdsl.files import atomic_write
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    try:
+        atomic_write(os.path.join(out, BEST_TORCH), buffer.getvalue())
+    except OSError as error:
+        raise _unwritable(out, error) from None
+
+
 def load_torch(out: str, map_location="cpu") -> dict | None:
     """The latest checkpoint in `out`, or None when there is none; a damaged one is an error
     that says where the previous good one is."""

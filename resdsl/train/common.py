@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from dataclasses import asdict, dataclass
 
 EXIT_INTERRUPTED = 130
@@ -232,6 +233,44 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
     if extra:
         raise TrainError(f"--init `{path}` has `{extra[0]}`, which this spec does not")
     return {k: v for k, v in state.items() if k not in dropped}, dropped
+
+
+def best_so_far(out: str) -> tuple[int, float] | None:
+    """(epoch, test accuracy) of the best epoch logged in OUT/metrics.jsonl, or None."""
+    path = os.path.join(out, "metrics.jsonl")
+    best = None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                better = isinstance(record, dict) and "test_acc" in record
+                if better and (best is None or record["test_acc"] > best[1]):
+                    best = (int(record["epoch"]), float(record["test_acc"]))
+    except OSError:
+        return None
+    return best
+
+
+def result_record(opts: TrainOptions, network, data, **fields) -> dict:
+    """OUT/result.json, with the same keys from both backends: the run (spec, network,
+    backend, framework, data, device, processes, epochs, params), the final test accuracy and
+    loss, and the best epoch's (`best.pt` / `best.weights.h5` hold its weights)."""
+    best = best_so_far(opts.out)
+    keys = ("framework", "device", "processes", "epochs", "params", "test_acc", "test_loss")
+    record = {
+        "spec": opts.spec,
+        "network": network.name,
+        "backend": opts.backend,
+        "data": data.name,
+        **{key: fields[key] for key in keys},
+        "best_epoch": best[0] if best else None,
+        "best_test_acc": best[1] if best else None,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    return record
 
 
 def write_result(out: str, result: dict) -> None:

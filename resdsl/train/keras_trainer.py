@@ -32,9 +32,11 @@ from .common import (
     Interrupt,
     TrainError,
     TrainOptions,
+    best_so_far,
     compile_module,
     data_and_recipe,
     describe_run,
+    result_record,
     say,
     write_result,
 )
@@ -297,8 +299,12 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             }
             if chief:
                 say(epoch_line(record))
+                previous = best_so_far(opts.out)
                 ckpt.append_metrics(opts.out, record)
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
+                if previous is None or record["test_acc"] > previous[1]:
+                    # The best epoch's weights, beside the last checkpoint.
+                    save_best_keras(model, opts.out)
             if interrupt.requested:
                 if chief:
                     say(
@@ -314,24 +320,25 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
     else:
         test_loss, test_acc = record["test_loss"], record["test_acc"]
     if chief:
-        write_result(
-            opts.out,
-            {
-                "spec": opts.spec,
-                "network": network.name,
-                "backend": "keras",
-                "keras_backend": keras.backend.backend(),
-                "data": data.name,
-                "device": description,
-                "replicas": replicas,
-                "epochs": run_plan.epochs,
-                "params": params,
-                "test_acc": test_acc,
-                "test_loss": test_loss,
-            },
-        )
+        framework = f"keras {keras.__version__} on {keras.backend.backend()}"
+        fields = {"framework": framework, "device": description, "processes": replicas}
+        fields |= {"epochs": run_plan.epochs, "params": params}
+        fields |= {"test_acc": test_acc, "test_loss": test_loss}
+        write_result(opts.out, result_record(opts, network, data, **fields))
         say(f"test accuracy: {test_acc:.2%}")
     return 0
+
+
+def save_best_keras(model, out: str) -> None:
+    """OUT/best.weights.h5, written to a temporary file and renamed."""
+    from resdsl.weights import save_keras_weights
+
+    try:
+        save_keras_weights(model, os.path.join(out, ckpt.BEST_KERAS))
+    except OSError as error:
+        raise TrainError(
+            f"cannot write `{out}/{ckpt.BEST_KERAS}`: {error.strerror or error}"
+        ) from None
 
 
 def _initialise(model, path: str, network, num_classes: int, chief: bool) -> None:

@@ -24,10 +24,12 @@ from .common import (
     Interrupt,
     TrainError,
     TrainOptions,
+    best_so_far,
     compile_module,
     data_and_recipe,
     describe_run,
     initial_state,
+    result_record,
     say,
 )
 from .presets import lr_lambda, plan
@@ -381,6 +383,13 @@ def _train(opts, dist, device, torch, nn) -> int:
         say(f"device: {device} ({name}); {', '.join(extras)}")
         say(describe_run(network, params, data, recipe, run_plan))
 
+    data_record = {
+        "name": data.name,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "classes": list(data.class_names),
+    }
+
     def save(epoch: int, step: int, sums) -> None:
         if not main:
             return
@@ -397,12 +406,7 @@ def _train(opts, dist, device, torch, nn) -> int:
             "world": dist.world,
             "batch_size": recipe.batch_size,
             # What `resdsl eval` and `predict` need to see images as training did.
-            "data": {
-                "name": data.name,
-                "mean": list(data.mean),
-                "std": list(data.std),
-                "classes": list(data.class_names),
-            },
+            "data": data_record,
         }
         if scaler is not None:
             state["scaler"] = scaler.state_dict()
@@ -518,8 +522,13 @@ def _train(opts, dist, device, torch, nn) -> int:
             }
             if main:
                 say(epoch_line(record))
+                previous = best_so_far(opts.out)
                 ckpt.append_metrics(opts.out, record)  # before the checkpoint: see truncate
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
+                if previous is None or test_acc > previous[1]:
+                    # The best epoch's weights, beside the last checkpoint: what `eval`,
+                    # `predict`, `export` and `--init` take.
+                    ckpt.save_best_torch(opts.out, {"model": raw.state_dict(), "data": data_record})
             if interrupt.requested:
                 if main:
                     say(
@@ -535,21 +544,10 @@ def _train(opts, dist, device, torch, nn) -> int:
     if main:
         from .common import write_result
 
-        write_result(
-            opts.out,
-            {
-                "spec": opts.spec,
-                "network": network.name,
-                "backend": "torch",
-                "data": data.name,
-                "device": str(device),
-                "world_size": dist.world,
-                "epochs": run_plan.epochs,
-                "params": params,
-                "test_acc": test_acc,
-                "test_loss": test_loss,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            },
-        )
+        framework = f"torch {torch.__version__}"
+        fields = {"framework": framework, "device": str(device), "processes": dist.world}
+        fields |= {"epochs": run_plan.epochs, "params": params}
+        fields |= {"test_acc": test_acc, "test_loss": test_loss}
+        write_result(opts.out, result_record(opts, network, data, **fields))
         say(f"test accuracy: {test_acc:.2%}")
     return 0
