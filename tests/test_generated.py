@@ -7,6 +7,7 @@ import sys
 import traceback
 
 import pytest
+from spec_sets import ROOT
 
 from resdsl.generated import import_file, import_source, module_name
 
@@ -68,3 +69,55 @@ def test_import_file_of_broken_code_leaves_nothing_registered(tmp_path):
     with pytest.raises(ModuleNotFoundError):
         import_file(path)
     assert module_name(path) not in sys.modules
+
+
+# --------------------------------------------------------------------------- as backbones
+
+
+@pytest.mark.parametrize(
+    "spec", ["specs/resnet50.res", "specs/preact_resnet18.res", "specs/timm/seresnet18.res"]
+)
+def test_torch_models_serve_as_backbones(spec):
+    """`forward_features` is what the head pools (a pre-activation net's final norm included),
+    `forward_stages` every stage's output at the IR's shapes, and `forward` the head on top."""
+    torch = pytest.importorskip("torch")
+    import resdsl
+    from resdsl.weights import build_generated
+
+    network = resdsl.load(ROOT / spec)
+    model = build_generated(network, "torch").build_model().eval()
+    x = torch.randn(2, 3, 64, 48)
+    with torch.no_grad():
+        features = model.forward_features(x)
+        stages = model.forward_stages(x)
+        logits = model(x)
+        pooled = torch.flatten(model.avgpool(features), 1)
+        assert torch.allclose(model.fc(pooled), logits, rtol=1e-5, atol=1e-6)
+    assert [s.shape[1] for s in stages] == [stage.out_shape.channels for stage in network.stages]
+    assert stages[-1].shape[2:] == features.shape[2:]
+    if network.head.norm:
+        assert not torch.equal(features, stages[-1])
+    else:
+        assert torch.equal(features, stages[-1])
+
+
+def test_keras_models_take_keras_applications_options():
+    pytest.importorskip("keras")
+    import keras
+    import numpy as np
+
+    import resdsl
+    from resdsl.weights import build_generated
+
+    network = resdsl.load(ROOT / "specs/keras/resnet50.res")
+    module = build_generated(network, "keras")
+    reference = keras.applications.ResNet50(weights=None, include_top=False, pooling="avg")
+    ours = module.build_model(include_top=False, pooling="avg")
+    assert [w.shape for w in ours.weights] == [w.shape for w in reference.weights]
+    ours.set_weights(reference.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 224, 224, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x), reference(x), rtol=1e-4, atol=1e-4)
+    assert module.build_model(include_top=False).output.shape[1:] == (7, 7, 2048)
+    assert module.build_model(include_top=False, pooling="max").output.shape[1:] == (2048,)
+    soft = module.build_model(5, (64, 64, 3), classifier_activation="softmax")
+    np.testing.assert_allclose(np.asarray(soft(x[:1, :64, :64])).sum(), 1.0, rtol=1e-5)

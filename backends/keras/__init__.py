@@ -477,6 +477,8 @@ def _linear(layer: LinearLayer, scope: Scope, ctx: Context, previous) -> list[Ap
         )
     if not layer.bias:
         args.append("use_bias=False")
+    if classifier:
+        args.append("activation=classifier_activation")
     args.append(f"name={scope.name(layer.keras)}")
     return [Apply("layers.Dense", tuple(args), comment=comment)]
 
@@ -1315,17 +1317,37 @@ def _build_model(network: Network, ctx: Context, stage_calls: list[str]) -> Func
     body.append(f"{INDENT}inputs = keras.Input(shape=input_shape or INPUT_SHAPE)")
     body += _chain(_applies(network.stem.layers, scope, ctx), "inputs", "x", "x")
     body += stage_calls
-    body += _chain(_applies(network.head.layers, scope, ctx), "x", "x", "outputs")
-    body.append(f"{INDENT}return keras.Model(inputs, outputs, name={_string(network.name)})")
-    head = (
-        "def build_model(num_classes: int | None = None, input_shape: tuple | None = None)"
-        " -> keras.Model:"
+    # keras.applications' options: the head's layers before its pool (a pre-activation net's
+    # final norm) belong to the features; without the top, an optional global pool ends it.
+    head = list(network.head.layers)
+    pooled = next(i for i, layer in enumerate(head) if isinstance(layer, GlobalPoolLayer))
+    body += _chain(_applies(head[:pooled], scope, ctx), "x", "x", "x")
+    name = _string(network.name)
+    body += [
+        f"{INDENT}if not include_top:",
+        f'{INDENT * 2}if pooling == "avg":',
+        f'{INDENT * 3}x = layers.GlobalAveragePooling2D(name="avg_pool")(x)',
+        f'{INDENT * 2}elif pooling == "max":',
+        f'{INDENT * 3}x = layers.GlobalMaxPooling2D(name="max_pool")(x)',
+        f"{INDENT * 2}return keras.Model(inputs, x, name={name})",
+    ]
+    body += _chain(_applies(head[pooled:], scope, ctx), "x", "x", "outputs")
+    body.append(f"{INDENT}return keras.Model(inputs, outputs, name={name})")
+    params = (
+        "num_classes: int | None = None",
+        "input_shape: tuple | None = None",
+        "include_top: bool = True",
+        "pooling: str | None = None",
+        "classifier_activation: str | None = None",
     )
+    signature = _head("build_model", list(params)).removesuffix(":") + " -> keras.Model:"
     doc = (
         f"The `{network.name}` network for channels-last images of `input_shape`, with a linear "
-        "classifier of `num_classes` outputs (logits); defaults from the spec."
+        "classifier of `num_classes` outputs (logits; `classifier_activation`, e.g. \"softmax\", "
+        "applies one); defaults from the spec. As keras.applications: without `include_top`, "
+        'the last feature map, pooled by `pooling` ("avg" or "max") where given.'
     )
-    return Function(head, _doc(doc), tuple(body))
+    return Function(signature, _doc(doc), tuple(body))
 
 
 @lru_cache(maxsize=1)

@@ -1427,19 +1427,36 @@ def _spec_line(source: str, sha256: str) -> str:
     return line if len(line) <= LINE else f"Spec: {source}\n(sha256 {sha256})"
 
 
+def _stage_loop(plan: _Plan) -> list[str]:
+    """`for stage in (self.layer1, ...):`, laid out as ruff format would (a one-stage tuple keeps
+    its comma)."""
+    attrs = tuple(f"self.{call.attr}" for call in plan.stages)
+    if len(attrs) == 1:
+        return [f"{INDENT * 2}for stage in ({attrs[0]},):"]
+    return _layout("for stage in ", Call("", attrs), 2, ":")
+
+
 def _render_module(plan: _Plan) -> str:
     network = plan.network
     conventions = network.conventions
     seen: dict[str, _Unit] = {}
     stem_init = _register(plan, plan.stem, seen)
     head_init = _register(plan, plan.head, seen)
-    forward = [f"x = {_apply(group, 'x')}" for group in _statements(plan.stem)]
-    forward += [f"x = self.{call.attr}(x)" for call in plan.stages]
-    for group in _statements(plan.head):
+    # forward_features: the stem, the stages and what the head does before its pool (a
+    # pre-activation net's final norm); forward: that, then the pool and the classifier.
+    stem = [f"x = {_apply(group, 'x')}" for group in _statements(plan.stem)]
+    features = [*stem, *(f"x = self.{call.attr}(x)" for call in plan.stages)]
+    head = _statements(plan.head)
+    pooled = next(i for i, group in enumerate(head) if group[0].ops == ["global_pool"])
+    features += [f"x = {_apply(group, 'x')}" for group in head[:pooled]]
+    features[-1] = "return " + features[-1].removeprefix("x = ")
+    forward = ["x = self.forward_features(x)"]
+    for group in head[pooled:]:
         forward.append(f"x = {_apply(group, 'x')}")
         if group[0].ops == ["global_pool"]:
             forward.append("x = torch.flatten(x, 1)")  # to a vector of features
     forward[-1] = "return " + forward[-1].removeprefix("x = ")
+
     zero_note = None
     if conventions.zero_last_norm:
         zero_note = (
@@ -1483,6 +1500,9 @@ def _render_module(plan: _Plan) -> str:
         stage_init=[line for call in plan.stages for line in _stage_line(plan, call)],
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],
+        forward_features=[f"{INDENT * 2}{line}" for line in features],
+        stem_forward=[f"{INDENT * 2}{line}" for line in stem],
+        stage_loop=_stage_loop(plan),
         glorot=conventions.init == "glorot",
         init_doc=_INIT_DOC[conventions.init],
         zero_last=any(c.zero for c in plan.classes),

@@ -75,9 +75,17 @@ def stack(x, blocks, filters, stride, name):
     return x
 
 
-def build_model(num_classes: int | None = None, input_shape: tuple | None = None) -> keras.Model:
+def build_model(
+    num_classes: int | None = None,
+    input_shape: tuple | None = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    classifier_activation: str | None = None,
+) -> keras.Model:
     """The `resnet18` network for channels-last images of `input_shape`, with a linear classifier of
-    `num_classes` outputs (logits); defaults from the spec."""
+    `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies one); defaults
+    from the spec. As keras.applications: without `include_top`, the last feature map, pooled by
+    `pooling` ("avg" or "max") where given."""
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2)
     x = norm(x, "conv1_bn")
@@ -88,11 +96,18 @@ def build_model(num_classes: int | None = None, input_shape: tuple | None = None
     x = stack(x, blocks=2, filters=128, stride=2, name="layer2")
     x = stack(x, blocks=2, filters=256, stride=2, name="layer3")
     x = stack(x, blocks=2, filters=512, stride=2, name="layer4")
+    if not include_top:
+        if pooling == "avg":
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        elif pooling == "max":
+            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.Model(inputs, x, name="resnet18")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     # PyTorch's default kernel for linear layers: uniform in +-1/sqrt(fan_in).
     outputs = layers.Dense(
         num_classes or NUM_CLASSES,
         kernel_initializer=keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform"),
+        activation=classifier_activation,
         name="predictions",
     )(x)
     return keras.Model(inputs, outputs, name="resnet18")

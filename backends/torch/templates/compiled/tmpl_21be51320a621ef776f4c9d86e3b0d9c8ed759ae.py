@@ -48,6 +48,9 @@ def root(context, missing=missing):
     l_0_glorot = resolve('glorot')
     l_0_norm_class = resolve('norm_class')
     l_0_zero_last = resolve('zero_last')
+    l_0_forward_features = resolve('forward_features')
+    l_0_stem_forward = resolve('stem_forward')
+    l_0_stage_loop = resolve('stage_loop')
     l_0_forward = resolve('forward')
     pass
     yield '"""'
@@ -247,7 +250,28 @@ def root(context, missing=missing):
     if (undefined(name='zero_last') if l_0_zero_last is missing else l_0_zero_last):
         pass
         yield '        for module in self.modules():\n            if hasattr(module, "zero_init_last"):\n                module.zero_init_last()\n'
-    yield '\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n'
+    yield '\n    def forward_features(self, x: torch.Tensor) -> torch.Tensor:\n        """The feature map the head pools: the stem\'s and every stage\'s work (timm\'s name)."""\n'
+    for l_1_line in (undefined(name='forward_features') if l_0_forward_features is missing else l_0_forward_features):
+        _loop_vars = {}
+        pass
+        yield str(l_1_line)
+        yield '\n'
+    l_1_line = missing
+    yield '\n    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:\n        """Every stage\'s output, in order: the feature pyramid a detector or a segmenter takes\n        from a backbone (timm\'s `features_only`)."""\n'
+    for l_1_line in (undefined(name='stem_forward') if l_0_stem_forward is missing else l_0_stem_forward):
+        _loop_vars = {}
+        pass
+        yield str(l_1_line)
+        yield '\n'
+    l_1_line = missing
+    yield '        features = []\n'
+    for l_1_line in (undefined(name='stage_loop') if l_0_stage_loop is missing else l_0_stage_loop):
+        _loop_vars = {}
+        pass
+        yield str(l_1_line)
+        yield '\n'
+    l_1_line = missing
+    yield '            x = stage(x)\n            features.append(x)\n        return features\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n'
     for l_1_line in (undefined(name='forward') if l_0_forward is missing else l_0_forward):
         _loop_vars = {}
         pass
@@ -265,4 +289,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=54&3=56&5=58&6=60&7=68&8=70&9=72&17=75&22=79&27=83&28=86&29=88&31=93&32=95&34=97&35=100&36=102&40=105&47=111&50=114&52=120&68=123&71=126&73=132&81=135&84=138&86=144&89=147&91=153&99=156&102=160&104=162&107=166&109=168&120=172&121=175&123=178&124=181&126=184&129=187&136=191&141=197&142=200&144=202&145=205&150=209&151=211&153=215&155=217&156=220&158=223&159=226&161=229&162=232&167=236&169=238&180=245&183=247&190=251&191=254&196=258&197=262'
+debug_info = '1=57&3=59&5=61&6=63&7=71&8=73&9=75&17=78&22=82&27=86&28=89&29=91&31=96&32=98&34=100&35=103&36=105&40=108&47=114&50=117&52=123&68=126&71=129&73=135&81=138&84=141&86=147&89=150&91=156&99=159&102=163&104=165&107=169&109=171&120=175&121=178&123=181&124=184&126=187&129=190&136=194&141=200&142=203&144=205&145=208&150=212&151=214&153=218&155=220&156=223&158=226&159=229&161=232&162=235&167=239&169=241&180=248&183=250&191=254&192=257&198=261&199=264&202=268&203=271&210=275&211=278&216=282&217=286'

@@ -75,9 +75,17 @@ def stack(x, blocks, filters, out_filters, stride, name):
     return x
 
 
-def build_model(num_classes: int | None = None, input_shape: tuple | None = None) -> keras.Model:
+def build_model(
+    num_classes: int | None = None,
+    input_shape: tuple | None = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    classifier_activation: str | None = None,
+) -> keras.Model:
     """The `resnet50` network for channels-last images of `input_shape`, with a linear classifier of
-    `num_classes` outputs (logits); defaults from the spec."""
+    `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies one); defaults
+    from the spec. As keras.applications: without `include_top`, the last feature map, pooled by
+    `pooling` ("avg" or "max") where given."""
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2)
     x = norm(x, "conv1_bn")
@@ -88,6 +96,16 @@ def build_model(num_classes: int | None = None, input_shape: tuple | None = None
     x = stack(x, blocks=4, filters=128, out_filters=512, stride=2, name="conv3")
     x = stack(x, blocks=6, filters=256, out_filters=1024, stride=2, name="conv4")
     x = stack(x, blocks=3, filters=512, out_filters=2048, stride=2, name="conv5")
+    if not include_top:
+        if pooling == "avg":
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        elif pooling == "max":
+            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.Model(inputs, x, name="resnet50")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes or NUM_CLASSES, name="predictions")(x)
+    outputs = layers.Dense(
+        num_classes or NUM_CLASSES,
+        activation=classifier_activation,
+        name="predictions",
+    )(x)
     return keras.Model(inputs, outputs, name="resnet50")

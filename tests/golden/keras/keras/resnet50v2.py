@@ -82,9 +82,17 @@ def stack(x, blocks, filters, out_filters, stride, name):
     )
 
 
-def build_model(num_classes: int | None = None, input_shape: tuple | None = None) -> keras.Model:
+def build_model(
+    num_classes: int | None = None,
+    input_shape: tuple | None = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    classifier_activation: str | None = None,
+) -> keras.Model:
     """The `resnet50v2` network for channels-last images of `input_shape`, with a linear classifier
-    of `num_classes` outputs (logits); defaults from the spec."""
+    of `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies one);
+    defaults from the spec. As keras.applications: without `include_top`, the last feature map,
+    pooled by `pooling` ("avg" or "max") where given."""
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2, bias=True)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -95,6 +103,16 @@ def build_model(num_classes: int | None = None, input_shape: tuple | None = None
     x = stack(x, blocks=3, filters=512, out_filters=2048, stride=1, name="conv5")
     x = norm(x, "post_bn")
     x = layers.Activation("relu", name="post_relu")(x)
+    if not include_top:
+        if pooling == "avg":
+            x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        elif pooling == "max":
+            x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+        return keras.Model(inputs, x, name="resnet50v2")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    outputs = layers.Dense(num_classes or NUM_CLASSES, name="predictions")(x)
+    outputs = layers.Dense(
+        num_classes or NUM_CLASSES,
+        activation=classifier_activation,
+        name="predictions",
+    )(x)
     return keras.Model(inputs, outputs, name="resnet50v2")

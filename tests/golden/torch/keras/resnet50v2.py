@@ -148,14 +148,29 @@ class ResNet50v2(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map the head pools: the stem's and every stage's work (timm's name)."""
         x = self.conv1(x)
         x = self.maxpool(x)
         x = self.conv2(x)
         x = self.conv3(x)
         x = self.conv4(x)
         x = self.conv5(x)
-        x = self.relu(self.norm(x))
+        return self.relu(self.norm(x))
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's output, in order: the feature pyramid a detector or a segmenter takes
+        from a backbone (timm's `features_only`)."""
+        x = self.conv1(x)
+        x = self.maxpool(x)
+        features = []
+        for stage in (self.conv2, self.conv3, self.conv4, self.conv5):
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
         return self.fc(x)

@@ -241,12 +241,27 @@ class FeaturesA(nn.Module):
             if hasattr(module, "zero_init_last"):
                 module.zero_init_last()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map the head pools: the stem's and every stage's work (timm's name)."""
         x = self.act(self.bn1(self.conv1(x)))
         x = self.pool(x)
         x = self.s1(x)
         x = self.s2(x)
-        x = self.s3(x)
+        return self.s3(x)
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's output, in order: the feature pyramid a detector or a segmenter takes
+        from a backbone (timm's `features_only`)."""
+        x = self.act(self.bn1(self.conv1(x)))
+        x = self.pool(x)
+        features = []
+        for stage in (self.s1, self.s2, self.s3):
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
         x = self.dropout(x)

@@ -211,12 +211,26 @@ class FeaturesC(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map the head pools: the stem's and every stage's work (timm's name)."""
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.s1(x)
         x = self.s2(x)
         x = self.s3(x)
-        x = self.relu(self.norm(x))
+        return self.relu(self.norm(x))
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's output, in order: the feature pyramid a detector or a segmenter takes
+        from a backbone (timm's `features_only`)."""
+        x = self.relu(self.bn1(self.conv1(x)))
+        features = []
+        for stage in (self.s1, self.s2, self.s3):
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
         return self.fc(x)

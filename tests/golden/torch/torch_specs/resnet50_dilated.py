@@ -151,13 +151,28 @@ class ResNet50Dilated(nn.Module):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map the head pools: the stem's and every stage's work (timm's name)."""
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.maxpool(x)
         x = self.layer1(x)
         x = self.layer2(x)
         x = self.layer3(x)
-        x = self.layer4(x)
+        return self.layer4(x)
+
+    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's output, in order: the feature pyramid a detector or a segmenter takes
+        from a backbone (timm's `features_only`)."""
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.maxpool(x)
+        features = []
+        for stage in (self.layer1, self.layer2, self.layer3, self.layer4):
+            x = stage(x)
+            features.append(x)
+        return features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.forward_features(x)
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
         return self.fc(x)
