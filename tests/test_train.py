@@ -790,3 +790,18 @@ def test_results_have_the_same_keys_and_the_best_epoch_is_kept(tiny, reference, 
     best = torch.load(reference / "best.pt", weights_only=True)
     assert set(best) == {"model", "data"} and "fc.weight" in best["model"]
     assert (out / "best.weights.h5").is_file()
+    from PIL import Image
+
+    for run in (reference, out):
+        with Image.open(run / "curves.png") as curves:
+            assert curves.format == "PNG" and curves.size == (840, 300)
+
+
+def test_threads_option_reaches_the_framework(tiny, tmp_path):
+    out = tmp_path / "run"
+    done = _train(tiny, "--data", "digits", "--epochs", "1", "--out", str(out), "--threads", "1")
+    assert done.returncode == 0, done.stderr
+    device = next(line for line in done.stdout.splitlines() if line.startswith("device:"))
+    assert "1 CPU thread" in device.split("; ", 1)[1].split(", ")
+    bad = _train(tiny, "--threads", "0", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--threads" in bad.stderr

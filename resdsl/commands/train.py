@@ -69,6 +69,11 @@ from resdsl.train.presets import PRESETS
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="random seed")
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads the framework computes with (default: its own choice, often every core)",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=0),
     help="data-loader workers (torch; default: 0 on CPU, up to 8 with CUDA)",
@@ -97,6 +102,7 @@ def train(
     resume,
     init,
     seed,
+    threads,
     workers,
     strategy,
 ) -> None:
@@ -134,7 +140,11 @@ def train(
         workers=workers,
         strategy=strategy,
         init=init,
+        threads=threads,
     )
+    if threads is not None:  # read by PyTorch's and TensorFlow's thread pools when they start
+        for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            os.environ[variable] = str(threads)
     try:
         prepare_run(opts)
         if backend == "torch":

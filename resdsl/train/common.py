@@ -40,6 +40,7 @@ class TrainOptions:
     workers: int | None = None
     strategy: str = "none"  # keras: none | mirrored | multiworker
     init: str | None = None  # weights to start from (fine-tuning), see initial_state
+    threads: int | None = None  # CPU threads of the framework (None: its default)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -274,9 +275,13 @@ def result_record(opts: TrainOptions, network, data, **fields) -> dict:
 
 
 def write_result(out: str, result: dict) -> None:
+    """OUT/result.json, and OUT/curves.png drawn from the metrics."""
     from resdsl.files import atomic_write
 
+    from .curves import write_curves
+
     atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
+    write_curves(out)
 
 
 def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):

@@ -278,6 +278,8 @@ def _train(opts, dist, device, torch, nn) -> int:
     data, recipe = data_and_recipe(opts, network, dist.world, "processes")
     per_rank = recipe.batch_size // dist.world
 
+    if opts.threads is not None:
+        torch.set_num_threads(opts.threads)
     random.seed(opts.seed)
     np.random.seed(opts.seed)
     torch.manual_seed(opts.seed)  # the same initial weights on every rank
@@ -378,6 +380,9 @@ def _train(opts, dist, device, torch, nn) -> int:
             extras.append("cudnn.benchmark")
         if opts.compile:
             extras.append("torch.compile")
+        if device.type == "cpu":
+            threads = torch.get_num_threads()
+            extras.append(f"{threads} CPU thread{'s' * (threads != 1)}")
         if dist.world > 1:
             extras.append(f"DDP x{dist.world} ({'nccl' if cuda else 'gloo'})")
         say(f"device: {device} ({name}); {', '.join(extras)}")
