@@ -63,7 +63,7 @@ def test_onnx_matches_torch_for_batch_1_and_3(spec, tmp_path, monkeypatch):
     # through the same code path the command uses.
     from resdsl.commands import export as export_module
 
-    monkeypatch.setattr(export_module, "build_torch_model", lambda net: model)
+    monkeypatch.setattr(export_module, "build_torch_model", lambda net, classes=None: model)
     from click.testing import CliRunner
 
     from resdsl.cli import main
