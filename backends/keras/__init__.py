@@ -1343,7 +1343,7 @@ def _build_model(network: Network, ctx: Context, stage_calls: list[str]) -> Func
     signature = _head("build_model", list(params)).removesuffix(":") + " -> keras.Model:"
     doc = (
         f"The `{network.name}` network for channels-last images of `input_shape`, with a linear "
-        "classifier of `num_classes` outputs (logits; `classifier_activation`, e.g. \"softmax\", "
+        'classifier of `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", '
         "applies one); defaults from the spec. As keras.applications: without `include_top`, "
         'the last feature map, pooled by `pooling` ("avg" or "max") where given.'
     )
