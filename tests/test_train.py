@@ -805,3 +805,35 @@ def test_threads_option_reaches_the_framework(tiny, tmp_path):
     assert "1 CPU thread" in device.split("; ", 1)[1].split(", ")
     bad = _train(tiny, "--threads", "0", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--threads" in bad.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_recipe_options_reach_the_optimizer(tiny, tmp_path, backend):
+    """AdamW, Nesterov, label smoothing, gradient clipping and weight decay that skips norms
+    and biases: named in the run's recipe line, and the run learns."""
+    out = tmp_path / "run"
+    done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "2", "--out",
+                  str(out), "--optimizer", "adamw", "--lr", "0.003", "--label-smoothing", "0.1",
+                  "--clip-grad", "1.0")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    recipe = next(line for line in done.stdout.splitlines() if line.startswith("model:"))
+    assert "AdamW" in recipe and "label smoothing 0.1" in recipe and "clipped at 1" in recipe
+    assert _metrics(out)[-1]["test_acc"] > 0.5
+
+
+def test_optimizers_decay_only_what_they_should():
+    import torch
+
+    import resdsl
+    from resdsl.train.presets import PRESETS
+    from resdsl.train.torch_trainer import make_optimizer
+    from resdsl.weights import build_generated
+
+    model = build_generated(resdsl.load(RESNET20), "torch").build_model()
+    imagenet = make_optimizer(torch, model, PRESETS["imagenet"])
+    decayed, kept = imagenet.param_groups
+    assert decayed["weight_decay"] == 1e-4 and kept["weight_decay"] == 0.0
+    assert all(p.ndim == 4 or p.ndim == 2 for p in decayed["params"])
+    assert all(p.ndim == 1 for p in kept["params"]) and imagenet.defaults["nesterov"]
+    paper = make_optimizer(torch, model, PRESETS["cifar-paper"])
+    assert len(paper.param_groups) == 1 and not paper.defaults["nesterov"]

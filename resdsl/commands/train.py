@@ -42,6 +42,15 @@ from resdsl.train.presets import PRESETS
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="base learning rate")
 @click.option("--schedule", type=click.Choice(["step", "cosine"]), help="learning-rate schedule")
 @click.option("--weight-decay", type=click.FloatRange(min=0), help="L2 weight decay")
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), help="default: the preset's")
+@click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum (SGD)")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="e.g. 0.1")
+@click.option(
+    "--clip-grad", type=click.FloatRange(min=0), help="clip the gradients' global norm to this"
+)
+@click.option(
+    "--warmup-steps", type=click.IntRange(min=0), help="linear learning-rate warm-up steps"
+)
 @click.option(
     "--amp/--no-amp",
     default=None,
@@ -95,6 +104,11 @@ def train(
     lr,
     schedule,
     weight_decay,
+    optimizer,
+    nesterov,
+    label_smoothing,
+    clip_grad,
+    warmup_steps,
     amp,
     channels_last,
     compile_,
@@ -141,6 +155,11 @@ def train(
         strategy=strategy,
         init=init,
         threads=threads,
+        optimizer=optimizer,
+        nesterov=nesterov,
+        label_smoothing=label_smoothing,
+        clip_grad=clip_grad,
+        warmup_steps=warmup_steps,
     )
     if threads is not None:  # read by PyTorch's and TensorFlow's thread pools when they start
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):

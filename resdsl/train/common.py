@@ -41,6 +41,11 @@ class TrainOptions:
     strategy: str = "none"  # keras: none | mirrored | multiworker
     init: str | None = None  # weights to start from (fine-tuning), see initial_state
     threads: int | None = None  # CPU threads of the framework (None: its default)
+    optimizer: str | None = None  # the recipe's overrides from here on (None: the preset's)
+    nesterov: bool | None = None
+    label_smoothing: float | None = None
+    clip_grad: float | None = None
+    warmup_steps: int | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -303,6 +308,11 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
         lr=opts.lr,
         schedule=opts.schedule,
         weight_decay=opts.weight_decay,
+        optimizer=opts.optimizer,
+        nesterov=opts.nesterov,
+        label_smoothing=opts.label_smoothing,
+        clip_grad=opts.clip_grad,
+        warmup_steps=opts.warmup_steps,
     )
     if recipe.batch_size % workers:
         raise TrainError(
@@ -318,8 +328,17 @@ def describe_run(network, params: int, data, recipe, run_plan) -> str:
         f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
         f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
         f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
-        f"steps, batch {recipe.batch_size}, lr {recipe.lr}, {recipe.schedule}"
+        f"steps, batch {recipe.batch_size}, {_optimizer_words(recipe)}, lr {recipe.lr}, "
+        f"{recipe.schedule}"
+        + (f", label smoothing {recipe.label_smoothing:g}" if recipe.label_smoothing else "")
+        + (f", gradients clipped at {recipe.clip_grad:g}" if recipe.clip_grad else "")
     )
+
+
+def _optimizer_words(recipe) -> str:
+    name = "AdamW" if recipe.optimizer == "adamw" else "SGD" + " Nesterov" * recipe.nesterov
+    decay = "" if recipe.decay_all else " (not on norms and biases)"
+    return f"{name}, weight decay {recipe.weight_decay:g}{decay}"
 
 
 def say(message: str) -> None:

@@ -153,14 +153,10 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         model = module.build_model(num_classes=data.num_classes, input_shape=x_train.shape[1:])
         if opts.init and not opts.resume:
             _initialise(model, opts.init, network, data.num_classes, chief)
-        optimizer = keras.optimizers.SGD(
-            learning_rate=recipe.lr * lr_factor(0, recipe, run_plan),
-            momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay or None,
-        )
+        optimizer = make_optimizer(keras, recipe, recipe.lr * lr_factor(0, recipe, run_plan))
         model.compile(
             optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=make_loss(keras, recipe.label_smoothing, data.num_classes),
             metrics=["accuracy"],
             jit_compile=bool(opts.compile),
         )
@@ -327,6 +323,39 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         write_result(opts.out, result_record(opts, network, data, **fields))
         say(f"test accuracy: {test_acc:.2%}")
     return 0
+
+
+def make_loss(keras, label_smoothing: float, classes: int):
+    """Cross-entropy on logits of integer labels, smoothed as PyTorch's `label_smoothing` (the
+    target is 1 - s on the true class plus s / classes everywhere)."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def smoothed_cross_entropy(y_true, logits):
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        targets = keras.ops.one_hot(labels, classes)
+        return keras.losses.categorical_crossentropy(
+            targets, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+
+    return smoothed_cross_entropy
+
+
+def make_optimizer(keras, recipe, learning_rate: float):
+    """SGD (momentum, optionally Nesterov) or AdamW, with the recipe's weight decay (left off
+    norms and biases unless `decay_all`) and gradient clipping."""
+    options = {"learning_rate": learning_rate, "weight_decay": recipe.weight_decay or None}
+    if recipe.clip_grad:
+        options["global_clipnorm"] = recipe.clip_grad
+    if recipe.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(**options)
+    else:
+        optimizer = keras.optimizers.SGD(
+            momentum=recipe.momentum, nesterov=recipe.nesterov, **options
+        )
+    if recipe.weight_decay and not recipe.decay_all:
+        optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 def save_best_keras(model, out: str) -> None:

@@ -28,6 +28,12 @@ class Recipe:
     pad: int = 0  # zero padding before a random crop back to the input size
     flip: bool = False  # random horizontal flip
     label_smoothing: float = 0.0
+    optimizer: str = "sgd"  # "sgd" (with `momentum`) or "adamw"
+    nesterov: bool = False
+    clip_grad: float = 0.0  # the gradients' global norm is clipped to this; 0: not clipped
+    # Weight decay on every parameter (the papers' CIFAR recipe), or (False) on convolution and
+    # linear weights only, not on norms' scales and shifts or biases (Bag of Tricks).
+    decay_all: bool = True
 
 
 PRESETS: dict[str, Recipe] = {
@@ -51,6 +57,22 @@ PRESETS: dict[str, Recipe] = {
         pad=2,
     ),
     "default": Recipe(name="default", epochs=30, schedule="cosine", pad=4, flip=True),
+    # ImageNet ResNet-50 as "Bag of Tricks" trains it: SGD with Nesterov momentum, lr 0.1 per
+    # 256 images, cosine decay after a warm-up, label smoothing 0.1, no decay on norms and
+    # biases, 90 epochs.
+    "imagenet": Recipe(
+        name="imagenet",
+        epochs=90,
+        batch_size=256,
+        lr=0.1,
+        nesterov=True,
+        weight_decay=1e-4,
+        schedule="cosine",
+        warmup_steps=2_500,
+        flip=True,
+        label_smoothing=0.1,
+        decay_all=False,
+    ),
 }
 
 # Preset a dataset gets when none is named.

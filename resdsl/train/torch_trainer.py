@@ -228,6 +228,24 @@ def _set_rng_state(state: dict, device) -> None:
         torch.cuda.set_rng_state(state["cuda"].cpu(), device)
 
 
+def make_optimizer(torch, model, recipe):
+    """SGD (momentum, optionally Nesterov) or AdamW at the recipe's rate; weight decay on every
+    parameter, or (`decay_all` False) on convolution and linear weights only: norms' scales and
+    shifts and all biases are 1-d, and decaying them only hurts (Bag of Tricks)."""
+    if recipe.decay_all:
+        groups = [{"params": list(model.parameters()), "weight_decay": recipe.weight_decay}]
+    else:
+        decayed = [p for p in model.parameters() if p.ndim > 1]
+        kept = [p for p in model.parameters() if p.ndim <= 1]
+        groups = [
+            {"params": decayed, "weight_decay": recipe.weight_decay},
+            {"params": kept, "weight_decay": 0.0},
+        ]
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe.lr)
+    return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+
+
 def run(opts: TrainOptions) -> int:
     import torch
     import torch.nn as nn
@@ -311,12 +329,7 @@ def _train(opts, dist, device, torch, nn) -> int:
         model = torch.compile(model)
     torch.manual_seed(opts.seed + 1_000_003 * dist.rank)  # dropout differs per rank
 
-    optimizer = torch.optim.SGD(
-        raw.parameters(),
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-    )
+    optimizer = make_optimizer(torch, raw, recipe)
     if amp_dtype == torch.float16 and cuda:
         scaler = torch.amp.GradScaler("cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
@@ -474,10 +487,15 @@ def _train(opts, dist, device, torch, nn) -> int:
                 optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
                     scaler.scale(loss).backward()
+                    if recipe.clip_grad:
+                        scaler.unscale_(optimizer)  # clip the true gradients
+                        torch.nn.utils.clip_grad_norm_(raw.parameters(), recipe.clip_grad)
                     scaler.step(optimizer)
                     scaler.update()
                 else:
                     loss.backward()
+                    if recipe.clip_grad:
+                        torch.nn.utils.clip_grad_norm_(raw.parameters(), recipe.clip_grad)
                     optimizer.step()
                 scheduler.step()
                 with torch.no_grad():
