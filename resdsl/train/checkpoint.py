@@ -242,18 +242,27 @@ def truncate_metrics(out: str, epochs_done: int) -> None:
     path = os.path.join(out, METRICS)
     if not os.path.exists(path):
         return
-    keep = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get("epoch", 0) <= epochs_done:
-                keep.append(json.dumps(record) + "\n")
+    keep = [json.dumps(r) + "\n" for r in read_metrics(out) if r.get("epoch", 0) <= epochs_done]
     from resdsl.files import atomic_write
 
     atomic_write(path, "".join(keep))
+
+
+def read_metrics(out: str) -> list[dict]:
+    """OUT/metrics.jsonl's records, in order; a torn or foreign line is skipped."""
+    records = []
+    try:
+        with open(os.path.join(out, METRICS), encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, dict):
+                    records.append(record)
+    except OSError:
+        return []
+    return records
 
 
 def append_metrics(out: str, record: dict) -> None:

@@ -243,21 +243,13 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
 
 def best_so_far(out: str) -> tuple[int, float] | None:
     """(epoch, test accuracy) of the best epoch logged in OUT/metrics.jsonl, or None."""
-    path = os.path.join(out, "metrics.jsonl")
-    best = None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                better = isinstance(record, dict) and "test_acc" in record
-                if better and (best is None or record["test_acc"] > best[1]):
-                    best = (int(record["epoch"]), float(record["test_acc"]))
-    except OSError:
+    from .checkpoint import read_metrics
+
+    scored = [r for r in read_metrics(out) if "test_acc" in r]
+    if not scored:
         return None
-    return best
+    best = max(scored, key=lambda r: r["test_acc"])  # the first of equals
+    return int(best["epoch"]), float(best["test_acc"])
 
 
 def result_record(opts: TrainOptions, network, data, **fields) -> dict:

@@ -5,7 +5,6 @@ on the right."""
 from __future__ import annotations
 
 import io
-import json
 import os
 
 WIDTH, HEIGHT, PAD = 420, 300, 40
@@ -65,12 +64,9 @@ def curves_png(records: list[dict]) -> bytes:
 def write_curves(out: str) -> str | None:
     """Draw OUT/metrics.jsonl into OUT/curves.png (atomically); its path, or None without
     metrics or without Pillow."""
-    try:
-        with open(os.path.join(out, "metrics.jsonl"), encoding="utf-8") as handle:
-            records = [json.loads(line) for line in handle if line.strip()]
-    except (OSError, ValueError):
-        return None
-    records = [r for r in records if isinstance(r, dict) and "test_acc" in r]
+    from .checkpoint import read_metrics
+
+    records = [r for r in read_metrics(out) if "test_acc" in r]
     if not records:
         return None
     try:
