@@ -269,10 +269,19 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
 
 
 def _anti_alias(
-    spec: AntiAliasSpec, torch: str, keras: str, channels: int, stride: int, **flags
+    spec: AntiAliasSpec,
+    torch: str,
+    keras: str,
+    channels: int,
+    stride: int,
+    *,
+    width: str = "mid",
+    strided: bool = False,
 ) -> BlurPoolLayer | PoolLayer:
-    """The layer that applies a stride after a convolution that no longer does: a blur pool,
-    or an average pool whose window is the stride (timm's `aa_layer`)."""
+    """The layer that applies a stride after a convolution that no longer does: a blur pool
+    over `channels` (the block's `width`), or an average pool whose window is the stride
+    (timm's `aa_layer`), which takes whatever channels it is given. `strided`: it applies the
+    block's stride."""
     if spec.kind == "blur":
         return BlurPoolLayer(
             torch=torch,
@@ -281,11 +290,11 @@ def _anti_alias(
             size=spec.size,
             stride=stride,
             padding=((stride - 1) + (spec.size - 1)) // 2,
-            **flags,
+            width=width,
+            strided=strided,
         )
     pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0)
-    flags.pop("width", None)  # a pool keeps whatever channels it is given
-    return PoolLayer(torch=torch, keras=keras, pool=pool, **flags)
+    return PoolLayer(torch=torch, keras=keras, pool=pool, strided=strided)
 
 
 def inner_width(block: BlockSpec, width: int) -> int:

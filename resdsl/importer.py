@@ -289,35 +289,34 @@ def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
     return kind + (f"({', '.join(args)})" if args else ""), planes
 
 
-def _attention(blocks: list[_Block]) -> tuple[str, str | None]:
-    """The `attention` setting the blocks' tensors give, and what was assumed."""
+def _attention(blocks: list[_Block]) -> str:
+    """The `attention` setting the blocks' tensors give."""
     found = {b.attention[0] for b in blocks if b.attention}
     if not found:
-        return "none", None
+        return "none"
     if len(found) > 1 or any(b.attention is None for b in blocks):
         raise ImportFailed("channel attention in some blocks and not others, or of two kinds")
     if found == {"eca"}:
         if all(b.attention[1] == eca_kernel(b.out, 2.0, 1.0) for b in blocks):
-            return "eca", None
+            return "eca"
         kernels = {b.attention[1] for b in blocks}
         if len(kernels) == 1:
-            return f"eca(kernel: {kernels.pop()})", None
+            return f"eca(kernel: {kernels.pop()})"
         raise ImportFailed("ECA kernels that neither timm's rule nor one size explains")
     for reduction in (16, 4, 8, 2, 32):
         if all(b.attention[1] == make_divisible(b.out / reduction, 8) for b in blocks):
-            return ("se" if reduction == 16 else f"se(reduction: {reduction})"), None
+            return "se" if reduction == 16 else f"se(reduction: {reduction})"
     widths = {b.attention[1] for b in blocks}
     if len(widths) == 1:
-        return f"se(width: {widths.pop()})", None
+        return f"se(width: {widths.pop()})"
     raise ImportFailed("squeeze-excitation widths that no reduction ratio explains")
 
 
 @dataclass
 class Imported:
-    """A spec's text and what it assumed."""
+    """A spec's text and what it assumed (also written into its header)."""
 
     text: str
-    name: str
     assumed: list[str]
 
 
@@ -399,7 +398,7 @@ def infer(
         settings.append(("shortcut", shortcut))
     if keras and preact:
         settings.append(("strided_block", "last"))
-    attention, _ = _attention(every)
+    attention = _attention(every)
     if attention != "none":
         settings.append(("attention", attention))
     aa = facts.get("aa")
@@ -411,7 +410,7 @@ def infer(
     elif not facts:
         assumed.append("no anti-aliasing (it has no weights)")
     # ----- conventions
-    bias = _conv_bias(shapes, every)
+    bias = _conv_bias(shapes)
     if bias != "off":
         settings.append(("conv_bias", bias))
     norm, norm_words = _norm(shapes, facts, keras)
@@ -428,7 +427,7 @@ def infer(
     if preact != ("norm.weight" in shapes):
         settings.append(("head", f"avgpool(norm: {'on' if not preact else 'off'})"))
     # ----- stages
-    strides = _strides(list(blocks), facts, keras and preact, cifar)
+    strides = _strides(list(blocks), facts, keras and preact)
     for what, given, index in (
         ("strides", choices.strides, 0),
         ("dilations", choices.dilations, 1),
@@ -471,8 +470,8 @@ def infer(
     if not result.ok:
         problems = "; ".join(f"{d.code} {d.message}" for d in result.diagnostics[:3])
         raise ImportFailed(f"the inferred spec does not check: {problems}")
-    _verify(result.network, shapes, source.scheme)
-    return Imported(format_text(text, f"{name}.res"), name, assumed)
+    _verify(result.network, shapes)
+    return Imported(format_text(text, f"{name}.res"), assumed)
 
 
 def _first_conv(shapes: Shapes) -> str:
@@ -556,7 +555,7 @@ def _shortcut(blocks: list[_Block], keras_v2: bool) -> str | None:
     return None
 
 
-def _conv_bias(shapes: Shapes, every: list[_Block]) -> str:
+def _conv_bias(shapes: Shapes) -> str:
     convs = [
         k for k, v in shapes.items() if len(v) == 4 and k.endswith(".weight") and ".se." not in k
     ]
@@ -582,9 +581,9 @@ def _norm(shapes: Shapes, facts: dict, keras: bool) -> tuple[str | None, list[st
     return (f"group(groups: {groups})" if groups != 32 else "group"), []
 
 
-def _strides(
-    stages: list[str], facts: dict, keras_v2: bool, cifar: bool
-) -> dict[str, tuple[int, int]]:
+def _strides(stages: list[str], facts: dict, keras_v2: bool) -> dict[str, tuple[int, int]]:
+    """(stride, dilation) of each stage: the module tree's, else the naming scheme's
+    convention (keras.applications' V2 strides each stage's end, the last not at all)."""
     known = facts.get("stages") or {}
     if all(s in known for s in stages):
         return {s: known[s] for s in stages}
@@ -619,7 +618,7 @@ def _render(
     return "\n".join(lines) + "\n"
 
 
-def _verify(network, shapes: Shapes, scheme: str) -> None:
+def _verify(network, shapes: Shapes) -> None:
     """The inferred network's tensors must be the source's, name for name and shape for shape."""
     ours = state_dict_shapes(network)
     ours = {k: v for k, v in ours.items() if not k.endswith("num_batches_tracked")}

@@ -36,6 +36,7 @@ __all__ = [
     "keras_to_torch",
     "layer_pairs",
     "load_torch_checkpoint",
+    "read_torch_checkpoint",
     "save_keras_weights",
     "save_torch_state",
     "state_dict_layout",
@@ -275,6 +276,13 @@ def build_generated(network: Network, backend: str):
 def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     """A state dict from a `.pt` file, read with `weights_only=True` (no code runs); a
     checkpoint that wraps it under `state_dict` or `model` is unwrapped."""
+    return read_torch_checkpoint(path)[0]
+
+
+def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
+    """The state dict of a `.pt` file (see :func:`load_torch_checkpoint`), and the data record
+    a `resdsl train` checkpoint keeps beside it (`data`: name, normalisation, class names), or
+    None. One read of the file."""
     import torch
 
     try:
@@ -286,12 +294,13 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict:
         reason = next((line for line in lines if "WeightsUnpickler error" in line), None)
         reason = reason or (lines[0] if lines else type(error).__name__)
         raise ValueError(f"torch.load(weights_only=True) refused it: {reason}") from None
+    record = data.get("data") if isinstance(data, Mapping) else None
     for key in ("state_dict", "model"):
         if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
             data = data[key]
     if not isinstance(data, Mapping) or not all(hasattr(v, "shape") for v in data.values()):
         raise PortError(f"`{os.fspath(path)}` holds no state dict of tensors")
-    return dict(data)
+    return dict(data), (record if isinstance(record, dict) else None)
 
 
 def save_torch_state(state: Mapping, path: str | os.PathLike) -> None:

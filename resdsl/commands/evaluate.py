@@ -28,34 +28,12 @@ def _fail(message: str) -> None:
 
 def _load(spec: str, weights: str):
     """(network, model in eval mode, the checkpoint's data record or None)."""
-    import torch
-
-    from ..weights import load_torch_checkpoint
     from ._common import load_or_exit
-    from .export import build_torch_model
+    from .export import trained_model
 
     network = load_or_exit(spec)
-    try:
-        raw = torch.load(weights, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        _fail(f"no such file `{weights}`")
-    except Exception as error:  # torch refused it: not a weights-only file, or damaged
-        _fail(f"cannot read `{weights}`: {str(error).strip().splitlines()[0]}")
-    record = (
-        raw.get("data") if isinstance(raw, dict) and isinstance(raw.get("data"), dict) else None
-    )
-    try:
-        state = load_torch_checkpoint(weights)
-    except (OSError, ValueError) as error:
-        _fail(f"cannot read `{weights}`: {error}")
-    classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else None
-    model = build_torch_model(network, classes)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        _fail(f"`{weights}` does not fit {spec}: {lines[1] if len(lines) > 1 else lines[0]}")
-    return network, model.eval(), record
+    model, record = trained_model(network, spec, weights)
+    return network, model, record
 
 
 def _normaliser(record: dict | None, data):

@@ -53,25 +53,10 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     except ImportError:
         click.echo("error: export needs PyTorch: pip install 'resdsl[torch]'", err=True)
         sys.exit(2)
-    state = None
-    if weights is not None:
-        from ..weights import load_torch_checkpoint
-
-        try:
-            state = load_torch_checkpoint(weights)
-        except (OSError, ValueError) as error:
-            click.echo(f"error: cannot read `{weights}`: {error}", err=True)
-            sys.exit(2)
-    classes = int(state["fc.weight"].shape[0]) if state and "fc.weight" in state else None
-    model = build_torch_model(network, classes)
-    if state is not None:
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as error:
-            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-            reason = lines[1] if len(lines) > 1 else lines[0]
-            click.echo(f"error: `{weights}` does not fit {path}: {reason}", err=True)
-            sys.exit(2)
+    if weights is None:
+        model = build_torch_model(network)
+    else:
+        model, _ = trained_model(network, path, weights)
     try:
         data = onnx_bytes(model, network, opset)
     except Exception as error:  # the exporter's failures come in many types
@@ -84,6 +69,30 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     except OSError as error:
         click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
         sys.exit(2)
+
+
+def trained_model(network: Network, spec: str, weights: str):
+    """The model (in eval mode) with trained `weights` loaded strictly, its classifier sized by
+    them, and the data record a `resdsl train` checkpoint keeps (or None). A file that cannot be
+    read or does not fit exits 2 with a message naming the first tensor that does not."""
+    from ..weights import read_torch_checkpoint
+
+    try:
+        state, record = read_torch_checkpoint(weights)
+    except (OSError, ValueError) as error:
+        reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
+        click.echo(f"error: cannot read `{weights}`: {reason}", err=True)
+        sys.exit(2)
+    classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else None
+    model = build_torch_model(network, classes)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+        reason = lines[1] if len(lines) > 1 else lines[0]
+        click.echo(f"error: `{weights}` does not fit {spec}: {reason}", err=True)
+        sys.exit(2)
+    return model.eval(), record
 
 
 def build_torch_model(network: Network, num_classes: int | None = None):

@@ -66,7 +66,7 @@ _ALLOWED = {
 MAX_CIFAR_BYTES = 200 * 2**20
 
 
-def _bounded(callable_, module: str, name: str):
+def _bounded(callable_, name: str):
     """`callable_` with the size it would allocate checked first: numpy's `_reconstruct`
     (subtype, shape, dtype) makes an array of `shape`, and `bytes(n)` or `bytearray(n)` n zero
     bytes, before any of the file's data arrives."""
@@ -95,7 +95,7 @@ class _SafeUnpickler(pickle.Unpickler):
         if (module, name) in _ALLOWED:
             found = super().find_class(module, name)
             if name in ("_reconstruct", "bytes", "bytearray"):
-                return _bounded(found, module, name)
+                return _bounded(found, name)
             return found
         raise pickle.UnpicklingError(f"refusing to load `{module}.{name}`")
 
