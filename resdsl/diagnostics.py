@@ -167,6 +167,15 @@ E_NORM_GROUPS = _code(
     "group norm's groups must divide the channels",
     _net("  norm group(groups: 3)\n  stage a: 2 x 16"),
 )
+E_MIXED_GATES = _code(
+    "E408",
+    "error",
+    "squeeze-excitation gates differ between stages",
+    _net(
+        "  attention se\n  stage a: 1 x 16\n"
+        "  stage b: 1 x 32 / 2 { attention se(gate: hard_sigmoid) }"
+    ),
+)
 # Spatial: E5xx
 E_VANISHES = _code(
     "E501",

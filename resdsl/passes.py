@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from . import diagnostics as dx
 from .diagnostics import Diagnostics, Label
 from .elaborate import inner_width, out_width
-from .ir import Network, NormLayer, Span, Stage
+from .ir import Network, NormLayer, Span, SqueezeExciteLayer, Stage
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,33 @@ def _size_change(stride: int, dilates: float) -> str:
 
 
 # --------------------------------------------------------------------------- norms
+
+
+@register("attention", "E408")
+def check_attention(network: Network, diags: Diagnostics) -> None:
+    """Squeeze-excitation has one gate in the whole network: the backends write one
+    squeeze-excitation module (or function) per network."""
+    first = None
+    for stage in network.stages:
+        gates = {
+            layer.gate
+            for run in stage.runs
+            for layer in run.block.branch
+            if isinstance(layer, SqueezeExciteLayer)
+        }
+        for gate in sorted(gates):
+            if first is None:
+                first = (gate, stage)
+            elif gate != first[0]:
+                diags.add(
+                    dx.E_MIXED_GATES,
+                    f"stage `{stage.name}`'s squeeze-excitation gates with {gate}, stage "
+                    f"`{first[1].name}`'s with {first[0]}",
+                    _setting_span(stage, network, "attention"),
+                    notes=(Label(_setting_span(first[1], network, "attention"), first[0]),),
+                    help="give every stage's squeeze-excitation the same `gate`",
+                )
+                return
 
 
 @register("norms", "E407")
