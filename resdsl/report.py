@@ -258,9 +258,8 @@ def _block_activations(block: Block) -> int:
 
 def _head_activations(network: Network) -> int:
     head, last = network.head, network.stages[-1].out_shape
-    total = _numel(last) if head.norm else 0  # the norm
-    total += _numel(last) if head.norm else 0  # its activation
-    return total + head.in_features + head.classes  # pooled features, logits
+    normed = 2 * _numel(last) if head.norm else 0  # the norm and its activation
+    return normed + head.in_features + head.classes  # then the pooled features, the logits
 
 
 def rows(network: Network, blocks: bool = False, layers: bool = False) -> list[Row]:
