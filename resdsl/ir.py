@@ -8,68 +8,144 @@ Three levels, each produced by one phase:
 * the network (:class:`Network`): every block with concrete channels, stride, shortcut, shapes,
   parameters and multiply-accumulates. Backends read only this level.
 
-Every model is frozen and forbids unknown fields, so a phase cannot quietly change what an
+Every node is frozen and forbids unknown fields, so a phase cannot quietly change what an
 earlier one decided, and a typo in a field name is a bug caught at construction.
 
 The phases build nodes from values they have already checked, so constructing a node checks
-only its field names (unknown or missing ones raise TypeError) and does not run pydantic's
-validation: building validators for every model costs a short-lived command such as
-`resdsl check` more than all its own work (see the README's Speed section). Validation
-proper applies wherever data comes from outside: `Network.model_validate_json(...)`, and the
-tests, which validate every spec's IR at every level against the models.
+only its field names (unknown or missing ones raise TypeError) and validates nothing. Nodes are
+plain classes, not pydantic models: importing pydantic's model machinery and creating a model
+class for each node would cost a short-lived command such as `resdsl check` more than all its
+own work (see the README's Speed section). pydantic still defines what a node may hold: each
+node class has a model with the same name, fields and docstring, derived on first use by
+:mod:`resdsl.ir_models`, behind the methods nodes share with pydantic's models
+(`model_validate`, `model_validate_json`, `model_json_schema`, `model_dump`,
+`model_dump_json`, `model_fields`). Validation proper applies wherever data comes from outside:
+`Network.model_validate_json(...)`, and the tests, which validate every spec's IR at every level
+against the models.
 """
 
 from __future__ import annotations
 
 import math
-from functools import cache
-from typing import Annotated, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 
-class Node(BaseModel):
-    # defer_build: pydantic builds a model's validator on first use (`model_validate`), never
-    # at import, and construction does not use it (see the module's docstring).
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class _ModelFields:
+    """`NodeClass.model_fields`: its model's fields (pydantic's FieldInfo), by name, in order."""
+
+    def __get__(self, instance: Node | None, owner: type[Node]) -> dict[str, Any]:
+        from .ir_models import model
+
+        return model(owner).model_fields
+
+
+class Node:
+    """A node of the IR: immutable, built from keyword arguments. Its fields are its class's
+    annotations, after its base class's, each with an optional default (`stride: int = 1`)."""
+
+    # Every subclass's layout, set by __init_subclass__.
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _names: ClassVar[frozenset[str]] = frozenset()
+    _required: ClassVar[frozenset[str]] = frozenset()
+    _defaults: ClassVar[dict[str, Any]] = {}
+    model_fields: ClassVar[dict[str, Any]] = _ModelFields()  # type: ignore[assignment]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__annotations__  # the class's own (since Python 3.10), strings
+        cls._fields = (*cls._fields, *(name for name in own if name not in cls._names))
+        cls._names = frozenset(cls._fields)
+        inherited = {name: v for name, v in cls._defaults.items() if name not in own}
+        cls._defaults = {**inherited, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
+        cls._required = cls._names - cls._defaults.keys()
 
     def __init__(self, /, **fields: Any) -> None:
-        order, names, required, defaults = _layout(type(self))
-        if not (fields.keys() <= names and required <= fields.keys()):
-            _bad_fields(type(self), fields, names, required)
-        # What `model_construct` does, in field order, without its per-call bookkeeping: this
-        # runs for every node of every spec.
-        values = {name: fields[name] if name in fields else defaults[name] for name in order}
+        cls = type(self)
+        if not (fields.keys() <= cls._names and cls._required <= fields.keys()):
+            _bad_fields(cls, fields)
+        values = {
+            name: fields[name] if name in fields else cls._defaults[name] for name in cls._fields
+        }
         object.__setattr__(self, "__dict__", values)
-        object.__setattr__(self, "__pydantic_fields_set__", set(fields))
-        object.__setattr__(self, "__pydantic_extra__", None)
-        object.__setattr__(self, "__pydantic_private__", None)
 
-    # Tells pydantic this is its own `__init__` (as pydantic-settings' BaseSettings does), so
-    # `model_validate` and `model_validate_json` keep validating in full instead of calling it.
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable: use model_copy(update=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash((type(self), *self.__dict__.values()))
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """(name, value) of every field, in order, as pydantic's models: `dict(node)`."""
+        return iter(self.__dict__.items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._fields_text(', ')})"
+
+    def __str__(self) -> str:
+        return self._fields_text(" ")
+
+    def _fields_text(self, separator: str) -> str:
+        return separator.join(f"{name}={value!r}" for name, value in self.__dict__.items())
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Any:
+        """A copy with the fields in `update` replaced (checked for their names only)."""
+        return type(self)(**{**self.__dict__, **(update or {})})
+
+    # What needs pydantic goes through the node class's model (resdsl.ir_models).
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Any:
+        from .ir_models import validate
+
+        return validate(cls, obj, **options)
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes, **options: Any) -> Any:
+        from .ir_models import validate_json
+
+        return validate_json(cls, data, **options)
+
+    @classmethod
+    def model_json_schema(cls, **options: Any) -> dict[str, Any]:
+        from .ir_models import model
+
+        return model(cls).model_json_schema(**options)
+
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        from .ir_models import as_model
+
+        return as_model(self).model_dump(**options)
+
+    def model_dump_json(self, **options: Any) -> str:
+        from .ir_models import as_model
+
+        return as_model(self).model_dump_json(**options)
 
 
-@cache
-def _layout(cls: type[Node]) -> tuple[tuple[str, ...], frozenset[str], frozenset[str], dict]:
-    """A node class's field names in order and as a set, its required ones, and the others'
-    defaults."""
-    fields = cls.model_fields
-    if any(field.default_factory is not None for field in fields.values()):
-        raise TypeError(f"{cls.__name__}: IR fields take plain defaults")
-    required = frozenset(name for name, field in fields.items() if field.is_required())
-    defaults = {name: f.default for name, f in fields.items() if name not in required}
-    return tuple(fields), frozenset(fields), required, defaults
-
-
-def _bad_fields(cls: type, fields: dict, names, required) -> None:
-    unknown, missing = fields.keys() - names, required - fields.keys()
+def _bad_fields(cls: type[Node], fields: Mapping[str, Any]) -> None:
+    unknown, missing = fields.keys() - cls._names, cls._required - fields.keys()
     problems = [
         f"{what} {', '.join(sorted(found))}"
         for what, found in (("unknown", unknown), ("missing", missing))
         if found
     ]
     raise TypeError(f"{cls.__name__}: " + "; ".join(problems))
+
+
+class Discriminator(NamedTuple):
+    """Marks a union of node classes that one field tells apart (`op` of layers): pydantic's
+    discriminated union in the models (`Field(discriminator=...)`)."""
+
+    field: str
 
 
 class Span(Node):
@@ -522,7 +598,7 @@ AnyLayer = Annotated[
     | LinearLayer
     | DropoutLayer
     | GlobalPoolLayer,
-    Field(discriminator="op"),
+    Discriminator("op"),
 ]
 
 

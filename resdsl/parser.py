@@ -12,12 +12,12 @@ import os
 import re
 import stat
 from functools import lru_cache
-from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import diagnostics as dx
+from . import grammars
 from .diagnostics import Diagnostics
 from .ir import (
     Arg,
@@ -44,9 +44,16 @@ _TOKEN = re.compile(r'#[^\n]*|"[^"\n]*"|[A-Za-z0-9_.+-]+|\S')
 _LARK_OPTIONS = {"parser": "lalr", "propagate_positions": True, "maybe_placeholders": True}
 
 
+def _grammar_file(name: str) -> str:
+    """A file of the `resdsl.grammars` package (read beside its `__init__`, as the backends
+    read their templates: importlib.resources would cost a `check` a few milliseconds)."""
+    return os.path.join(os.path.dirname(grammars.__file__), name)
+
+
 @lru_cache(maxsize=1)
 def grammar_text() -> str:
-    return resources.files("resdsl.grammars").joinpath("resdsl.lark").read_text("utf-8")
+    with open(_grammar_file("resdsl.lark"), encoding="utf-8") as handle:
+        return handle.read()
 
 
 def _tables_key() -> str:
@@ -66,9 +73,9 @@ def lark_parser() -> Lark:
     and `make grammar` regenerates them. On a mismatch the grammar is simply built, so stale
     tables cost time, never correctness.
     """
-    tables = resources.files("resdsl.grammars").joinpath("resdsl.tables")
     try:
-        header, _, body = tables.read_text("utf-8").partition("\n")
+        with open(_grammar_file("resdsl.tables"), encoding="utf-8") as handle:
+            header, _, body = handle.read().partition("\n")
         if header == f"# {_tables_key()}":
             saved = json.loads(body, object_hook=_from_json)
             return Lark._load_from_dict(saved["data"], saved["memo"])

@@ -9,7 +9,6 @@ where :mod:`resdsl.catalogue` reads them to document each setting.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +47,8 @@ def alternatives(options: Iterable[str]) -> str:
 def did_you_mean(text: str, options: Iterable[str]) -> str | None:
     """ "did you mean `x`?" for the option closest to `text` (or equal but for case); None when
     none is close."""
+    import difflib  # only for a misspelt word: not imported by every `check`
+
     close = difflib.get_close_matches(text, list(options), n=1, cutoff=0.6)
     if not close and text.lower() in {o.lower() for o in options}:
         close = [o for o in options if o.lower() == text.lower()]

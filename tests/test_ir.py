@@ -170,3 +170,51 @@ def test_construction_checks_field_names():
         Shape(channels=1, height=2)
     with pytest.raises(TypeError, match="unknown depth"):
         Shape(channels=1, height=2, width=3, depth=4)
+
+
+def test_nodes_behave_as_frozen_models():
+    """Nodes are plain classes (resdsl.ir says why) with what the phases, backends and tools
+    used of pydantic's models: keyword construction with defaults, value equality and hashing,
+    immutability, `dict(node)`, repr and str, and `model_copy(update=...)`."""
+    from resdsl.ir import Conv, Shape
+
+    conv = Conv(in_channels=3, out_channels=64, kernel=7, stride=2, padding=3)
+    assert (conv.dilation, conv.groups, conv.bias) == (1, 1, False)  # defaults
+    assert list(dict(conv)) == [
+        "in_channels", "out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias",
+    ]  # fmt: skip
+    same = Conv(in_channels=3, out_channels=64, kernel=7, stride=2, padding=3)
+    assert conv == same and hash(conv) == hash(same) and len({conv, same}) == 1
+    assert conv != Shape(channels=3, height=64, width=7)
+    with pytest.raises(AttributeError):
+        conv.stride = 1
+    wider = conv.model_copy(update={"out_channels": 128})
+    assert (wider.out_channels, wider.kernel, conv.out_channels) == (128, 7, 64)
+    with pytest.raises(TypeError, match="unknown depth"):
+        conv.model_copy(update={"depth": 1})
+    shape = Shape(channels=1, height=2, width=3)
+    assert repr(shape) == "Shape(channels=1, height=2, width=3)"
+    assert str(Conv(in_channels=1, out_channels=2, kernel=1)).startswith("in_channels=1 ")
+
+
+def test_every_node_class_has_its_pydantic_model():
+    """resdsl.ir_models derives, for each node class, a pydantic model of the same name,
+    docstring and fields in the same order; validating gives nodes back."""
+    import pydantic
+
+    from resdsl import ir
+    from resdsl.ir_models import model
+
+    nodes = [v for v in vars(ir).values() if isinstance(v, type) and issubclass(v, ir.Node)]
+    for node in nodes[1:]:
+        derived = model(node)
+        assert issubclass(derived, pydantic.BaseModel)
+        assert (derived.__name__, derived.__doc__) == (node.__name__, node.__doc__)
+        assert list(node.model_fields) == list(node._fields)
+        assert derived.model_config["frozen"] and derived.model_config["extra"] == "forbid"
+    shape = ir.Shape.model_validate({"channels": 1, "height": 2, "width": 3})
+    assert type(shape) is ir.Shape and shape == ir.Shape(channels=1, height=2, width=3)
+    with pytest.raises(pydantic.ValidationError):
+        ir.Shape.model_validate({"channels": 1, "height": 2, "width": 3, "depth": 4})
+    with pytest.raises(pydantic.ValidationError):
+        ir.Conv.model_validate({"in_channels": "many", "out_channels": 2, "kernel": 1})

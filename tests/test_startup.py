@@ -1,7 +1,8 @@
 """What keeps a `resdsl check` or `compile` process short: built-in backends found without an
 entry-point scan, templates compiled in memory without writing any file, the prebuilt parser
-tables, the formatter's parser built once. Timings are left to
-benchmarks/; these tests check behaviour only."""
+tables, the formatter's parser built once, an IR of plain classes (no pydantic unless a JSON
+output or validation asks for it), nothing imported that only other commands need. Timings are
+left to benchmarks/; these tests check behaviour only."""
 
 from __future__ import annotations
 
@@ -92,8 +93,8 @@ def test_stale_compiled_templates_are_not_used(tmp_path):
 
 
 def test_check_and_compile_import_no_framework_and_scan_no_entry_points(tmp_path):
-    """In a fresh process: no torch, tensorflow or keras, no entry-point scan of ours, and no
-    pydantic validator or serializer built for any IR model (see resdsl.ir)."""
+    """In a fresh process: no torch, tensorflow or keras, no entry-point scan of ours, and
+    no pydantic (the IR's nodes are plain classes, see resdsl.ir)."""
     script = f"""
 import json, sys
 from importlib import metadata
@@ -111,17 +112,54 @@ codes = [runner.invoke(main, ["check", spec]).exit_code]
 for name in ("torch", "keras"):
     codes.append(runner.invoke(main, ["compile", spec, "--backend", name]).exit_code)
 heavy = sorted(m for m in ("torch", "tensorflow", "keras", "numpy") if m in sys.modules)
-from resdsl import ir
-models = [m for m in vars(ir).values() if isinstance(m, type) and issubclass(m, ir.Node)]
-built = sorted(m.__name__ for m in models if m.__pydantic_complete__)
-print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "built": built}}))
+avoided = ("pydantic", "pydantic_core", "resdsl.ir_models")
+loaded = sorted(m for m in avoided if m in sys.modules)
+print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "loaded": loaded}}))
 """
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["codes"] == [0, 0, 0]
     assert found["heavy"] == []
     assert backend.GROUP not in found["scanned"]
-    assert found["built"] == []
+    assert found["loaded"] == []
+
+
+# What only other commands, error messages or the JSON outputs need (the IR's pydantic models:
+# resdsl.ir_models). importlib.resources: package data is read beside the package's files.
+NOT_AT_START_UP = (
+    "pydantic",
+    "pydantic_core",
+    "resdsl.ir_models",
+    "rich",
+    "difflib",
+    "importlib.resources",
+    "importlib.metadata",
+)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["check"], ["compile", "--backend", "torch"], ["compile", "--backend", "keras"]],
+    ids=["check", "compile-torch", "compile-keras"],
+)
+def test_a_whole_process_imports_only_what_it_needs(arguments):
+    """`python -X importtime -m resdsl ...` lists every module the process imports."""
+    command, *options = arguments
+    spec = "specs/resnet152.res"
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "resdsl", command, spec, *options],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "resdsl.parser" in imported  # the listing is there
+    assert sorted(imported & set(NOT_AT_START_UP)) == []
 
 
 def test_the_formatter_builds_its_parser_once():
