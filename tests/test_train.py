@@ -19,41 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from train_helpers import ROOT, read_metrics, same_run, spec_file, tiny_spec
+from train_helpers import env as _env
 
-ROOT = Path(__file__).parent.parent
 RESNET20 = str(ROOT / "specs" / "cifar" / "resnet20.res")
-TINY = """network resnet8 {
-  input    1x16x16
-  classes  10
-  stem     cifar
-  block    basic
-  shortcut A
-
-  stage layer1: 1 x 16
-  stage layer2: 1 x 32 / 2
-  stage layer3: 1 x 64 / 2
-}
-"""
-ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-
-
-def _env(extra: dict | None = None) -> dict:
-    return {**os.environ, **ENV, **(extra or {})}
+TINY = tiny_spec("1x16x16", 10)
 
 
 def _train(*args: str, env: dict | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "resdsl", "train", *args],
-        capture_output=True,
-        text=True,
-        env=_env(env),
-        cwd=ROOT,
-    )
+    from train_helpers import train
 
-
-def _metrics(out: Path) -> list[dict]:
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    return train(*args, extra_env=env)
 
 
 def _result(out: Path) -> dict:
@@ -62,9 +38,7 @@ def _result(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("spec") / "resnet8.res"
-    path.write_text(TINY)
-    return str(path)
+    return spec_file(tmp_path_factory, TINY)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +62,7 @@ def test_torch_learns_digits(tiny, tmp_path):
     result = _result(tmp_path)
     assert result["test_acc"] >= 0.90, done.stdout
     assert f"test accuracy: {result['test_acc']:.2%}" in done.stdout
-    assert [m["epoch"] for m in _metrics(tmp_path)] == [1, 2, 3, 4, 5, 6]
+    assert [m["epoch"] for m in read_metrics(tmp_path)] == [1, 2, 3, 4, 5, 6]
     # The generated module was written and the checkpoint is a plain weights-only file.
     assert (tmp_path / "model.py").exists()
     import torch
@@ -105,7 +79,7 @@ def test_keras_learns_digits(tiny, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert _result(tmp_path)["test_acc"] >= 0.90, done.stdout
-    assert [m["epoch"] for m in _metrics(tmp_path)] == list(range(1, 9))
+    assert [m["epoch"] for m in read_metrics(tmp_path)] == list(range(1, 9))
     assert (tmp_path / "checkpoint" / "model.weights.h5").exists()
     assert json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["epoch"] == 8
 
@@ -155,7 +129,7 @@ def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
     assert two["processes"] == 2
     assert one["test_acc"] >= 0.93 and two["test_acc"] >= 0.93
     assert abs(one["test_acc"] - two["test_acc"]) <= 0.03, (one, two)
-    assert [m["epoch"] for m in _metrics(tmp_path / "two")] == list(range(1, 6))
+    assert [m["epoch"] for m in read_metrics(tmp_path / "two")] == list(range(1, 6))
 
 
 # --- runs that survive ----------------------------------------------------------------------------
@@ -178,19 +152,12 @@ def _wait_for_epoch(process: subprocess.Popen, out: Path, epoch: int):
     while True:
         assert process.poll() is None, process.communicate()
         try:
-            logged = [m["epoch"] for m in _metrics(out)]
+            logged = [m["epoch"] for m in read_metrics(out)]
         except (FileNotFoundError, ValueError):
             logged = []
         if epoch in logged and (out / "checkpoint.pt").exists():
             return
         time.sleep(0.01)
-
-
-def _same_run(a: list[dict], b: list[dict]) -> None:
-    assert [m["epoch"] for m in a] == [m["epoch"] for m in b]
-    for x, y in zip(a, b, strict=True):
-        assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-9)
-        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
 
 
 def test_sigkill_in_second_epoch_then_resume(tiny, reference, tmp_path):
@@ -202,15 +169,15 @@ def test_sigkill_in_second_epoch_then_resume(tiny, reference, tmp_path):
     time.sleep(0.3)
     process.kill()
     process.communicate()
-    logged = [m["epoch"] for m in _metrics(tmp_path)]
+    logged = [m["epoch"] for m in read_metrics(tmp_path)]
     assert logged == [1]
     done = _train(*args, "--resume")
     assert done.returncode == 0, done.stderr
     assert "resuming from epoch" in done.stdout
-    metrics = _metrics(tmp_path)
+    metrics = read_metrics(tmp_path)
     assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
     # Exactly where it left off: the same numbers as the unbroken run.
-    _same_run(metrics, _metrics(reference))
+    same_run(metrics, read_metrics(reference))
 
 
 def test_ctrl_c_saves_and_resumes_mid_epoch(tiny, reference, tmp_path):
@@ -229,9 +196,9 @@ def test_ctrl_c_saves_and_resumes_mid_epoch(tiny, reference, tmp_path):
     assert state["epoch"] >= 1
     done = _train(*args, "--resume")
     assert done.returncode == 0, done.stderr
-    metrics = _metrics(tmp_path)
+    metrics = read_metrics(tmp_path)
     assert [m["epoch"] for m in metrics] == [1, 2, 3, 4]
-    _same_run(metrics, _metrics(reference))
+    same_run(metrics, read_metrics(reference))
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])
@@ -259,7 +226,7 @@ def test_keras_resume_and_damaged_checkpoint(tiny, tmp_path):
     (tmp_path / "metrics.jsonl").open("a").write('{"epoch": 3, "bogus": true}\n{"epo')
     done = _train(*args, "--epochs", "3", "--resume")
     assert done.returncode == 0, done.stderr
-    assert [m["epoch"] for m in _metrics(tmp_path)] == [1, 2, 3]
+    assert [m["epoch"] for m in read_metrics(tmp_path)] == [1, 2, 3]
     assert (tmp_path / "checkpoint.prev").is_dir()
     (tmp_path / "checkpoint" / "model.weights.h5").write_bytes(b"\x89HDF broken")
     bad = _train(*args, "--epochs", "4", "--resume")
@@ -312,13 +279,13 @@ def test_cifar10_archive_layout_trains(tiny, tmp_path):
     from resdsl.train import data
 
     loaded = data.load(str(tmp_path), (3, 32, 32))  # the parent folder is found too
-    assert loaded.name == "cifar10" and loaded.x_train.shape == (100, 3, 32, 32)
+    assert loaded.name == "cifar10" and loaded.train.images.shape == (100, 3, 32, 32)
     assert loaded.class_names[3] == "class3"
     raw = pickle.loads((folder / "data_batch_1").read_bytes())
-    np.testing.assert_array_equal(loaded.x_train[:20].reshape(20, -1), raw[b"data"])
-    assert loaded.y_train[:20].tolist() == raw[b"labels"]
+    np.testing.assert_array_equal(loaded.train.images[:20].reshape(20, -1), raw[b"data"])
+    assert loaded.train.labels[:20].tolist() == raw[b"labels"]
     # Adapted to the spec's input: 32x32 RGB -> 16x16 grey for the tiny spec.
-    assert data.load(str(folder), (1, 16, 16)).x_test.shape == (20, 1, 16, 16)
+    assert data.load(str(folder), (1, 16, 16)).test.images.shape == (20, 1, 16, 16)
     done = _train(
         tiny,
         "--data",
@@ -483,7 +450,8 @@ def test_cifar100_layout(tmp_path):
 
     loaded = data.load(str(tmp_path), (3, 32, 32))
     assert loaded.name == "cifar100" and loaded.num_classes == 100
-    assert loaded.x_train.shape == (30, 3, 32, 32) and loaded.x_test.shape == (10, 3, 32, 32)
+    assert loaded.train.images.shape == (30, 3, 32, 32)
+    assert loaded.test.images.shape == (10, 3, 32, 32)
 
 
 def test_image_folder(tmp_path):
@@ -501,11 +469,14 @@ def test_image_folder(tmp_path):
 
     loaded = data.load(str(tmp_path), (3, 16, 16))
     assert loaded.name == "folder" and loaded.class_names == ["cat", "dog"]
-    assert loaded.x_train.shape == (8, 3, 16, 16) and loaded.x_test.shape == (4, 3, 16, 16)
-    assert sorted(loaded.y_train.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert loaded.streamed and loaded.train.images is None  # files, read as batches need them
+    assert len(loaded.train) == 8 and len(loaded.test) == 4
+    assert all(Path(f).parent.parent == tmp_path / "train" for f in loaded.train.files)
+    assert sorted(loaded.train.labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
     # Without train/test subfolders, a fixed-seed split of the class folders.
     flat = data.load(str(tmp_path / "train"), (1, 8, 8))
-    assert len(flat.y_train) + len(flat.y_test) == 8 and len(flat.y_test) >= 2
+    assert len(flat.train) + len(flat.test) == 8 and len(flat.test) >= 2
+    assert not set(flat.train.files) & set(flat.test.files)
 
 
 def test_digits_adapted_to_input_shape():
@@ -515,11 +486,11 @@ def test_digits_adapted_to_input_shape():
 
     loaded = data.load("digits", (3, 32, 32))
     total = len(load_digits().target)
-    assert len(loaded.y_train) + len(loaded.y_test) == total
-    assert loaded.x_train.shape[1:] == (3, 32, 32)
-    np.testing.assert_array_equal(loaded.x_train[:, 0], loaded.x_train[:, 2])
+    assert len(loaded.train) + len(loaded.test) == total
+    assert loaded.train.images.shape[1:] == (3, 32, 32)
+    np.testing.assert_array_equal(loaded.train.images[:, 0], loaded.train.images[:, 2])
     again = data.load("digits", (1, 8, 8))
-    assert again.y_test.tolist() == loaded.y_test.tolist()  # the same split every time
+    assert again.test.labels.tolist() == loaded.test.labels.tolist()  # the same split every time
 
 
 def test_unknown_data_is_a_clear_error(tiny, tmp_path):
@@ -782,7 +753,7 @@ def test_results_have_the_same_keys_and_the_best_epoch_is_kept(tiny, reference, 
     assert list(torch_result) == list(keras_result)
     for run in (reference, out):
         result = json.loads((run / "result.json").read_text())
-        metrics = _metrics(run)
+        metrics = read_metrics(run)
         best = max(metrics, key=lambda m: m["test_acc"])
         assert (result["best_epoch"], result["best_test_acc"]) == (best["epoch"], best["test_acc"])
     import torch
@@ -818,7 +789,7 @@ def test_recipe_options_reach_the_optimizer(tiny, tmp_path, backend):
     assert done.returncode == 0, done.stderr
     recipe = next(line for line in done.stdout.splitlines() if line.startswith("model:"))
     assert "AdamW" in recipe and "label smoothing 0.1" in recipe and "clipped at 1" in recipe
-    assert _metrics(out)[-1]["test_acc"] > 0.5
+    assert read_metrics(out)[-1]["test_acc"] > 0.5
 
 
 def test_optimizers_decay_only_what_they_should():

@@ -36,6 +36,13 @@ def _load(spec: str, weights: str):
     return network, model, record
 
 
+def _augment(record: dict | None) -> str:
+    """The augmentation training used, whose evaluation view eval and predict take: the
+    checkpoint says; weights from elsewhere (torchvision's, timm's) are seen as `none` sees
+    them, the image resized to the input."""
+    return (record or {}).get("augment") or "none"
+
+
 def _normaliser(record: dict | None, data):
     import torch
 
@@ -54,13 +61,26 @@ def _normaliser(record: dict | None, data):
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="processes reading an image folder's files (0: this one)",
+)
+@click.option(
     "--confusion",
     type=click.Path(dir_okay=False),
     help="write the confusion matrix as a PNG here",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def evaluate(
-    spec: str, weights: str, data: str, batch_size: int, confusion: str | None, as_json: bool
+    spec: str,
+    weights: str,
+    data: str,
+    batch_size: int,
+    workers: int,
+    confusion: str | None,
+    as_json: bool,
 ) -> None:
     """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy, loss, and
     the confusion matrix (rows: true classes, columns: predicted)."""
@@ -69,35 +89,42 @@ def evaluate(
 
     from ..train import data as datasets
     from ..train.common import TrainError
+    from ..train.torch_trainer import SplitImages, TestBatches, loader_of
 
     network, model, record = _load(spec, weights)
     shape = (network.input.channels, network.input.height, network.input.width)
+    augment = _augment(record)
     try:
-        loaded = datasets.load(data, shape)
+        loaded = datasets.load(data, shape, augment)
     except TrainError as error:
         _fail(str(error))
     classes = model.fc.out_features if hasattr(model, "fc") else loaded.num_classes
     normalise = _normaliser(record, loaded)
-    x, y = torch.from_numpy(loaded.x_test), torch.from_numpy(loaded.y_test)
+    test = SplitImages(loaded.test, shape, augment, training=False, seed=0)
+    batches = loader_of(torch, test, TestBatches(len(test), batch_size, 1, 0), workers, False)
     matrix = np.zeros((classes, classes), dtype=np.int64)
     loss = top1 = top5 = 0.0
+    images = 0
     with torch.no_grad():
-        for i in range(0, len(y), batch_size):
-            logits = model(normalise(x[i : i + batch_size]))
-            target = y[i : i + batch_size]
-            if int(target.max()) >= classes:
-                _fail(f"`{data}` has a class {int(target.max())}; the weights have {classes}")
-            loss += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-            best = logits.topk(min(5, classes), dim=1).indices
-            top1 += float((best[:, 0] == target).sum())
-            top5 += float((best == target[:, None]).any(dim=1).sum())
-            np.add.at(matrix, (target.numpy(), best[:, 0].numpy()), 1)
-    total = max(len(y), 1)
+        try:
+            for x, target in batches:
+                logits = model(normalise(x))
+                if int(target.max()) >= classes:
+                    _fail(f"`{data}` has a class {int(target.max())}; the weights have {classes}")
+                loss += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
+                best = logits.topk(min(5, classes), dim=1).indices
+                top1 += float((best[:, 0] == target).sum())
+                top5 += float((best == target[:, None]).any(dim=1).sum())
+                np.add.at(matrix, (target.numpy(), best[:, 0].numpy()), 1)
+                images += len(target)
+        except TrainError as error:  # an image that cannot be read
+            _fail(str(error))
+    total = max(images, 1)
     metrics = {
         "spec": spec,
         "weights": weights,
         "data": loaded.name,
-        "images": len(y),
+        "images": images,
         "top1": top1 / total,
         "top5": top5 / total,
         "loss": loss / total,
@@ -114,7 +141,7 @@ def evaluate(
         click.echo(json.dumps({**metrics, "matrix": matrix.tolist()}, indent=2))
         return
     click.echo(
-        f"{loaded.name} test split, {len(y):,} images: top-1 {metrics['top1']:.2%}, "
+        f"{loaded.name} test split, {images:,} images: top-1 {metrics['top1']:.2%}, "
         f"top-5 {metrics['top5']:.2%}, loss {metrics['loss']:.4f}"
     )
 
@@ -169,7 +196,7 @@ def predict(
     loaded = None
     if data is not None:
         try:
-            loaded = datasets.load(data, shape)
+            loaded = datasets.load(data, shape, _augment(record))
         except TrainError as error:
             _fail(str(error))
     if record is None and loaded is None:
@@ -177,7 +204,7 @@ def predict(
     names = record.get("classes") if record else None
     names = names or (loaded.class_names if loaded else [])
     normalise = _normaliser(record, loaded)
-    batch = np.stack([_read_image(path, shape) for path in images])
+    batch = np.stack([_read_image(path, shape, _augment(record)) for path in images])
     with torch.no_grad():
         probabilities = torch.softmax(model(normalise(torch.from_numpy(batch))), dim=1)
     k = min(top, probabilities.shape[1])
@@ -197,23 +224,14 @@ def predict(
         click.echo(f"{result['image']}: {best}")
 
 
-def _read_image(path: str, shape) -> np.ndarray:
+def _read_image(path: str, shape, augment: str) -> np.ndarray:
     """An image file as uint8 (C, H, W) at the network's size: any mode (grayscale, RGBA,
-    palette) converted to its channels, resized as training resized."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    palette, 16-bit) converted to its channels, seen as training's evaluation saw images."""
+    from ..train.transforms import UnreadableImage, eval_view, read_image, to_array
 
     channels, height, width = shape
     try:
-        with Image.open(path) as image:
-            image = image.convert("L" if channels == 1 else "RGB")
-            image = image.resize((width, height), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.uint8)
-    except FileNotFoundError:
-        _fail(f"no such file `{path}`")
-    except (UnidentifiedImageError, OSError) as error:
-        _fail(f"`{path}` is not an image: {error}")
-    array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-    if array.shape[0] != channels:
-        array = np.repeat(array[:1], channels, axis=0)
-    return array
+        image = read_image(path, channels)
+    except UnreadableImage as error:
+        _fail(str(error))
+    return to_array(eval_view(image, (height, width), augment), channels)

@@ -52,6 +52,18 @@ from resdsl.train.presets import PRESETS
     "--warmup-steps", type=click.IntRange(min=0), help="linear learning-rate warm-up steps"
 )
 @click.option(
+    "--augment",
+    type=click.Choice(["imagenet", "cifar", "none"]),
+    help="imagenet: random resized crops and flips; cifar: 4-pixel padded crops and flips; "
+    "none (default: the preset's)",
+)
+@click.option(
+    "--ema",
+    type=click.FloatRange(0, 1, max_open=True),
+    help="evaluate and keep an exponential moving average of the weights with this decay, "
+    "e.g. 0.999",
+)
+@click.option(
     "--amp/--no-amp",
     default=None,
     help="mixed precision (default: on with CUDA; bf16 where supported, else fp16)",
@@ -70,6 +82,12 @@ from resdsl.train.presets import PRESETS
     "runs/SPEC-N for each run; an earlier run's folder needs --resume)",
 )
 @click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
+@click.option(
+    "--tensorboard/--no-tensorboard",
+    default=True,
+    show_default=True,
+    help="write TensorBoard event files to OUT/tensorboard",
+)
 @click.option(
     "--init",
     type=click.Path(dir_okay=False),
@@ -109,11 +127,14 @@ def train(
     label_smoothing,
     clip_grad,
     warmup_steps,
+    augment,
+    ema,
     amp,
     channels_last,
     compile_,
     out,
     resume,
+    tensorboard,
     init,
     seed,
     threads,
@@ -126,7 +147,8 @@ def train(
     Examples:
       resdsl train specs/cifar/resnet20.res --data digits
       resdsl train specs/cifar/resnet56.res --data ~/data/cifar-10-batches-py --out runs/r56
-      torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet-folder
+      torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet \\
+          --preset imagenet --workers 8 --out runs/r50
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from resdsl.train.common import TrainError, TrainOptions, prepare_run
@@ -160,6 +182,9 @@ def train(
         label_smoothing=label_smoothing,
         clip_grad=clip_grad,
         warmup_steps=warmup_steps,
+        augment=augment,
+        ema=ema or None,
+        tensorboard=tensorboard,
     )
     if threads is not None:  # read by PyTorch's and TensorFlow's thread pools when they start
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):

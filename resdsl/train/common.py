@@ -46,6 +46,9 @@ class TrainOptions:
     label_smoothing: float | None = None
     clip_grad: float | None = None
     warmup_steps: int | None = None
+    augment: str | None = None  # imagenet | cifar | none (None: the preset's)
+    ema: float | None = None  # decay of the weights' moving average (None: the preset's)
+    tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -287,15 +290,9 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
     from . import data as datasets
     from .presets import override, preset_for
 
-    shape = (network.input.channels, network.input.height, network.input.width)
-    data = datasets.load(opts.data, shape)
-    if data.num_classes != network.classes and _rank() == 0:
-        say(
-            f"note: the data has {data.num_classes} classes and the spec {network.classes}: "
-            f"the model is built with {data.num_classes} outputs"
-        )
+    kind, _ = datasets.detect(opts.data)
     recipe = override(
-        preset_for(data.name, opts.preset),
+        preset_for(kind, opts.preset),
         batch_size=opts.batch_size,
         lr=opts.lr,
         schedule=opts.schedule,
@@ -305,26 +302,59 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
         label_smoothing=opts.label_smoothing,
         clip_grad=opts.clip_grad,
         warmup_steps=opts.warmup_steps,
+        ema=opts.ema,
+        augment=opts.augment,
     )
     if recipe.batch_size % workers:
         raise TrainError(
             f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
             f"{workers} {unit}"
         )
+    shape = (network.input.channels, network.input.height, network.input.width)
+    data = datasets.load(opts.data, shape, recipe.augment)
+    if data.num_classes != network.classes and _rank() == 0:
+        say(
+            f"note: the data has {data.num_classes} classes and the spec {network.classes}: "
+            f"the model is built with {data.num_classes} outputs"
+        )
     return data, recipe
+
+
+def data_record(data, recipe) -> dict:
+    """What a checkpoint keeps of the data, so that `resdsl eval` and `predict` see images as
+    training evaluated them: the name, the normalisation, the class names, the augmentation
+    (whose evaluation view they use)."""
+    return {
+        "name": data.name,
+        "mean": list(data.mean),
+        "std": list(data.std),
+        "classes": list(data.class_names),
+        "augment": recipe.augment,
+    }
 
 
 def describe_run(network, params: int, data, recipe, run_plan) -> str:
     """The start-of-run line both trainers print: model, data and recipe."""
     return (
         f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
-        f"data: {data.name}, {len(data.y_train)} train / {len(data.y_test)} test; "
-        f"recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
+        f"data: {data.name}, {len(data.train)} train / {len(data.test)} test"
+        + (" (read from disk as needed)" if data.streamed else "")
+        + f"; recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
         f"steps, batch {recipe.batch_size}, {_optimizer_words(recipe)}, lr {recipe.lr}, "
-        f"{recipe.schedule}"
+        f"{recipe.schedule}, {_augment_words(recipe)}"
         + (f", label smoothing {recipe.label_smoothing:g}" if recipe.label_smoothing else "")
         + (f", gradients clipped at {recipe.clip_grad:g}" if recipe.clip_grad else "")
+        + (f", weights averaged (EMA {recipe.ema:g})" if recipe.ema else "")
     )
+
+
+def _augment_words(recipe) -> str:
+    if recipe.augment == "imagenet":
+        return "random resized crops and flips"
+    if recipe.augment == "cifar" and (recipe.pad or recipe.flip):
+        words = [f"{recipe.pad}-pixel padded crops"] if recipe.pad else []
+        return " and ".join([*words, "flips"] if recipe.flip else words)
+    return "no augmentation"
 
 
 def _optimizer_words(recipe) -> str:

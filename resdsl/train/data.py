@@ -1,5 +1,4 @@
-"""Datasets for `resdsl train`, loaded into memory as uint8 NCHW arrays at the spec's input
-shape. Nothing is ever downloaded.
+"""Datasets for `resdsl train`, `eval` and `predict`. Nothing is ever downloaded.
 
 - `digits`: scikit-learn's bundled 8x8 digits, split 80/20 with a fixed seed.
 - CIFAR-10 / CIFAR-100: a local folder in the python-pickle layout of the official archives
@@ -9,8 +8,14 @@ shape. Nothing is ever downloaded.
 - An image folder: `DIR/<class>/*.png|jpg` (split 90/10 with a fixed seed), or `DIR/train/<class>`
   plus `DIR/test/<class>` (or `val`).
 
-Normalisation statistics (per channel, from the training split) travel with the data; the
-trainers normalise on the device, after augmentation.
+Digits and CIFAR are small and fixed: they are held in memory as uint8 arrays at the network's
+input size. An image folder may be ImageNet: only its file list is held, and the trainers'
+loaders read, decode and augment each image when a batch needs it (DataLoader workers for
+PyTorch, a parallel tf.data pipeline for Keras), so memory stays flat however large the folder.
+
+Normalisation statistics (per channel) travel with the data: from the whole training split of
+an in-memory dataset, from a fixed sample of a folder's; the trainers normalise on the device,
+after augmentation.
 """
 
 from __future__ import annotations
@@ -25,18 +30,30 @@ import numpy as np
 from .common import TrainError
 
 SPLIT_SEED = 0
+STATISTICS_SAMPLE = 1_000
 CIFAR10_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
 CIFAR100_FILES = ["train", "test", "meta"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".gif", ".webp")
 
 
 @dataclass
+class Split:
+    """One split's labels and images: in memory (`images`, uint8 (N, C, H, W) at the network's
+    input size) or as image files that the loaders read when needed (`files`)."""
+
+    labels: np.ndarray  # int64, (N,)
+    images: np.ndarray | None = None
+    files: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
 class Data:
     name: str
-    x_train: np.ndarray  # uint8, (N, C, H, W)
-    y_train: np.ndarray  # int64, (N,)
-    x_test: np.ndarray
-    y_test: np.ndarray
+    train: Split
+    test: Split
     class_names: list[str]
     mean: tuple[float, ...]  # per channel, in [0, 1] units
     std: tuple[float, ...]
@@ -44,6 +61,11 @@ class Data:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def streamed(self) -> bool:
+        """True when the images are files read as needed (an image folder)."""
+        return self.train.files is not None
 
 
 # --- safe unpickling --------------------------------------------------------------------------
@@ -174,37 +196,36 @@ def _class_dirs(folder: str) -> list[str]:
     return sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
 
 
-def _read_images(folder: str, classes: list[str], shape) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
-
-    channels, height, width = shape
-    mode = "L" if channels == 1 else "RGB"
-    images, labels = [], []
+def _list_images(
+    folder: str, classes: list[str], *, training: bool
+) -> tuple[list[str], np.ndarray]:
+    """The image files under `folder/<class>/`, sorted, and their labels. Nothing is read: the
+    loaders read each image when a batch needs it. A training class without images is an
+    error (the network could never learn it); a test split may lack a class."""
+    files: list[str] = []
+    labels: list[int] = []
     for label, name in enumerate(classes):
         directory = os.path.join(folder, name)
         if not os.path.isdir(directory):
             continue
-        for file in sorted(os.listdir(directory)):
-            if not file.lower().endswith(IMAGE_SUFFIXES):
-                continue
-            path = os.path.join(directory, file)
-            try:
-                with Image.open(path) as image:
-                    image = image.convert(mode).resize((width, height), Image.BILINEAR)
-                    array = np.asarray(image, dtype=np.uint8)
-            except (OSError, UnidentifiedImageError) as error:
-                raise TrainError(f"cannot read image `{path}`: {error}") from None
-            array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-            if channels not in (1, 3):
-                array = _channels(array[None], channels)[0]
-            images.append(array)
-            labels.append(label)
-    if not images:
-        return np.zeros((0, channels, height, width), np.uint8), np.zeros((0,), np.int64)
-    return np.stack(images), np.asarray(labels, dtype=np.int64)
+        found = sorted(
+            entry.name
+            for entry in os.scandir(directory)
+            if entry.name.lower().endswith(IMAGE_SUFFIXES) and entry.is_file()
+        )
+        if training and not found:
+            raise TrainError(
+                f"the class folder `{directory}` has no images ({', '.join(IMAGE_SUFFIXES)}): "
+                "add some, or remove the folder"
+            )
+        files.extend(os.path.join(directory, f) for f in found)
+        labels.extend([label] * len(found))
+    return files, np.asarray(labels, dtype=np.int64)
 
 
-def load_folder(folder: str, shape):
+def load_folder(folder: str) -> tuple[Split, Split, list[str]]:
+    """An image folder as two splits of files: `DIR/train/<class>` and `DIR/test/<class>` (or
+    `val`), or `DIR/<class>` split 90/10 with a fixed seed."""
     train_dir = os.path.join(folder, "train")
     test_dir = next(
         (
@@ -218,8 +239,10 @@ def load_folder(folder: str, shape):
         classes = _class_dirs(train_dir)
         if not classes:
             raise TrainError(f"`{train_dir}` has no class subfolders")
-        x_train, y_train = _read_images(train_dir, classes, shape)
-        x_test, y_test = _read_images(test_dir, classes, shape)
+        files, labels = _list_images(train_dir, classes, training=True)
+        train = Split(labels, files=files)
+        files, labels = _list_images(test_dir, classes, training=False)
+        test = Split(labels, files=files)
     else:
         classes = _class_dirs(folder)
         if not classes:
@@ -228,13 +251,36 @@ def load_folder(folder: str, shape):
                 "subfolders of images (DIR/<class>/*.png, or DIR/train/<class> and "
                 "DIR/test/<class>)"
             )
-        x, y = _read_images(folder, classes, shape)
-        x_train, y_train, x_test, y_test = _split(x, y, 0.1)
-    if len(x_train) == 0:
+        files, labels = _list_images(folder, classes, training=True)
+        train_index, test_index = _split(labels, 0.1)
+        train = Split(labels[train_index], files=[files[i] for i in train_index])
+        test = Split(labels[test_index], files=[files[i] for i in test_index])
+    if len(train) == 0:
         raise TrainError(f"no images (png, jpg, ...) found under `{folder}`")
-    if len(x_test) == 0:
+    if len(test) == 0:
         raise TrainError(f"no test images found under `{folder}`")
-    return x_train, y_train, x_test, y_test, classes
+    return train, test, classes
+
+
+def _sampled_statistics(files: list[str], shape, augment: str):
+    """Per-channel mean and standard deviation (in [0, 1] units) of up to `STATISTICS_SAMPLE`
+    training images chosen with a fixed seed, each seen as evaluation sees it: the same
+    figures in every run, from a few seconds of reading whatever the folder's size."""
+    from .transforms import eval_view, read_image, to_array
+
+    channels, height, width = shape
+    rng = np.random.default_rng(SPLIT_SEED)
+    chosen = sorted(rng.permutation(len(files))[:STATISTICS_SAMPLE])
+    sums = np.zeros(channels)
+    squares = np.zeros(channels)
+    for index in chosen:
+        image = eval_view(read_image(files[index], channels), (height, width), augment)
+        pixels = to_array(image, channels).reshape(channels, -1).astype(np.float64) / 255.0
+        sums += pixels.mean(axis=1)
+        squares += (pixels**2).mean(axis=1)
+    mean = sums / len(chosen)
+    std = np.sqrt(np.maximum(squares / len(chosen) - mean**2, 0.0))
+    return tuple(float(m) for m in mean), tuple(max(float(s), 1e-3) for s in std)
 
 
 # --- digits -----------------------------------------------------------------------------------
@@ -247,12 +293,13 @@ def load_digits():
     # 0..16 grey levels to 0..255, one channel.
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     labels = bunch.target.astype(np.int64)
-    x_train, y_train, x_test, y_test = _split(images, labels, 0.2)
-    return x_train, y_train, x_test, y_test, [str(i) for i in range(10)]
+    train, test = _split(labels, 0.2)
+    return images[train], labels[train], images[test], labels[test], [str(i) for i in range(10)]
 
 
-def _split(x: np.ndarray, y: np.ndarray, test_fraction: float):
-    """A stratified split with a fixed seed: the same images are test images in every run."""
+def _split(y: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of a stratified split with a fixed seed: the same images are test images
+    in every run."""
     rng = np.random.default_rng(SPLIT_SEED)
     train, test = [], []
     for label in np.unique(y):
@@ -263,8 +310,7 @@ def _split(x: np.ndarray, y: np.ndarray, test_fraction: float):
             cut = min(max(cut, 1), len(members) - 1)
         test.extend(members[:cut])
         train.extend(members[cut:])
-    train, test = np.sort(np.asarray(train, int)), np.sort(np.asarray(test, int))
-    return x[train], y[train], x[test], y[test]
+    return np.sort(np.asarray(train, int)), np.sort(np.asarray(test, int))
 
 
 # --- adapting to the network's input ----------------------------------------------------------
@@ -327,8 +373,10 @@ def detect(source: str) -> tuple[str, str | None]:
     return "folder", source
 
 
-def load(source: str, shape) -> Data:
-    """The dataset `source` names, adapted to `shape` = (channels, height, width)."""
+def load(source: str, shape, augment: str = "cifar") -> Data:
+    """The dataset `source` names, for a network whose input is `shape` = (channels, height,
+    width): arrays adapted to it, or a folder's file list (whose statistics are taken from
+    images seen as the `augment` recipe evaluates them)."""
     kind, folder = detect(source)
     if source in NAMES and folder is not None and not os.path.isdir(folder):
         archive = "cifar-10-python.tar.gz" if kind == "cifar10" else "cifar-100-python.tar.gz"
@@ -338,14 +386,16 @@ def load(source: str, shape) -> Data:
             f"RESDSL_DATA (now `{os.environ.get('RESDSL_DATA', 'data')}`), or pass the "
             "unpacked folder: --data PATH"
         )
+    if kind == "folder":
+        train, test, names = load_folder(folder)
+        mean, std = _sampled_statistics(train.files, shape, augment)
+        return Data(kind, train, test, names, mean, std)
     if kind == "digits":
         x_train, y_train, x_test, y_test, names = load_digits()
     elif kind == "cifar10":
         x_train, y_train, x_test, y_test, names = load_cifar10(folder)
-    elif kind == "cifar100":
-        x_train, y_train, x_test, y_test, names = load_cifar100(folder)
     else:
-        x_train, y_train, x_test, y_test, names = load_folder(folder, shape)
+        x_train, y_train, x_test, y_test, names = load_cifar100(folder)
     x_train, x_test = adapt(x_train, shape), adapt(x_test, shape)
     top = int(max(y_train.max(initial=0), y_test.max(initial=0)))
     if top >= len(names):
@@ -353,4 +403,4 @@ def load(source: str, shape) -> Data:
     scaled = x_train.astype(np.float64) / 255.0
     mean = tuple(float(m) for m in scaled.mean(axis=(0, 2, 3)))
     std = tuple(max(float(s), 1e-3) for s in scaled.std(axis=(0, 2, 3)))
-    return Data(kind, x_train, y_train, x_test, y_test, names, mean, std)
+    return Data(kind, Split(y_train, x_train), Split(y_test, x_test), names, mean, std)

@@ -15,14 +15,18 @@ bf16, else mixed_float16 with loss scaling); it is on by default with a GPU.
 Setting RESDSL_CPU_REPLICAS=N (TensorFlow, no GPU) splits the CPU into N logical devices for
 the mirrored strategy: how the distributed path is tested on machines without GPUs.
 
-Each epoch's order, crops and flips come from a generator seeded by (seed, epoch), so a
-resumed run sees the same batches as an unbroken one.
+The input pipeline is tf.data (see :mod:`.tf_data`): image folders stream from disk with
+parallel decoding and prefetch. Each epoch's order comes from a generator seeded by (seed,
+epoch) and each image's crop and flip from (seed, epoch, index), so a resumed run sees the same
+batches as an unbroken one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import time
 
 import numpy as np
 
@@ -35,11 +39,13 @@ from .common import (
     best_so_far,
     compile_module,
     data_and_recipe,
+    data_record,
     describe_run,
     result_record,
     say,
     write_result,
 )
+from .events import EventLog
 from .presets import lr_factor, plan
 from .progress import EpochProgress, epoch_line
 
@@ -96,23 +102,6 @@ def _device(keras) -> tuple[str, bool, bool]:
     return f"{backend} (default device)", False, False
 
 
-def augment(x, *, pad: int, flip: bool, rng: np.random.Generator) -> np.ndarray:
-    """uint8 NHWC images -> float32 in [0, 1], zero-padded + randomly cropped and flipped."""
-    x = x.astype(np.float32) / 255.0
-    n, h, w, _ = x.shape
-    if pad:
-        padded = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-        oy = rng.integers(0, 2 * pad + 1, n)
-        ox = rng.integers(0, 2 * pad + 1, n)
-        rows = (oy[:, None] + np.arange(h))[:, :, None]
-        cols = (ox[:, None] + np.arange(w))[:, None, :]
-        x = padded[np.arange(n)[:, None, None], rows, cols]
-    if flip:
-        mask = rng.random(n) < 0.5
-        x[mask] = x[mask, :, ::-1]
-    return x
-
-
 def run(opts: TrainOptions) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     strategy, chief, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
@@ -132,25 +121,25 @@ def run(opts: TrainOptions) -> int:
 
 
 def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> int:
-    import contextlib
-
     if chief:
         os.makedirs(opts.out, exist_ok=True)
     network, module = compile_module(opts.spec, "keras", opts.out, write=chief)
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     data, recipe = data_and_recipe(opts, network, replicas, "replicas")
-    steps = -(-len(data.y_train) // recipe.batch_size)
+    steps = -(-len(data.train) // recipe.batch_size)
     run_plan = plan(recipe, steps, opts.epochs)
 
     keras.utils.set_random_seed(opts.seed)
-    x_train = data.x_train.transpose(0, 2, 3, 1)
-    mean = np.asarray(data.mean, np.float32)
-    std = np.asarray(data.std, np.float32)
-    x_test = ((data.x_test.transpose(0, 2, 3, 1).astype(np.float32) / 255.0) - mean) / std
+    shape = (network.input.channels, network.input.height, network.input.width)
+    from .tf_data import Pipelines
+
+    pipelines = Pipelines(data, shape, recipe, opts.seed)
+    test_batches = pipelines.test()
 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        model = module.build_model(num_classes=data.num_classes, input_shape=x_train.shape[1:])
+        input_shape = (network.input.height, network.input.width, network.input.channels)
+        model = module.build_model(num_classes=data.num_classes, input_shape=input_shape)
         if opts.init and not opts.resume:
             _initialise(model, opts.init, network, data.num_classes, chief)
         optimizer = make_optimizer(keras, recipe, recipe.lr * lr_factor(0, recipe, run_plan))
@@ -161,6 +150,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             jit_compile=bool(opts.compile),
         )
         optimizer.build(model.trainable_variables)
+        average = WeightAverage(keras, model, recipe.ema) if recipe.ema else None
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
     start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
@@ -170,7 +160,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             if chief:
                 say(f"no checkpoint in `{opts.out}`: starting from scratch")
         else:
-            state = _load(folder, model, optimizer, scope, opts.out)
+            state = _load(folder, model, optimizer, scope, opts.out, average)
             start_epoch, start_step = int(state["epoch"]), int(state["step"])
             partial = [float(v) for v in state["partial"]]
             ckpt.set_python_rng(state["rng"]["python"])
@@ -190,6 +180,9 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         say(f"device: {description}; keras {keras.__version__}; {', '.join(extras)}")
         say(describe_run(network, params, data, recipe, run_plan))
 
+    record_of_data = data_record(data, recipe)
+    events = EventLog(opts.out, opts.tensorboard and chief)
+
     def save(epoch: int, step: int, sums) -> None:
         if not chief:
             return
@@ -199,6 +192,9 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
             with open(os.path.join(folder, "optimizer.npz"), "wb") as handle:
                 np.savez(handle, **arrays)
+            if average is not None:
+                with open(os.path.join(folder, AVERAGE_FILE), "wb") as handle:
+                    np.savez(handle, **average.arrays())
             state = {
                 "format": 1,
                 "epoch": epoch,
@@ -208,11 +204,18 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 "rng": {"python": ckpt.python_rng(), "numpy": ckpt.numpy_rng()},
                 "spec": os.path.abspath(opts.spec),
                 "batch_size": recipe.batch_size,
+                "data": record_of_data,
             }
+            if average is not None:
+                state["ema_updates"] = average.updates
             with open(os.path.join(folder, "trainer.json"), "w", encoding="utf-8") as handle:
                 json.dump(state, handle)
 
         ckpt.save_folder(opts.out, write)
+
+    # A test aid, as in the PyTorch trainer: slows each step so that a test can stop a run in a
+    # chosen epoch.
+    step_sleep = float(os.environ.get("RESDSL_TRAIN_STEP_SLEEP", "0") or 0)
 
     class Tracker(keras.callbacks.Callback):
         def __init__(self, epoch: int, step0: int, bar, interrupt):
@@ -227,8 +230,12 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
 
         def on_train_batch_end(self, batch, logs=None):
             logs = logs or {}
-            size = min(recipe.batch_size, len(data.y_train) - self.step * recipe.batch_size)
+            size = min(recipe.batch_size, len(data.train) - self.step * recipe.batch_size)
+            if average is not None:
+                average.update()
             self.step += 1
+            if step_sleep:
+                time.sleep(step_sleep)
             self.seen += size
             self.loss = float(logs.get("loss", 0.0))
             self.accuracy = float(logs.get("accuracy", logs.get("compile_metrics", 0.0)))
@@ -236,17 +243,19 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             if self.interrupt.requested and self.step < run_plan.steps_per_epoch:
                 self.model.stop_training = True
 
+    def evaluate() -> tuple[float, float]:
+        with average.swapped() if average is not None else contextlib.nullcontext():
+            scores = model.evaluate(test_batches, verbose=0, return_dict=True)
+        accuracy = scores.get("accuracy", scores.get("compile_metrics", 0.0))
+        return float(scores["loss"]), float(accuracy)
+
     record = None
-    with Interrupt() as interrupt:
+    with Interrupt() as interrupt, contextlib.closing(events):
         for epoch in range(start_epoch, run_plan.epochs):
             step0 = start_step if epoch == start_epoch else 0
             base = partial if epoch == start_epoch else [0.0, 0.0, 0.0]
-            rng = np.random.default_rng([opts.seed, epoch])
-            order = rng.permutation(len(data.y_train))
-            x_epoch = augment(x_train[order], pad=recipe.pad, flip=recipe.flip, rng=rng) - mean
-            x_epoch /= std
-            y_epoch = data.y_train[order]
-            skip = step0 * recipe.batch_size
+            order = np.random.default_rng([opts.seed, epoch]).permutation(len(data.train))
+            batches = pipelines.train(epoch, order[step0 * recipe.batch_size :], recipe.batch_size)
             bar = EpochProgress(
                 epoch + 1,
                 run_plan.epochs,
@@ -255,15 +264,11 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 start_step=step0,
             )
             tracker = Tracker(epoch, step0, bar, interrupt)
-            model.fit(
-                x_epoch[skip:],
-                y_epoch[skip:],
-                batch_size=recipe.batch_size,
-                epochs=1,
-                shuffle=False,
-                verbose=0,
-                callbacks=[tracker],
-            )
+            try:
+                model.fit(batches, epochs=1, shuffle=False, verbose=0, callbacks=[tracker])
+            except tf_errors() as error:
+                bar.close()
+                raise _unreadable(data.train, tracker, save, epoch, error) from None
             bar.close()
             sums = [
                 base[0] + tracker.loss * tracker.seen,
@@ -278,16 +283,18 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                         f"{tracker.step}; continue with --resume"
                     )
                 return EXIT_INTERRUPTED
-            scores = model.evaluate(
-                x_test, data.y_test, batch_size=256, verbose=0, return_dict=True
-            )
+            try:
+                test_loss, test_acc = evaluate()
+            except tf_errors() as error:
+                save(epoch + 1, 0, [0.0, 0.0, 0.0])
+                raise _unreadable(data.test, None, None, epoch, error) from None
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
                 "train_loss": sums[0] / max(sums[2], 1),
                 "train_acc": sums[1] / max(sums[2], 1),
-                "test_loss": float(scores["loss"]),
-                "test_acc": float(scores.get("accuracy", scores.get("compile_metrics", 0.0))),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
                 "lr": float(np.asarray(optimizer.learning_rate)),
                 "images_per_s": bar.rate(),
                 "time_s": bar.elapsed(),
@@ -297,10 +304,13 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 say(epoch_line(record))
                 previous = best_so_far(opts.out)
                 ckpt.append_metrics(opts.out, record)
+                events.add(record)
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
                 if previous is None or record["test_acc"] > previous[1]:
-                    # The best epoch's weights, beside the last checkpoint.
-                    save_best_keras(model, opts.out)
+                    # The best epoch's weights (the averaged ones, with --ema), beside the last
+                    # checkpoint.
+                    with average.swapped() if average is not None else contextlib.nullcontext():
+                        save_best_keras(model, opts.out)
             if interrupt.requested:
                 if chief:
                     say(
@@ -310,9 +320,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 return EXIT_INTERRUPTED
 
     if record is None:
-        scores = model.evaluate(x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
-        test_loss = float(scores["loss"])
-        test_acc = float(scores.get("accuracy", scores.get("compile_metrics", 0.0)))
+        test_loss, test_acc = evaluate()
     else:
         test_loss, test_acc = record["test_loss"], record["test_acc"]
     if chief:
@@ -323,6 +331,88 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         write_result(opts.out, result_record(opts, network, data, **fields))
         say(f"test accuracy: {test_acc:.2%}")
     return 0
+
+
+def tf_errors():
+    """The errors a tf.data pipeline raises for a file it cannot read or decode."""
+    import tensorflow as tf
+
+    return (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError)
+
+
+def _unreadable(split, tracker, save, epoch: int, error) -> TrainError:
+    """The error for an image the pipeline could not decode, after saving what was trained.
+
+    TensorFlow's message does not say which file it was; PIL is asked about each of the
+    split's files in turn, on this error path only, to name the first it cannot read."""
+    from .transforms import UnreadableImage, read_image
+
+    if tracker is not None and save is not None:
+        save(epoch, tracker.step, [0.0, 0.0, 0.0])
+        kept = f"checkpoint saved at epoch {epoch + 1}, step {tracker.step}"
+    else:
+        kept = f"checkpoint saved after epoch {epoch + 1}"
+    culprit = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    for path in split.files or []:
+        try:
+            read_image(path, 3)
+        except UnreadableImage as unreadable:
+            culprit = str(unreadable)
+            break
+    return TrainError(f"{culprit}; {kept}: replace or remove the file, then continue with --resume")
+
+
+AVERAGE_FILE = "average.npz"
+
+
+class WeightAverage:
+    """An exponential moving average of every weight of a Keras model (norm statistics
+    included), updated after each training step as PyTorch's AveragedModel does for the
+    PyTorch trainer: `decay` * average + (1 - decay) * weights, the first update a copy.
+
+    Keras optimizers' own `use_ema` is not used: `fit` ends by writing the averages over the
+    model's weights, and the trainer calls `fit` once per epoch."""
+
+    def __init__(self, keras, model, decay: float):
+        self.keras, self.model, self.decay = keras, model, decay
+        self.averages = [
+            keras.Variable(v.numpy() if hasattr(v, "numpy") else np.asarray(v), trainable=False)
+            for v in model.weights
+        ]
+        self.updates = 0
+
+    def update(self) -> None:
+        ops = self.keras.ops
+        decay = 0.0 if self.updates == 0 else self.decay
+        for average, weight in zip(self.averages, self.model.weights, strict=True):
+            value = ops.cast(weight.value, average.dtype)
+            average.assign(average * decay + value * (1.0 - decay))
+        self.updates += 1
+
+    @contextlib.contextmanager
+    def swapped(self):
+        """The averages in the model's weights for the duration, then the weights back."""
+        kept = [np.asarray(w) for w in self.model.weights]
+        for weight, average in zip(self.model.weights, self.averages, strict=True):
+            weight.assign(np.asarray(average).astype(np.asarray(weight).dtype))
+        try:
+            yield
+        finally:
+            for weight, value in zip(self.model.weights, kept, strict=True):
+                weight.assign(value)
+
+    def arrays(self) -> dict:
+        return {f"a{i:05d}": np.asarray(a) for i, a in enumerate(self.averages)}
+
+    def load(self, arrays, updates: int) -> None:
+        values = [arrays[k] for k in sorted(arrays.files)]
+        if len(values) != len(self.averages):
+            raise ValueError(f"{len(values)} averaged weights saved, {len(self.averages)} expected")
+        for average, value in zip(self.averages, values, strict=True):
+            if tuple(average.shape) != value.shape:
+                raise ValueError(f"averaged weight shape {value.shape} != {average.shape}")
+            average.assign(value)
+        self.updates = updates
 
 
 def make_loss(keras, label_smoothing: float, classes: int):
@@ -389,7 +479,7 @@ def _initialise(model, path: str, network, num_classes: int, chief: bool) -> Non
         say(f"starting from `{path}`{fresh}")
 
 
-def _load(folder: str, model, optimizer, scope, out: str) -> dict:
+def _load(folder: str, model, optimizer, scope, out: str, average) -> dict:
     prev = os.path.join(out, ckpt.KERAS_PREV)
     try:
         with open(os.path.join(folder, "trainer.json"), encoding="utf-8") as handle:
@@ -407,6 +497,12 @@ def _load(folder: str, model, optimizer, scope, out: str) -> dict:
                 if tuple(variable.shape) != value.shape:
                     raise ValueError(f"optimizer variable shape {value.shape} != {variable.shape}")
                 variable.assign(value)
+            if average is not None:
+                path = os.path.join(folder, AVERAGE_FILE)
+                if not os.path.exists(path):
+                    raise ValueError("no averaged weights, and this run averages its weights")
+                with np.load(path, allow_pickle=False) as arrays:
+                    average.load(arrays, int(state.get("ema_updates", 1)))
     except Exception as error:
         raise ckpt.damaged(folder, error, prev) from None
     return state

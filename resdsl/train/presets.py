@@ -25,8 +25,12 @@ class Recipe:
     milestones: tuple[float, ...] = (0.5, 0.75)  # fractions of the run where lr /= 10
     milestone_steps: tuple[int, ...] | None = None  # absolute steps, overriding `milestones`
     warmup_steps: int = 0
-    pad: int = 0  # zero padding before a random crop back to the input size
-    flip: bool = False  # random horizontal flip
+    # The augmentation (see transforms.py): "imagenet" (random resized crop and flip),
+    # "cifar" (zero padding by `pad`, a random crop back to the input size, and a random
+    # horizontal flip when `flip`), or "none".
+    augment: str = "cifar"
+    pad: int = 0
+    flip: bool = False
     label_smoothing: float = 0.0
     optimizer: str = "sgd"  # "sgd" (with `momentum`) or "adamw"
     nesterov: bool = False
@@ -34,6 +38,17 @@ class Recipe:
     # Weight decay on every parameter (the papers' CIFAR recipe), or (False) on convolution and
     # linear weights only, not on norms' scales and shifts or biases (Bag of Tricks).
     decay_all: bool = True
+    ema: float = 0.0  # decay of an exponential moving average of the weights; 0: none
+
+    @property
+    def device_pad(self) -> int:
+        """Padding for the batched, on-device part of the `cifar` augmentation."""
+        return self.pad if self.augment == "cifar" else 0
+
+    @property
+    def device_flip(self) -> bool:
+        """Whether the batched, on-device part flips (`imagenet` flips each image itself)."""
+        return self.flip and self.augment == "cifar"
 
 
 PRESETS: dict[str, Recipe] = {
@@ -69,6 +84,7 @@ PRESETS: dict[str, Recipe] = {
         weight_decay=1e-4,
         schedule="cosine",
         warmup_steps=2_500,
+        augment="imagenet",
         flip=True,
         label_smoothing=0.1,
         decay_all=False,
@@ -84,9 +100,23 @@ def preset_for(dataset: str, name: str | None) -> Recipe:
     return PRESETS[name or DATASET_PRESETS.get(dataset, "default")]
 
 
-def override(recipe: Recipe, **changes) -> Recipe:
-    """`recipe` with every change that is not None applied."""
-    return replace(recipe, **{k: v for k, v in changes.items() if v is not None})
+# What `--augment NAME` sets: the ImageNet recipe (random resized crop, flip), the CIFAR one
+# (4-pixel padding, random crop, flip), or none. A preset may use its own variant (digits: a
+# 2-pixel shift and no flip).
+AUGMENTATIONS = {
+    "imagenet": {"augment": "imagenet", "pad": 0, "flip": True},
+    "cifar": {"augment": "cifar", "pad": 4, "flip": True},
+    "none": {"augment": "none", "pad": 0, "flip": False},
+}
+
+
+def override(recipe: Recipe, *, augment: str | None = None, **changes) -> Recipe:
+    """`recipe` with every change that is not None applied; `augment` names one of
+    `AUGMENTATIONS` (which also sets the padding and flips)."""
+    fields = {k: v for k, v in changes.items() if v is not None}
+    if augment is not None:
+        fields |= AUGMENTATIONS[augment]
+    return replace(recipe, **fields)
 
 
 @dataclass(frozen=True)

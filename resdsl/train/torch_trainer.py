@@ -12,6 +12,7 @@ use, are saved in the checkpoint too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -27,13 +28,16 @@ from .common import (
     best_so_far,
     compile_module,
     data_and_recipe,
+    data_record,
     describe_run,
     initial_state,
     result_record,
     say,
 )
+from .events import EventLog
 from .presets import lr_lambda, plan
 from .progress import EpochProgress, epoch_line
+from .transforms import UnreadableImage
 
 
 def _seed_for(*parts: int) -> int:
@@ -117,28 +121,61 @@ def pick_device(local_rank: int = 0):
     return torch.device("cpu")
 
 
-class _Batches:
-    """A map-style dataset indexed by whole batches (a list of indices), so a batch is one
-    fancy-indexing copy instead of a per-image collate."""
+class SplitImages:
+    """A map-style dataset of one split, indexed by (index, epoch): uint8 (C, H, W) images at
+    the network's input size and their labels, for a DataLoader to batch.
 
-    def __init__(self, x, y):
-        import torch
+    Arrays in memory are sliced; files are read, decoded and (for training with the
+    `imagenet` augmentation) randomly cropped and flipped here, in the loader's worker
+    processes, with a generator seeded by (seed, epoch, index): the same view of an image in an
+    unbroken and a resumed run. The batched part of the `cifar` augmentation happens later, on
+    the device (see `augment`)."""
 
-        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+    def __init__(self, split, shape, augment: str, *, training: bool, seed: int):
+        self.split, self.shape, self.augment = split, shape, augment
+        self.random_view = training and augment == "imagenet"
+        self.seed = seed
 
     def __len__(self):
-        return len(self.y)
+        return len(self.split)
 
-    def __getitem__(self, indices):
+    def __getitem__(self, key):
         import torch
 
-        index = torch.as_tensor(indices, dtype=torch.long)
-        return self.x[index], self.y[index]
+        from .transforms import eval_view, read_image, to_array, train_view
+
+        index, epoch = key
+        label = int(self.split.labels[index])
+        channels, height, width = self.shape
+        if self.split.files is None and not self.random_view:
+            return torch.from_numpy(self.split.images[index]), label
+        if self.split.files is not None:
+            image = read_image(self.split.files[index], channels)
+        else:
+            image = _array_image(self.split.images[index])
+        if self.random_view:
+            rng = np.random.default_rng([self.seed, epoch, index])
+            view = train_view(image, (height, width), self.augment, rng)
+        else:
+            view = eval_view(image, (height, width), self.augment)
+        return torch.from_numpy(to_array(view, channels)), label
+
+
+def _array_image(array):
+    """A uint8 (C, H, W) array as a PIL image: L for one channel, RGB for three, the mean of
+    the channels as L for any other count."""
+    from PIL import Image
+
+    if array.shape[0] == 3:
+        return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
+    grey = array[0] if array.shape[0] == 1 else np.round(array.mean(axis=0)).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(grey), mode="L")
 
 
 class _EpochBatches:
     """Batches of one rank's share of the epoch (a DistributedSampler, set_epoch each epoch),
-    from batch `start` on: resuming mid-epoch skips what was already trained."""
+    from batch `start` on: resuming mid-epoch skips what was already trained. A batch is a
+    list of (index, epoch) keys of `SplitImages`."""
 
     def __init__(self, size: int, batch: int, world: int, rank: int, seed: int):
         from torch.utils.data import DistributedSampler
@@ -146,11 +183,11 @@ class _EpochBatches:
         self.sampler = DistributedSampler(
             range(size), num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
         )
-        self.batch, self.start = batch, 0
+        self.batch, self.start, self.epoch = batch, 0, 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.sampler.set_epoch(epoch)
-        self.start = start
+        self.epoch, self.start = epoch, start
 
     def total(self) -> int:
         return -(-len(self.sampler) // self.batch)
@@ -159,9 +196,38 @@ class _EpochBatches:
         return self.total() - self.start
 
     def __iter__(self):
-        indices = list(self.sampler)
+        keys = [(index, self.epoch) for index in self.sampler]
         for b in range(self.start, self.total()):
-            yield indices[b * self.batch : (b + 1) * self.batch]
+            yield keys[b * self.batch : (b + 1) * self.batch]
+
+
+class TestBatches:
+    """One rank's share of a test split (every `world`-th image), in batches of keys."""
+
+    def __init__(self, size: int, batch: int, world: int, rank: int):
+        indices = list(range(rank, size, world))
+        self.batches = [
+            [(i, 0) for i in indices[b : b + batch]] for b in range(0, len(indices), batch)
+        ]
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def loader_of(torch, dataset, batches, workers: int, cuda: bool):
+    """Batches of `dataset` read by `workers` processes (0: in this one), kept alive across
+    epochs, into pinned memory on CUDA."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=cuda,
+        persistent_workers=workers > 0,
+        worker_init_fn=_quiet_worker if workers > 0 else None,
+    )
 
 
 def _quiet_worker(_):
@@ -244,6 +310,15 @@ def make_optimizer(torch, model, recipe):
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=recipe.lr)
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)
+
+
+def make_ema(torch, model, decay: float):
+    """An exponential moving average of `model`'s weights and buffers (norm statistics
+    included), updated after every optimizer step: `decay` * average + (1 - decay) * weights;
+    the first update copies the weights."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def run(opts: TrainOptions) -> int:
@@ -330,27 +405,24 @@ def _train(opts, dist, device, torch, nn) -> int:
     torch.manual_seed(opts.seed + 1_000_003 * dist.rank)  # dropout differs per rank
 
     optimizer = make_optimizer(torch, raw, recipe)
+    ema = make_ema(torch, raw, recipe.ema) if recipe.ema else None
     if amp_dtype == torch.float16 and cuda:
         scaler = torch.amp.GradScaler("cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
-    batches = _EpochBatches(len(data.y_train), per_rank, dist.world, dist.rank, opts.seed)
+    shape = (network.input.channels, network.input.height, network.input.width)
+    batches = _EpochBatches(len(data.train), per_rank, dist.world, dist.rank, opts.seed)
     run_plan = plan(recipe, batches.total(), opts.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, run_plan))
     workers = opts.workers
     if workers is None:
         workers = min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world))) if cuda else 0
-    loader = torch.utils.data.DataLoader(
-        _Batches(data.x_train, data.y_train),
-        sampler=batches,
-        batch_size=None,
-        num_workers=workers,
-        pin_memory=cuda,
-        persistent_workers=workers > 0,
-        worker_init_fn=_quiet_worker if workers > 0 else None,
+    train_set = SplitImages(data.train, shape, recipe.augment, training=True, seed=opts.seed)
+    loader = loader_of(torch, train_set, batches, workers, cuda)
+    test_set = SplitImages(data.test, shape, recipe.augment, training=False, seed=opts.seed)
+    test_loader = loader_of(
+        torch, test_set, TestBatches(len(data.test), 256, dist.world, dist.rank), workers, cuda
     )
-    test_x = torch.from_numpy(data.x_test[dist.rank :: dist.world])
-    test_y = torch.from_numpy(data.y_test[dist.rank :: dist.world])
 
     # Resume.
     start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
@@ -366,6 +438,10 @@ def _train(opts, dist, device, torch, nn) -> int:
                 scheduler.load_state_dict(state["scheduler"])
                 if scaler is not None and "scaler" in state:
                     scaler.load_state_dict(state["scaler"])
+                if ema is not None:
+                    if "ema" not in state:
+                        raise KeyError("no `ema` weights, and this run averages its weights")
+                    ema.load_state_dict(state["ema"])
             except (RuntimeError, KeyError, ValueError) as e:
                 reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise TrainError(
@@ -401,12 +477,8 @@ def _train(opts, dist, device, torch, nn) -> int:
         say(f"device: {device} ({name}); {', '.join(extras)}")
         say(describe_run(network, params, data, recipe, run_plan))
 
-    data_record = {
-        "name": data.name,
-        "mean": list(data.mean),
-        "std": list(data.std),
-        "classes": list(data.class_names),
-    }
+    record_of_data = data_record(data, recipe)
+    events = EventLog(opts.out, opts.tensorboard and main)
 
     def save(epoch: int, step: int, sums) -> None:
         if not main:
@@ -424,22 +496,28 @@ def _train(opts, dist, device, torch, nn) -> int:
             "world": dist.world,
             "batch_size": recipe.batch_size,
             # What `resdsl eval` and `predict` need to see images as training did.
-            "data": data_record,
+            "data": record_of_data,
         }
         if scaler is not None:
             state["scaler"] = scaler.state_dict()
+        if ema is not None:
+            state["ema"] = ema.state_dict()
         ckpt.save_torch(opts.out, state)
 
+    # With weight averaging, the averaged weights are the ones evaluated, kept as the best and
+    # exported; the raw weights only train.
+    evaluated = ema.module if ema is not None else raw
+
     def evaluate():
-        raw.eval()
+        evaluated.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=device)
         with torch.no_grad():
-            for i in range(0, len(test_y), 256):
-                x = test_x[i : i + 256].to(device, non_blocking=True)
-                y = test_y[i : i + 256].to(device, non_blocking=True)
+            for x, y in test_loader:
+                x = x.to(device, non_blocking=True)
+                y = y.to(device, non_blocking=True)
                 x = normalise(x, data.mean, data.std, channels_last)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                    logits = raw(x)
+                    logits = evaluated(x)
                 loss = nn.functional.cross_entropy(logits.float(), y, reduction="sum")
                 sums += torch.stack(
                     [
@@ -455,7 +533,7 @@ def _train(opts, dist, device, torch, nn) -> int:
     # A test aid: slows each step so that a test can kill a run in a chosen epoch.
     step_sleep = float(os.environ.get("RESDSL_TRAIN_STEP_SLEEP", "0") or 0)
     record = None
-    with Interrupt() as interrupt:
+    with Interrupt() as interrupt, contextlib.closing(events):
         for epoch in range(start_epoch, run_plan.epochs):
             step0 = start_step if epoch == start_epoch else 0
             sums = torch.tensor(
@@ -469,13 +547,26 @@ def _train(opts, dist, device, torch, nn) -> int:
                 epoch + 1, run_plan.epochs, run_plan.steps_per_epoch, enabled=main, start_step=step0
             )
             step, stopped = step0, False
-            for x, y in loader:
+            batches_read = iter(loader)
+            while True:
+                try:
+                    x, y = next(batches_read)
+                except StopIteration:
+                    break
+                except UnreadableImage as error:
+                    # Everything up to the last step is consistent: keep it, then stop.
+                    bar.close()
+                    save(epoch, step, sums.tolist())
+                    raise TrainError(
+                        f"{error}; checkpoint saved at epoch {epoch + 1}, step {step}: replace "
+                        "or remove the file, then continue with --resume"
+                    ) from None
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True)
                 x = augment(
                     x,
-                    pad=recipe.pad,
-                    flip=recipe.flip,
+                    pad=recipe.device_pad,
+                    flip=recipe.device_flip,
                     seed=_seed_for(opts.seed, epoch, step, dist.rank),
                     mean=data.mean,
                     std=data.std,
@@ -498,6 +589,8 @@ def _train(opts, dist, device, torch, nn) -> int:
                         torch.nn.utils.clip_grad_norm_(raw.parameters(), recipe.clip_grad)
                     optimizer.step()
                 scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(raw)
                 with torch.no_grad():
                     sums += torch.stack(
                         [
@@ -530,7 +623,14 @@ def _train(opts, dist, device, torch, nn) -> int:
                     )
                 return EXIT_INTERRUPTED
             train = dist.sum(sums.clone()).tolist()
-            test_loss, test_acc = evaluate()
+            try:
+                test_loss, test_acc = evaluate()
+            except UnreadableImage as error:
+                save(epoch + 1, 0, [0.0, 0.0, 0.0])  # the epoch's training is kept
+                raise TrainError(
+                    f"{error}; checkpoint saved after epoch {epoch + 1}: replace or remove the "
+                    "file, then continue with --resume"
+                ) from None
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
@@ -547,11 +647,14 @@ def _train(opts, dist, device, torch, nn) -> int:
                 say(epoch_line(record))
                 previous = best_so_far(opts.out)
                 ckpt.append_metrics(opts.out, record)  # before the checkpoint: see truncate
+                events.add(record)
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
                 if previous is None or test_acc > previous[1]:
                     # The best epoch's weights, beside the last checkpoint: what `eval`,
                     # `predict`, `export` and `--init` take.
-                    ckpt.save_best_torch(opts.out, {"model": raw.state_dict(), "data": data_record})
+                    ckpt.save_best_torch(
+                        opts.out, {"model": evaluated.state_dict(), "data": record_of_data}
+                    )
             if interrupt.requested:
                 if main:
                     say(

@@ -1,0 +1,405 @@
+"""Training on real data: image folders streamed from disk by both trainers, images of every
+mode, the augmentation recipes (checked against torchvision's transforms), weight averaging
+(against PyTorch's AveragedModel), TensorBoard logs, and the errors for bad folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from train_helpers import ENV, ROOT, read_metrics, same_run, spec_file, tiny_spec, train
+
+from resdsl.train import transforms
+from resdsl.train.common import TrainError
+
+TINY = tiny_spec("3x16x16", 3)
+MODES = ("RGB", "L", "RGBA", "P", "I;16", "CMYK")
+
+
+def _train(*args: str) -> subprocess.CompletedProcess:
+    return train(*args)
+
+
+def _image(shade: int, size: tuple[int, int], mode: str, rng):
+    """An image of about `shade` grey level with some noise, saved in `mode`."""
+    from PIL import Image
+
+    width, height = size
+    pixels = np.clip(shade + rng.integers(-20, 21, (height, width, 3)), 0, 255).astype(np.uint8)
+    image = Image.fromarray(pixels)
+    if mode == "I;16":
+        wide = (np.asarray(image.convert("L")).astype(np.uint16) * 257).astype(np.uint16)
+        return Image.fromarray(wide)  # mode I;16
+    return image.convert(mode)
+
+
+def _folder(root: Path, per_class: int = 12, test_per_class: int = 4) -> Path:
+    """Three classes of light, mid and dark images of mixed sizes and modes (PNG; CMYK as
+    JPEG), in train/ and test/."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", per_class), ("test", test_per_class)):
+        for label, shade in (("dark", 40), ("mid", 128), ("light", 215)):
+            folder = root / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                mode = MODES[i % len(MODES)]
+                image = _image(shade, (18 + i % 7, 16 + i % 5), mode, rng)
+                image.save(folder / f"{i}.{'jpg' if mode == 'CMYK' else 'png'}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    return spec_file(tmp_path_factory, TINY)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return _folder(tmp_path_factory.mktemp("images"))
+
+
+# --- reading images ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_images_of_every_mode_are_read_as_grey_levels(tmp_path, mode):
+    """A mid-grey image in any mode reads as mid-grey, in one channel or three: 16-bit grey is
+    scaled to 8 bits (not clipped at 255), palette and alpha are resolved."""
+    from PIL import Image
+
+    pixels = np.full((6, 5), 128, np.uint8)
+    image = Image.fromarray(pixels).convert("RGB")
+    if mode == "I;16":
+        image = Image.fromarray(pixels.astype(np.uint16) * 257)
+        assert image.mode == "I;16"
+    elif mode == "P":
+        image = image.convert("P", palette=Image.Palette.ADAPTIVE)
+    else:
+        image = image.convert(mode)
+    path = tmp_path / f"grey.{'jpg' if mode == 'CMYK' else 'png'}"
+    image.save(path, **({"transparency": 0} if mode == "P" else {}))
+    for channels in (1, 3):
+        array = transforms.to_array(transforms.read_image(str(path), channels), channels)
+        assert array.shape == (channels, 6, 5)
+        assert np.abs(array.astype(int) - 128).max() <= 2, (mode, channels, array.ravel()[:4])
+
+
+def test_an_unreadable_image_is_named(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    with pytest.raises(transforms.UnreadableImage, match=r"cannot read image `.*bad\.png`"):
+        transforms.read_image(str(bad), 3)
+    with pytest.raises(transforms.UnreadableImage, match="no such file"):
+        transforms.read_image(str(tmp_path / "missing.png"), 3)
+
+
+# --- augmentation --------------------------------------------------------------------------------
+
+
+def test_the_imagenet_evaluation_view_is_torchvisions():
+    """Resize(floor(size / 0.875)) then CenterCrop(size), pixel for pixel."""
+    import torchvision.transforms.v2 as T
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for width, height in ((300, 200), (200, 300), (257, 256), (50, 41)):
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        for size in (224, 32):
+            reference = T.Compose([T.Resize(int(size / 0.875)), T.CenterCrop(size)])(image)
+            ours = transforms.eval_view(image, (size, size), "imagenet")
+            np.testing.assert_array_equal(np.asarray(ours), np.asarray(reference))
+
+
+def test_random_resized_crops_keep_to_the_recipes_ranges():
+    """Areas from 8% to 100% and aspect ratios from 3/4 to 4/3 (up to rounding to whole
+    pixels), inside the image, and the same crop for the same seed."""
+    areas, ratios = [], []
+    for seed in range(500):
+        box = transforms.random_crop_box(320, 240, np.random.default_rng(seed))
+        left, top, right, bottom = box
+        assert 0 <= left < right <= 320 and 0 <= top < bottom <= 240
+        w, h = right - left, bottom - top
+        areas.append(w * h / (320 * 240))
+        ratios.append(w / h)
+        assert box == transforms.random_crop_box(320, 240, np.random.default_rng(seed))
+    assert min(areas) >= 0.075 and max(areas) <= 1.0
+    assert min(ratios) >= 3 / 4 - 0.02 and max(ratios) <= 4 / 3 + 0.02
+    assert min(areas) < 0.15 and max(areas) > 0.9  # the whole range is used
+    # An image too thin for any crop of the ratio range gets the central crop of the nearest.
+    fallback = transforms.random_crop_box(400, 10, np.random.default_rng(0))
+    assert fallback[3] - fallback[1] == 10 and fallback[2] - fallback[0] == round(10 * 4 / 3)
+
+
+def test_each_image_gets_the_same_view_in_a_resumed_run(folder):
+    """The PyTorch loader's views depend on (seed, epoch, index) only: the same in a run
+    resumed mid-epoch as in an unbroken one, different in the next epoch."""
+    from resdsl.train import data
+    from resdsl.train.torch_trainer import SplitImages
+
+    loaded = data.load(str(folder), (3, 16, 16), "imagenet")
+    images = SplitImages(loaded.train, (3, 16, 16), "imagenet", training=True, seed=7)
+    first, label = images[(5, 0)]
+    assert first.shape == (3, 16, 16) and first.dtype.is_floating_point is False
+    again, _ = SplitImages(loaded.train, (3, 16, 16), "imagenet", training=True, seed=7)[(5, 0)]
+    assert (first == again).all() and label == loaded.train.labels[5]
+    later, _ = images[(5, 1)]
+    assert not (first == later).all()
+    plain = SplitImages(loaded.train, (3, 16, 16), "imagenet", training=False, seed=7)
+    assert (plain[(5, 0)][0] == plain[(5, 3)][0]).all()  # evaluation is not random
+
+
+def test_the_tf_pipeline_sees_images_as_the_torch_loader_does(folder):
+    """Keras's tf.data evaluation views match the PyTorch loader's within resampling noise,
+    and a training epoch is the same batches each time it is made."""
+    from resdsl.train import data
+    from resdsl.train.presets import PRESETS, override
+    from resdsl.train.tf_data import Pipelines
+    from resdsl.train.torch_trainer import SplitImages
+
+    for augment in ("imagenet", "none"):
+        recipe = override(PRESETS["default"], augment=augment)
+        loaded = data.load(str(folder), (3, 16, 16), augment)
+        pipelines = Pipelines(loaded, (3, 16, 16), recipe, seed=0)
+        x, y = next(iter(pipelines.test(batch=len(loaded.test))))
+        mean, std = np.asarray(loaded.mean), np.asarray(loaded.std)
+        tf_pixels = (np.asarray(x) * std + mean) * 255.0
+        torch_view = SplitImages(loaded.test, (3, 16, 16), augment, training=False, seed=0)
+        torch_pixels = np.stack(
+            [torch_view[(i, 0)][0].numpy().transpose(1, 2, 0) for i in range(len(loaded.test))]
+        )
+        assert np.asarray(y).tolist() == loaded.test.labels.tolist()
+        assert np.abs(tf_pixels - torch_pixels).mean() < 3.0, augment
+        order = np.random.default_rng(1).permutation(len(loaded.train))
+        epoch = [np.asarray(b[0]) for b in pipelines.train(2, order, 8)]
+        repeat = [np.asarray(b[0]) for b in pipelines.train(2, order, 8)]
+        assert all(np.array_equal(a, b) for a, b in zip(epoch, repeat, strict=True))
+
+
+# --- weight averaging ---------------------------------------------------------------------------
+
+
+def test_keras_weight_average_matches_torch_averaged_model():
+    """The Keras trainer's average, given the same weights after each step, holds what
+    PyTorch's AveragedModel (the PyTorch trainer's) holds."""
+    import keras
+    import torch
+
+    from resdsl.train.keras_trainer import WeightAverage
+    from resdsl.train.torch_trainer import make_ema
+
+    linear = torch.nn.Linear(3, 2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    average = WeightAverage(keras, model, 0.8)
+    ema = make_ema(torch, linear, 0.8)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        w, b = rng.normal(size=(2, 3)).astype(np.float32), rng.normal(size=2).astype(np.float32)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w))
+            linear.bias.copy_(torch.from_numpy(b))
+        model.layers[0].set_weights([w.T, b])
+        ema.update_parameters(linear)
+        average.update()
+    expected_w = ema.module.weight.detach().numpy()
+    np.testing.assert_allclose(np.asarray(average.averages[0]), expected_w.T, rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(average.averages[1]), ema.module.bias.detach().numpy(), rtol=1e-6
+    )
+    with average.swapped():
+        np.testing.assert_allclose(model.layers[0].get_weights()[0], expected_w.T, rtol=1e-6)
+    np.testing.assert_array_equal(model.layers[0].get_weights()[0], w.T)  # swapped back
+
+
+# --- end to end ----------------------------------------------------------------------------------
+
+
+def _scalars(out: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
+    tiny, folder, tmp_path, backend
+):
+    """Both trainers on an image folder of mixed modes: the files are read as needed, the
+    averaged weights are evaluated and kept, TensorBoard has every epoch."""
+    out = tmp_path / "run"
+    args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
+    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend, "--out", str(out)]
+    if backend == "torch":
+        args += ["--workers", "1"]
+    done = _train(tiny, *args)
+    assert done.returncode == 0, done.stderr
+    assert "36 train / 12 test (read from disk as needed)" in done.stdout
+    assert "random resized crops and flips" in done.stdout and "EMA 0.5" in done.stdout
+    result = json.loads((out / "result.json").read_text())
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    scalars = _scalars(out)
+    assert [step for step, _ in scalars["accuracy/test"]] == [3, 6, 9]
+    assert [v for _, v in scalars["accuracy/test"]] == pytest.approx(
+        [m["test_acc"] for m in metrics]
+    )
+    assert {"loss/train", "loss/test", "accuracy/train", "learning_rate"} <= set(scalars)
+    assert result["test_acc"] >= 0.5  # three easy classes
+    if backend == "torch":
+        import torch
+
+        state = torch.load(out / "checkpoint.pt", weights_only=True)
+        averaged = {k.removeprefix("module."): v for k, v in state["ema"].items()}
+        raw = state["model"]
+        assert any(not torch.equal(averaged[k], raw[k]) for k in raw)
+        # `resdsl eval` on the best weights reproduces the best epoch: averaged weights.
+        check = subprocess.run(
+            [sys.executable, "-m", "resdsl", "eval", tiny, "--weights", str(out / "best.pt"),
+             "--data", str(folder), "--json"],
+            capture_output=True, text=True, env={**os.environ, **ENV}, cwd=ROOT,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stderr
+        assert json.loads(check.stdout)["top1"] == pytest.approx(result["best_test_acc"])
+    else:
+        assert (out / "checkpoint" / "average.npz").exists()
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
+    tiny, folder, tmp_path, backend
+):
+    """Random crops and flips from disk, weight averaging, loader workers: a run stopped by
+    Ctrl-C in the middle of its second epoch and resumed ends with the same metrics, epoch by
+    epoch, as one that ran through."""
+    args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
+    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend]
+    if backend == "torch":
+        args += ["--workers", "1"]
+    unbroken = _train(tiny, *args, "--out", str(tmp_path / "unbroken"))
+    assert unbroken.returncode == 0, unbroken.stderr
+    out = tmp_path / "stopped"
+    # 3 steps of at least 0.5 s an epoch: the signal lands inside the second epoch.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "resdsl", "train", tiny, *args, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        env={**os.environ, **ENV, "RESDSL_TRAIN_STEP_SLEEP": "0.5"},
+    )  # fmt: skip
+    checkpoint = out / ("checkpoint.pt" if backend == "torch" else "checkpoint")
+    while not ((out / "metrics.jsonl").exists() and checkpoint.exists()):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    time.sleep(0.6)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate()
+    assert process.returncode == 130, stderr
+    assert "interrupted: checkpoint saved at epoch 2, step" in stdout
+    done = _train(tiny, *args, "--out", str(out), "--resume")
+    assert done.returncode == 0, done.stderr
+    assert "resuming from epoch 2" in done.stdout
+    same_run(read_metrics(out), read_metrics(tmp_path / "unbroken"))
+
+
+# --- bad folders ---------------------------------------------------------------------------------
+
+
+def test_an_empty_class_folder_is_a_clear_error(tiny, tmp_path):
+    root = _folder(tmp_path / "images", per_class=2, test_per_class=1)
+    (root / "train" / "empty").mkdir()
+    done = _train(tiny, "--data", str(root), "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "the class folder" in done.stderr and "empty` has no images" in done.stderr
+
+
+def test_a_corrupt_image_is_named_from_a_loader_worker(folder, tmp_path):
+    """An image that cannot be decoded in a DataLoader worker process reaches the trainer as
+    one line naming the file, not the worker's traceback."""
+    import torch
+
+    from resdsl.train import data
+    from resdsl.train.torch_trainer import SplitImages, TestBatches, loader_of
+
+    loaded = data.load(str(folder), (3, 16, 16))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    loaded.test.files[2] = str(bad)
+    images = SplitImages(loaded.test, (3, 16, 16), "none", training=False, seed=0)
+    batches = loader_of(torch, images, TestBatches(len(images), 4, 1, 0), 1, False)
+    with pytest.raises(TrainError) as caught:
+        list(batches)
+    assert str(caught.value).startswith(f"cannot read image `{bad}`")
+    assert "Traceback" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_corrupt_image_stops_keras_with_its_name_and_keeps_the_run(tmp_path):
+    """tf.data does not say which file failed; the trainer finds it and saves first."""
+    from resdsl.train import data
+    from resdsl.train.keras_trainer import _unreadable
+
+    root = _folder(tmp_path / "images", per_class=2, test_per_class=1)
+    loaded = data.load(str(root), (3, 16, 16))
+    bad = Path(loaded.train.files[1])
+    bad.write_bytes(b"corrupt")
+    saved = []
+
+    class Tracker:
+        step = 3
+
+    error = _unreadable(
+        loaded.train, Tracker(), lambda *a: saved.append(a), 1, ValueError("decode failed")
+    )
+    assert saved == [(1, 3, [0.0, 0.0, 0.0])]
+    assert str(error).startswith(f"cannot read image `{bad}`")
+    assert "checkpoint saved at epoch 2, step 3" in str(error)
+
+
+def test_a_corrupt_image_in_a_folder_is_an_error_before_training(tiny, tmp_path):
+    root = _folder(tmp_path / "images", per_class=2, test_per_class=1)
+    bad = root / "train" / "mid" / "0.png"
+    bad.write_bytes(b"corrupt")
+    done = _train(tiny, "--data", str(root), "--epochs", "1", "--out", str(tmp_path / "run"))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"cannot read image `{bad}`" in done.stderr
+
+
+# --- fine-tuning from a torchvision checkpoint ---------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_fine_tuning_from_a_torchvision_state_dict(folder, tmp_path, backend):
+    """`--init` with a file saved from torchvision's resnet18: every tensor but the
+    classifier carries over (checked after a step at a negligible learning rate), and the
+    1000-class classifier is replaced by one for the folder's 3 classes."""
+    import shutil
+
+    import torch
+    import torchvision
+
+    for name in ("resnet18.res", "resnet34.res"):
+        shutil.copy(ROOT / "specs" / name, tmp_path / name)
+    spec = tmp_path / "r18_64.res"
+    spec.write_text('network r18_64 extends "resnet18.res" {\n  input 3x64x64\n}\n')
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet18().state_dict()
+    torch.save(reference, tmp_path / "resnet18.pt")
+    out = tmp_path / "run"
+    done = _train(
+        str(spec), "--backend", backend, "--data", str(folder), "--init",
+        str(tmp_path / "resnet18.pt"), "--epochs", "1", "--batch-size", "12", "--lr", "1e-12",
+        "--augment", "none", "--weight-decay", "0", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "the classifier (3 classes) starts fresh" in done.stdout
+    if backend == "torch":
+        trained = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+        assert tuple(trained["fc.weight"].shape) == (3, 512)
+        for key in ("conv1.weight", "layer3.1.conv2.weight", "layer4.0.downsample.0.weight"):
+            torch.testing.assert_close(trained[key], reference[key], rtol=0, atol=1e-6)

@@ -1,0 +1,66 @@
+"""What the training tests share: the small network they train, and running `resdsl train` as
+a user does, in a subprocess with one framework thread (two such processes share the 2 CI cores
+without spinning)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def tiny_spec(shape: str, classes: int) -> str:
+    """A CIFAR-style ResNet-8 of input `shape` ("CxHxW") that learns small images in seconds."""
+    return f"""network resnet8 {{
+  input    {shape}
+  classes  {classes}
+  stem     cifar
+  block    basic
+  shortcut A
+
+  stage layer1: 1 x 16
+  stage layer2: 1 x 32 / 2
+  stage layer3: 1 x 64 / 2
+}}
+"""
+
+
+def env(extra: dict | None = None) -> dict:
+    return {**os.environ, **ENV, **(extra or {})}
+
+
+def train(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "resdsl", "train", *args],
+        capture_output=True,
+        text=True,
+        env=env(extra_env),
+        cwd=ROOT,
+    )
+
+
+def read_metrics(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def same_run(a: list[dict], b: list[dict]) -> None:
+    """Two runs' metrics, epoch by epoch: the same up to floating-point noise."""
+    assert [m["epoch"] for m in a] == [m["epoch"] for m in b]
+    for x, y in zip(a, b, strict=True):
+        assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-9)
+        assert x["test_loss"] == pytest.approx(y["test_loss"], rel=1e-4)
+        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
+
+
+def spec_file(tmp_path_factory, text: str) -> str:
+    """`text` saved as a spec in a temporary folder of its own, for a module's tests."""
+    path = tmp_path_factory.mktemp("spec") / "resnet8.res"
+    path.write_text(text)
+    return str(path)
