@@ -230,18 +230,35 @@ def _scalars(out: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+def _streamed_args(folder: Path, backend: str) -> list[str]:
+    """Random crops and flips from disk, weight averaging, a loader worker (PyTorch)."""
+    args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
+    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend]
+    return args + (["--workers", "1"] if backend == "torch" else [])
+
+
+@pytest.fixture(scope="module")
+def streamed_run(tiny, folder, tmp_path_factory):
+    """backend -> (the finished process, its run folder) of an unbroken streamed run, made
+    once per backend and test worker: the end-to-end and the resume tests both read it."""
+    runs = {}
+
+    def run(backend: str):
+        if backend not in runs:
+            out = tmp_path_factory.mktemp(f"streamed-{backend}") / "run"
+            runs[backend] = _train(tiny, *_streamed_args(folder, backend), "--out", str(out)), out
+        return runs[backend]
+
+    return run
+
+
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
-    tiny, folder, tmp_path, backend
+    tiny, folder, streamed_run, backend
 ):
     """Both trainers on an image folder of mixed modes: the files are read as needed, the
     averaged weights are evaluated and kept, TensorBoard has every epoch."""
-    out = tmp_path / "run"
-    args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
-    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend, "--out", str(out)]
-    if backend == "torch":
-        args += ["--workers", "1"]
-    done = _train(tiny, *args)
+    done, out = streamed_run(backend)
     assert done.returncode == 0, done.stderr
     assert "36 train / 12 test (read from disk as needed)" in done.stdout
     assert "random resized crops and flips" in done.stdout and "EMA 0.5" in done.stdout
@@ -273,19 +290,16 @@ def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
         assert (out / "checkpoint" / "average.npz").exists()
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
 def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
-    tiny, folder, tmp_path, backend
+    tiny, folder, streamed_run, tmp_path, backend
 ):
-    """Random crops and flips from disk, weight averaging, loader workers: a run stopped by
-    Ctrl-C in the middle of its second epoch and resumed ends with the same metrics, epoch by
-    epoch, as one that ran through."""
-    args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
-    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend]
-    if backend == "torch":
-        args += ["--workers", "1"]
-    unbroken = _train(tiny, *args, "--out", str(tmp_path / "unbroken"))
+    """A streamed run stopped by Ctrl-C in the middle of its second epoch and resumed ends
+    with the same metrics, epoch by epoch, as one that ran through. (Keras under `make
+    conformance`; `make test` resumes Keras runs on digits.)"""
+    unbroken, unbroken_out = streamed_run(backend)
     assert unbroken.returncode == 0, unbroken.stderr
+    args = _streamed_args(folder, backend)
     out = tmp_path / "stopped"
     # 3 steps of at least 0.5 s an epoch: the signal lands inside the second epoch.
     process = subprocess.Popen(
@@ -305,7 +319,7 @@ def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
     done = _train(tiny, *args, "--out", str(out), "--resume")
     assert done.returncode == 0, done.stderr
     assert "resuming from epoch 2" in done.stdout
-    same_run(read_metrics(out), read_metrics(tmp_path / "unbroken"))
+    same_run(read_metrics(out), read_metrics(unbroken_out))
 
 
 # --- bad folders ---------------------------------------------------------------------------------
@@ -373,11 +387,12 @@ def test_a_corrupt_image_in_a_folder_is_an_error_before_training(tiny, tmp_path)
 # --- fine-tuning from a torchvision checkpoint ---------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
 def test_fine_tuning_from_a_torchvision_state_dict(folder, tmp_path, backend):
     """`--init` with a file saved from torchvision's resnet18: every tensor but the
     classifier carries over (checked after a step at a negligible learning rate), and the
-    1000-class classifier is replaced by one for the folder's 3 classes."""
+    1000-class classifier is replaced by one for the folder's 3 classes. (Keras, which ports
+    the same file, under `make conformance`; `make test` fine-tunes Keras from a checkpoint.)"""
     import shutil
 
     import torch
