@@ -40,6 +40,9 @@ class _ModelFields:
         return model(owner).model_fields
 
 
+_REQUIRED = object()  # in `Node._template`: a field without a default
+
+
 class Node:
     """A node of the IR: immutable, built from keyword arguments. Its fields are its class's
     annotations, after its base class's, each with an optional default (`stride: int = 1`)."""
@@ -49,6 +52,9 @@ class Node:
     _names: ClassVar[frozenset[str]] = frozenset()
     _required: ClassVar[frozenset[str]] = frozenset()
     _defaults: ClassVar[dict[str, Any]] = {}
+    # Every field in order, with its default or `_REQUIRED`: a node's values are a copy of this
+    # updated with the keywords given (updating keeps the order), two C-level dict operations.
+    _template: ClassVar[dict[str, Any]] = {}
     model_fields: ClassVar[dict[str, Any]] = _ModelFields()  # type: ignore[assignment]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -59,14 +65,14 @@ class Node:
         inherited = {name: v for name, v in cls._defaults.items() if name not in own}
         cls._defaults = {**inherited, **{n: cls.__dict__[n] for n in own if n in cls.__dict__}}
         cls._required = cls._names - cls._defaults.keys()
+        cls._template = {name: cls._defaults.get(name, _REQUIRED) for name in cls._fields}
 
     def __init__(self, /, **fields: Any) -> None:
         cls = type(self)
         if not (fields.keys() <= cls._names and cls._required <= fields.keys()):
             _bad_fields(cls, fields)
-        values = {
-            name: fields[name] if name in fields else cls._defaults[name] for name in cls._fields
-        }
+        values = cls._template.copy()
+        values.update(fields)
         object.__setattr__(self, "__dict__", values)
 
     def __setattr__(self, name: str, value: Any) -> None:
