@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench golden grammar templates vscode clean
+.PHONY: setup run test conformance lint fuzz bench gpu-evidence golden grammar templates vscode clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -42,6 +42,13 @@ fuzz: setup
 
 bench: setup
 	$(PY) benchmarks/bench_check.py
+
+# Issue 17's figures on one GPU, in under 8 minutes: throughput against torchvision and timm,
+# `resdsl train` (torch, keras on torch, torchrun), peak memory; JSON and a table in
+# benchmarks/results/gpu. No `setup`: a GPU machine runs it with its own Python, which has
+# CUDA's torch (`make gpu-evidence PY=python3`); resdsl need not be installed there.
+gpu-evidence:
+	$(PY) benchmarks/gpu_evidence.py --out benchmarks/results/gpu
 
 golden: setup
 	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_codegen.py::test_golden \

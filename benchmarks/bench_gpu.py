@@ -10,7 +10,9 @@
     python benchmarks/bench_gpu.py            # on a GPU, under 5 minutes
     python benchmarks/bench_gpu.py --smoke    # tiny settings; runs on CPU (compile: eager)
 
-The script prints a table and, with --json PATH, writes the figures as JSON.
+The script prints a table and, with --json PATH, writes the figures as JSON. For the full
+evidence of issue 17 (fp32 too, timm's ResNets, `resdsl train`, DDP, peak memory), see
+benchmarks/gpu_evidence.py, which builds on the pieces here.
 """
 
 from __future__ import annotations
@@ -45,11 +47,23 @@ def _sync(device) -> None:
 class Variant:
     """A model, its optimizer and a (possibly compiled) training step."""
 
-    def __init__(self, name, model, device, *, compiled: bool, compile_backend: str, amp: bool):
+    def __init__(
+        self,
+        name,
+        model,
+        device,
+        *,
+        compiled: bool,
+        compile_backend: str,
+        amp: bool,
+        channels_last: bool = True,
+    ):
         import torch
 
         self.name = name
-        model = model.to(device).to(memory_format=torch.channels_last)
+        model = model.to(device)
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model
         self.optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
         self.forward = torch.compile(model, backend=compile_backend) if compiled else model
@@ -74,6 +88,38 @@ class Variant:
         rate = steps * x.shape[0] / (time.perf_counter() - start)
         self.samples.append(rate)
         return rate
+
+
+def synthetic_batch(device, batch: int, size: int, classes: int, *, channels_last: bool = True):
+    """Random images (batch x 3 x size x size) and labels on `device`."""
+    import torch
+
+    x = torch.randn(batch, 3, size, size, device=device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x, torch.randint(0, classes, (batch,), device=device)
+
+
+def warm_up(variant: Variant, x, y, steps: int) -> float:
+    """Seconds of `steps` untimed steps: cudnn autotuning, compilation."""
+    start = time.perf_counter()
+    for _ in range(steps):
+        variant.step(x, y)
+    _sync(variant.device)
+    return time.perf_counter() - start
+
+
+def interleaved(variants, x, y, rounds: int, steps: int, until: float | None = None) -> int:
+    """Time every variant once a round, the order reversed every other round; stops after
+    `rounds`, or early (after two) once the wall clock passes `until`. Returns rounds done."""
+    done = 0
+    for r in range(rounds):
+        if until is not None and done >= 2 and time.time() > until:
+            break
+        for variant in variants if r % 2 == 0 else variants[::-1]:
+            variant.timed(x, y, steps)
+        done += 1
+    return done
 
 
 def main(argv=None) -> int:
@@ -142,20 +188,10 @@ def main(argv=None) -> int:
                     amp=amp,
                 )
             )
-        x = torch.randn(batch, 3, size, size, device=device).contiguous(
-            memory_format=torch.channels_last
-        )
-        y = torch.randint(0, 1000, (batch,), device=device)
-        for variant in variants:  # warm-up: cudnn autotuning, compilation
-            start = time.perf_counter()
-            for _ in range(2 if smoke else 3):
-                variant.step(x, y)
-            _sync(device)
-            print(f"  warm-up {variant.name}: {time.perf_counter() - start:.1f}s")
-        for r in range(rounds):
-            order = variants if r % 2 == 0 else variants[::-1]
-            for variant in order:
-                variant.timed(x, y, steps)
+        x, y = synthetic_batch(device, batch, size, 1000)
+        for variant in variants:
+            print(f"  warm-up {variant.name}: {warm_up(variant, x, y, 2 if smoke else 3):.1f}s")
+        interleaved(variants, x, y, rounds, steps)
 
         print(f"\nResNet-50 training step, images/s (median of {rounds})")
         medians = {v.name: statistics.median(v.samples) for v in variants}
@@ -181,12 +217,8 @@ def main(argv=None) -> int:
             compile_backend=compile_backend,
             amp=amp,
         )
-        cx = torch.randn(cifar_batch, 3, 32, 32, device=device).contiguous(
-            memory_format=torch.channels_last
-        )
-        cy = torch.randint(0, 10, (cifar_batch,), device=device)
-        cifar.step(cx, cy)  # warm-up
-        _sync(device)
+        cx, cy = synthetic_batch(device, cifar_batch, 32, 10)
+        warm_up(cifar, cx, cy, 1)
         start = time.perf_counter()
         for _ in range(cifar_steps):
             cifar.step(cx, cy)
