@@ -132,6 +132,20 @@ def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
     assert [m["epoch"] for m in read_metrics(tmp_path / "two")] == list(range(1, 6))
 
 
+def test_torchrun_with_one_process_still_runs_ddp(tiny, tmp_path):
+    """`torchrun --nproc_per_node 1`, how the distributed path is tried on one GPU, starts a
+    process group and DistributedDataParallel too, not a plain single-process run."""
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
+         "-m", "resdsl", "train", tiny, "--data", "digits", "--epochs", "1",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, env=_env(), cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "DDP x1 (gloo)" in done.stdout
+    assert _result(tmp_path)["processes"] == 1
+
+
 # --- runs that survive ----------------------------------------------------------------------------
 
 

@@ -45,12 +45,18 @@ def _seed_for(*parts: int) -> int:
 
 
 class _Dist:
-    """The process group when torchrun started us (WORLD_SIZE > 1), else a single process."""
+    """The process group when torchrun started us, else a single process.
+
+    torchrun with one process (`--nproc_per_node 1`, the way to try the distributed path on
+    one GPU) also gets a group and DistributedDataParallel: torchrun's own variables say it
+    launched us, whatever WORLD_SIZE is."""
 
     def __init__(self):
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        launched = "TORCHELASTIC_RUN_ID" in os.environ or "LOCAL_WORLD_SIZE" in os.environ
+        self.wanted = self.world > 1 or (launched and "MASTER_ADDR" in os.environ)
         self.active = False
 
     @property
@@ -58,7 +64,7 @@ class _Dist:
         return self.rank == 0
 
     def start(self, device_type: str) -> None:
-        if self.world <= 1:
+        if not self.wanted:
             return
         import torch.distributed as dist
 
@@ -472,7 +478,7 @@ def _train(opts, dist, device, torch, nn) -> int:
         if device.type == "cpu":
             threads = torch.get_num_threads()
             extras.append(f"{threads} CPU thread{'s' * (threads != 1)}")
-        if dist.world > 1:
+        if dist.active:
             extras.append(f"DDP x{dist.world} ({'nccl' if cuda else 'gloo'})")
         say(f"device: {device} ({name}); {', '.join(extras)}")
         say(describe_run(network, params, data, recipe, run_plan))
