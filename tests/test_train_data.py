@@ -182,6 +182,29 @@ def test_the_tf_pipeline_sees_images_as_the_torch_loader_does(folder):
         assert all(np.array_equal(a, b) for a, b in zip(epoch, repeat, strict=True))
 
 
+def test_the_pydataset_input_sees_images_as_the_torch_loader_does(folder):
+    """Keras's input without TensorFlow reads and crops each image with the same code and
+    the same seeds as the PyTorch loader: the same pixels, for evaluation and for ImageNet
+    training views."""
+    from resdsl.train import data
+    from resdsl.train.keras_data import Pipelines
+    from resdsl.train.presets import PRESETS, override
+    from resdsl.train.torch_trainer import SplitImages
+
+    recipe = override(PRESETS["default"], augment="imagenet")
+    loaded = data.load(str(folder), (3, 16, 16), "imagenet")
+    pipelines = Pipelines(loaded, (3, 16, 16), recipe, seed=3)
+    mean, std = np.asarray(loaded.mean), np.asarray(loaded.std)
+    for training, split in ((False, loaded.test), (True, loaded.train)):
+        torch_view = SplitImages(split, (3, 16, 16), "imagenet", training=training, seed=3)
+        for index in (0, 5):
+            ours = pipelines.view(split, index, 2, training=training) * std + mean
+            reference = torch_view[(index, 2)][0].numpy().transpose(1, 2, 0) / 255.0
+            np.testing.assert_allclose(ours, reference, atol=1e-6)
+    x, y = pipelines.train(2, np.arange(len(loaded.train)), 8)[1]
+    assert x.shape == (8, 16, 16, 3) and y.tolist() == loaded.train.labels[8:16].tolist()
+
+
 # --- weight averaging ---------------------------------------------------------------------------
 
 
@@ -230,15 +253,36 @@ def _scalars(out: Path) -> dict[str, list[tuple[int, float]]]:
     }
 
 
+# "keras-on-torch": Keras on its torch backend, with TensorFlow made impossible to import: the
+# PyDataset input (resdsl/train/keras_data.py) instead of tf.data.
+NO_TENSORFLOW = {"KERAS_BACKEND": "torch"}
+
+
 def _streamed_args(folder: Path, backend: str) -> list[str]:
     """Random crops and flips from disk, weight averaging, a loader worker (PyTorch)."""
     args = ["--data", str(folder), "--epochs", "3", "--batch-size", "12", "--lr", "0.05"]
-    args += ["--augment", "imagenet", "--ema", "0.5", "--backend", backend]
+    args += ["--augment", "imagenet", "--ema", "0.5"]
+    args += ["--backend", "torch" if backend == "torch" else "keras"]
     return args + (["--workers", "1"] if backend == "torch" else [])
 
 
+def _streamed_env(backend: str, blocker: Path) -> dict:
+    if backend != "keras-on-torch":
+        return {}
+    return {**NO_TENSORFLOW, "PYTHONPATH": str(blocker)}
+
+
 @pytest.fixture(scope="module")
-def streamed_run(tiny, folder, tmp_path_factory):
+def no_tensorflow(tmp_path_factory) -> Path:
+    """A folder whose `tensorflow` package refuses to import, to put first on PYTHONPATH."""
+    folder = tmp_path_factory.mktemp("no-tensorflow")
+    (folder / "tensorflow").mkdir()
+    (folder / "tensorflow" / "__init__.py").write_text('raise ImportError("no TensorFlow here")\n')
+    return folder
+
+
+@pytest.fixture(scope="module")
+def streamed_run(tiny, folder, tmp_path_factory, no_tensorflow):
     """backend -> (the finished process, its run folder) of an unbroken streamed run, made
     once per backend and test worker: the end-to-end and the resume tests both read it."""
     runs = {}
@@ -246,18 +290,20 @@ def streamed_run(tiny, folder, tmp_path_factory):
     def run(backend: str):
         if backend not in runs:
             out = tmp_path_factory.mktemp(f"streamed-{backend}") / "run"
-            runs[backend] = _train(tiny, *_streamed_args(folder, backend), "--out", str(out)), out
+            args = (tiny, *_streamed_args(folder, backend), "--out", str(out))
+            runs[backend] = train(*args, extra_env=_streamed_env(backend, no_tensorflow)), out
         return runs[backend]
 
     return run
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+@pytest.mark.parametrize("backend", ["torch", "keras", "keras-on-torch"])
 def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
     tiny, folder, streamed_run, backend
 ):
-    """Both trainers on an image folder of mixed modes: the files are read as needed, the
-    averaged weights are evaluated and kept, TensorBoard has every epoch."""
+    """Both trainers on an image folder of mixed modes (Keras also on its torch backend,
+    without TensorFlow): the files are read as needed, the averaged weights are evaluated and
+    kept, TensorBoard has every epoch."""
     done, out = streamed_run(backend)
     assert done.returncode == 0, done.stderr
     assert "36 train / 12 test (read from disk as needed)" in done.stdout
@@ -290,9 +336,16 @@ def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
         assert (out / "checkpoint" / "average.npz").exists()
 
 
-@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "torch",
+        pytest.param("keras", marks=pytest.mark.conformance),
+        pytest.param("keras-on-torch", marks=pytest.mark.conformance),
+    ],
+)
 def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
-    tiny, folder, streamed_run, tmp_path, backend
+    tiny, folder, streamed_run, no_tensorflow, tmp_path, backend
 ):
     """A streamed run stopped by Ctrl-C in the middle of its second epoch and resumed ends
     with the same metrics, epoch by epoch, as one that ran through. (Keras under `make
@@ -305,7 +358,12 @@ def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
     process = subprocess.Popen(
         [sys.executable, "-m", "resdsl", "train", tiny, *args, "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-        env={**os.environ, **ENV, "RESDSL_TRAIN_STEP_SLEEP": "0.5"},
+        env={
+            **os.environ,
+            **ENV,
+            **_streamed_env(backend, no_tensorflow),
+            "RESDSL_TRAIN_STEP_SLEEP": "0.5",
+        },
     )  # fmt: skip
     checkpoint = out / ("checkpoint.pt" if backend == "torch" else "checkpoint")
     while not ((out / "metrics.jsonl").exists() and checkpoint.exists()):
@@ -316,7 +374,9 @@ def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
     stdout, stderr = process.communicate()
     assert process.returncode == 130, stderr
     assert "interrupted: checkpoint saved at epoch 2, step" in stdout
-    done = _train(tiny, *args, "--out", str(out), "--resume")
+    done = train(
+        tiny, *args, "--out", str(out), "--resume", extra_env=_streamed_env(backend, no_tensorflow)
+    )
     assert done.returncode == 0, done.stderr
     assert "resuming from epoch 2" in done.stdout
     same_run(read_metrics(out), read_metrics(unbroken_out))
@@ -387,8 +447,15 @@ def test_a_corrupt_image_in_a_folder_is_an_error_before_training(tiny, tmp_path)
 # --- fine-tuning from a torchvision checkpoint ---------------------------------------------------
 
 
-@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
-def test_fine_tuning_from_a_torchvision_state_dict(folder, tmp_path, backend):
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "torch",
+        pytest.param("keras", marks=pytest.mark.conformance),
+        pytest.param("keras-on-torch", marks=pytest.mark.conformance),
+    ],
+)
+def test_fine_tuning_from_a_torchvision_state_dict(folder, no_tensorflow, tmp_path, backend):
     """`--init` with a file saved from torchvision's resnet18: every tensor but the
     classifier carries over (checked after a step at a negligible learning rate), and the
     1000-class classifier is replaced by one for the folder's 3 classes. (Keras, which ports
@@ -406,10 +473,11 @@ def test_fine_tuning_from_a_torchvision_state_dict(folder, tmp_path, backend):
     reference = torchvision.models.resnet18().state_dict()
     torch.save(reference, tmp_path / "resnet18.pt")
     out = tmp_path / "run"
-    done = _train(
-        str(spec), "--backend", backend, "--data", str(folder), "--init",
+    done = train(
+        str(spec), "--backend", backend.removesuffix("-on-torch"), "--data", str(folder), "--init",
         str(tmp_path / "resnet18.pt"), "--epochs", "1", "--batch-size", "12", "--lr", "1e-12",
         "--augment", "none", "--weight-decay", "0", "--out", str(out),
+        extra_env=_streamed_env(backend, no_tensorflow),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "the classifier (3 classes) starts fresh" in done.stdout

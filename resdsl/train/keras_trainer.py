@@ -15,8 +15,9 @@ bf16, else mixed_float16 with loss scaling); it is on by default with a GPU.
 Setting RESDSL_CPU_REPLICAS=N (TensorFlow, no GPU) splits the CPU into N logical devices for
 the mirrored strategy: how the distributed path is tested on machines without GPUs.
 
-The input pipeline is tf.data (see :mod:`.tf_data`): image folders stream from disk with
-parallel decoding and prefetch. Each epoch's order comes from a generator seeded by (seed,
+The input pipeline is tf.data on TensorFlow (see :mod:`.tf_data`), a keras.utils.PyDataset on
+other backends (:mod:`.keras_data`, which needs no TensorFlow): image folders stream from disk
+with parallel decoding and prefetch. Each epoch's order comes from a generator seeded by (seed,
 epoch) and each image's crop and flip from (seed, epoch, index), so a resumed run sees the same
 batches as an unbroken one.
 """
@@ -131,9 +132,14 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
 
     keras.utils.set_random_seed(opts.seed)
     shape = (network.input.channels, network.input.height, network.input.width)
-    from .tf_data import Pipelines
+    if keras.backend.backend() == "tensorflow":
+        from .tf_data import Pipelines
 
-    pipelines = Pipelines(data, shape, recipe, opts.seed)
+        pipelines = Pipelines(data, shape, recipe, opts.seed)
+    else:  # no TensorFlow needed; images are read in `--workers` threads (default 2)
+        from .keras_data import Pipelines
+
+        pipelines = Pipelines(data, shape, recipe, opts.seed, workers=opts.workers or 2)
     test_batches = pipelines.test()
 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
@@ -150,6 +156,11 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             jit_compile=bool(opts.compile),
         )
         optimizer.build(model.trainable_variables)
+        # Build the loss and metrics now, on one blank image (inference, nothing changes):
+        # left to the first `fit`, Keras on the torch backend builds them from the first batch
+        # of a PyDataset and then trains from the second, skipping one batch per process.
+        blank = np.zeros((1, *input_shape), np.float32)
+        model.evaluate(blank, np.zeros((1,), np.int64), verbose=0)
         average = WeightAverage(keras, model, recipe.ema) if recipe.ema else None
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
@@ -266,7 +277,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             tracker = Tracker(epoch, step0, bar, interrupt)
             try:
                 model.fit(batches, epochs=1, shuffle=False, verbose=0, callbacks=[tracker])
-            except tf_errors() as error:
+            except pipelines.errors as error:
                 bar.close()
                 raise _unreadable(data.train, tracker, save, epoch, error) from None
             bar.close()
@@ -285,7 +296,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 return EXIT_INTERRUPTED
             try:
                 test_loss, test_acc = evaluate()
-            except tf_errors() as error:
+            except pipelines.errors as error:
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
                 raise _unreadable(data.test, None, None, epoch, error) from None
             record = {
@@ -333,18 +344,12 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
     return 0
 
 
-def tf_errors():
-    """The errors a tf.data pipeline raises for a file it cannot read or decode."""
-    import tensorflow as tf
-
-    return (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError)
-
-
 def _unreadable(split, tracker, save, epoch: int, error) -> TrainError:
     """The error for an image the pipeline could not decode, after saving what was trained.
 
-    TensorFlow's message does not say which file it was; PIL is asked about each of the
-    split's files in turn, on this error path only, to name the first it cannot read."""
+    An error from the PyDataset input names its file. TensorFlow's does not say which file it
+    was; PIL is then asked about each of the split's files in turn, on this error path only, to
+    name the first it cannot read."""
     from .transforms import UnreadableImage, read_image
 
     if tracker is not None and save is not None:
@@ -353,7 +358,7 @@ def _unreadable(split, tracker, save, epoch: int, error) -> TrainError:
     else:
         kept = f"checkpoint saved after epoch {epoch + 1}"
     culprit = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    for path in split.files or []:
+    for path in [] if isinstance(error, UnreadableImage) else split.files or []:
         try:
             read_image(path, 3)
         except UnreadableImage as unreadable:
@@ -363,6 +368,13 @@ def _unreadable(split, tracker, save, epoch: int, error) -> TrainError:
 
 
 AVERAGE_FILE = "average.npz"
+
+
+def _copy(variable) -> np.ndarray:
+    """A Keras variable's value as a NumPy array of its own. On the torch backend
+    `np.asarray(variable)` can be a view of the tensor's memory, which a later `assign` would
+    change under it."""
+    return np.array(variable, copy=True)
 
 
 class WeightAverage:
@@ -375,10 +387,7 @@ class WeightAverage:
 
     def __init__(self, keras, model, decay: float):
         self.keras, self.model, self.decay = keras, model, decay
-        self.averages = [
-            keras.Variable(v.numpy() if hasattr(v, "numpy") else np.asarray(v), trainable=False)
-            for v in model.weights
-        ]
+        self.averages = [keras.Variable(_copy(v), trainable=False) for v in model.weights]
         self.updates = 0
 
     def update(self) -> None:
@@ -392,9 +401,9 @@ class WeightAverage:
     @contextlib.contextmanager
     def swapped(self):
         """The averages in the model's weights for the duration, then the weights back."""
-        kept = [np.asarray(w) for w in self.model.weights]
-        for weight, average in zip(self.model.weights, self.averages, strict=True):
-            weight.assign(np.asarray(average).astype(np.asarray(weight).dtype))
+        kept = [_copy(w) for w in self.model.weights]
+        for weight, average, value in zip(self.model.weights, self.averages, kept, strict=True):
+            weight.assign(_copy(average).astype(value.dtype))
         try:
             yield
         finally:

@@ -26,6 +26,12 @@ class Pipelines:
         import tensorflow as tf
 
         self.tf = tf
+        # What a batch raises for an image the pipeline cannot read (see keras_trainer).
+        self.errors = (
+            tf.errors.InvalidArgumentError,
+            tf.errors.NotFoundError,
+            tf.errors.DataLossError,
+        )
         self.data, self.recipe, self.seed = data, recipe, seed
         self.channels, self.height, self.width = shape
         self.mean = tf.constant(data.mean, tf.float32)

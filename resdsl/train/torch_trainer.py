@@ -148,7 +148,7 @@ class SplitImages:
     def __getitem__(self, key):
         import torch
 
-        from .transforms import eval_view, read_image, to_array, train_view
+        from .transforms import array_image, eval_view, read_image, to_array, train_view
 
         index, epoch = key
         label = int(self.split.labels[index])
@@ -158,24 +158,13 @@ class SplitImages:
         if self.split.files is not None:
             image = read_image(self.split.files[index], channels)
         else:
-            image = _array_image(self.split.images[index])
+            image = array_image(self.split.images[index])
         if self.random_view:
             rng = np.random.default_rng([self.seed, epoch, index])
             view = train_view(image, (height, width), self.augment, rng)
         else:
             view = eval_view(image, (height, width), self.augment)
         return torch.from_numpy(to_array(view, channels)), label
-
-
-def _array_image(array):
-    """A uint8 (C, H, W) array as a PIL image: L for one channel, RGB for three, the mean of
-    the channels as L for any other count."""
-    from PIL import Image
-
-    if array.shape[0] == 3:
-        return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
-    grey = array[0] if array.shape[0] == 1 else np.round(array.mean(axis=0)).astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(grey), mode="L")
 
 
 class _EpochBatches:

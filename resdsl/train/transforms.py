@@ -150,6 +150,17 @@ def eval_view(image: PILImage.Image, size: tuple[int, int], augment: str) -> PIL
     return image.crop((left, top, left + width, top + height))
 
 
+def array_image(array: np.ndarray) -> PILImage.Image:
+    """A uint8 (C, H, W) array as a PIL image: RGB for three channels, L for one, the mean of
+    the channels as L for any other count."""
+    from PIL import Image
+
+    if array.shape[0] == 3:
+        return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode="RGB")
+    grey = array[0] if array.shape[0] == 1 else np.round(array.mean(axis=0)).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(grey), mode="L")
+
+
 def to_array(image: PILImage.Image, channels: int) -> np.ndarray:
     """A mode-L or RGB image as uint8 (channels, height, width)."""
     array = np.asarray(image, dtype=np.uint8)

@@ -1,0 +1,100 @@
+"""The Keras trainer's input where Keras runs on another backend than TensorFlow (torch, jax):
+`keras.utils.PyDataset` batches, each image read and augmented with PIL and NumPy
+(:mod:`.transforms`) in Keras's worker threads, so that such a run needs no TensorFlow at all.
+On TensorFlow the trainer uses a tf.data pipeline instead (:mod:`.tf_data`); both give the
+same images for the same seed up to resampling noise, and the same interface: `train(epoch,
+order, batch)` and `test(batch)`.
+
+As everywhere in training, each image's random choices (crop, flip, padding offsets) come from a
+generator seeded by (run seed, epoch, index): a resumed run sees what an unbroken one would.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from .transforms import (
+    UnreadableImage,
+    array_image,
+    eval_view,
+    read_image,
+    to_array,
+    train_view,
+)
+
+
+class Pipelines:
+    """The datasets of one run: a training epoch in a given order, and the test split."""
+
+    # What a batch raises for an image that cannot be read (see keras_trainer._unreadable).
+    errors = (UnreadableImage,)
+
+    def __init__(self, data, shape, recipe, seed: int, workers: int = 2):
+        self.data, self.shape, self.recipe, self.seed = data, shape, recipe, seed
+        self.workers = max(1, workers)
+        self.mean = np.asarray(data.mean, np.float32)
+        self.std = np.asarray(data.std, np.float32)
+
+    def train(self, epoch: int, order: np.ndarray, batch: int):
+        return _Batches(self, self.data.train, np.asarray(order), epoch, batch, training=True)
+
+    def test(self, batch: int = 256):
+        order = np.arange(len(self.data.test))
+        return _Batches(self, self.data.test, order, 0, batch, training=False)
+
+    def view(self, split, index: int, epoch: int, *, training: bool) -> np.ndarray:
+        """One image as the network sees it: normalised float32 (H, W, C)."""
+        channels, height, width = self.shape
+        augment = self.recipe.augment
+        rng = np.random.default_rng([self.seed, epoch, int(index)])
+        if split.files is None and not (training and augment == "imagenet"):
+            array = split.images[index]  # already at the input size
+        else:
+            if split.files is not None:
+                image = read_image(split.files[index], channels)
+            else:
+                image = array_image(split.images[index])
+            if training and augment == "imagenet":
+                image = train_view(image, (height, width), augment, rng)
+            else:
+                image = eval_view(image, (height, width), augment)
+            array = to_array(image, channels)
+        pixels = array.transpose(1, 2, 0).astype(np.float32) / 255.0
+        if training:
+            pixels = self._shift_and_flip(pixels, rng)
+        return (pixels - self.mean) / self.std
+
+    def _shift_and_flip(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The `cifar` augmentation: zero padding, a random crop back, a random flip."""
+        recipe = self.recipe
+        if recipe.augment != "cifar":
+            return pixels
+        if recipe.pad:
+            pad = recipe.pad
+            height, width = pixels.shape[:2]
+            padded = np.pad(pixels, ((pad, pad), (pad, pad), (0, 0)))
+            top, left = rng.integers(0, 2 * pad + 1, 2)
+            pixels = padded[top : top + height, left : left + width]
+        if recipe.flip and rng.random() < 0.5:
+            pixels = pixels[:, ::-1]
+        return pixels
+
+
+class _Batches(keras.utils.PyDataset):
+    """Batches of (images, labels) of one split in a given order."""
+
+    def __init__(self, pipelines: Pipelines, split, order, epoch: int, batch: int, *, training):
+        super().__init__(workers=pipelines.workers, use_multiprocessing=False)
+        self.pipelines, self.split, self.order = pipelines, split, order
+        self.epoch, self.batch, self.training = epoch, batch, training
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.batch)
+
+    def __getitem__(self, number: int):
+        indices = self.order[number * self.batch : (number + 1) * self.batch]
+        images = [
+            self.pipelines.view(self.split, i, self.epoch, training=self.training) for i in indices
+        ]
+        return np.stack(images), self.split.labels[indices]
