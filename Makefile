@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench gpu-evidence golden grammar templates vscode clean
+.PHONY: setup run test conformance lint fuzz bench gpu-evidence gpu-wheels golden grammar templates vscode clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -49,6 +49,17 @@ bench: setup
 # CUDA's torch (`make gpu-evidence PY=python3`); resdsl need not be installed there.
 gpu-evidence:
 	$(PY) benchmarks/gpu_evidence.py --out benchmarks/results/gpu
+
+# Wheels a GPU machine without a package index lacks (its Python 3.12 has torch, torchvision,
+# timm, numpy, pillow, scikit-learn, jinja2, click, rich, tensorboard): the compiler's lark and
+# pydantic, and Keras for the Keras-on-torch run. Into .whl/ (git-ignored), to carry there and
+# install with `pip install --no-index --target DIR .whl/*.whl`.
+GPU_WHEELS = lark==1.3.1 pydantic pydantic-core annotated-types typing-inspection \
+	keras==3.15.1 namex optree
+gpu-wheels: setup
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform manylinux_2_28_x86_64 -d .whl $(GPU_WHEELS)
 
 golden: setup
 	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_codegen.py::test_golden \

@@ -3,6 +3,12 @@
     python benchmarks/gpu_evidence.py --out benchmarks/results/gpu         # one H100/H200
     python benchmarks/gpu_evidence.py --out /tmp/evidence --smoke          # tiny, on CPU
 
+On a lent GPU machine without a package index (Python 3.12 with torch, torchvision, timm):
+`make gpu-wheels` here first, carry `.whl`, and there run
+`python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl` and this script
+with PYTHONPATH=/tmp/site (resdsl itself need not be installed: the script finds it in the
+checkout).
+
 Each part runs in its own subprocess with a time budget, and all of them under one deadline
 (--deadline, 450 s by default, so that the whole run stays under 8 minutes): a part that fails
 or runs out of time is recorded as such, with the last lines of its output, and the next one
