@@ -156,11 +156,12 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             jit_compile=bool(opts.compile),
         )
         optimizer.build(model.trainable_variables)
-        # Build the loss and metrics now, on one blank image (inference, nothing changes):
-        # left to the first `fit`, Keras on the torch backend builds them from the first batch
-        # of a PyDataset and then trains from the second, skipping one batch per process.
-        blank = np.zeros((1, *input_shape), np.float32)
-        model.evaluate(blank, np.zeros((1,), np.int64), verbose=0)
+        # Build the loss and metrics now, on blank images, one per replica (inference, nothing
+        # changes): left to the first `fit`, Keras on the torch backend builds them from the
+        # first batch of a PyDataset and then trains from the second, skipping one batch per
+        # process.
+        blank = np.zeros((replicas, *input_shape), np.float32)
+        model.evaluate(blank, np.zeros((replicas,), np.int64), batch_size=replicas, verbose=0)
         average = WeightAverage(keras, model, recipe.ema) if recipe.ema else None
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
