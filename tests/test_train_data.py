@@ -100,6 +100,17 @@ def test_an_unreadable_image_is_named(tmp_path):
         transforms.read_image(str(tmp_path / "missing.png"), 3)
 
 
+def test_a_decompression_bomb_is_refused_unread(tmp_path):
+    """A small PNG that claims 200 million pixels is refused before they are allocated."""
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (14_200, 14_200)).save(bomb)
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(transforms.UnreadableImage, match=r"`.*bomb\.png`.*decompression bomb"):
+        transforms.read_image(str(bomb), 3)
+
+
 # --- augmentation --------------------------------------------------------------------------------
 
 

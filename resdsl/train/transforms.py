@@ -65,6 +65,10 @@ def read_image(path: str, channels: int) -> PILImage.Image:
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
         # PIL raises SyntaxError for some malformed headers (PNG chunks, for one).
         raise UnreadableImage(f"cannot read image `{path}`: {error}") from None
+    except Image.DecompressionBombError as error:
+        # A small file claiming more pixels than PIL's limit (about 179 million): refused
+        # before any of them is allocated.
+        raise UnreadableImage(f"cannot read image `{path}`: {error}") from None
 
 
 def to_mode(image: PILImage.Image, channels: int) -> PILImage.Image:
