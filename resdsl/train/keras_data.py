@@ -14,14 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .transforms import (
-    UnreadableImage,
-    array_image,
-    eval_view,
-    read_image,
-    to_array,
-    train_view,
-)
+from .transforms import UnreadableImage, split_image
 
 
 class Pipelines:
@@ -45,21 +38,10 @@ class Pipelines:
 
     def view(self, split, index: int, epoch: int, *, training: bool) -> np.ndarray:
         """One image as the network sees it: normalised float32 (H, W, C)."""
-        channels, height, width = self.shape
-        augment = self.recipe.augment
         rng = np.random.default_rng([self.seed, epoch, int(index)])
-        if split.files is None and not (training and augment == "imagenet"):
-            array = split.images[index]  # already at the input size
-        else:
-            if split.files is not None:
-                image = read_image(split.files[index], channels)
-            else:
-                image = array_image(split.images[index])
-            if training and augment == "imagenet":
-                image = train_view(image, (height, width), augment, rng)
-            else:
-                image = eval_view(image, (height, width), augment)
-            array = to_array(image, channels)
+        array = split_image(
+            split, index, self.shape, self.recipe.augment, training=training, rng=rng
+        )
         pixels = array.transpose(1, 2, 0).astype(np.float32) / 255.0
         if training:
             pixels = self._shift_and_flip(pixels, rng)

@@ -139,8 +139,7 @@ class SplitImages:
 
     def __init__(self, split, shape, augment: str, *, training: bool, seed: int):
         self.split, self.shape, self.augment = split, shape, augment
-        self.random_view = training and augment == "imagenet"
-        self.seed = seed
+        self.training, self.seed = training, seed
 
     def __len__(self):
         return len(self.split)
@@ -148,23 +147,14 @@ class SplitImages:
     def __getitem__(self, key):
         import torch
 
-        from .transforms import array_image, eval_view, read_image, to_array, train_view
+        from .transforms import split_image
 
         index, epoch = key
-        label = int(self.split.labels[index])
-        channels, height, width = self.shape
-        if self.split.files is None and not self.random_view:
-            return torch.from_numpy(self.split.images[index]), label
-        if self.split.files is not None:
-            image = read_image(self.split.files[index], channels)
-        else:
-            image = array_image(self.split.images[index])
-        if self.random_view:
-            rng = np.random.default_rng([self.seed, epoch, index])
-            view = train_view(image, (height, width), self.augment, rng)
-        else:
-            view = eval_view(image, (height, width), self.augment)
-        return torch.from_numpy(to_array(view, channels)), label
+        rng = np.random.default_rng([self.seed, epoch, index])
+        image = split_image(
+            self.split, index, self.shape, self.augment, training=self.training, rng=rng
+        )
+        return torch.from_numpy(image), int(self.split.labels[index])
 
 
 class _EpochBatches:

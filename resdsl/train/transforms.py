@@ -154,6 +154,28 @@ def eval_view(image: PILImage.Image, size: tuple[int, int], augment: str) -> PIL
     return image.crop((left, top, left + width, top + height))
 
 
+def split_image(
+    split, index: int, shape, augment: str, *, training: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """Image `index` of a data split (data.Split) as uint8 (C, H, W) at the network's input
+    `shape`, with the per-image part of the augmentation: arrays in memory are already at the
+    input size; files are read; either is cropped at random (`imagenet`, training, from `rng`)
+    or seen as evaluation sees it. Both trainers' loaders read images through this."""
+    channels, height, width = shape
+    random_view = training and augment == "imagenet"
+    if split.files is None and not random_view:
+        return split.images[index]
+    if split.files is not None:
+        image = read_image(split.files[index], channels)
+    else:
+        image = array_image(split.images[index])
+    if random_view:
+        view = train_view(image, (height, width), augment, rng)
+    else:
+        view = eval_view(image, (height, width), augment)
+    return to_array(view, channels)
+
+
 def array_image(array: np.ndarray) -> PILImage.Image:
     """A uint8 (C, H, W) array as a PIL image: RGB for three channels, L for one, the mean of
     the channels as L for any other count."""
