@@ -57,10 +57,9 @@ def compile(
     backend: str = "torch",
     base: str | os.PathLike | None = None,
 ) -> str:
-    """The generated module's source for `backend` ("torch" or "keras")."""
-    from .backend import get_backend
-
-    return get_backend(backend).emit(load(path_or_text, base))
+    """The generated module's source for `backend` ("torch" or "keras"); raises
+    :class:`SpecError` when the spec has errors or the backend cannot express it (E701)."""
+    return _emit(path_or_text, backend, base)[0]
 
 
 def build(
@@ -71,14 +70,29 @@ def build(
 ):
     """The model itself: the spec compiled for `backend`, imported from memory (no file is
     written) and built by its `build_model(num_classes)`; a `torch.nn.Module` or a
-    `keras.Model`. Needs the framework installed."""
-    from .backend import get_backend
+    `keras.Model`. Needs the framework installed. Raises as :func:`compile`."""
     from .generated import import_source
 
-    network = load(path_or_text, base)
+    code, network = _emit(path_or_text, backend, base)
     module = import_source(
-        get_backend(backend).emit(network),
+        code,
         f"_resdsl_built_{backend}_{network.name}",
         f"<resdsl {backend} {network.source.file}>",
     )
     return module.build_model(num_classes)
+
+
+def _emit(
+    path_or_text: str | os.PathLike, backend: str, base: str | os.PathLike | None
+) -> tuple[str, Network]:
+    """`backend`'s module for the spec, and its network."""
+    from .backend import get_backend
+    from .driver import backend_diagnostics
+
+    target = get_backend(backend)
+    result = analyze(path_or_text, base)
+    if result.ok:
+        result.diagnostics += backend_diagnostics(result.network, target)
+    if not result.ok:
+        raise SpecError(result.diagnostics, result.sources)
+    return target.emit(result.network), result.network

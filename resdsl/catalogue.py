@@ -74,6 +74,11 @@ _NO_EXAMPLE = {
     "comments do not count); the largest spec in the library has about 150. The parser does "
     "not start, so any input is answered in well under a second.",
     "E152": "`extends` chains more than 16 specs deep.",
+    "E701": "The backend a spec is compiled for (`compile --backend`, `check --backend`, "
+    "`resdsl.compile` and `resdsl.build`) reports something in the network that it cannot "
+    "express. The built-in backends, torch and keras, express every network that validates; "
+    "a plugin backend (the `resdsl.backends` entry points) may not. Located at the `network` "
+    "line; the help names the way out.",
 }
 
 

@@ -219,6 +219,9 @@ class Label:
     span: Span
     message: str
 
+# Backends: E7xx
+E_BACKEND = _code("E701", "error", "backend cannot express the network", "")
+
 
 @dataclass(frozen=True)
 class Diagnostic:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from . import diagnostics as dx
 from .diagnostics import Diagnostic, Diagnostics, Label
@@ -21,6 +22,9 @@ from .parser import read_source
 from .passes import run_passes
 from .resolve import build_spec
 from .schema import MAX_PARAMS
+
+if TYPE_CHECKING:
+    from .backend import Backend
 
 
 @dataclass
@@ -128,6 +132,23 @@ def _analyze(
             help="if a machine of yours holds it, raise the limit with `--max-params N`",
         )
     result.network = network
+
+
+def backend_diagnostics(network: Network, backend: Backend) -> list[Diagnostic]:
+    """An E701 for each thing `backend` reports it cannot express in `network` (see
+    :meth:`resdsl.backend.Backend.unsupported`), at the network's declaration. The built-in
+    backends express every network that validates; a plugin may not."""
+    diags = Diagnostics()
+    for problem in backend.unsupported(network):
+        diags.add(
+            dx.E_BACKEND,
+            f"the {backend.name} backend cannot express {problem}",
+            network.span,
+            label=f"compiled for {backend.name}",
+            help="compile with another backend (`--backend`); from torch or keras, this is a "
+            "bug: please report it",
+        )
+    return diags.collected()
 
 
 def spec_files(paths: list[str]) -> list[str]:

@@ -50,3 +50,33 @@ def sized(paths: list[Path]) -> list:
         else pytest.param(path, marks=CONFORMANCE, id=spec_id(path))
         for path in paths
     ]
+
+
+# Networks the Keras backend once refused, as text: a stage striding its last block after a
+# dilated stage (its first block dilates as the stage before, unlike its others), and a
+# shortcut average pool at stride 3 on sizes where Keras' "same" pooling would pad before
+# (34) and after (35). Both backends must compute the same function (tests/test_weights.py).
+KERAS_EDGE_SPECS = {
+    "last_dilated": """network last_dilated {
+  input 3x64x64
+  classes 10
+  block bottleneck
+  strided_block last
+  stage a: 2 x 16 / 2
+  stage b: 2 x 32 { dilation 2  waive halve_double }
+  stage c: 3 x 64 / 2 { dilation 4 }
+  stage d: 2 x 64 { dilation 2 }
+}
+""",
+    "pool_stride3": """network pool_stride3 {
+  input 3x34x35
+  classes 3
+  block basic
+  shortcut D
+  stem cifar
+  stage a: 1 x 16
+  stage b: 2 x 32 / 3 { waive halve_double }
+  stage c: 1 x 64 / 2
+}
+""",
+}

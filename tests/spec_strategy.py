@@ -80,6 +80,10 @@ def spec_texts(draw) -> str:
     if draw(st.booleans()):
         lines.append(f"  head avgpool(dropout: {draw(st.sampled_from(['0.1', '0.5']))})")
 
+    # A dilated last stage in place of the last stride, as in segmentation backbones: the
+    # stride of its first block, or with `strided_block last` of the stage before's last (its
+    # first block then dilates as the stage before, unlike its others).
+    dilated = bottleneck and n_stages > 1 and draw(st.booleans())
     for i in range(n_stages):
         blocks = draw(st.integers(1, 3))
         width = base * 2**i
@@ -87,17 +91,10 @@ def spec_texts(draw) -> str:
         # Every boundary halves: at the end of all but the last stage, or the start of all but
         # the first.
         strided = not last if strided_block == "last" else i > 0
+        if dilated and i == n_stages - (2 if strided_block == "last" else 1):
+            strided = False
         stride = 2 if strided else 1
-        body = []
-        if (
-            bottleneck
-            and last
-            and n_stages > 1
-            and strided_block == "first"
-            and draw(st.booleans())
-        ):
-            # A dilated last stage in place of a strided one, as in segmentation backbones.
-            stride, body = 1, ["dilation 2"]
+        body = ["dilation 2"] if dilated and last else []
         suffix = f" / {stride}" if stride > 1 else ""
         braces = f" {{ {' '.join(body)} }}" if body else ""
         lines.append(f"  stage s{i + 1}: {blocks} x {width}{suffix}{braces}")

@@ -195,3 +195,49 @@ def test_text_resolves_extends_in_base():
     with pytest.raises(resdsl.SpecError) as error:
         resdsl.load(text, base=ROOT / "tests")
     assert "E150" in str(error.value)
+
+
+# --------------------------------------------------------------------------- backend limits
+
+
+@pytest.fixture
+def limited_keras(monkeypatch):
+    """The keras backend as a plugin that cannot express a network might be: the built-in
+    backends express every network that validates, so no spec shows E701 by itself."""
+    from resdsl.backends.keras import KerasBackend
+
+    def unsupported(self, network):
+        return ["stages of 2 blocks"]
+
+    monkeypatch.setattr(KerasBackend, "unsupported", unsupported)
+
+
+def test_what_a_backend_cannot_express_is_a_located_diagnostic(limited_keras):
+    spec = str(ROOT / "specs/resnet18.res")
+    line = resdsl.load(spec).span.line  # the `network` line
+    text = CliRunner().invoke(main, ["compile", spec, "--backend", "keras"])
+    assert text.exit_code == 1 and text.stdout == ""
+    assert f"{spec}:{line}:1: error[E701]: the keras backend cannot express stages of 2 " in (
+        text.stderr
+    )
+    assert "= help: compile with another backend" in text.stderr
+    run = CliRunner().invoke(main, ["compile", spec, "-b", "keras", "--format", "json"])
+    (item,) = json.loads(run.stdout)
+    assert run.exit_code == 1 and item["code"] == "E701" and item["span"]["line"] == line
+    run = CliRunner().invoke(main, ["compile", spec, "-b", "keras", "--format", "github"])
+    assert run.exit_code == 1 and run.stdout.startswith(f"::error file={spec},line={line},col=1,")
+    # `check` reports it for the backends it is asked about, and only for those.
+    assert _invoke("check", spec).exit_code == 0
+    run = CliRunner().invoke(main, ["check", "--backend", "keras", "-b", "torch", spec])
+    assert run.exit_code == 1 and run.stderr.count("error[E701]") == 1
+    assert "checked 1 spec: 1 with errors" in run.stderr
+    # The Python API raises the project's error, with the diagnostic.
+    for api in (resdsl.compile, resdsl.build):
+        with pytest.raises(resdsl.SpecError) as error:
+            api(spec, backend="keras")
+        assert [d.code for d in error.value.diagnostics] == ["E701"]
+
+
+def test_check_refuses_an_unknown_backend():
+    run = CliRunner().invoke(main, ["check", "--backend", "nope", str(ROOT / "specs/resnet18.res")])
+    assert run.exit_code == 2 and "unknown backend `nope`" in run.stderr

@@ -3,7 +3,8 @@
 Driven from :data:`resdsl.diagnostics.CODES`: a code's `example` is written to a file in a
 temporary folder (entered, so the golden text holds a stable relative path) and analysed; the
 code must appear and the rendering must match `tests/golden/diagnostics/<code>.txt`. Codes
-whose example is empty (I/O, encoding, size, extends depth) build their input here.
+whose example is empty (I/O, encoding, size, extends depth, a backend's limit) build their
+input here.
 `RESDSL_UPDATE_GOLDEN=1` rewrites the golden files; a mismatch prints a unified diff.
 """
 
@@ -24,7 +25,7 @@ from resdsl.diagnostics import (
     render_text,
     use_color,
 )
-from resdsl.driver import analyze_file
+from resdsl.driver import analyze_file, backend_diagnostics
 from resdsl.extends import MAX_EXTENDS_DEPTH
 from resdsl.parser import MAX_FILE_BYTES, MAX_TOKENS
 
@@ -87,7 +88,29 @@ def _build_input(code: str) -> str:
     raise AssertionError(f"{code} has no example and no input built here")
 
 
+class LimitedBackend:
+    """A backend, as a plugin might be, that cannot express every network (E701; the built-in
+    backends express every network that validates)."""
+
+    name = "limited"
+    suffix = ".txt"
+
+    def emit(self, network) -> str:
+        raise AssertionError("never emitted: it reports what it cannot express")
+
+    def unsupported(self, network) -> list[str]:
+        return [f"`{network.stages[0].name}`: stages of {network.stages[0].blocks} blocks"]
+
+
 def _analyze_code(code: str):
+    if code == "E701":
+        Path("example.res").write_text(
+            "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+            "  stage a: 2 x 16\n}\n"
+        )
+        result = analyze_file("example.res")
+        result.diagnostics += backend_diagnostics(result.network, LimitedBackend())
+        return result
     name = _write_example(code) if CODES[code].example else _build_input(code)
     return analyze_file(name)
 

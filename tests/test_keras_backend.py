@@ -18,7 +18,7 @@ import pytest
 with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
 from resdsl.backends.keras import KerasBackend
-from spec_sets import CONFORMANCE
+from spec_sets import CONFORMANCE, KERAS_EDGE_SPECS
 
 import resdsl
 from resdsl.weights import layer_pairs
@@ -172,22 +172,42 @@ def test_cli_compile(tmp_path):
     assert out.read_text() == emit(SPECS / "cifar" / "resnet20.res")
 
 
-def test_unsupported_is_a_diagnostic(tmp_path):
-    spec = tmp_path / "wide_stride.res"
-    spec.write_text(
-        "network wide_stride {\n  input 3x36x36\n  classes 3\n  block basic\n"
-        "  shortcut D\n  stem cifar\n  stage a: 1 x 16\n"
-        "  stage b: 1 x 32 / 3 { waive halve_double }\n}\n"
-    )
-    network = resdsl.load(str(spec))
-    assert KerasBackend().unsupported(network)
+@pytest.mark.parametrize("name", sorted(KERAS_EDGE_SPECS))
+def test_expresses_what_it_once_refused(name, tmp_path):
+    """A last-striding stage whose first block dilates unlike its others, and an average-pool
+    shortcut at stride 3, compile (their outputs equal PyTorch's: tests/test_weights.py) to
+    code that passes ruff; `check --backend keras` accepts them."""
+    code = resdsl.compile(KERAS_EDGE_SPECS[name], backend="keras")
+    if name == "last_dilated":
+        assert "dilation=first_dilation if i == 1 else dilation," in code
+        assert "dilation=dilation if blocks > 1 else first_dilation," in code
+    else:
+        assert "x = CeilAveragePooling2D(stride, name=" in code
+        assert "AveragePooling2D(stride, strides=stride" not in code
+    path = tmp_path / f"{name}.py"
+    path.write_text(code)
+    config = ["--config", str(ROOT / "pyproject.toml"), "--no-cache"]
+    for args in (["check"], ["format", "--check", "--diff"]):
+        done = subprocess.run(
+            [PYTHON, "-m", "ruff", *args, *config, str(path)], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    spec = tmp_path / f"{name}.res"
+    spec.write_text(KERAS_EDGE_SPECS[name])
     done = subprocess.run(
-        [PYTHON, "-m", "resdsl.cli", "compile", str(spec), "--backend", "keras"],
+        [PYTHON, "-m", "resdsl", "check", "--backend", "keras", str(spec)],
         capture_output=True,
         text=True,
     )
-    assert done.returncode == 1
-    assert "cannot express" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 0 and "error" not in done.stderr, done.stderr
+
+
+def test_stride_two_pools_stay_keras_pools():
+    """Where every shortcut pool strides by 2, Keras' own "same" pooling is exact: no layer of
+    the module's."""
+    code = emit(SPECS / "resnet50d.res")
+    assert "AveragePooling2D(stride, strides=stride" in code
+    assert "CeilAveragePooling2D" not in code
 
 
 # --------------------------------------------------------------------------- keras.applications

@@ -17,7 +17,16 @@ import pytest
 # Keras tests load TensorFlow, so take torchvision first wherever these tests run.
 with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
-from spec_sets import ALL_SPECS, FEATURE_SPECS, REPRESENTATIVE, ROOT, SPECS, sized, spec_id
+from spec_sets import (
+    ALL_SPECS,
+    FEATURE_SPECS,
+    KERAS_EDGE_SPECS,
+    REPRESENTATIVE,
+    ROOT,
+    SPECS,
+    sized,
+    spec_id,
+)
 
 import resdsl
 from resdsl import weights
@@ -61,7 +70,9 @@ def relative_error(expected, got) -> float:
 
 @pytest.mark.parametrize(
     "path",
-    sized(EQUIVALENCE_SPECS) + [STEM_TEXT.format(name=a) for a in ("silu", "gelu")],
+    sized(EQUIVALENCE_SPECS)
+    + [STEM_TEXT.format(name=a) for a in ("silu", "gelu")]
+    + sorted(KERAS_EDGE_SPECS.values()),
     ids=lambda p: spec_id(p) if isinstance(p, Path) else p.split()[1],
 )
 def test_torch_and_keras_agree(path):
@@ -224,7 +235,8 @@ def test_grouped_kernels_move_whole_groups():
 # Every spec, ResNet-1202 included (Keras on PyTorch builds it in seconds), under `make
 # conformance`; the representative ones in `make test`.
 KERAS_TORCH_SPECS = {
-    "representative": [p for p in ALL_SPECS + FEATURE_SPECS if spec_id(p) in REPRESENTATIVE],
+    "representative": [p for p in ALL_SPECS + FEATURE_SPECS if spec_id(p) in REPRESENTATIVE]
+    + sorted(KERAS_EDGE_SPECS.values()),
     "every": pytest.param(ALL_SPECS + FEATURE_SPECS, marks=pytest.mark.conformance),
 }
 

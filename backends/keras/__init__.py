@@ -28,8 +28,10 @@ all of a pre-activation block's, as keras' V2 nets) get an explicit symmetric ``
 and a valid convolution (Keras' "same" pads only after at stride 2); norm momentum is converted
 (PyTorch 0.1 is Keras 0.9); a stem's max pool after an activation that can be negative pads with
 -inf; average pools that round up and ignore padding use Keras' "same" pooling, which does
-exactly that for a 2x2 window at stride 2 on Keras' backends; a convolution that strides and
-dilates at once (Keras' refuses) runs at stride 1 and keeps every `stride`-th pixel.
+exactly that for a 2x2 window at stride 2 on Keras' backends, and where a network's pool strides
+by more than 2 (where "same" pads before too) a small layer of the module without weights
+(`CeilAveragePooling2D`); a convolution that strides and dilates at once (Keras' refuses) runs
+at stride 1 and keeps every `stride`-th pixel.
 
 Compiling never imports keras or tensorflow.
 """
@@ -175,6 +177,7 @@ class Module:
     channel_pad: bool
     minus_inf_padding: bool
     blur_pool: bool
+    ceil_pool: bool
     drop_path: DropPath | None
     functions: tuple[Function, ...]
 
@@ -328,6 +331,9 @@ class Context:
     bias: set[bool]
     uses: set[str] = field(default_factory=set)
     gates: set[str] = field(default_factory=set)  # squeeze-excitation's
+    # Where a shortcut's ceil-mode average pool strides by more than 2, every one is a
+    # `CeilAveragePooling2D` (Keras' "same" pooling pads before the input there).
+    ceil_pool_layer: bool = False
 
 
 def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
@@ -390,7 +396,10 @@ def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> lis
     kernel = stride if layer.strided and p.kernel == p.stride else str(p.kernel)
     name = f"name={scope.name(layer.keras)}"
     if p.ceil:
-        # Checked in `_unsupported`: a 2x2 window at stride 2, unpadded.
+        # Checked in `_unsupported`: a `stride`x`stride` window, unpadded.
+        if ctx.ceil_pool_layer:
+            ctx.uses.add("CeilAveragePooling2D")
+            return [Apply("CeilAveragePooling2D", (stride, name))]
         comment = (
             'At stride 2, "same" pads only after and leaves the padding out of the mean: '
             "PyTorch's ceil_mode=True, count_include_pad=False."
@@ -1022,10 +1031,14 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
         body += call("x", "1" if pattern else None, rest, "{i}", 2)
         body.append(f"{INDENT}return x")
     elif pattern == "last":
+        # The first block dilates as the stage before, the last strides: a one-block stage's
+        # only block does both.
+        loop, last = rest, rest
         if first != rest:
-            raise PlanError(f"`{name}`: a first block dilated unlike the others, a last striding")
-        body = [f"{INDENT}for i in range(1, blocks):", *call("x", "1", rest, "{i}", 2)]
-        body += call("return", "stride", rest, "{blocks}", 1)
+            loop = f"{first} if i == 1 else {rest}"
+            last = f"{rest} if blocks > 1 else {first}"
+        body = [f"{INDENT}for i in range(1, blocks):", *call("x", "1", loop, "{i}", 2)]
+        body += call("return", "stride", last, "{blocks}", 1)
     else:
         body = [f"{INDENT}for i in range(1, blocks + 1):", *call("x", None, rest, "{i}", 2)]
         body.append(f"{INDENT}return x")
@@ -1113,25 +1126,27 @@ def plan(network: Network) -> tuple[Module | None, list[str]]:
 
 
 def _unsupported(network: Network) -> list[str]:
+    # Elaboration makes every ceil-mode pool a shortcut's `stride`x`stride` average, unpadded.
     for stage in network.stages:
         for run in stage.runs:
-            for layer in run.block.shortcut.layers:
-                pool = layer.pool if isinstance(layer, PoolLayer) else None
-                if (
-                    pool is not None
-                    and pool.ceil
-                    and (pool.stride, pool.kernel, pool.padding) != (2, 2, 0)
-                ):
-                    position = run.first_index - stage.runs[0].first_index
-                    return [
-                        f"an average-pool shortcut with stride {pool.stride} "
-                        f"(`{stage.name}` block {position + 1}); Keras pools round up exactly "
-                        "only for stride 2"
-                    ]
+            pools = [la.pool for la in run.block.shortcut.layers if isinstance(la, PoolLayer)]
+            if any(p.ceil and (p.kernel, p.padding) != (p.stride, 0) for p in pools):
+                return [f"a ceil-mode pool in `{stage.name}` other than a stride-sized window"]
     for layer in (*network.stem.layers, *network.head.layers):
         if isinstance(layer, PoolLayer) and layer.pool.ceil:
             return ["a pool that rounds up outside a shortcut"]
     return []
+
+
+def _ceil_pool_strides(network: Network) -> set[int]:
+    """The strides of the network's ceil-mode (shortcut) average pools."""
+    return {
+        layer.pool.stride
+        for stage in network.stages
+        for run in stage.runs
+        for layer in run.block.shortcut.layers
+        if isinstance(layer, PoolLayer) and layer.pool.ceil
+    }
 
 
 def _module(network: Network) -> Module:
@@ -1151,6 +1166,7 @@ def _module(network: Network) -> Module:
         kaiming=conventions.init == "kaiming",
         classes=network.classes,
         bias={c.bias for c in convs},
+        ceil_pool_layer=bool(_ceil_pool_strides(network) - {2}),
     )
     drop = conventions.stochastic_depth > 0
     block_functions = _block_functions(network, ctx)
@@ -1253,6 +1269,7 @@ def _module(network: Network) -> Module:
         channel_pad="ChannelPad" in ctx.uses,
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,
         blur_pool="BlurPool2D" in ctx.uses,
+        ceil_pool="CeilAveragePooling2D" in ctx.uses,
         drop_path=drop_path,
         functions=tuple(functions),
     )

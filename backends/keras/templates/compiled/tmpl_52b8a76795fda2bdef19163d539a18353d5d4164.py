@@ -21,6 +21,7 @@ def root(context, missing=missing):
     l_0_channel_pad = resolve('channel_pad')
     l_0_minus_inf_padding = resolve('minus_inf_padding')
     l_0_blur_pool = resolve('blur_pool')
+    l_0_ceil_pool = resolve('ceil_pool')
     l_0_functions = resolve('functions')
     pass
     yield '"""`'
@@ -121,6 +122,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='ceil_pool') if l_0_ceil_pool is missing else l_0_ceil_pool):
+        pass
+        template = environment.get_template('ceil_pool.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path):
         pass
         template = environment.get_template('drop_path_rate.py.j2', 'model.py.j2')
@@ -149,4 +158,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=27&3=29&5=33&9=35&14=37&21=41&22=43&23=45&24=48&25=50&26=53&28=58&31=62&32=65&33=67&37=70&38=76&39=78&41=84&42=86&44=92&45=94&47=100&48=102&50=108&51=110&53=116&54=118&56=124&57=126&59=133&60=136&61=138&62=140&63=143&65=146'
+debug_info = '1=28&3=30&5=34&9=36&14=38&21=42&22=44&23=46&24=49&25=51&26=54&28=59&31=63&32=66&33=68&37=71&38=77&39=79&41=85&42=87&44=93&45=95&47=101&48=103&50=109&51=111&53=117&54=119&56=125&57=127&59=133&60=135&62=142&63=145&64=147&65=149&66=152&68=155'
