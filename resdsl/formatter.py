@@ -10,8 +10,10 @@ The layout, one rule each:
   body holding one setting and no comment, one setting a line otherwise;
 * every comment is kept: a full-line comment stays above what followed it, re-indented; a
   trailing comment stays at the end of its line, and the trailing comments of consecutive lines
-  at one depth line up two spaces past the longest of those lines. A comment inside a setting
-  that is joined onto one line moves above it.
+  at one depth line up two spaces past the longest of those lines, as long as each then ends
+  within 100 columns (the project's line length): a comment that would not starts a new
+  alignment from its line on. A comment inside a setting that is joined onto one line moves
+  above it.
 
 The parser drops comments, so they are collected through a lexer callback on a parser built
 from the same grammar (which also keeps every other token, with its position); the structure
@@ -32,6 +34,8 @@ from .ir import Call, Dims, Name, Number, Setting, StageDecl, String, Value
 from .parser import grammar_text, parse
 
 INDENT = "  "
+# Aligning trailing comments never carries a line past this column (see `_Printer._render`).
+LINE = 100
 
 
 @dataclass
@@ -303,15 +307,23 @@ class _Printer:
     # -- output
 
     def _render(self) -> str:
-        """Lines to text; trailing comments of consecutive lines at one depth share a column."""
+        """Lines to text; trailing comments of consecutive lines at one depth share a column,
+        unless that would carry one of them past LINE: that line starts a new column."""
         out: list[str] = []
         run: list[_Line] = []
 
+        def code(line: _Line) -> str:
+            return INDENT * line.depth + line.code
+
+        def fits(lines: list[_Line]) -> bool:
+            commented = [ln for ln in lines if ln.trailing]
+            column = max((len(code(ln)) for ln in commented), default=0)
+            return all(column + 2 + len(ln.trailing) <= LINE for ln in commented)
+
         def flush() -> None:
-            column = max((len(INDENT * ln.depth + ln.code) for ln in run if ln.trailing), default=0)
+            column = max((len(code(ln)) for ln in run if ln.trailing), default=0)
             for ln in run:
-                code = INDENT * ln.depth + ln.code
-                out.append(f"{code.ljust(column)}  {ln.trailing}" if ln.trailing else code)
+                out.append(f"{code(ln).ljust(column)}  {ln.trailing}" if ln.trailing else code(ln))
             run.clear()
 
         for line in self.lines:
@@ -320,6 +332,9 @@ class _Printer:
                 out.append("")
                 continue
             if run and run[-1].depth != line.depth:
+                flush()
+            # Greedy, and from the lines' text alone, so formatting stays idempotent.
+            if line.trailing and any(ln.trailing for ln in run) and not fits([*run, line]):
                 flush()
             run.append(line)
         flush()

@@ -3,6 +3,7 @@ the same network."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,44 @@ def test_canonical_spacing(source, expected):
     assert format_text(expected) == expected
 
 
+# Short lines and long ones, all with comments: aligned at the stem line, the first would
+# pass 100 columns, so a new column starts at the stem (greedily, from the top).
+WIDE = """\
+network n {
+  input    3x224x224  # a comment long enough that it would not fit beside the long line below
+  classes  1000
+  init     kaiming  # short
+  stem     deep(first_width: 24, width: 32, channels: 64)  # the tiered deep stem
+  shortcut D  # average-pool, then project
+}
+"""
+
+WIDE_FORMATTED = """\
+network n {
+  input    3x224x224  # a comment long enough that it would not fit beside the long line below
+  classes  1000
+  init     kaiming    # short
+  stem     deep(first_width: 24, width: 32, channels: 64)  # the tiered deep stem
+  shortcut D                                               # average-pool, then project
+}
+"""
+
+
+def test_trailing_comments_line_up_within_the_line_length():
+    assert format_text(WIDE) == WIDE_FORMATTED
+    assert format_text(WIDE_FORMATTED) == WIDE_FORMATTED
+    # A line too long by itself keeps its comment two spaces after it, and aligns with none.
+    long = "network n {\n  input   3x224x224  # " + "x" * 90 + "\n  classes 10  # c\n}\n"
+    assert format_text(long) == long
+
+
+def test_the_library_is_formatted():
+    """README's CI workflow runs `resdsl fmt --check specs/`: the shipped specs pass it."""
+    run = _fmt("--check", "specs/", cwd=ROOT)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert run.stdout == "" and "would reformat 0 of" in run.stderr
+
+
 def test_syntax_error_gives_the_core_diagnostics():
     with pytest.raises(FormatError) as caught:
         format_text("network n {\n  input 3x32x32 x\n}\n", "bad.res")
@@ -215,7 +254,9 @@ def _mangled(draw) -> str:
         indent = " " * draw(st.integers(0, 5))
         body = line.strip().replace(" ", " " * draw(st.integers(1, 3)))
         if draw(st.integers(0, 3)) == 0 and not body.endswith("{"):
+            # Long ones too: aligning must not carry a line past 100 columns.
             body += " " * draw(st.integers(0, 4)) + f"# trailing {number}"
+            body += " long" * draw(st.sampled_from([0, 0, 10, 18]))
         lines.append(indent + body)
     return "\n".join(lines) + "\n"
 
@@ -226,4 +267,6 @@ def test_formatting_any_valid_spec_is_idempotent_and_keeps_comments_and_meaning(
     once = format_text(text, "t.res")
     assert format_text(once, "t.res") == once
     assert sorted(_comments(once)) == sorted(_comments(text))
+    for line in once.splitlines():  # an aligned comment fits, or sits two spaces after its code
+        assert len(line) <= 100 or re.search(r"\S  # trailing", line), line
     assert _ir(once, "t.res") == _ir(text, "t.res")
