@@ -181,7 +181,7 @@ def choice(*options: str) -> Reader:
                 dx.E_BAD_VALUE,
                 f"{what} takes one of {alternatives(options)}, not `{text}`",
                 value.span,
-                help=did_you_mean(text, options),
+                help=did_you_mean(text, options) or f"write one of {alternatives(options)}",
             )
         return text
 

@@ -460,3 +460,19 @@ def test_the_design_rule_speaks_of_channels(tmp_path):
     basic = "network n {\n" + _SMALL + "  stage a: 1 x 16\n  stage b: 1 x 48 / 2\n}\n"
     (d,) = _check(tmp_path, {"b.res": basic}, "b.res").diagnostics
     assert d.label.startswith("expected 32 channels")
+
+
+@pytest.mark.parametrize(
+    ("value", "help_text"),
+    [
+        ("block bottleneck(stride_on: 2x2)", "write one of `1x1` or `3x3`"),
+        ("block bottleneck(stride_on: 3x1)", "did you mean `3x3`?"),
+        ("shortcut B(stride_only: nothing)", "write one of `project` or `subsample`"),
+    ],
+)
+def test_a_value_outside_a_choice_says_what_to_write(tmp_path, value, help_text):
+    """Every diagnostic has a help line: a value far from every option lists them."""
+    settings = _SMALL.replace("  block basic\n", "") if value.startswith("block") else _SMALL
+    text = "network n {\n" + settings + f"  {value}\n"
+    (d,) = _check(tmp_path, {"a.res": text + "  stage a: 1 x 16\n}\n"}, "a.res").diagnostics
+    assert d.code == "E104" and d.help == help_text

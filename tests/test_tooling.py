@@ -427,6 +427,44 @@ def test_a_backend_plugin_registered_by_entry_point_is_found(monkeypatch):
         backend.available.cache_clear()
 
 
+def _readme_examples() -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """README's spec files (a ```res block whose first line is `# NAME.res: ...`) and its
+    command examples (a ```text block whose first line is `$ resdsl ...`, then the output)."""
+    import re
+
+    readme = (ROOT / "README.md").read_text("utf-8")
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", readme, flags=re.MULTILINE | re.DOTALL)
+    files = {}
+    for language, body in blocks:
+        named = re.match(r"# ([\w.-]+\.res)\b", body)
+        if language == "res" and named:
+            files[named.group(1)] = body
+    commands = [
+        tuple(body.split("\n", 1))
+        for language, body in blocks
+        if language == "text" and body.startswith("$ resdsl ")
+    ]
+    return files, commands
+
+
+def test_readme_examples_print_what_the_commands_print(tmp_path, monkeypatch):
+    """Each `$ resdsl ...` block of the README is the command's real output, run beside the
+    README's spec files and the library (`specs/`)."""
+    import shlex
+
+    files, commands = _readme_examples()
+    assert {"bad.res"} <= set(files) and len(commands) >= 2  # the diagnostic, the summary
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "specs").symlink_to(ROOT / "specs")
+    monkeypatch.chdir(tmp_path)
+    for key in ("FORCE_COLOR", "NO_COLOR"):
+        monkeypatch.delenv(key, raising=False)
+    for command, expected in commands:
+        result = _invoke(*shlex.split(command.removeprefix("$ resdsl ")))
+        assert result.output.rstrip("\n") + "\n" == expected, f"README's `{command}` is stale"
+
+
 def test_gallery_summary_is_current():
     gallery = ROOT / "docs" / "resnet50-summary.txt"
     if not gallery.exists():
