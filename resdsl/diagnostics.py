@@ -192,6 +192,14 @@ W_ODD_SIZE = _code(
     "network n {\n  input 3x30x30\n  classes 10\n  stem cifar\n  block basic\n"
     "  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n  stage c: 1 x 64 / 2\n}\n",
 )
+E_BLUR_MAP = _code(
+    "E503",
+    "error",
+    "map too small for the blur's reflection padding",
+    "network n {\n  input 3x16x16\n  classes 10\n  stem cifar\n  block basic\n"
+    "  anti_alias blur(size: 5)\n  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n"
+    "  stage c: 1 x 64 / 2\n  stage d: 1 x 128 / 2\n  stage e: 1 x 256 / 2\n}\n",
+)
 # Numbers: E6xx
 E_NOT_POSITIVE = _code("E601", "error", "value must be positive", _net("  stage a: 0 x 16"))
 E_LIMIT = _code(
@@ -213,14 +221,14 @@ E_TOO_BIG = _code(
     _net("  stage a: 10000 x 16384 { block bottleneck }"),
 )
 
+# Backends: E7xx
+E_BACKEND = _code("E701", "error", "backend cannot express the network", "")
+
 
 @dataclass(frozen=True)
 class Label:
     span: Span
     message: str
-
-# Backends: E7xx
-E_BACKEND = _code("E701", "error", "backend cannot express the network", "")
 
 
 @dataclass(frozen=True)

@@ -143,8 +143,7 @@ def walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
         elif isinstance(layer, PoolLayer):
             shape = _pooled(shape, layer.pool)
         elif isinstance(layer, BlurPoolLayer):
-            window = Pool(kind="avg", kernel=layer.size, stride=layer.stride, padding=layer.padding)
-            shape = _pooled(shape, window)
+            shape = _blurred(shape, layer)
             macs += layer.channels * shape.height * shape.width * layer.size * layer.size
         elif isinstance(layer, SqueezeExciteLayer):
             for conv in (layer.reduce.conv, layer.expand.conv):
@@ -289,11 +288,16 @@ def _anti_alias(
             channels=channels,
             size=spec.size,
             stride=stride,
-            padding=((stride - 1) + (spec.size - 1)) // 2,
+            # Zhang's padding: a map of n pixels strided by s becomes ceil(n / s), as the
+            # shortcut's, for every size and stride (timm's symmetric one agrees only for odd
+            # sizes at stride 2).
+            padding=((spec.size - 1) // 2, spec.size // 2),
             width=width,
             strided=strided,
         )
-    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0)
+    # Rounding up, as every other strided layer does, so that an odd map still meets the
+    # shortcut's size (timm's floor agrees where the stride divides the map, as in its nets).
+    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=True)
     return PoolLayer(torch=torch, keras=keras, pool=pool, strided=strided)
 
 
@@ -549,6 +553,16 @@ def _attention(spec: AttentionSpec, channels: int):
     return None
 
 
+def _blurred(shape: Shape, blur: BlurPoolLayer) -> Shape:
+    before, after = blur.padding
+    return shape.model_copy(
+        update={
+            side: max(0, (getattr(shape, side) + before + after - blur.size) // blur.stride + 1)
+            for side in ("height", "width")
+        }
+    )
+
+
 def _pooled(shape: Shape, pool: Pool) -> Shape:
     return shape.model_copy(
         update={
@@ -610,7 +624,9 @@ def _shortcut(
         out_channels=out.channels,
         kernel=kernel,
         stride=1 if pooled else stride,
-        padding=((1 if pooled else stride) - 1 + conv_dilation * (kernel - 1)) // 2,
+        # Centred whatever the stride, as the branch's convolutions (timm's get_padding adds
+        # (stride - 1) // 2, which is 0 at its stride of 2 but would misalign a 1x1 at 3).
+        padding=conv_dilation * (kernel - 1) // 2,
         dilation=conv_dilation,
         bias=ctx.bias(not preact),
     )

@@ -513,7 +513,9 @@ class BlurPoolLayer(Layer):
     channels: int
     size: int
     stride: int
-    padding: int  # on every side, ((stride - 1) + (size - 1)) // 2 as timm
+    # Before and after on each axis, (size - 1) // 2 and size // 2 (Zhang's): timm's
+    # ((stride - 1) + (size - 1)) // 2 on every side where they agree, odd sizes at stride 2.
+    padding: tuple[int, int]
     width: Width = "mid"
     strided: bool = False  # applies the block's stride
 

@@ -13,8 +13,18 @@ from dataclasses import dataclass
 
 from . import diagnostics as dx
 from .diagnostics import Diagnostics, Label
-from .elaborate import inner_width, out_width
-from .ir import Network, NormLayer, Span, SqueezeExciteLayer, Stage
+from .elaborate import inner_width, out_width, walk
+from .ir import (
+    BlurPoolLayer,
+    EcaLayer,
+    Network,
+    NormLayer,
+    Shape,
+    Span,
+    SqueezeExciteLayer,
+    Stage,
+)
+from .schema import MAX_KERNEL
 
 
 @dataclass(frozen=True)
@@ -215,10 +225,38 @@ def _size_change(stride: int, dilates: float) -> str:
 # --------------------------------------------------------------------------- norms
 
 
-@register("attention", "E408")
+@register("attention", "E408, E602")
 def check_attention(network: Network, diags: Diagnostics) -> None:
     """Squeeze-excitation has one gate in the whole network: the backends write one
-    squeeze-excitation module (or function) per network."""
+    squeeze-excitation module (or function) per network. A kernel ECA derives from `gamma` and
+    `beta` stays within the limit a stated `kernel` has (reported once per setting)."""
+    reported: set[Span] = set()
+    for stage in network.stages:
+        eca = next(
+            (
+                layer
+                for run in stage.runs
+                for layer in run.block.branch
+                if isinstance(layer, EcaLayer)
+                and layer.gamma is not None
+                and layer.conv.kernel > MAX_KERNEL
+            ),
+            None,
+        )
+        where = _setting_span(stage, network, "attention")
+        if eca is not None and where not in reported:
+            reported.add(where)
+            sign = "-" if eca.beta < 0 else "+"
+            diags.add(
+                dx.E_LIMIT,
+                f"ECA's kernel for the {eca.channels} channels of stage `{stage.name}` comes to "
+                f"{eca.conv.kernel} (|log2({eca.channels}) {sign} {abs(eca.beta):g}| / "
+                f"{eca.gamma:g}), beyond the limit of {MAX_KERNEL}",
+                where,
+                label="kernel derived from gamma and beta",
+                help="give ECA a larger `gamma`, a `beta` nearer -log2 of the channels, or a "
+                "`kernel` of its own",
+            )
     first = None
     for stage in network.stages:
         gates = {
@@ -344,7 +382,12 @@ def check_spatial(network: Network, diags: Diagnostics) -> None:
             dx.E_VANISHES,
             f"the stem shrinks the {h}x{w} input below 1x1",
             stem_span,
-            help="use a larger input or the `cifar` stem",
+            help=f"use an input of at least {total}x{total}, or "
+            + (
+                f"stem strides that multiply to at most {min(h, w)}"
+                if network.stem.preset == "cifar"
+                else "the `cifar` stem"
+            ),
         )
         return
     if any(h % s or w % s for s in stem.strides if s > 1):
@@ -388,3 +431,37 @@ def check_spatial(network: Network, diags: Diagnostics) -> None:
                 label=f"stride {s} on {size.height}x{size.width}",
                 help="an input size divisible by the network's total stride avoids rounding",
             )
+
+
+def _blurred_maps(layers, shape: Shape):
+    """Each blur pool of `layers` with the map it receives."""
+    for number, layer in enumerate(layers):
+        if isinstance(layer, BlurPoolLayer):
+            yield layer, walk(layers[:number], shape)[0]
+
+
+@register("blur maps", "E503")
+def check_blur_maps(network: Network, diags: Diagnostics) -> None:
+    """A blur pool reflects its map at the edges, by size // 2 pixels, which PyTorch and
+    TensorFlow allow only on a map wider than that. (A map smaller than the stride is E501's.)"""
+    places = [("the stem", network.stem.layers, network.input, network.spans.get("anti_alias"))]
+    for stage in network.stages:
+        block = next((run.block for run in stage.runs if run.block.anti_alias == "blur"), None)
+        if block is not None:
+            where = _setting_span(stage, network, "anti_alias")
+            places.append((f"stage `{stage.name}`", block.layers, block.in_shape, where))
+    for what, layers, shape, where in places:
+        for blur, seen in _blurred_maps(layers, shape):
+            reach = blur.size // 2
+            if blur.stride <= min(seen.height, seen.width) <= reach:
+                diags.add(
+                    dx.E_BLUR_MAP,
+                    f"{what} blurs a {seen.height}x{seen.width} map with a filter of size "
+                    f"{blur.size}, whose reflection padding of {reach} pixels needs a map of "
+                    f"at least {reach + 1}x{reach + 1}",
+                    where or network.span,
+                    label=f"blur of size {blur.size}",
+                    help="use a smaller `size` (3 pads 1 pixel), `anti_alias avg`, or a larger "
+                    "input",
+                )
+                break

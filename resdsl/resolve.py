@@ -294,9 +294,11 @@ def _stage_spec(stage: StageDecl, defaults: dict[str, Any], diags: Diagnostics) 
 
 def _check_identifier(name: Name, what: str, diags: Diagnostics, *, reserved: bool) -> bool:
     """Names reach generated Python as attributes and layer names: they must be safe there."""
+    # A network's name only names the model class, which the backends suffix until it shadows
+    # nothing (`class` gives `ClassNet`); a stage's is an attribute and a layer prefix as is.
     text = name.text
     problem = None
-    if keyword.iskeyword(text) or keyword.issoftkeyword(text):
+    if reserved and (keyword.iskeyword(text) or keyword.issoftkeyword(text)):
         problem = "is a Python keyword"
     elif text.startswith("__"):
         problem = "starts with a double underscore"
@@ -305,18 +307,21 @@ def _check_identifier(name: Name, what: str, diags: Diagnostics, *, reserved: bo
     elif reserved and text in MODULE_ATTRIBUTES:
         problem = "is an attribute of every PyTorch module (`nn.Module`)"
     elif reserved and text in GENERATED_NAMES:
-        problem = "is used by the generated stem or head"
+        problem = "is already used by the generated model (a layer, a method or a variable)"
     elif len(text) > 64:
         problem = "is longer than 64 characters"
     if problem is None:
         return True
+    if what == "network":
+        # A shorter name for a long one; for a dunder, the name without its underscores.
+        stem = text.strip("_")[:20] or "net"
+        suggestion = stem if len(text) > 64 else f"network_{stem}"
+    else:
+        suggestion = "layer1` or `conv2"
     diags.add(
         dx.E_BAD_NAME,
-        f"{what} name `{text[:64]}` {problem}",
+        f"{what} name `{text[:64]}{'...' if len(text) > 64 else ''}` {problem}",
         name.span,
-        help=f"rename the {what}, e.g. `{what}{'_' if not text.endswith('_') else ''}"
-        f"{text[:20].strip('_') or 'x'}`"
-        if what == "network"
-        else "rename the stage, e.g. `layer1` or `conv2`",
+        help=f"rename the {what}, e.g. `{suggestion}`",
     )
     return False

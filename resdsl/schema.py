@@ -41,7 +41,7 @@ MAX_EXPANSION = 64
 # far (the largest in timm's registry has 0.19 billion); `--max-params` raises it.
 MAX_PARAMS = 10_000_000_000
 
-# Attribute and layer names the backends use for the stem and the head: a stage may not take them.
+# Attribute, method and layer names the generated models use: a stage may not take them.
 # A stage is an attribute of the generated PyTorch model (`self.layer1`, as torchvision names
 # it) and a prefix of Keras layer names, so its name must not be one the model already has:
 # what the generated code itself defines (the stem's and head's layers, its methods, the
@@ -50,7 +50,8 @@ GENERATED_NAMES = frozenset(
     {
         "conv1", "bn1", "relu", "act", "act1", "maxpool", "avgpool", "pool", "fc", "dropout",
         "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
-        "forward", "reset_parameters", "training", "features", "flatten", "norm", "input",
+        "forward", "forward_features", "forward_stages", "reset_parameters", "training",
+        "features", "flatten", "norm", "input",
         "model", "self", "x",
     }
 )  # fmt: skip

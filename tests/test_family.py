@@ -114,7 +114,7 @@ def test_blur_takes_the_stride_after_the_activation(block):
     # after the activation that follows the convolution timm strides (3x3 of a bottleneck)
     assert strided.branch[position - 1].op == "act"
     assert strided.branch[position - 3].conv.kernel == 3
-    assert (strided.branch[position].stride, strided.branch[position].padding) == (2, 1)
+    assert (strided.branch[position].stride, strided.branch[position].padding) == (2, (1, 1))
     # the stem: a max pool at stride 1, then the blur pool strides
     pools = [x for x in network.stem.layers if x.op in ("pool", "blur")]
     assert [(x.torch, x.op) for x in pools] == [("maxpool.0", "pool"), ("maxpool.1", "blur")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import os
 import signal
 import subprocess
@@ -120,8 +121,16 @@ HOSTILE_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
-@pytest.mark.parametrize("where", ["network", "stage"])
+# A keyword is refused as a stage's name only: a network's takes a suffix instead (below).
+_HOSTILE = [
+    pytest.param(where, name, id=f"{where}-{i}")
+    for where in ("network", "stage")
+    for i, name in enumerate(HOSTILE_NAMES)
+    if where == "stage" or not (keyword.iskeyword(name) or keyword.issoftkeyword(name))
+]
+
+
+@pytest.mark.parametrize("where,name", _HOSTILE)
 def test_hostile_names_are_rejected_with_a_located_diagnostic(name, where):
     text = _BASE.format(
         name=name if where == "network" else "net", stage=name if where == "stage" else "s1"
@@ -133,6 +142,24 @@ def test_hostile_names_are_rejected_with_a_located_diagnostic(name, where):
     lines = text.split("\n")
     for d in errors:
         assert 1 <= d.span.line <= len(lines)
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_keywords_name_networks(backend, tmp_path):
+    """A network's name only names the model class, which takes a suffix when it would shadow a
+    keyword: `class`, `None`, `True` and `match` give modules that import and build."""
+    for name, model_class in [("class", "Class"), ("None", "NoneNet"), ("True", "TrueNet"),
+                              ("match", "Match")]:  # fmt: skip
+        code = resdsl.compile(_BASE.format(name=name, stage="s1"), backend=backend)
+        path = tmp_path / f"{backend}_{name.lower()}.py"
+        path.write_text(code)
+        module = import_file(path)
+        model = module.build_model()
+        if backend == "torch":
+            assert type(model).__name__ == model_class
+            assert tuple(model(__import__("torch").randn(1, 3, 32, 32)).shape) == (1, 10)
+        else:
+            assert model.name == name and model.output_shape == (None, 10)
 
 
 _ALLOWED_IMPORTS = {
@@ -341,6 +368,30 @@ def test_module_attributes_list_is_complete():
 def _located_error(result) -> bool:
     errors = [d for d in result.diagnostics if d.severity == "error"]
     return bool(errors) and all(d.span is not None and d.span.line >= 1 for d in errors)
+
+
+def test_the_reserved_names_cover_what_every_generated_model_defines():
+    """Every method and attribute the generated model class of each library spec defines, but
+    its stages, is in GENERATED_NAMES or MODULE_ATTRIBUTES: a stage named so is refused."""
+    from resdsl.schema import GENERATED_NAMES, MODULE_ATTRIBUTES
+
+    for path in sorted((ROOT / "specs").rglob("*.res")):
+        result = resdsl.analyze(path)
+        tree = ast.parse(resdsl.compile(path, backend="torch"))
+        build = next(n for n in tree.body if getattr(n, "name", "") == "build_model")
+        model_class = build.body[-1].value.func.id  # `return Model(...)`
+        (model,) = (n for n in tree.body if getattr(n, "name", "") == model_class)
+        defined = {n.name for n in model.body if isinstance(n, ast.FunctionDef)}
+        defined |= {
+            target.attr
+            for node in ast.walk(model)
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Attribute) and getattr(target.value, "id", "") == "self"
+        }
+        stages = {stage.name for stage in result.network.stages}
+        missing = defined - stages - GENERATED_NAMES - MODULE_ATTRIBUTES - {"__init__"}
+        assert not missing, (path.name, sorted(missing))
 
 
 def test_every_reserved_name_is_refused_or_builds_in_pytorch():

@@ -255,7 +255,7 @@ def test_blur_pool_serialises_and_holds_no_weights():
     # The binomial filter: [1, 2, 1] / 4 in each direction, applied as timm does.
     layer = blurs[0]
     assert layer.taps == [0.25, 0.5, 0.25]
-    assert (layer.size, layer.strides, layer.padding) == (3, 2, 1)
+    assert (layer.size, layer.strides, layer.padding) == (3, 2, [1, 1])
 
 
 # --------------------------------------------------------------------------- Keras on PyTorch

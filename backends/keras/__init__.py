@@ -424,9 +424,9 @@ def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> lis
 
 
 def _blur(layer: BlurPoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
-    # `BlurPool2D` pads as timm does, by ((stride - 1) + (size - 1)) // 2 on every side.
-    if layer.padding != ((layer.stride - 1) + (layer.size - 1)) // 2:
-        raise PlanError(f"a blur pool (`{layer.keras}`) padded unlike timm's")
+    # `BlurPool2D` pads (size - 1) // 2 before and size // 2 after, as the IR's blur pools.
+    if layer.padding != ((layer.size - 1) // 2, layer.size // 2):
+        raise PlanError(f"a blur pool (`{layer.keras}`) padded unlike Zhang's")
     ctx.uses.add("BlurPool2D")
     stride = scope.stride_of(layer.strided, layer.stride) or "1"
     args = (str(layer.size), f"strides={stride}", f"name={scope.name(layer.keras)}")
@@ -1126,25 +1126,26 @@ def plan(network: Network) -> tuple[Module | None, list[str]]:
 
 
 def _unsupported(network: Network) -> list[str]:
-    # Elaboration makes every ceil-mode pool a shortcut's `stride`x`stride` average, unpadded.
+    # Elaboration makes every ceil-mode pool a block's `stride`x`stride` average, unpadded: a
+    # shortcut's (ResNet-D) or its branch's anti-aliasing (`anti_alias avg`).
     for stage in network.stages:
         for run in stage.runs:
-            pools = [la.pool for la in run.block.shortcut.layers if isinstance(la, PoolLayer)]
+            pools = [la.pool for la in run.block.layers if isinstance(la, PoolLayer)]
             if any(p.ceil and (p.kernel, p.padding) != (p.stride, 0) for p in pools):
                 return [f"a ceil-mode pool in `{stage.name}` other than a stride-sized window"]
     for layer in (*network.stem.layers, *network.head.layers):
         if isinstance(layer, PoolLayer) and layer.pool.ceil:
-            return ["a pool that rounds up outside a shortcut"]
+            return ["a pool that rounds up outside a block"]
     return []
 
 
 def _ceil_pool_strides(network: Network) -> set[int]:
-    """The strides of the network's ceil-mode (shortcut) average pools."""
+    """The strides of the network's ceil-mode average pools (in blocks only)."""
     return {
         layer.pool.stride
         for stage in network.stages
         for run in stage.runs
-        for layer in run.block.shortcut.layers
+        for layer in run.block.layers
         if isinstance(layer, PoolLayer) and layer.pool.ceil
     }
 

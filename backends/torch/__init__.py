@@ -257,9 +257,9 @@ def _make_divisible(value: float, divisor: int) -> int:
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
-def _blur_padding(layer: BlurPoolLayer) -> int:
-    """The padding the generated `BlurPool2d` computes for a layer (timm's `get_padding`)."""
-    return ((layer.stride - 1) + (layer.size - 1)) // 2
+def _blur_padding(layer: BlurPoolLayer) -> tuple[int, int]:
+    """The padding the generated `BlurPool2d` computes for a layer, before and after."""
+    return ((layer.size - 1) // 2, layer.size // 2)
 
 
 _EXPRESSIONS = (Sym, Divisible)
