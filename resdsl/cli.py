@@ -105,19 +105,18 @@ FORMATS = click.Choice(["text", "json", "github"])
 
 
 def _report(results: list[Result], fmt: str, stream=None) -> int:
-    """Print every diagnostic of `results` in `fmt`; the exit status they call for."""
-    stream = stream or sys.stderr
+    """Print every diagnostic of `results` in `fmt`, to `stream` if given, else JSON and GitHub
+    annotations to stdout and text to stderr; the exit status they call for."""
     diagnostics = [d for r in results for d in r.diagnostics]
     sources: dict[str, str] = {}
     for r in results:
         sources.update(r.sources)
     if fmt == "json":
-        stream = sys.stdout
-        stream.write(render_json(diagnostics))
+        (stream or sys.stdout).write(render_json(diagnostics))
     elif fmt == "github":
-        stream = sys.stdout
-        stream.write(render_github(diagnostics))
+        (stream or sys.stdout).write(render_github(diagnostics))
     else:
+        stream = stream or sys.stderr
         stream.write(render_text(diagnostics, sources, color=use_color(stream)))
     if any(d.code == "E001" for d in diagnostics):
         return EXIT_USAGE
@@ -252,7 +251,8 @@ def compile(
     result = analyze_file(path, roots, **_limits(max_params))
     if result.ok:
         result.diagnostics += backend_diagnostics(result.network, target)
-    status = _report([result], fmt)
+    # Code written to stdout keeps stdout to itself: the diagnostics (warnings) go to stderr.
+    status = _report([result], fmt, sys.stderr if output is None and result.ok else None)
     if not result.ok:
         sys.exit(status)
     code = target.emit(result.network)

@@ -241,3 +241,21 @@ def test_what_a_backend_cannot_express_is_a_located_diagnostic(limited_keras):
 def test_check_refuses_an_unknown_backend():
     run = CliRunner().invoke(main, ["check", "--backend", "nope", str(ROOT / "specs/resnet18.res")])
     assert run.exit_code == 2 and "unknown backend `nope`" in run.stderr
+
+
+@pytest.mark.parametrize("fmt", ["json", "github"])
+def test_compile_to_stdout_keeps_its_warnings_off_the_code(fmt, tmp_path):
+    """Code on stdout is the whole of stdout: a warning in a machine format goes to stderr."""
+    import ast
+
+    spec = tmp_path / "odd.res"
+    spec.write_text(
+        "network odd {\n  input 3x30x30\n  classes 10\n  stem cifar\n  block basic\n"
+        "  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n  stage c: 1 x 64 / 2\n}\n"
+    )
+    run = _run("compile", str(spec), "--backend", "torch", "--format", fmt)
+    assert run.returncode == 0, run.stderr
+    ast.parse(run.stdout)
+    assert "W502" in run.stderr
+    if fmt == "json":
+        assert [d["code"] for d in json.loads(run.stderr)] == ["W502"]
