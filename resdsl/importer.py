@@ -28,7 +28,7 @@ from . import __version__
 from .driver import analyze_text
 from .elaborate import eca_kernel, make_divisible
 from .formatter import format_text
-from .weights import state_dict_shapes
+from .weights import UnreadableWeights, fit_problem, load_torch_checkpoint, state_dict_shapes
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -56,25 +56,22 @@ class Source:
 
 def read(source: str) -> Source:
     """The tensors of `source`: a file (.pt, .pth, .bin, .safetensors, .weights.h5, .keras) or
-    `torchvision:NAME` / `timm:NAME`. Raises ImportFailed (or OSError) with a clear message."""
+    `torchvision:NAME` / `timm:NAME`. Raises OSError or UnreadableWeights for a file that
+    cannot be read (empty, truncated, of another kind, a pickle that would run code), each with
+    a message saying why, and ImportFailed for a library model that cannot be built."""
     if source.startswith(("torchvision:", "timm:")):
         return _from_library(source)
     if not os.path.isfile(source):
         raise OSError(f"no such file `{source}`")
     if os.path.getsize(source) == 0:
-        raise ImportFailed(f"`{source}` is empty")
+        raise UnreadableWeights("the file is empty")
     if source.endswith(".safetensors"):
         return Source(source, _normalized(_safetensors_shapes(source)))
     if source.endswith((".weights.h5", ".keras")):
         from .keras_import import keras_shapes
 
         return Source(source, keras_shapes(source), scheme="keras")
-    from .weights import load_torch_checkpoint
-
-    try:
-        state = load_torch_checkpoint(source)
-    except ValueError as error:  # torch refused it, or it holds no tensors
-        raise ImportFailed(f"`{source}` is not a PyTorch state dict: {error}") from None
+    state = load_torch_checkpoint(source)
     return Source(source, _normalized({k: tuple(v.shape) for k, v in state.items()}))
 
 
@@ -85,7 +82,8 @@ def _safetensors_shapes(path: str) -> Shapes:
         with safe_open(path, framework="numpy") as handle:
             return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
     except Exception as error:  # the header is malformed
-        raise ImportFailed(f"`{path}` is not a safetensors file: {error}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableWeights(f"not a safetensors file: {reason}") from None
 
 
 def _normalized(shapes: Shapes) -> Shapes:
@@ -622,14 +620,9 @@ def _verify(network, shapes: Shapes) -> None:
     """The inferred network's tensors must be the source's, name for name and shape for shape."""
     ours = state_dict_shapes(network)
     ours = {k: v for k, v in ours.items() if not k.endswith("num_batches_tracked")}
-    for key, shape in shapes.items():
-        if key not in ours:
-            raise ImportFailed(f"`{key}` {shape} has no place in the inferred network")
-        if ours[key] != shape:
-            raise ImportFailed(f"`{key}` is {shape}; the inferred network expects {ours[key]}")
-    missing = [k for k in ours if k not in shapes]
-    if missing:
-        raise ImportFailed(f"`{missing[0]}` ({ours[missing[0]]}) is missing from the source")
+    problem = fit_problem(shapes, ours, source="the source", target="the inferred network")
+    if problem:
+        raise ImportFailed(problem)
 
 
 def default_name(source: str) -> str:

@@ -25,6 +25,7 @@ import zipfile
 from dataclasses import dataclass
 
 from .importer import ImportFailed, Shapes
+from .weights import UnreadableWeights, file_kind
 
 
 @dataclass
@@ -55,14 +56,18 @@ _KINDS = {"conv2d": "conv", "batch_normalization": "norm", "dense": "dense"}
 def _ordered_layers(path: str) -> dict[str, list[_Layer]]:
     import h5py
 
+    kind = file_kind(path)
+    if kind != "hdf5":
+        raise UnreadableWeights(f"{kind}, not a Keras weights file (HDF5)")
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise ImportFailed(f"`{path}` is not a Keras weights file: {error}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise UnreadableWeights(f"a damaged HDF5 file ({reason})") from None
     by_kind: dict[str, list[tuple[int, _Layer]]] = {k: [] for k in _KINDS.values()}
     with handle:
         if "layers" not in handle:
-            raise ImportFailed(f"`{path}` has no `layers` group: not a Keras 3 weights file")
+            raise UnreadableWeights("an HDF5 file without a `layers` group: not Keras 3 weights")
         for name, group in handle["layers"].items():
             match = re.fullmatch(r"([a-z0-9_]+?)(?:_(\d+))?", name)
             variables = group.get("vars")
@@ -93,7 +98,7 @@ def keras_shapes(path: str) -> Shapes:
                 with zipfile.ZipFile(path) as archive:
                     archive.extract("model.weights.h5", folder)
             except (zipfile.BadZipFile, KeyError) as error:
-                raise ImportFailed(f"`{path}` is not a Keras archive: {error}") from None
+                raise UnreadableWeights(f"not a Keras archive ({error})") from None
             return keras_shapes(os.path.join(folder, "model.weights.h5"))
     layers = _ordered_layers(path)
     convs, norms, dense = layers["conv"], layers["norm"], layers["dense"]

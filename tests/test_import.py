@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from spec_sets import ALL_SPECS, CONFORMANCE, ROOT, TIMM_SPECS, TORCHVISION_BUILDERS, spec_id
+from train_helpers import in_process
 
 import resdsl
 from resdsl.driver import analyze_text
@@ -241,36 +243,65 @@ def _import(*args: str, cwd=None):
     )
 
 
-def test_bad_inputs_are_clear_errors_and_run_nothing(tmp_path):
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_unreadable_files_exit_2_with_one_line_naming_them(tmp_path):
+    """Bad input the user must fix (README, exit codes): status 2 and one line that names the
+    file and says what it is; nothing in the file runs, and none of PyTorch's paragraphs
+    (weights_only=False, "file an issue") reach the user."""
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "ran"
+    truncated = tmp_path / "truncated.pt"
+    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, truncated)
+    listed = tmp_path / "list.pt"
+    torch.save([1, 2, 3], listed)
+    noise = random.Random(0).randbytes(4096)  # fixed: starts with no known signature
+    files = {
+        "empty.pt": (b"", "the file is empty"),
+        "noise.pt": (noise, "a file of another kind"),
+        "pickle.pt": (b"\x80" + noise, "torch.load(weights_only=True) cannot read"),
+        "evil.pt": (pickle.dumps({"conv1.weight": _Evil(marker)}), "cannot read it"),
+        "evil2.pt": (pickle.dumps(_Evil(marker), protocol=2), "a pickled `posix.system`"),
+        "truncated.pt": (truncated.read_bytes()[:200], "truncated or damaged"),
+        "list.pt": (listed.read_bytes(), "holds a list, not a state dict"),
+        "image.pt": (_png(), "a PNG image, not a PyTorch state dict"),
+        "image.weights.h5": (_png(), "a PNG image, not a Keras weights file"),
+        "image.safetensors": (_png(), "not a safetensors file"),
+        "notes.pth": (b"network r {\n}\n", "a text file"),
+    }
+    for name, (data, words) in files.items():
+        file = tmp_path / name
+        file.write_bytes(data)
+        status, _, stderr = in_process("import", file)
+        assert status == 2, (name, stderr)
+        assert stderr.startswith(f"error: cannot read `{file}`: "), (name, stderr)
+        assert words in stderr and stderr.count("\n") == 1, (name, stderr)
+        assert "issue" not in stderr and "weights_only=False" not in stderr, (name, stderr)
+    assert not marker.exists()
+    status, _, stderr = in_process("import", tmp_path / "missing.pt")
+    assert status == 2 and "no such file" in stderr
+
+
+def test_weights_of_another_network_exit_1_naming_the_tensor(tmp_path):
+    """A readable file of a network resdsl does not describe is a problem with the network,
+    status 1, as a spec with errors is."""
     torch = pytest.importorskip("torch")
     vgg = tmp_path / "vgg.pt"
     torch.save(
         {"features.0.weight": torch.zeros(64, 3, 3, 3), "classifier.0.weight": torch.zeros(10, 64)},
         vgg,
     )
-    empty = tmp_path / "empty.pt"
-    empty.write_bytes(b"")
-    noise = tmp_path / "noise.pt"
-    noise.write_bytes(os.urandom(4096))
-    marker = tmp_path / "ran"
-    evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps({"conv1.weight": _Evil(marker)}))
-    truncated = tmp_path / "truncated.pt"
-    torch.save({"conv1.weight": torch.zeros(64, 3, 7, 7)}, truncated)
-    truncated.write_bytes(truncated.read_bytes()[:200])
-    for file, words in (
-        (vgg, "`features.0.weight` (64, 3, 3, 3)"),
-        (empty, "is empty"),
-        (noise, "not a PyTorch state dict"),
-        (evil, "not a PyTorch state dict"),
-        (truncated, "not a PyTorch state dict"),
-        (tmp_path / "missing.pt", "no such file"),
-    ):
-        run = _import(str(file))
-        assert run.returncode in (1, 2), (file.name, run.stderr)
-        assert words in run.stderr, (file.name, run.stderr)
-        assert "Traceback" not in run.stderr and run.stdout == ""
-    assert not marker.exists()
+    run = _import(str(vgg))  # as a user runs it: a process of its own
+    assert run.returncode == 1 and "`features.0.weight` (64, 3, 3, 3)" in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
 
 
 def test_inconsistent_shapes_name_the_tensor():

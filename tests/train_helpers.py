@@ -64,3 +64,23 @@ def spec_file(tmp_path_factory, text: str) -> str:
     path = tmp_path_factory.mktemp("spec") / "resnet8.res"
     path.write_text(text)
     return str(path)
+
+
+def in_process(*args: str) -> tuple[int, str, str]:
+    """`resdsl ARGS` in this process: (status, standard output, standard error). Faster than a
+    subprocess where the frameworks are already imported; an uncaught exception fails."""
+    from click.testing import CliRunner
+
+    from resdsl.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def without_tensorflow(folder: Path) -> dict:
+    """Environment variables under which `tensorflow` refuses to import (a package of that
+    name in `folder`, put first on PYTHONPATH): what runs there never started TensorFlow."""
+    (folder / "tensorflow").mkdir(exist_ok=True)
+    (folder / "tensorflow" / "__init__.py").write_text('raise ImportError("no TensorFlow here")\n')
+    return {"PYTHONPATH": str(folder)}

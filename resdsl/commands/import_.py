@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -68,13 +67,16 @@ def import_(
     written: its PyTorch model's state dict has SOURCE's tensors, name for name and shape for
     shape.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from resdsl.cli import EXIT_SPEC, EXIT_USAGE
     from resdsl.importer import Choices, ImportFailed, default_name, infer, read
+    from resdsl.weights import UnreadableWeights
 
     choices = Choices(strides=strides, dilations=dilations, stride_on=stride_on)
     try:
         imported = infer(read(source), name or default_name(source), input_shape, choices)
+    except UnreadableWeights as error:  # bad input the user must fix: usage status
+        click.echo(f"error: cannot read `{source}`: {error}", err=True)
+        sys.exit(EXIT_USAGE)
     except ImportFailed as error:
         click.echo(f"error: cannot import `{source}`: {error}", err=True)
         sys.exit(EXIT_SPEC)
