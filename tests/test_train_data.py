@@ -14,7 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_helpers import ENV, ROOT, read_metrics, same_run, spec_file, tiny_spec, train
+from train_helpers import (
+    ENV,
+    ROOT,
+    read_metrics,
+    same_run,
+    spec_file,
+    tiny_spec,
+    train,
+    without_tensorflow,
+)
 
 from resdsl.train import transforms
 from resdsl.train.common import TrainError
@@ -277,19 +286,16 @@ def _streamed_args(folder: Path, backend: str) -> list[str]:
     return args + (["--workers", "1"] if backend == "torch" else [])
 
 
-def _streamed_env(backend: str, blocker: Path) -> dict:
+def _streamed_env(backend: str, blocker: dict) -> dict:
     if backend != "keras-on-torch":
         return {}
-    return {**NO_TENSORFLOW, "PYTHONPATH": str(blocker)}
+    return {**NO_TENSORFLOW, **blocker}
 
 
 @pytest.fixture(scope="module")
-def no_tensorflow(tmp_path_factory) -> Path:
-    """A folder whose `tensorflow` package refuses to import, to put first on PYTHONPATH."""
-    folder = tmp_path_factory.mktemp("no-tensorflow")
-    (folder / "tensorflow").mkdir()
-    (folder / "tensorflow" / "__init__.py").write_text('raise ImportError("no TensorFlow here")\n')
-    return folder
+def no_tensorflow(tmp_path_factory) -> dict:
+    """Environment variables under which `tensorflow` refuses to import."""
+    return without_tensorflow(tmp_path_factory.mktemp("no-tensorflow"))
 
 
 @pytest.fixture(scope="module")

@@ -150,7 +150,6 @@ def train(
       torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet \\
           --preset imagenet --workers 8 --out runs/r50
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from resdsl.train.common import TrainError, TrainOptions, prepare_run
 
     if strategy != "none" and backend != "keras":

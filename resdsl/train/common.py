@@ -54,17 +54,13 @@ class TrainOptions:
         return asdict(self)
 
 
-def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
-    """Compile `spec` for `backend` into OUT/model.py (atomically) and import that file.
-
-    Only one process (rank 0) writes; the others pass `write=False` and import what it wrote.
-    Each file gets a module name of its own (see :func:`resdsl.generated.import_file`), so
-    that two runs in one process do not collide.
-    """
+def compile_spec(spec: str, backend: str, out: str, *, write: bool = True):
+    """The elaborated network of `spec`, compiled for `backend` into OUT/model.py (atomically)
+    where `write`; nothing is imported, so a spec with errors fails before any framework
+    starts. Only one process (rank 0) writes; the others pass `write=False`."""
     import resdsl
     from resdsl.backend import available, exists, get_backend
     from resdsl.files import atomic_write
-    from resdsl.generated import import_file
 
     if not exists(backend):
         raise TrainError(
@@ -75,8 +71,8 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
     except resdsl.SpecError as error:
         unreadable = any(d.code == "E001" for d in error.diagnostics)
         raise TrainError(str(error), status=2 if unreadable else 1) from None
-    path = os.path.join(out, "model.py")
     if write:
+        path = os.path.join(out, "model.py")
         target = get_backend(backend)
         problems = target.unsupported(network)
         if problems:
@@ -88,7 +84,19 @@ def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
             atomic_write(path, target.emit(network))
         except OSError as error:
             raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
-    return network, import_file(path)
+    return network
+
+
+def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
+    """:func:`compile_spec`, then OUT/model.py imported: (network, module).
+
+    Each file gets a module name of its own (see :func:`resdsl.generated.import_file`), so
+    that two runs in one process do not collide.
+    """
+    from resdsl.generated import import_file
+
+    network = compile_spec(spec, backend, out, write=write)
+    return network, import_file(os.path.join(out, "model.py"))
 
 
 # What a run folder records of the run that made it, so that `--resume` can tell whether a
@@ -215,33 +223,27 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
     Where the classifier's class count differs from the data's, the classifier is left out (it
     starts fresh: fine-tuning) and named in the second value. Anything else that does not fit
     is an error naming the first tensor."""
-    from resdsl.weights import load_torch_checkpoint, state_dict_shapes
+    from resdsl.weights import load_torch_checkpoint, state_dict_shapes, state_problem
 
     try:
         state = load_torch_checkpoint(path)
     except (OSError, ValueError) as error:
-        raise TrainError(f"--init `{path}`: {error}") from None
-    expected = {
-        k: v for k, v in state_dict_shapes(network).items() if not k.endswith("batches_tracked")
-    }
+        reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
+        raise TrainError(f"--init `{path}`: {reason}") from None
+    expected = state_dict_shapes(network)
     classifier = [name for name, _, layer in network.weighted_layers() if layer.op == "linear"]
     head = {f"{name}.{suffix}" for name in classifier[-1:] for suffix in ("weight", "bias")}
-    dropped: list[str] = []
-    for key, shape in expected.items():
-        if key not in state:
-            raise TrainError(f"--init `{path}` has no `{key}`: it is not this spec's weights")
-        got = tuple(state[key].shape)
-        if key in head and got[0] != num_classes:
-            dropped.append(key)
-            continue
-        if key in head:
-            shape = (num_classes, *shape[1:])
-        if got != shape:
-            raise TrainError(f"--init `{path}`: `{key}` is {got}, the spec's is {shape}")
-    extra = [k for k in state if k not in expected and not k.endswith("num_batches_tracked")]
-    if extra:
-        raise TrainError(f"--init `{path}` has `{extra[0]}`, which this spec does not")
-    return {k: v for k, v in state.items() if k not in dropped}, dropped
+    dropped = [k for k in head if k in state and tuple(state[k].shape)[:1] != (num_classes,)]
+    expected = {
+        k: ((num_classes, *shape[1:]) if k in head else shape)
+        for k, shape in expected.items()
+        if k not in dropped
+    }
+    state = {k: v for k, v in state.items() if k not in dropped}
+    problem = state_problem(state, expected, "this spec")
+    if problem:
+        raise TrainError(f"--init `{path}` does not fit {network.source.file}: {problem}")
+    return state, dropped
 
 
 def best_so_far(out: str) -> tuple[int, float] | None:
@@ -284,9 +286,9 @@ def write_result(out: str, result: dict) -> None:
     write_curves(out)
 
 
-def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
+def data_and_recipe(opts: TrainOptions, network):
     """The dataset shaped for `network`, and the recipe: the dataset's preset with the
-    command line's overrides. The global batch must split evenly over `workers` `unit`."""
+    command line's overrides."""
     from . import data as datasets
     from .presets import override, preset_for
 
@@ -305,11 +307,6 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
         ema=opts.ema,
         augment=opts.augment,
     )
-    if recipe.batch_size % workers:
-        raise TrainError(
-            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
-            f"{workers} {unit}"
-        )
     shape = (network.input.channels, network.input.height, network.input.width)
     data = datasets.load(opts.data, shape, recipe.augment)
     if data.num_classes != network.classes and _rank() == 0:
@@ -318,6 +315,15 @@ def data_and_recipe(opts: TrainOptions, network, workers: int, unit: str):
             f"the model is built with {data.num_classes} outputs"
         )
     return data, recipe
+
+
+def check_split(recipe, workers: int, unit: str) -> None:
+    """The global batch must split evenly over `workers` `unit` (processes, replicas)."""
+    if recipe.batch_size % workers:
+        raise TrainError(
+            f"--batch-size {recipe.batch_size} (the global batch) is not divisible by the "
+            f"{workers} {unit}"
+        )
 
 
 def data_record(data, recipe) -> dict:
@@ -339,13 +345,19 @@ def describe_run(network, params: int, data, recipe, run_plan) -> str:
         f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
         f"data: {data.name}, {len(data.train)} train / {len(data.test)} test"
         + (" (read from disk as needed)" if data.streamed else "")
-        + f"; recipe: {recipe.name}, {run_plan.epochs} epochs x {run_plan.steps_per_epoch} "
-        f"steps, batch {recipe.batch_size}, {_optimizer_words(recipe)}, lr {recipe.lr}, "
+        + f"; recipe: {recipe.name}, {_count(run_plan.epochs, 'epoch')} x "
+        f"{_count(run_plan.steps_per_epoch, 'step')}, batch {recipe.batch_size}, "
+        f"{_optimizer_words(recipe)}, lr {recipe.lr}, "
         f"{recipe.schedule}, {_augment_words(recipe)}"
         + (f", label smoothing {recipe.label_smoothing:g}" if recipe.label_smoothing else "")
         + (f", gradients clipped at {recipe.clip_grad:g}" if recipe.clip_grad else "")
         + (f", weights averaged (EMA {recipe.ema:g})" if recipe.ema else "")
     )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 epoch`, `2 epochs`."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def _augment_words(recipe) -> str:

@@ -31,6 +31,9 @@ import time
 
 import numpy as np
 
+from resdsl.tf_startup import import_quietly
+from resdsl.weights import KERAS_CHECKPOINT_WEIGHTS, save_keras_weights
+
 from . import checkpoint as ckpt
 from .common import (
     EXIT_INTERRUPTED,
@@ -38,25 +41,37 @@ from .common import (
     TrainError,
     TrainOptions,
     best_so_far,
-    compile_module,
+    check_split,
+    compile_spec,
     data_and_recipe,
     data_record,
     describe_run,
+    initial_state,
     result_record,
     say,
     write_result,
 )
 from .events import EventLog
-from .presets import lr_factor, plan
+from .presets import epoch_lr, lr_factor, plan
 from .progress import EpochProgress, epoch_line
 
 
-def _strategy(name: str):
-    """(strategy or None, is-chief, description)."""
-    if name == "none":
-        return None, True, ""
-    import tensorflow as tf
+def _is_chief(name: str) -> bool:
+    """Whether this process writes the run folder: always without a strategy or with the
+    mirrored one; under `multiworker`, the chief of TF_CONFIG's cluster (else worker 0)."""
+    if name != "multiworker":
+        return True
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    chief = task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
+    return chief and not (task.get("type") == "worker" and "chief" in config.get("cluster", {}))
 
+
+def _strategy(name: str):
+    """(strategy or None, description)."""
+    if name == "none":
+        return None, ""
+    tf = import_quietly("tensorflow")
     if name == "mirrored":
         replicas = int(os.environ.get("RESDSL_CPU_REPLICAS", "0") or 0)
         devices = None
@@ -67,14 +82,9 @@ def _strategy(name: str):
             )
             devices = [f"/cpu:{i}" for i in range(replicas)]
         strategy = tf.distribute.MirroredStrategy(devices=devices)
-        return strategy, True, f"MirroredStrategy x{strategy.num_replicas_in_sync}"
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    task = config.get("task", {})
-    chief = task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
-    if task.get("type") == "worker" and "chief" in config.get("cluster", {}):
-        chief = False
+        return strategy, f"MirroredStrategy x{strategy.num_replicas_in_sync}"
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-    return strategy, chief, f"MultiWorkerMirroredStrategy x{strategy.num_replicas_in_sync}"
+    return strategy, f"MultiWorkerMirroredStrategy x{strategy.num_replicas_in_sync}"
 
 
 def _device(keras) -> tuple[str, bool, bool]:
@@ -105,28 +115,40 @@ def _device(keras) -> tuple[str, bool, bool]:
 
 def run(opts: TrainOptions) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    strategy, chief, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
-    import keras
+    # The inputs first (spec, data, --init weights): a mistake in any of them is reported
+    # before TensorFlow starts, which takes seconds.
+    chief = _is_chief(opts.strategy)
+    if chief:
+        os.makedirs(opts.out, exist_ok=True)
+    network = compile_spec(opts.spec, "keras", opts.out, write=chief)
+    data, recipe = data_and_recipe(opts, network)
+    init = None
+    if opts.init and not opts.resume:
+        init = initial_state(opts.init, network, data.num_classes)
 
+    strategy, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
+    keras = import_quietly("keras")
     description, accelerator, bf16 = _device(keras)
     amp = opts.amp if opts.amp is not None else accelerator
     policy = None
     if amp:
         policy = "mixed_bfloat16" if (bf16 or not accelerator) else "mixed_float16"
         keras.mixed_precision.set_global_policy(policy)
+    inputs = (network, data, recipe, init)
     try:
-        return _train(opts, keras, strategy, chief, strategy_text, description, policy)
+        return _train(opts, keras, inputs, strategy, chief, strategy_text, description, policy)
     finally:
         if policy:
             keras.mixed_precision.set_global_policy("float32")
 
 
-def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> int:
-    if chief:
-        os.makedirs(opts.out, exist_ok=True)
-    network, module = compile_module(opts.spec, "keras", opts.out, write=chief)
+def _train(opts, keras, inputs, strategy, chief, strategy_text, description, policy) -> int:
+    from resdsl.generated import import_file
+
+    network, data, recipe, init = inputs
+    module = import_file(os.path.join(opts.out, "model.py"))
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    data, recipe = data_and_recipe(opts, network, replicas, "replicas")
+    check_split(recipe, replicas, "replicas")
     steps = -(-len(data.train) // recipe.batch_size)
     run_plan = plan(recipe, steps, opts.epochs)
 
@@ -146,8 +168,8 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
     with scope:
         input_shape = (network.input.height, network.input.width, network.input.channels)
         model = module.build_model(num_classes=data.num_classes, input_shape=input_shape)
-        if opts.init and not opts.resume:
-            _initialise(model, opts.init, network, data.num_classes, chief)
+        if init is not None:
+            _initialise(model, opts.init, init, network, data.num_classes, chief)
         optimizer = make_optimizer(keras, recipe, recipe.lr * lr_factor(0, recipe, run_plan))
         model.compile(
             optimizer=optimizer,
@@ -192,7 +214,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
         say(f"device: {description}; keras {keras.__version__}; {', '.join(extras)}")
         say(describe_run(network, params, data, recipe, run_plan))
 
-    record_of_data = data_record(data, recipe)
+    data_kept = data_record(data, recipe)
     events = EventLog(opts.out, opts.tensorboard and chief)
 
     def save(epoch: int, step: int, sums) -> None:
@@ -200,7 +222,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
             return
 
         def write(folder: str) -> None:
-            model.save_weights(os.path.join(folder, "model.weights.h5"))
+            save_keras_weights(model, os.path.join(folder, KERAS_CHECKPOINT_WEIGHTS), data_kept)
             arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(optimizer.variables)}
             with open(os.path.join(folder, "optimizer.npz"), "wb") as handle:
                 np.savez(handle, **arrays)
@@ -216,7 +238,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 "rng": {"python": ckpt.python_rng(), "numpy": ckpt.numpy_rng()},
                 "spec": os.path.abspath(opts.spec),
                 "batch_size": recipe.batch_size,
-                "data": record_of_data,
+                "data": data_kept,
             }
             if average is not None:
                 state["ema_updates"] = average.updates
@@ -307,7 +329,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                 "train_acc": sums[1] / max(sums[2], 1),
                 "test_loss": test_loss,
                 "test_acc": test_acc,
-                "lr": float(np.asarray(optimizer.learning_rate)),
+                "lr": epoch_lr(epoch, recipe, run_plan),
                 "images_per_s": bar.rate(),
                 "time_s": bar.elapsed(),
                 "step": (epoch + 1) * run_plan.steps_per_epoch,
@@ -322,7 +344,7 @@ def _train(opts, keras, strategy, chief, strategy_text, description, policy) -> 
                     # The best epoch's weights (the averaged ones, with --ema), beside the last
                     # checkpoint.
                     with average.swapped() if average is not None else contextlib.nullcontext():
-                        save_best_keras(model, opts.out)
+                        save_best_keras(model, opts.out, data_kept)
             if interrupt.requested:
                 if chief:
                     say(
@@ -458,26 +480,23 @@ def make_optimizer(keras, recipe, learning_rate: float):
     return optimizer
 
 
-def save_best_keras(model, out: str) -> None:
-    """OUT/best.weights.h5, written to a temporary file and renamed."""
-    from resdsl.weights import save_keras_weights
-
+def save_best_keras(model, out: str, data_kept: dict | None = None) -> None:
+    """OUT/best.weights.h5, written to a temporary file and renamed; `data_kept` (the data
+    record) is kept in the file, for `eval` and `predict`."""
     try:
-        save_keras_weights(model, os.path.join(out, ckpt.BEST_KERAS))
+        save_keras_weights(model, os.path.join(out, ckpt.BEST_KERAS), data_kept)
     except OSError as error:
         raise TrainError(
             f"cannot write `{out}/{ckpt.BEST_KERAS}`: {error.strerror or error}"
         ) from None
 
 
-def _initialise(model, path: str, network, num_classes: int, chief: bool) -> None:
-    """`--init`: PyTorch weights (a checkpoint or state dict) ported into the Keras model, the
-    classifier left fresh where the class count differs."""
+def _initialise(model, path: str, init, network, num_classes: int, chief: bool) -> None:
+    """`--init`: PyTorch weights (`init`, from :func:`initial_state`) ported into the Keras
+    model, the classifier left fresh where the class count differs."""
     from resdsl.weights import PortError, layer_pairs, state_dict_to_keras
 
-    from .common import initial_state
-
-    state, dropped = initial_state(path, network, num_classes)
+    state, dropped = init
     pairs = [p for p in layer_pairs(network) if f"{p[0]}.weight" not in dropped]
     classifier = {p[1] for p in layer_pairs(network)} - {p[1] for p in pairs}
     try:

@@ -163,6 +163,13 @@ def lr_factor(step: int, recipe: Recipe, run: Plan) -> float:
     return warm * 0.1 ** sum(1 for m in run.milestone_steps if step >= m)
 
 
+def epoch_lr(epoch: int, recipe: Recipe, run: Plan) -> float:
+    """The learning rate of epoch `epoch`'s (0-based) last step: what both trainers report as
+    the epoch's `lr` (at the end of a cosine schedule, the last rate used, not the zero that
+    would come after it)."""
+    return recipe.lr * lr_factor((epoch + 1) * run.steps_per_epoch - 1, recipe, run)
+
+
 def lr_lambda(recipe: Recipe, run: Plan):
     """`lr_factor` as a plain function for `torch.optim.lr_scheduler.LambdaLR`: a function,
     not an object, so the scheduler's state_dict holds only numbers (weights_only loads)."""

@@ -26,6 +26,7 @@ from .common import (
     TrainError,
     TrainOptions,
     best_so_far,
+    check_split,
     compile_module,
     data_and_recipe,
     data_record,
@@ -35,7 +36,7 @@ from .common import (
     say,
 )
 from .events import EventLog
-from .presets import lr_lambda, plan
+from .presets import epoch_lr, lr_lambda, plan
 from .progress import EpochProgress, epoch_line
 from .transforms import UnreadableImage
 
@@ -353,7 +354,8 @@ def _train(opts, dist, device, torch, nn) -> int:
     if not main:
         network, module = compile_module(opts.spec, "torch", opts.out, write=False)
 
-    data, recipe = data_and_recipe(opts, network, dist.world, "processes")
+    data, recipe = data_and_recipe(opts, network)
+    check_split(recipe, dist.world, "processes")
     per_rank = recipe.batch_size // dist.world
 
     if opts.threads is not None:
@@ -623,7 +625,7 @@ def _train(opts, dist, device, torch, nn) -> int:
                 "train_acc": train[1] / max(train[2], 1),
                 "test_loss": test_loss,
                 "test_acc": test_acc,
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": epoch_lr(epoch, recipe, run_plan),
                 "images_per_s": bar.rate(),
                 "time_s": bar.elapsed(),
                 "step": (epoch + 1) * run_plan.steps_per_epoch,
