@@ -19,7 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_helpers import ROOT, read_metrics, same_run, spec_file, tiny_spec
+from train_helpers import (
+    ROOT,
+    in_process,
+    read_metrics,
+    same_run,
+    spec_file,
+    tiny_spec,
+    without_tensorflow,
+)
 from train_helpers import env as _env
 
 RESNET20 = str(ROOT / "specs" / "cifar" / "resnet20.res")
@@ -48,6 +56,17 @@ def reference(tiny, tmp_path_factory) -> Path:
     done = _train(tiny, "--data", "digits", "--epochs", "4", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def keras_run(tiny, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """A 2-epoch Keras run of the tiny spec: (the finished process, its run folder)."""
+    out = tmp_path_factory.mktemp("keras") / "run"
+    done = _train(
+        tiny, "--backend", "keras", "--data", "digits", "--epochs", "2", "--out", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    return done, out
 
 
 # --- acceptance: learning ----------------------------------------------------------------------
@@ -674,7 +693,7 @@ def test_the_data_decides_the_classes_and_says_so_once(tiny, tmp_path, capsys):
 
     spec = tmp_path / "five.res"
     spec.write_text(Path(tiny).read_text().replace("classes  10", "classes  5"))
-    data, _ = data_and_recipe(TrainOptions(spec=str(spec)), resdsl.load(spec), 1, "processes")
+    data, _ = data_and_recipe(TrainOptions(spec=str(spec)), resdsl.load(spec))
     out = capsys.readouterr().out
     assert data.num_classes == 10
     assert out.count("the data has 10 classes and the spec 5") == 1
@@ -730,6 +749,108 @@ def test_eval_and_predict_use_a_trained_checkpoint(tiny, reference, tmp_path):
     assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_eval_predict_and_export_read_keras_weights(tiny, keras_run, tmp_path):
+    """What `train --backend keras` keeps (best.weights.h5, the checkpoint folder, the weights
+    in it) is ported to the PyTorch model: eval gives the run's own test accuracy and loss,
+    predict finds the class names in the file, export writes the Keras model's logits."""
+    import onnxruntime
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    import resdsl
+    from resdsl.weights import build_generated
+
+    _, out = keras_run
+    metrics = read_metrics(out)
+    best = json.loads((out / "result.json").read_text())["best_epoch"]
+    last = len(metrics)
+    kept = ((out / "best.weights.h5", best), (out / "checkpoint", last))
+    for weights, epoch in (*kept, (out / "checkpoint" / "model.weights.h5", last)):
+        status, stdout, stderr = in_process(
+            "eval", tiny, "--weights", weights, "--data", "digits", "--json"
+        )
+        assert status == 0, stderr
+        got, trained = json.loads(stdout), metrics[epoch - 1]
+        assert got["top1"] == pytest.approx(trained["test_acc"], abs=1.01 / got["images"])
+        assert got["loss"] == pytest.approx(trained["test_loss"], rel=1e-3)
+    image = tmp_path / "digit.png"
+    Image.fromarray((load_digits().images[0] * 16).clip(0, 255).astype("uint8")).save(image)
+    status, stdout, stderr = in_process(
+        "predict", tiny, image, "--weights", out / "best.weights.h5", "--json"
+    )
+    assert status == 0, stderr
+    assert json.loads(stdout)[0]["top"][0]["class"] in {str(i) for i in range(10)}
+    onnx = tmp_path / "keras.onnx"
+    status, _, stderr = in_process("export", tiny, "--weights", out / "best.weights.h5", "-o", onnx)
+    assert status == 0, stderr
+    keras_model = build_generated(resdsl.load(tiny), "keras").build_model()
+    keras_model.load_weights(str(out / "best.weights.h5"))
+    x = np.random.default_rng(0).normal(size=(2, 1, 16, 16)).astype("float32")
+    expected = np.asarray(keras_model(x.transpose(0, 2, 3, 1), training=False))
+    session = onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": x})
+    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_weights_that_are_not_a_checkpoint_are_one_line_errors(tiny, tmp_path):
+    """eval, predict and export say what the file is and what they expected, exit 2, without
+    PyTorch's paragraphs ("file an issue")."""
+    from PIL import Image
+
+    photo = tmp_path / "photo.pt"
+    Image.new("RGB", (4, 4)).save(photo, format="PNG")
+    (tmp_path / "photo.weights.h5").write_bytes(photo.read_bytes())
+    (tmp_path / "cut.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
+    (tmp_path / "folder").mkdir()
+    cases = {
+        "photo.pt": "a PNG image, not a PyTorch checkpoint or state dict (.pt), a Keras",
+        "photo.weights.h5": "a PNG image, not a PyTorch checkpoint",
+        "cut.weights.h5": "an HDF5 file h5py cannot read, not a PyTorch checkpoint",
+        "folder": "a folder, not a PyTorch checkpoint",
+    }
+    commands = (
+        ("eval", tiny, "--data", "digits"),
+        ("predict", tiny, photo),
+        ("export", tiny, "-o", tmp_path / "x.onnx"),
+    )
+    for command in commands:
+        for name, words in cases.items():
+            weights = tmp_path / name
+            status, stdout, stderr = in_process(*command, "--weights", weights)
+            assert status == 2 and stdout == "", (command, name, stderr)
+            assert stderr == f"error: cannot read `{weights}`: {stderr.split(': ', 2)[2]}"
+            assert words in stderr and stderr.count("\n") == 1, (command, name, stderr)
+            assert "issue" not in stderr, stderr
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_weights_of_another_network_name_the_first_tensor_that_does_not_fit(
+    tiny, reference, keras_run, tmp_path
+):
+    """A deeper spec than the weights': the first tensor it lacks, and the counts, on one line
+    (the comparison `resdsl import` makes), for PyTorch and Keras weights alike."""
+    import resdsl
+    from resdsl.weights import state_dict_shapes
+
+    deeper = tmp_path / "deeper.res"
+    deeper.write_text(Path(tiny).read_text().replace("layer1: 1 x 16", "layer1: 2 x 16"))
+    ours, theirs = state_dict_shapes(resdsl.load(deeper)), state_dict_shapes(resdsl.load(tiny))
+    lacking = [k for k in ours if k not in theirs and not k.endswith("num_batches_tracked")]
+    first = f"`{lacking[0]}` {ours[lacking[0]]} is missing from the weights"
+    for command in (("eval", deeper, "--data", "digits"), ("export", deeper, "-o", tmp_path / "x")):
+        status, _, stderr = in_process(*command, "--weights", reference / "best.pt")
+        assert status == 2 and stderr.count("\n") == 1, stderr
+        assert f"does not fit {deeper}: {first} ({len(lacking)} missing, 0 unexpected)" in stderr
+    keras_weights = keras_run[1] / "best.weights.h5"
+    status, _, stderr = in_process("eval", deeper, "--weights", keras_weights, "--data", "digits")
+    assert status == 2 and stderr.count("\n") == 1, stderr
+    assert f"does not fit {deeper}: `layer1_block2_1_conv/kernel` is" in stderr, stderr
+    status, _, ported = in_process(
+        "port-weights", deeper, "--from", "keras", keras_weights, "--to", "torch", tmp_path / "p.pt"
+    )
+    assert status == 2 and ported == stderr, ported
+
+
 @pytest.mark.parametrize("backend", ["torch", "keras"])
 def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, tmp_path, backend):
     """--init from a state dict of 10 classes, on data of 10 classes: everything but the
@@ -748,6 +869,7 @@ def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, 
                       "--out", str(out), "--init", str(weights))  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert f"starting from `{weights}`" in done.stdout
+        assert "recipe: digits, 1 epoch x 23 steps," in done.stdout  # not "1 epochs"
         assert ("starts fresh" in done.stdout) == fresh
     wrong = tmp_path / "wrong.pt"
     torch.save({**state, "layer1.0.conv1.weight": torch.zeros(3, 3, 3, 3)}, wrong)
@@ -756,13 +878,9 @@ def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, 
     assert done.returncode == 2 and "`layer1.0.conv1.weight` is (3, 3, 3, 3)" in done.stderr
 
 
-def test_results_have_the_same_keys_and_the_best_epoch_is_kept(tiny, reference, tmp_path):
+def test_results_have_the_same_keys_and_the_best_epoch_is_kept(reference, keras_run):
     torch_result = json.loads((reference / "result.json").read_text())
-    out = tmp_path / "keras"
-    done = _train(
-        tiny, "--backend", "keras", "--data", "digits", "--epochs", "2", "--out", str(out)
-    )
-    assert done.returncode == 0, done.stderr
+    _, out = keras_run
     keras_result = json.loads((out / "result.json").read_text())
     assert list(torch_result) == list(keras_result)
     for run in (reference, out):
@@ -780,6 +898,82 @@ def test_results_have_the_same_keys_and_the_best_epoch_is_kept(tiny, reference, 
     for run in (reference, out):
         with Image.open(run / "curves.png") as curves:
             assert curves.format == "PNG" and curves.size == (840, 300)
+
+
+def test_both_trainers_report_each_epochs_last_learning_rate(reference, keras_run):
+    """The `lr` of an epoch is the rate its last step used, in both trainers: at the end of
+    the cosine schedule the last rate used, not the zero that would come after it."""
+    from resdsl.train.presets import PRESETS, epoch_lr, plan
+
+    recipe = PRESETS["digits"]
+    assert recipe.schedule == "cosine"
+    for out in (reference, keras_run[1]):
+        metrics = read_metrics(out)
+        run_plan = plan(recipe, metrics[0]["step"], len(metrics))
+        expected = [epoch_lr(epoch, recipe, run_plan) for epoch in range(len(metrics))]
+        assert [m["lr"] for m in metrics] == expected, out
+        assert metrics[-1]["lr"] > 0
+
+
+def test_the_torch_scheduler_runs_each_epochs_last_step_at_the_reported_rate():
+    """The rate PyTorch's scheduler sets for an epoch's last step is `epoch_lr`, which the
+    Keras trainer's callback also sets for that step (both through `lr_factor`)."""
+    import torch
+
+    from resdsl.train.presets import PRESETS, epoch_lr, lr_lambda, override, plan
+
+    recipe = override(PRESETS["digits"], warmup_steps=4)
+    run_plan = plan(recipe, 5, 3)
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=recipe.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, run_plan))
+    used = []
+    for _ in range(run_plan.total_steps):
+        used.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    steps = run_plan.steps_per_epoch
+    last = [used[(epoch + 1) * steps - 1] for epoch in range(run_plan.epochs)]
+    assert last == pytest.approx([epoch_lr(e, recipe, run_plan) for e in range(run_plan.epochs)])
+
+
+def test_keras_runs_print_no_tensorflow_start_up_lines(keras_run):
+    """TensorFlow's oneDNN INFO line (twice, after absl's pre-initialisation warning) is held
+    to TF_CPP_MIN_LOG_LEVEL=2 like its other lines."""
+    done, _ = keras_run
+    assert "oneDNN" not in done.stderr and "absl::InitializeLog" not in done.stderr, done.stderr
+
+
+def test_tensorflow_start_up_lines_are_held_to_its_log_level():
+    from resdsl.tf_startup import keep_line
+
+    info = b"I0000 00:00:1795823776.323615    8322 port.cc:153] oneDNN custom operations are on.\n"
+    warning = b"W0000 00:00:1795823776.323615    8322 cuda_dnn.cc:8] no cuDNN\n"
+    preamble = b"WARNING: All log messages before absl::InitializeLog() is called are written\n"
+    other = b"UserWarning: something else\n"
+    assert [keep_line(line, 0) for line in (info, warning, preamble, other)] == [True] * 4
+    assert [keep_line(line, 1) for line in (info, warning, preamble, other)] == [0, 1, 0, 1]
+    assert [keep_line(line, 2) for line in (info, warning, preamble, other)] == [0, 0, 0, 1]
+
+
+def test_keras_inputs_are_checked_before_tensorflow_starts(tiny, reference, tmp_path):
+    """A bad spec, data folder or --init file fails with its own message where TensorFlow
+    cannot even be imported: it is checked first."""
+    bad = tmp_path / "bad.res"
+    bad.write_text(Path(tiny).read_text().replace("block    basic", "block    basic\n  bogus 3"))
+    image = tmp_path / "image.pt"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    cases = (
+        ((str(bad),), 1, "unknown setting `bogus`"),
+        ((tiny, "--data", str(tmp_path / "nowhere")), 2, "not a dataset name"),
+        ((tiny, "--init", str(image)), 2, f"--init `{image}`: a PNG image, not a PyTorch"),
+    )
+    blocked = without_tensorflow(tmp_path)
+    for number, (args, status, words) in enumerate(cases):
+        out = str(tmp_path / f"run{number}")
+        done = _train(*args, "--backend", "keras", "--epochs", "1", "--out", out, env=blocked)
+        assert done.returncode == status and words in done.stderr, done.stderr
+        assert "no TensorFlow here" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_threads_option_reaches_the_framework(tiny, tmp_path):

@@ -1,10 +1,11 @@
-"""`resdsl eval` and `resdsl predict`: use trained PyTorch weights.
+"""`resdsl eval` and `resdsl predict`: use trained weights.
 
 Both build the spec's PyTorch model (its classifier sized by the weights), load the weights
-strictly (a `resdsl train` checkpoint, or any state dict that fits: torchvision's, timm's, one
-moved from Keras with `port-weights`), and normalise images as training did: with the mean and
-standard deviation a `resdsl train` checkpoint records, or those of `--data`'s training split,
-which is how training computed them.
+strictly (a `resdsl train` checkpoint, or any state dict that fits: torchvision's, timm's; or
+Keras weights, `resdsl train --backend keras`'s, ported to the PyTorch model as `port-weights`
+does, whose outputs are the Keras model's), and normalise images as training did: with the mean
+and standard deviation a `resdsl train` checkpoint records, or those of `--data`'s training
+split, which is how training computed them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     import numpy as np
 
 EXIT_USAGE = 2
+WEIGHTS_HELP = (
+    "trained weights: a PyTorch checkpoint or state dict (best.pt), or Keras weights "
+    "(best.weights.h5, a Keras checkpoint folder)"
+)
 
 
 def _fail(message: str) -> None:
@@ -55,7 +60,7 @@ def _normaliser(record: dict | None, data):
 
 @click.command("eval")
 @click.argument("spec")
-@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="trained weights")
+@click.option("--weights", required=True, type=click.Path(), help=WEIGHTS_HELP)
 @click.option(
     "--data", required=True, help="digits | cifar10 | cifar100 | a folder: its test split"
 )
@@ -174,7 +179,7 @@ def confusion_png(matrix, names: list[str], cell: int = 24) -> bytes:
 @click.command("predict")
 @click.argument("spec")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="trained weights")
+@click.option("--weights", required=True, type=click.Path(), help=WEIGHTS_HELP)
 @click.option(
     "--data",
     help="the training data, for class names and normalisation where the checkpoint has none",

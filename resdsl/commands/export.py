@@ -37,9 +37,10 @@ OPSET = 17  # supported by torch's TorchScript exporter and every onnxruntime si
 )
 @click.option(
     "--weights",
-    type=click.Path(dir_okay=False),
-    help="trained weights: a state dict or a checkpoint (`resdsl train`'s checkpoint.pt, "
-    "torchvision's or timm's), read with weights_only=True",
+    type=click.Path(),
+    help="trained weights: a state dict or a checkpoint (`resdsl train`'s best.pt, "
+    "torchvision's or timm's), read with weights_only=True; or Keras weights (best.weights.h5, "
+    "a Keras checkpoint folder), ported",
 )
 def export(path: str, fmt: str, output: str, opset: int, weights: str | None) -> None:
     """Export a spec's PyTorch model to ONNX, with a dynamic batch.
@@ -73,24 +74,31 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
 
 def trained_model(network: Network, spec: str, weights: str):
     """The model (in eval mode) with trained `weights` loaded strictly, its classifier sized by
-    them, and the data record a `resdsl train` checkpoint keeps (or None). A file that cannot be
-    read or does not fit exits 2 with a message naming the first tensor that does not."""
-    from ..weights import read_torch_checkpoint
+    them, and the data record a `resdsl train` checkpoint keeps (or None). `weights` is a
+    PyTorch checkpoint or state dict, or Keras weights (`resdsl train --backend keras`'s
+    `best.weights.h5`, its `checkpoint/` folder) ported to the PyTorch model. A file that cannot
+    be read or does not fit exits 2 with a message naming the first tensor that does not."""
+    from ..weights import PortError, UnreadableWeights, read_trained, state_problem
 
     try:
-        state, record = read_torch_checkpoint(weights)
-    except (OSError, ValueError) as error:
+        state, record = read_trained(weights, network)
+    except (OSError, UnreadableWeights) as error:
         reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
         click.echo(f"error: cannot read `{weights}`: {reason}", err=True)
         sys.exit(2)
+    except PortError as error:
+        click.echo(f"error: `{weights}` does not fit {spec}: {error}", err=True)
+        sys.exit(2)
     classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else None
     model = build_torch_model(network, classes)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-        reason = lines[1] if len(lines) > 1 else lines[0]
-        click.echo(f"error: `{weights}` does not fit {spec}: {reason}", err=True)
+    problem = state_problem(state, {k: v.shape for k, v in model.state_dict().items()}, spec)
+    if problem is None:
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:  # fits by name and shape; a dtype, say, does not
+            problem = str(error).strip().splitlines()[-1].strip()
+    if problem:
+        click.echo(f"error: `{weights}` does not fit {spec}: {problem}", err=True)
         sys.exit(2)
     return model.eval(), record
 

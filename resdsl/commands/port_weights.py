@@ -40,7 +40,6 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     PyTorch checkpoints are read with torch.load(weights_only=True); outputs are written
     atomically.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from resdsl.cli import EXIT_USAGE, _report
     from resdsl.driver import analyze_file
 
@@ -62,19 +61,23 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
 
     from resdsl import weights
 
+    # The source is read (and checked against the spec) before the target's framework is
+    # imported: a file that is not this network's weights fails without starting TensorFlow.
     try:
-        keras_model = weights.build_generated(network, "keras").build_model()
-        pairs = weights.layer_pairs(network)
         if src == "torch":
             state = weights.load_torch_checkpoint(src_path)
-            weights.state_dict_to_keras(state, keras_model, pairs)
+            problem = weights.state_problem(state, weights.state_dict_shapes(network), spec)
+            if problem:
+                raise weights.PortError(problem)
+            keras_model = weights.build_generated(network, "keras").build_model()
+            weights.state_dict_to_keras(state, keras_model, weights.layer_pairs(network))
             weights.save_keras_weights(keras_model, dst_path)
         else:
-            keras_model.load_weights(src_path)
-            torch_model = weights.build_generated(network, "torch").build_model()
-            state = weights.keras_to_state_dict(keras_model, torch_model.state_dict(), pairs)
-            torch_model.load_state_dict(state, strict=True)
-            weights.save_torch_state(torch_model.state_dict(), dst_path)
+            state, _ = weights.read_keras_weights(src_path, network)
+            weights.save_torch_state(state, dst_path)
+    except weights.UnreadableWeights as error:
+        click.echo(f"error: cannot read `{src_path}`: {error}", err=True)
+        sys.exit(EXIT_USAGE)
     except weights.PortError as error:
         # The spec is fine (it checked); the weights file is not this network's: a problem
         # with an input file, status 2, as the README reserves 1 for specs with errors.
