@@ -536,10 +536,10 @@ def read_keras_weights(path: str | os.PathLike, network: Network) -> tuple[dict,
     model (ported by :func:`keras_to_state_dict`), and the data record saved with it or None.
 
     The classifier is sized by the file. The file is checked against the layout of a fresh
-    model's saved weights, variable for variable, before it is loaded: Keras itself loads a
-    file of another network in part, with warnings, and its errors print whole tensors. A
-    variable that does not fit is named as the model names it, with the counts, in the
-    PortError raised."""
+    model's saved weights, variable for variable, before it is loaded: Keras itself, given a
+    file of another network, warns of each layer it skips and then fails with an error that
+    prints whole tensors. A variable that does not fit is named as the model names it, with the
+    counts, in the PortError raised."""
     path = os.fspath(path)
     found = _keras_layout(path)
     record = _keras_record(path)
