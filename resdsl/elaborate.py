@@ -295,9 +295,10 @@ def _anti_alias(
             width=width,
             strided=strided,
         )
-    # Rounding up, as every other strided layer does, so that an odd map still meets the
-    # shortcut's size (timm's floor agrees where the stride divides the map, as in its nets).
-    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=True)
+    # In a block, rounding up, as every other strided layer there does, so that an odd map still
+    # meets the shortcut's size (timm's floor agrees where the stride divides the map, as in its
+    # nets); in the stem, which no shortcut meets, timm's floor.
+    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=strided)
     return PoolLayer(torch=torch, keras=keras, pool=pool, strided=strided)
 
 

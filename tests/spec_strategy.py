@@ -68,7 +68,7 @@ def spec_texts(draw) -> str:
     if stem == "deep":
         lines.append(f"  stem deep(width: {stem_channels}, channels: {stem_channels * 2})")
     else:
-        pool = draw(st.sampled_from(["max", "avg", "none"]))
+        pool = draw(st.sampled_from(["max", "avg", "conv", "none"]))
         norm = draw(st.sampled_from(["on", "off"]))
         lines.append(f"  stem {stem}(channels: {stem_channels}, pool: {pool}, norm: {norm})")
     lines.append(f"  block {kind}({', '.join(block_args)})" if block_args else f"  block {kind}")

@@ -106,6 +106,17 @@ def test_strides_and_anti_aliasing_run_alike_in_both_backends(case):
     _parity(SPEC.format(**dict(zip(keys, BROKEN_BEFORE[case], strict=True))))
 
 
+def test_the_stems_average_pool_anti_aliasing_keeps_timms_floor():
+    """In the stem no shortcut waits: its 2x2 average pool floors an odd map, as timm's, where a
+    block's rounds up; Keras expresses both."""
+    text = SPEC.format(
+        block="basic", shortcut="D", anti_alias="avg", strided_block="first", stride=2, size=37
+    ).replace("stem cifar(channels: 8)", "stem deep(width: 6, channels: 8, pool: conv)")
+    network = resdsl.load(text)
+    assert network.stem.out_shape.height == 37 // 2 // 2
+    _parity(text)
+
+
 @pytest.mark.conformance
 @pytest.mark.parametrize("stride", [2, 3, 4])
 @pytest.mark.parametrize("anti_alias", ANTI_ALIASING)
