@@ -42,12 +42,15 @@ __all__ = [
     "PortError",
     "UnreadableWeights",
     "build_generated",
+    "classifier",
+    "classifier_size",
     "file_kind",
     "fit_problem",
     "keras_to_state_dict",
     "keras_to_torch",
     "layer_pairs",
     "load_torch_checkpoint",
+    "pickled_module",
     "read_keras_weights",
     "read_torch_checkpoint",
     "read_trained",
@@ -136,11 +139,32 @@ def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]
     return rows
 
 
-def state_dict_shapes(network: Network) -> dict[str, tuple[int, ...]]:
+def classifier(network: Network) -> tuple[str, str] | None:
+    """(PyTorch prefix, Keras layer name) of `network`'s classifier, its last linear layer;
+    None for a network without one."""
+    found = [(torch, keras) for torch, keras, kind in layer_pairs(network) if kind == "linear"]
+    return found[-1] if found else None
+
+
+def classifier_size(state: Mapping, network: Network) -> int | None:
+    """How many classes the classifier of PyTorch state dict `state` has, where it has
+    `network`'s classifier; None otherwise (the spec's count then stands). Every reader of
+    trained weights sizes the model it builds by this, as the Keras reader sizes it by the
+    file's kernel: a checkpoint trained on 3 classes loads into a spec that says 10."""
+    pair = classifier(network)
+    weight = state.get(f"{pair[0]}.weight") if pair else None
+    shape = tuple(getattr(weight, "shape", ()))
+    return int(shape[0]) if len(shape) == 2 else None
+
+
+def state_dict_shapes(
+    network: Network, num_classes: int | None = None
+) -> dict[str, tuple[int, ...]]:
     """Every tensor of the generated PyTorch model's state dict and its shape: what a
     reference's state dict must hold to load strictly (batch norm's `num_batches_tracked`
-    included)."""
+    included); with `num_classes`, that of the model built for so many classes."""
     shapes: dict[str, tuple[int, ...]] = {}
+    head = classifier(network) if num_classes is not None else None
     for torch, _, layer in network.weighted_layers():
         if isinstance(layer, ConvLayer):
             shapes[f"{torch}.weight"] = layer.conv.weight_shape
@@ -155,9 +179,10 @@ def state_dict_shapes(network: Network) -> dict[str, tuple[int, ...]]:
         elif isinstance(layer, ChannelConvLayer):
             shapes[f"{torch}.weight"] = (1, 1, layer.kernel)
         else:
-            shapes[f"{torch}.weight"] = (layer.out_features, layer.in_features)
+            out = num_classes if head is not None and torch == head[0] else layer.out_features
+            shapes[f"{torch}.weight"] = (out, layer.in_features)
             if layer.bias:
-                shapes[f"{torch}.bias"] = (layer.out_features,)
+                shapes[f"{torch}.bias"] = (out,)
     return shapes
 
 
@@ -403,6 +428,13 @@ def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
     except OSError:
         raise
     except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        module = pickled_module(path)
+        if module is not None:
+            raise UnreadableWeights(
+                f"a pickled whole model (`{module}`, an nn.Module), not its weights; it is not "
+                "read, as loading it would run code: save a state dict instead, "
+                "torch.save(model.state_dict(), PATH)"
+            ) from None
         raise UnreadableWeights(_refusal(error)) from None
     record = data.get("data") if isinstance(data, Mapping) else None
     for key in ("state_dict", "model"):
@@ -412,6 +444,50 @@ def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
         what = "a mapping" if isinstance(data, Mapping) else f"a {type(data).__name__}"
         raise UnreadableWeights(f"it holds {what}, not a state dict of tensors")
     return dict(data), (record if isinstance(record, dict) else None)
+
+
+_MODULE_STATE = frozenset({"_parameters", "_buffers", "_modules"})  # an nn.Module's __dict__
+
+
+def pickled_module(path: str | os.PathLike) -> str | None:
+    """The class of the object a torch.save file holds, where that is a whole model (an
+    `nn.Module`: `torch.save(model, PATH)`); None for anything else. Read from the pickle's
+    opcodes, never unpickled (nothing in the file runs): a module's pickle names a class from
+    `torch.nn.modules`, or holds the `_parameters`, `_buffers` and `_modules` of a module's
+    state. The class named is the pickle's first (the top-level object's)."""
+    import io
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+                streams = [archive.read(name)] if name else []
+        else:  # the legacy format: pickles one after another (magic, version, info, object)
+            with open(path, "rb") as handle:
+                streams = [handle.read(64 << 20)]
+    except (OSError, zipfile.BadZipFile, KeyError):
+        return None
+    for data in streams:
+        stream = io.BytesIO(data)
+        for _ in range(4):  # the legacy format's object is its fourth pickle
+            classes, strings, recent = [], set(), []
+            try:
+                for opcode, arg, _ in pickletools.genops(stream):
+                    if isinstance(arg, str) and "UNICODE" in opcode.name:
+                        strings.add(arg)
+                        recent = [*recent[-1:], arg]
+                    if opcode.name == "GLOBAL":
+                        classes.append(arg.replace(" ", "."))
+                    elif opcode.name == "STACK_GLOBAL" and len(recent) == 2:
+                        classes.append(".".join(recent))
+            except Exception:  # the end of the pickles (storage bytes follow) or damage
+                break
+            torch_nn = any(c.startswith("torch.nn.modules.") for c in classes)
+            if classes and (torch_nn or _MODULE_STATE.issubset(strings)):
+                return classes[0]
+    return None
 
 
 def _refusal(error: BaseException) -> str:
@@ -549,8 +625,8 @@ def read_keras_weights(path: str | os.PathLike, network: Network) -> tuple[dict,
     module = build_generated(network, "keras")
     model = module.build_model()
     groups = _keras_groups(model)
-    classifier = [keras for _, keras, kind in layer_pairs(network) if kind == "linear"][-1:]
-    group = next((g for g, layer in groups.items() if [layer.name] == classifier), None)
+    head = classifier(network)
+    group = next((g for g, layer in groups.items() if head and layer.name == head[1]), None)
     kernel = found.get(f"{group}/vars/0", ())
     if len(kernel) == 2 and kernel[1] != network.classes:
         model = module.build_model(num_classes=kernel[1])

@@ -118,6 +118,16 @@ def test_export_command_writes_a_loadable_model_and_refuses_bad_specs(tmp_path):
     assert not (tmp_path / "bad.onnx").exists()
 
 
+def test_export_says_what_it_wrote(tmp_path):
+    """One line on standard error on success, as `port-weights` and `import -o` print."""
+    from train_helpers import in_process
+
+    output = tmp_path / "net.onnx"
+    status, stdout, stderr = in_process("export", ROOT / "specs/cifar/resnet20.res", "-o", output)
+    assert status == 0 and output.is_file()
+    assert (stdout, stderr) == ("", f"wrote {output}\n")
+
+
 def test_export_with_trained_weights_matches_them(tmp_path):
     """`--weights` exports what was trained (a `resdsl train` checkpoint wraps the state dict
     under `model`; the classifier's size comes from the weights)."""

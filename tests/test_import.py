@@ -290,6 +290,32 @@ def test_unreadable_files_exit_2_with_one_line_naming_them(tmp_path):
     assert status == 2 and "no such file" in stderr
 
 
+def test_a_pickled_whole_model_is_named_and_nothing_in_it_runs(tmp_path):
+    """`torch.save(model, PATH)` writes the module, not its weights: said so (read from the
+    pickle's opcodes, never unpickled), with the line that saves a state dict; status 2."""
+    torch = pytest.importorskip("torch")
+    torchvision = pytest.importorskip("torchvision")
+    marker = tmp_path / "ran"
+    whole = torchvision.models.resnet18(weights=None)
+    tricked = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    tricked.hook = _Evil(marker)  # unpickling it would run `touch`
+    saves = {
+        "r18full.pt": (whole, {}, "torchvision.models.resnet.ResNet"),
+        "r18legacy.pt": (whole, {"_use_new_zipfile_serialization": False}, "ResNet"),
+        "tricked.pt": (tricked, {}, "torch.nn.modules.container.Sequential"),
+    }
+    for name, (model, options, cls) in saves.items():
+        file = tmp_path / name
+        torch.save(model, file, **options)
+        status, _, stderr = in_process("import", file)
+        assert status == 2, (name, stderr)
+        assert stderr.startswith(f"error: cannot read `{file}`: a pickled whole model (`"), stderr
+        assert cls in stderr and "nn.Module" in stderr and stderr.count("\n") == 1, stderr
+        assert "torch.save(model.state_dict(), PATH)" in stderr, stderr
+        assert "not a PyTorch state dict" not in stderr, stderr
+    assert not marker.exists()
+
+
 def test_weights_of_another_network_exit_1_naming_the_tensor(tmp_path):
     """A readable file of a network resdsl does not describe is a problem with the network,
     status 1, as a spec with errors is."""

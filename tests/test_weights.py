@@ -220,6 +220,30 @@ class Unsafe:
     pass
 
 
+def test_a_classifier_of_another_size_ports_both_ways(tmp_path):
+    """A checkpoint trained on 3 classes, for a spec that says 10: both directions size the
+    classifier by the weights (as eval and export do), and the round trip is exact."""
+    spec = SPECS / "cifar" / "resnet20.res"
+    model = weights.build_generated(resdsl.load(str(spec)), "torch").build_model(3)
+    randomize_norms(model)
+    original = model.state_dict()
+    checkpoint, keras_file, back = (
+        tmp_path / "best.pt",
+        tmp_path / "out.weights.h5",
+        tmp_path / "back.pt",
+    )
+    torch.save(original, checkpoint)
+    done = run_cli(spec, "--from", "torch", checkpoint, "--to", "keras", keras_file)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"wrote {keras_file}\n"
+    done = run_cli(spec, "--from", "keras", keras_file, "--to", "torch", back)
+    assert done.returncode == 0, done.stderr
+    ported = torch.load(back, weights_only=True)
+    assert ported["fc.weight"].shape == (3, 64)
+    assert ported.keys() == original.keys()
+    assert all(torch.equal(ported[k], original[k]) for k in original)
+
+
 def test_grouped_kernels_move_whole_groups():
     """ResNeXt's grouped 3x3: each group's kernel lands on its own output channels."""
     network = resdsl.load(str(SPECS / "resnext50_32x4d.res"))

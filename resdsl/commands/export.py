@@ -70,6 +70,7 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     except OSError as error:
         click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
         sys.exit(2)
+    click.echo(f"wrote {output}", err=True)
 
 
 def trained_model(network: Network, spec: str, weights: str):
@@ -78,7 +79,13 @@ def trained_model(network: Network, spec: str, weights: str):
     PyTorch checkpoint or state dict, or Keras weights (`resdsl train --backend keras`'s
     `best.weights.h5`, its `checkpoint/` folder) ported to the PyTorch model. A file that cannot
     be read or does not fit exits 2 with a message naming the first tensor that does not."""
-    from ..weights import PortError, UnreadableWeights, read_trained, state_problem
+    from ..weights import (
+        PortError,
+        UnreadableWeights,
+        classifier_size,
+        read_trained,
+        state_problem,
+    )
 
     try:
         state, record = read_trained(weights, network)
@@ -89,8 +96,7 @@ def trained_model(network: Network, spec: str, weights: str):
     except PortError as error:
         click.echo(f"error: `{weights}` does not fit {spec}: {error}", err=True)
         sys.exit(2)
-    classes = int(state["fc.weight"].shape[0]) if "fc.weight" in state else None
-    model = build_torch_model(network, classes)
+    model = build_torch_model(network, classifier_size(state, network))
     problem = state_problem(state, {k: v.shape for k, v in model.state_dict().items()}, spec)
     if problem is None:
         try:

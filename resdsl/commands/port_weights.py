@@ -66,10 +66,14 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     try:
         if src == "torch":
             state = weights.load_torch_checkpoint(src_path)
-            problem = weights.state_problem(state, weights.state_dict_shapes(network), spec)
+            # The classifier is sized by the weights, as the Keras reader and eval do.
+            classes = weights.classifier_size(state, network)
+            shapes = weights.state_dict_shapes(network, classes)
+            problem = weights.state_problem(state, shapes, spec)
             if problem:
                 raise weights.PortError(problem)
-            keras_model = weights.build_generated(network, "keras").build_model()
+            module = weights.build_generated(network, "keras")
+            keras_model = module.build_model(num_classes=classes)
             weights.state_dict_to_keras(state, keras_model, weights.layer_pairs(network))
             weights.save_keras_weights(keras_model, dst_path)
         else:
