@@ -244,7 +244,7 @@ def test_damaged_checkpoint_is_a_clear_error(tiny, reference, tmp_path, damage):
     good = (out / "checkpoint.prev.pt").read_bytes()
     payload = latest.read_bytes()
     latest.write_bytes(payload[: len(payload) // 2] if damage == "truncate" else b"x" * 1000)
-    done = _train(tiny, "--data", "digits", "--epochs", "5", "--out", str(out), "--resume")
+    done = _train(tiny, "--data", "digits", "--epochs", "4", "--out", str(out), "--resume")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "damaged or truncated" in done.stderr
@@ -253,19 +253,49 @@ def test_damaged_checkpoint_is_a_clear_error(tiny, reference, tmp_path, damage):
 
 
 def test_keras_resume_and_damaged_checkpoint(tiny, tmp_path):
+    """A Keras run resumed from its previous checkpoint (the last epoch's removed) trains that
+    epoch again and logs it once; a damaged checkpoint is a clear error."""
+    import shutil
+
     args = [tiny, "--backend", "keras", "--data", "digits", "--out", str(tmp_path)]
-    first = _train(*args, "--epochs", "2")
+    first = _train(*args, "--epochs", "3")
     assert first.returncode == 0, first.stderr
+    shutil.rmtree(tmp_path / "checkpoint")
+    (tmp_path / "checkpoint.prev").rename(tmp_path / "checkpoint")  # the end of epoch 2
     (tmp_path / "metrics.jsonl").open("a").write('{"epoch": 3, "bogus": true}\n{"epo')
-    done = _train(*args, "--epochs", "3", "--resume")
+    done = _train(*args, "--resume")
     assert done.returncode == 0, done.stderr
+    assert "resuming from epoch 3" in done.stdout
     assert [m["epoch"] for m in read_metrics(tmp_path)] == [1, 2, 3]
     assert (tmp_path / "checkpoint.prev").is_dir()
     (tmp_path / "checkpoint" / "model.weights.h5").write_bytes(b"\x89HDF broken")
-    bad = _train(*args, "--epochs", "4", "--resume")
+    bad = _train(*args, "--resume")
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "damaged or truncated" in bad.stderr
     assert (tmp_path / "checkpoint.prev" / "trainer.json").exists()
+
+
+def test_keras_resume_takes_the_recorded_recipe(tiny, keras_run, tmp_path):
+    """A value the run had from its preset counts as recorded: giving it again is no change,
+    another one is an error (before TensorFlow starts)."""
+    import shutil
+
+    from resdsl.train.common import TrainError, TrainOptions, prepare_run
+
+    out = tmp_path / "run"
+    shutil.copytree(keras_run[1], out)
+    args = ("train", tiny, "--backend", "keras", "--out", out, "--resume")
+    status, _, stderr = in_process(*args, "--lr", "0.5", "--ema", "0.9", "--no-nesterov")
+    assert status == 2, stderr
+    assert "--lr 0.05 recorded, --lr 0.5 given; --ema 0 recorded, --ema 0.9 given." in stderr
+    assert "nesterov" not in stderr
+    opts = TrainOptions(spec=tiny, backend="keras", out=str(out), resume=True, lr=0.05)
+    opts.given = frozenset({"lr"})
+    prepare_run(opts)
+    assert (opts.epochs, opts.lr, opts.data, opts.batch_size) == (2, 0.05, "digits", None)
+    with pytest.raises(TrainError, match="--data digits recorded, --data /"):
+        prepare_run(TrainOptions(spec=tiny, backend="keras", out=str(out), resume=True,
+                                 data=str(tmp_path), given=frozenset({"data"})))  # fmt: skip
 
 
 def test_keras_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
@@ -715,7 +745,7 @@ def test_eval_and_predict_use_a_trained_checkpoint(tiny, reference, tmp_path):
     assert run.returncode == 0, run.stderr
     metrics = json.loads(run.stdout)
     assert metrics["top1"] == pytest.approx(result["test_acc"], abs=1e-9)
-    assert metrics["top5"] >= metrics["top1"]
+    assert metrics["top5"] >= metrics["top1"] and metrics["split"] == "test"
     matrix = np.array(metrics["matrix"])
     assert matrix.shape == (10, 10) and matrix.sum() == metrics["images"]
     assert np.trace(matrix) / matrix.sum() == pytest.approx(metrics["top1"])
@@ -790,6 +820,28 @@ def test_eval_predict_and_export_read_keras_weights(tiny, keras_run, tmp_path):
     session = onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
     (logits,) = session.run(None, {"input": x})
     np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_eval_refuses_data_of_other_classes_than_keras_weights_record(tiny, keras_run, tmp_path):
+    """The class names a Keras `.weights.h5` keeps are checked as a checkpoint's are."""
+    from PIL import Image
+
+    from resdsl.commands.evaluate import class_mismatch
+
+    for split in ("train", "test"):
+        for name in ("bird", "cat", "dog"):
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("L", (8, 8)).save(tmp_path / split / name / "0.png")
+    weights = keras_run[1] / "best.weights.h5"
+    status, _, stderr = in_process("eval", tiny, "--weights", weights, "--data", tmp_path)
+    assert status == 2 and "Traceback" not in stderr, stderr
+    assert "the weights' 10 are 0, 1, 2, 3, 4, 5, 6, 7, 8, 9; the data's 3 are bird, cat, dog" in (
+        stderr
+    )
+    assert "in another order" in class_mismatch(["b", "a"], ["a", "b"], 2, "d")
+    assert "5 classes (a, b, c, d, e); the weights have 3 outputs" in class_mismatch(
+        None, list("abcde"), 3, "d"
+    )
 
 
 def test_weights_that_are_not_a_checkpoint_are_one_line_errors(tiny, tmp_path):

@@ -401,7 +401,107 @@ def test_a_streamed_run_stopped_and_resumed_matches_an_unbroken_one(
     same_run(read_metrics(out), read_metrics(unbroken_out))
 
 
+def test_resume_keeps_the_recorded_recipe_and_refuses_another(tiny, folder, streamed_run, tmp_path):
+    """`--resume` without the recipe's options takes them from run.json (batch, lr,
+    augmentation, averaging: the checkpoint's averaged weights are loaded, not dropped); one
+    given with another value is an error naming each, before anything changes."""
+    import shutil
+
+    done, unbroken = streamed_run("torch")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "run"
+    shutil.copytree(unbroken, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    bad = train(tiny, "--epochs", "4", "--lr", "0.5", "--batch-size", "12", "--out", str(out),
+                "--resume")  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "--epochs 3 recorded, --epochs 4 given" in bad.stderr
+    assert "--lr 0.05 recorded, --lr 0.5 given" in bad.stderr
+    assert "batch-size" not in bad.stderr and "another --out" in bad.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    again = train(tiny, "--out", str(out), "--resume")
+    assert again.returncode == 0, again.stderr
+    assert "resuming with the recorded recipe" in again.stdout
+    assert "--augment imagenet" in again.stdout and "--ema 0.5" in again.stdout
+    assert "batch 12" in again.stdout and "lr 0.05" in again.stdout
+    assert "random resized crops and flips" in again.stdout and "EMA 0.5" in again.stdout
+    result = json.loads((out / "result.json").read_text())
+    assert result["test_acc"] == pytest.approx(json.loads(before["result.json"])["test_acc"])
+
+
 # --- bad folders ---------------------------------------------------------------------------------
+
+
+def _tiny_images(root: Path, layout: dict[str, list[str]], count: int = 2) -> Path:
+    """`root/SPLIT/CLASS/i.png` for each split and its classes (split "" for the flat layout)."""
+    from PIL import Image
+
+    for split, classes in layout.items():
+        for name in classes:
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                Image.new("L", (8, 8), 40 * i).save(root / split / name / f"{i}.png")
+    return root
+
+
+def test_folder_layouts_say_which_split_is_evaluated(tmp_path):
+    """train/ alone is held out from (not a class called `train`); with test/ and val/ both,
+    test/ is used and the note says so; a class only in the evaluation split is an error."""
+    from resdsl.train import data
+
+    alone = data.load_folder(str(_tiny_images(tmp_path / "a", {"train": ["x", "y"]}, 10)))
+    assert alone.classes == ["x", "y"] and alone.test_name == "held-out"
+    assert len(alone.train) == 18 and len(alone.test) == 2
+    assert "no test/ or val/ beside it: 10% of each class is held out" in alone.note
+    mixed = _tiny_images(tmp_path / "m", {"train": ["x"], "extra": ["x"]})
+    with pytest.raises(TrainError, match=r"has `train/` but neither `test/` nor `val/`"):
+        data.load_folder(str(mixed))
+    both = _tiny_images(tmp_path / "b", {"train": ["x", "y"], "val": ["x"], "test": ["y"]})
+    found = data.load_folder(str(both))
+    assert found.test_name == "test" and list(found.test.labels) == [1, 1]
+    assert found.note == f"evaluating on `{both / 'test'}` (`{both / 'val'}` not used)"
+    val = data.load_folder(str(_tiny_images(tmp_path / "v", {"train": ["x"], "val": ["x"]})))
+    assert (val.test_name, val.note) == ("val", None)
+    extra = _tiny_images(tmp_path / "e", {"train": ["x", "y"], "val": ["x", "fish", "y"]})
+    with pytest.raises(TrainError, match=r"class folder `.*val/fish` has no counterpart in"):
+        data.load_folder(str(extra))
+
+
+def test_eval_checks_the_recorded_classes_and_reports_top_k(tiny, folder, streamed_run, tmp_path):
+    """Weights trained on dark/light/mid: a folder of other classes (or more of them) is an
+    error listing both; the same classes are evaluated on the split named, with top-3 (three
+    classes), and the split that was not used is named."""
+    import shutil
+
+    from train_helpers import in_process
+
+    done, out = streamed_run("torch")
+    assert done.returncode == 0, done.stderr
+    weights = str(out / "best.pt")
+    other = _tiny_images(tmp_path / "other", {"train": ["a", "b", "c"], "test": ["a", "b", "c"]})
+    status, _, stderr = in_process("eval", tiny, "--weights", weights, "--data", other)
+    assert status == 2 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "the weights' 3 are dark, light, mid; the data's 3 are a, b, c" in stderr
+    more = _tiny_images(tmp_path / "more", {"train": ["blue"], "test": ["blue"]})
+    for split in ("train", "test"):
+        shutil.copytree(folder / split, more / split, dirs_exist_ok=True)
+    status, _, stderr = in_process("eval", tiny, "--weights", weights, "--data", more)
+    assert status == 2 and "the data's 4 are blue, dark, light, mid" in stderr, stderr
+    same = tmp_path / "same"
+    shutil.copytree(folder / "train", same / "train")
+    shutil.copytree(folder / "test", same / "val")
+    status, stdout, stderr = in_process("eval", tiny, "--weights", weights, "--data", same)
+    assert status == 0, stderr
+    assert "folder val split, 12 images: top-1 " in stdout and "top-3 100.00%" in stdout
+    shutil.copytree(folder / "test", same / "test")
+    status, stdout, stderr = in_process(
+        "eval", tiny, "--weights", weights, "--data", same, "--json"
+    )
+    assert status == 0, stderr
+    assert f"evaluating on `{same / 'test'}` (`{same / 'val'}` not used)" in stderr
+    metrics = json.loads(stdout)
+    assert metrics["split"] == "test" and metrics["top3"] == 1.0 and "top5" not in metrics
 
 
 def test_an_empty_class_folder_is_a_clear_error(tiny, tmp_path):

@@ -87,13 +87,16 @@ def evaluate(
     confusion: str | None,
     as_json: bool,
 ) -> None:
-    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy, loss, and
-    the confusion matrix (rows: true classes, columns: predicted)."""
+    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy (top-k
+    with k = the class count where there are fewer than 5), loss, and the confusion matrix
+    (rows: true classes, columns: predicted). The data's classes must be those the weights
+    record."""
     import numpy as np
     import torch
 
     from ..train import data as datasets
     from ..train.common import TrainError
+    from ..train.curves import class_labels, confusion_png
     from ..train.torch_trainer import SplitImages, TestBatches, loader_of
 
     network, model, record = _load(spec, weights)
@@ -104,22 +107,27 @@ def evaluate(
     except TrainError as error:
         _fail(str(error))
     classes = model.fc.out_features if hasattr(model, "fc") else loaded.num_classes
+    recorded = (record or {}).get("classes") or None
+    problem = class_mismatch(recorded, loaded.class_names, classes, data)
+    if problem:
+        _fail(problem)
+    if loaded.note:
+        click.echo(f"note: {loaded.note}", err=True)
+    k = min(5, classes)
     normalise = _normaliser(record, loaded)
     test = SplitImages(loaded.test, shape, augment, training=False, seed=0)
     batches = loader_of(torch, test, TestBatches(len(test), batch_size, 1, 0), workers, False)
     matrix = np.zeros((classes, classes), dtype=np.int64)
-    loss = top1 = top5 = 0.0
+    loss = top1 = topk = 0.0
     images = 0
     with torch.no_grad():
         try:
             for x, target in batches:
                 logits = model(normalise(x))
-                if int(target.max()) >= classes:
-                    _fail(f"`{data}` has a class {int(target.max())}; the weights have {classes}")
                 loss += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-                best = logits.topk(min(5, classes), dim=1).indices
+                best = logits.topk(k, dim=1).indices
                 top1 += float((best[:, 0] == target).sum())
-                top5 += float((best == target[:, None]).any(dim=1).sum())
+                topk += float((best == target[:, None]).any(dim=1).sum())
                 np.add.at(matrix, (target.numpy(), best[:, 0].numpy()), 1)
                 images += len(target)
         except TrainError as error:  # an image that cannot be read
@@ -129,9 +137,10 @@ def evaluate(
         "spec": spec,
         "weights": weights,
         "data": loaded.name,
+        "split": loaded.test_name,
         "images": images,
         "top1": top1 / total,
-        "top5": top5 / total,
+        f"top{k}": topk / total,
         "loss": loss / total,
     }
     if confusion:
@@ -143,37 +152,42 @@ def evaluate(
             _fail(f"cannot write `{confusion}`: {error.strerror or error}")
         metrics["confusion"] = confusion
     if as_json:
-        click.echo(json.dumps({**metrics, "matrix": matrix.tolist()}, indent=2))
+        table = {"classes": class_labels(loaded.class_names, classes), "matrix": matrix.tolist()}
+        click.echo(json.dumps({**metrics, **table}, indent=2))
         return
     click.echo(
-        f"{loaded.name} test split, {images:,} images: top-1 {metrics['top1']:.2%}, "
-        f"top-5 {metrics['top5']:.2%}, loss {metrics['loss']:.4f}"
+        f"{loaded.name} {loaded.test_name} split, {images:,} images: top-1 "
+        f"{metrics['top1']:.2%}, top-{k} {metrics[f'top{k}']:.2%}, loss {metrics['loss']:.4f}"
     )
 
 
-def confusion_png(matrix, names: list[str], cell: int = 24) -> bytes:
-    """The confusion matrix as a PNG: one square per (true, predicted) pair, darker for more
-    images, each row scaled to its class's count; class names along both edges."""
-    import io
+def class_mismatch(
+    recorded: list[str] | None, names: list[str], outputs: int, data: str
+) -> str | None:
+    """Why the data's classes are not those of the weights, or None: the class names the
+    weights record (another set, another order, another count: both are listed), or without
+    names, more classes in the data than the weights have outputs."""
 
-    from PIL import Image, ImageDraw
+    def listed(values) -> str:
+        shown = ", ".join(map(str, values[:20]))
+        return shown + (f", ... ({len(values)} in all)" if len(values) > 20 else "")
 
-    n = len(matrix)
-    margin = 8 * max((len(str(name)) for name in names[:n]), default=1) + 12
-    image = Image.new("RGB", (margin + n * cell + 4, margin + n * cell + 4), "white")
-    draw = ImageDraw.Draw(image)
-    for row in range(n):
-        total = max(int(matrix[row].sum()), 1)
-        for col in range(n):
-            shade = 255 - int(235 * matrix[row][col] / total)
-            box = (margin + col * cell, margin + row * cell)
-            draw.rectangle([*box, box[0] + cell - 1, box[1] + cell - 1], fill=(shade, shade, 255))
-        label = str(names[row]) if row < len(names) else str(row)
-        draw.text((4, margin + row * cell + cell // 3), label, fill="black")
-        draw.text((margin + row * cell + 4, 4), label[:3], fill="black")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    if recorded is not None and list(map(str, recorded)) != list(map(str, names)):
+        if sorted(map(str, recorded)) == sorted(map(str, names)):
+            return (
+                f"`{data}` has the classes the weights were trained on, in another order: "
+                f"the weights' are {listed(recorded)}; the data's {listed(names)}"
+            )
+        return (
+            f"`{data}` has other classes than the weights were trained on: the weights' "
+            f"{len(recorded)} are {listed(recorded)}; the data's {len(names)} are {listed(names)}"
+        )
+    if recorded is None and len(names) > outputs:
+        return (
+            f"`{data}` has {len(names)} classes ({listed(names)}); the weights have "
+            f"{outputs} outputs and record no class names"
+        )
+    return None
 
 
 @click.command("predict")

@@ -14,6 +14,14 @@ import click
 from resdsl.train.presets import PRESETS
 
 
+def _given(names) -> frozenset[str]:
+    """Which of the options `names` the command line gave (not their defaults): `--resume`
+    takes the others from the run it continues."""
+    ctx = click.get_current_context()
+    defaults = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+    return frozenset(n for n in names if ctx.get_parameter_source(n) not in (None, *defaults))
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("spec", type=click.Path(dir_okay=False))
 @click.option(
@@ -81,7 +89,12 @@ from resdsl.train.presets import PRESETS
     help="run folder: model.py, checkpoints, metrics.jsonl, result.json (default: a new "
     "runs/SPEC-N for each run; an earlier run's folder needs --resume)",
 )
-@click.option("--resume", is_flag=True, help="continue from the checkpoint in --out")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="continue from the checkpoint in --out, with the recipe its run.json records "
+    "(options left out take the recorded values; another value is an error)",
+)
 @click.option(
     "--tensorboard/--no-tensorboard",
     default=True,
@@ -150,7 +163,7 @@ def train(
       torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet \\
           --preset imagenet --workers 8 --out runs/r50
     """
-    from resdsl.train.common import TrainError, TrainOptions, prepare_run
+    from resdsl.train.common import RECIPE_OPTIONS, TrainError, TrainOptions, prepare_run
 
     if strategy != "none" and backend != "keras":
         raise click.BadParameter(
@@ -184,6 +197,7 @@ def train(
         augment=augment,
         ema=ema or None,
         tensorboard=tensorboard,
+        given=_given(RECIPE_OPTIONS),
     )
     if threads is not None:  # read by PyTorch's and TensorFlow's thread pools when they start
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):

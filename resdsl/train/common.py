@@ -49,6 +49,9 @@ class TrainOptions:
     augment: str | None = None  # imagenet | cifar | none (None: the preset's)
     ema: float | None = None  # decay of the weights' moving average (None: the preset's)
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard
+    # The RECIPE_OPTIONS given on the command line (None: every one that is not None): with
+    # --resume, the others take the values OUT/run.json records.
+    given: frozenset[str] | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -108,6 +111,15 @@ _CHECKPOINTS = {
 }
 
 
+# What decides a run's numbers: recorded in OUT/run.json as given (None: the preset's), taken
+# from there by `--resume` where the command line leaves them out, and an error where it
+# gives another value.
+RECIPE_OPTIONS = (
+    "data", "preset", "epochs", "batch_size", "lr", "schedule", "weight_decay", "optimizer",
+    "nesterov", "label_smoothing", "clip_grad", "warmup_steps", "augment", "ema", "seed",
+)  # fmt: skip
+
+
 def _rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
@@ -162,6 +174,8 @@ def prepare_run(opts: TrainOptions) -> None:
                 f"the checkpoint in `{opts.out}` is a {recorded['backend']} one: resume with "
                 f"--backend {recorded['backend']}"
             )
+        if recorded and isinstance(recorded.get("options"), dict):
+            _resume_recipe(opts, recorded["options"])
         return
     if _rank() != 0:
         return
@@ -176,10 +190,104 @@ def prepare_run(opts: TrainOptions) -> None:
 
     try:
         os.makedirs(opts.out, exist_ok=True)
-        record = {"spec": os.path.abspath(opts.spec), "sha256": digest, "backend": opts.backend}
+        record = {
+            "spec": os.path.abspath(opts.spec),
+            "sha256": digest,
+            "backend": opts.backend,
+            "options": {name: _normal(name, getattr(opts, name)) for name in RECIPE_OPTIONS},
+        }
         atomic_write(record_path, json.dumps(record, indent=2) + "\n")
     except OSError as error:
         raise TrainError(f"cannot write `{record_path}`: {error.strerror or error}") from None
+
+
+def _normal(name: str, value):
+    """An option's value as run.json records it: a data folder as an absolute path."""
+    from .data import NAMES
+
+    if name == "data" and value is not None and value not in NAMES:
+        return os.path.abspath(value)
+    return value
+
+
+def _resume_recipe(opts: TrainOptions, recorded: dict) -> None:
+    """Give `opts` the recipe of the run it resumes: each option the command line leaves out
+    takes the recorded value; one given with another value than the run's is an error that
+    names each such option."""
+    given = opts.given
+    if given is None:
+        given = frozenset(n for n in RECIPE_OPTIONS if getattr(opts, n) is not None)
+    taken, differing = [], []
+    resolved = None
+    for name in RECIPE_OPTIONS:
+        was = recorded.get(name)
+        if name not in given:
+            setattr(opts, name, was)
+            if was is not None:
+                taken.append(_flag(name, was))
+            continue
+        value = _normal(name, getattr(opts, name))
+        if value == was:
+            continue
+        if was is None:  # the preset's value then: the same as this one?
+            resolved = resolved or _recorded_recipe(recorded)
+            was = _preset_value(resolved, name)
+            if not _changes(resolved, name, value):
+                continue
+        differing.append(f"{_flag(name, was)} recorded, {_flag(name, value)} given")
+    if differing:
+        raise TrainError(
+            f"`{opts.out}` was trained with another recipe: {'; '.join(differing)}. help: "
+            "leave these options out to continue the recorded recipe, or start a new run with "
+            "another --out to change it"
+        )
+    if taken and _rank() == 0:
+        say(f"resuming with the recorded recipe ({', '.join(taken)})")
+
+
+def _recorded_recipe(recorded: dict):
+    from . import data as datasets
+    from .presets import override, preset_for
+
+    kind, _ = datasets.detect(recorded.get("data") or "digits")
+    fields = ("preset", "data", "epochs", "seed")
+    changes = {k: v for k, v in recorded.items() if k in RECIPE_OPTIONS and k not in fields}
+    return override(preset_for(kind, recorded.get("preset")), **changes)
+
+
+def _preset_value(recipe, name: str):
+    if name == "preset":
+        return recipe.name
+    if name == "epochs" and recipe.epochs is None:
+        return f"the preset's ({recipe.iterations:,} iterations)"
+    if name == "augment" and _changes(recipe, name, recipe.augment):  # the preset's variant
+        return f"the preset's ({_augment_words(recipe)})"
+    return getattr(recipe, name, None)
+
+
+def _changes(recipe, name: str, value) -> bool:
+    """Whether option `name` at `value` makes `recipe` another one."""
+    from .presets import override
+
+    if name == "preset":
+        return value != recipe.name
+    if name == "epochs":
+        return value != recipe.epochs
+    if name == "ema" and value is None:  # --ema 0: no averaging
+        value = 0.0
+    return override(recipe, **{name: value}) != recipe
+
+
+def _flag(name: str, value) -> str:
+    """`--lr 0.1`, `--nesterov`, `--no-nesterov`, `--ema 0`."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    if name == "ema" and value is None:
+        value = 0
+    if isinstance(value, str) and value.startswith("the preset's"):
+        return f"{flag} {value}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def _read_record(path: str) -> dict | None:
@@ -309,6 +417,8 @@ def data_and_recipe(opts: TrainOptions, network):
     )
     shape = (network.input.channels, network.input.height, network.input.width)
     data = datasets.load(opts.data, shape, recipe.augment)
+    if data.note and _rank() == 0:
+        say(f"note: {data.note}")
     if data.num_classes != network.classes and _rank() == 0:
         say(
             f"note: the data has {data.num_classes} classes and the spec {network.classes}: "

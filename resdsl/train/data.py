@@ -5,8 +5,8 @@
   (`data_batch_1..5`, `test_batch`, `batches.meta`; CIFAR-100: `train`, `test`, `meta`).
   Those files are pickles, so they are read with an unpickler that only accepts the few
   numpy and builtin names an array needs: a crafted file cannot run code.
-- An image folder: `DIR/<class>/*.png|jpg` (split 90/10 with a fixed seed), or `DIR/train/<class>`
-  plus `DIR/test/<class>` (or `val`).
+- An image folder: `DIR/<class>/*.png|jpg` or `DIR/train/<class>` alone (split 90/10 with a
+  fixed seed), or `DIR/train/<class>` plus `DIR/test/<class>` (or `val`; `test` where both are).
 
 Digits and CIFAR are small and fixed: they are held in memory as uint8 arrays at the network's
 input size. An image folder may be ImageNet: only its file list is held, and the trainers'
@@ -57,6 +57,8 @@ class Data:
     class_names: list[str]
     mean: tuple[float, ...]  # per channel, in [0, 1] units
     std: tuple[float, ...]
+    test_name: str = "test"  # what the test split is: "test", "val" (DIR/val) or "held-out"
+    note: str | None = None  # where an image folder's test split comes from, when worth saying
 
     @property
     def num_classes(self) -> int:
@@ -223,43 +225,75 @@ def _list_images(
     return files, np.asarray(labels, dtype=np.int64)
 
 
-def load_folder(folder: str) -> tuple[Split, Split, list[str]]:
+@dataclass
+class Folder:
+    """An image folder's splits: `test_name` says what the test split is ("test", "val" or
+    "held-out"), `note` where it comes from when that is worth saying."""
+
+    train: Split
+    test: Split
+    classes: list[str]
+    test_name: str = "test"
+    note: str | None = None
+
+
+def load_folder(folder: str) -> Folder:
     """An image folder as two splits of files: `DIR/train/<class>` and `DIR/test/<class>` (or
-    `val`), or `DIR/<class>` split 90/10 with a fixed seed."""
+    `val`; `test` where both are), or `DIR/<class>` (or `DIR/train/<class>` alone) split 90/10
+    with a fixed seed. The test split's classes must be the training split's."""
     train_dir = os.path.join(folder, "train")
-    test_dir = next(
-        (
-            os.path.join(folder, n)
-            for n in ("test", "val")
-            if os.path.isdir(os.path.join(folder, n))
-        ),
-        None,
-    )
-    if os.path.isdir(train_dir) and test_dir is not None:
+    present = [n for n in ("test", "val") if os.path.isdir(os.path.join(folder, n))]
+    note = None
+    if os.path.isdir(train_dir) and present:
+        test_dir = os.path.join(folder, present[0])
+        if len(present) == 2:
+            note = f"evaluating on `{test_dir}` (`{os.path.join(folder, 'val')}` not used)"
         classes = _class_dirs(train_dir)
         if not classes:
             raise TrainError(f"`{train_dir}` has no class subfolders")
+        extra = [c for c in _class_dirs(test_dir) if c not in classes]
+        if extra:
+            raise TrainError(
+                f"the class folder `{os.path.join(test_dir, extra[0])}` has no counterpart in "
+                f"`{train_dir}`"
+                + (f" (nor {', '.join(extra[1:])})" if extra[1:] else "")
+                + ": a test split's classes must be the training split's"
+            )
         files, labels = _list_images(train_dir, classes, training=True)
         train = Split(labels, files=files)
         files, labels = _list_images(test_dir, classes, training=False)
         test = Split(labels, files=files)
+        name = present[0]
     else:
-        classes = _class_dirs(folder)
+        source = folder
+        if os.path.isdir(train_dir) and _class_dirs(train_dir):
+            others = [c for c in _class_dirs(folder) if c != "train"]
+            if others:
+                raise TrainError(
+                    f"`{folder}` has `train/` but neither `test/` nor `val/` beside it (and "
+                    f"{', '.join(f'`{c}/`' for c in others)}): put the test images in "
+                    f"`{os.path.join(folder, 'test', '<class>')}`, or leave `train/` alone "
+                    "there to hold out 10% of it"
+                )
+            source = train_dir
+            note = f"`{train_dir}` has no test/ or val/ beside it: 10% of each class is held out"
+        classes = _class_dirs(source)
         if not classes:
             raise TrainError(
                 f"`{folder}` is not a dataset folder: expected CIFAR pickles or class "
                 "subfolders of images (DIR/<class>/*.png, or DIR/train/<class> and "
                 "DIR/test/<class>)"
             )
-        files, labels = _list_images(folder, classes, training=True)
+        files, labels = _list_images(source, classes, training=True)
         train_index, test_index = _split(labels, 0.1)
         train = Split(labels[train_index], files=[files[i] for i in train_index])
         test = Split(labels[test_index], files=[files[i] for i in test_index])
+        name = "held-out"
     if len(train) == 0:
         raise TrainError(f"no images (png, jpg, ...) found under `{folder}`")
     if len(test) == 0:
         raise TrainError(f"no test images found under `{folder}`")
-    return train, test, classes
+    return Folder(train, test, classes, name, note)
 
 
 def _sampled_statistics(files: list[str], shape, augment: str):
@@ -387,9 +421,11 @@ def load(source: str, shape, augment: str = "cifar") -> Data:
             "unpacked folder: --data PATH"
         )
     if kind == "folder":
-        train, test, names = load_folder(folder)
-        mean, std = _sampled_statistics(train.files, shape, augment)
-        return Data(kind, train, test, names, mean, std)
+        found = load_folder(folder)
+        mean, std = _sampled_statistics(found.train.files, shape, augment)
+        return Data(
+            kind, found.train, found.test, found.classes, mean, std, found.test_name, found.note
+        )
     if kind == "digits":
         x_train, y_train, x_test, y_test, names = load_digits()
     elif kind == "cifar10":
