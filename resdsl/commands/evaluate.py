@@ -87,8 +87,10 @@ def evaluate(
     confusion: str | None,
     as_json: bool,
 ) -> None:
-    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy, loss, and
-    the confusion matrix (rows: true classes, columns: predicted)."""
+    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy (top-k
+    with k = the class count where there are fewer than 5), loss, and the confusion matrix
+    (rows: true classes, columns: predicted). The data's classes must be those the weights
+    record."""
     import numpy as np
     import torch
 
@@ -105,22 +107,27 @@ def evaluate(
     except TrainError as error:
         _fail(str(error))
     classes = model.fc.out_features if hasattr(model, "fc") else loaded.num_classes
+    recorded = (record or {}).get("classes") or None
+    problem = class_mismatch(recorded, loaded.class_names, classes, data)
+    if problem:
+        _fail(problem)
+    if loaded.note:
+        click.echo(f"note: {loaded.note}", err=True)
+    k = min(5, classes)
     normalise = _normaliser(record, loaded)
     test = SplitImages(loaded.test, shape, augment, training=False, seed=0)
     batches = loader_of(torch, test, TestBatches(len(test), batch_size, 1, 0), workers, False)
     matrix = np.zeros((classes, classes), dtype=np.int64)
-    loss = top1 = top5 = 0.0
+    loss = top1 = topk = 0.0
     images = 0
     with torch.no_grad():
         try:
             for x, target in batches:
                 logits = model(normalise(x))
-                if int(target.max()) >= classes:
-                    _fail(f"`{data}` has a class {int(target.max())}; the weights have {classes}")
                 loss += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-                best = logits.topk(min(5, classes), dim=1).indices
+                best = logits.topk(k, dim=1).indices
                 top1 += float((best[:, 0] == target).sum())
-                top5 += float((best == target[:, None]).any(dim=1).sum())
+                topk += float((best == target[:, None]).any(dim=1).sum())
                 np.add.at(matrix, (target.numpy(), best[:, 0].numpy()), 1)
                 images += len(target)
         except TrainError as error:  # an image that cannot be read
@@ -130,9 +137,10 @@ def evaluate(
         "spec": spec,
         "weights": weights,
         "data": loaded.name,
+        "split": loaded.test_name,
         "images": images,
         "top1": top1 / total,
-        "top5": top5 / total,
+        f"top{k}": topk / total,
         "loss": loss / total,
     }
     if confusion:
@@ -148,9 +156,38 @@ def evaluate(
         click.echo(json.dumps({**metrics, **table}, indent=2))
         return
     click.echo(
-        f"{loaded.name} test split, {images:,} images: top-1 {metrics['top1']:.2%}, "
-        f"top-5 {metrics['top5']:.2%}, loss {metrics['loss']:.4f}"
+        f"{loaded.name} {loaded.test_name} split, {images:,} images: top-1 "
+        f"{metrics['top1']:.2%}, top-{k} {metrics[f'top{k}']:.2%}, loss {metrics['loss']:.4f}"
     )
+
+
+def class_mismatch(
+    recorded: list[str] | None, names: list[str], outputs: int, data: str
+) -> str | None:
+    """Why the data's classes are not those of the weights, or None: the class names the
+    weights record (another set, another order, another count: both are listed), or without
+    names, more classes in the data than the weights have outputs."""
+
+    def listed(values) -> str:
+        shown = ", ".join(map(str, values[:20]))
+        return shown + (f", ... ({len(values)} in all)" if len(values) > 20 else "")
+
+    if recorded is not None and list(map(str, recorded)) != list(map(str, names)):
+        if sorted(map(str, recorded)) == sorted(map(str, names)):
+            return (
+                f"`{data}` has the classes the weights were trained on, in another order: "
+                f"the weights' are {listed(recorded)}; the data's {listed(names)}"
+            )
+        return (
+            f"`{data}` has other classes than the weights were trained on: the weights' "
+            f"{len(recorded)} are {listed(recorded)}; the data's {len(names)} are {listed(names)}"
+        )
+    if recorded is None and len(names) > outputs:
+        return (
+            f"`{data}` has {len(names)} classes ({listed(names)}); the weights have "
+            f"{outputs} outputs and record no class names"
+        )
+    return None
 
 
 @click.command("predict")
