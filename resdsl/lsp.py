@@ -545,6 +545,8 @@ class Specs:
             text = self._word_hover(statement, i)
         if text is None:
             return None
+        if self.hover_kind != lsp.MarkupKind.Markdown:
+            text = plain_text(text)
         return lsp.Hover(
             contents=lsp.MarkupContent(kind=self.hover_kind, value=text),
             range=doc.index.range(tok.start, tok.end),
@@ -661,7 +663,9 @@ class Specs:
         if self.completion_kind != lsp.MarkupKind.Markdown:
             for item in items:
                 if isinstance(item.documentation, lsp.MarkupContent):
-                    item.documentation.kind = self.completion_kind
+                    item.documentation = lsp.MarkupContent(
+                        kind=self.completion_kind, value=plain_text(item.documentation.value)
+                    )
         return lsp.CompletionList(is_incomplete=False, items=items)
 
     def _complete(self, doc: Document, offset: int) -> list[lsp.CompletionItem]:
@@ -934,6 +938,58 @@ def _setting_item(key: str) -> lsp.CompletionItem:
 
 def _keyword(word: str, doc: str) -> lsp.CompletionItem:
     return _item(word, lsp.CompletionItemKind.Keyword, doc, f"{word} ")
+
+
+# --------------------------------------------------------------------------- plain text
+
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+_RULE_CELL = re.compile(r":?-{3,}:?")
+_CODE = re.compile(r"(`[^`]*`)")
+_STRONG = re.compile(r"\*\*(.+?)\*\*")
+_ITALIC = re.compile(r"(?<![\w\\])_(\S(?:.*?\S)?)_(?!\w)")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
+
+
+def _plain_line(line: str) -> str:
+    """One line of Markdown without emphasis (`**x**`, `_x_`) or escapes (`\\|`), and
+    without the two trailing spaces of a line break; `code` keeps its backticks, which read as
+    quotes in plain text."""
+    parts = _CODE.split(_STRONG.sub(r"\1", line))  # `**` may hold a code span
+    for i in range(0, len(parts), 2):  # outside code spans
+        parts[i] = _ESCAPE.sub(r"\1", _ITALIC.sub(r"\1", parts[i]))
+    return "".join(parts).rstrip()
+
+
+def _plain_table(lines: list[str]) -> list[str]:
+    """A Markdown table as aligned columns: the rule and empty header rows dropped."""
+    rows = []
+    for line in lines:
+        cells = [_plain_line(c.strip()) for c in _CELL_SPLIT.split(line.strip()[1:-1])]
+        if all(_RULE_CELL.fullmatch(c) or not c for c in cells):
+            continue
+        rows.append(cells)
+    widths = [
+        max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows), default=0))
+    ]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
+
+
+def plain_text(markdown: str) -> str:
+    """What the server writes in Markdown (hover, completion documentation), for a client that
+    takes plain text only: no emphasis or escapes, tables as aligned columns, lists and
+    paragraphs as they are."""
+    out: list[str] = []
+    table: list[str] = []
+    for line in [*markdown.split("\n"), None]:
+        if line is not None and line.strip().startswith("|") and line.strip().endswith("|"):
+            table.append(line)
+            continue
+        if table:
+            out += _plain_table(table)
+            table = []
+        if line is not None:
+            out.append(_plain_line(line))
+    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------- the server

@@ -305,6 +305,64 @@ async def test_hover_and_inlay_hints_on_resnet50(client: LanguageClient):
     close(client, uri)
 
 
+PLAIN_CAPABILITIES = lsp.ClientCapabilities(
+    text_document=lsp.TextDocumentClientCapabilities(
+        hover=lsp.HoverClientCapabilities(content_format=[lsp.MarkupKind.PlainText]),
+        completion=lsp.CompletionClientCapabilities(
+            completion_item=lsp.ClientCompletionItemOptions(
+                documentation_format=[lsp.MarkupKind.PlainText]
+            )
+        ),
+    ),
+)
+
+
+@pytest_lsp.fixture(
+    scope="module",
+    config=ClientServerConfig(server_command=[sys.executable, "-m", "resdsl", "lsp", "--stdio"]),
+)
+async def plain_client(lsp_client: LanguageClient):
+    """A client that takes no Markdown."""
+    await lsp_client.initialize_session(
+        lsp.InitializeParams(capabilities=PLAIN_CAPABILITIES, root_uri=uri_of(str(ROOT)))
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+@on_server
+async def test_a_client_without_markdown_gets_plain_text(plain_client: LanguageClient):
+    """Hover and completion documentation without Markdown's emphasis, escapes and tables."""
+    client = plain_client
+    path = SPECS / "resnet50.res"
+    uri = uri_of(str(path))
+    text = path.read_text()
+    lines = text.splitlines()
+    await open_doc(client, uri, text)
+    network, table = _resnet50_rows()
+    line = next(i for i, s in enumerate(lines) if "stage layer2" in s)
+    found = await client.text_document_hover_async(
+        lsp.HoverParams(doc_id(uri), lsp.Position(line, lines[line].index("layer2")))
+    )
+    assert found.contents.kind == lsp.MarkupKind.PlainText
+    shown = found.contents.value.splitlines()
+    assert shown[0].startswith("stage `layer2`: ")
+    assert f"output           {network.stages[1].out_shape}" in shown
+    assert f"receptive field  {table['layer2'].receptive_field} px" in shown
+    line = next(i for i, s in enumerate(lines) if s.strip().startswith("block"))
+    shown = await hover(client, uri, line, lines[line].index("block") + 1)
+    assert shown.startswith("`block` (setting, network and stage)\n")
+    assert "`basic` | `bottleneck`" in shown
+    everything = await client.text_document_completion_async(
+        lsp.CompletionParams(text_document=doc_id(uri), position=lsp.Position(line, 2))
+    )
+    docs = [i.documentation for i in everything.items if i.documentation]
+    assert docs and all(d.kind == lsp.MarkupKind.PlainText for d in docs)
+    for value in [*(d.value for d in docs), shown]:
+        assert "**" not in value and "\\|" not in value and "| --- |" not in value, value
+    close(client, uri)
+
+
 # --------------------------------------------------------------------------- completion
 
 
