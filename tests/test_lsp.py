@@ -55,10 +55,10 @@ CAPABILITIES = lsp.ClientCapabilities(
 )
 
 
-@pytest_lsp.fixture(
-    scope="module",
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "resdsl", "lsp", "--stdio"]),
-)
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "resdsl", "lsp", "--stdio"])
+
+
+@pytest_lsp.fixture(scope="module", config=SERVER)
 async def client(lsp_client: LanguageClient):
     await lsp_client.initialize_session(
         lsp.InitializeParams(capabilities=CAPABILITIES, root_uri=uri_of(str(ROOT)))
@@ -317,10 +317,7 @@ PLAIN_CAPABILITIES = lsp.ClientCapabilities(
 )
 
 
-@pytest_lsp.fixture(
-    scope="module",
-    config=ClientServerConfig(server_command=[sys.executable, "-m", "resdsl", "lsp", "--stdio"]),
-)
+@pytest_lsp.fixture(scope="module", config=SERVER)
 async def plain_client(lsp_client: LanguageClient):
     """A client that takes no Markdown."""
     await lsp_client.initialize_session(
