@@ -352,10 +352,16 @@ def to_torch_images(images):
 
 
 def build_generated(network: Network, backend: str):
-    """The generated module of `network` for `backend`, imported from memory."""
+    """The generated module of `network` for `backend`, imported from memory. Keras is
+    imported first through :func:`resdsl.tf_startup.import_quietly`, so that every command
+    that builds a Keras model keeps TensorFlow's start-up lines to TF_CPP_MIN_LOG_LEVEL."""
     from .backend import get_backend
     from .generated import import_source
 
+    if backend == "keras":
+        from .tf_startup import import_quietly
+
+        import_quietly("keras")
     code = get_backend(backend).emit(network)
     return import_source(
         code,
@@ -619,9 +625,6 @@ def read_keras_weights(path: str | os.PathLike, network: Network) -> tuple[dict,
     path = os.fspath(path)
     found = _keras_layout(path)
     record = _keras_record(path)
-    from .tf_startup import import_quietly
-
-    import_quietly("keras")
     module = build_generated(network, "keras")
     model = module.build_model()
     groups = _keras_groups(model)

@@ -147,6 +147,8 @@ def test_torchvision_checkpoint_through_the_command(tmp_path):
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    # TensorFlow's start-up lines are held to TF_CPP_MIN_LOG_LEVEL here too (build_generated).
+    assert "oneDNN" not in done.stderr and "absl::InitializeLog" not in done.stderr, done.stderr
     network = resdsl.load(str(SPECS / "resnet50.res"))
     keras_model = weights.build_generated(network, "keras").build_model()
     keras_model.load_weights(out)
