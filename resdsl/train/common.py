@@ -331,21 +331,21 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
     Where the classifier's class count differs from the data's, the classifier is left out (it
     starts fresh: fine-tuning) and named in the second value. Anything else that does not fit
     is an error naming the first tensor."""
-    from resdsl.weights import load_torch_checkpoint, state_dict_shapes, state_problem
+    from resdsl.weights import classifier, load_torch_checkpoint, state_dict_shapes, state_problem
 
     try:
         state = load_torch_checkpoint(path)
     except (OSError, ValueError) as error:
         reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
         raise TrainError(f"--init `{path}`: {reason}") from None
-    expected = state_dict_shapes(network)
-    classifier = [name for name, _, layer in network.weighted_layers() if layer.op == "linear"]
-    head = {f"{name}.{suffix}" for name in classifier[-1:] for suffix in ("weight", "bias")}
-    dropped = [k for k in head if k in state and tuple(state[k].shape)[:1] != (num_classes,)]
+    head = classifier(network)
+    dropped = [
+        key
+        for key in ((f"{head[0]}.weight", f"{head[0]}.bias") if head else ())
+        if key in state and tuple(state[key].shape)[:1] != (num_classes,)
+    ]
     expected = {
-        k: ((num_classes, *shape[1:]) if k in head else shape)
-        for k, shape in expected.items()
-        if k not in dropped
+        k: shape for k, shape in state_dict_shapes(network, num_classes).items() if k not in dropped
     }
     state = {k: v for k, v in state.items() if k not in dropped}
     problem = state_problem(state, expected, "this spec")
