@@ -395,7 +395,12 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     mid = max(1, inner_width(b, spec.width))
     first = max(1, mid // b.reduce_first)
     out = out_width(b, spec.width)
-    aa = spec.anti_alias if spec.anti_alias.kind != "none" and stride > 1 else None
+    # Anti-aliasing where the block strides, and where a dilated stage's first block changes
+    # the dilation (timm's `use_aa`): a blur filters there at stride 1; an average pool of one
+    # pixel would change nothing, so none is made.
+    aa_kind = spec.anti_alias.kind
+    redilates = dilation != spec.dilation and aa_kind == "blur"
+    aa = spec.anti_alias if aa_kind != "none" and (stride > 1 or redilates) else None
     # The first convolution's output is its own width only where `reduce_first` makes it so.
     first_width = "first" if b.reduce_first > 1 else "mid"
     # (kernel, source width, target width, strided, grouped and dilated)
@@ -610,9 +615,14 @@ def _shortcut(
         )
         return Shortcut(kind="pad", stride=stride, layers=tuple(layers))
     # A projection: normalised afterwards unless the block is pre-activation (its input is).
-    pooled = policy.policy == "D" and stride > 1
-    if pooled:
+    pooled = policy.policy == "D" and (stride > 1 or spec.dilation > 1)
+    if pooled and stride > 1:
         layers.append(_shortcut_pool(stride, averaged=True))
+    elif pooled:
+        # A dilated stage's first block does not stride, and timm's ResNet-D shortcut still
+        # averages there: 2x2 at stride 1, zeros after, in the average (AvgPool2dSame).
+        same = Pool(kind="avg", kernel=2, stride=1, padding=0, pad_after=1)
+        layers.append(PoolLayer(torch="downsample.0", keras="0_pool", pool=same))
     elif policy.policy == "D":
         # timm keeps the pool's place with an identity: the convolution is `downsample.1`.
         layers.append(IdentityLayer(torch="downsample.0", keras=""))

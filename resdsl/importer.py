@@ -438,6 +438,8 @@ def infer(
             pair = list(strides[stage])
             pair[index] = value
             strides[stage] = (pair[0], pair[1])
+    if not facts.get("stages") and choices.strides is None and choices.dilations is not None:
+        _dilate_in_place(strides, assumed)
     if not facts.get("stages") and choices.strides is None:
         text = ", ".join(f"{s} /{st}" for s, (st, _) in strides.items())
         scheme = "keras.applications" if keras else "torchvision and timm"
@@ -577,6 +579,23 @@ def _norm(shapes: Shapes, facts: dict, keras: bool) -> tuple[str | None, list[st
     if groups is None:
         return "group", ["group norm of 32 groups (the weights do not say how many)"]
     return (f"group(groups: {groups})" if groups != 32 else "group"), []
+
+
+def _dilate_in_place(strides: dict[str, tuple[int, int]], assumed: list[str]) -> None:
+    """Conventional strides under `--dilations`: a stage whose dilation grows dilates in place
+    of its stride (torchvision's `replace_stride_with_dilation`, timm's `output_stride`), so it
+    does not stride too. `--strides` states both where a network does otherwise."""
+    replaced, previous = [], 1
+    for stage, (stride, dilation) in strides.items():
+        if dilation > previous and stride > 1:
+            strides[stage] = (1, dilation)
+            replaced.append(stage)
+        previous = dilation
+    if replaced:
+        assumed.append(
+            f"{', '.join(replaced)} dilate in place of their strides (as "
+            "replace_stride_with_dilation; set both with --strides)"
+        )
 
 
 def _strides(stages: list[str], facts: dict, keras_v2: bool) -> dict[str, tuple[int, int]]:

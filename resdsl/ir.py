@@ -445,11 +445,16 @@ class Pool(Node):
     # Round the output size up and average over the pixels inside only (timm's ResNet-D
     # shortcut pool: ceil_mode=True, count_include_pad=False).
     ceil: bool = False
+    # Rows and columns of zeros after the input (bottom and right), which the average counts:
+    # timm's AvgPool2dSame, a 2x2 window at stride 1 padded "same" as TensorFlow pads (the
+    # ResNet-D shortcut's pool in a dilated stage, which keeps the size).
+    pad_after: int = 0
 
     def out_size(self, size: int) -> int:
+        padded = size + 2 * self.padding + self.pad_after
         if self.ceil:
-            return -(-(size + 2 * self.padding - self.kernel) // self.stride) + 1
-        return (size + 2 * self.padding - self.kernel) // self.stride + 1
+            return -(-(padded - self.kernel) // self.stride) + 1
+        return (padded - self.kernel) // self.stride + 1
 
 
 # --------------------------------------------------------------------------- network: layers
@@ -676,7 +681,8 @@ class Shortcut(Node):
     subsample     every `stride`-th pixel (a strided 1x1 max pool, as keras' V2 nets)
     pad           option A: subsample or average-pool, then zero channels on both sides
     project       a 1x1 convolution with the block's stride, then a norm (options B and C)
-    pool_project  average pool, then a 1x1 convolution and a norm (option D, ResNet-D)
+    pool_project  average pool, then a 1x1 convolution and a norm (option D, ResNet-D; in a
+                  dilated stage, which does not stride, a 2x2 average padded to keep the size)
     """
 
     kind: ShortcutKind

@@ -349,6 +349,12 @@ def test_options_say_what_weights_cannot():
     imported = infer(source, "d", choices=choices)
     assert "set them with --strides" not in imported.text
     _same_network(analyze_text(imported.text, "d.res").network, expected)
+    # Dilations alone: a stage whose dilation grows does not stride as well (the network
+    # saved, not one that strides and dilates, with a waiver to make it check).
+    imported = infer(source, "d", choices=Choices(dilations=(1, 1, 2, 4)))
+    assert "waive" not in imported.text
+    assert "layer3, layer4 dilate in place of their strides" in imported.text
+    _same_network(analyze_text(imported.text, "d.res").network, expected)
     keras_v1 = resdsl.load(ROOT / "specs/keras/resnet50.res")
     torch_style = infer(Source("k", _shapes(keras_v1)), "k", choices=Choices(stride_on="3x3"))
     assert "stride_on: 3x3" in torch_style.text

@@ -407,8 +407,15 @@ def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> lis
         args = (kernel, f"strides={stride}", 'padding="same"', name)
         return [Apply("layers.AveragePooling2D", args, comment=comment)]
     applies = []
+    pad_name = f"name={scope.name(layer.keras.removesuffix('_pool') + '_pad')}"
+    if p.pad_after:
+        # Zeros after each axis that the average counts (timm's AvgPool2dSame at stride 1).
+        after = f"(0, {p.pad_after})"
+        comment = "Zeros after each axis, which the average counts (timm's AvgPool2dSame)."
+        applies.append(
+            Apply("layers.ZeroPadding2D", (f"({after}, {after})", pad_name), comment=comment)
+        )
     if p.padding:
-        pad_name = f"name={scope.name(layer.keras.removesuffix('_pool') + '_pad')}"
         # Zeros pad a max pool as well as PyTorch's -inf where no value can be negative: after
         # a ReLU, and (keras.applications' choice, `zero_padded`) in stems without a norm.
         after_relu = isinstance(previous, ActLayer) and ctx.activation == "relu"

@@ -469,6 +469,11 @@ def _pool(f: dict, activation: str) -> Call:
         return Call("nn.MaxPool2d", tuple(window))
     if f["ceil"]:
         window += ["ceil_mode=True", "count_include_pad=False"]
+    if f["pad_after"]:
+        # Zeros after each axis, inside the average (timm's AvgPool2dSame at stride 1).
+        after = f["pad_after"]
+        pad = f"nn.ZeroPad2d((0, {after}, 0, {after}))"
+        return Call("nn.Sequential", (pad, Call("nn.AvgPool2d", tuple(window))))
     return Call("nn.AvgPool2d", tuple(window))
 
 

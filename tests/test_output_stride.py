@@ -1,0 +1,138 @@
+"""timm's `output_stride`: every network of timm's ResNet registry at output stride 8 and 16,
+written as a spec (tests/output_stride.py: the library spec extended, its last stages dilated
+in place of their strides), against `timm.create_model(name, output_stride=...)`.
+
+What `check` accepts must compute timm's function in both backends, with timm's state dict
+loaded strictly; what resdsl cannot build yet is refused where the spec dilates (E402 for
+basic blocks, E409 for blur anti-aliasing where a stage starts to dilate), never built wrong.
+`make test` runs one network per case; `make conformance` runs the whole registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+from output_stride import dilated_text
+from torch_helpers import SPECS, import_code, randomise_norms
+
+# torchvision (through triton) segfaults when imported after TensorFlow in one process.
+with contextlib.suppress(ImportError):
+    import torchvision  # noqa: F401
+
+import resdsl
+from resdsl import weights
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+
+TIMM = SPECS / "timm"
+STRIDES = (8, 16)
+# Why a network is refused: the codes its dilated spec gets, each at a `dilation` setting.
+REFUSED = {"basic": "E402", "blur": "E409"}
+# One network per case in `make test`: ResNet-D's shortcut pool where a stage dilates (a 2x2
+# average at stride 1, padded after: timm's AvgPool2dSame), with a tiered stem and grouped
+# squeeze-excited blocks; plain bottlenecks; the two refusals.
+REPRESENTATIVE = {
+    ("resnet50d", 8),
+    ("seresnext26d_32x4d", 16),
+    ("resnet50", 16),
+    ("resnet18d", 8),
+    ("resnetblur50", 8),
+}
+
+
+def _cases() -> list:
+    names = [n for n in timm.list_models(module="resnet") if not n.endswith("_pruned")]
+    return [
+        pytest.param(
+            name,
+            stride,
+            id=f"{name}-os{stride}",
+            marks=() if (name, stride) in REPRESENTATIVE else pytest.mark.conformance,
+        )
+        for name in names
+        for stride in STRIDES
+    ]
+
+
+def _expected_refusals(name: str) -> set[str]:
+    """The codes a dilated spec of `name` must get: E402 where a dilated stage has basic
+    blocks, E409 where one blurs."""
+    network = resdsl.load(TIMM / f"{name}.res")
+    late = network.stages[2:]
+    codes = set()
+    if any(stage.block.layout == "basic" for stage in late):
+        codes.add(REFUSED["basic"])
+    if any(run.block.anti_alias == "blur" for stage in late for run in stage.runs):
+        codes.add(REFUSED["blur"])
+    return codes
+
+
+def _size(network) -> tuple[int, int]:
+    """Odd and not square, except for average-pool anti-aliasing, which timm's own networks
+    take only at even sizes (its 2x2 pool rounds down where the shortcut's rounds up)."""
+    if any(block.anti_alias == "avg" for *_, block in network.blocks()):
+        return (64, 96)
+    return (67, 51)
+
+
+def _reference(name: str, stride: int):
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, output_stride=stride)
+    randomise_norms(model)
+    return model.eval()
+
+
+def _error(expected, actual) -> float:
+    return float((expected - actual).abs().max() / expected.abs().max())
+
+
+@pytest.mark.parametrize(("name", "stride"), _cases())
+def test_torch_matches_timm_at_output_stride(name, stride):
+    text = dilated_text(TIMM / f"{name}.res", stride)
+    result = resdsl.analyze(text, base=TIMM)
+    refused = _expected_refusals(name)
+    if refused:
+        errors = [d for d in result.diagnostics if d.severity == "error"]
+        assert {d.code for d in errors} == refused, [str(d) for d in errors]
+        marked = [result.sources[d.span.file][d.span.start : d.span.end] for d in errors]
+        assert all(text.startswith("dilation") for text in marked), marked
+        return
+    assert result.ok, [str(d) for d in result.diagnostics]
+    network = result.network
+    reference = _reference(name, stride)
+    module = import_code(resdsl.compile(text, backend="torch", base=TIMM))
+    model = module.build_model()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    model.eval()
+    x = torch.randn(2, 3, *_size(network))
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)
+    assert _error(expected, actual) <= 1e-5
+    # The IR's output stride is timm's: its feature map is the input over `stride`.
+    assert network.stages[-1].out_shape.height == -(-network.input.height // stride)
+
+
+@pytest.mark.parametrize(
+    ("name", "stride"), [c for c in _cases() if not _expected_refusals(c.values[0])]
+)
+def test_keras_matches_timm_at_output_stride(name, stride):
+    import keras
+    import numpy as np
+
+    text = dilated_text(TIMM / f"{name}.res", stride)
+    network = resdsl.load(text, base=TIMM)
+    reference = _reference(name, stride)
+    height, width = _size(network)
+    keras_model = weights.build_generated(network, "keras").build_model(
+        input_shape=(height, width, network.input.channels)
+    )
+    weights.state_dict_to_keras(reference.state_dict(), keras_model, weights.layer_pairs(network))
+    x = torch.randn(2, 3, height, width)
+    with torch.no_grad():
+        expected = reference(x)
+    got = keras.ops.convert_to_numpy(keras_model(weights.to_keras_images(x), training=False))
+    assert _error(expected, torch.from_numpy(np.asarray(got))) <= 1e-4
