@@ -293,9 +293,10 @@ def test_keras_resume_takes_the_recorded_recipe(tiny, keras_run, tmp_path):
     opts.given = frozenset({"lr"})
     prepare_run(opts)
     assert (opts.epochs, opts.lr, opts.data, opts.batch_size) == (2, 0.05, "digits", None)
+    other = str(tmp_path / "other")
     with pytest.raises(TrainError, match="--data digits recorded, --data /"):
         prepare_run(TrainOptions(spec=tiny, backend="keras", out=str(out), resume=True,
-                                 data=str(tmp_path), given=frozenset({"data"})))  # fmt: skip
+                                 data=other, given=frozenset({"data"})))  # fmt: skip
 
 
 def test_keras_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):

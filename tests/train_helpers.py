@@ -37,12 +37,23 @@ def env(extra: dict | None = None) -> dict:
 
 
 def train(*args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    process = start(*args, extra_env=extra_env)
+    stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def start(
+    *args: str, cwd: Path = ROOT, extra_env: dict | None = None, umask: int = -1
+) -> subprocess.Popen:
+    """`resdsl train ARGS` started in `cwd` and left running: the caller waits for it."""
+    return subprocess.Popen(
         [sys.executable, "-m", "resdsl", "train", *args],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env=env(extra_env),
-        cwd=ROOT,
+        cwd=cwd,
+        umask=umask,
     )
 
 

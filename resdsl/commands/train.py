@@ -6,12 +6,31 @@ checkpoints (a message, never a traceback), 130 after Ctrl-C (a checkpoint was s
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
 import click
 
 from resdsl.train.presets import PRESETS
+
+
+class Finite(click.FloatRange):
+    """click's FloatRange, for finite numbers only: it lets NaN through (every comparison with
+    NaN is false) and takes infinity as a number, and a learning rate or a weight decay of
+    either trains to a NaN loss."""
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+# Integers beyond these fail inside the frameworks with a traceback (NumPy's seeds are 32-bit,
+# TensorFlow's batch size a C integer) or start that many threads or loader processes, far more
+# than any machine has cores.
+MAX_SEED, MAX_BATCH, MAX_THREADS, MAX_WORKERS = 2**32 - 1, 2**31 - 1, 1024, 256
 
 
 def _given(names) -> frozenset[str]:
@@ -45,17 +64,17 @@ def _given(names) -> frozenset[str]:
 )
 @click.option("--epochs", type=click.IntRange(min=1), help="epochs (default: the preset's)")
 @click.option(
-    "--batch-size", type=click.IntRange(min=1), help="global batch size, split across processes"
+    "--batch-size",
+    type=click.IntRange(1, MAX_BATCH),
+    help="global batch size, split across processes",
 )
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="base learning rate")
+@click.option("--lr", type=Finite(min=0, min_open=True), help="base learning rate")
 @click.option("--schedule", type=click.Choice(["step", "cosine"]), help="learning-rate schedule")
-@click.option("--weight-decay", type=click.FloatRange(min=0), help="L2 weight decay")
+@click.option("--weight-decay", type=Finite(min=0), help="L2 weight decay")
 @click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), help="default: the preset's")
 @click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum (SGD)")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help="e.g. 0.1")
-@click.option(
-    "--clip-grad", type=click.FloatRange(min=0), help="clip the gradients' global norm to this"
-)
+@click.option("--label-smoothing", type=Finite(0, 1, max_open=True), help="e.g. 0.1")
+@click.option("--clip-grad", type=Finite(min=0), help="clip the gradients' global norm to this")
 @click.option(
     "--warmup-steps", type=click.IntRange(min=0), help="linear learning-rate warm-up steps"
 )
@@ -67,7 +86,7 @@ def _given(names) -> frozenset[str]:
 )
 @click.option(
     "--ema",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=Finite(0, 1, max_open=True),
     help="evaluate and keep an exponential moving average of the weights with this decay, "
     "e.g. 0.999",
 )
@@ -107,15 +126,17 @@ def _given(names) -> frozenset[str]:
     help="start from these weights (fine-tuning): a checkpoint or a state dict, e.g. "
     "torchvision's or timm's; a classifier of another class count starts fresh",
 )
-@click.option("--seed", default=0, show_default=True, type=int, help="random seed")
+@click.option(
+    "--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED), help="random seed"
+)
 @click.option(
     "--threads",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_THREADS),
     help="CPU threads the framework computes with (default: its own choice, often every core)",
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_WORKERS),
     help="data-loader workers (torch; default: 0 on CPU, up to 8 with CUDA)",
 )
 @click.option(
@@ -203,12 +224,12 @@ def train(
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
             os.environ[variable] = str(threads)
     try:
-        prepare_run(opts)
-        if backend == "torch":
-            from resdsl.train.torch_trainer import run
-        else:
-            from resdsl.train.keras_trainer import run
-        status = run(opts)
+        with prepare_run(opts):  # the run folder is this run's until it ends
+            if backend == "torch":
+                from resdsl.train.torch_trainer import run
+            else:
+                from resdsl.train.keras_trainer import run
+            status = run(opts)
     except TrainError as error:
         message = str(error)
         click.echo(

@@ -1,9 +1,10 @@
 """Checkpoints that survive kills, and the per-epoch metrics log.
 
-A torch checkpoint is one file, OUT/checkpoint.pt, written to a temporary file, fsynced and
-renamed over the old one after the old one has become OUT/checkpoint.prev.pt: at every
-moment at least one complete checkpoint exists. Everything in it is a tensor, a number, a
-string or a list/dict of those, so it loads with `torch.load(weights_only=True)`.
+A torch checkpoint is one file, OUT/checkpoint.pt, written as every file resdsl writes is
+(:func:`resdsl.files.atomic_path`: a temporary beside it, flushed, renamed over it) after the
+old one has become OUT/checkpoint.prev.pt: at every moment at least one complete checkpoint
+exists. Everything in it is a tensor, a number, a string or a list/dict of those, so it loads
+with `torch.load(weights_only=True)`.
 
 A keras checkpoint is a folder (model weights in the Keras `.weights.h5` format, optimizer
 variables in an `.npz` without pickles, trainer state in `trainer.json`) swapped in the same
@@ -13,32 +14,22 @@ way: OUT/checkpoint/ and OUT/checkpoint.prev/.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import random
 import shutil
-import tempfile
+from collections.abc import Iterator
 
 import numpy as np
+
+from resdsl.files import atomic_path, atomic_write
 
 from .common import TrainError
 
 TORCH_FILE, TORCH_PREV = "checkpoint.pt", "checkpoint.prev.pt"
 KERAS_DIR, KERAS_PREV = "checkpoint", "checkpoint.prev"
 METRICS = "metrics.jsonl"
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- RNG states as plain data ----------------------------------------------------------------
@@ -97,11 +88,40 @@ def check_fields(state, fields: dict[str, type]) -> None:
             raise ValueError(f"`rng.{key}` is missing or not a {kind.__name__}")
 
 
-def _unwritable(out: str, error: OSError) -> TrainError:
+def _unwritable(out: str, error: BaseException) -> TrainError:
+    reason = getattr(error, "strerror", None) or str(error).strip().splitlines()[0]
     return TrainError(
-        f"cannot write a checkpoint in `{out}` ({error.strerror or error}); the previous "
-        "checkpoint is intact"
+        f"cannot write a checkpoint in `{out}` ({reason}); the previous checkpoint is intact"
     )
+
+
+# What a failed write raises: OSError from the file system, RuntimeError from torch.save (its
+# zip writer reports a full disk as "PytorchStreamWriter failed writing file ...").
+_WRITE_ERRORS = (OSError, RuntimeError)
+
+
+@contextlib.contextmanager
+def _writing(out: str, name: str, previous: str | None = None) -> Iterator[str]:
+    """:func:`resdsl.files.atomic_path` for OUT/NAME: a failed write (a full disk) leaves the
+    files as they were and raises TrainError."""
+    _remove_legacy_temporaries(out)
+    try:
+        with atomic_path(os.path.join(out, name), previous=previous) as temporary:
+            yield temporary
+    except _WRITE_ERRORS as error:
+        raise _unwritable(out, error) from None
+
+
+def _remove_legacy_temporaries(out: str) -> None:
+    """Remove `.checkpoint.*.tmp`, the temporaries of earlier resdsl versions (named without
+    their writer's pid). Only the run that holds a run folder writes checkpoints there (see
+    `common.claim_folder`), so none of them can be a live writer's."""
+    for leftover in glob.glob(os.path.join(glob.escape(out), ".checkpoint.*.tmp")):
+        if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
 
 
 # --- torch ------------------------------------------------------------------------------------
@@ -112,26 +132,8 @@ def save_torch(out: str, state: dict) -> None:
     failed write (a full disk) leaves both as they were and raises TrainError."""
     import torch
 
-    path, prev = os.path.join(out, TORCH_FILE), os.path.join(out, TORCH_PREV)
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
-    except OSError as error:
-        raise _unwritable(out, error) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.exists(path):
-            os.replace(path, prev)
-        os.replace(temporary, path)
-    except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise _unwritable(out, error) from None
-        raise
-    _fsync_dir(out)
+    with _writing(out, TORCH_FILE, previous=TORCH_PREV) as temporary:
+        torch.save(state, temporary)
 
 
 BEST_TORCH, BEST_KERAS = "best.pt", "best.weights.h5"
@@ -140,18 +142,10 @@ BEST_TORCH, BEST_KERAS = "best.pt", "best.weights.h5"
 def save_best_torch(out: str, state: dict) -> None:
     """OUT/best.pt: the best epoch's model (`model`) and data record (`data`), written
     atomically; `eval`, `predict`, `export --weights` and `train --init` read it."""
-    import io
-
     import torch
 
-    from resdsl.files import atomic_write
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    try:
-        atomic_write(os.path.join(out, BEST_TORCH), buffer.getvalue())
-    except OSError as error:
-        raise _unwritable(out, error) from None
+    with _writing(out, BEST_TORCH) as temporary:
+        torch.save(state, temporary)
 
 
 def load_torch(out: str, map_location="cpu") -> dict | None:
@@ -187,31 +181,17 @@ def load_torch(out: str, map_location="cpu") -> dict | None:
 def save_folder(out: str, write) -> None:
     """Let `write(folder)` fill a fresh temporary folder, then swap it in as OUT/checkpoint,
     keeping the previous one as OUT/checkpoint.prev."""
-    path, prev = os.path.join(out, KERAS_DIR), os.path.join(out, KERAS_PREV)
-    try:
-        temporary = tempfile.mkdtemp(prefix=".checkpoint.", suffix=".tmp", dir=out)
-    except OSError as error:
-        raise _unwritable(out, error) from None
-    try:
+    with _writing(out, KERAS_DIR, previous=KERAS_PREV) as temporary:
+        os.mkdir(temporary)
         write(temporary)
-        for name in os.listdir(temporary):
-            fd = os.open(os.path.join(temporary, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(temporary)
-        if os.path.isdir(path):
-            if os.path.isdir(prev):
-                shutil.rmtree(prev)
-            os.replace(path, prev)
-        os.replace(temporary, path)
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(error, OSError):
-            raise _unwritable(out, error) from None
-        raise
-    _fsync_dir(out)
+
+
+def save_best_keras(model, out: str, data_kept: dict | None = None) -> None:
+    """OUT/best.weights.h5 (the data record kept in the file, for `eval` and `predict`)."""
+    from resdsl.weights import save_keras_weights
+
+    with _writing(out, BEST_KERAS) as temporary:
+        save_keras_weights(model, temporary, data_kept)
 
 
 def latest_folder(out: str) -> str | None:
@@ -243,8 +223,6 @@ def truncate_metrics(out: str, epochs_done: int) -> None:
     if not os.path.exists(path):
         return
     keep = [json.dumps(r) + "\n" for r in read_metrics(out) if r.get("epoch", 0) <= epochs_done]
-    from resdsl.files import atomic_write
-
     atomic_write(path, "".join(keep))
 
 

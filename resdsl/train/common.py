@@ -9,6 +9,7 @@ import time
 from dataclasses import asdict, dataclass
 
 EXIT_INTERRUPTED = 130
+EXIT_DIVERGED = 3  # the loss became non-finite: the recipe, not the input, is at fault
 
 
 class TrainError(Exception):
@@ -124,24 +125,37 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0") or 0)
 
 
-def next_run_folder(spec: str, parent: str = "runs") -> str:
-    """`runs/NAME-1`, `runs/NAME-2`, ...: the first that does not exist yet."""
-    stem = os.path.splitext(os.path.basename(spec))[0] or "run"
-    number = 1
-    while os.path.exists(os.path.join(parent, f"{stem}-{number}")):
-        number += 1
-    return os.path.join(parent, f"{stem}-{number}")
+def writes_run_folder(opts: TrainOptions) -> bool:
+    """Whether this process writes the run folder: the chief (rank 0 under torchrun; for Keras
+    under `--strategy multiworker`, TF_CONFIG's chief)."""
+    return _rank() == 0 and (opts.backend != "keras" or is_chief(opts.strategy))
 
 
-def prepare_run(opts: TrainOptions) -> None:
-    """Choose and check the run folder before anything is written to it.
+def is_chief(strategy: str) -> bool:
+    """Whether this Keras process is the chief: always without a strategy or with the
+    mirrored one; under `multiworker`, the chief of TF_CONFIG's cluster (else worker 0)."""
+    if strategy != "multiworker":
+        return True
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    chief = task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
+    return chief and not (task.get("type") == "worker" and "chief" in config.get("cluster", {}))
+
+
+def prepare_run(opts: TrainOptions):
+    """Choose, claim and check the run folder before anything is written to it; the claim
+    (:class:`.folder.Claim`) is to be held until the run ends.
 
     Without `--out`, each run gets a new numbered folder (never an earlier run's). A folder
-    that holds an earlier run is refused without `--resume`; with `--resume`, the folder must
-    hold a checkpoint of the same spec (by content) and backend, else the error names the spec
-    it came from and nothing in the folder changes. The chief process records the run in
-    `run.json`."""
+    in use by a running run is refused, naming its process; one that holds an earlier run is
+    refused without `--resume`; with `--resume`, the folder must hold a checkpoint of the same
+    spec (by content) and backend, else the error names the spec it came from and nothing in
+    the folder changes. The chief process records the run in `run.json`. A spec with errors
+    is reported before any folder is made."""
     import resdsl
+
+    from . import folder
+    from .data import NAMES
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if opts.out is None:
@@ -151,54 +165,69 @@ def prepare_run(opts: TrainOptions) -> None:
             )
         if opts.resume:
             raise TrainError("--resume needs --out: the folder of the run to continue")
-        opts.out = next_run_folder(opts.spec)
     result = resdsl.analyze(opts.spec)
+    if not result.ok:
+        compile_spec(opts.spec, opts.backend, "", write=False)  # raises the spec's errors
     digest = result.network.source.sha256 if result.ok else None
-    record_path = os.path.join(opts.out, RUN_FILE)
-    if opts.resume:
+    writer = writes_run_folder(opts)
+    if opts.out is None:
+        opts.out, held = folder.new_run_folder(opts.spec)
+    elif opts.resume:
+        folder.refuse_if_running(opts.out)  # named first, whatever else the folder lacks yet
         names = _CHECKPOINTS[opts.backend]
         if not any(os.path.exists(os.path.join(opts.out, n)) for n in names):
             raise TrainError(
                 f"no {opts.backend} checkpoint in `{opts.out}` to resume; run without --resume "
                 "to start a new run there"
             )
-        recorded = _read_record(record_path)
-        if recorded and digest and recorded.get("sha256") != digest:
-            raise TrainError(
-                f"the checkpoint in `{opts.out}` was trained from `{recorded.get('spec')}`, a "
-                f"different network from `{opts.spec}`: resume with that spec, or start a new "
-                "run in another --out"
-            )
-        if recorded and recorded.get("backend") not in (None, opts.backend):
-            raise TrainError(
-                f"the checkpoint in `{opts.out}` is a {recorded['backend']} one: resume with "
-                f"--backend {recorded['backend']}"
-            )
-        if recorded and isinstance(recorded.get("options"), dict):
-            _resume_recipe(opts, recorded["options"])
-        return
-    if _rank() != 0:
-        return
-    if os.path.isdir(opts.out) and os.listdir(opts.out):
-        raise TrainError(
-            f"`{opts.out}` holds an earlier run: continue it with --resume, or choose another "
-            "--out (without --out, every run gets a new numbered folder under runs/)"
-        )
-    if digest is None:
-        return  # the spec's errors are reported where it is compiled
+        _check_resumed(opts, digest)  # which sets the recorded data where none is given
+        folder.refuse_data_folder(opts.out, opts.data if opts.data not in NAMES else None)
+        return folder.claim(opts.out) if writer else folder.Claim()
+    elif writer:
+        held = folder.claim_for_new_run(opts.out, opts.data if opts.data not in NAMES else None)
+    else:
+        return folder.Claim()
+    try:
+        _write_record(opts, digest)
+    except TrainError:
+        held.release()
+        raise
+    return held
+
+
+def _write_record(opts: TrainOptions, digest: str | None) -> None:
+    """OUT/run.json: the spec (and its content's digest), the backend, the recipe as given."""
     from resdsl.files import atomic_write
 
+    path = os.path.join(opts.out, RUN_FILE)
+    record = {
+        "spec": os.path.abspath(opts.spec),
+        "sha256": digest,
+        "backend": opts.backend,
+        "options": {name: _normal(name, getattr(opts, name)) for name in RECIPE_OPTIONS},
+    }
     try:
-        os.makedirs(opts.out, exist_ok=True)
-        record = {
-            "spec": os.path.abspath(opts.spec),
-            "sha256": digest,
-            "backend": opts.backend,
-            "options": {name: _normal(name, getattr(opts, name)) for name in RECIPE_OPTIONS},
-        }
-        atomic_write(record_path, json.dumps(record, indent=2) + "\n")
+        atomic_write(path, json.dumps(record, indent=2) + "\n")
     except OSError as error:
-        raise TrainError(f"cannot write `{record_path}`: {error.strerror or error}") from None
+        raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
+
+
+def _check_resumed(opts: TrainOptions, digest: str | None) -> None:
+    """A resumed run is the one its folder records (spec, backend), and takes its recipe."""
+    recorded = _read_record(os.path.join(opts.out, RUN_FILE))
+    if recorded and digest and recorded.get("sha256") != digest:
+        raise TrainError(
+            f"the checkpoint in `{opts.out}` was trained from `{recorded.get('spec')}`, a "
+            f"different network from `{opts.spec}`: resume with that spec, or start a new "
+            "run in another --out"
+        )
+    if recorded and recorded.get("backend") not in (None, opts.backend):
+        raise TrainError(
+            f"the checkpoint in `{opts.out}` is a {recorded['backend']} one: resume with "
+            f"--backend {recorded['backend']}"
+        )
+    if recorded and isinstance(recorded.get("options"), dict):
+        _resume_recipe(opts, recorded["options"])
 
 
 def _normal(name: str, value):
@@ -483,6 +512,26 @@ def _optimizer_words(recipe) -> str:
     name = "AdamW" if recipe.optimizer == "adamw" else "SGD" + " Nesterov" * recipe.nesterov
     decay = "" if recipe.decay_all else " (not on norms and biases)"
     return f"{name}, weight decay {recipe.weight_decay:g}{decay}"
+
+
+def checkpoint_words(epoch: int, step: int) -> str:
+    """Where a checkpoint saved as (epoch, step) stands: `epoch 3` (after it), or `epoch 4,
+    step 10` (within it)."""
+    return f"epoch {epoch}" if step == 0 else f"epoch {epoch + 1}, step {step}"
+
+
+def diverged(loss: str, value: float, epoch: int, kept: str | None) -> TrainError:
+    """The error for a `loss` ("training", "test") that became non-finite in `epoch`
+    (1-based). The weights are not finite by then either, so nothing is saved: the last
+    checkpoint (`kept`, see :func:`checkpoint_words`) and the metrics logged so far stay as
+    they were."""
+    kept_words = f"the checkpoint of {kept} is kept" if kept else "no checkpoint was saved"
+    return TrainError(
+        f"the {loss} loss became non-finite ({value}) in epoch {epoch}: training diverged and "
+        f"stopped without saving; {kept_words}. help: start a new run (another --out) with a "
+        "lower --lr, or with --clip-grad or --warmup-steps",
+        status=EXIT_DIVERGED,
+    )
 
 
 def say(message: str) -> None:

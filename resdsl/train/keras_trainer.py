@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import time
 
@@ -42,11 +43,14 @@ from .common import (
     TrainOptions,
     best_so_far,
     check_split,
+    checkpoint_words,
     compile_spec,
     data_and_recipe,
     data_record,
     describe_run,
+    diverged,
     initial_state,
+    is_chief,
     result_record,
     say,
     write_result,
@@ -54,17 +58,6 @@ from .common import (
 from .events import EventLog
 from .presets import epoch_lr, lr_factor, plan
 from .progress import EpochProgress, epoch_line
-
-
-def _is_chief(name: str) -> bool:
-    """Whether this process writes the run folder: always without a strategy or with the
-    mirrored one; under `multiworker`, the chief of TF_CONFIG's cluster (else worker 0)."""
-    if name != "multiworker":
-        return True
-    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
-    task = config.get("task", {})
-    chief = task.get("type", "worker") in ("chief", "worker") and int(task.get("index", 0)) == 0
-    return chief and not (task.get("type") == "worker" and "chief" in config.get("cluster", {}))
 
 
 def _strategy(name: str):
@@ -117,7 +110,7 @@ def run(opts: TrainOptions) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The inputs first (spec, data, --init weights): a mistake in any of them is reported
     # before TensorFlow starts, which takes seconds.
-    chief = _is_chief(opts.strategy)
+    chief = is_chief(opts.strategy)
     if chief:
         os.makedirs(opts.out, exist_ok=True)
     network = compile_spec(opts.spec, "keras", opts.out, write=chief)
@@ -188,6 +181,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
     params = int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
     start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
+    kept = None  # where the last checkpoint stands (for a diverged run's message)
     if opts.resume:
         folder = ckpt.latest_folder(opts.out)
         if folder is None:
@@ -196,6 +190,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
         else:
             state = _load(folder, model, optimizer, scope, opts.out, average)
             start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            kept = checkpoint_words(start_epoch, start_step)
             partial = [float(v) for v in state["partial"]]
             ckpt.set_python_rng(state["rng"]["python"])
             ckpt.set_numpy_rng(state["rng"]["numpy"])
@@ -218,6 +213,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
     events = EventLog(opts.out, opts.tensorboard and chief)
 
     def save(epoch: int, step: int, sums) -> None:
+        nonlocal kept
         if not chief:
             return
 
@@ -246,6 +242,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                 json.dump(state, handle)
 
         ckpt.save_folder(opts.out, write)
+        kept = checkpoint_words(epoch, step)
 
     # A test aid, as in the PyTorch trainer: slows each step so that a test can stop a run in a
     # chosen epoch.
@@ -271,7 +268,10 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
             if step_sleep:
                 time.sleep(step_sleep)
             self.seen += size
-            self.loss = float(logs.get("loss", 0.0))
+            self.loss = float(logs.get("loss", 0.0))  # the epoch's running mean
+            if not math.isfinite(self.loss):
+                self.model.stop_training = True  # nothing more to learn from NaN weights
+                return
             self.accuracy = float(logs.get("accuracy", logs.get("compile_metrics", 0.0)))
             self.bar.update(size, self.loss, self.accuracy, step=self.step)
             if self.interrupt.requested and self.step < run_plan.steps_per_epoch:
@@ -309,6 +309,8 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                 base[1] + tracker.accuracy * tracker.seen,
                 base[2] + tracker.seen,
             ]
+            if not math.isfinite(tracker.loss):
+                raise diverged("training", tracker.loss, epoch + 1, kept)
             if tracker.step < run_plan.steps_per_epoch:
                 save(epoch, tracker.step, sums)
                 if chief:
@@ -322,6 +324,8 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
             except pipelines.errors as error:
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
                 raise _unreadable(data.test, None, None, epoch, error) from None
+            if not math.isfinite(test_loss):
+                raise diverged("test", test_loss, epoch + 1, kept)
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
@@ -344,7 +348,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                     # The best epoch's weights (the averaged ones, with --ema), beside the last
                     # checkpoint.
                     with average.swapped() if average is not None else contextlib.nullcontext():
-                        save_best_keras(model, opts.out, data_kept)
+                        ckpt.save_best_keras(model, opts.out, data_kept)
             if interrupt.requested:
                 if chief:
                     say(
@@ -478,17 +482,6 @@ def make_optimizer(keras, recipe, learning_rate: float):
     if recipe.weight_decay and not recipe.decay_all:
         optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
     return optimizer
-
-
-def save_best_keras(model, out: str, data_kept: dict | None = None) -> None:
-    """OUT/best.weights.h5, written to a temporary file and renamed; `data_kept` (the data
-    record) is kept in the file, for `eval` and `predict`."""
-    try:
-        save_keras_weights(model, os.path.join(out, ckpt.BEST_KERAS), data_kept)
-    except OSError as error:
-        raise TrainError(
-            f"cannot write `{out}/{ckpt.BEST_KERAS}`: {error.strerror or error}"
-        ) from None
 
 
 def _initialise(model, path: str, init, network, num_classes: int, chief: bool) -> None:

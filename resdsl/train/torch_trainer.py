@@ -13,6 +13,7 @@ use, are saved in the checkpoint too.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import time
@@ -27,10 +28,12 @@ from .common import (
     TrainOptions,
     best_so_far,
     check_split,
+    checkpoint_words,
     compile_module,
     data_and_recipe,
     data_record,
     describe_run,
+    diverged,
     initial_state,
     result_record,
     say,
@@ -413,6 +416,7 @@ def _train(opts, dist, device, torch, nn) -> int:
 
     # Resume.
     start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
+    kept = None  # where the last checkpoint stands (for a diverged run's message)
     if opts.resume:
         state = ckpt.load_torch(opts.out)
         if state is None:
@@ -435,6 +439,7 @@ def _train(opts, dist, device, torch, nn) -> int:
                     f"checkpoint in `{opts.out}` does not fit this model/run ({reason})"
                 ) from None
             start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            kept = checkpoint_words(start_epoch, start_step)
             partial = [float(v) for v in state["partial"]]
             if main:
                 _set_rng_state(state["rng"], device)
@@ -468,6 +473,7 @@ def _train(opts, dist, device, torch, nn) -> int:
     events = EventLog(opts.out, opts.tensorboard and main)
 
     def save(epoch: int, step: int, sums) -> None:
+        nonlocal kept
         if not main:
             return
         state = {
@@ -490,6 +496,7 @@ def _train(opts, dist, device, torch, nn) -> int:
         if ema is not None:
             state["ema"] = ema.state_dict()
         ckpt.save_torch(opts.out, state)
+        kept = checkpoint_words(epoch, step)
 
     # With weight averaging, the averaged weights are the ones evaluated, kept as the best and
     # exported; the raw weights only train.
@@ -589,9 +596,12 @@ def _train(opts, dist, device, torch, nn) -> int:
                 step += 1
                 if step_sleep:
                     time.sleep(step_sleep)
-                if main and (step % 10 == 0 or step == run_plan.steps_per_epoch):
+                if step % 10 == 0 or step == run_plan.steps_per_epoch:
                     s = sums.tolist()  # waits for the device: every 10 steps only
                     loss_now, acc_now = s[0] / max(s[2], 1), s[1] / max(s[2], 1)
+                    if dist.any(not math.isfinite(loss_now), device):
+                        bar.close()
+                        raise diverged("training", loss_now, epoch + 1, kept)
                     bar.update(len(y) * dist.world, loss_now, acc_now, step=step)
                 elif main:
                     bar.update(len(y) * dist.world, step=step)
@@ -618,6 +628,8 @@ def _train(opts, dist, device, torch, nn) -> int:
                     f"{error}; checkpoint saved after epoch {epoch + 1}: replace or remove the "
                     "file, then continue with --resume"
                 ) from None
+            if not math.isfinite(test_loss):
+                raise diverged("test", test_loss, epoch + 1, kept)
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
