@@ -131,12 +131,6 @@ E_BASIC_GROUPS = _code(
     "basic blocks support neither groups nor group width",
     _net("  stage a: 2 x 16 { block basic(groups: 2) }"),
 )
-E_BASIC_DILATION = _code(
-    "E402",
-    "error",
-    "basic blocks are not dilated",
-    _net("  stage a: 2 x 16 { dilation 2 }"),
-)
 E_GROUPS_DIVIDE = _code(
     "E403",
     "error",
@@ -175,13 +169,6 @@ E_MIXED_GATES = _code(
         "  attention se\n  stage a: 1 x 16\n"
         "  stage b: 1 x 32 / 2 { attention se(gate: hard_sigmoid) }"
     ),
-)
-E_BLUR_REDILATES = _code(
-    "E409",
-    "error",
-    "blur anti-aliasing where a stage starts to dilate",
-    "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block bottleneck\n"
-    "  anti_alias blur\n  stage a: 1 x 16\n  stage b: 1 x 32 { dilation 2 }\n}\n",
 )
 # Spatial: E5xx
 E_VANISHES = _code(

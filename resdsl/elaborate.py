@@ -395,39 +395,43 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     mid = max(1, inner_width(b, spec.width))
     first = max(1, mid // b.reduce_first)
     out = out_width(b, spec.width)
-    # Anti-aliasing where the block strides, and where a dilated stage's first block changes
-    # the dilation (timm's `use_aa`): a blur filters there at stride 1; an average pool of one
-    # pixel would change nothing, so none is made.
-    aa_kind = spec.anti_alias.kind
-    redilates = dilation != spec.dilation and aa_kind == "blur"
-    aa = spec.anti_alias if aa_kind != "none" and (stride > 1 or redilates) else None
+    # Anti-aliasing where the block strides, and (timm's `use_aa`) where a dilated stage's
+    # first block changes the dilation: at stride 1 there, a blur filters and an average pool
+    # of one pixel changes nothing, as timm's.
+    redilates = dilation != spec.dilation
+    aa = spec.anti_alias if spec.anti_alias.kind != "none" and (stride > 1 or redilates) else None
     # The first convolution's output is its own width only where `reduce_first` makes it so.
     first_width = "first" if b.reduce_first > 1 else "mid"
-    # (kernel, source width, target width, strided, grouped and dilated)
+    # (kernel, source width, target width, strided, grouped and dilated, by the stage's
+    # dilation even in its first block: a basic block's second 3x3, as timm's)
     if b.layout == "bottleneck":
         stride_on = b.stride_on or "3x3"
         plan = [
-            (1, "in", first_width, stride_on == "1x1", False),
-            (3, first_width, "mid", stride_on == "3x3", True),
-            (1, "mid", "out", False, False),
+            (1, "in", first_width, stride_on == "1x1", False, False),
+            (3, first_width, "mid", stride_on == "3x3", True, False),
+            (1, "mid", "out", False, False, False),
         ]
     else:
-        plan = [(3, "in", first_width, True, True), (3, first_width, "out", False, True)]
+        plan = [
+            (3, "in", first_width, True, True, False),
+            (3, first_width, "out", False, True, True),
+        ]
     widths = {"in": shape.channels, "first": first, "mid": mid, "out": out}
     pre: list = []
     branch: list = []
     last = len(plan)
-    for number, (kernel, source, target, strided, spatial) in enumerate(plan, start=1):
+    for number, (kernel, source, target, strided, spatial, by_stage) in enumerate(plan, start=1):
         # A post-activation block normalises after each convolution; a pre-activation block
         # before each, so its last convolution feeds the addition directly.
         normed = not preact or number < last
+        conv_dilation = (spec.dilation if by_stage else dilation) if spatial else 1
         conv = Conv(
             in_channels=widths[source],
             out_channels=widths[target],
             kernel=kernel,
             stride=stride if strided and aa is None else 1,
-            padding=dilation * (kernel // 2) if spatial else kernel // 2,
-            dilation=dilation if spatial else 1,
+            padding=conv_dilation * (kernel // 2),
+            dilation=conv_dilation,
             groups=b.groups if spatial and b.layout == "bottleneck" else 1,
             bias=ctx.bias(normed),
         )
@@ -439,6 +443,7 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
             target=target,
             strided=strided and aa is None,
             zero_init=preact and number == last and ctx.zero_last,
+            stage_dilated=by_stage,
         )
         blur = (
             _anti_alias(aa, "aa", "aa", widths[target], stride, width=target, strided=True)
@@ -494,6 +499,7 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         stride=stride,
         groups=b.groups if b.layout == "bottleneck" else 1,
         dilation=dilation,
+        stage_dilation=spec.dilation,
         pre=tuple(pre),
         branch=tuple(branch),
         shortcut=shortcut,

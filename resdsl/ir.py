@@ -486,6 +486,10 @@ class ConvLayer(Layer):
     target: Width = "out"
     strided: bool = False  # takes the block's stride (also in blocks whose stride is 1)
     zero_init: bool = False  # starts at zero (`zero_last_norm` in a pre-activation block)
+    # Dilated by the stage's dilation in every block, the first of a dilated stage included (a
+    # basic block's second 3x3, timm's `dilation`); other dilated convolutions take the block's
+    # own (`Block.dilation`, timm's `first_dilation`).
+    stage_dilated: bool = False
 
 
 class NormLayer(Layer):
@@ -705,8 +709,11 @@ class Block(Node):
     """One residual block: `pre` (a pre-activation block's norm and activation, which its
     branch and, for projections, its shortcut read), the residual `branch` (ending with its
     channel attention, if any), the `shortcut`, the addition (`add`, a Keras name) and `post`
-    (a post-activation block's activation after it). `dilation` is its dilated convolution's
-    (the first block of a dilated stage keeps the stage before's, as torchvision and timm).
+    (a post-activation block's activation after it). `dilation` is its first dilated
+    convolution's (the first block of a dilated stage keeps the stage before's, as torchvision
+    and timm: timm's `first_dilation`); `stage_dilation` is its stage's, which the convolutions
+    marked `stage_dilated` take in every block (timm's `dilation`). Where the two differ, timm
+    also anti-aliases a block that does not stride.
     """
 
     layout: BlockLayout
@@ -720,6 +727,7 @@ class Block(Node):
     stride: int
     groups: int
     dilation: int
+    stage_dilation: int
     pre: tuple[AnyLayer, ...]
     branch: tuple[AnyLayer, ...]
     shortcut: Shortcut

@@ -61,9 +61,9 @@ def _setting_span(stage: Stage, network: Network, key: str) -> Span:
 # --------------------------------------------------------------------------- blocks
 
 
-@register("blocks", "E401-E406, E409")
+@register("blocks", "E401, E403-E406")
 def check_blocks(network: Network, diags: Diagnostics) -> None:
-    """Basic blocks take neither groups nor dilation nor a stride placement; groups divide the
+    """Basic blocks take neither groups nor a stride placement; groups divide the
     inner width; the expansion is at least 1."""
     reported: set[tuple[int, str]] = set()
 
@@ -82,27 +82,6 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 dx.E_BASIC_GROUPS,
                 f"`{block.name}` blocks support neither groups nor group width",
                 help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
-            )
-        if basic and stage.dilation > 1:
-            once(
-                stage.spans.get("dilation", stage.span),
-                dx.E_BASIC_DILATION,
-                f"stage `{stage.name}` dilates `{block.name}` blocks, which resdsl does not "
-                "dilate yet (timm's first block dilates its two 3x3 convolutions differently)",
-                help="dilation applies to a bottleneck's 3x3 convolution; use `bottleneck`, or "
-                "stride the stage",
-            )
-        # timm blurs the first block of a stage that dilates in place of striding, at stride 1
-        # (`use_aa` where the dilation changes); neither backend's block class has that case.
-        if any(run.block.anti_alias == "blur" and run.block.stride == 1 for run in stage.runs):
-            once(
-                stage.spans.get("dilation", stage.span),
-                dx.E_BLUR_REDILATES,
-                f"stage `{stage.name}` starts to dilate, and its first block would blur at "
-                "stride 1 (timm's anti-aliasing where the dilation changes), which resdsl "
-                "does not build yet",
-                help="use `anti_alias avg` (timm averages one pixel there: nothing), or "
-                "stride the stage instead of dilating it",
             )
         if basic and block.stride_on is not None:
             once(

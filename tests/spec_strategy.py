@@ -96,7 +96,7 @@ def spec_texts(draw) -> str:
     # A dilated last stage in place of the last stride, as in segmentation backbones: the
     # stride of its first block, or with `strided_block last` of the stage before's last (its
     # first block then dilates as the stage before, unlike its others).
-    dilated = bottleneck and n_stages > 1 and draw(st.booleans())
+    dilated = n_stages > 1 and draw(st.booleans())
     for i in range(n_stages):
         blocks = draw(st.integers(1, 3))
         width = base * 2**i

@@ -227,10 +227,6 @@ def test_waiver_shows_in_the_ir(tmp_path, monkeypatch):
     ("stages", "code"),
     [
         ("  stage a: 2 x 64 { block basic(groups: 2) }", "E401"),
-        (
-            "  stage a: 2 x 64 { block basic }\n  stage b: 2 x 64 { block basic\n dilation 2 }",
-            "E402",
-        ),
         ("  stage a: 2 x 64 { block bottleneck(expansion: 0.25) }", "E404"),
         ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2 { shortcut identity }", "E301"),
         ("  stage a: 2 x 64\n  stage b: 2 x 128 / 2", None),

@@ -16,7 +16,10 @@ widths and stride, its code against the function's, its shortcut against the bra
 and stride choose, its stage against the `stack` call), and a block that does not match is
 reported through `unsupported`, never generated wrong. Anti-aliased blocks stride by a pool
 after a convolution and blocks at stride 1 have none: one function builds both, the pool under
-`if stride > 1`.
+`if stride > 1`. Where a block needs two dilations at once (:func:`_redilates`: a basic block's
+two 3x3s in a dilated stage's first block, anti-aliasing where the dilation changes), its
+function takes timm's pair, `dilation` (the stage's) and `first_dilation` (the block's own),
+and anti-aliases under `if stride > 1 or first_dilation != dilation`.
 
 Channel attention is a helper of the module (`squeeze_excite`, `efficient_channel_attention`)
 whose layers are named after the IR's (`se_reduce`, `eca_conv`, ...); the blur pool is a small
@@ -280,8 +283,13 @@ class Scope:
     stride: str | None = None
     pad: bool = False  # pad convolutions explicitly at any stride (keras' V2 blocks)
     dilation: str | None = None  # the dilation parameter, where the function's blocks differ
+    # timm's two dilations (see `_redilates`): the parameter of the convolutions that dilate by
+    # the block's own, where `dilation` is the stage's
+    first_dilation: str | None = None
     kernel: str | None = None  # ECA's kernel parameter
-    guard: bool = False  # layers that apply the stride in place of a convolution: `if stride > 1`
+    # where layers that apply the stride in place of a convolution run: `stride > 1` (and, with
+    # two dilations, where the dilation changes, as timm's `use_aa`)
+    guard: str = ""
 
     def name(self, keras: str) -> str:
         return _string(keras) if self.widths is None else _prefixed(keras)
@@ -315,8 +323,8 @@ class Scope:
             return applies
         first, *rest = applies
         return [
-            dataclasses.replace(first, guard="stride > 1", comment=first.comment or comment),
-            *(dataclasses.replace(apply, guard="stride > 1") for apply in rest),
+            dataclasses.replace(first, guard=self.guard, comment=first.comment or comment),
+            *(dataclasses.replace(apply, guard=self.guard) for apply in rest),
         ]
 
 
@@ -345,10 +353,13 @@ def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
         raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
     args = [scope.width(layer.target, c.out_channels), str(c.kernel), scope.name(layer.keras)]
     dilation = str(c.dilation) if c.dilation != 1 else None
+    if scope.dilation and c.kernel > 1:
+        own = scope.first_dilation and not layer.stage_dilated
+        dilation = scope.first_dilation if own else scope.dilation
     options = {
         "stride": scope.stride_of(layer.strided, c.stride),
         "groups": str(c.groups) if c.groups != 1 else None,
-        "dilation": scope.dilation if scope.dilation and c.kernel > 1 else dilation,
+        "dilation": dilation,
         "pad": "True" if scope.pad and c.padding else None,
         "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else None,
         "bias": "True" if len(ctx.bias) > 1 and c.bias else None,
@@ -670,6 +681,7 @@ class BlockFunction:
     kernel: bool = False  # efficient channel attention: its kernel
     dilation: bool = False  # blocks differ in dilation
     first_dilation: bool = False  # some stage's first block dilates unlike its others
+    two_dilations: bool = False  # blocks take the stage's and their own (`_redilates`)
 
     @property
     def blocks(self) -> list[Block]:
@@ -687,7 +699,9 @@ class BlockFunction:
         return [name for name in CANONICAL if flags[name]]
 
     def scope(self) -> Scope:
-        return _block_scope(self.forms[0].preact, self.params(), self.stride, self.dilation)
+        return _block_scope(
+            self.forms[0].preact, self.params(), self.stride, self.dilation, self.two_dilations
+        )
 
 
 @dataclass(frozen=True)
@@ -701,7 +715,9 @@ class ShortcutFunction:
     body: tuple[str, ...]
 
 
-def _block_scope(preact: bool, params, stride: bool, dilation: bool) -> Scope:
+def _block_scope(
+    preact: bool, params, stride: bool, dilation: bool, two_dilations: bool = False
+) -> Scope:
     widths = {symbol: name for symbol, name in WIDTH_PARAMS.items() if name in params}
     widths.setdefault("out", "filters")
     if SE_PARAM in params:
@@ -712,9 +728,10 @@ def _block_scope(preact: bool, params, stride: bool, dilation: bool) -> Scope:
         widths=widths,
         stride="stride" if stride else None,
         pad=preact,
-        dilation="dilation" if dilation else None,
+        dilation="dilation" if dilation or two_dilations else None,
+        first_dilation="first_dilation" if two_dilations else None,
         kernel=ECA_PARAM if ECA_PARAM in params else None,
-        guard=stride,
+        guard=" or ".join(["stride > 1"] * stride + ["first_dilation != dilation"] * two_dilations),
     )
 
 
@@ -830,12 +847,34 @@ def _symbols(block: Block) -> set[str]:
     return symbols
 
 
-def _dilations(block: Block) -> tuple[int, ...]:
-    """The dilations of a block's spatial convolutions (its shortcut's are literals)."""
+def _dilations(block: Block, with_kind: bool = False) -> tuple:
+    """The dilations of a block's spatial convolutions (its shortcut's are literals); with
+    `with_kind`, each with whether it is the stage's (`stage_dilated`)."""
     layers = (*block.pre, *block.branch)
     return tuple(
-        la.conv.dilation for la in layers if isinstance(la, ConvLayer) and la.conv.kernel > 1
+        (la.conv.dilation, la.stage_dilated) if with_kind else la.conv.dilation
+        for la in layers
+        if isinstance(la, ConvLayer) and la.conv.kernel > 1
     )
+
+
+def _own_dilation(block: Block, two_dilations: bool, by_stage: bool) -> int:
+    """What a block function dilates a convolution by: the block's dilation, or with two
+    dilations the stage's for the convolutions that take it."""
+    return block.stage_dilation if two_dilations and by_stage else block.dilation
+
+
+def _redilates(block: Block) -> bool:
+    """Whether a block needs timm's two dilations: the first block of a dilated stage whose
+    dilations differ where one parameter cannot say them (a basic block's second 3x3 takes the
+    stage's while its first keeps the stage before's; anti-aliasing there although the block
+    does not stride)."""
+    if block.dilation == block.stage_dilation:
+        return False
+    layers = (*block.pre, *block.branch)
+    return any(
+        isinstance(x, ConvLayer) and x.stage_dilated and x.conv.kernel > 1 for x in layers
+    ) or (block.stride == 1 and _anti_alias(block) is not None)
 
 
 def _stage_dilations(stage: Stage) -> tuple[int, int]:
@@ -922,7 +961,8 @@ def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
         function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
         function.out_filters = any(b.mid_channels != b.out_channels for b in blocks)
         function.stride = any(b.stride != 1 for b in blocks)
-        if not function.stride:  # nothing strides: no anti-aliasing to skip
+        function.two_dilations = any(_redilates(b) for b in blocks)
+        if not function.stride and not function.two_dilations:  # no anti-aliasing to skip
             function.forms = blocks
         branches = [layer for form in function.forms for layer in form.branch]
         function.first = any("first" in _symbols(form) for form in function.forms)
@@ -932,6 +972,8 @@ def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
         function.first_dilation = function.dilation and any(
             first != others for first, others in map(_stage_dilations, function.stages)
         )
+        if function.two_dilations:
+            function.dilation = function.first_dilation = True
     return functions
 
 
@@ -990,7 +1032,10 @@ def _block_function(
             raise PlanError(f"a layer (`{wrong.keras}`) whose widths or stride are not its block's")
         if not function.out_filters and block.mid_channels != block.out_channels:
             raise PlanError("a block with two widths in a function with one")
-        if function.dilation and any(d != block.dilation for d in _dilations(block)):
+        if function.dilation and any(
+            d != _own_dilation(block, function.two_dilations, by_stage)
+            for d, by_stage in _dilations(block, with_kind=True)
+        ):
             raise PlanError("a block whose convolutions dilate unlike the block")
     residual = None
     if shortcut is not None:
@@ -1004,7 +1049,8 @@ def _block_function(
         raise PlanError(f"blocks that `{function.name}` would build unlike the network")
     ((body, form),) = bodies.items()
     params = ["x", *function.params(), *["stride"] * function.stride]
-    params += [*["dilation"] * function.dilation, "name", *["drop_rate"] * drop]
+    params += ["dilation"] * function.dilation + ["first_dilation"] * function.two_dilations
+    params += ["name", *["drop_rate"] * drop]
     # The docstring of a block with everything the function builds (anti-aliasing).
     form = next((f for f in function.forms if _anti_alias(f) is not None), form)
     return Function(_head(function.name, params), _doc(_block_doc(form, function)), body)
@@ -1024,8 +1070,13 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
     first = "first_dilation" if function.first_dilation else rest
 
     def call(target: str, stride: str | None, dilation, number: str, depth: int) -> list[str]:
+        """A block's call; `dilation` is its own (with two dilations, its `first_dilation`
+        beside the stage's `dilation`)."""
         args = [*widths, *([f"stride={stride}"] if stride else [])]
-        args += [f"dilation={dilation}"] if dilation else []
+        if function.two_dilations:
+            args += ["dilation=dilation", f"first_dilation={dilation}"]
+        elif dilation:
+            args.append(f"dilation={dilation}")
         args.append(f'name=f"{{name}}_block{number}"')
         if drop:
             index = "first_block" if number == "1" else f"first_block + {number[1:-1]} - 1"
@@ -1055,7 +1106,10 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
     )
     if pattern:
         doc += f"; the {pattern} applies the stride"
-    if function.first_dilation:
+    if function.two_dilations:
+        doc += "; the first block's first convolution dilates by `first_dilation` (the stage "
+        doc += "before's), the rest by `dilation`"
+    elif function.first_dilation:
         doc += "; the first dilates by `first_dilation` (the stage before's), the others by "
         doc += "`dilation`"
     if drop:
@@ -1107,6 +1161,8 @@ def _stage_call(stage: Stage, function: BlockFunction, name: str, pattern: str |
         args.append(f"stride={stride}")
     if function.dilation:
         first_dilation, dilation = _stage_dilations(stage)
+        if function.two_dilations:  # `dilation` is the stage's, even in a one-block stage
+            dilation = stage.dilation
         args.append(f"dilation={dilation}")
         if function.first_dilation:
             args.append(f"first_dilation={first_dilation}")

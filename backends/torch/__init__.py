@@ -27,7 +27,11 @@ block's layers, field by field. What does not come back exactly is reported by `
   split a class: the class registers it where the stride is not 1 and `nn.Identity()`
   elsewhere, as timm.
 * Stage calls: every block of a stage gets the same options, but the first block of a dilated
-  stage keeps the stage before's dilation (`first_dilation`).
+  stage keeps the stage before's dilation (`first_dilation`). Where a block needs two
+  dilations at once (`_redilates`: a basic block's two 3x3s, anti-aliasing where the dilation
+  changes), the module takes timm's convention: `dilation` is the stage's, `first_dilation`
+  the block's own, and the class anti-aliases where `stride != 1 or first_dilation !=
+  dilation`; elsewhere torchvision's, one `dilation` that make_stage replaces.
 * Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention` (timm's attribute names,
   so timm's state dicts load) and `make_divisible` are written only into modules that use
   them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
@@ -322,15 +326,20 @@ def _instantiate(fields: dict, env: dict) -> dict | None:
     return out
 
 
-def _block_env(block: Block) -> dict:
+def _block_env(block: Block, two_dilations: bool = False) -> dict:
+    """What a block class knows of a block. With `two_dilations` (timm's convention, see
+    `_redilates`), `dilation` is the stage's and `first_dilation` the block's own; else
+    `dilation` is the block's own (torchvision's)."""
     env = {
         "in_channels": block.in_channels,
         "mid_channels": block.mid_channels,
         "out_channels": block.out_channels,
         "stride": block.stride,
         "groups": block.groups,
-        "dilation": block.dilation,
+        "dilation": block.stage_dilation if two_dilations else block.dilation,
     }
+    if two_dilations:
+        env["first_dilation"] = block.dilation
     # ECA's kernel follows from the block's width by a logarithm: the stage gives it.
     kernels = [x.conv.kernel for x in block.branch if isinstance(x, EcaLayer)]
     if kernels:
@@ -352,9 +361,30 @@ def _shortcut_env(block: Block) -> dict:
 
 # What a block class may take besides its widths and stride, in the order it takes them, and
 # the defaults it gives them.
-_OPTION_DEFAULTS = {"groups": 1, "dilation": 1, "eca_kernel": 3}
+_OPTION_DEFAULTS = {"groups": 1, "dilation": 1, "first_dilation": None, "eca_kernel": 3}
 _OPTIONS = tuple(_OPTION_DEFAULTS)
 _BLOCK_SYMBOLS = frozenset(("in_channels", "mid_channels", "out_channels", "stride", *_OPTIONS))
+
+
+def _redilates(block: Block) -> bool:
+    """Whether a block needs timm's two dilations: the first block of a dilated stage whose
+    dilations differ where a class could not tell them apart by one argument (a basic block's
+    second 3x3 takes the stage's while its first keeps the stage before's; anti-aliasing there
+    although the block does not stride)."""
+    if block.dilation == block.stage_dilation:
+        return False
+    layers = _layers(block)
+    return any(
+        isinstance(x, ConvLayer) and x.stage_dilated and x.conv.kernel > 1 for x in layers
+    ) or (block.stride == 1 and any(_optional(x) for x in layers))
+
+
+def _registered(env: dict) -> bool:
+    """Whether a class registers its `_optional` layers for a block: where it strides, and
+    (timm's `use_aa`) where its dilation changes."""
+    return env["stride"] != 1 or env.get("first_dilation", env["dilation"]) != env["dilation"]
+
+
 _SHORTCUT_WIDTHS = {"in": Sym("in_channels"), "out": Sym("out_channels")}
 
 
@@ -387,9 +417,13 @@ def _abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> 
         if "groups" in symbols and any(layer.conv.groups > 1 for layer in layers):
             fields["groups"] = Sym("groups")
         dilated = [layer.conv for layer in layers if layer.conv.dilation > 1]
-        if "dilation" in symbols and dilated:
-            fields["dilation"] = Sym("dilation")
-            fields["padding"] = Sym("dilation", dilated[0].padding // dilated[0].dilation)
+        # Under timm's two dilations the block's own is `first_dilation`.
+        name = "dilation"
+        if "first_dilation" in symbols and not first.stage_dilated:
+            name = "first_dilation"
+        if name in symbols and dilated:
+            fields["dilation"] = Sym(name)
+            fields["padding"] = Sym(name, dilated[0].padding // dilated[0].dilation)
     elif isinstance(first, PoolLayer) and first.strided:
         fields["stride"] = Sym("stride")
         if any(layer.pool.kernel == layer.pool.stride > 1 for layer in layers):
@@ -618,14 +652,18 @@ class _StageCall:
     # The first block's dilation where it differs from the others' (the stage before's, as
     # torchvision's `previous_dilation`)
     first_dilation: int | None
+    passes_first: bool  # the class takes `first_dilation` (timm's), else it replaces `dilation`
     function: _Function | None
     first_index: int  # network-wide index of its first block (stochastic depth)
 
     def expand(self) -> list[dict]:
         """What make_stage's loop gives each block, as it does it."""
         strided = self.blocks - 1 if self.stride_last else 0
-        first = dict(self.options)
-        if self.first_dilation is not None:
+        first, rest = dict(self.options), dict(self.options)
+        if self.passes_first:  # the class's `first_dilation or dilation`
+            first["first_dilation"] = self.first_dilation or self.options["dilation"]
+            rest["first_dilation"] = self.options["dilation"]
+        elif self.first_dilation is not None:
             first["dilation"] = self.first_dilation
         return [
             {
@@ -633,7 +671,7 @@ class _StageCall:
                 "mid_channels": self.mid_channels,
                 "out_channels": self.out_channels,
                 "stride": self.stride if index == strided else 1,
-                **(first if index == 0 else self.options),
+                **(first if index == 0 else rest),
             }
             for index in range(self.blocks)
         ]
@@ -720,6 +758,9 @@ class _Plan:
         self.activation = _ACTIVATION[network.conventions.activation]
         self.drop_path = network.conventions.stochastic_depth > 0
         self.runs = [(stage, run.block) for stage in network.stages for run in stage.runs]
+        # timm's convention for dilation (`dilation` the stage's, `first_dilation` the
+        # block's), where some block needs it; else torchvision's (`dilation` the block's).
+        self.two_dilations = any(_redilates(block) for _, block in self.runs)
         self.gate = self._check_layers()
         self._outcomes: dict[int, _Outcome | None] = {}
         self.rank: dict[_Outcome | None, int] = {}  # order of first use
@@ -896,24 +937,29 @@ class _Plan:
         fields = [
             _abstract(
                 [row[i] for row in aligned if row[i] is not None],
-                _BLOCK_SYMBOLS,
+                _BLOCK_SYMBOLS if self.two_dilations else _BLOCK_SYMBOLS - {"first_dilation"},
                 _block_widths(template),
             )
             for i in range(len(layers))
         ]
+        used = _symbols(fields)
+        redilated = "first_dilation" in used or any(_redilates(b) for b in members)
         for block in members:
-            env = _block_env(block)
+            env = _block_env(block, self.two_dilations)
+            if not redilated:  # a class without `first_dilation` registers by the stride
+                env.pop("first_dilation", None)
             rebuilt = [
                 (x.torch, x.op, _instantiate(f, env))
                 for x, f in zip(layers, fields, strict=True)
-                if not (_optional(x) and env["stride"] == 1)
+                if not (_optional(x) and not _registered(env))
             ]
             if rebuilt != [(x.torch, x.op, _fields(x)) for x in _layers(block)]:
                 self.problem(f"a {_describe(block)} block that no class rebuilds")
             if not block.pre and block.shortcut.source == "preactivated":
                 self.problem("a shortcut that reads a pre-activation its block lacks")
         cut = [len(template.pre), len(template.pre) + len(template.branch)]
-        used = _symbols(fields)
+        if redilated:  # `first_dilation` defaults to `dilation`
+            used |= {"dilation", "first_dilation"}
         return _BlockClass(
             name="",
             blocks=members,
@@ -1005,12 +1051,16 @@ class _Plan:
         first = blocks[0]
         cls = self.stage_class(stage)
         strided = [position for position, b in enumerate(blocks) if b.stride != 1]
-        # The options of the blocks after the first; the first may dilate otherwise.
-        body = _block_env(blocks[-1])
-        options = {name: body[name] for name in cls.takes}
+        # The options of the blocks after the first; the first may dilate otherwise. A class
+        # with timm's two dilations is given `first_dilation`; else it replaces `dilation`.
+        passes_first = "first_dilation" in cls.takes
+        body = _block_env(blocks[-1], passes_first)
+        options = {name: body[name] for name in cls.takes if name != "first_dilation"}
         first_dilation = None
         if "dilation" in options and first.dilation != options["dilation"]:
             first_dilation = first.dilation
+            if passes_first != self.two_dilations:
+                self.problem(f"stage {stage.name}, whose dilations make_stage cannot pass")
         call = _StageCall(
             attr=stage.torch_prefix(0).rpartition(".")[0],
             block=cls,
@@ -1022,11 +1072,12 @@ class _Plan:
             stride_last=len(blocks) > 1 and strided == [len(blocks) - 1],
             options=options,
             first_dilation=first_dilation,
+            passes_first=passes_first,
             function=next((f for f in self.functions if stage in f.stages), None),
             first_index=stage.runs[0].first_index,
         )
         for given, block in zip(call.expand(), blocks, strict=True):
-            env = _block_env(block)
+            env = _block_env(block, passes_first)
             actual = {name: env.get(name) for name in given}
             if block not in cls.blocks or given != actual:
                 self.problem(f"stage {stage.name}, which make_stage cannot rebuild")
@@ -1172,9 +1223,12 @@ def _features(function: _Function) -> set[str]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _register(plan: _Plan, units: list[_Unit], seen: dict[str, _Unit]) -> list[str]:
+def _register(
+    plan: _Plan, units: list[_Unit], seen: dict[str, _Unit], where: str = "stride != 1"
+) -> list[str]:
     """`self.attr = module` for each unit not registered yet; a unit met again (the activation
-    that a block or the model shares) is the module registered first."""
+    that a block or the model shares) is the module registered first. `_optional` units are
+    registered `where` the class says (see `_registered`)."""
     lines = []
     for unit in units:
         if unit.attr in seen:
@@ -1188,7 +1242,7 @@ def _register(plan: _Plan, units: list[_Unit], seen: dict[str, _Unit]) -> list[s
         ]
         module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
         if unit.optional:  # as timm: an identity where the block does not stride
-            module = Choice(module, "stride != 1", "nn.Identity()")
+            module = Choice(module, where, "nn.Identity()")
         lines += _layout(f"self.{unit.attr} = ", module, 2)
     return lines
 
@@ -1270,7 +1324,13 @@ def _number(value: float) -> str:
 
 def _render_class(plan: _Plan, cls: _BlockClass) -> str:
     seen: dict[str, _Unit] = {}
-    init = _register(plan, cls.pre + cls.branch, seen)
+    init = []
+    where = "stride != 1"
+    if "first_dilation" in cls.takes:
+        # timm's: the first convolution dilates as the stage unless the stage says otherwise.
+        init.append(f"{INDENT * 2}first_dilation = first_dilation or dilation")
+        where = "stride != 1 or first_dilation != dilation"
+    init += _register(plan, cls.pre + cls.branch, seen, where)
     if plan.downsample:
         init.append(f"{INDENT * 2}self.{plan.downsample} = downsample")
     init += _register(plan, cls.post, seen)
@@ -1307,7 +1367,10 @@ def _render_class(plan: _Plan, cls: _BlockClass) -> str:
     signature.append("stride: int = 1")
     if plan.downsample:
         signature.append("downsample: nn.Module | None = None")
-    signature += [f"{name}: int = {_OPTION_DEFAULTS[name]}" for name in cls.takes]
+    signature += [
+        f"{name}: int = {default}" if default is not None else f"{name}: int | None = None"
+        for name, default in ((n, _OPTION_DEFAULTS[n]) for n in cls.takes)
+    ]
     if plan.drop_path:
         signature.append("drop_path: float = 0.0")
     return _render(
@@ -1395,9 +1458,18 @@ def _make_stage(plan: _Plan) -> dict:
         doc += " `shortcut` makes each block's downsample."
     if plan.options:
         names = ["groups", "dilation"]
-        names += [n for n in _OPTIONS if n not in names and any(n in c.takes for c in plan.classes)]
+        names += [
+            n
+            for n in _OPTIONS
+            if n not in (*names, "first_dilation") and any(n in c.takes for c in plan.classes)
+        ]
         doc += f" `options` ({', '.join(names)}) go to every block"
-        doc += "; `first_dilation` replaces the first one's." if plan.first_dilation else "."
+        if not plan.first_dilation:
+            doc += "."
+        elif plan.two_dilations:
+            doc += "; the first also takes `first_dilation`, the stage before's."
+        else:
+            doc += "; `first_dilation` replaces the first one's."
     block_args = ["channels", "mid_channels", "out_channels", "block_stride"]
     downsample = None
     if plan.downsample:
@@ -1417,6 +1489,8 @@ def _make_stage(plan: _Plan) -> dict:
         "add_block": _layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
         "callable": several,
         "first_dilation": plan.first_dilation,
+        # timm's convention passes it on, torchvision's replaces the first block's dilation
+        "first_key": "first_dilation" if plan.two_dilations else "dilation",
     }
 
 

@@ -37,6 +37,7 @@ def root(context, missing=missing):
     l_0_make_stage_doc = resolve('make_stage_doc')
     l_0_stride_last = resolve('stride_last')
     l_0_first_dilation = resolve('first_dilation')
+    l_0_first_key = resolve('first_key')
     l_0_downsample = resolve('downsample')
     l_0_add_block = resolve('add_block')
     l_0_model = resolve('model')
@@ -189,7 +190,9 @@ def root(context, missing=missing):
         yield '    strided = blocks - 1 if stride_last else 0\n'
     if (undefined(name='first_dilation') if l_0_first_dilation is missing else l_0_first_dilation):
         pass
-        yield '    # The first block dilates as the stage before (torchvision\'s `previous_dilation`).\n    first_options = {**options, "dilation": first_dilation} if first_dilation else options\n'
+        yield '    # The first block dilates as the stage before (torchvision\'s `previous_dilation`).\n    first_options = {**options, "'
+        yield str((undefined(name='first_key') if l_0_first_key is missing else l_0_first_key))
+        yield '": first_dilation} if first_dilation else options\n'
     yield '    layers = []\n    for index in range(blocks):\n        channels = in_channels if index == 0 else out_channels\n'
     if (undefined(name='stride_last') if l_0_stride_last is missing else l_0_stride_last):
         pass
@@ -289,4 +292,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=57&3=59&5=61&6=63&7=71&8=73&9=75&17=78&22=82&27=86&28=89&29=91&31=96&32=98&34=100&35=103&36=105&40=108&47=114&50=117&52=123&68=126&71=129&73=135&81=138&84=141&86=147&89=150&91=156&99=159&102=163&104=165&107=169&109=171&120=175&121=178&123=181&124=184&126=187&129=190&136=194&141=200&142=203&144=205&145=208&150=212&151=214&153=218&155=220&156=223&158=226&159=229&161=232&162=235&167=239&169=241&180=248&183=250&191=254&192=257&198=261&199=264&202=268&203=271&210=275&211=278&216=282&217=286'
+debug_info = '1=58&3=60&5=62&6=64&7=72&8=74&9=76&17=79&22=83&27=87&28=90&29=92&31=97&32=99&34=101&35=104&36=106&40=109&47=115&50=118&52=124&68=127&71=130&73=136&81=139&84=142&86=148&89=151&91=157&99=160&102=164&104=166&107=170&109=172&120=176&121=179&123=182&124=185&126=188&129=191&131=194&136=197&141=203&142=206&144=208&145=211&150=215&151=217&153=221&155=223&156=226&158=229&159=232&161=235&162=238&167=242&169=244&180=251&183=253&191=257&192=260&198=264&199=267&202=271&203=274&210=278&211=281&216=285&217=289'

@@ -111,13 +111,16 @@ class BottleneckStride3x3(nn.Module):
         nn.init.zeros_(self.bn3.weight)
 
 
-def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
-    """A block's shortcut: None for the identity, else the module its input goes through."""
-    if in_channels == out_channels and stride == 1:
-        return None
-    if in_channels != out_channels:
+def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module:
+    """A block's shortcut: the module its input goes through."""
+    if in_channels != out_channels and stride == 1:
         return nn.Sequential(
             nn.Identity(),
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+            norm(out_channels),
+        )
+    if in_channels != out_channels or stride == 1:
+        return nn.Sequential(
             nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
             norm(out_channels),
         )
@@ -128,10 +131,13 @@ def pool_project(in_channels: int, out_channels: int, stride: int) -> nn.Module 
     )
 
 
-def project(in_channels: int, out_channels: int, stride: int) -> nn.Module:
-    """A block's shortcut: the module its input goes through."""
+def pool_project_2(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+    """A block's shortcut: None for the identity, else the module its input goes through."""
+    if in_channels == out_channels and stride == 1:
+        return None
     return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+        nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.AvgPool2d(kernel_size=2, stride=1)),
+        nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
         norm(out_channels),
     )
 
@@ -199,7 +205,7 @@ class FeaturesB(nn.Module):
             out_channels=128,
             stride=2,
             groups=4,
-            shortcut=project,
+            shortcut=pool_project,
         )
         self.s3 = make_stage(
             BottleneckStride1x1,
@@ -210,7 +216,7 @@ class FeaturesB(nn.Module):
             groups=4,
             dilation=2,
             first_dilation=1,
-            shortcut=pool_project,
+            shortcut=pool_project_2,
         )
         self.s4 = make_stage(
             BottleneckStride3x3,
