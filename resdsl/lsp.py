@@ -21,7 +21,6 @@ spec is a few hundred bytes, and the text is then always the client's.
 
 from __future__ import annotations
 
-import bisect
 import inspect
 import itertools
 import os
@@ -33,71 +32,16 @@ from lsprotocol import types as lsp
 
 from . import __version__, schema
 from .catalogue import SETTING_DEFAULTS, SYNTAX, default_text, describe_reader
-from .diagnostics import Diagnostic, Diagnostics, sorted_diagnostics
+from .diagnostics import E_PARENT_OUTSIDE, Diagnostic, Diagnostics, sorted_diagnostics
 from .driver import Result, analyze_text
 from .extends import MAX_EXTENDS_DEPTH, inside, parent_path
 from .ir import Network, NetworkDecl, Span, String
+from .lsp_positions import LineIndex
 from .parser import parse, read_source
 from .report import human, rows, totals_line
 from .values import on_off
 
 SOURCE = "resdsl"
-
-# --------------------------------------------------------------------------- positions
-
-_NEWLINE = re.compile(r"\r\n|\n|\r")
-
-
-class LineIndex:
-    """Character offsets of a text (as the compiler's spans count them) to LSP positions, in
-    the negotiated encoding ("utf-16", "utf-8" or "utf-32"), and back."""
-
-    def __init__(self, text: str, encoding: str = "utf-16"):
-        self.text = text
-        self.encoding = encoding
-        self.starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]
-
-    def _units(self, chars: str) -> int:
-        if self.encoding == "utf-32" or chars.isascii():
-            return len(chars)
-        if self.encoding == "utf-8":
-            return len(chars.encode("utf-8", "surrogatepass"))
-        return len(chars) + sum(1 for c in chars if ord(c) > 0xFFFF)
-
-    def line_of(self, offset: int) -> int:
-        return bisect.bisect_right(self.starts, max(0, offset)) - 1
-
-    def line_end(self, line: int) -> int:
-        """The offset where line `line`'s text ends (before its line break)."""
-        start = self.starts[line]
-        end = self.starts[line + 1] if line + 1 < len(self.starts) else len(self.text)
-        while end > start and self.text[end - 1] in "\r\n":
-            end -= 1
-        return end
-
-    def position(self, offset: int) -> lsp.Position:
-        offset = max(0, min(offset, len(self.text)))
-        line = self.line_of(offset)
-        offset = min(offset, self.line_end(line))  # inside a `\r\n`: the end of the line
-        return lsp.Position(line=line, character=self._units(self.text[self.starts[line] : offset]))
-
-    def offset(self, position: lsp.Position) -> int:
-        if position.line >= len(self.starts):
-            return len(self.text)
-        start, end = self.starts[position.line], self.line_end(position.line)
-        line = self.text[start:end]
-        if self.encoding == "utf-32" or line.isascii():
-            return start + min(position.character, len(line))
-        units = 0
-        for i, char in enumerate(line):
-            if units >= position.character:
-                return start + i
-            units += self._units(char)
-        return end
-
-    def range(self, start: int, end: int) -> lsp.Range:
-        return lsp.Range(start=self.position(start), end=self.position(max(start, end)))
-
 
 # --------------------------------------------------------------------------- the words of a text
 
@@ -352,12 +296,35 @@ _SUGGESTION = re.compile(r"did you mean `([^`]*)`\?")
 
 
 def path_of(uri: str) -> str:
-    """The file a URI names; the URI itself (parents then resolve from the current folder)
-    for one that names no file, such as an unsaved editor's `untitled:Untitled-1`."""
+    """The file a URI names; the URI itself for one that names no file, such as an unsaved
+    editor's `untitled:Untitled-1` (which has no folder: see :func:`_without_folder`)."""
     from pygls.uris import to_fs_path
 
-    path = to_fs_path(uri) if uri.startswith("file:") else None
+    path = to_fs_path(uri) if names_a_file(uri) else None
     return path or uri
+
+
+def names_a_file(uri: str) -> bool:
+    return uri.startswith("file:")
+
+
+def _without_folder(text: str, uri: str) -> Result:
+    """The analysis of a document that is no file (`untitled:`, `git:`): with no folder to
+    look in, its `extends` is an error, and nothing else is read (the server's working folder
+    is not the spec's, and a parent found there would be another's)."""
+    diags = Diagnostics()
+    tree = parse(text, uri, diags)
+    extends = tree.network.extends if tree is not None else None
+    if extends is None:
+        return analyze_text(text, uri)
+    diags.add(
+        E_PARENT_OUTSIDE,
+        f"an `{uri.split(':', 1)[0]}:` document has no folder to find `{extends.text}` in",
+        extends.span,
+        label="no folder",
+        help="save the spec as a file beside its parent",
+    )
+    return Result(file=uri, diagnostics=diags.collected(), sources={uri: text})
 
 
 def uri_of(path: str) -> str:
@@ -385,7 +352,10 @@ class Specs:
         """Analyse `text` as the new content of `uri`: what every change costs."""
         path = path_of(uri)
         previous = self.documents.get(uri)
-        result = analyze_text(text, path, self.roots)
+        if names_a_file(uri):
+            result = analyze_text(text, path, self.roots)
+        else:
+            result = _without_folder(text, uri)
         index = LineIndex(text, self.encoding)
         diagnostics, fixes = self._diagnostics(result, uri, path, index)
         network, stale = result.network, False
@@ -502,6 +472,8 @@ class Specs:
     def parents(self, doc: Document) -> Iterator[tuple[str, str, NetworkDecl]]:
         """(path, text, declaration) of each parent up the `extends` chain, nearest first:
         only files the compiler would read (`.res` inside the spec's folder or a root)."""
+        if not names_a_file(doc.uri):  # no folder: see _without_folder
+            return
         header = next((s for s in doc.scan.statements if s.head == "network"), None)
         string = next((t for t in header.tokens if t.kind == "string"), None) if header else None
         if string is None or len(string.text) < 2 or not string.text.endswith('"'):
@@ -1108,5 +1080,12 @@ def create_server(roots: tuple[str, ...] = ()):
 
 
 def serve(roots: tuple[str, ...] = ()) -> None:
-    """Speak LSP on standard input and output until the client says exit."""
-    create_server(roots).start_io()
+    """Speak LSP on standard input and output until the client says exit, reading no frame
+    over a bound (:mod:`resdsl.lsp_frames`)."""
+    import sys
+
+    from .lsp_frames import BoundedInput, install
+
+    server = create_server(roots)
+    install(server)
+    server.start_io(stdin=BoundedInput(sys.stdin.buffer))

@@ -677,3 +677,74 @@ def test_vscode_grammar_with_vscode_tmgrammar_test(tmp_path):
         text=True,
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- issue 23
+
+
+def test_a_document_that_is_not_a_file_has_no_folder_for_extends(monkeypatch):
+    # Run where a parent of that name lies: the server's working folder must not be used.
+    monkeypatch.chdir(SPECS)
+    specs = Specs()
+    uri = "untitled:Untitled-1"
+    text = (SPECS / "resnet101.res").read_text()
+    doc = specs.update(uri, text)
+    start = text.index('"resnet50.res"')
+    where = doc.index.range(start, start + len('"resnet50.res"'))
+    assert [(d.code, d.range) for d in doc.diagnostics] == [("E153", where)]
+    assert "`untitled:` document has no folder" in doc.diagnostics[0].message
+    assert doc.result.sources.keys() == {uri}  # nothing else was read
+    assert specs.hover(uri, where.start) is None  # no network, nor a parent's, to show
+    assert specs.definition(uri, where.start) is None
+    # A file beside its parent still extends it.
+    saved = specs.update(uri_of(str(SPECS / "resnet101.res")), text)
+    assert saved.diagnostics == [] and saved.network is not None
+
+
+def _frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def _answers(stdout: bytes) -> list[dict]:
+    """The JSON-RPC messages in what the server wrote."""
+    found, rest = [], stdout
+    while rest:
+        header, _, rest = rest.partition(b"\r\n\r\n")
+        length = int(
+            next(h for h in header.split(b"\r\n") if h.startswith(b"Content-Length")).split(b":")[1]
+        )
+        found.append(json.loads(rest[:length]))
+        rest = rest[length:]
+    return found
+
+
+def _raw_session(data: bytes) -> tuple[list[dict], str, int]:
+    """`data` written to `resdsl lsp --stdio` as it is, then its input closed: (the messages it
+    wrote, its standard error, its exit status)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "resdsl", "lsp", "--stdio"], input=data, capture_output=True
+    )
+    return _answers(done.stdout), done.stderr.decode(errors="replace"), done.returncode
+
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+
+
+def test_a_frame_too_large_to_read_is_answered_with_an_error():
+    small = _frame(INITIALIZE).partition(b"\r\n\r\n")[2]
+    answers, stderr, status = _raw_session(b"Content-Length: 99999999999\r\n\r\n" + small)
+    assert "MemoryError" not in stderr and status == 0, stderr
+    assert [(a["id"], a["error"]["code"]) for a in answers] == [(None, -32600)]
+    assert "99,999,999,999 bytes" in answers[0]["error"]["message"]
+
+
+def test_the_server_keeps_step_after_a_frame_over_its_limit():
+    from resdsl.lsp_frames import MAX_FRAME
+
+    huge = {"jsonrpc": "2.0", "method": "x", "params": {"text": "x" * MAX_FRAME}}
+    header = b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n"  # a number Python will not parse
+    answers, stderr, status = _raw_session(_frame(huge) + header + _frame(INITIALIZE))
+    assert status == 0, stderr
+    assert [(a["id"], "error" in a) for a in answers] == [(None, True), (1, False)]
+    assert answers[1]["result"]["serverInfo"]["name"] == "resdsl"
