@@ -1,7 +1,8 @@
 """`resdsl train`: compile a spec, import the generated module, and train it.
 
 Exit status: 0 when training finished, 1 for a spec with errors, 2 for bad options, data or
-checkpoints (a message, never a traceback), 130 after Ctrl-C (a checkpoint was saved first).
+checkpoints, or a run folder in use (a message, never a traceback), 3 when the loss became
+non-finite (the last checkpoint is kept), 130 after Ctrl-C (a checkpoint was saved first).
 """
 
 from __future__ import annotations
