@@ -740,6 +740,21 @@ class Block(Node):
     macs: int
 
     @property
+    def two_dilations(self) -> bool:
+        """Whether building the block takes both dilations, as timm's `dilation` and
+        `first_dilation`: where they differ, a convolution takes the stage's (a basic block's
+        second 3x3) or anti-aliasing runs although the block does not stride."""
+        if self.dilation == self.stage_dilation:
+            return False
+        layers = (*self.pre, *self.branch)
+        return any(
+            isinstance(x, ConvLayer) and x.stage_dilated and x.conv.kernel > 1 for x in layers
+        ) or (
+            self.stride == 1
+            and any(isinstance(x, (BlurPoolLayer, PoolLayer)) and x.strided for x in layers)
+        )
+
+    @property
     def type_name(self) -> str:
         """The block type in the language's words, for people: `preact_bottleneck`."""
         return ("preact_" if self.preact else "") + self.layout

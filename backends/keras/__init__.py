@@ -16,10 +16,10 @@ widths and stride, its code against the function's, its shortcut against the bra
 and stride choose, its stage against the `stack` call), and a block that does not match is
 reported through `unsupported`, never generated wrong. Anti-aliased blocks stride by a pool
 after a convolution and blocks at stride 1 have none: one function builds both, the pool under
-`if stride > 1`. Where a block needs two dilations at once (:func:`_redilates`: a basic block's
-two 3x3s in a dilated stage's first block, anti-aliasing where the dilation changes), its
-function takes timm's pair, `dilation` (the stage's) and `first_dilation` (the block's own),
-and anti-aliases under `if stride > 1 or first_dilation != dilation`.
+`if stride > 1`. Where a block needs two dilations at once (`Block.two_dilations`: a basic
+block's two 3x3s in a dilated stage's first block, anti-aliasing where the dilation changes),
+its function takes timm's pair, `dilation` (the stage's) and `first_dilation` (the block's
+own), and anti-aliases under `if stride > 1 or first_dilation != dilation`.
 
 Channel attention is a helper of the module (`squeeze_excite`, `efficient_channel_attention`)
 whose layers are named after the IR's (`se_reduce`, `eca_conv`, ...); the blur pool is a small
@@ -283,8 +283,8 @@ class Scope:
     stride: str | None = None
     pad: bool = False  # pad convolutions explicitly at any stride (keras' V2 blocks)
     dilation: str | None = None  # the dilation parameter, where the function's blocks differ
-    # timm's two dilations (see `_redilates`): the parameter of the convolutions that dilate by
-    # the block's own, where `dilation` is the stage's
+    # timm's two dilations (`Block.two_dilations`): the parameter of the convolutions that
+    # dilate by the block's own, where `dilation` is the stage's
     first_dilation: str | None = None
     kernel: str | None = None  # ECA's kernel parameter
     # where layers that apply the stride in place of a convolution run: `stride > 1` (and, with
@@ -681,7 +681,7 @@ class BlockFunction:
     kernel: bool = False  # efficient channel attention: its kernel
     dilation: bool = False  # blocks differ in dilation
     first_dilation: bool = False  # some stage's first block dilates unlike its others
-    two_dilations: bool = False  # blocks take the stage's and their own (`_redilates`)
+    two_dilations: bool = False  # blocks take the stage's and their own (`Block.two_dilations`)
 
     @property
     def blocks(self) -> list[Block]:
@@ -864,19 +864,6 @@ def _own_dilation(block: Block, two_dilations: bool, by_stage: bool) -> int:
     return block.stage_dilation if two_dilations and by_stage else block.dilation
 
 
-def _redilates(block: Block) -> bool:
-    """Whether a block needs timm's two dilations: the first block of a dilated stage whose
-    dilations differ where one parameter cannot say them (a basic block's second 3x3 takes the
-    stage's while its first keeps the stage before's; anti-aliasing there although the block
-    does not stride)."""
-    if block.dilation == block.stage_dilation:
-        return False
-    layers = (*block.pre, *block.branch)
-    return any(
-        isinstance(x, ConvLayer) and x.stage_dilated and x.conv.kernel > 1 for x in layers
-    ) or (block.stride == 1 and _anti_alias(block) is not None)
-
-
 def _stage_dilations(stage: Stage) -> tuple[int, int]:
     """A stage's first block's dilation and its other blocks' (the first's where it is alone)."""
     first = stage.runs[0].block.dilation
@@ -961,7 +948,7 @@ def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
         function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
         function.out_filters = any(b.mid_channels != b.out_channels for b in blocks)
         function.stride = any(b.stride != 1 for b in blocks)
-        function.two_dilations = any(_redilates(b) for b in blocks)
+        function.two_dilations = any(b.two_dilations for b in blocks)
         if not function.stride and not function.two_dilations:  # no anti-aliasing to skip
             function.forms = blocks
         branches = [layer for form in function.forms for layer in form.branch]

@@ -28,10 +28,11 @@ block's layers, field by field. What does not come back exactly is reported by `
   elsewhere, as timm.
 * Stage calls: every block of a stage gets the same options, but the first block of a dilated
   stage keeps the stage before's dilation (`first_dilation`). Where a block needs two
-  dilations at once (`_redilates`: a basic block's two 3x3s, anti-aliasing where the dilation
-  changes), the module takes timm's convention: `dilation` is the stage's, `first_dilation`
-  the block's own, and the class anti-aliases where `stride != 1 or first_dilation !=
-  dilation`; elsewhere torchvision's, one `dilation` that make_stage replaces.
+  dilations at once (`Block.two_dilations`: a basic block's two 3x3s, anti-aliasing where
+  the dilation changes), the module takes timm's convention: `dilation` is the stage's,
+  `first_dilation` the block's own, and the class anti-aliases where `stride != 1 or
+  first_dilation != dilation`; elsewhere torchvision's, one `dilation` that make_stage
+  replaces.
 * Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention` (timm's attribute names,
   so timm's state dicts load) and `make_divisible` are written only into modules that use
   them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
@@ -328,7 +329,7 @@ def _instantiate(fields: dict, env: dict) -> dict | None:
 
 def _block_env(block: Block, two_dilations: bool = False) -> dict:
     """What a block class knows of a block. With `two_dilations` (timm's convention, see
-    `_redilates`), `dilation` is the stage's and `first_dilation` the block's own; else
+    `Block.two_dilations`), `dilation` is the stage's and `first_dilation` the block's own; else
     `dilation` is the block's own (torchvision's)."""
     env = {
         "in_channels": block.in_channels,
@@ -364,19 +365,6 @@ def _shortcut_env(block: Block) -> dict:
 _OPTION_DEFAULTS = {"groups": 1, "dilation": 1, "first_dilation": None, "eca_kernel": 3}
 _OPTIONS = tuple(_OPTION_DEFAULTS)
 _BLOCK_SYMBOLS = frozenset(("in_channels", "mid_channels", "out_channels", "stride", *_OPTIONS))
-
-
-def _redilates(block: Block) -> bool:
-    """Whether a block needs timm's two dilations: the first block of a dilated stage whose
-    dilations differ where a class could not tell them apart by one argument (a basic block's
-    second 3x3 takes the stage's while its first keeps the stage before's; anti-aliasing there
-    although the block does not stride)."""
-    if block.dilation == block.stage_dilation:
-        return False
-    layers = _layers(block)
-    return any(
-        isinstance(x, ConvLayer) and x.stage_dilated and x.conv.kernel > 1 for x in layers
-    ) or (block.stride == 1 and any(_optional(x) for x in layers))
 
 
 def _registered(env: dict) -> bool:
@@ -760,7 +748,7 @@ class _Plan:
         self.runs = [(stage, run.block) for stage in network.stages for run in stage.runs]
         # timm's convention for dilation (`dilation` the stage's, `first_dilation` the
         # block's), where some block needs it; else torchvision's (`dilation` the block's).
-        self.two_dilations = any(_redilates(block) for _, block in self.runs)
+        self.two_dilations = any(block.two_dilations for _, block in self.runs)
         self.gate = self._check_layers()
         self._outcomes: dict[int, _Outcome | None] = {}
         self.rank: dict[_Outcome | None, int] = {}  # order of first use
@@ -943,7 +931,7 @@ class _Plan:
             for i in range(len(layers))
         ]
         used = _symbols(fields)
-        redilated = "first_dilation" in used or any(_redilates(b) for b in members)
+        redilated = "first_dilation" in used or any(b.two_dilations for b in members)
         for block in members:
             env = _block_env(block, self.two_dilations)
             if not redilated:  # a class without `first_dilation` registers by the stride
