@@ -38,7 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 fuzz: setup
-	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/test_fuzz.py tests/test_hardening.py
+	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/test_fuzz.py tests/test_hardening.py tests/test_weights_files.py
 
 bench: setup
 	$(PY) benchmarks/bench_check.py

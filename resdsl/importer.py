@@ -25,10 +25,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from . import __version__
+from .diagnostics import printable
 from .driver import analyze_text
 from .elaborate import eca_kernel, make_divisible
 from .formatter import format_text
-from .weights import UnreadableWeights, fit_problem, load_torch_checkpoint, state_dict_shapes
+from .weight_files import UnreadableWeights, load_torch_checkpoint
+from .weights import fit_problem, state_dict_shapes
 
 Shapes = dict[str, tuple[int, ...]]
 
@@ -100,11 +102,21 @@ def _from_library(source: str) -> Source:
     import torch
 
     library, _, name = source.partition(":")
+    if library == "timm":
+        try:
+            import timm
+        except ImportError:
+            raise ImportFailed("timm is not installed: pip install timm") from None
+        # timm also takes `hf-hub:ID` and `local-dir:PATH`, whose configurations it fetches
+        # from the network or reads from a folder: only its own registry is built here.
+        if not timm.is_model(name):
+            raise UnreadableWeights(
+                f"`{name}` is not a model of timm's registry (timm.list_models()); timm:NAME "
+                "builds registry models only, without weights, files or the network"
+            )
     try:
         with torch.device("meta"):
             if library == "timm":
-                import timm
-
                 model = timm.create_model(name, pretrained=False)
             else:
                 import torchvision
@@ -326,6 +338,9 @@ class Choices:
     strides: tuple[int, ...] | None = None
     dilations: tuple[int, ...] | None = None
     stride_on: str | None = None  # "1x1" or "3x3"
+    # A plain network's weights are those of a residual network without projections (option A,
+    # or identity throughout): only the user can say that the blocks add nothing.
+    plain: bool = False
 
 
 def infer(
@@ -390,6 +405,21 @@ def infer(
     # ----- shortcuts
     shortcuts = {stage: _shortcut(bs, keras and preact) for stage, bs in blocks.items()}
     shortcut = next((s for s in shortcuts.values() if s is not None), "B")
+    projected = [stage for stage, s in shortcuts.items() if s is not None and s != "A"]
+    if choices.plain:
+        if projected:
+            raise ImportFailed(
+                f"--plain: stage `{projected[0]}` has projection shortcuts "
+                f"(`{projected[0]}.0.downsample`), which a plain network lacks"
+            )
+        shortcuts = dict.fromkeys(shortcuts, "none")
+        shortcut = "none"
+    elif not projected:
+        # No tensor tells a residual block from a plain one.
+        assumed.append(
+            "residual blocks (weights without projections are also a plain network's: "
+            "`import --plain` writes `shortcut none`)"
+        )
     if shortcut.startswith("A"):
         assumed.append("option A subsamples before it pads (the paper's choice; no weights say)")
     if shortcut != "B":
@@ -618,7 +648,10 @@ def _render(
     waive: set[str],
 ) -> str:
     count = len(source.shapes)
-    lines = [f"# Imported by resdsl {__version__} from {source.description} ({count} tensors)."]
+    # The source's name is a path or a library name, given by the user: a newline in it would
+    # end the comment and put the rest into the spec.
+    described = printable(source.description)
+    lines = [f"# Imported by resdsl {__version__} from {described} ({count} tensors)."]
     if assumed:
         import textwrap
 

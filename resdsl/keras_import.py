@@ -11,21 +11,21 @@ with them by the layout their count and widths fit (a norm after every convoluti
 keras.applications' V2: one before each branch convolution and one before the pool), and
 names every tensor as the PyTorch model of the same spec would.
 
-Read through h5py: only arrays' shapes, nothing executed. A `.keras` archive is read through
-the `.weights.h5` file inside it.
+Read through h5py: only arrays' shapes, nothing executed, after the file's structure is
+checked (:func:`resdsl.keras_files.keras_layout`: no links followed, no object reached twice,
+floating-point datasets only, Keras' layout). A `.keras` archive is read through the
+`.weights.h5` file inside it, in place.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import re
-import tempfile
-import zipfile
 from dataclasses import dataclass
 
 from .importer import ImportFailed, Shapes
-from .weights import UnreadableWeights, file_kind
+from .keras_files import keras_layout
+from .weight_files import UnreadableWeights
 
 
 @dataclass
@@ -53,34 +53,43 @@ class _Layer:
 _KINDS = {"conv2d": "conv", "batch_normalization": "norm", "dense": "dense"}
 
 
-def _ordered_layers(path: str) -> dict[str, list[_Layer]]:
-    import h5py
+# Each kind's variables, in Keras' order, by their number of dimensions: a convolution's kernel
+# (and bias), a batch norm's gamma, beta, moving mean and variance, a dense kernel (and bias).
+_RANKS = {"conv": ((4,), (4, 1)), "norm": ((1, 1, 1, 1),), "dense": ((2,), (2, 1))}
 
-    kind = file_kind(path)
-    if kind != "hdf5":
-        raise UnreadableWeights(f"{kind}, not a Keras weights file (HDF5)")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise UnreadableWeights(f"a damaged HDF5 file ({reason})") from None
+
+def _ordered_layers(path: str) -> dict[str, list[_Layer]]:
+    variables, _ = keras_layout(path)
+    # `layers/<group>/vars/<i>`: each layer's variables, in their order
+    grouped: dict[str, dict[int, tuple[int, ...]]] = {}
+    for key, shape in variables.items():
+        match = re.fullmatch(r"layers/([^/]+)/vars/(\d+)", key)
+        if match:
+            grouped.setdefault(match.group(1), {})[int(match.group(2))] = shape
     by_kind: dict[str, list[tuple[int, _Layer]]] = {k: [] for k in _KINDS.values()}
-    with handle:
-        if "layers" not in handle:
-            raise UnreadableWeights("an HDF5 file without a `layers` group: not Keras 3 weights")
-        for name, group in handle["layers"].items():
-            match = re.fullmatch(r"([a-z0-9_]+?)(?:_(\d+))?", name)
-            variables = group.get("vars")
-            if match is None or variables is None or not len(variables):
-                continue
-            kind = _KINDS.get(match.group(1))
-            if kind is None:
-                raise ImportFailed(
-                    f"`layers/{name}` holds weights of a kind resdsl does not import from Keras "
-                    "(squeeze-excitation, ECA and group norm import from PyTorch weights)"
-                )
-            shapes = [tuple(variables[k].shape) for k in sorted(variables, key=int)]
-            by_kind[kind].append((int(match.group(2) or 0), _Layer(kind, shapes)))
+    for name, found in grouped.items():
+        match = re.fullmatch(r"([a-z0-9_]+?)(?:_(\d+))?", name)
+        if match is None:
+            continue
+        kind = _KINDS.get(match.group(1))
+        if kind is None:
+            raise ImportFailed(
+                f"`layers/{name}` holds weights of a kind resdsl does not import from Keras "
+                "(squeeze-excitation, ECA and group norm import from PyTorch weights)"
+            )
+        shapes = [found[k] for k in sorted(found)]
+        ranks = tuple(len(shape) for shape in shapes)
+        fits = sorted(found) == list(range(len(found))) and ranks in _RANKS[kind]
+        if kind == "norm":
+            fits = fits and len(set(shapes)) == 1
+        elif fits and len(shapes) == 2:  # a bias has one value per output channel
+            fits = shapes[1] == (shapes[0][-1],)
+        if not fits:
+            raise UnreadableWeights(
+                f"`layers/{name}/vars` holds {', '.join(map(str, shapes))}: not the variables "
+                f"of a {match.group(1)} layer"
+            )
+        by_kind[kind].append((int(match.group(2) or 0), _Layer(kind, shapes)))
     return {kind: [layer for _, layer in sorted(found)] for kind, found in by_kind.items()}
 
 
@@ -92,14 +101,6 @@ def _torch_conv(layer: _Layer) -> list[tuple[str, tuple[int, ...]]]:
 
 def keras_shapes(path: str) -> Shapes:
     """The tensors of a Keras `.weights.h5` (or `.keras`) file, under PyTorch's names."""
-    if path.endswith(".keras"):
-        with tempfile.TemporaryDirectory(prefix="resdsl-import-") as folder:
-            try:
-                with zipfile.ZipFile(path) as archive:
-                    archive.extract("model.weights.h5", folder)
-            except (zipfile.BadZipFile, KeyError) as error:
-                raise UnreadableWeights(f"not a Keras archive ({error})") from None
-            return keras_shapes(os.path.join(folder, "model.weights.h5"))
     layers = _ordered_layers(path)
     convs, norms, dense = layers["conv"], layers["norm"], layers["dense"]
     if not convs or len(dense) != 1:

@@ -19,11 +19,9 @@ Layers without weights (pools, the blur pool's fixed filter, activations) are no
 Images are NCHW in PyTorch and NHWC in Keras: :func:`to_keras_images` and
 :func:`to_torch_images` convert inputs, nothing else needs to.
 
-Files: :func:`read_trained` reads what `eval`, `predict` and `export` are given as trained
-weights, a PyTorch checkpoint or state dict, or a Keras weights file (or `resdsl train`'s Keras
-checkpoint folder) ported to the PyTorch model; what is not one of them is an
-:class:`UnreadableWeights` error saying what the file is. :func:`fit_problem` compares tensors
-by name and shape and names the first that does not fit, for every reader of weights.
+:func:`fit_problem` compares tensors by name and shape and names the first that does not fit,
+for every reader of weights. Files from elsewhere are read, and checked against a spec before
+anything is built from them, by :mod:`resdsl.weight_files`; this module writes them.
 """
 
 from __future__ import annotations
@@ -31,29 +29,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import tempfile
-import warnings
 from collections.abc import Mapping
 
 from .ir import ChannelConvLayer, ConvLayer, Network, NormLayer
 
 __all__ = [
     "PortError",
-    "UnreadableWeights",
     "build_generated",
     "classifier",
     "classifier_size",
-    "file_kind",
     "fit_problem",
     "keras_to_state_dict",
     "keras_to_torch",
     "layer_pairs",
-    "load_torch_checkpoint",
-    "pickled_module",
-    "read_keras_weights",
-    "read_torch_checkpoint",
-    "read_trained",
     "save_keras_weights",
     "save_torch_state",
     "state_dict_layout",
@@ -72,12 +61,6 @@ NORM_TENSORS = ("weight", "bias", "running_mean", "running_var")  # a group norm
 
 class PortError(ValueError):
     """The two models do not correspond: a missing layer or a shape that differs."""
-
-
-class UnreadableWeights(ValueError):
-    """A file that cannot be read as weights: empty, truncated, another kind of file, a pickle
-    that would run code. The message says what the file is and what was expected; the caller
-    names the file."""
 
 
 # --------------------------------------------------------------------------- fitting
@@ -370,295 +353,32 @@ def build_generated(network: Network, backend: str):
     )
 
 
-# The first bytes of files that are not weights, for an error that says what was given.
-_SIGNATURES = (
-    (b"\x89HDF\r\n\x1a\n", "hdf5"),  # Keras' .weights.h5
-    (b"PK\x03\x04", "torch"),  # torch.save's zip archive
-    (b"\x80", "torch"),  # a pickle (protocol 2 on): torch.save's legacy format
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
-    (b"GIF8", "a GIF image"),
-    (b"BM", "a BMP image"),
-    (b"%PDF", "a PDF document"),
-    (b"\x1f\x8b", "a gzip archive"),
-)
-TORCH_EXPECTED = "a PyTorch state dict or checkpoint (what torch.save writes)"
-TRAINED_EXPECTED = (
-    "a PyTorch checkpoint or state dict (.pt), a Keras .weights.h5 file, or a "
-    "`resdsl train --backend keras` checkpoint folder"
-)
-
-
-def file_kind(path: str | os.PathLike) -> str:
-    """What a file holds, by its first bytes: "torch" (torch.save's zip or pickle), "hdf5"
-    (Keras weights), or words for anything else ("an empty file", "a PNG image", "a text
-    file", "a file of another kind"). Raises OSError when it cannot be opened."""
-    with open(path, "rb") as handle:
-        head = handle.read(512)
-    if not head:
-        return "an empty file"
-    for signature, kind in _SIGNATURES:
-        if head.startswith(signature):
-            return kind
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:  # perhaps cut inside a character; the rest says enough
-        text = head[:-3].decode("utf-8", errors="replace")
-    if "\0" not in text and "\ufffd" not in text:
-        return "a text file"
-    return "a file of another kind"
-
-
-def load_torch_checkpoint(path: str | os.PathLike) -> dict:
-    """A state dict from a `.pt` file, read with `weights_only=True` (no code runs); a
-    checkpoint that wraps it under `state_dict` or `model` is unwrapped."""
-    return read_torch_checkpoint(path)[0]
-
-
-def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
-    """The state dict of a `.pt` file (see :func:`load_torch_checkpoint`), and the data record
-    a `resdsl train` checkpoint keeps beside it (`data`: name, normalisation, class names), or
-    None. One read of the file. Raises OSError when it cannot be opened, UnreadableWeights
-    when it is not a state dict of tensors."""
-    import torch
-
-    kind = file_kind(path)
-    if kind == "hdf5":
-        raise UnreadableWeights(f"a Keras weights file (HDF5), not {TORCH_EXPECTED}")
-    if kind != "torch":
-        raise UnreadableWeights(f"{kind}, not {TORCH_EXPECTED}")
-    try:
-        with warnings.catch_warnings():  # torch's warnings ask to "file an issue"
-            warnings.simplefilter("ignore")
-            data = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except OSError:
-        raise
-    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        module = pickled_module(path)
-        if module is not None:
-            raise UnreadableWeights(
-                f"a pickled whole model (`{module}`, an nn.Module), not its weights; it is not "
-                "read, as loading it would run code: save a state dict instead, "
-                "torch.save(model.state_dict(), PATH)"
-            ) from None
-        raise UnreadableWeights(_refusal(error)) from None
-    record = data.get("data") if isinstance(data, Mapping) else None
-    for key in ("state_dict", "model"):
-        if isinstance(data, Mapping) and isinstance(data.get(key), Mapping):
-            data = data[key]
-    if not isinstance(data, Mapping) or not all(hasattr(v, "shape") for v in data.values()):
-        what = "a mapping" if isinstance(data, Mapping) else f"a {type(data).__name__}"
-        raise UnreadableWeights(f"it holds {what}, not a state dict of tensors")
-    return dict(data), (record if isinstance(record, dict) else None)
-
-
-_MODULE_STATE = frozenset({"_parameters", "_buffers", "_modules"})  # an nn.Module's __dict__
-
-
-def pickled_module(path: str | os.PathLike) -> str | None:
-    """The class of the object a torch.save file holds, where that is a whole model (an
-    `nn.Module`: `torch.save(model, PATH)`); None for anything else. Read from the pickle's
-    opcodes, never unpickled (nothing in the file runs): a module's pickle names a class from
-    `torch.nn.modules`, or holds the `_parameters`, `_buffers` and `_modules` of a module's
-    state. The class named is the pickle's first (the top-level object's)."""
-    import io
-    import pickletools
-    import zipfile
-
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                name = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
-                streams = [archive.read(name)] if name else []
-        else:  # the legacy format: pickles one after another (magic, version, info, object)
-            with open(path, "rb") as handle:
-                streams = [handle.read(64 << 20)]
-    except (OSError, zipfile.BadZipFile, KeyError):
-        return None
-    for data in streams:
-        stream = io.BytesIO(data)
-        for _ in range(4):  # the legacy format's object is its fourth pickle
-            classes, strings, recent = [], set(), []
-            try:
-                for opcode, arg, _ in pickletools.genops(stream):
-                    if isinstance(arg, str) and "UNICODE" in opcode.name:
-                        strings.add(arg)
-                        recent = [*recent[-1:], arg]
-                    if opcode.name == "GLOBAL":
-                        classes.append(arg.replace(" ", "."))
-                    elif opcode.name == "STACK_GLOBAL" and len(recent) == 2:
-                        classes.append(".".join(recent))
-            except Exception:  # the end of the pickles (storage bytes follow) or damage
-                break
-            torch_nn = any(c.startswith("torch.nn.modules.") for c in classes)
-            if classes and (torch_nn or _MODULE_STATE.issubset(strings)):
-                return classes[0]
-    return None
-
-
-def _refusal(error: BaseException) -> str:
-    """Why torch.load(weights_only=True) could not read a file, in a line of our own: torch's
-    messages run to paragraphs that suggest weights_only=False or filing an issue."""
-    text = str(error)
-    blocked = re.search(r"unsupported GLOBAL (\S+)", text)
-    if blocked:
-        return (
-            f"it holds a pickled `{blocked.group(1)}`, which weights do not need; it is not "
-            "loaded, as loading could run code"
-        )
-    if isinstance(error, EOFError) or "central directory" in text:
-        return "it is truncated or damaged: it ends before the end of its data"
-    return f"not {TORCH_EXPECTED}: torch.load(weights_only=True) cannot read it"
-
-
-def read_trained(path: str | os.PathLike, network: Network) -> tuple[dict, dict | None]:
-    """The PyTorch state dict of trained weights for `network`, and the data record saved with
-    them (None for weights from elsewhere): a PyTorch checkpoint or state dict, or a Keras
-    weights file or checkpoint folder (`resdsl train --backend keras`'s `best.weights.h5`,
-    `checkpoint/`) ported with :func:`read_keras_weights`. Raises OSError for a file that
-    cannot be opened, UnreadableWeights for anything else, PortError for Keras weights of
-    another network."""
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        inner = os.path.join(path, KERAS_CHECKPOINT_WEIGHTS)
-        if os.path.isfile(inner):
-            return read_keras_weights(inner, network)
-        best = [n for n in ("best.pt", "best.weights.h5") if os.path.isfile(os.path.join(path, n))]
-        hint = f" (a run folder: give its `{best[0]}`)" if best else ""
-        raise UnreadableWeights(f"a folder{hint}, not {TRAINED_EXPECTED}")
-    kind = file_kind(path)
-    if kind == "hdf5":
-        return read_keras_weights(path, network)
-    if kind != "torch":
-        raise UnreadableWeights(f"{kind}, not {TRAINED_EXPECTED}")
-    return read_torch_checkpoint(path)
-
-
-# --------------------------------------------------------------------------- Keras files
+# --------------------------------------------------------------------------- files
 
 KERAS_CHECKPOINT_WEIGHTS = "model.weights.h5"  # in a Keras checkpoint folder, beside trainer.json
 KERAS_RECORD = "resdsl_data"  # the attribute of a .weights.h5 file holding the data record
+# Readers of weights files, untrusted input, live in resdsl.weight_files and keras_files; these
+# names stay importable from here (`from resdsl.weights import load_torch_checkpoint`), loaded
+# when asked for, as those modules import this one.
+_READERS = {
+    "TORCH_EXPECTED": "weight_files",
+    "TRAINED_EXPECTED": "weight_files",
+    "UnreadableWeights": "weight_files",
+    "file_kind": "weight_files",
+    "load_torch_checkpoint": "weight_files",
+    "pickled_module": "weight_files",
+    "read_torch_checkpoint": "weight_files",
+    "read_trained": "weight_files",
+    "read_keras_weights": "keras_files",
+}
 
 
-def _keras_layout(path: str) -> dict[str, tuple[int, ...]]:
-    """Every variable of a Keras `.weights.h5` file, `layers/<group>/vars/<i>` to its shape."""
-    import h5py
+def __getattr__(name: str):
+    if name in _READERS:
+        import importlib
 
-    try:
-        handle = h5py.File(path, "r")
-    except OSError:
-        raise UnreadableWeights(f"an HDF5 file h5py cannot read, not {TRAINED_EXPECTED}") from None
-    layout: dict[str, tuple[int, ...]] = {}
-    with handle:
-        layers = handle.get("layers")
-        if not isinstance(layers, h5py.Group):
-            raise UnreadableWeights("an HDF5 file without Keras' `layers` group: not Keras weights")
-
-        def visit(name: str, item) -> None:
-            if isinstance(item, h5py.Dataset):
-                layout[f"layers/{name}"] = tuple(item.shape)
-
-        layers.visititems(visit)
-    return layout
-
-
-def _keras_record(path: str) -> dict | None:
-    """The data record a `resdsl train` Keras weights file keeps (its `resdsl_data`
-    attribute), or that of the checkpoint's `trainer.json` beside it; None for others."""
-    import h5py
-
-    text = None
-    with contextlib.suppress(OSError), h5py.File(path, "r") as handle:
-        text = handle.attrs.get(KERAS_RECORD)
-    try:
-        if text is not None:
-            record = json.loads(text)
-        else:
-            with open(os.path.join(os.path.dirname(path), "trainer.json"), encoding="utf-8") as f:
-                record = json.load(f).get("data")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
-def _snake_case(name: str) -> str:
-    """Keras' `naming.to_snake_case`: how a `.weights.h5` file names a layer's group."""
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", re.sub(r"\W+", "", name))
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _keras_groups(keras_model) -> dict[str, object]:
-    """`layers/<group>` of a `.weights.h5` file to the model's layer saved there: Keras names
-    each by its class and a counter over the model's layers (`conv2d`, `conv2d_1`, ...)."""
-    groups, used = {}, {}
-    for layer in keras_model.layers:
-        base = _snake_case(type(layer).__name__)
-        used[base] = used.get(base, -1) + 1
-        groups[f"layers/{base}" + (f"_{used[base]}" if used[base] else "")] = layer
-    return groups
-
-
-def _keras_names(layout: Mapping[str, tuple], groups: Mapping[str, object]) -> dict:
-    """`layers/<group>/vars/<i>` to the variable's own path (`layer1_block1_1_conv/kernel`),
-    where the layer has that variable; others keep their place in the file."""
-    names = {}
-    for key in layout:
-        group, _, index = key.rpartition("/vars/")
-        layer = groups.get(group)
-        variables = getattr(layer, "weights", [])
-        if index.isdigit() and int(index) < len(variables):
-            names[key] = variables[int(index)].path
-        else:
-            names[key] = key
-    return names
-
-
-def read_keras_weights(path: str | os.PathLike, network: Network) -> tuple[dict, dict | None]:
-    """A Keras `.weights.h5` file of `network`'s Keras model as the state dict of its PyTorch
-    model (ported by :func:`keras_to_state_dict`), and the data record saved with it or None.
-
-    The classifier is sized by the file. The file is checked against the layout of a fresh
-    model's saved weights, variable for variable, before it is loaded: Keras itself, given a
-    file of another network, warns of each layer it skips and then fails with an error that
-    prints whole tensors. A variable that does not fit is named as the model names it, with the
-    counts, in the PortError raised."""
-    path = os.fspath(path)
-    found = _keras_layout(path)
-    record = _keras_record(path)
-    module = build_generated(network, "keras")
-    model = module.build_model()
-    groups = _keras_groups(model)
-    head = classifier(network)
-    group = next((g for g, layer in groups.items() if head and layer.name == head[1]), None)
-    kernel = found.get(f"{group}/vars/0", ())
-    if len(kernel) == 2 and kernel[1] != network.classes:
-        model = module.build_model(num_classes=kernel[1])
-        groups = _keras_groups(model)
-    with tempfile.TemporaryDirectory(prefix="resdsl-keras-") as folder:
-        fresh = os.path.join(folder, "fresh.weights.h5")
-        model.save_weights(fresh)
-        expected = _keras_layout(fresh)
-    names = _keras_names({**found, **expected}, groups)
-    order = {group: place for place, group in enumerate(groups)}
-
-    def in_model_order(layout: Mapping[str, tuple]) -> dict:
-        def place(key: str) -> tuple:
-            group, _, index = key.rpartition("/vars/")
-            return (order.get(group, len(order)), group, int(index) if index.isdigit() else 0)
-
-        return {names[key]: layout[key] for key in sorted(layout, key=place)}
-
-    problem = fit_problem(
-        in_model_order(found), in_model_order(expected), target=f"{network.name}'s Keras model"
-    )
-    if problem:
-        raise PortError(problem)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.load_weights(path)
-    torch_model = build_generated(network, "torch").build_model(model.output_shape[-1])
-    state = keras_to_state_dict(model, torch_model.state_dict(), layer_pairs(network))
-    return state, record
+        return getattr(importlib.import_module(f"resdsl.{_READERS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def save_torch_state(state: Mapping, path: str | os.PathLike) -> None:

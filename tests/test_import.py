@@ -54,10 +54,19 @@ def _same_network(a, b, *, macs: bool = True, names: bool = True) -> None:
 
 @pytest.mark.parametrize("path", ALL_SPECS + TIMM_SPECS, ids=spec_id)
 def test_every_library_spec_comes_back_from_its_tensors(path):
+    from resdsl.importer import Choices
+
     network = resdsl.load(path)
-    imported = infer(Source(path.name, _shapes(network)), network.name, _input(network))
+    plain = all(blk.shortcut.kind == "none" for *_, blk in network.blocks())
+    imported = infer(
+        Source(path.name, _shapes(network)), network.name, _input(network), Choices(plain=plain)
+    )
     again = analyze_text(imported.text, "imported.res")
     assert again.ok, again.diagnostics
+    # Weights cannot tell a plain block from a residual one without a projection: --plain says.
+    assert [b.shortcut.kind == "none" for *_, b in again.network.blocks()] == [
+        plain for _ in network.blocks()
+    ]
     anti_aliased = any(path.stem.startswith(prefix) for prefix in AA)
     _same_network(again.network, network, macs=not anti_aliased)
     if anti_aliased:
@@ -336,6 +345,23 @@ def test_inconsistent_shapes_name_the_tensor():
     shapes["layer2.0.bn1.weight"] = (7,)
     with pytest.raises(ImportFailed, match=r"`layer2\.0\.bn1\.weight`"):
         infer(Source("bad", shapes), "bad")
+
+
+def test_weights_without_projections_import_as_residual_unless_plain():
+    """A plain net's tensors are its option-A counterpart's: the import says it assumed a
+    residual network, `--plain` writes `shortcut none`, and refuses weights with projections."""
+    from resdsl.importer import Choices
+
+    plain = resdsl.load(ROOT / "specs/cifar/plain20.res")
+    source = Source("plain20.pt", _shapes(plain))
+    residual = infer(source, "r")
+    assert "`import --plain` writes `shortcut none`" in residual.text.replace("\n# ", " ")
+    assert "shortcut A" in residual.text
+    written = infer(source, "p", choices=Choices(plain=True)).text
+    assert "shortcut none" in written and analyze_text(written, "p.res").ok
+    projected = Source("r18.pt", _shapes(resdsl.load(ROOT / "specs/resnet18.res")))
+    with pytest.raises(ImportFailed, match="--plain: stage `layer2` has projection shortcuts"):
+        infer(projected, "p", choices=Choices(plain=True))
 
 
 def test_options_say_what_weights_cannot():

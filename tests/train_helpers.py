@@ -16,14 +16,15 @@ ROOT = Path(__file__).parent.parent
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 
 
-def tiny_spec(shape: str, classes: int) -> str:
-    """A CIFAR-style ResNet-8 of input `shape` ("CxHxW") that learns small images in seconds."""
+def tiny_spec(shape: str, classes: int, shortcut: str = "A") -> str:
+    """A CIFAR-style ResNet-8 of input `shape` ("CxHxW") that learns small images in seconds
+    (its final width is 64)."""
     return f"""network resnet8 {{
   input    {shape}
   classes  {classes}
   stem     cifar
   block    basic
-  shortcut A
+  shortcut {shortcut}
 
   stage layer1: 1 x 16
   stage layer2: 1 x 32 / 2

@@ -11,7 +11,6 @@ split, which is how training computed them.
 from __future__ import annotations
 
 import json
-import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -19,7 +18,6 @@ import click
 if TYPE_CHECKING:
     import numpy as np
 
-EXIT_USAGE = 2
 WEIGHTS_HELP = (
     "trained weights: a PyTorch checkpoint or state dict (best.pt), or Keras weights "
     "(best.weights.h5, a Keras checkpoint folder)"
@@ -27,8 +25,9 @@ WEIGHTS_HELP = (
 
 
 def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+    from ..weight_files import refuse
+
+    refuse(message)
 
 
 def _load(spec: str, weights: str):
@@ -238,9 +237,11 @@ def predict(
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
-    for result in results:
+    from ..diagnostics import printable
+
+    for result in results:  # class names come from the checkpoint: shown, never obeyed
         best = ", ".join(f"{r['class']} {r['probability']:.1%}" for r in result["top"])
-        click.echo(f"{result['image']}: {best}")
+        click.echo(printable(f"{result['image']}: {best}"))
 
 
 def _read_image(path: str, shape, augment: str) -> np.ndarray:

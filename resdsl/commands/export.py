@@ -4,7 +4,6 @@ batch dimension)."""
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import click
@@ -48,12 +47,13 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     The model has fresh weights unless --weights gives trained ones (the classifier's size is
     read from them); batch norms in inference mode; input `input`, output `logits`.
     """
+    from ..weight_files import first_line, refuse
+
     network = load_or_exit(path)
     try:
         import torch  # noqa: F401
     except ImportError:
-        click.echo("error: export needs PyTorch: pip install 'resdsl[torch]'", err=True)
-        sys.exit(2)
+        refuse("export needs PyTorch: pip install 'resdsl[torch]'")
     if weights is None:
         model = build_torch_model(network)
     else:
@@ -61,15 +61,13 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     try:
         data = onnx_bytes(model, network, opset)
     except Exception as error:  # the exporter's failures come in many types
-        click.echo(f"error: ONNX export of `{path}` failed: {error}", err=True)
-        sys.exit(1)
+        refuse(f"ONNX export of `{path}` failed: {first_line(error)}", status=1)
     from ..files import atomic_write
 
     try:
         atomic_write(output, data)
     except OSError as error:
-        click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
-        sys.exit(2)
+        refuse(f"cannot write `{output}`: {error.strerror or error}")
     click.echo(f"wrote {output}", err=True)
 
 
@@ -77,35 +75,25 @@ def trained_model(network: Network, spec: str, weights: str):
     """The model (in eval mode) with trained `weights` loaded strictly, its classifier sized by
     them, and the data record a `resdsl train` checkpoint keeps (or None). `weights` is a
     PyTorch checkpoint or state dict, or Keras weights (`resdsl train --backend keras`'s
-    `best.weights.h5`, its `checkpoint/` folder) ported to the PyTorch model. A file that cannot
-    be read or does not fit exits 2 with a message naming the first tensor that does not."""
-    from ..weights import (
-        PortError,
-        UnreadableWeights,
-        classifier_size,
-        read_trained,
-        state_problem,
-    )
+    `best.weights.h5`, its `checkpoint/` folder) ported to the PyTorch model. The file is
+    checked against the spec before the model is built (weight_files.read_trained): one that
+    cannot be read or does not fit exits 2 with a line naming the first tensor that does not."""
+    from ..weight_files import UnreadableWeights, read_trained, refuse
+    from ..weights import PortError, classifier_size
 
     try:
-        state, record = read_trained(weights, network)
+        state, record = read_trained(weights, network, spec)
     except (OSError, UnreadableWeights) as error:
         reason = "no such file" if isinstance(error, FileNotFoundError) else str(error)
-        click.echo(f"error: cannot read `{weights}`: {reason}", err=True)
-        sys.exit(2)
+        refuse(f"cannot read `{weights}`: {reason}")
     except PortError as error:
-        click.echo(f"error: `{weights}` does not fit {spec}: {error}", err=True)
-        sys.exit(2)
+        refuse(f"`{weights}` does not fit {spec}: {error}")
     model = build_torch_model(network, classifier_size(state, network))
-    problem = state_problem(state, {k: v.shape for k, v in model.state_dict().items()}, spec)
-    if problem is None:
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as error:  # fits by name and shape; a dtype, say, does not
-            problem = str(error).strip().splitlines()[-1].strip()
-    if problem:
-        click.echo(f"error: `{weights}` does not fit {spec}: {problem}", err=True)
-        sys.exit(2)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:  # fits by name, shape and dtype; this guards what is left
+        reason = str(error).strip().splitlines()[-1].strip()
+        refuse(f"`{weights}` does not fit {spec}: {reason}")
     return model.eval(), record
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ._common import input_option
@@ -42,6 +40,12 @@ from ._common import input_option
     type=click.Choice(["1x1", "3x3"]),
     help="which bottleneck convolution strides (default: the family's convention)",
 )
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="the blocks add no shortcut (`shortcut none`): weights cannot tell a plain network "
+    "from a residual one without projections",
+)
 def import_(
     source: str,
     output: str | None,
@@ -50,6 +54,7 @@ def import_(
     strides,
     dilations,
     stride_on,
+    plain: bool,
 ) -> None:
     """Write the spec that reproduces SOURCE's architecture.
 
@@ -67,23 +72,19 @@ def import_(
     written: its PyTorch model's state dict has SOURCE's tensors, name for name and shape for
     shape.
     """
-    from resdsl.cli import EXIT_SPEC, EXIT_USAGE
+    from resdsl.cli import EXIT_SPEC
     from resdsl.importer import Choices, ImportFailed, default_name, infer, read
-    from resdsl.weights import UnreadableWeights
+    from resdsl.weight_files import UnreadableWeights, first_line, refuse
 
-    choices = Choices(strides=strides, dilations=dilations, stride_on=stride_on)
+    choices = Choices(strides=strides, dilations=dilations, stride_on=stride_on, plain=plain)
     try:
         imported = infer(read(source), name or default_name(source), input_shape, choices)
     except UnreadableWeights as error:  # bad input the user must fix: usage status
-        click.echo(f"error: cannot read `{source}`: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"cannot read `{source}`: {error}")
     except ImportFailed as error:
-        click.echo(f"error: cannot import `{source}`: {error}", err=True)
-        sys.exit(EXIT_SPEC)
+        refuse(f"cannot import `{source}`: {error}", EXIT_SPEC)
     except (OSError, ValueError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        click.echo(f"error: cannot read `{source}`: {message}", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"cannot read `{source}`: {first_line(error)}")
     if output is None:
         click.echo(imported.text, nl=False)
         return
@@ -92,8 +93,7 @@ def import_(
     try:
         atomic_write(output, imported.text)
     except OSError as error:
-        click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"cannot write `{output}`: {error.strerror or error}")
     click.echo(f"wrote {output}", err=True)
 
 

@@ -40,8 +40,9 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     PyTorch checkpoints are read with torch.load(weights_only=True); outputs are written
     atomically.
     """
-    from resdsl.cli import EXIT_USAGE, _report
+    from resdsl.cli import _report
     from resdsl.driver import analyze_file
+    from resdsl.weight_files import first_line, refuse
 
     (src, src_path), (dst, dst_path) = source, target
     if src == dst:
@@ -51,44 +52,36 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     if src == "keras" and not src_path.endswith(".weights.h5"):
         raise click.BadParameter("Keras weights files end in `.weights.h5`", param_hint="--from")
     if not os.path.isfile(src_path):
-        click.echo(f"error: no such file `{src_path}`", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"no such file `{src_path}`")
     result = analyze_file(spec)
     status = _report([result], "text")
     if not result.ok:
         sys.exit(status)
     network = result.network
 
-    from resdsl import weights
+    from resdsl import keras_files, weight_files, weights
 
-    # The source is read (and checked against the spec) before the target's framework is
-    # imported: a file that is not this network's weights fails without starting TensorFlow.
+    # The source is read and checked against the spec (shapes, the classifier's size, values)
+    # before the target's model is built or its framework imported: a file that is not this
+    # network's weights fails without starting TensorFlow, and never sizes a model.
     try:
         if src == "torch":
-            state = weights.load_torch_checkpoint(src_path)
+            state, _ = weight_files.read_torch_weights(src_path, network, spec)
             # The classifier is sized by the weights, as the Keras reader and eval do.
-            classes = weights.classifier_size(state, network)
-            shapes = weights.state_dict_shapes(network, classes)
-            problem = weights.state_problem(state, shapes, spec)
-            if problem:
-                raise weights.PortError(problem)
             module = weights.build_generated(network, "keras")
-            keras_model = module.build_model(num_classes=classes)
+            keras_model = module.build_model(num_classes=weights.classifier_size(state, network))
             weights.state_dict_to_keras(state, keras_model, weights.layer_pairs(network))
             weights.save_keras_weights(keras_model, dst_path)
         else:
-            state, _ = weights.read_keras_weights(src_path, network)
+            state, _ = keras_files.read_keras_weights(src_path, network)
+            weight_files.check_state(state, network, spec)
             weights.save_torch_state(state, dst_path)
-    except weights.UnreadableWeights as error:
-        click.echo(f"error: cannot read `{src_path}`: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+    except weight_files.UnreadableWeights as error:
+        refuse(f"cannot read `{src_path}`: {error}")
     except weights.PortError as error:
         # The spec is fine (it checked); the weights file is not this network's: a problem
         # with an input file, status 2, as the README reserves 1 for specs with errors.
-        click.echo(f"error: `{src_path}` does not fit {spec}: {error}", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"`{src_path}` does not fit {spec}: {error}")
     except (OSError, ValueError, RuntimeError) as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        click.echo(f"error: cannot port `{src_path}`: {message}", err=True)
-        sys.exit(EXIT_USAGE)
+        refuse(f"cannot port `{src_path}`: {first_line(error)}")
     click.echo(f"wrote {dst_path}", err=True)
