@@ -157,7 +157,8 @@ overridden by the child's (stages matched by name, replaced in place or appended
 Shortcut policies, as the ResNet papers name them: `identity` everywhere (shapes must match);
 `A` zero-pads the new channels of a widening block after subsampling; `B` projects (1x1
 convolution and norm) only where the shape changes; `C` projects in every block; `D` (ResNet-D)
-average-pools before a stride-1 projection.
+average-pools before a stride-1 projection; `none` has no shortcut and no addition, the
+paper's plain network (for every stage at once).
 """
 
 

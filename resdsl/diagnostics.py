@@ -124,6 +124,24 @@ E_PAD_ODD = _code(
     "zero-padding shortcut needs an even channel increase",
     _net("  shortcut A\n  stage a: 2 x 16\n  stage b: 2 x 33 { waive halve_double }"),
 )
+E_PLAIN_DROP_PATH = _code(
+    "E304",
+    "error",
+    "stochastic depth in a plain network",
+    _net("  shortcut none\n  stochastic_depth 0.1\n  stage a: 2 x 16"),
+)
+E_PLAIN_ZERO_INIT = _code(
+    "E305",
+    "error",
+    "zero_last_norm in a plain network",
+    _net("  shortcut none\n  init kaiming(zero_last_norm: on)\n  stage a: 2 x 16"),
+)
+E_PLAIN_MIXED = _code(
+    "E306",
+    "error",
+    "plain and residual stages in one network",
+    _net("  stage a: 2 x 16\n  stage b: 2 x 32 / 2 { shortcut none }"),
+)
 # Blocks: E4xx
 E_BASIC_GROUPS = _code(
     "E401",

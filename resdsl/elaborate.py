@@ -503,7 +503,8 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         pre=tuple(pre),
         branch=tuple(branch),
         shortcut=shortcut,
-        add="out" if preact else "add",
+        # The Keras name of the addition; a plain block has none.
+        add="" if shortcut.kind == "none" else "out" if preact else "add",
         post=post,
         in_shape=shape,
         out_shape=branch_shape,
@@ -598,6 +599,8 @@ def _shortcut(
     parameter-free and pooling ones). `dilation` is the block's own (timm dilates a shortcut's
     wider kernel by it)."""
     policy = spec.shortcut
+    if policy.policy == "none":
+        return Shortcut(kind="none", stride=stride)
     same_width = shape.channels == out.channels
     if policy.policy == "identity" or (same_width and stride == 1 and policy.policy != "C"):
         return Shortcut(kind="identity", stride=1)

@@ -247,7 +247,7 @@ class SpecFile(Node):
 # --------------------------------------------------------------------------- spec
 
 BlockLayout = Literal["basic", "bottleneck"]
-ShortcutPolicy = Literal["identity", "A", "B", "C", "D"]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
 StemPreset = Literal["imagenet", "cifar", "deep"]
 StemPool = Literal["max", "avg", "conv", "none"]
 NormKind = Literal["batch", "group"]
@@ -674,7 +674,7 @@ def layer_stride(layer) -> int | None:
     return None
 
 
-ShortcutKind = Literal["identity", "subsample", "pad", "project", "pool_project"]
+ShortcutKind = Literal["identity", "subsample", "pad", "project", "pool_project", "none"]
 
 
 class Shortcut(Node):
@@ -687,6 +687,7 @@ class Shortcut(Node):
     project       a 1x1 convolution with the block's stride, then a norm (options B and C)
     pool_project  average pool, then a 1x1 convolution and a norm (option D, ResNet-D; in a
                   dilated stage, which does not stride, a 2x2 average padded to keep the size)
+    none          no shortcut and no addition: the branch alone (the paper's plain networks)
     """
 
     kind: ShortcutKind
@@ -731,7 +732,7 @@ class Block(Node):
     pre: tuple[AnyLayer, ...]
     branch: tuple[AnyLayer, ...]
     shortcut: Shortcut
-    add: str  # the Keras name of the addition
+    add: str  # the Keras name of the addition; "" in a plain block, which has none
     post: tuple[AnyLayer, ...]
     in_shape: Shape
     out_shape: Shape

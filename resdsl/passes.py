@@ -356,6 +356,62 @@ def check_shortcuts(network: Network, diags: Diagnostics) -> None:
                     break
 
 
+@register("plain networks", "E304-E306")
+def check_plain(network: Network, diags: Diagnostics) -> None:
+    """`shortcut none` (a plain network) holds for every stage; nothing may drop or zero a
+    branch, which is then the only path through its block."""
+    plain = [stage for stage in network.stages if stage.runs[0].block.shortcut.kind == "none"]
+    if not plain:
+        return
+    residual = [stage for stage in network.stages if stage not in plain]
+    if residual:
+        # The stage that sets a shortcut of its own is the odd one out.
+        network_span = network.spans.get("shortcut")
+        odd = next(
+            (s for s in network.stages if s.spans.get("shortcut") not in (None, network_span)),
+            plain[0],
+        )
+        diags.add(
+            dx.E_PLAIN_MIXED,
+            f"stage `{odd.name}` {'has no shortcuts' if odd in plain else 'has shortcuts'} "
+            f"where stage `{(residual if odd in plain else plain)[0].name}` "
+            f"{'has them' if odd in plain else 'has none'}; a network is plain or residual "
+            "throughout",
+            _setting_span(odd, network, "shortcut"),
+            label="shortcut",
+            help="set `shortcut none` on the network, for every stage"
+            if odd in plain
+            else f"remove stage `{odd.name}`'s `shortcut`",
+        )
+    conventions = network.conventions
+    # A plain network's branch is its only path: what drops or zeroes it cuts the network.
+    cuts = [
+        (
+            conventions.stochastic_depth > 0,
+            dx.E_PLAIN_DROP_PATH,
+            "stochastic depth drops whole residual branches, and a plain network's branch is "
+            "its only path: a dropped block would cut the network",
+            "stochastic_depth",
+            "stochastic depth",
+            "remove `stochastic_depth`, or give the network shortcuts",
+        ),
+        (
+            conventions.zero_last_norm,
+            dx.E_PLAIN_ZERO_INIT,
+            "`zero_last_norm` starts each branch at zero, and a plain network's branch is its "
+            "only path: every block would output zeros",
+            "init",
+            "zero_last_norm",
+            "use `init kaiming` without `zero_last_norm`, or give the network shortcuts",
+        ),
+    ]
+    for applies, code, message, setting, label, fix in cuts:
+        if applies:
+            diags.add(
+                code, message, network.spans.get(setting, network.span), label=label, help=fix
+            )
+
+
 # --------------------------------------------------------------------------- spatial
 
 

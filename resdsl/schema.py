@@ -163,6 +163,8 @@ SHORTCUTS = {
     ),
     "C": Kind(_SHORTCUT_DEFAULTS, {"kernel": _PROJECTION_KERNEL}),
     "D": Kind(_SHORTCUT_DEFAULTS, {}),
+    # No shortcut: the branch alone, the paper's plain network.
+    "none": Kind(_SHORTCUT_DEFAULTS, {}),
 }
 _NORM_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "groups": 32}
 NORMS = {

@@ -13,7 +13,7 @@ import os
 
 import pytest
 from output_stride import dilated_text
-from torch_helpers import SPECS, import_code, randomise_norms
+from torch_helpers import SPECS, import_code, trained_norms
 
 # torchvision (through triton) segfaults when imported after TensorFlow in one process.
 with contextlib.suppress(ImportError):
@@ -65,10 +65,10 @@ def _size(network) -> tuple[int, int]:
     return (67, 51)
 
 
-def _reference(name: str, stride: int):
+def _reference(name: str, stride: int, size: tuple[int, int]):
     torch.manual_seed(0)
     model = timm.create_model(name, pretrained=False, output_stride=stride)
-    randomise_norms(model)
+    trained_norms(model, size)
     return model.eval()
 
 
@@ -82,7 +82,7 @@ def test_torch_matches_timm_at_output_stride(name, stride):
     result = resdsl.analyze(text, base=TIMM)
     assert result.ok, [str(d) for d in result.diagnostics]
     network = result.network
-    reference = _reference(name, stride)
+    reference = _reference(name, stride, _size(network))
     module = import_code(resdsl.compile(text, backend="torch", base=TIMM))
     model = module.build_model()
     model.load_state_dict(reference.state_dict(), strict=True)
@@ -102,8 +102,8 @@ def test_keras_matches_timm_at_output_stride(name, stride):
 
     text = dilated_text(TIMM / f"{name}.res", stride)
     network = resdsl.load(text, base=TIMM)
-    reference = _reference(name, stride)
     height, width = _size(network)
+    reference = _reference(name, stride, (height, width))
     keras_model = weights.build_generated(network, "keras").build_model(
         input_shape=(height, width, network.input.channels)
     )

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from torch_helpers import trained_norms
 
 # torchvision (through triton) segfaults when imported after TensorFlow in one process; the
 # Keras tests load TensorFlow, so take torchvision first wherever these tests run.
@@ -112,40 +113,6 @@ def reference(name: str):
     return timm.create_model(name, pretrained=False).eval()
 
 
-def randomize_norms(model, size: tuple[int, int]) -> None:
-    """Norms away from their identity defaults, as after training: random scales and shifts
-    (timm starts each branch's last norm at zero; here its scale is small, as trained
-    networks' are), and batch norms' statistics those of a training-mode pass over random
-    images. Statistics that do not fit the activations, or large scales at the end of every
-    branch, make the deep networks so ill-conditioned that timm's own float32 logits differ
-    from float64's by more than the tolerance (ResNet-200-D: 8e-4); these keep every network
-    of the registry well conditioned."""
-    generator = torch.Generator().manual_seed(0)
-    norms = [
-        module
-        for module in model.modules()
-        if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm))
-    ]
-    # Each residual branch's last norm (timm's `zero_init_last` blocks: bn3, or bn2 in basic
-    # blocks) keeps a small scale, as trained networks' do.
-    last = {
-        id(getattr(block, "bn3", None) or block.bn2)
-        for block in model.modules()
-        if hasattr(block, "zero_init_last")
-    }
-    with torch.no_grad():
-        for norm in norms:
-            n = norm.weight.shape[0]
-            scale = torch.rand(n, generator=generator)
-            norm.weight.copy_(0.1 + 0.2 * scale if id(norm) in last else 0.5 + scale)
-            norm.bias.copy_(torch.rand(n, generator=generator) - 0.5)
-            if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
-                norm.momentum = None  # the running statistics: this batch's
-                norm.reset_running_stats()
-        model.train()(torch.randn(4, 3, *size, generator=generator))
-        model.eval()
-
-
 def input_size(network) -> tuple[int, int]:
     average = any(block.anti_alias == "avg" for *_, block in network.blocks())
     return AVERAGE_AA_SIZE if average else SIZE
@@ -163,7 +130,7 @@ def compare(name: str) -> dict:
     torch.manual_seed(0)
     model = reference(name)
     height, width = input_size(network)
-    randomize_norms(model, (height, width))
+    trained_norms(model, (height, width))
     state = model.state_dict()
     keras_model = weights.build_generated(network, "keras").build_model(
         input_shape=(height, width, network.input.channels)

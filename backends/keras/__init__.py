@@ -744,6 +744,11 @@ def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None
     if block.pre:
         lines += _chain(_applies(block.pre, scope, ctx), "x", "preact", "preact")
         source = "preact"
+    plain = block.shortcut.kind == "none"  # a plain network's block: the branch alone
+    if plain:
+        post = _applies(block.post, scope, ctx)
+        lines += _chain(_applies(block.branch, scope, ctx), source, "x", "x" if post else "return")
+        return lines + _chain(post, "x", "x", "return")
     if residual is None:
         lines.append(f"{INDENT}residual = x")
     else:
@@ -772,6 +777,8 @@ def _block_doc(block: Block, function: BlockFunction) -> str:
     else:
         what = ", ".join(kernels[:-1]) + f" and {kernels[-1]} convolutions"
     what += ", each after a norm and activation" if block.preact else ", each followed by a norm"
+    if block.shortcut.kind == "none":
+        what += ", and no shortcut (a plain network)"
     ordinals = ["first", "second", "third"]
     labels = []
     for number, label in enumerate(kernels):
@@ -944,6 +951,8 @@ def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
     for function in functions:
         blocks = function.blocks
         base = ("preact_" if blocks[0].preact else "") + blocks[0].layout
+        if blocks[0].shortcut.kind == "none":
+            base = f"plain_{base}"
         seen[base] = seen.get(base, 0) + 1
         function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
         function.out_filters = any(b.mid_channels != b.out_channels for b in blocks)

@@ -585,6 +585,7 @@ class _BlockClass:
     post: list[_Unit]
     takes: list[str]  # what it takes besides the widths, the stride and the downsample
     sources: set[str]  # what its shortcuts read: "input", "preactivated"
+    adds: bool = True  # adds a shortcut; a plain network's block (`shortcut none`) does not
 
     @property
     def zero(self) -> list[str]:
@@ -753,6 +754,9 @@ class _Plan:
         self._outcomes: dict[int, _Outcome | None] = {}
         self.rank: dict[_Outcome | None, int] = {}  # order of first use
         self.downsample = self._shortcut_attribute()
+        plain = {block.shortcut.kind == "none" for _, block in self.runs}
+        if len(plain) > 1:  # make_stage gives every block of a module a downsample, or none
+            self.problem("plain and residual blocks in one network")
         self.classes = self._classes()
         self.functions = self._functions() if self.downsample else []
         self.stages = [self._stage(stage) for stage in network.stages]
@@ -903,8 +907,10 @@ class _Plan:
                 members.append(block)
         classes = []
         for members in by_key.values():
-            variants = list(dict.fromkeys(_variant(b) for b in members if b.stride != 1))
-            for variant in variants or [()]:
+            # A block at stride 1 has such layers where its dilation changes (timm's `use_aa`).
+            variants = list(dict.fromkeys(_variant(b) for b in members if _variant(b)))
+            plain = any(b.stride != 1 and not _variant(b) for b in members)
+            for variant in variants + [()] * (plain or not variants):
                 group = [
                     b
                     for b in members
@@ -957,6 +963,7 @@ class _Plan:
             post=self.units(template.post, fields[cut[1] :], block=True),
             takes=[name for name in _OPTIONS if name in used],
             sources={b.shortcut.source for b in members if b.shortcut.layers},
+            adds=template.shortcut.kind != "none",
         )
 
     def stage_class(self, stage) -> _BlockClass:
@@ -1094,6 +1101,8 @@ def _key(block: Block) -> tuple:
             if convs:
                 kept[convs[-1]] = kept[convs[-1]].model_copy(update={"strided": True})
         key.append(tuple(_structure(x) for x in kept))
+    # A plain block (`shortcut none`) adds nothing: a class of its own.
+    key.append(block.shortcut.kind == "none")
     return tuple(key)
 
 
@@ -1134,7 +1143,7 @@ def _name_classes(classes: list[_BlockClass]) -> None:
     for cls in classes:
         block = cls.blocks[0]
         base = "Bottleneck" if block.layout == "bottleneck" else "BasicBlock"
-        cls.name = ("PreAct" if block.preact else "") + base
+        cls.name = ("PreAct" if block.preact else "") + ("Plain" if not cls.adds else "") + base
     strides = {id(c): _stride_name(c) for c in classes}
     for name in {c.name for c in classes}:
         same = [c for c in classes if c.name == name]
@@ -1288,7 +1297,14 @@ def _block_doc(cls: _BlockClass) -> str:
             extras.append(f"{_ATTENTION[layer.op]} ends the branch")
     tail = "".join(f"; {extra}" for extra in extras)
     if isinstance(sequence[0], NormLayer):
-        return f"Pre-activation: convolutions {kernels}, each after a norm and activation{tail}."
+        plain = "" if cls.adds else "; no shortcut (a plain network)"
+        return (
+            f"Pre-activation: convolutions {kernels}, each after a norm and activation{tail}"
+            f"{plain}."
+        )
+    if not cls.adds:
+        tail += ", the activation last" if cls.post else ""
+        return f"Convolutions {kernels}, a norm after each{tail}; no shortcut (a plain network)."
     tail += "; the activation after the sum" if cls.post else ""
     return f"Convolutions {kernels}, a norm after each{tail}."
 
@@ -1334,7 +1350,7 @@ def _render_class(plan: _Plan, cls: _BlockClass) -> str:
     if cls.pre:
         forward.append(f"out = {_apply(cls.pre, 'x')}")
         value = "out"
-    if plan.downsample:
+    if plan.downsample and cls.adds:
         source = "out" if cls.sources == {"preactivated"} else "x"
         if both:
             source = "x if self.reads_input else out"
@@ -1349,7 +1365,8 @@ def _render_class(plan: _Plan, cls: _BlockClass) -> str:
         forward.append(f"out = {_apply(group, value)}")
         value = "out"
     residual = "self.drop_path(out)" if plan.drop_path else "out"
-    forward.append(f"return {_apply(cls.post, f'{residual} + {identity}')}")
+    total = f"{residual} + {identity}" if cls.adds else residual
+    forward.append(f"return {_apply(cls.post, total)}")
 
     signature = ["self", "in_channels: int", "mid_channels: int", "out_channels: int"]
     signature.append("stride: int = 1")

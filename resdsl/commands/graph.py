@@ -180,13 +180,17 @@ def to_dot(network: Network, blocks: bool = False, rankdir: str = "TB") -> str:
             for _ in range(run.count):
                 name = f"{stage.name}.{position}"
                 members.append(_node(name, _block_label(name, run.block), _FILL["block"]))
+                edges.append(_edge(previous, name, shape))
+                kind = run.block.shortcut.kind
+                position += 1
+                if kind == "none":  # a plain block: no shortcut, no addition
+                    previous, shape = name, str(run.block.out_shape)
+                    continue
                 add = f"{name}.add"
                 members.append(
                     f'  "{add}" [label="+", shape=circle, width=0.25, fixedsize=true, fontsize=11];'
                 )
-                edges.append(_edge(previous, name, shape))
                 edges.append(_edge(name, add))
-                kind = run.block.shortcut.kind
                 edges.append(
                     _edge(
                         previous,
@@ -198,7 +202,6 @@ def to_dot(network: Network, blocks: bool = False, rankdir: str = "TB") -> str:
                     )
                 )
                 previous, shape = add, str(run.block.out_shape)
-                position += 1
         lines += ["  " + m for m in members]
         lines.append("  }")
         lines += edges
