@@ -193,8 +193,8 @@ def h5_variables(handle) -> dict[str, tuple[int, ...]]:
     read. Every object is reached through its one hard link: a soft or external link (not
     followed), an object linked from two places (a cycle), a named datatype, a virtual
     dataset or one whose data lies in another file, a dataset without a dataspace, of anything
-    but floating-point numbers (Keras' bfloat16 excepted), and attributes larger than a data
-    record are refused with the path named."""
+    but floating-point numbers (Keras' bfloat16 and integer counters excepted), and attributes
+    larger than a data record are refused with the path named."""
     import h5py
 
     variables: dict[str, tuple[int, ...]] = {}
@@ -239,7 +239,11 @@ def _dataset_shape(where: str, dataset) -> tuple[int, ...]:
         raise UnreadableWeights(f"`{where}` has no dataspace (an empty dataset)")
     dtype = dataset.dtype
     bfloat16 = dtype.itemsize == 2 and _attribute(dataset, "dtype") == "bfloat16"
-    if dtype.kind != "f" and not bfloat16:
+    # Keras keeps counters as integers: the optimizer's iterations, a seed generator's state.
+    counter = dtype.kind in "iu" and (
+        not where.startswith("layers/") or "/seed_generator/" in where
+    )
+    if dtype.kind != "f" and not bfloat16 and not counter:
         raise UnreadableWeights(f"`{where}` holds {dtype}, not floating-point numbers")
     dataset.id.get_storage_size()  # walks a chunked dataset's index: a damaged one fails here
     return tuple(int(n) for n in dataset.shape)

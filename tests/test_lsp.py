@@ -651,7 +651,8 @@ def test_grammar_knows_every_setting_and_kind():
     assert _words(repository["kind"]["match"]) == set(KINDS)
     assert _words(repository["constant"]["match"]) == set(CONSTANTS)
     assert repository["policy"]["match"] == "\\b[A-D]\\b"
-    assert set(schema.SHORTCUTS) - {"identity"} == set("ABCD")
+    assert set(schema.SHORTCUTS) - {"identity", "none"} == set("ABCD")
+    assert {"identity", "none"} <= set(KINDS)
 
 
 def test_vscode_grammar_with_vscode_tmgrammar_test(tmp_path):

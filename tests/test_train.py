@@ -116,6 +116,9 @@ def test_resnet20_learns_digits(backend, epochs, tmp_path):
     assert _result(tmp_path)["test_acc"] >= 0.90, done.stdout
 
 
+# Two processes train twice over: `make conformance`; test_torchrun_with_one_process_still_runs_ddp
+# takes the distributed path in `make test`.
+@pytest.mark.conformance
 def test_ddp_two_gloo_processes_match_one(tiny, tmp_path):
     common = [tiny, "--data", "digits", "--epochs", "5", "--batch-size", "64"]
     single = _train(*common, "--out", str(tmp_path / "one"))
@@ -252,6 +255,9 @@ def test_damaged_checkpoint_is_a_clear_error(tiny, reference, tmp_path, damage):
     assert (out / "checkpoint.prev.pt").read_bytes() == good
 
 
+# Three Keras runs: `make conformance`; test_keras_resume_takes_the_recorded_recipe resumes Keras
+# and test_damaged_checkpoint_is_a_clear_error damages checkpoints in `make test`.
+@pytest.mark.conformance
 def test_keras_resume_and_damaged_checkpoint(tiny, tmp_path):
     """A Keras run resumed from its previous checkpoint (the last epoch's removed) trains that
     epoch again and logs it once; a damaged checkpoint is a clear error."""
@@ -299,6 +305,7 @@ def test_keras_resume_takes_the_recorded_recipe(tiny, keras_run, tmp_path):
                                  data=other, given=frozenset({"data"})))  # fmt: skip
 
 
+@pytest.mark.conformance  # a second TensorFlow start with two devices: `make conformance`
 def test_keras_mirrored_strategy_on_two_logical_cpus(tiny, tmp_path):
     done = _train(
         tiny,
@@ -858,7 +865,7 @@ def test_weights_that_are_not_a_checkpoint_are_one_line_errors(tiny, tmp_path):
     cases = {
         "photo.pt": "a PNG image, not a PyTorch checkpoint or state dict (.pt), a Keras",
         "photo.weights.h5": "a PNG image, not a PyTorch checkpoint",
-        "cut.weights.h5": "an HDF5 file h5py cannot read, not a PyTorch checkpoint",
+        "cut.weights.h5": "a damaged HDF5 file",
         "folder": "a folder, not a PyTorch checkpoint",
     }
     commands = (
