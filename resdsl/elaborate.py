@@ -115,53 +115,18 @@ def _bias_rule(conv_bias: str):
     return lambda normed: not normed  # "unnormalized": keras' V2 nets
 
 
-def _apply(conv: Conv, shape: Shape) -> tuple[Shape, int]:
-    """Output shape of `conv` on `shape`, and its multiply-accumulates."""
-    out = Shape(
-        channels=conv.out_channels,
-        height=max(0, conv.out_size(shape.height)),
-        width=max(0, conv.out_size(shape.width)),
-    )
-    per_pixel = (conv.in_channels // conv.groups) * conv.kernel * conv.kernel
-    return out, conv.out_channels * out.height * out.width * per_pixel
-
-
 def walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
     """The output shape of `layers` applied in order to `shape`, and their multiply-accumulates,
-    parameters and norm statistics. Multiply-accumulates count what PyTorch's FlopCounterMode
-    counts (halved): convolutions, including the blur pool's fixed filter and attention's, and
-    linear layers; not pools, norms, activations or the additions."""
+    parameters and norm statistics, as each layer counts them (`Layer.cost`)."""
     macs = params = norm_stats = 0
     for layer in layers:
-        if isinstance(layer, ConvLayer):
-            shape, conv_macs = _apply(layer.conv, shape)
-            macs += conv_macs
-            params += layer.conv.params
-        elif isinstance(layer, NormLayer):
-            params += 2 * layer.channels
-            norm_stats += 2 * layer.channels if layer.kind == "batch" else 0
-        elif isinstance(layer, PoolLayer):
-            shape = _pooled(shape, layer.pool)
-        elif isinstance(layer, BlurPoolLayer):
-            shape = _blurred(shape, layer)
-            macs += layer.channels * shape.height * shape.width * layer.size * layer.size
-        elif isinstance(layer, SqueezeExciteLayer):
-            for conv in (layer.reduce.conv, layer.expand.conv):
-                macs += conv.in_channels * conv.out_channels
-                params += conv.params
-        elif isinstance(layer, EcaLayer):
-            macs += layer.channels * layer.conv.kernel
-            params += layer.conv.kernel
-        elif isinstance(layer, PadChannelsLayer):
-            shape = shape.model_copy(
-                update={"channels": shape.channels + layer.before + layer.after}
-            )
-        elif isinstance(layer, GlobalPoolLayer):
-            shape = Shape(channels=shape.channels, height=1, width=1)
-        elif isinstance(layer, LinearLayer):
-            shape = Shape(channels=layer.out_features, height=1, width=1)
-            macs += layer.in_features * layer.out_features
-            params += layer.in_features * layer.out_features + layer.out_features * layer.bias
+        cost = layer.cost(shape)
+        shape = layer.out_shape(shape)
+        macs, params, norm_stats = (
+            macs + cost.macs,
+            params + cost.params,
+            norm_stats + cost.norm_stats,
+        )
     return shape, macs, params, norm_stats
 
 
@@ -564,25 +529,6 @@ def _attention(spec: AttentionSpec, channels: int):
             beta=spec.beta if adaptive else None,
         )
     return None
-
-
-def _blurred(shape: Shape, blur: BlurPoolLayer) -> Shape:
-    before, after = blur.padding
-    return shape.model_copy(
-        update={
-            side: max(0, (getattr(shape, side) + before + after - blur.size) // blur.stride + 1)
-            for side in ("height", "width")
-        }
-    )
-
-
-def _pooled(shape: Shape, pool: Pool) -> Shape:
-    return shape.model_copy(
-        update={
-            "height": max(0, pool.out_size(shape.height)),
-            "width": max(0, pool.out_size(shape.width)),
-        }
-    )
 
 
 def _shortcut(

@@ -15,12 +15,9 @@ from dataclasses import asdict, dataclass
 from .elaborate import walk
 from .ir import (
     Block,
-    BlurPoolLayer,
     Conv,
-    ConvLayer,
     Network,
     PadChannelsLayer,
-    PoolLayer,
     Shape,
     Shortcut,
     Stem,
@@ -53,23 +50,17 @@ class _Field:
     size: int = 1
     jump: int = 1
 
-    def conv(self, conv: Conv) -> _Field:
-        reach = conv.dilation * (conv.kernel - 1)
-        return _Field(self.size + reach * self.jump, self.jump * conv.stride)
-
-    def window(self, kernel: int, stride: int) -> _Field:
-        return _Field(self.size + (kernel - 1) * self.jump, self.jump * stride)
+    def slide(self, reach: int, stride: int) -> _Field:
+        """The field after a window that sees `reach` pixels past its first, at `stride`."""
+        return _Field(self.size + reach * self.jump, self.jump * stride)
 
 
 def _through(layers, field: _Field) -> _Field:
-    """The field after `layers`: convolutions, pools and blur pools widen it."""
+    """The field after `layers`: those that slide a window (convolutions, pools) widen it."""
     for layer in layers:
-        if isinstance(layer, PoolLayer):
-            field = field.window(layer.pool.kernel, layer.pool.stride)
-        elif isinstance(layer, BlurPoolLayer):
-            field = field.window(layer.size, layer.stride)
-        elif isinstance(layer, ConvLayer):
-            field = field.conv(layer.conv)
+        window = layer.window()
+        if window is not None:
+            field = field.slide(*window)
     return field
 
 
@@ -87,28 +78,12 @@ def _block_field(block: Block, field: _Field) -> _Field:
 
 
 def conv_words(conv: Conv) -> str:
-    text = f"conv{conv.kernel}x{conv.kernel}"
-    if conv.stride > 1:
-        text += f"/{conv.stride}"
-    text += f" {conv.out_channels}"
-    if conv.groups > 1:
-        text += f" g{conv.groups}"
-    if conv.dilation > 1:
-        text += f" d{conv.dilation}"
-    return text
+    return conv.words()
 
 
 def stem_words(stem: Stem) -> str:
-    parts = []
-    for layer in stem.layers:
-        if isinstance(layer, ConvLayer):
-            parts.append(conv_words(layer.conv))
-        elif isinstance(layer, PoolLayer):
-            pool = layer.pool
-            parts.append(f"{pool.kind}pool{pool.kernel}x{pool.kernel}/{pool.stride}")
-        elif isinstance(layer, BlurPoolLayer):
-            parts.append(f"blur{layer.size}x{layer.size}/{layer.stride}")
-    return ", ".join(parts)
+    """The stem's convolutions and pools: `conv7x7/2 64, maxpool3x3/2`."""
+    return ", ".join(layer.words() for layer in stem.layers if layer.window() is not None)
 
 
 def _type_words(blocks: list[Block]) -> str:
@@ -135,32 +110,7 @@ def shortcut_words(shortcut: Shortcut) -> str:
 
 def layer_words(layer, activation: str = "relu") -> str:
     """One layer in words: `conv3x3/2 64 g32`, `batchnorm`, `se 256->16->256`, `blur3x3/2` ..."""
-    op = layer.op
-    if op == "conv":
-        return conv_words(layer.conv)
-    if op == "norm":
-        return f"{layer.kind}norm"
-    if op == "act":
-        return activation
-    if op == "pool":
-        pool = layer.pool
-        return f"{pool.kind}pool{pool.kernel}x{pool.kernel}/{pool.stride}"
-    if op == "blur":
-        return f"blur{layer.size}x{layer.size}/{layer.stride}"
-    if op == "se":
-        conv = layer.reduce.conv
-        return f"se {conv.in_channels}->{conv.out_channels}->{conv.in_channels}, {layer.gate}"
-    if op == "eca":
-        return f"eca kernel {layer.conv.kernel}"
-    if op == "pad_channels":
-        return f"pad channels +{layer.before + layer.after}"
-    if op == "linear":
-        return f"fc {layer.in_features}->{layer.out_features}"
-    if op == "dropout":
-        return f"dropout {layer.rate:g}"
-    if op == "global_pool":
-        return "avgpool"
-    return op  # identity
+    return layer.words(activation)
 
 
 def block_words(block: Block) -> str:

@@ -32,7 +32,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from .ir import ChannelConvLayer, ConvLayer, Network, NormLayer
+from .ir import Network
 
 __all__ = [
     "PortError",
@@ -108,18 +108,10 @@ def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]
     """Every layer with weights of the generated PyTorch model, in model order, as
     (state-dict prefix, kind, weight shape); kind is "conv", "norm", "linear" or
     "channel_conv" (ECA's)."""
-    rows = []
-    for torch, _, layer in network.weighted_layers():
-        if isinstance(layer, ConvLayer):
-            shape: tuple[int, ...] = layer.conv.weight_shape
-        elif isinstance(layer, NormLayer):
-            shape = (layer.channels,)
-        elif isinstance(layer, ChannelConvLayer):
-            shape = (1, 1, layer.kernel)
-        else:
-            shape = (layer.out_features, layer.in_features)
-        rows.append((torch, layer.op, shape))
-    return rows
+    return [
+        (torch, layer.op, layer.tensors()["weight"])
+        for torch, _, layer in network.weighted_layers()
+    ]
 
 
 def classifier(network: Network) -> tuple[str, str] | None:
@@ -149,23 +141,8 @@ def state_dict_shapes(
     shapes: dict[str, tuple[int, ...]] = {}
     head = classifier(network) if num_classes is not None else None
     for torch, _, layer in network.weighted_layers():
-        if isinstance(layer, ConvLayer):
-            shapes[f"{torch}.weight"] = layer.conv.weight_shape
-            if layer.conv.bias:
-                shapes[f"{torch}.bias"] = (layer.conv.out_channels,)
-        elif isinstance(layer, NormLayer):
-            names = ("weight", "bias")
-            if layer.kind == "batch":
-                names += ("running_mean", "running_var")
-                shapes[f"{torch}.num_batches_tracked"] = ()
-            shapes.update({f"{torch}.{name}": (layer.channels,) for name in names})
-        elif isinstance(layer, ChannelConvLayer):
-            shapes[f"{torch}.weight"] = (1, 1, layer.kernel)
-        else:
-            out = num_classes if head is not None and torch == head[0] else layer.out_features
-            shapes[f"{torch}.weight"] = (out, layer.in_features)
-            if layer.bias:
-                shapes[f"{torch}.bias"] = (out,)
+        rows = num_classes if head is not None and torch == head[0] else None
+        shapes.update({f"{torch}.{name}": shape for name, shape in layer.tensors(rows).items()})
     return shapes
 
 

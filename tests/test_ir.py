@@ -198,15 +198,19 @@ def test_nodes_behave_as_frozen_models():
 
 
 def test_every_node_class_has_its_pydantic_model():
-    """resdsl.ir_models derives, for each node class, a pydantic model of the same name,
+    """resdsl.ir.models derives, for each node class, a pydantic model of the same name,
     docstring and fields in the same order; validating gives nodes back."""
     import pydantic
 
     from resdsl import ir
-    from resdsl.ir_models import model
+    from resdsl.ir.models import model
 
-    nodes = [v for v in vars(ir).values() if isinstance(v, type) and issubclass(v, ir.Node)]
-    for node in nodes[1:]:
+    nodes = [getattr(ir, name) for name in ir.__all__]
+    nodes = [
+        v for v in nodes if isinstance(v, type) and issubclass(v, ir.Node) and v is not ir.Node
+    ]
+    assert len(nodes) >= 48  # every level's nodes
+    for node in nodes:
         derived = model(node)
         assert issubclass(derived, pydantic.BaseModel)
         assert (derived.__name__, derived.__doc__) == (node.__name__, node.__doc__)

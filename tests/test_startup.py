@@ -112,7 +112,7 @@ codes = [runner.invoke(main, ["check", spec]).exit_code]
 for name in ("torch", "keras"):
     codes.append(runner.invoke(main, ["compile", spec, "--backend", name]).exit_code)
 heavy = sorted(m for m in ("torch", "tensorflow", "keras", "numpy") if m in sys.modules)
-avoided = ("pydantic", "pydantic_core", "resdsl.ir_models")
+avoided = ("pydantic", "pydantic_core", "resdsl.ir.models")
 loaded = sorted(m for m in avoided if m in sys.modules)
 print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "loaded": loaded}}))
 """
@@ -125,11 +125,11 @@ print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "loaded":
 
 
 # What only other commands, error messages or the JSON outputs need (the IR's pydantic models:
-# resdsl.ir_models). importlib.resources: package data is read beside the package's files.
+# resdsl.ir.models). importlib.resources: package data is read beside the package's files.
 NOT_AT_START_UP = (
     "pydantic",
     "pydantic_core",
-    "resdsl.ir_models",
+    "resdsl.ir.models",
     "rich",
     "difflib",
     "importlib.resources",

@@ -18,7 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from . import ir
+from . import layers, network, spec, syntax
+from . import node as nodes_module
+from .node import Discriminator, Node
+
+# The IR's modules, each after those it builds on: a node's base is defined before it.
+_MODULES = (nodes_module, syntax, spec, layers, network)
 
 
 class _Model(BaseModel):
@@ -30,8 +35,13 @@ class _Model(BaseModel):
 @cache
 def _models() -> dict[type, type[BaseModel]]:
     """Every node class of resdsl.ir and its model."""
-    nodes = [v for v in vars(ir).values() if isinstance(v, type) and issubclass(v, ir.Node)]
-    models: dict[type, type[BaseModel]] = {ir.Node: _Model}
+    nodes = [
+        v
+        for module in _MODULES
+        for v in vars(module).values()
+        if isinstance(v, type) and issubclass(v, Node) and v.__module__ == module.__name__
+    ]
+    models: dict[type, type[BaseModel]] = {Node: _Model}
     for node in nodes[1:]:  # in the order of definition: bases before their subclasses
         (base,) = node.__bases__
         # Annotations as written (strings), read in `names` below; defaults as assigned.
@@ -48,7 +58,8 @@ def _models() -> dict[type, type[BaseModel]]:
         )
     # resdsl.ir's names (node classes, the unions and literals built of them, typing's names)
     # with every node class replaced by its model.
-    names = {name: _translate(value, models) for name, value in vars(ir).items()}
+    namespace = {name: value for module in _MODULES for name, value in vars(module).items()}
+    names = {name: _translate(value, models) for name, value in namespace.items()}
     for model in models.values():
         model.model_rebuild(_types_namespace=names)
     return models
@@ -58,7 +69,7 @@ def _translate(value: Any, models: dict[type, type[BaseModel]]) -> Any:
     """A type of resdsl.ir's annotations with node classes replaced by their models."""
     if isinstance(value, type) and value in models:
         return models[value]
-    if isinstance(value, ir.Discriminator):
+    if isinstance(value, Discriminator):
         return Field(discriminator=value.field)
     origin, args = typing.get_origin(value), typing.get_args(value)
     if origin is None or origin is typing.Literal or not args:
@@ -79,7 +90,7 @@ def model(node_class: type) -> type[BaseModel]:
 def as_model(value: Any) -> Any:
     """`value` with every node in it an instance of its model, built as the node was, without
     validation."""
-    if isinstance(value, ir.Node):
+    if isinstance(value, Node):
         return model(type(value)).model_construct(**{k: as_model(v) for k, v in value})
     if isinstance(value, (tuple, list)):
         return type(value)(as_model(item) for item in value)

@@ -1,0 +1,157 @@
+"""The spec: typed, defaults filled in, `extends` resolved, every field still pointing at the
+place that set it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .node import Node, Span
+
+BlockLayout = Literal["basic", "bottleneck"]
+ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
+StemPreset = Literal["imagenet", "cifar", "deep"]
+StemPool = Literal["max", "avg", "conv", "none"]
+NormKind = Literal["batch", "group"]
+Gate = Literal["sigmoid", "hard_sigmoid"]
+Activation = Literal["relu", "silu", "gelu"]
+ConvBias = Literal["off", "on", "unnormalized"]
+
+
+class StemSpec(Node):
+    """The layers before the first stage, from a preset with overrides."""
+
+    preset: StemPreset
+    channels: int
+    kernel: int
+    stride: int
+    width: int  # the deep stem's second convolution (and its first, unless `first_width`)
+    first_width: int | None  # the deep stem's first convolution (timm's tiered stem: 24)
+    # "conv": a strided 3x3 convolution, its norm and activation (ResNet-RS, timm's
+    # `replace_stem_pool`)
+    pool: StemPool
+    norm: bool
+    span: Span | None
+
+
+class BlockSpec(Node):
+    """A block type as data: its layout, whether it is pre-activation, and its widths.
+
+    `name` is the type as the spec wrote it (`preact_bottleneck`), kept for messages only: no
+    phase decides anything from it.
+    """
+
+    name: str
+    layout: BlockLayout
+    preact: bool  # a norm and activation before each convolution (the paper's v2)
+    expansion: float
+    groups: int
+    group_width: int | None  # ResNeXt's "d" in 32x4d
+    width_factor: float  # Wide ResNet's multiplier of the inner width
+    stride_on: Literal["1x1", "3x3"] | None  # bottlenecks only; None: the 3x3 (torchvision)
+    # The first convolution's output is the inner width divided by this (timm's
+    # `block_reduce_first`, 2 in SENet-154).
+    reduce_first: int
+    span: Span | None
+
+
+class AttentionSpec(Node):
+    """Channel attention at the end of each block's branch (`attention se(...)` or `eca`)."""
+
+    kind: Literal["none", "se", "eca"]
+    # squeeze-excitation: the reduced width is `width`, or the channels divided by `reduction`
+    # and rounded to a multiple of `divisor` (timm's make_divisible with round_limit 0)
+    reduction: float
+    width: int | None
+    divisor: int
+    gate: Gate
+    # ECA: a fixed odd `kernel`, or (None) the kernel timm computes from the channels with
+    # `gamma` and `beta`
+    kernel: int | None
+    gamma: float
+    beta: float
+    span: Span | None
+
+
+class AntiAliasSpec(Node):
+    """Anti-aliased downsampling (`anti_alias blur` or `avg`): a strided convolution runs at
+    stride 1 and a blur pool (binomial filter of `size`) or a 2x2 average pool applies the
+    stride after its activation; the stem's pool does the same (timm's `aa_layer`)."""
+
+    kind: Literal["none", "blur", "avg"]
+    size: int
+    span: Span | None
+
+
+class ShortcutSpec(Node):
+    policy: ShortcutPolicy
+    # "A": how the spatial size is reduced before zero-padding the channels.
+    downsample: Literal["subsample", "avgpool"]
+    # "B": what a block whose width stays but whose size halves uses (keras' V2 nets subsample).
+    stride_only: Literal["project", "subsample"]
+    # "B", "C": the projection's kernel where it strides (SENet-154's 3x3, timm's
+    # `down_kernel_size`); a projection at stride 1 is always 1x1.
+    kernel: int
+    span: Span | None
+
+
+class NormSpec(Node):
+    kind: NormKind
+    eps: float
+    momentum: float  # batch norm, PyTorch's convention: weight of the new batch statistic
+    groups: int  # group norm
+    span: Span | None
+
+
+class InitSpec(Node):
+    scheme: Literal["kaiming", "glorot"]
+    zero_last_norm: bool
+    span: Span | None
+
+
+class HeadSpec(Node):
+    dropout: float
+    norm: (
+        bool | None
+    )  # None: a norm and activation before the pool exactly when blocks are pre-activation
+    span: Span | None
+
+
+class Waiver(Node):
+    rule: Literal["halve_double"]
+    span: Span
+
+
+class StageSpec(Node):
+    name: str
+    blocks: int
+    width: int
+    stride: int
+    dilation: int
+    block: BlockSpec
+    shortcut: ShortcutSpec
+    attention: AttentionSpec
+    anti_alias: AntiAliasSpec
+    strided_block: Literal["first", "last"]
+    waivers: tuple[Waiver, ...]
+    span: Span
+    # Where each overridable field was set: "blocks", "width", "stride", "block", ...
+    spans: dict[str, Span]
+
+
+class NetworkSpec(Node):
+    name: str
+    file: str
+    input: tuple[int, int, int]  # channels, height, width
+    classes: int
+    stem: StemSpec
+    conv_bias: ConvBias
+    norm: NormSpec
+    activation: Activation
+    anti_alias: AntiAliasSpec  # the network's, which its stem's pool follows
+    init: InitSpec
+    stochastic_depth: float
+    head: HeadSpec
+    stages: tuple[StageSpec, ...]
+    span: Span
+    # Where each network-level setting was written (in this file or a parent).
+    spans: dict[str, Span]
