@@ -155,6 +155,17 @@ def _limits(max_params: int | None) -> dict:
     multiple=True,
     help="also check that this backend can compile each spec (repeatable)",
 )
+@click.option(
+    "--fix",
+    is_flag=True,
+    help="apply the safe suggestions to the files (a name that differs only in case, a "
+    "misspelling with one close option), then check them",
+)
+@click.option(
+    "--unsafe-fixes",
+    is_flag=True,
+    help="with --fix, also apply suggestions that guess among several close options",
+)
 @ROOTS
 @MAX_PARAMS
 def check(
@@ -162,12 +173,27 @@ def check(
     fmt: str,
     quiet: bool,
     backends: tuple[str, ...],
+    fix: bool,
+    unsafe_fixes: bool,
     roots: tuple[str, ...],
     max_params: int | None,
 ) -> None:
     """Validate specs (files, or directories of *.res files)."""
     targets = [_backend(name) for name in dict.fromkeys(backends)]
     files, refused = _inputs(paths)
+    if unsafe_fixes and not fix:
+        raise click.UsageError("--unsafe-fixes applies with --fix")
+    if fix:
+        from .fixes import fix_file
+
+        for path in files:
+            try:
+                count = fix_file(path, lambda p: analyze_file(p, roots), unsafe_fixes)
+            except OSError as error:
+                click.echo(f"error: cannot write `{path}`: {error.strerror or error}", err=True)
+                sys.exit(EXIT_USAGE)
+            if count:
+                click.echo(f"fixed {count} problem{'s' * (count != 1)} in {path}", err=True)
     results = [analyze_file(path, roots, **_limits(max_params)) for path in files]
     for result in [r for r in results if r.ok]:
         for target in targets:

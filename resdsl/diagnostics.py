@@ -251,6 +251,7 @@ class Diagnostic:
     label: str = ""  # text under the primary caret
     help: str | None = None
     notes: tuple[Label, ...] = ()  # secondary spans, drawn with `-`
+    suggestions: tuple[Suggestion, ...] = ()  # edits that would fix it, for tools
 
     @property
     def severity(self) -> Severity:
@@ -260,6 +261,22 @@ class Diagnostic:
 # At most this many diagnostics of one file are kept; the rest are counted, and one E005 says how
 # many there were (in every output format), so a broken file cannot flood a CI log.
 MAX_PER_FILE = 50
+
+
+Applicability = Literal["safe", "unsafe"]
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """An edit that fixes a diagnostic, for tools to apply: the text of `span` replaced by
+    `replacement`. `safe` (rustc's MachineApplicable, ruff's safe fix) is what the user
+    certainly meant, which `resdsl check --fix` applies: a name that differs only in case, or
+    the one option close to a misspelt one. `unsafe` is a guess among several: the editor
+    offers it, `check --fix` applies it only with `--unsafe-fixes`."""
+
+    span: Span
+    replacement: str
+    applicability: Applicability = "unsafe"
 
 
 @dataclass
@@ -459,6 +476,14 @@ def render_json(diagnostics: Iterable[Diagnostic]) -> str:
             "label": d.label,
             "help": d.help,
             "notes": [{"message": n.message, "span": _span_json(n.span)} for n in d.notes],
+            "suggestions": [
+                {
+                    "span": _span_json(s.span),
+                    "replacement": s.replacement,
+                    "applicability": s.applicability,
+                }
+                for s in d.suggestions
+            ],
         }
         for d in sorted_diagnostics(diagnostics)
     ]

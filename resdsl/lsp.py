@@ -262,11 +262,14 @@ def argument_doc(key: str, kind: str, arg: str) -> str | None:
 
 @dataclass
 class Fix:
-    """A "did you mean" of a diagnostic in the document itself: its range's replacement."""
+    """A suggestion of a diagnostic (its `range` and `code`) that edits the document itself:
+    `edit`'s text replaced by `replacement`."""
 
     range: lsp.Range
     code: str
     replacement: str
+    edit: lsp.Range
+    preferred: bool  # a safe suggestion (resdsl.diagnostics.Suggestion)
 
 
 @dataclass
@@ -292,7 +295,6 @@ class Document:
 
 _SEVERITY = {"error": lsp.DiagnosticSeverity.Error, "warning": lsp.DiagnosticSeverity.Warning}
 _UNNECESSARY = {"W202"}  # waiver not needed: editors fade it
-_SUGGESTION = re.compile(r"did you mean `([^`]*)`\?")
 
 
 def path_of(uri: str) -> str:
@@ -435,10 +437,13 @@ class Specs:
             message += f"\nhelp: {d.help}"
         where = index.range(span.start, span.end) if span is not None else index.range(0, 0)
         data = None
-        suggestion = _SUGGESTION.search(d.help or "")
-        if suggestion and d.span is not None and d.span.file == path:
-            fixes.append(Fix(where, d.code, suggestion.group(1)))
-            data = {"suggestion": suggestion.group(1)}
+        for suggestion in d.suggestions:
+            if suggestion.span.file != path:
+                continue
+            edit = index.range(suggestion.span.start, suggestion.span.end)
+            safe = suggestion.applicability == "safe"
+            fixes.append(Fix(where, d.code, suggestion.replacement, edit, safe))
+            data = {"suggestion": suggestion.replacement}
         return lsp.Diagnostic(
             range=where,
             message=message,
@@ -786,7 +791,8 @@ class Specs:
     def code_actions(
         self, uri: str, where: lsp.Range, context: lsp.CodeActionContext
     ) -> list[lsp.CodeAction]:
-        """A quick fix for each "did you mean" among the diagnostics of the request."""
+        """A quick fix for each suggestion of the diagnostics of the request (preferred where it
+        is safe, as `resdsl check --fix` applies it)."""
         doc = self.documents.get(uri)
         if doc is None:
             return []
@@ -794,22 +800,19 @@ class Specs:
         for diagnostic in context.diagnostics:
             if diagnostic.source != SOURCE:
                 continue
-            fix = next(
-                (f for f in doc.fixes if f.range == diagnostic.range and f.code == diagnostic.code),
-                None,
-            )
-            if fix is None:
-                continue
-            edit = lsp.TextEdit(range=fix.range, new_text=fix.replacement)
-            actions.append(
-                lsp.CodeAction(
-                    title=f"Replace with `{fix.replacement}`",
-                    kind=lsp.CodeActionKind.QuickFix,
-                    diagnostics=[diagnostic],
-                    is_preferred=True,
-                    edit=lsp.WorkspaceEdit(changes={uri: [edit]}),
+            for fix in doc.fixes:
+                if fix.range != diagnostic.range or fix.code != diagnostic.code:
+                    continue
+                edit = lsp.TextEdit(range=fix.edit, new_text=fix.replacement)
+                actions.append(
+                    lsp.CodeAction(
+                        title=f"Replace with `{fix.replacement}`",
+                        kind=lsp.CodeActionKind.QuickFix,
+                        diagnostics=[diagnostic],
+                        is_preferred=fix.preferred,
+                        edit=lsp.WorkspaceEdit(changes={uri: [edit]}),
+                    )
                 )
-            )
         return actions
 
     def symbols(self, uri: str) -> list[lsp.DocumentSymbol]:

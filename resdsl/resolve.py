@@ -49,7 +49,7 @@ from .schema import (
     SHORTCUTS,
     STEMS,
 )
-from .values import BadValue, alternatives, did_you_mean, whole_number
+from .values import BadValue, alternatives, spelling, whole_number
 
 
 def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
@@ -168,11 +168,13 @@ def _read_setting(setting: Setting, diags: Diagnostics, *, in_stage: bool) -> An
     field = FIELDS.get(key)
     allowed = [k for k, f in FIELDS.items() if (f.stage if in_stage else f.network)]
     if field is None:
+        hint, fixes = spelling(key, allowed, setting.key.span)
         diags.add(
             dx.E_UNKNOWN_SETTING,
             f"unknown setting `{key}`" + (" in a stage" if in_stage else ""),
             setting.key.span,
-            help=did_you_mean(key, allowed) or f"settings here: {alternatives(allowed)}",
+            help=hint or f"settings here: {alternatives(allowed)}",
+            suggestions=fixes,
         )
         return _MISSING
     if (in_stage and not field.stage) or (not in_stage and not field.network):
@@ -191,7 +193,7 @@ def _read_setting(setting: Setting, diags: Diagnostics, *, in_stage: bool) -> An
     try:
         return field.reader(setting.value, f"`{key}`")
     except BadValue as bad:
-        diags.add(bad.code, bad.message, bad.span, help=bad.help)
+        diags.add(bad.code, bad.message, bad.span, help=bad.help, suggestions=bad.suggestions)
         return _MISSING
 
 
@@ -243,7 +245,7 @@ def _stage_spec(stage: StageDecl, defaults: dict[str, Any], diags: Diagnostics) 
         try:
             numbers[what] = reader(number, f"the {what} of stage `{stage.name.text}`")
         except BadValue as bad:
-            diags.add(bad.code, bad.message, bad.span, help=bad.help)
+            diags.add(bad.code, bad.message, bad.span, help=bad.help, suggestions=bad.suggestions)
             ok = False
     if stage.stride is not None:
         spans["stride"] = stage.stride.span

@@ -18,10 +18,10 @@ from .values import (
     alternatives,
     choice,
     describe,
-    did_you_mean,
     number_in,
     on_off,
     positive_number,
+    spelling,
     whole_number,
 )
 
@@ -236,11 +236,13 @@ def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dic
             help=f"write one of {alternatives(kinds)}, with arguments in parentheses if any",
         )
     if head.text not in kinds:
+        hint, fixes = spelling(head.text, kinds, head.span)
         raise BadValue(
             dx.E_UNKNOWN_KIND,
             f"unknown {what} `{head.text}`",
             head.span,
-            help=did_you_mean(head.text, kinds) or f"expected one of {alternatives(kinds)}",
+            help=hint or f"expected one of {alternatives(kinds)}",
+            suggestions=fixes,
         )
     kind = kinds[head.text]
     values = dict(kind.defaults)
@@ -248,7 +250,7 @@ def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dic
     for arg in args:
         name = arg.name.text
         if name not in kind.readers:
-            hint = did_you_mean(name, kind.readers)
+            hint, fixes = spelling(name, kind.readers, arg.name.span)
             accepted = (
                 f"`{head.text}` takes {alternatives(sorted(kind.readers))}"
                 if kind.readers
@@ -259,6 +261,7 @@ def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dic
                 f"unknown argument `{name}` for {what} `{head.text}`",
                 arg.name.span,
                 help=hint or accepted,
+                suggestions=fixes,
             )
         if name in seen:
             raise BadValue(

@@ -23,8 +23,16 @@ class BadValue(Exception):
     """A value that does not fit; carries the diagnostic to emit. The resolve phase turns it
     into that diagnostic: it never reaches a caller of resdsl."""
 
-    def __init__(self, code: str, message: str, span: Span, help: str | None = None):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        span: Span,
+        help: str | None = None,
+        suggestions: tuple[dx.Suggestion, ...] = (),
+    ):
         self.code, self.message, self.span, self.help = code, message, span, help
+        self.suggestions = suggestions
 
 
 def describe(value: Value) -> str:
@@ -44,15 +52,59 @@ def alternatives(options: Iterable[str]) -> str:
     return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else quoted[0]
 
 
-def did_you_mean(text: str, options: Iterable[str]) -> str | None:
-    """ "did you mean `x`?" for the option closest to `text` (or equal but for case); None when
-    none is close."""
+def spelling(text: str, options: Iterable[str], span: Span) -> tuple[str | None, tuple]:
+    """A misspelt `text` at `span`: the "did you mean" help and its suggestion (none when no
+    option is close)."""
+    found = closest(text, options)
+    if found is None:
+        return None, ()
+    option, applicability = found
+    return f"did you mean `{option}`?", (dx.Suggestion(span, option, applicability),)
+
+
+def closest(text: str, options: Iterable[str]) -> tuple[str, dx.Applicability] | None:
+    """The option closest to `text` (difflib's ratio, at least 0.6), and whether replacing `text`
+    by it is safe: what the user certainly meant, a name that differs only in case, or a typo
+    (one letter added, dropped, changed or two swapped, in a word of four letters or more) with
+    no other option within two edits. Digits and underscores must agree: `relu6` is not a typo
+    of `relu`. None when no option is close."""
     import difflib  # only for a misspelt word: not imported by every `check`
 
-    close = difflib.get_close_matches(text, list(options), n=1, cutoff=0.6)
-    if not close and text.lower() in {o.lower() for o in options}:
-        close = [o for o in options if o.lower() == text.lower()]
-    return f"did you mean `{close[0]}`?" if close else None
+    options = list(options)
+    if len(text) > 2 * max(map(len, options), default=0):
+        return None  # nothing is close to a word that long, and comparing it would be slow
+    same_case = [o for o in options if o.lower() == text.lower()]
+    if same_case and text not in options:
+        return same_case[0], "safe"
+    ratios = sorted(
+        ((difflib.SequenceMatcher(None, text, o).ratio(), o) for o in options), reverse=True
+    )
+    if not ratios or ratios[0][0] < 0.6:
+        return None
+    option = ratios[0][1]
+    distances = {o: _edits(text.lower(), o.lower()) for o in options}
+    typo = (
+        distances[option] == 1
+        and min(len(text), len(option)) >= 4
+        and [c for c in text if not c.isalpha()] == [c for c in option if not c.isalpha()]
+        and not any(d <= 2 for o, d in distances.items() if o != option)
+    )
+    return option, "safe" if typo else "unsafe"
+
+
+def _edits(a: str, b: str) -> int:
+    """Insertions, deletions, substitutions and swaps of neighbours that turn `a` into `b`
+    (the optimal string alignment distance)."""
+    rows = [list(range(len(b) + 1))]
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(rows[-1][j] + 1, row[j - 1] + 1, rows[-1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], rows[-2][j - 2] + 1)
+        rows.append(row)
+    return rows[-1][-1]
 
 
 def number(value: Value, what: str) -> Number:
@@ -177,11 +229,13 @@ def choice(*options: str) -> Reader:
                 help=f"write one of {alternatives(options)}",
             )
         if text not in options:
+            hint, fixes = spelling(text, options, value.span)
             raise BadValue(
                 dx.E_BAD_VALUE,
                 f"{what} takes one of {alternatives(options)}, not `{text}`",
                 value.span,
-                help=did_you_mean(text, options) or f"write one of {alternatives(options)}",
+                help=hint or f"write one of {alternatives(options)}",
+                suggestions=fixes,
             )
         return text
 

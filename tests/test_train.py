@@ -911,7 +911,9 @@ def test_weights_of_another_network_name_the_first_tensor_that_does_not_fit(
     assert status == 2 and ported == stderr, ported
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+# Keras' run under `make conformance`: both trainers read --init through one reader, which the
+# torch run tests in `make test`.
+@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
 def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, tmp_path, backend):
     """--init from a state dict of 10 classes, on data of 10 classes: everything but the
     classifier carries over; the classifier is checked against the weights' count."""

@@ -121,6 +121,9 @@ def test_torch_and_keras_agree(path):
     )
 
 
+# A ResNet-50 through a second process: `make conformance`; tests/test_weights_files.py runs
+# port-weights through the command line in `make test`.
+@pytest.mark.conformance
 def test_torchvision_checkpoint_through_the_command(tmp_path):
     torchvision = pytest.importorskip("torchvision")
     reference = torchvision.models.resnet50().eval()
