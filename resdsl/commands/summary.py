@@ -26,9 +26,17 @@ from ._common import input_option, load_or_exit
 @click.option(
     "--batch",
     type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="images per batch, for the activation memory",
+    help="images per batch: for the activation memory (default 1), for --signal (default 8)",
+)
+@click.option(
+    "--signal",
+    is_flag=True,
+    help="signal propagation at initialisation, a row per block (PyTorch's generated model)",
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False),
+    help="with --signal, plot the four statistics against depth to this file",
 )
 def summary(
     path: str,
@@ -36,7 +44,9 @@ def summary(
     blocks: bool,
     layers: bool,
     input_shape: tuple[int, int, int] | None,
-    batch: int,
+    batch: int | None,
+    signal: bool,
+    png: str | None,
 ) -> None:
     """Table of stages: shapes, parameters, MACs, activations, receptive fields.
 
@@ -44,8 +54,21 @@ def summary(
     multiply-accumulates, activation memory for --batch images in float32 (what a forward pass
     writes; training keeps it for the backward pass and doubles it with gradients) and
     receptive field, then the totals, which equal the generated models'.
+
+    With --signal: for every block of the freshly initialised PyTorch model, in training mode,
+    on a batch of random images, the average channel squared mean and variance of its output,
+    its residual branch's variance and the norm of its input's gradient (a mean-squared loss on
+    random targets): Brock et al.'s signal-propagation plots.
     """
+    if png and not signal:
+        raise click.UsageError("--png plots the signal: give --signal too")
+    if signal and batch is not None and batch < 2:
+        raise click.UsageError("--signal needs --batch 2 or more: a variance over one image")
     network = load_or_exit(path, input_shape)
+    if signal:
+        _signal(network, batch or 8, as_json, png)
+        return
+    batch = batch or 1
     if as_json:
         data = report.summary_data(network, blocks, layers, batch)
         click.echo(json.dumps(data, indent=2))
@@ -77,3 +100,28 @@ def _rich_table(network, blocks: bool, layers: bool, batch: int) -> None:
     ):
         table.add_row(*cells, style="dim" if row.level in ("block", "layer") else None)
     Console().print(table)
+
+
+def _signal(network, batch: int, as_json: bool, png: str | None) -> None:
+    from ..files import atomic_path
+    from ..weight_files import refuse
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        refuse("summary --signal needs PyTorch: pip install 'resdsl[torch]'")
+    from ..signal import signal_plot, signal_propagation, signal_text
+
+    rows = signal_propagation(network, batch=batch)
+    if png:
+        try:
+            with atomic_path(png) as temporary:
+                signal_plot({network.name: rows}, temporary)
+        except OSError as error:
+            refuse(f"cannot write `{png}`: {error.strerror or error}")
+        click.echo(f"wrote {png}", err=True)
+    if as_json:
+        data = {"network": network.name, "batch": batch, "blocks": [r.as_dict() for r in rows]}
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(signal_text(network, rows), nl=False)
