@@ -171,8 +171,8 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
         )
         if s.norm:
             norm_name = "bn1" if last else f"conv1.{index + 1}"
-            act_name = ctx.torch_act if last else f"conv1.{index + 2}"
-            layers.append(ctx.norm(norm_name, f"{keras}_bn", conv.out_channels))
+            layers += ctx.norm(norm_name, f"{keras}_bn", conv.out_channels)
+            act_name = ctx.torch_act if last else f"conv1.{len(layers)}"  # after the norm, if any
             layers.append(ActLayer(torch=act_name, keras=f"{keras}_{spec.activation}"))
     layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
     out, macs, params, norm_stats = walk(layers, shape)
@@ -215,7 +215,7 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
         if aa != "none":
             layers.append(_anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
         if s.norm:
-            layers.append(ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels))
+            layers += ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels)
             layers.append(ActLayer(torch=f"maxpool.{len(layers)}", keras=f"pool1_{ctx.keras_act}"))
         return layers
     if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
@@ -335,17 +335,24 @@ class _Context:
     """What every block of a network shares: the bias rule, the activation's names, the init."""
 
     def __init__(self, spec: NetworkSpec):
-        self.bias = _bias_rule(spec.conv_bias)
+        self.norm_kind = spec.norm.kind
+        self.normalised = self.norm_kind != "none"
+        rule = _bias_rule(spec.conv_bias)
+        # Whether a convolution has a bias, given whether a norm follows it (`norm none`: never).
+        self.bias = lambda normed: rule(normed and self.normalised)
         # PyTorch: one activation module per owner, torchvision's `relu` (timm's `act` for the
         # others); Keras: the activation's name in each layer name, keras.applications' way.
         self.torch_act = "relu" if spec.activation == "relu" else "act"
         self.keras_act = spec.activation
         self.zero_last = spec.init.zero_last_norm
-        self.norm_kind = spec.norm.kind
 
-    def norm(self, torch: str, keras: str, channels: int, **fields) -> NormLayer:
-        """A norm of the network's kind."""
-        return NormLayer(torch=torch, keras=keras, channels=channels, kind=self.norm_kind, **fields)
+    def norm(self, torch: str, keras: str, channels: int, **fields) -> list[NormLayer]:
+        """A norm of the network's kind; none for `norm none`."""
+        if not self.normalised:
+            return []
+        return [
+            NormLayer(torch=torch, keras=keras, channels=channels, kind=self.norm_kind, **fields)
+        ]
 
 
 def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Context) -> Block:
@@ -407,7 +414,8 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
             source=source,
             target=target,
             strided=strided and aa is None,
-            zero_init=preact and number == last and ctx.zero_last,
+            # Where no norm follows it, the last convolution starts the branch at zero.
+            zero_init=(preact or not ctx.normalised) and number == last and ctx.zero_last,
             stage_dilated=by_stage,
         )
         blur = (
@@ -426,20 +434,18 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
                 torch=ctx.torch_act,
                 keras=f"preact_{ctx.keras_act}" if number == 1 else f"{number - 1}_{ctx.keras_act}",
             )
-            (pre if number == 1 else branch).extend([norm, act])
+            (pre if number == 1 else branch).extend([*norm, act])
             branch.append(conv_layer)
             if blur is not None:
                 branch.append(blur)
         else:
             branch.append(conv_layer)
-            branch.append(
-                ctx.norm(
-                    f"bn{number}",
-                    f"{number}_bn",
-                    widths[target],
-                    width=target,
-                    zero_init=number == last and ctx.zero_last,
-                )
+            branch += ctx.norm(
+                f"bn{number}",
+                f"{number}_bn",
+                widths[target],
+                width=target,
+                zero_init=number == last and ctx.zero_last,
             )
             if number < last:
                 branch.append(ActLayer(torch=ctx.torch_act, keras=f"{number}_{ctx.keras_act}"))
@@ -605,7 +611,7 @@ def _shortcut(
         )
     )
     if not preact:
-        layers.append(ctx.norm(f"downsample.{len(layers)}", "0_bn", out.channels))
+        layers += ctx.norm(f"downsample.{len(layers)}", "0_bn", out.channels)
     return Shortcut(
         kind="pool_project" if pooled else "project",
         stride=stride,
@@ -632,7 +638,7 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     features = shape.channels
     layers: list = []
     if norm:
-        layers.append(ctx.norm("norm", "post_bn", features))
+        layers += ctx.norm("norm", "post_bn", features)
         layers.append(ActLayer(torch=ctx.torch_act, keras=f"post_{ctx.keras_act}"))
     layers.append(GlobalPoolLayer(torch="avgpool", keras="avg_pool"))
     if spec.head.dropout > 0:
@@ -643,7 +649,7 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
         )
     )
     fc = features * spec.classes
-    norm_params = 2 * features if norm else 0
+    norm_params = 2 * features if norm and ctx.normalised else 0
     return Head(
         layers=tuple(layers),
         norm=norm,

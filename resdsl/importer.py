@@ -517,7 +517,9 @@ def _with_arg(call: str, arg: str) -> str:
 def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
     """The `stem` value, what it assumed, and whether it is the CIFAR nets' stem."""
     assumed: list[str] = []
-    normed = "bn1.weight" in shapes
+    # A stem without a norm has no activation either (keras.applications' V2), except in a
+    # network without norms, whose stem keeps its activation: no weights say which.
+    normed = "bn1.weight" in shapes or not _has_norms(shapes)
     conv_pool = "maxpool.0.weight" in shapes and len(shapes["maxpool.0.weight"]) == 4
     if "conv1.0.weight" in shapes:
         # timm's deep stem: three convolutions in a Sequential (with norms and activations
@@ -597,7 +599,17 @@ def _conv_bias(shapes: Shapes) -> str:
     return "unnormalized"
 
 
+def _has_norms(shapes: Shapes) -> bool:
+    """Whether any tensor is a norm's scale: the only one-dimensional weights."""
+    return any(k.endswith(".weight") and len(v) == 1 for k, v in shapes.items())
+
+
 def _norm(shapes: Shapes, facts: dict, keras: bool) -> tuple[str | None, list[str]]:
+    if not _has_norms(shapes):
+        return "none", [
+            "without norms, activations where a normalised network has them: after the stem's "
+            "convolution, and post-activation blocks (no weights say)"
+        ]
     if any(k.endswith("running_mean") for k in shapes):
         if keras:
             return "batch(eps: 1.001e-5, momentum: 0.01)", [

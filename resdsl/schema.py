@@ -173,6 +173,9 @@ NORMS = {
     "group": Kind(
         _NORM_DEFAULTS, {"eps": positive_number(1.0), "groups": whole_number(1, MAX_WIDTH)}
     ),
+    # No normalisation layers (the unnormalised ResNets of signal-propagation studies):
+    # `zero_last_norm` then zeroes each branch's last convolution.
+    "none": Kind(_NORM_DEFAULTS, {}),
 }
 _ATTENTION_DEFAULTS = {
     "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",

@@ -776,7 +776,11 @@ def _block_doc(block: Block, function: BlockFunction) -> str:
         what = f"{counts[len(kernels)]} {kernels[0]} convolution" + "s" * (len(kernels) > 1)
     else:
         what = ", ".join(kernels[:-1]) + f" and {kernels[-1]} convolutions"
-    what += ", each after a norm and activation" if block.preact else ", each followed by a norm"
+    normed = any(isinstance(layer, NormLayer) for layer in (*block.pre, *block.branch))
+    if block.preact:
+        what += ", each after a norm and activation" if normed else ", each after the activation"
+    elif normed:
+        what += ", each followed by a norm"
     if block.shortcut.kind == "none":
         what += ", and no shortcut (a plain network)"
     ordinals = ["first", "second", "third"]

@@ -54,6 +54,7 @@ from __future__ import annotations
 import builtins
 import itertools
 import keyword
+import re
 import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -1302,11 +1303,12 @@ def _block_doc(cls: _BlockClass) -> str:
             f"Pre-activation: convolutions {kernels}, each after a norm and activation{tail}"
             f"{plain}."
         )
+    normed = ", a norm after each" if any(isinstance(x, NormLayer) for x in sequence) else ""
     if not cls.adds:
         tail += ", the activation last" if cls.post else ""
-        return f"Convolutions {kernels}, a norm after each{tail}; no shortcut (a plain network)."
+        return f"Convolutions {kernels}{normed}{tail}; no shortcut (a plain network)."
     tail += "; the activation after the sum" if cls.post else ""
-    return f"Convolutions {kernels}, a norm after each{tail}."
+    return f"Convolutions {kernels}{normed}{tail}."
 
 
 def _conv_name(conv: ConvLayer, convs: list) -> str:
@@ -1562,6 +1564,7 @@ def _render_module(plan: _Plan) -> str:
         pad_channels=plan.pad_channels,
         from_input=plan.from_input,
         functional=plan.pad_channels or plan.uses("blur"),
+        has_norm=plan.uses("norm"),
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
         norm_groups=conventions.norm_groups,
@@ -1621,7 +1624,10 @@ class TorchBackend:
     def _build(self, network: Network) -> tuple[list[str], str]:
         if self._last is None or self._last[0] is not network:
             plan = _Plan(network)
-            text = _render_module(plan)  # registering the modules checks shared names agree
+            # Registering the modules checks shared names agree. Optional sections of the template
+            # (a network without norms has no `norm` helper) leave runs of blank lines: two
+            # separate top-level definitions, as ruff format writes them.
+            text = re.sub(r"\n{4,}", "\n\n\n", _render_module(plan))
             self._last = (network, plan.problems, text)
         return self._last[1], self._last[2]
 

@@ -18,6 +18,7 @@ def root(context, missing=missing):
     l_0_zero_note = resolve('zero_note')
     l_0_callable = resolve('callable')
     l_0_functional = resolve('functional')
+    l_0_has_norm = resolve('has_norm')
     l_0_group_norm = resolve('group_norm')
     l_0_norm_groups = resolve('norm_groups')
     l_0_eps = resolve('eps')
@@ -84,14 +85,14 @@ def root(context, missing=missing):
         pass
         yield 'import torch.nn.functional as F\n'
     yield 'from torch import nn\n\n'
-    if (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm):
+    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
         pass
         yield 'NORM_GROUPS = '
         yield str((undefined(name='norm_groups') if l_0_norm_groups is missing else l_0_norm_groups))
         yield '\nNORM_EPS = '
         yield str((undefined(name='eps') if l_0_eps is missing else l_0_eps))
         yield '\n'
-    else:
+    elif (undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm):
         pass
         yield 'NORM_EPS = '
         yield str((undefined(name='eps') if l_0_eps is missing else l_0_eps))
@@ -106,10 +107,10 @@ def root(context, missing=missing):
         yield str((undefined(name='total_blocks') if l_0_total_blocks is missing else l_0_total_blocks))
         yield '\n'
     yield '\n\n'
-    if (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm):
+    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
         pass
         yield 'def norm(channels: int) -> nn.GroupNorm:\n    return nn.GroupNorm(NORM_GROUPS, channels, eps=NORM_EPS)\n'
-    else:
+    elif (undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm):
         pass
         yield 'def norm(channels: int) -> nn.BatchNorm2d:\n    return nn.BatchNorm2d(channels, eps=NORM_EPS, momentum=NORM_MOMENTUM)\n'
     if (undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path):
@@ -247,9 +248,11 @@ def root(context, missing=missing):
     else:
         pass
         yield '            if isinstance(module, nn.Conv2d):\n                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")\n                if module.bias is not None:\n                    nn.init.zeros_(module.bias)\n'
-    yield '            elif isinstance(module, '
-    yield str((undefined(name='norm_class') if l_0_norm_class is missing else l_0_norm_class))
-    yield '):\n                nn.init.ones_(module.weight)\n                nn.init.zeros_(module.bias)\n'
+    if (undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm):
+        pass
+        yield '            elif isinstance(module, '
+        yield str((undefined(name='norm_class') if l_0_norm_class is missing else l_0_norm_class))
+        yield '):\n                nn.init.ones_(module.weight)\n                nn.init.zeros_(module.bias)\n'
     if (undefined(name='zero_last') if l_0_zero_last is missing else l_0_zero_last):
         pass
         yield '        for module in self.modules():\n            if hasattr(module, "zero_init_last"):\n                module.zero_init_last()\n'
@@ -292,4 +295,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=58&3=60&5=62&6=64&7=72&8=74&9=76&17=79&22=83&27=87&28=90&29=92&31=97&32=99&34=101&35=104&36=106&40=109&47=115&50=118&52=124&68=127&71=130&73=136&81=139&84=142&86=148&89=151&91=157&99=160&102=164&104=166&107=170&109=172&120=176&121=179&123=182&124=185&126=188&129=191&131=194&136=197&141=203&142=206&144=208&145=211&150=215&151=217&153=221&155=223&156=226&158=229&159=232&161=235&162=238&167=242&169=244&180=251&183=253&191=257&192=260&198=264&199=267&202=271&203=274&210=278&211=281&216=285&217=289'
+debug_info = '1=59&3=61&5=63&6=65&7=73&8=75&9=77&17=80&22=84&27=88&28=91&29=93&30=95&31=98&32=100&34=102&35=105&36=107&40=110&43=113&47=116&50=119&52=125&68=128&71=131&73=137&81=140&84=143&86=149&89=152&91=158&99=161&102=165&104=167&107=171&109=173&120=177&121=180&123=183&124=186&126=189&129=192&131=195&136=198&141=204&142=207&144=209&145=212&150=216&151=218&153=222&155=224&156=227&158=230&159=233&161=236&162=239&167=243&169=245&180=251&181=254&185=256&193=260&194=263&200=267&201=270&204=274&205=277&212=281&213=284&218=288&219=292'
