@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench gpu-evidence gpu-wheels golden grammar templates vscode clean
+.PHONY: setup run test conformance lint fuzz bench experiments gpu-evidence gpu-wheels golden grammar templates vscode clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -42,6 +42,13 @@ fuzz: setup
 
 bench: setup
 	$(PY) benchmarks/bench_check.py
+
+# The ResNet paper's degradation experiment on CPU, in minutes (README, "The paper's
+# experiments"): plain-20/56 against ResNet-20/56 under one recipe, on scikit-learn's digits.
+experiments: setup
+	$(VENV)/bin/resdsl compare specs/cifar/plain20.res specs/cifar/plain56.res \
+		specs/cifar/resnet20.res specs/cifar/resnet56.res \
+		--data digits --epochs 15 --lr 0.1 --schedule cosine --out runs/degradation
 
 # Issue 17's figures on one GPU, in under 8 minutes: throughput against torchvision and timm,
 # `resdsl train` (torch, keras on torch, torchrun), peak memory; JSON and a table in

@@ -39,6 +39,7 @@ MAX_PARAMS = click.option(
 LAZY_COMMANDS = {
     "port-weights": "port_weights:port_weights",
     "train": "train:train",
+    "compare": "compare:compare",
     "summary": "summary:summary",
     "diff": "diff:diff",
     "graph": "graph:graph",
