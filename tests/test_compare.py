@@ -36,9 +36,9 @@ def _specs(tmp_path) -> list[str]:
 
 def test_compare_trains_each_spec_with_one_recipe_and_overlays_them(tmp_path):
     specs, out = _specs(tmp_path), tmp_path / "cmp"
-    done = _compare(
-        *specs, "--data", "digits", "--epochs", "2", "--batch-size", "128", "--out", str(out)
-    )
+    recipe = ["--data", "digits", "--epochs", "2", "--batch-size", "128"]
+    # Two at a time: each sub-run's progress goes to OUT/NAME.log, with a thread each.
+    done = _compare(*specs, *recipe, "--parallel", "2", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("plain", "residual"):
         run = out / name
@@ -48,6 +48,7 @@ def test_compare_trains_each_spec_with_one_recipe_and_overlays_them(tmp_path):
         recorded = json.loads((run / "run.json").read_text())
         options = recorded["options"]
         assert (options["epochs"], options["batch_size"], options["seed"]) == (2, 128, 0)
+        assert "epoch 2/2" in (out / f"{name}.log").read_text()
     data = json.loads((out / "compare.json").read_text())
     assert [s["name"] for s in data["specs"]] == ["plain", "residual"]
     for entry in data["specs"]:
@@ -56,18 +57,12 @@ def test_compare_trains_each_spec_with_one_recipe_and_overlays_them(tmp_path):
         assert entry["epochs"][-1]["train_error"] == 1 - epochs[-1]["train_acc"]
         assert entry["epochs"][-1]["test_loss"] == epochs[-1]["test_loss"]
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
-    lines = done.stdout.splitlines()
-    assert lines[0].split()[:2] == ["spec", "epochs"] and [
-        line.split()[0] for line in lines[1:]
-    ] == [
-        "plain",
-        "residual",
-    ]
+    header, *rows = done.stdout.splitlines()
+    assert header.split()[:2] == ["spec", "epochs"]
+    assert [row.split()[0] for row in rows] == ["plain", "residual"]
     # Done sub-runs are kept: the same command trains nothing again.
     before = (out / "plain" / "metrics.jsonl").read_bytes()
-    again = _compare(
-        *specs, "--data", "digits", "--epochs", "2", "--batch-size", "128", "--out", str(out)
-    )
+    again = _compare(*specs, *recipe, "--out", str(out))
     assert again.returncode == 0 and "compare: training" not in again.stderr
     assert (out / "plain" / "metrics.jsonl").read_bytes() == before
 
