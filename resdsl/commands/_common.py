@@ -6,17 +6,17 @@ import sys
 
 import click
 
-from ..cli import EXIT_SPEC, _report
 from ..driver import analyze_file
 from ..ir import Network
 from ..schema import MAX_INPUT_CHANNELS, MAX_INPUT_SIZE
+from ._spec_options import EXIT_SPEC, report
 
 
 def load_or_exit(path: str, input_shape: tuple[int, int, int] | None = None) -> Network:
     """The elaborated network of `path` (for another input size with `input_shape`); on errors,
     print them and exit 1 (2 for I/O)."""
     result = analyze_file(path, input_shape=input_shape)
-    status = _report([result], "text")
+    status = report([result], "text")
     if not result.ok:
         sys.exit(status or EXIT_SPEC)
     return result.network

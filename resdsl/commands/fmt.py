@@ -7,10 +7,10 @@ import sys
 
 import click
 
-from ..cli import EXIT_OK, EXIT_SPEC, EXIT_USAGE, _inputs
 from ..diagnostics import render_text, use_color
 from ..files import atomic_write
 from ..parser import read_source
+from ._spec_options import EXIT_OK, EXIT_SPEC, EXIT_USAGE, inputs
 
 
 @click.command()
@@ -31,7 +31,7 @@ def fmt(paths: tuple[str, ...], check: bool) -> None:
 
     status = EXIT_OK
     changed = 0
-    files, refused = _inputs(paths)
+    files, refused = inputs(paths)
     for path in refused:
         click.echo(f"error: `{path}` links to a file outside the folder; not rewritten", err=True)
         status = EXIT_USAGE

@@ -72,7 +72,7 @@ def import_(
     written: its PyTorch model's state dict has SOURCE's tensors, name for name and shape for
     shape.
     """
-    from resdsl.cli import EXIT_SPEC
+    from resdsl.commands._spec_options import EXIT_SPEC
     from resdsl.importer import Choices, ImportFailed, default_name, infer, read
     from resdsl.weight_files import UnreadableWeights, first_line, refuse
 

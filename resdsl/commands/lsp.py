@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ..cli import EXIT_USAGE
+from ._spec_options import EXIT_USAGE
 
 
 @click.command()

@@ -40,7 +40,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     PyTorch checkpoints are read with torch.load(weights_only=True); outputs are written
     atomically.
     """
-    from resdsl.cli import _report
+    from resdsl.commands._spec_options import report
     from resdsl.driver import analyze_file
     from resdsl.weight_files import first_line, refuse
 
@@ -54,7 +54,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     if not os.path.isfile(src_path):
         refuse(f"no such file `{src_path}`")
     result = analyze_file(spec)
-    status = _report([result], "text")
+    status = report([result], "text")
     if not result.ok:
         sys.exit(status)
     network = result.network
