@@ -62,6 +62,7 @@ __all__ = [
     "read_torch_weights",
     "read_trained",
     "refuse",
+    "unwrapped_names",
 ]
 
 
@@ -288,17 +289,21 @@ def _located(location: str) -> None:
 
 def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     """A state dict from a `.pt` file, read with `weights_only=True` (no code runs); a
-    checkpoint that wraps it under `state_dict` or `model` is unwrapped."""
+    checkpoint that wraps it under `state_dict` or `model` is unwrapped, and a wrapped model's
+    names are its own again (:func:`unwrapped_names`)."""
     return read_torch_checkpoint(path)[0]
 
 
 def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
     """The state dict of a `.pt` file (see :func:`load_torch_checkpoint`), and the data record
-    a `resdsl train` checkpoint keeps beside it (`data`), or None. The storages it declares
-    are checked against the bytes it holds first (:func:`_check_storages`); a zip checkpoint
-    is memory-mapped, so that no tensor's data is read until it is used. Raises OSError when
-    it cannot be opened, UnreadableWeights when it is not a state dict of dense floating-point
-    tensors under names."""
+    a `resdsl train` checkpoint keeps beside it (`data`), or None: the one reader of PyTorch
+    files for every command, so that a checkpoint wrapped under `state_dict` or `model`, or
+    saved from a wrapped model (DDP's `module.` names, torch.compile's `_orig_mod.`), reads the
+    same in `import`, `train --init`, `eval`, `predict`, `export` and `port-weights`. The
+    storages it declares are checked against the bytes it holds first
+    (:func:`_check_storages`); a zip checkpoint is memory-mapped, so that no tensor's data is
+    read until it is used. Raises OSError when it cannot be opened, UnreadableWeights when it
+    is not a state dict of dense floating-point tensors under names."""
     import torch
 
     path = os.fspath(path)
@@ -330,7 +335,24 @@ def read_torch_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None]:
     if not isinstance(data, Mapping):
         raise UnreadableWeights(f"it holds {_a(type(data).__name__)}, not a state dict of tensors")
     _check_tensors(data)
-    return dict(data), record
+    return unwrapped_names(data), record
+
+
+# What a wrapper puts before every name of the model it wraps: DistributedDataParallel and
+# DataParallel `module.`, torch.compile `_orig_mod.` (a compiled DDP model has both).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+def unwrapped_names(state: Mapping) -> dict:
+    """`state` with the names the model had before it was wrapped: a prefix of
+    :data:`WRAPPER_PREFIXES` that every name shares is dropped, as often as it occurs."""
+    state = dict(state)
+    while state:
+        prefix = next((p for p in WRAPPER_PREFIXES if all(k.startswith(p) for k in state)), None)
+        if prefix is None:
+            break
+        state = {key.removeprefix(prefix): value for key, value in state.items()}
+    return state
 
 
 def _check_tensors(state: Mapping) -> None:

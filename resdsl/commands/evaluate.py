@@ -18,6 +18,7 @@ import click
 if TYPE_CHECKING:
     import numpy as np
 
+TOP_K = 5  # eval's second accuracy, where the data has more classes
 WEIGHTS_HELP = (
     "trained weights: a PyTorch checkpoint or state dict (best.pt), or Keras weights "
     "(best.weights.h5, a Keras checkpoint folder)"
@@ -86,8 +87,8 @@ def evaluate(
     confusion: str | None,
     as_json: bool,
 ) -> None:
-    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy (top-k
-    with k = the class count where there are fewer than 5), loss, and the confusion matrix
+    """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy (top-5
+    only with more than 5 classes, where it says something), loss, and the confusion matrix
     (rows: true classes, columns: predicted). The data's classes must be those the weights
     record."""
     import numpy as np
@@ -112,7 +113,8 @@ def evaluate(
         _fail(problem)
     if loaded.note:
         click.echo(f"note: {loaded.note}", err=True)
-    k = min(5, classes)
+    # Top-k of k classes or fewer is 100% whatever the weights: reported only below the count.
+    k = TOP_K if classes > TOP_K else 1
     normalise = _normaliser(record, loaded)
     test = SplitImages(loaded.test, shape, augment, training=False, seed=0)
     batches = loader_of(torch, test, TestBatches(len(test), batch_size, 1, 0), workers, False)
@@ -139,7 +141,7 @@ def evaluate(
         "split": loaded.test_name,
         "images": images,
         "top1": top1 / total,
-        f"top{k}": topk / total,
+        **({f"top{k}": topk / total} if k > 1 else {}),
         "loss": loss / total,
     }
     if confusion:
@@ -154,9 +156,10 @@ def evaluate(
         table = {"classes": class_labels(loaded.class_names, classes), "matrix": matrix.tolist()}
         click.echo(json.dumps({**metrics, **table}, indent=2))
         return
+    top_k = f", top-{k} {metrics[f'top{k}']:.2%}" if k > 1 else ""
     click.echo(
         f"{loaded.name} {loaded.test_name} split, {images:,} images: top-1 "
-        f"{metrics['top1']:.2%}, top-{k} {metrics[f'top{k}']:.2%}, loss {metrics['loss']:.4f}"
+        f"{metrics['top1']:.2%}{top_k}, loss {metrics['loss']:.4f}"
     )
 
 
