@@ -104,3 +104,86 @@ def test_eval_reports_top5_only_with_more_than_five_classes(tiny, tmp_path):
     torch.save(_state(tiny), ten)
     status, stdout, stderr = in_process("eval", tiny, "--weights", ten, "--data", "digits")
     assert status == 0 and "top-5" in stdout, stderr
+
+
+# --- a failed start leaves nothing behind ----------------------------------------------------
+
+
+def test_a_failed_start_makes_no_folder_and_a_rerun_needs_no_resume(tiny, tmp_path, monkeypatch):
+    """`--init` weights that do not fit (or data that cannot be read) are refused before the
+    run folder is made: neither `--out` nor a numbered `runs/NAME-N` is left behind, and the
+    same command with good weights then starts a new run there."""
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    wrong = tmp_path / "wrong.pt"
+    torch.save(_state(tiny_spec_file(tmp_path, "2x16x16")), wrong)
+    out = tmp_path / "run"
+    for args in (("--out", out), ()):
+        status, _, stderr = in_process("train", tiny, "--epochs", "1", "--init", wrong, *args)
+        assert status == 2 and "does not fit" in stderr, stderr
+        status, _, stderr = in_process("train", tiny, "--data", tmp_path / "none", *args)
+        assert status == 2 and "none" in stderr, stderr
+    assert not out.exists() and not (tmp_path / "runs").exists()
+    good = tmp_path / "good.pt"
+    torch.save(_state(tiny), good)
+    args = ("train", tiny, "--epochs", "1", "--no-tensorboard", "--out", out, "--init", good)
+    status, _, stderr = in_process(*args)
+    assert status == 0, stderr
+    record = json.loads((out / "run.json").read_text())
+    assert None not in record["options"].values()
+    assert record["options"] == {"data": "digits", "epochs": 1, "seed": 0}
+    recipe = record["recipe"]
+    assert None not in recipe.values()
+    assert (recipe["preset"], recipe["epochs"], recipe["batch_size"]) == ("digits", 1, 64)
+    assert (recipe["lr"], recipe["schedule"], recipe["warmup_steps"]) == (0.05, "cosine", 20)
+    assert (recipe["augment"], recipe["pad"], recipe["flip"], recipe["ema"]) == (
+        "cifar", 2, False, 0.0
+    )  # fmt: skip
+
+
+def tiny_spec_file(folder: Path, shape: str) -> str:
+    path = folder / f"other-{shape}.res"
+    path.write_text(tiny_spec(shape, 10))
+    return str(path)
+
+
+def test_a_folder_without_a_checkpoint_is_not_a_run(tmp_path):
+    """What a run writes before its first checkpoint takes a new run; trained weights without
+    a checkpoint are named (nothing to --resume, and a new run would write over them); a
+    numbered folder that ends without a checkpoint is removed."""
+    from resdsl.train import folder
+    from resdsl.train.common import TrainError
+
+    started = tmp_path / "started"
+    (started / "tensorboard").mkdir(parents=True)
+    for name in ("run.json", "model.py", "metrics.jsonl", ".run.lock"):
+        (started / name).write_text("")
+    folder.check_new_run_folder(str(started), None)
+    (started / "best.pt").write_text("")
+    with pytest.raises(TrainError, match=r"holds `best\.pt` of an earlier run but no checkpoint"):
+        folder.check_new_run_folder(str(started), None)
+    (started / "checkpoint.pt").write_text("")
+    with pytest.raises(TrainError, match="continue it with --resume"):
+        folder.check_new_run_folder(str(started), None)
+
+    parent = tmp_path / "runs"
+    out, held = folder.new_run_folder("net.res", str(parent))
+    for name in ("run.json", "model.py"):
+        (Path(out) / name).write_text("{}")
+    held.release()
+    assert not Path(out).exists()
+    out, held = folder.new_run_folder("net.res", str(parent))
+    assert out == str(parent / "net-1")
+    (Path(out) / "checkpoint.pt").write_text("")
+    held.release()
+    assert Path(out).is_dir()
+
+
+def test_resume_names_the_backend_whose_checkpoint_the_folder_holds(tiny, tmp_path):
+    (tmp_path / "checkpoint").mkdir()
+    status, _, stderr = in_process("train", tiny, "--out", tmp_path, "--resume")
+    assert status == 2 and "is a keras one: resume with --backend keras" in stderr, stderr
+    (tmp_path / "checkpoint").rmdir()
+    status, _, stderr = in_process("train", tiny, "--out", tmp_path, "--resume")
+    assert status == 2 and "no torch checkpoint" in stderr, stderr

@@ -687,7 +687,7 @@ def test_resume_refuses_another_spec_and_an_empty_folder(tiny, reference, tmp_pa
     assert f"was trained from `{os.path.abspath(tiny)}`" in done.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     done = _train(tiny, "--data", "digits", "--out", str(out), "--resume", "--backend", "keras")
-    assert done.returncode == 2 and "no keras checkpoint" in done.stderr
+    assert done.returncode == 2 and "is a torch one: resume with --backend torch" in done.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
     done = _train(tiny, "--data", "digits", "--out", str(empty), "--resume")

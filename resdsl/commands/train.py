@@ -225,12 +225,13 @@ def train(
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
             os.environ[variable] = str(threads)
     try:
-        with prepare_run(opts):  # the run folder is this run's until it ends
+        held, inputs = prepare_run(opts)  # everything checked, then the folder claimed
+        with held:  # the run folder is this run's until it ends
             if backend == "torch":
                 from resdsl.train.torch_trainer import run
             else:
                 from resdsl.train.keras_trainer import run
-            status = run(opts)
+            status = run(opts, inputs)
     except TrainError as error:
         message = str(error)
         click.echo(

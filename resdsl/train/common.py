@@ -7,6 +7,10 @@ import os
 import signal
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .folder import Claim
 
 EXIT_INTERRUPTED = 130
 EXIT_DIVERGED = 3  # the loss became non-finite: the recipe, not the input, is at fault
@@ -60,8 +64,9 @@ class TrainOptions:
 
 def compile_spec(spec: str, backend: str, out: str, *, write: bool = True):
     """The elaborated network of `spec`, compiled for `backend` into OUT/model.py (atomically)
-    where `write`; nothing is imported, so a spec with errors fails before any framework
-    starts. Only one process (rank 0) writes; the others pass `write=False`."""
+    where `write`; nothing is imported, so a spec with errors, or one the backend cannot
+    express, fails before any framework starts. Only one process (rank 0) writes; the others
+    pass `write=False`."""
     import resdsl
     from resdsl.backend import available, exists, get_backend
     from resdsl.files import atomic_write
@@ -75,14 +80,12 @@ def compile_spec(spec: str, backend: str, out: str, *, write: bool = True):
     except resdsl.SpecError as error:
         unreadable = any(d.code == "E001" for d in error.diagnostics)
         raise TrainError(str(error), status=2 if unreadable else 1) from None
+    target = get_backend(backend)
+    problems = target.unsupported(network)
+    if problems:
+        raise TrainError(f"the {backend} backend cannot express {'; '.join(problems)}", status=1)
     if write:
         path = os.path.join(out, "model.py")
-        target = get_backend(backend)
-        problems = target.unsupported(network)
-        if problems:
-            raise TrainError(
-                f"the {backend} backend cannot express {'; '.join(problems)}", status=1
-            )
         try:
             os.makedirs(out, exist_ok=True)
             atomic_write(path, target.emit(network))
@@ -112,9 +115,9 @@ _CHECKPOINTS = {
 }
 
 
-# What decides a run's numbers: recorded in OUT/run.json as given (None: the preset's), taken
-# from there by `--resume` where the command line leaves them out, and an error where it
-# gives another value.
+# What decides a run's numbers: recorded in OUT/run.json as given (under `options`, those the
+# command line gave; `recipe` holds every value the run used), taken from there by `--resume`
+# where the command line leaves them out, and an error where it gives another value.
 RECIPE_OPTIONS = (
     "data", "preset", "epochs", "batch_size", "lr", "schedule", "weight_decay", "optimizer",
     "nesterov", "label_smoothing", "clip_grad", "warmup_steps", "augment", "ema", "seed",
@@ -142,18 +145,31 @@ def is_chief(strategy: str) -> bool:
     return chief and not (task.get("type") == "worker" and "chief" in config.get("cluster", {}))
 
 
-def prepare_run(opts: TrainOptions):
-    """Choose, claim and check the run folder before anything is written to it; the claim
-    (:class:`.folder.Claim`) is to be held until the run ends.
+@dataclass
+class Inputs:
+    """What a run is made of, each checked before its folder is made: the network, the data
+    shaped for it, the recipe, and `--init`'s weights (state dict, classifier keys left out:
+    see :func:`initial_state`) or None."""
 
-    Without `--out`, each run gets a new numbered folder (never an earlier run's). A folder
-    in use by a running run is refused, naming its process; one that holds an earlier run is
-    refused without `--resume`; with `--resume`, the folder must hold a checkpoint of the same
-    spec (by content) and backend, else the error names the spec it came from and nothing in
-    the folder changes. The chief process records the run in `run.json`. A spec with errors
-    is reported before any folder is made."""
-    import resdsl
+    network: object
+    data: object
+    recipe: object
+    init: tuple[dict, list[str]] | None
 
+
+def prepare_run(opts: TrainOptions) -> tuple[Claim, Inputs]:
+    """Check everything a run is made of, then choose and claim its folder: the claim
+    (:class:`.folder.Claim`) is to be held until the run ends, and the inputs start it.
+
+    The spec (its errors, what the backend cannot express), the folder named, the data and
+    `--init`'s weights are all checked before any folder is made or written to: a failed start
+    leaves nothing behind, so rerunning it needs no `--resume`. Without `--out`, each run gets
+    a new numbered folder (never an earlier run's), removed again where the run ends without
+    a checkpoint. A folder in use by a running run is refused, naming its process; one that
+    holds an earlier run (a checkpoint) is refused without `--resume`; with `--resume`, the
+    folder must hold a checkpoint of the same spec (by content) and backend, else the error
+    names the spec it came from and nothing in the folder changes. The chief process records
+    the run in `run.json`."""
     from . import folder
     from .data import NAMES
 
@@ -165,47 +181,122 @@ def prepare_run(opts: TrainOptions):
             )
         if opts.resume:
             raise TrainError("--resume needs --out: the folder of the run to continue")
-    result = resdsl.analyze(opts.spec)
-    if not result.ok:
-        compile_spec(opts.spec, opts.backend, "", write=False)  # raises the spec's errors
-    digest = result.network.source.sha256 if result.ok else None
+    network = compile_spec(opts.spec, opts.backend, "", write=False)  # raises the spec's errors
+    digest = network.source.sha256
+    # Only the process that writes the folder looks at its lock: under torchrun rank 0 may
+    # hold it already.
     writer = writes_run_folder(opts)
+    if opts.resume:
+        if writer:
+            folder.refuse_if_running(opts.out)  # named first, whatever else the folder lacks
+        _refuse_without_checkpoint(opts)
+        _check_resumed(opts, digest)  # which sets the recorded data where none is given
+    data_folder = opts.data if opts.data not in NAMES else None
+    if opts.out is not None and writer:
+        if opts.resume:
+            folder.refuse_data_folder(opts.out, data_folder)
+        else:
+            folder.check_new_run_folder(opts.out, data_folder)
+    data, recipe = data_and_recipe(opts, network)
+    init = None
+    if opts.init and not opts.resume:
+        init = initial_state(opts.init, network, data.num_classes)
+    inputs = Inputs(network, data, recipe, init)
+    if not writer:
+        return folder.Claim(), inputs
+    if opts.resume:
+        return folder.claim(opts.out), inputs
     if opts.out is None:
         opts.out, held = folder.new_run_folder(opts.spec)
-    elif opts.resume:
-        folder.refuse_if_running(opts.out)  # named first, whatever else the folder lacks yet
-        names = _CHECKPOINTS[opts.backend]
-        if not any(os.path.exists(os.path.join(opts.out, n)) for n in names):
-            raise TrainError(
-                f"no {opts.backend} checkpoint in `{opts.out}` to resume; run without --resume "
-                "to start a new run there"
-            )
-        _check_resumed(opts, digest)  # which sets the recorded data where none is given
-        folder.refuse_data_folder(opts.out, opts.data if opts.data not in NAMES else None)
-        return folder.claim(opts.out) if writer else folder.Claim()
-    elif writer:
-        held = folder.claim_for_new_run(opts.out, opts.data if opts.data not in NAMES else None)
     else:
-        return folder.Claim()
+        held = folder.claim_for_new_run(opts.out, data_folder)
     try:
         _write_record(opts, digest)
     except TrainError:
         held.release()
         raise
-    return held
+    return held, inputs
+
+
+def _refuse_without_checkpoint(opts: TrainOptions) -> None:
+    """`--resume` continues a checkpoint of its backend; another backend's is named."""
+
+    def holds(backend: str) -> bool:
+        return any(os.path.exists(os.path.join(opts.out, n)) for n in _CHECKPOINTS[backend])
+
+    if holds(opts.backend):
+        return
+    other = next((b for b in _CHECKPOINTS if b != opts.backend and holds(b)), None)
+    if other is not None:
+        raise TrainError(
+            f"the checkpoint in `{opts.out}` is a {other} one: resume with --backend {other}"
+        )
+    raise TrainError(
+        f"no {opts.backend} checkpoint in `{opts.out}` to resume; run without --resume to "
+        "start a new run there"
+    )
 
 
 def _write_record(opts: TrainOptions, digest: str | None) -> None:
-    """OUT/run.json: the spec (and its content's digest), the backend, the recipe as given."""
-    from resdsl.files import atomic_write
-
-    path = os.path.join(opts.out, RUN_FILE)
+    """OUT/run.json: the spec (and its content's digest), the backend, the options the command
+    line gave (the trainer adds the recipe they resolve to: :func:`record_recipe`)."""
     record = {
         "spec": os.path.abspath(opts.spec),
         "sha256": digest,
         "backend": opts.backend,
-        "options": {name: _normal(name, getattr(opts, name)) for name in RECIPE_OPTIONS},
+        "options": {
+            name: _normal(name, getattr(opts, name))
+            for name in RECIPE_OPTIONS
+            if getattr(opts, name) is not None
+        },
     }
+    _write_json(os.path.join(opts.out, RUN_FILE), record)
+
+
+def record_recipe(opts: TrainOptions, recipe, run_plan) -> None:
+    """Add to OUT/run.json the recipe the run uses, every value resolved (the preset's where
+    no option was given): what `options` leaves to the preset, `recipe` says."""
+    path = os.path.join(opts.out, RUN_FILE)
+    record = _read_record(path) or {}
+    record["recipe"] = resolved_recipe(opts, recipe, run_plan)
+    _write_json(path, record)
+
+
+def resolved_recipe(opts: TrainOptions, recipe, run_plan) -> dict:
+    """Every value of the run's recipe: the RECIPE_OPTIONS by their names, then what they
+    imply (momentum, where weight decay applies, the augmentation's padding and flips, the
+    steps)."""
+    values = {
+        "data": _normal("data", opts.data),
+        "preset": recipe.name,
+        "epochs": run_plan.epochs,
+        "batch_size": recipe.batch_size,
+        "lr": recipe.lr,
+        "schedule": recipe.schedule,
+        "weight_decay": recipe.weight_decay,
+        "optimizer": recipe.optimizer,
+        "nesterov": recipe.nesterov,
+        "label_smoothing": recipe.label_smoothing,
+        "clip_grad": recipe.clip_grad,
+        "warmup_steps": recipe.warmup_steps,
+        "augment": recipe.augment,
+        "ema": recipe.ema,
+        "seed": opts.seed,
+        "momentum": recipe.momentum,
+        "decay_all": recipe.decay_all,
+        "pad": recipe.pad,
+        "flip": recipe.flip,
+        "steps_per_epoch": run_plan.steps_per_epoch,
+        "total_steps": run_plan.total_steps,
+    }
+    if recipe.schedule == "step":
+        values["milestone_steps"] = list(run_plan.milestone_steps)
+    return values
+
+
+def _write_json(path: str, record: dict) -> None:
+    from resdsl.files import atomic_write
+
     try:
         atomic_write(path, json.dumps(record, indent=2) + "\n")
     except OSError as error:

@@ -7,12 +7,18 @@ for its whole life by an exclusive lock (flock) on OUT/.run.lock, which names it
 second run in the same --out, or a `--resume` of a run still going, is refused with that
 process's id. The kernel drops the lock when the process ends, however it ends (a kill
 included), so a lock file left behind never blocks the next run.
+
+A folder is a run once it holds a checkpoint: before that, nothing in it is lost by starting
+over, so a run that failed to start never locks its --out, and a numbered folder that ends
+without a checkpoint is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 import time
 
 from resdsl.files import running
@@ -20,27 +26,33 @@ from resdsl.files import running
 from .common import TrainError
 
 LOCK = ".run.lock"
-# What shows that a folder holds an earlier run's work (a checkpoint, a logged epoch): a new
-# run there would lose it.
-EARLIER_RUN = frozenset(
-    {"checkpoint.pt", "checkpoint.prev.pt", "checkpoint", "checkpoint.prev", "metrics.jsonl",
-     "result.json", "best.pt", "best.weights.h5"}
-)  # fmt: skip
-# What a run writes before its first checkpoint: a run stopped that early (bad data, an
-# interrupt while loading) lost nothing, and a new run may start over it.
-STARTED_RUN = frozenset({"run.json", "model.py", "tensorboard", LOCK})
+# What makes a folder an earlier run, which --resume continues and a new run would lose.
+EARLIER_RUN = frozenset({"checkpoint.pt", "checkpoint.prev.pt", "checkpoint", "checkpoint.prev"})
+# Trained weights and results with no checkpoint beside them (removed by hand): nothing to
+# continue, but a new run would write over them.
+KEPT_RESULTS = ("best.pt", "best.weights.h5", "result.json")
+# What a run writes before its first checkpoint: a run stopped that early (an interrupt while
+# loading, a framework failing to start) lost nothing, and a new run may start over it.
+STARTED_RUN = frozenset(
+    {"run.json", "model.py", "tensorboard", "metrics.jsonl", "curves.png", LOCK}
+)
 # A lock held by a process that has not yet written its id (it is about to) is read again.
 _ATTEMPTS, _PAUSE_S = 200, 0.01
 
 
 class Claim:
-    """This process's hold on a run folder (nothing, for a process that writes none)."""
+    """This process's hold on a run folder (nothing, for a process that writes none). With
+    `discard`, the folder is removed on release where it holds no checkpoint by then (a new
+    numbered folder of a run that never saved one)."""
 
-    def __init__(self, handle=None):
+    def __init__(self, handle=None, discard: str | None = None):
         self._handle = handle
+        self._discard = discard
 
     def release(self) -> None:
         if self._handle is not None:
+            if self._discard is not None:
+                _remove_if_unstarted(self._discard)
             self._handle.close()
             self._handle = None
 
@@ -51,9 +63,10 @@ class Claim:
         self.release()
 
 
-def claim(out: str) -> Claim:
-    """Hold the existing folder `out` until the process ends or the claim is released; a
-    TrainError naming the process that holds it already."""
+def claim(out: str, *, discard: bool = False) -> Claim:
+    """Hold the existing folder `out` until the process ends or the claim is released (then
+    removed, with `discard`, where it holds no checkpoint); a TrainError naming the process
+    that holds it already."""
     path = os.path.join(out, LOCK)
     try:
         handle = open(path, "a+b", buffering=0)  # noqa: SIM115 (held for the run's life)
@@ -66,7 +79,7 @@ def claim(out: str) -> Claim:
         raise
     handle.truncate(0)
     handle.write(f"{os.getpid()}\n".encode())
-    return Claim(handle)
+    return Claim(handle, discard=out if discard else None)
 
 
 def refuse_if_running(out: str) -> None:
@@ -108,7 +121,8 @@ def _holder(handle) -> int | None:
 
 
 def new_run_folder(spec: str, parent: str = "runs") -> tuple[str, Claim]:
-    """`runs/NAME-1`, `runs/NAME-2`, ...: the first this process creates, and its claim."""
+    """`runs/NAME-1`, `runs/NAME-2`, ...: the first this process creates, and its claim, which
+    removes the folder again where the run ends without a checkpoint."""
     stem = os.path.splitext(os.path.basename(spec))[0] or "run"
     number = 1
     try:
@@ -120,19 +134,51 @@ def new_run_folder(spec: str, parent: str = "runs") -> tuple[str, Claim]:
             except FileExistsError:
                 number += 1
                 continue
-            return out, claim(out)
+            try:
+                return out, claim(out, discard=True)
+            except TrainError:
+                _remove_if_unstarted(out)
+                raise
     except OSError as error:
         raise TrainError(f"cannot create a run folder in `{parent}`: {error.strerror}") from None
+
+
+def _remove_if_unstarted(out: str) -> None:
+    """Remove the folder `out` where it holds nothing but what a run writes before its first
+    checkpoint; anything else there (a checkpoint, a file of another's) keeps it all."""
+    try:
+        names = set(os.listdir(out))
+    except OSError:
+        return
+    if names - STARTED_RUN:
+        return
+    with contextlib.suppress(OSError):
+        for name in sorted(names - {LOCK}):
+            path = os.path.join(out, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        if LOCK in names:
+            os.unlink(os.path.join(out, LOCK))
+        os.rmdir(out)
+
+
+def check_new_run_folder(out: str, data: str | None) -> None:
+    """What :func:`claim_for_new_run` refuses, looked at without creating or changing
+    anything: a run holds `out`, it is the data's folder, or it holds an earlier run or other
+    files."""
+    refuse_data_folder(out, data)
+    if os.path.isdir(out):
+        refuse_if_running(out)
+        _refuse_contents(out)
 
 
 def claim_for_new_run(out: str, data: str | None) -> Claim:
     """Create (where needed) and hold `out` for a new run; refused, with nothing in it
     changed, where a run holds it, where it is the data's folder, or where it holds anything
     but a run stopped before its first checkpoint."""
-    refuse_data_folder(out, data)
-    if os.path.isdir(out):
-        refuse_if_running(out)
-        _refuse_contents(out)
+    check_new_run_folder(out, data)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as error:
@@ -152,6 +198,12 @@ def _refuse_contents(out: str) -> None:
         raise TrainError(
             f"`{out}` holds an earlier run: continue it with --resume, or choose another --out "
             "(without --out, every run gets a new numbered folder under runs/)"
+        )
+    kept = [name for name in KEPT_RESULTS if name in names]
+    if kept:
+        raise TrainError(
+            f"`{out}` holds `{kept[0]}` of an earlier run but no checkpoint to continue it "
+            "from: move it away to start a new run there, or choose another --out"
         )
     foreign = sorted(names - STARTED_RUN)
     if foreign:

@@ -38,6 +38,7 @@ from resdsl.weights import KERAS_CHECKPOINT_WEIGHTS, save_keras_weights
 from . import checkpoint as ckpt
 from .common import (
     EXIT_INTERRUPTED,
+    Inputs,
     Interrupt,
     TrainError,
     TrainOptions,
@@ -45,12 +46,11 @@ from .common import (
     check_split,
     checkpoint_words,
     compile_spec,
-    data_and_recipe,
     data_record,
     describe_run,
     diverged,
-    initial_state,
     is_chief,
+    record_recipe,
     result_record,
     say,
     write_result,
@@ -106,18 +106,15 @@ def _device(keras) -> tuple[str, bool, bool]:
     return f"{backend} (default device)", False, False
 
 
-def run(opts: TrainOptions) -> int:
+def run(opts: TrainOptions, inputs: Inputs) -> int:
+    """Train as `opts` say, from `inputs`: :func:`.common.prepare_run` checked them (spec, data,
+    --init weights) before TensorFlow starts, which takes seconds. The exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # The inputs first (spec, data, --init weights): a mistake in any of them is reported
-    # before TensorFlow starts, which takes seconds.
     chief = is_chief(opts.strategy)
     if chief:
         os.makedirs(opts.out, exist_ok=True)
     network = compile_spec(opts.spec, "keras", opts.out, write=chief)
-    data, recipe = data_and_recipe(opts, network)
-    init = None
-    if opts.init and not opts.resume:
-        init = initial_state(opts.init, network, data.num_classes)
+    data, recipe, init = inputs.data, inputs.recipe, inputs.init
 
     strategy, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
     keras = import_quietly("keras")
@@ -144,6 +141,8 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
     check_split(recipe, replicas, "replicas")
     steps = -(-len(data.train) // recipe.batch_size)
     run_plan = plan(recipe, steps, opts.epochs)
+    if chief:
+        record_recipe(opts, recipe, run_plan)
 
     keras.utils.set_random_seed(opts.seed)
     shape = (network.input.channels, network.input.height, network.input.width)

@@ -23,6 +23,7 @@ import numpy as np
 from . import checkpoint as ckpt
 from .common import (
     EXIT_INTERRUPTED,
+    Inputs,
     Interrupt,
     TrainError,
     TrainOptions,
@@ -30,11 +31,10 @@ from .common import (
     check_split,
     checkpoint_words,
     compile_module,
-    data_and_recipe,
     data_record,
     describe_run,
     diverged,
-    initial_state,
+    record_recipe,
     result_record,
     say,
 )
@@ -310,7 +310,9 @@ def make_ema(torch, model, decay: float):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def run(opts: TrainOptions) -> int:
+def run(opts: TrainOptions, inputs: Inputs) -> int:
+    """Train as `opts` say, from `inputs` (:func:`.common.prepare_run` checked them): the exit
+    status."""
     import torch
     import torch.nn as nn
 
@@ -320,7 +322,7 @@ def run(opts: TrainOptions) -> int:
         torch.cuda.set_device(device)
     dist.start(device.type)
     try:
-        status = _train(opts, dist, device, torch, nn)
+        status = _train(opts, inputs, dist, device, torch, nn)
     except BaseException:
         dist.stop(wait=False)
         raise
@@ -328,7 +330,7 @@ def run(opts: TrainOptions) -> int:
     return status
 
 
-def _train(opts, dist, device, torch, nn) -> int:
+def _train(opts, inputs, dist, device, torch, nn) -> int:
     main = dist.main
     cuda = device.type == "cuda"
     amp = opts.amp if opts.amp is not None else cuda
@@ -357,7 +359,7 @@ def _train(opts, dist, device, torch, nn) -> int:
     if not main:
         network, module = compile_module(opts.spec, "torch", opts.out, write=False)
 
-    data, recipe = data_and_recipe(opts, network)
+    data, recipe = inputs.data, inputs.recipe
     check_split(recipe, dist.world, "processes")
     per_rank = recipe.batch_size // dist.world
 
@@ -367,8 +369,8 @@ def _train(opts, dist, device, torch, nn) -> int:
     np.random.seed(opts.seed)
     torch.manual_seed(opts.seed)  # the same initial weights on every rank
     model = module.build_model(num_classes=data.num_classes)
-    if opts.init and not opts.resume:
-        state, dropped = initial_state(opts.init, network, data.num_classes)
+    if inputs.init is not None:
+        state, dropped = inputs.init
         model.load_state_dict(state, strict=not dropped)
         if main:
             fresh = f"; the classifier ({data.num_classes} classes) starts fresh" if dropped else ""
@@ -403,6 +405,8 @@ def _train(opts, dist, device, torch, nn) -> int:
     shape = (network.input.channels, network.input.height, network.input.width)
     batches = _EpochBatches(len(data.train), per_rank, dist.world, dist.rank, opts.seed)
     run_plan = plan(recipe, batches.total(), opts.epochs)
+    if main:
+        record_recipe(opts, recipe, run_plan)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(recipe, run_plan))
     workers = opts.workers
     if workers is None:
