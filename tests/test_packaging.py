@@ -17,17 +17,30 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def built(tmp_path_factory) -> tuple[Path, str]:
+    """The wheel, and what building it printed (`-v`: setuptools' own output too)."""
     out = tmp_path_factory.mktemp("dist")
     build = tmp_path_factory.mktemp("build")
     run = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
          "--no-index", "-w", str(out), str(ROOT)],
         capture_output=True, text=True, env={**os.environ, "TMPDIR": str(build)},
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     (wheel,) = out.glob("resdsl-*.whl")
-    return wheel
+    return wheel, run.stdout + run.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built) -> Path:
+    return built[0]
+
+
+def test_the_wheel_declares_its_package_data(built):
+    """Issue 30: the templates' folders were data setuptools found but was not told of, and
+    it printed a "Package would be ignored" block for each."""
+    log = built[1]
+    assert "would be ignored" not in log, log[log.find("would be ignored") - 500 :][:3000]
 
 
 def test_wheel_layout(wheel):

@@ -64,6 +64,9 @@ def compare(
       resdsl compare specs/cifar/plain20.res specs/cifar/plain56.res \\
           specs/cifar/resnet20.res specs/cifar/resnet56.res --data digits --out runs/degradation
     """
+    from ..extras import require_training
+
+    require_training("compare", _options["backend"], _options["data"])
     recipe = _given_recipe(ctx)
     names = _names(specs)
     os.makedirs(out, exist_ok=True)

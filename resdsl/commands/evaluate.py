@@ -31,6 +31,14 @@ def _fail(message: str) -> None:
     refuse(message)
 
 
+def _require(command: str, data: str | None) -> None:
+    """What eval and predict import: PyTorch, NumPy, Pillow (images, the confusion matrix),
+    scikit-learn for the bundled digits."""
+    from ..extras import require
+
+    require(command, "train", "torch", "numpy", "PIL", *(["sklearn"] if data == "digits" else []))
+
+
 def _load(spec: str, weights: str):
     """(network, model in eval mode, the checkpoint's data record or None)."""
     from ._common import load_or_exit
@@ -91,6 +99,7 @@ def evaluate(
     only with more than 5 classes, where it says something), loss, and the confusion matrix
     (rows: true classes, columns: predicted). The data's classes must be those the weights
     record."""
+    _require("eval", data)
     import numpy as np
     import torch
 
@@ -206,6 +215,7 @@ def predict(
     spec: str, images: tuple[str, ...], weights: str, data: str | None, top: int, as_json: bool
 ) -> None:
     """The top classes of each image, with their probabilities and the data's class names."""
+    _require("predict", data)
     import numpy as np
     import torch
 

@@ -47,13 +47,12 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     The model has fresh weights unless --weights gives trained ones (the classifier's size is
     read from them); batch norms in inference mode; input `input`, output `logits`.
     """
+    from ..extras import require
     from ..weight_files import first_line, refuse
 
     network = load_or_exit(path)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        refuse("export needs PyTorch: pip install 'resdsl[torch]'")
+    # torch.onnx serialises through the onnx package
+    require("export", "export", "torch", "onnx")
     if weights is None:
         model = build_torch_model(network)
     else:

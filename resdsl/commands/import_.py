@@ -73,6 +73,9 @@ def import_(
     shape.
     """
     from resdsl.commands._spec_options import EXIT_SPEC
+    from resdsl.extras import require
+
+    require("import", "import", *_needs(source))
     from resdsl.importer import Choices, ImportFailed, default_name, infer, read
     from resdsl.weight_files import UnreadableWeights, first_line, refuse
 
@@ -95,6 +98,19 @@ def import_(
     except OSError as error:
         refuse(f"cannot write `{output}`: {error.strerror or error}")
     click.echo(f"wrote {output}", err=True)
+
+
+def _needs(source: str) -> tuple[str, ...]:
+    """The modules that read `source`: its library and PyTorch (a model is built on the meta
+    device), safetensors, h5py (Keras files), or PyTorch (torch.save's files)."""
+    library = source.partition(":")[0]
+    if library in ("torchvision", "timm") and ":" in source:
+        return ("torch", library)
+    if source.endswith(".safetensors"):
+        return ("safetensors", "numpy")
+    if source.endswith((".weights.h5", ".keras")):
+        return ("h5py",)
+    return ("torch",)
 
 
 def _numbers(value: str | None, option: str) -> tuple[int, ...] | None:

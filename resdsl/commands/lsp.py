@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import click
 
-from ._spec_options import EXIT_USAGE
-
 
 @click.command()
 @click.option(
@@ -27,13 +25,9 @@ def lsp(stdio: bool, roots: tuple[str, ...]) -> None:
     Speaks the Language Server Protocol on standard input and output; start it from an
     editor, not a terminal. Needs the `lsp` extra: pip install 'resdsl[lsp]'.
     """
-    try:
-        from ..lsp import serve
-    except ImportError as error:
-        click.echo(
-            f"error: the language server needs pygls ({error.name or error}); "
-            "install it with: pip install 'resdsl[lsp]'",
-            err=True,
-        )
-        raise SystemExit(EXIT_USAGE) from None
+    from ..extras import require
+
+    require("lsp", "lsp", "pygls")  # imported by the server when it starts, not by resdsl.lsp
+    from ..lsp import serve
+
     serve(roots)

@@ -53,6 +53,13 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
         raise click.BadParameter("Keras weights files end in `.weights.h5`", param_hint="--from")
     if not os.path.isfile(src_path):
         refuse(f"no such file `{src_path}`")
+    from resdsl.extras import require, require_keras
+
+    require("port-weights", "torch", "torch")
+    if dst == "keras":  # the Keras model is built to save its weights
+        require_keras("port-weights")
+    else:  # Keras weights are read with h5py alone
+        require("port-weights", "keras", "h5py")
     result = analyze_file(spec)
     status = report([result], "text")
     if not result.ok:

@@ -103,13 +103,13 @@ def _rich_table(network, blocks: bool, layers: bool, batch: int) -> None:
 
 
 def _signal(network, batch: int, as_json: bool, png: str | None) -> None:
+    from ..extras import require
     from ..files import atomic_path
     from ..weight_files import refuse
 
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        refuse("summary --signal needs PyTorch: pip install 'resdsl[torch]'")
+    require("summary --signal", "torch", "torch")
+    if png:
+        require("summary --signal --png", "plot", "matplotlib")
     from ..signal import signal_plot, signal_propagation, signal_text
 
     rows = signal_propagation(network, batch=batch)

@@ -185,12 +185,17 @@ def train(
       torchrun --nproc_per_node 8 -m resdsl train specs/resnet50.res --data ~/imagenet \\
           --preset imagenet --workers 8 --out runs/r50
     """
-    from resdsl.train.common import RECIPE_OPTIONS, TrainError, TrainOptions, prepare_run
+    from resdsl.extras import require_training
 
     if strategy != "none" and backend != "keras":
         raise click.BadParameter(
             "--strategy is for --backend keras; torch uses torchrun", param_hint="--strategy"
         )
+    # (With --resume and no --data, the data comes from run.json: digits' scikit-learn is
+    # asked for either way, as the `train` extra has it.)
+    require_training("train", backend, data, init is not None)
+    from resdsl.train.common import RECIPE_OPTIONS, TrainError, TrainOptions, prepare_run
+
     opts = TrainOptions(
         spec=spec,
         backend=backend,
