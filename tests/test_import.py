@@ -193,6 +193,10 @@ def test_keras_weights_files_import(tmp_path, spec):
         _same_network(again, network, names=network.stages[0].name == "conv2")
 
 
+# A timm ResNet-50 through import, port-weights and Keras: `make conformance`; each step has its
+# quick test in `make test` (the library's imports, test_keras_weights_files_import, and
+# tests/test_weights_files.py's command lines).
+@pytest.mark.conformance
 def test_timm_checkpoint_to_keras_end_to_end(tmp_path):
     """As a user would: a timm state dict file, `resdsl import`, `resdsl port-weights`, and
     the Keras model's logits are timm's."""
