@@ -158,6 +158,9 @@ class SplitImages:
         image = split_image(
             self.split, index, self.shape, self.augment, training=self.training, rng=rng
         )
+        # An evaluation view may be a read-only array shared between epochs: torch wants its
+        # own, writable copy of that one.
+        image = image if image.flags.writeable else image.copy()
         return torch.from_numpy(image), int(self.split.labels[index])
 
 
