@@ -11,6 +11,7 @@ replaces the parent's stage of the same name in place or is appended.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from . import diagnostics as dx
 from .diagnostics import Diagnostics
 from .ir import Name, NetworkDecl, Setting, StageDecl, String
 from .parser import parse, read_source
+from .values import closest
 
 MAX_EXTENDS_DEPTH = 16
 
@@ -108,12 +110,14 @@ def _load(
             )
             return None
         if not os.path.isfile(path):
+            hint, fixes = _near_file(decl.extends, path)
             diags.add(
                 dx.E_PARENT_MISSING,
                 f"parent spec `{path}` not found",
                 decl.extends.span,
                 label="no such file",
-                help="`extends` names a file relative to this spec's folder",
+                help=hint or "`extends` names a file relative to this spec's folder",
+                suggestions=fixes,
             )
             return None
         parent_text = read_source(path, diags, sources)
@@ -179,3 +183,30 @@ def _overlay(items, name_of, inherited: dict, diags: Diagnostics, *, message, ve
         own[name.text] = name
         merged[name.text] = item
     return merged
+
+
+_MAX_LISTED = 1000  # `.res` files of a folder compared with a missing parent's name
+
+
+def _near_file(extends, path: str) -> tuple[str | None, tuple]:
+    """A "did you mean" for a parent that does not exist: the `.res` file beside where it was
+    looked for whose name is closest (`extends "resnet_50.res"` for `resnet50.res`), as a
+    suggestion that rewrites the string."""
+    folder, name = os.path.split(path)
+    try:
+        with os.scandir(folder or ".") as entries:
+            names = sorted(
+                e.name
+                for e in itertools.islice(entries, 10 * _MAX_LISTED)
+                if e.name.endswith(".res")
+            )[:_MAX_LISTED]
+    except OSError:
+        return None, ()
+    found = closest(name, names)
+    if found is None:
+        return None, ()
+    option, applicability = found
+    written = extends.text
+    text = written[: len(written) - len(os.path.basename(written))] + option
+    suggestion = dx.Suggestion(extends.span, f'"{text}"', applicability)
+    return f'did you mean `extends "{text}"`?', (suggestion,)

@@ -91,3 +91,20 @@ def test_a_parent_is_never_edited_through_its_child(tmp_path):
     assert done.exit_code == 1 and parent.read_text() == before
     assert _check(str(parent), "--fix").exit_code == 0
     assert "activation relu" in Path(parent).read_text()
+
+
+def test_a_missing_parent_suggests_the_nearest_file_beside_it(tmp_path):
+    """Issue 30: `extends` of a misspelt file names the `.res` file meant, and --fix rewrites
+    the string (a letter typo; `resnet_50` for `resnet50` is a guess: --unsafe-fixes)."""
+    (tmp_path / "resnet50.res").write_text(FIXED.replace("network n", "network resnet50"))
+    child = tmp_path / "child.res"
+    child.write_text('network child extends "resnt50.res" {\n  classes 5\n}\n')
+    done = _check(str(child), "--format", "json")
+    (item,) = json.loads(done.stdout)
+    assert item["code"] == "E150" and item["help"] == 'did you mean `extends "resnet50.res"`?'
+    assert item["suggestions"][0]["replacement"] == '"resnet50.res"'
+    assert _check(str(child), "--fix").exit_code == 0
+    assert child.read_text().startswith('network child extends "resnet50.res" {')
+    child.write_text('network child extends "resnet_50.res" {\n  classes 5\n}\n')
+    assert _check(str(child), "--fix").exit_code == 1
+    assert _check(str(child), "--fix", "--unsafe-fixes").exit_code == 0
