@@ -113,6 +113,16 @@ def _from_library(source: str) -> Source:
             raise UnreadableWeights(
                 f"`{name}` is not a model of timm's registry (timm.list_models()); timm:NAME "
                 "builds registry models only, without weights, files or the network"
+                + _nearest(name, timm.list_models())
+            )
+    else:
+        import torchvision
+
+        builders = torchvision.models.list_models()
+        if name not in builders:
+            raise ImportFailed(
+                f"torchvision has no model `{name}` (torchvision.models.list_models())"
+                + _nearest(name, builders)
             )
     try:
         with torch.device("meta"):
@@ -131,6 +141,14 @@ def _from_library(source: str) -> Source:
         if "input_size" in config:
             facts["input"] = tuple(config["input_size"])
     return Source(source, shapes, facts=facts)
+
+
+def _nearest(name: str, names: list[str]) -> str:
+    """ "; did you mean `x`?" for the library model closest to a misspelt `name`, or ""."""
+    from .values import closest
+
+    found = closest(name, names)
+    return f"; did you mean `{found[0]}`?" if found else ""
 
 
 def _module_facts(model) -> dict:

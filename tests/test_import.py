@@ -390,3 +390,12 @@ def test_options_say_what_weights_cannot():
     assert "stride_on: 3x3" in torch_style.text
     with pytest.raises(ImportFailed, match="2 strides given for 4 stages"):
         infer(source, "d", choices=Choices(strides=(1, 2)))
+
+
+def test_a_misspelt_library_model_gets_the_nearest_name():
+    """Issue 30: `timm:NAME` and `torchvision:NAME` name the registry's closest model."""
+    done = _import("timm:resnet5d")
+    assert done.returncode == 2 and "did you mean `resnet50d`?" in done.stderr
+    done = _import("torchvision:resnet5")
+    assert done.returncode == 1 and "did you mean `resnet50`?" in done.stderr
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
