@@ -240,6 +240,22 @@ def test_diff_resnet50_against_resnet50d():
     assert same["network"] == [] and all(not s["changed"] for s in same["stages"])
 
 
+def test_diff_heads_columns_by_name_and_shows_an_added_stage_as_added(tmp_path):
+    """Issue 30: the columns are the networks' names (the files' where those agree), and a
+    stage one network lacks is shown as added or removed, not as a change from nothing."""
+    a, b = str(ROOT / "specs/resnet18.res"), str(ROOT / "specs/resnet34.res")
+    text = _invoke("diff", a, b).output
+    assert any(line.split()[:3] == ["total", "resnet18", "resnet34"] for line in text.splitlines())
+    base = "network small {\n  input 3x32x32\n  classes 10\n  stem cifar\n  block basic\n"
+    base += "  stage layer1: 1 x 16\n  stage layer2: 1 x 32 / 2\n"
+    (tmp_path / "small.res").write_text(base + "}\n")
+    (tmp_path / "wider.res").write_text(base + "  stage layer3: 1 x 64 / 2\n}\n")
+    text = _invoke("diff", str(tmp_path / "small.res"), str(tmp_path / "wider.res")).output
+    assert "stage layer3: added (only in wider.res)" in text
+    assert any(line.split() == ["width", "64"] for line in text.splitlines())
+    assert "->" not in text.split("stage layer3")[1].split("total")[0]
+
+
 def test_diff_pairs_stages_by_position_across_naming_conventions():
     data = json.loads(
         _invoke(

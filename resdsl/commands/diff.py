@@ -55,9 +55,11 @@ def _network_fields(network: Network) -> dict[str, str]:
         + ("" if network.stem.norm else " (no norm)"),
         "head": report.head_words(network),
         "conv_bias": c.conv_bias,
-        "norm": f"batch, eps {c.norm_eps:g}, momentum {c.norm_momentum:g}"
-        if c.norm == "batch"
-        else f"group, {c.norm_groups} groups, eps {c.norm_eps:g}",
+        "norm": {
+            "batch": f"batch, eps {c.norm_eps:g}, momentum {c.norm_momentum:g}",
+            "group": f"group, {c.norm_groups} groups, eps {c.norm_eps:g}",
+            "none": "none",
+        }[c.norm],
         "activation": c.activation,
         "init": c.init + (", zero last norm" if c.zero_last_norm else ""),
         "stochastic_depth": f"{c.stochastic_depth:g}",
@@ -70,7 +72,8 @@ def _stage_fields(network: Network, index: int) -> dict:
     return {
         "blocks": stage.blocks,
         "block": report.stage_block_words(network, index),
-        "width": f"{first.mid_channels}->{stage.out_shape.channels}",
+        "width": stage.out_shape.channels,
+        "inner": first.mid_channels,  # a bottleneck's width inside (a basic block's: the width)
         "groups": max(r.block.groups for r in stage.runs),
         "dilation": stage.dilation,
         "stride": max(r.block.stride for r in stage.runs),
@@ -123,8 +126,8 @@ def compare(left: Network, right: Network) -> dict:
 
 
 _ROWS = (
-    "blocks", "block", "width", "groups", "stride", "dilation", "shortcut", "output", "params",
-    "macs",
+    "blocks", "block", "width", "inner", "groups", "stride", "dilation", "shortcut", "output",
+    "params", "macs",
 )  # fmt: skip
 
 
@@ -138,11 +141,22 @@ def _percent(delta: int, base: int) -> str:
     return f" ({delta / base:+.1%})" if base and delta else ""
 
 
+def _labels(data: dict, path_a: str, path_b: str) -> tuple[str, str]:
+    """The two columns' heads: the networks' names, or where they agree the files' names."""
+    if data["a"] != data["b"]:
+        return data["a"], data["b"]
+    import os
+
+    a, b = os.path.basename(path_a), os.path.basename(path_b)
+    return (a, b) if a != b else ("a", "b")
+
+
 def render(data: dict, path_a: str, path_b: str) -> str:
+    label_a, label_b = _labels(data, path_a, path_b)
     out = [f"--- {path_a} ({data['a']})", f"+++ {path_b} ({data['b']})", ""]
     if data["network"]:
         cells = [(d["field"], d["a"], d["b"]) for d in data["network"]]
-        out.append(report.plain_table(("network", "a", "b"), cells, set()).rstrip("\n"))
+        out.append(report.plain_table(("network", label_a, label_b), cells, set()).rstrip("\n"))
     else:
         out.append("network settings: no change")
     out.append("")
@@ -154,6 +168,22 @@ def render(data: dict, path_a: str, path_b: str) -> str:
                 f"stage {title}: no change ({_cell((stage['a'] or {}).get('params'))} parameters)"
             )
             continue
+        if stage["a"] is None or stage["b"] is None:  # a stage only one network has
+            name, side, where = (
+                (b_name, stage["b"], label_b)
+                if stage["a"] is None
+                else (
+                    a_name,
+                    stage["a"],
+                    label_a,
+                )
+            )
+            verb = "added" if stage["a"] is None else "removed"
+            out.append(f"stage {name}: {verb} (only in {where})")
+            cells = [(key, _cell(side.get(key))) for key in _ROWS]
+            table = report.plain_table(("", where), cells, set())
+            out.append("\n".join("  " + line for line in table.rstrip("\n").split("\n")))
+            continue
         out.append(f"stage {title}:")
         cells = []
         for key in _ROWS:
@@ -164,7 +194,7 @@ def render(data: dict, path_a: str, path_b: str) -> str:
             if isinstance(va, int) and isinstance(vb, int) and key in ("params", "macs", "blocks"):
                 delta = report.signed(vb - va) + _percent(vb - va, va) if vb != va else ""
             cells.append((f"{mark}{key}", _cell(va), _cell(vb), delta))
-        table = report.plain_table(("", "a", "b", "delta"), cells, {"delta"})
+        table = report.plain_table(("", label_a, label_b, "delta"), cells, {"delta"})
         out.append("\n".join("  " + line for line in table.rstrip("\n").split("\n")))
     out.append("")
     cells = []
@@ -178,6 +208,8 @@ def render(data: dict, path_a: str, path_b: str) -> str:
             )
         )
     out.append(
-        report.plain_table(("total", "a", "b", "delta"), cells, {"a", "b", "delta"}).rstrip("\n")
+        report.plain_table(
+            ("total", label_a, label_b, "delta"), cells, {label_a, label_b, "delta"}
+        ).rstrip("\n")
     )
     return "\n".join(out) + "\n"
