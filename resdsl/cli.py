@@ -13,7 +13,7 @@ import sys
 import click
 
 from . import __version__
-from .commands._spec_options import EXIT_OK, EXIT_SPEC, EXIT_USAGE, report
+from .commands._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, report
 
 __all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "main", "report"]
 

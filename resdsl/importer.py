@@ -106,7 +106,7 @@ def _from_library(source: str) -> Source:
         try:
             import timm
         except ImportError:
-            raise ImportFailed("timm is not installed: pip install timm") from None
+            raise ImportFailed("timm is not installed: pip install 'resdsl[import]'") from None
         # timm also takes `hf-hub:ID` and `local-dir:PATH`, whose configurations it fetches
         # from the network or reads from a folder: only its own registry is built here.
         if not timm.is_model(name):
@@ -116,8 +116,12 @@ def _from_library(source: str) -> Source:
                 + _nearest(name, timm.list_models())
             )
     else:
-        import torchvision
-
+        try:
+            import torchvision
+        except ImportError:
+            raise ImportFailed(
+                "torchvision is not installed: pip install 'resdsl[import]'"
+            ) from None
         builders = torchvision.models.list_models()
         if name not in builders:
             raise ImportFailed(

@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from .elaborate import walk
 from .ir import (
     Block,
-    Conv,
     Network,
     PadChannelsLayer,
     Shape,
@@ -77,10 +76,6 @@ def _block_field(block: Block, field: _Field) -> _Field:
 # --------------------------------------------------------------------------- words
 
 
-def conv_words(conv: Conv) -> str:
-    return conv.words()
-
-
 def stem_words(stem: Stem) -> str:
     """The stem's convolutions and pools: `conv7x7/2 64, maxpool3x3/2`."""
     return ", ".join(layer.words() for layer in stem.layers if layer.window() is not None)
@@ -106,11 +101,6 @@ def shortcut_words(shortcut: Shortcut) -> str:
         words = "projection" + (f" {kernel}x{kernel}" if kernel > 1 else "")
         return ("avgpool+" if shortcut.kind == "pool_project" else "") + words
     return shortcut.kind
-
-
-def layer_words(layer, activation: str = "relu") -> str:
-    """One layer in words: `conv3x3/2 64 g32`, `batchnorm`, `se 256->16->256`, `blur3x3/2` ..."""
-    return layer.words(activation)
 
 
 def block_words(block: Block) -> str:
@@ -179,7 +169,7 @@ def _layer_rows(prefix: str, layers, shape: Shape, network: Network, field: int)
             Row(
                 "layer",
                 f"{prefix}{layer.torch}",
-                layer_words(layer, network.conventions.activation),
+                layer.words(network.conventions.activation),
                 str(after),
                 params,
                 macs,

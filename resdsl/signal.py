@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .ir import ActLayer, Network
+from .ir import ActLayer, Block, Network
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,10 @@ def _channel_stats(x) -> tuple[float, float]:
     return float((mean**2).mean()), float(var.mean())
 
 
-def branch_end(network: Network, position_block) -> str | None:
+def branch_end(block: Block) -> str | None:
     """The PyTorch path, inside its block, of the layer whose output is the residual branch's:
     the branch's last layer (None where that is the activation module the block shares)."""
-    last = position_block.branch[-1] if position_block.branch else None
+    last = block.branch[-1] if block.branch else None
     if last is None or isinstance(last, ActLayer):
         return None
     return last.torch
@@ -96,7 +96,7 @@ def signal_propagation(
 
         handles.append(module.register_forward_pre_hook(before))
         handles.append(module.register_forward_hook(after))
-        end = branch_end(network, block)
+        end = branch_end(block)
         if end is not None:
             handles.append(module.get_submodule(end).register_forward_hook(branch))
     try:

@@ -54,7 +54,7 @@ def _direct(network, batch: int = 4, seed: int = 0) -> list[dict]:
         module = model.get_submodule(stage.torch_prefix(position))
         handles.append(module.register_forward_pre_hook(lambda m, a: inputs.append(a[0])))
         handles.append(module.register_forward_hook(lambda m, a, o: outputs.append(o.clone())))
-        end = branch_end(network, block)
+        end = branch_end(block)
         if end is not None:
             index = len(handles)
             handles.append(
@@ -80,7 +80,7 @@ def _direct(network, batch: int = 4, seed: int = 0) -> list[dict]:
     ):
         squared, variance = stats(out)
         branch = out
-        if branch_end(network, block) is not None:
+        if branch_end(block) is not None:
             branch, taken = branch_values[taken], taken + 1
         rows.append(
             {

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..driver import analyze_file, backend_diagnostics, refused_result
-from ._spec_options import (
+from ._common import (
     EXIT_USAGE,
     FORMATS,
     MAX_PARAMS,

@@ -69,7 +69,11 @@ def compare(
     require_training("compare", _options["backend"], _options["data"])
     recipe = _given_recipe(ctx)
     names = _names(specs)
-    os.makedirs(out, exist_ok=True)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as error:
+        click.echo(f"error: cannot create `{out}`: {error.strerror or error}", err=True)
+        sys.exit(2)
     runs = {name: os.path.join(out, name) for name in names}
     if parallel > 1 and "--threads" not in recipe:
         recipe += ["--threads", str(max(1, (os.cpu_count() or 1) // parallel))]
@@ -79,15 +83,18 @@ def compare(
     table = _collect(specs, runs)
     from ..files import atomic_path, atomic_write
 
-    atomic_write(
-        os.path.join(out, COMPARE_JSON),
-        json.dumps({"recipe": recipe, "specs": table}, indent=2) + "\n",
-    )
     try:
+        atomic_write(
+            os.path.join(out, COMPARE_JSON),
+            json.dumps({"recipe": recipe, "specs": table}, indent=2) + "\n",
+        )
         with atomic_path(os.path.join(out, COMPARE_PNG)) as temporary:
             plot(table, temporary)
     except ImportError:
         click.echo("note: compare.png needs matplotlib: pip install 'resdsl[plot]'", err=True)
+    except OSError as error:
+        click.echo(f"error: cannot write in `{out}`: {error.strerror or error}", err=True)
+        sys.exit(2)
     click.echo(_table_text(table), nl=False)
     click.echo(f"wrote {os.path.join(out, COMPARE_JSON)} and {COMPARE_PNG}", err=True)
 
@@ -246,21 +253,13 @@ def plot(table: list[dict], path: str) -> None:
     for number, entry in enumerate(table):
         epochs = [e["epoch"] for e in entry["epochs"]]
         colour = colours[number % len(colours)]
-        axis.plot(
-            epochs,
-            [100 * e["train_error"] for e in entry["epochs"]],
-            "--",
-            color=colour,
-            linewidth=1,
-        )
-        axis.plot(
-            epochs,
-            [100 * e["test_error"] for e in entry["epochs"]],
-            "-",
-            color=colour,
-            linewidth=2.2,
-            label=entry["name"],
-        )
+        # The paper's convention: training error dashed and thin, test error bold.
+        for key, style, width, label in (
+            ("train_error", "--", 1.0, None),
+            ("test_error", "-", 2.2, entry["name"]),
+        ):
+            values = [100 * e[key] for e in entry["epochs"]]
+            axis.plot(epochs, values, style, color=colour, linewidth=width, label=label)
     axis.set_xlabel("epoch")
     axis.set_ylabel("error (%)")
     axis.grid(alpha=0.3)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..driver import analyze_file, backend_diagnostics
-from ._spec_options import (
+from ._common import (
     EXIT_USAGE,
     FORMATS,
     MAX_PARAMS,

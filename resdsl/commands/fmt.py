@@ -10,7 +10,7 @@ import click
 from ..diagnostics import render_text, use_color
 from ..files import atomic_write
 from ..parser import read_source
-from ._spec_options import EXIT_OK, EXIT_SPEC, EXIT_USAGE, inputs
+from ._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, inputs
 
 
 @click.command()

@@ -223,7 +223,7 @@ def to_dot(network: Network, blocks: bool = False, rankdir: str = "TB") -> str:
 def _block_label(name: str, block: Block) -> str:
     """`layer2.0  se bottleneck` over `256->512 g32 /2: conv1x1 > conv3x3 > conv1x1`: the block's
     type as the summary words it (pre-activation, attention, anti-aliasing included)."""
-    convs = " > ".join(report.conv_words(c).split(" ")[0] for c in block.convs)
+    convs = " > ".join(c.words().split(" ")[0] for c in block.convs)
     words = report.block_words(block).split(", shortcut")[0]
     kind, _, widths = words.rpartition(f" {block.in_channels}->")
     return _label(f"{name}  {kind}", f"{block.in_channels}->{widths}: {convs}")

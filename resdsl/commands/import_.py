@@ -72,7 +72,7 @@ def import_(
     written: its PyTorch model's state dict has SOURCE's tensors, name for name and shape for
     shape.
     """
-    from resdsl.commands._spec_options import EXIT_SPEC
+    from resdsl.commands._common import EXIT_SPEC
     from resdsl.extras import require
 
     require("import", "import", *_needs(source))

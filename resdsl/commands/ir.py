@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..driver import analyze_file
-from ._spec_options import FORMATS, report
+from ._common import FORMATS, report
 
 
 @click.command()

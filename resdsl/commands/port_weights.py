@@ -40,7 +40,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
     PyTorch checkpoints are read with torch.load(weights_only=True); outputs are written
     atomically.
     """
-    from resdsl.commands._spec_options import report
+    from resdsl.commands._common import report
     from resdsl.driver import analyze_file
     from resdsl.weight_files import first_line, refuse
 
