@@ -73,14 +73,14 @@ golden: setup
 		tests/test_diagnostics.py -k "golden or code"
 	$(VENV)/bin/resdsl summary specs/resnet50.res > docs/resnet50-summary.txt
 
-# Prebuilt LALR tables (see resdsl.parser.lark_parser); rerun after editing grammars/resdsl.lark.
+# Prebuilt LALR tables (see resdsl.language.parser.lark_parser); rerun after editing grammars/resdsl.lark.
 grammar: setup
-	$(PY) -c "from resdsl.parser import build_tables; \
+	$(PY) -c "from resdsl.language.parser import build_tables; \
 	open('grammars/resdsl.tables', 'w').write(build_tables())"
 
-# Precompiled templates (see resdsl.backend.template_environment); rerun after editing a template.
+# Precompiled templates (see resdsl.codegen.backends.template_environment); rerun after editing a template.
 templates: setup
-	$(PY) -c "from resdsl.backend import compile_templates; \
+	$(PY) -c "from resdsl.codegen.backends import compile_templates; \
 	[compile_templates(f'backends/{b}/templates') for b in ('torch', 'keras')]"
 
 # The VS Code extension (editors/vscode): its npm packages, the grammar test (every spec of the

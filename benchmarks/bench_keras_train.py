@@ -34,7 +34,7 @@ def main() -> None:
     import numpy as np
 
     import resdsl
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network = resdsl.load(str(ROOT / "specs" / "keras" / "resnet50.res"))
     shape = (args.size, args.size, 3)

@@ -30,7 +30,7 @@ from lsprotocol import types as lsp
 from pygls.protocol import default_converter
 
 from resdsl.driver import analyze_text
-from resdsl.lsp import Specs, uri_of
+from resdsl.lsp.server import Specs, uri_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "specs" / "resnet152.res"

@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from resdsl.driver import analyze_file  # noqa: E402
-from resdsl.signal import signal_propagation  # noqa: E402
-from resdsl.weights import build_generated  # noqa: E402
+from resdsl.interop.weights import build_generated  # noqa: E402
+from resdsl.tooling.signal import signal_propagation  # noqa: E402
 
 
 def main() -> None:

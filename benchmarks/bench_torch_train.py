@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
-from resdsl.generated import import_file  # noqa: E402
+from resdsl.codegen.generated import import_file  # noqa: E402
 
 
 def generated(spec: str):

@@ -1,9 +1,9 @@
 """Draw docs/editor.svg: a spec as an editor shows it with `resdsl lsp`.
 
-The colours are the project's Pygments lexer (resdsl/lexer.py) under Pygments' `one-dark`
+The colours are the project's Pygments lexer (resdsl/tooling/lexer.py) under Pygments' `one-dark`
 style; the diagnostic (with its quick fix) and the inlay hints are what the language server
-(:class:`resdsl.lsp.Specs`) answers for the spec, drawn over it as an editor draws them. Every
-token sits on a fixed character grid, so the drawing does not depend on the font's widths.
+(:class:`resdsl.lsp.server.Specs`) answers for the spec, drawn over it as an editor draws them.
+Every token sits on a fixed character grid, so the drawing does not depend on the font's widths.
 
     .venv/bin/python docs/editor_svg.py        # rewrites docs/editor.svg
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from lsprotocol import types as lsp
 from pygments.styles import get_style_by_name
 
-from resdsl.lexer import ResLexer
-from resdsl.lsp import Specs
+from resdsl.lsp.server import Specs
+from resdsl.tooling.lexer import ResLexer
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "editor.svg"

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
-from resdsl.signal import signal_plot, signal_propagation  # noqa: E402
+from resdsl.tooling.signal import signal_plot, signal_propagation  # noqa: E402
 
 UNNORMALISED = 'network resnet56_nonorm extends "cifar/resnet56.res" {\n  norm none\n}\n'
 figures = {

@@ -1,18 +1,19 @@
 """resdsl: a compiler from `.res` specs of residual networks to PyTorch and Keras 3 code.
 
-The phases, each a module: :mod:`resdsl.parser` (text to syntax tree), :mod:`resdsl.extends`
-(a spec's chain of parents, merged), :mod:`resdsl.resolve` (typing against the tables of
-:mod:`resdsl.schema`), :mod:`resdsl.elaborate` (shapes, parameters, MACs), :mod:`resdsl.passes`
-(validation), and the backends. :mod:`resdsl.driver` runs them in order.
+The phases, each a module: :mod:`resdsl.language.parser` (text to syntax tree),
+:mod:`resdsl.language.extends` (a spec's chain of parents, merged), :mod:`resdsl.language.resolve`
+(typing against the tables of :mod:`resdsl.language.schema`), :mod:`resdsl.elaboration.elaborate`
+(shapes, parameters, MACs), :mod:`resdsl.validation.passes` (validation), and the backends.
+:mod:`resdsl.driver` runs them in order.
 """
 
 from __future__ import annotations
 
 import os
 
-from .diagnostics import Diagnostic, render_text
-from .driver import Result, analyze_file, analyze_text
-from .ir import Network
+from resdsl.diagnostics.core import Diagnostic, render_text
+from resdsl.driver import Result, analyze_file, analyze_text
+from resdsl.ir import Network
 
 __all__ = ["Network", "SpecError", "__version__", "analyze", "build", "compile", "load"]
 __version__ = "0.1.0"
@@ -71,7 +72,7 @@ def build(
     """The model itself: the spec compiled for `backend`, imported from memory (no file is
     written) and built by its `build_model(num_classes)`; a `torch.nn.Module` or a
     `keras.Model`. Needs the framework installed. Raises as :func:`compile`."""
-    from .generated import import_source
+    from resdsl.codegen.generated import import_source
 
     code, network = _emit(path_or_text, backend, base)
     module = import_source(
@@ -86,8 +87,8 @@ def _emit(
     path_or_text: str | os.PathLike, backend: str, base: str | os.PathLike | None
 ) -> tuple[str, Network]:
     """`backend`'s module for the spec, and its network."""
-    from .backend import get_backend
-    from .driver import backend_diagnostics
+    from resdsl.codegen.backends import get_backend
+    from resdsl.driver import backend_diagnostics
 
     target = get_backend(backend)
     result = analyze(path_or_text, base)

@@ -1,3 +1,3 @@
-from resdsl.cli import main
+from resdsl.cli.main import main
 
 main()

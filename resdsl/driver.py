@@ -1,6 +1,6 @@
 """The pipeline, phase by phase: read and parse the spec and its `extends` chain
-(:mod:`resdsl.extends`), type it (:mod:`resdsl.resolve`), elaborate (:mod:`resdsl.elaborate`),
-validate (:mod:`resdsl.passes`).
+(:mod:`resdsl.language.extends`), type it (:mod:`resdsl.language.resolve`), elaborate
+(:mod:`resdsl.elaboration.elaborate`), validate (:mod:`resdsl.validation.passes`).
 
 Every entry point returns a :class:`Result` holding whatever was reached plus all diagnostics
 and the source texts needed to render them. Nothing here raises on bad input.
@@ -13,18 +13,18 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from . import diagnostics as dx
-from .diagnostics import Diagnostic, Diagnostics, Label
-from .elaborate import elaborate
-from .extends import load_merged
-from .ir import Network, NetworkSpec, Span
-from .parser import read_source
-from .passes import run_passes
-from .resolve import build_spec
-from .schema import MAX_PARAMS
+from resdsl.diagnostics import core as dx
+from resdsl.diagnostics.core import Diagnostic, Diagnostics, Label
+from resdsl.elaboration.elaborate import elaborate
+from resdsl.ir import Network, NetworkSpec, Span
+from resdsl.language.extends import load_merged
+from resdsl.language.parser import read_source
+from resdsl.language.resolve import build_spec
+from resdsl.language.schema import MAX_PARAMS
+from resdsl.validation.passes import run_passes
 
 if TYPE_CHECKING:
-    from .backend import Backend
+    from resdsl.codegen.backends import Backend
 
 
 @dataclass
@@ -136,7 +136,7 @@ def _analyze(
 
 def backend_diagnostics(network: Network, backend: Backend) -> list[Diagnostic]:
     """An E701 for each thing `backend` reports it cannot express in `network` (see
-    :meth:`resdsl.backend.Backend.unsupported`), at the network's declaration. The built-in
+    :meth:`resdsl.codegen.backends.Backend.unsupported`), at the network's declaration. The built-in
     backends express every network that validates; a plugin may not."""
     diags = Diagnostics()
     for problem in backend.unsupported(network):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from resdsl.diagnostics import render_github, render_json, render_text
+from resdsl.diagnostics.core import render_github, render_json, render_text
 from resdsl.driver import analyze_file, analyze_text
 
 ROOT = Path(__file__).parent.parent

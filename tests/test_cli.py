@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import resdsl
-from resdsl.cli import main
+from resdsl.cli.main import main
 
 ROOT = Path(__file__).parent.parent
 BAD = (
@@ -87,7 +87,7 @@ def test_missing_file_in_subprocess(tmp_path):
 
 
 def test_warnings_exit_zero(tmp_path):
-    from resdsl.diagnostics import CODES
+    from resdsl.diagnostics.core import CODES
 
     path = tmp_path / "warn.res"
     path.write_text(CODES["W502"].example)

@@ -68,7 +68,7 @@ def test_compare_trains_each_spec_with_one_recipe_and_overlays_them(tmp_path):
 
 
 def test_a_sub_run_starts_resumes_or_is_kept_by_what_its_folder_holds(tmp_path):
-    from resdsl.commands.compare import _command
+    from resdsl.cli.compare import _command
 
     run = tmp_path / "run"
     assert "--resume" not in _command("a.res", str(run), ["--epochs", "2"])

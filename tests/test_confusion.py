@@ -48,7 +48,7 @@ def test_the_picture_has_counts_names_and_a_size_by_the_class_count():
 def test_eval_json_names_the_classes_and_draws_them(tmp_path):
     torch = pytest.importorskip("torch")
     import resdsl
-    from resdsl.commands.export import build_torch_model
+    from resdsl.cli.export import build_torch_model
 
     spec = tmp_path / "resnet8.res"
     spec.write_text(tiny_spec("1x16x16", 10))

@@ -1,6 +1,6 @@
 """One test per diagnostic code, each comparing the rendered text with a golden file.
 
-Driven from :data:`resdsl.diagnostics.CODES`: a code's `example` is written to a file in a
+Driven from :data:`resdsl.diagnostics.core.CODES`: a code's `example` is written to a file in a
 temporary folder (entered, so the golden text holds a stable relative path) and analysed; the
 code must appear and the rendering must match `tests/golden/diagnostics/<code>.txt`. Codes
 whose example is empty (I/O, encoding, size, extends depth, a backend's limit) build their
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from resdsl.diagnostics import (
+from resdsl.diagnostics.core import (
     CODES,
     Diagnostic,
     render_github,
@@ -26,8 +26,8 @@ from resdsl.diagnostics import (
     use_color,
 )
 from resdsl.driver import analyze_file, backend_diagnostics
-from resdsl.extends import MAX_EXTENDS_DEPTH
-from resdsl.parser import MAX_FILE_BYTES, MAX_TOKENS
+from resdsl.language.extends import MAX_EXTENDS_DEPTH
+from resdsl.language.parser import MAX_FILE_BYTES, MAX_TOKENS
 
 GOLDEN = Path(__file__).parent / "golden" / "diagnostics"
 UPDATE = os.environ.get("RESDSL_UPDATE_GOLDEN") == "1"
@@ -371,7 +371,7 @@ def test_text_shows_location_source_caret_help():
 
 
 def test_output_is_capped_where_it_is_collected():
-    from resdsl.diagnostics import MAX_PER_FILE, Diagnostics
+    from resdsl.diagnostics.core import MAX_PER_FILE, Diagnostics
 
     diags = Diagnostics()
     for _ in range(MAX_PER_FILE + 10):

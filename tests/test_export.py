@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 import resdsl  # noqa: E402
-from resdsl.commands.export import build_torch_model  # noqa: E402
+from resdsl.cli.export import build_torch_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,12 +61,12 @@ def test_onnx_matches_torch_for_batch_1_and_3(spec, tmp_path, monkeypatch):
     output = tmp_path / "net.onnx"
     # The command exports a freshly initialised model; to compare outputs, export this one
     # through the same code path the command uses.
-    from resdsl.commands import export as export_module
+    from resdsl.cli import export as export_module
 
     monkeypatch.setattr(export_module, "build_torch_model", lambda net, classes=None: model)
     from click.testing import CliRunner
 
-    from resdsl.cli import main
+    from resdsl.cli.main import main
 
     result = CliRunner().invoke(main, ["export", str(path), "--format", "onnx", "-o", str(output)])
     assert result.exit_code == 0, result.output
@@ -136,7 +136,7 @@ def test_export_with_trained_weights_matches_them(tmp_path):
     import torch
 
     import resdsl
-    from resdsl.commands.export import build_torch_model
+    from resdsl.cli.export import build_torch_model
 
     spec = ROOT / "specs/cifar/resnet20.res"
     trained = build_torch_model(resdsl.load(spec), num_classes=7)

@@ -31,7 +31,7 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled)
 sys.argv[0:2] = ["resdsl"]
-from resdsl.cli import main
+from resdsl.cli.main import main
 
 main()
 """

@@ -11,7 +11,7 @@ import math
 import pytest
 
 from resdsl.driver import analyze_text
-from resdsl.elaborate import eca_kernel, make_divisible
+from resdsl.elaboration.elaborate import eca_kernel, make_divisible
 from resdsl.ir import BlurPoolLayer, EcaLayer, IdentityLayer, SqueezeExciteLayer
 
 BASE = """network n {{

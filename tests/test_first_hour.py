@@ -40,7 +40,7 @@ WRAPPINGS = {
 def test_the_reader_unwraps_what_trainers_save(tiny, tmp_path, wrapping):
     import torch
 
-    from resdsl.weight_files import read_torch_checkpoint
+    from resdsl.interop.weight_files import read_torch_checkpoint
 
     state = _state(tiny)
     path = tmp_path / "w.pt"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from resdsl.cli import main
+from resdsl.cli.main import main
+from resdsl.diagnostics.fixes import apply, suggestions_in
 from resdsl.driver import analyze_file
-from resdsl.fixes import apply, suggestions_in
-from resdsl.values import closest
+from resdsl.language.values import closest
 
 TYPOS = (
     "network n {\n  input 3x32x32\n  classes 10\n  stem cifar\n"

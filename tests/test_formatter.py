@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from spec_strategy import spec_texts  # tests/ is on the path: pytest's rootdir-less layout
 
 from resdsl.driver import analyze_text, spec_files
-from resdsl.formatter import FormatError, format_text, lex
+from resdsl.tooling.formatter import FormatError, format_text, lex
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = spec_files([str(ROOT / "specs")])

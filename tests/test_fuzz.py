@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Lark
 
-from resdsl.diagnostics import render_json, render_text
+from resdsl.diagnostics.core import render_json, render_text
 from resdsl.driver import analyze_file, analyze_text
-from resdsl.parser import _LARK_OPTIONS, grammar_text
+from resdsl.language.parser import _LARK_OPTIONS, grammar_text
 
 ROOT = Path(__file__).parent.parent
 SPECS = sorted(p.relative_to(ROOT) for p in (ROOT / "specs").rglob("*.res"))
@@ -182,8 +182,8 @@ def test_accepted_mutants_agree_across_backends(folder, case):
     np = pytest.importorskip("numpy")
     torch = pytest.importorskip("torch")
     pytest.importorskip("keras")
-    from resdsl.backend import get_backend
-    from resdsl.weights import build_generated, to_keras_images, torch_to_keras
+    from resdsl.codegen.backends import get_backend
+    from resdsl.interop.weights import build_generated, to_keras_images, torch_to_keras
 
     path, data = case
     (folder / path.parent / "mutant.res").write_bytes(data)

@@ -1,4 +1,4 @@
-"""resdsl.generated: importing generated code from memory or from a file."""
+"""resdsl.codegen.generated: importing generated code from memory or from a file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import traceback
 import pytest
 from spec_sets import ROOT
 
-from resdsl.generated import import_file, import_source, module_name
+from resdsl.codegen.generated import import_file, import_source, module_name
 
 CODE = """\
 from dataclasses import dataclass
@@ -82,7 +82,7 @@ def test_torch_models_serve_as_backbones(spec):
     `forward_stages` every stage's output at the IR's shapes, and `forward` the head on top."""
     torch = pytest.importorskip("torch")
     import resdsl
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network = resdsl.load(ROOT / spec)
     model = build_generated(network, "torch").build_model().eval()
@@ -107,7 +107,7 @@ def test_keras_models_take_keras_applications_options():
     import numpy as np
 
     import resdsl
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network = resdsl.load(ROOT / "specs/keras/resnet50.res")
     module = build_generated(network, "keras")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from resdsl.diagnostics import Diagnostics
+from resdsl.diagnostics.core import Diagnostics
 from resdsl.ir import Call, Dims, Name, Number, String
-from resdsl.parser import lark_parser, parse
+from resdsl.language.parser import lark_parser, parse
 
 SPECS = sorted(Path(__file__).parent.parent.joinpath("specs").rglob("*.res"))
 
@@ -154,7 +154,7 @@ def test_prebuilt_tables_match_the_grammar():
     it rather than rebuilding, and parses as a freshly built one does."""
     from lark import Lark
 
-    from resdsl.parser import _LARK_OPTIONS, grammar_text, lark_parser
+    from resdsl.language.parser import _LARK_OPTIONS, grammar_text, lark_parser
 
     parser = lark_parser()
     assert parser.source_path == "<deserialized>", "stale tables: run `make grammar`"

@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from spec_strategy import spec_texts
 
 import resdsl
+from resdsl.codegen.generated import import_file
 from resdsl.driver import analyze_file, analyze_text
 from resdsl.files import atomic_write
-from resdsl.generated import import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -207,7 +207,7 @@ def test_text_from_a_spec_cannot_break_out_of_generated_code(backend, tmp_path):
     )
     result = resdsl.analyze(hostile_file)
     assert result.ok, result.diagnostics
-    from resdsl.backend import get_backend
+    from resdsl.codegen.backends import get_backend
 
     code = get_backend(backend).emit(result.network)
     _audit(code, backend)
@@ -264,7 +264,7 @@ def test_a_kill_mid_write_leaves_the_previous_file_intact(command, tmp_path):
             time.sleep(60)
             real_fsync(fd)
         os.fsync = slow_fsync
-        from resdsl.cli import main
+        from resdsl.cli.main import main
         sys.argv = ["resdsl", *{[a.replace("{out}", str(target)) for a in command]!r}]
         main()
         """
@@ -363,10 +363,10 @@ def _name_pool() -> list[str]:
 
 
 def test_module_attributes_list_is_complete():
-    """The reserved list in resdsl.schema covers the installed torch's nn.Module."""
+    """The reserved list in resdsl.language.schema covers the installed torch's nn.Module."""
     import torch
 
-    from resdsl.schema import MODULE_ATTRIBUTES
+    from resdsl.language.schema import MODULE_ATTRIBUTES
 
     public = {n for n in (*dir(torch.nn.Module), *vars(torch.nn.Module())) if n[0] != "_"}
     assert public <= MODULE_ATTRIBUTES, sorted(public - MODULE_ATTRIBUTES)
@@ -380,7 +380,7 @@ def _located_error(result) -> bool:
 def test_the_reserved_names_cover_what_every_generated_model_defines():
     """Every method and attribute the generated model class of each library spec defines, but
     its stages, is in GENERATED_NAMES or MODULE_ATTRIBUTES: a stage named so is refused."""
-    from resdsl.schema import GENERATED_NAMES, MODULE_ATTRIBUTES
+    from resdsl.language.schema import GENERATED_NAMES, MODULE_ATTRIBUTES
 
     for path in sorted((ROOT / "specs").rglob("*.res")):
         result = resdsl.analyze(path)
@@ -434,7 +434,7 @@ def test_every_reserved_name_is_refused_or_builds_in_pytorch():
 
 
 def _import_source(code: str, name: str):
-    from resdsl.generated import import_source
+    from resdsl.codegen.generated import import_source
 
     return import_source(code, name, f"<{name}>")
 
@@ -448,7 +448,7 @@ def test_names_from_the_pool_agree_across_backends(data):
     import numpy as np
     import torch
 
-    from resdsl import weights
+    from resdsl.interop import weights
 
     names = st.sampled_from(_name_pool()) | st.from_regex(
         r"[A-Za-z][A-Za-z0-9_]{0,12}", fullmatch=True
@@ -637,8 +637,8 @@ DENSE = {
 def test_dense_inputs_stop_at_the_token_limit(text, monkeypatch):
     import tracemalloc
 
-    from resdsl import parser
-    from resdsl.diagnostics import render_github, render_json, render_text
+    from resdsl.diagnostics.core import render_github, render_json, render_text
+    from resdsl.language import parser
 
     assert len(text.encode()) <= parser.MAX_FILE_BYTES
     monkeypatch.setattr(parser, "lark_parser", lambda: pytest.fail("the parser started"))
@@ -664,7 +664,7 @@ NEAR_LIMIT = {
 
 @pytest.mark.parametrize("text", NEAR_LIMIT.values(), ids=NEAR_LIMIT.keys())
 def test_diagnostics_are_capped_with_a_count_in_every_format(text):
-    from resdsl.diagnostics import MAX_PER_FILE, render_github, render_json, render_text
+    from resdsl.diagnostics.core import MAX_PER_FILE, render_github, render_json, render_text
 
     result = analyze_text(text, "near.res")
     codes = [d.code for d in result.diagnostics]
@@ -682,7 +682,7 @@ def test_diagnostics_are_capped_with_a_count_in_every_format(text):
 
 
 def test_an_echoed_line_is_cut_around_its_mark():
-    from resdsl.diagnostics import render_text
+    from resdsl.diagnostics.core import render_text
 
     text = _HEAD + "  stage a: 1 x 16 { block basic" + " " * 5_000 + "waive x }\n}\n"
     result = analyze_text(text, "wide.res")

@@ -22,8 +22,8 @@ from train_helpers import in_process
 
 import resdsl
 from resdsl.driver import analyze_text
-from resdsl.importer import ImportFailed, Source, infer, read
-from resdsl.weights import state_dict_shapes
+from resdsl.interop.importer import ImportFailed, Source, infer, read
+from resdsl.interop.weights import state_dict_shapes
 
 PYTHON = sys.executable
 # Anti-aliasing holds no weights: from a state dict alone these import without it (and say so).
@@ -54,7 +54,7 @@ def _same_network(a, b, *, macs: bool = True, names: bool = True) -> None:
 
 @pytest.mark.parametrize("path", ALL_SPECS + TIMM_SPECS, ids=spec_id)
 def test_every_library_spec_comes_back_from_its_tensors(path):
-    from resdsl.importer import Choices
+    from resdsl.interop.importer import Choices
 
     network = resdsl.load(path)
     plain = all(blk.shortcut.kind == "none" for *_, blk in network.blocks())
@@ -103,7 +103,7 @@ def test_timm_models_import_to_the_library_specs(path):
 def test_torchvision_dilation_comes_from_the_module_tree():
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    from resdsl.importer import _module_facts
+    from resdsl.interop.importer import _module_facts
 
     with torch.device("meta"):
         model = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True])
@@ -120,7 +120,7 @@ def test_torchvision_dilation_comes_from_the_module_tree():
 
 def _model(path):
     torch = pytest.importorskip("torch")
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network = resdsl.load(path)
     model = build_generated(network, "torch").build_model().eval()
@@ -136,7 +136,7 @@ def _model(path):
 @pytest.mark.parametrize("wrap", ["plain", "ddp", "checkpoint", "safetensors"])
 def test_a_saved_state_dict_imports_and_loads_strictly(tmp_path, wrap):
     torch = pytest.importorskip("torch")
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network, model = _model(ROOT / "specs/timm/seresnet18.res")
     state = model.state_dict()
@@ -181,7 +181,7 @@ def test_a_saved_state_dict_imports_and_loads_strictly(tmp_path, wrap):
 )
 def test_keras_weights_files_import(tmp_path, spec):
     pytest.importorskip("keras")
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     network = resdsl.load(ROOT / spec)
     model = build_generated(network, "keras").build_model()
@@ -204,7 +204,7 @@ def test_timm_checkpoint_to_keras_end_to_end(tmp_path):
     timm = pytest.importorskip("timm")
     np = pytest.importorskip("numpy")
     pytest.importorskip("keras")
-    from resdsl.weights import build_generated, to_keras_images
+    from resdsl.interop.weights import build_generated, to_keras_images
 
     model = timm.create_model("resnet26d", pretrained=False).eval()
     generator = torch.Generator().manual_seed(1)
@@ -354,7 +354,7 @@ def test_inconsistent_shapes_name_the_tensor():
 def test_weights_without_projections_import_as_residual_unless_plain():
     """A plain net's tensors are its option-A counterpart's: the import says it assumed a
     residual network, `--plain` writes `shortcut none`, and refuses weights with projections."""
-    from resdsl.importer import Choices
+    from resdsl.interop.importer import Choices
 
     plain = resdsl.load(ROOT / "specs/cifar/plain20.res")
     source = Source("plain20.pt", _shapes(plain))
@@ -369,7 +369,7 @@ def test_weights_without_projections_import_as_residual_unless_plain():
 
 
 def test_options_say_what_weights_cannot():
-    from resdsl.importer import Choices
+    from resdsl.interop.importer import Choices
 
     expected = resdsl.load(ROOT / "tests/torch_specs/resnet50_dilated.res")
     source = Source("dilated.pt", _shapes(expected))

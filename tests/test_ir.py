@@ -134,9 +134,9 @@ def test_every_level_is_what_validation_gives(path):
     without a warning (an int where a float belongs, a list where a tuple belongs)."""
     import warnings
 
-    from resdsl.diagnostics import Diagnostics
+    from resdsl.diagnostics.core import Diagnostics
     from resdsl.ir import Node
-    from resdsl.parser import parse
+    from resdsl.language.parser import parse
 
     def nodes(value):
         if isinstance(value, Node):

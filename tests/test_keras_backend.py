@@ -21,7 +21,7 @@ from resdsl.backends.keras import KerasBackend
 from spec_sets import CONFORMANCE, KERAS_EDGE_SPECS
 
 import resdsl
-from resdsl.weights import layer_pairs
+from resdsl.interop.weights import layer_pairs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -42,7 +42,7 @@ def emit(path: Path) -> str:
 
 
 def import_generated(path: Path):
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     return build_generated(resdsl.load(str(path)), "keras")
 
@@ -156,7 +156,7 @@ def test_cli_compile(tmp_path):
         [
             PYTHON,
             "-m",
-            "resdsl.cli",
+            "resdsl.cli.main",
             "compile",
             "specs/cifar/resnet20.res",
             "--backend",

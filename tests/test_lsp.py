@@ -24,11 +24,11 @@ pytest.importorskip("pygls", reason="needs pygls (the lsp extra)")
 from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
-from resdsl import schema  # noqa: E402
 from resdsl.driver import analyze_text  # noqa: E402
-from resdsl.formatter import format_text  # noqa: E402
-from resdsl.lsp import LineIndex, Specs, kinds_of, uri_of  # noqa: E402
-from resdsl.report import rows  # noqa: E402
+from resdsl.language import schema  # noqa: E402
+from resdsl.lsp.server import LineIndex, Specs, kinds_of, uri_of  # noqa: E402
+from resdsl.tooling.formatter import format_text  # noqa: E402
+from resdsl.tooling.report import rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -608,9 +608,10 @@ def test_documentation_covers_every_setting_and_kind():
 
 def test_check_does_not_import_the_language_server():
     script = (
-        "import sys\nfrom click.testing import CliRunner\nfrom resdsl.cli import main\n"
+        "import sys\nfrom click.testing import CliRunner\nfrom resdsl.cli.main import main\n"
         f"code = CliRunner().invoke(main, ['check', {str(SPECS / 'resnet18.res')!r}]).exit_code\n"
-        "print(code, sorted(m for m in ('pygls', 'lsprotocol', 'resdsl.lsp') if m in sys.modules))"
+        "print(code, sorted(m for m in ('pygls', 'lsprotocol', 'resdsl.lsp.server')"
+        " if m in sys.modules))"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["0", "[]"]
@@ -644,7 +645,7 @@ def _words(pattern: str) -> set[str]:
 def test_grammar_knows_every_setting_and_kind():
     """The grammar's word lists are the Pygments lexer's, which test_tooling keeps equal to the
     compiler's tables."""
-    from resdsl.lexer import CONSTANTS, KINDS, SETTINGS
+    from resdsl.tooling.lexer import CONSTANTS, KINDS, SETTINGS
 
     repository = _grammar()["repository"]
     assert _words(repository["setting"]["match"]) == set(SETTINGS) == set(schema.FIELDS)
@@ -741,7 +742,7 @@ def test_a_frame_too_large_to_read_is_answered_with_an_error():
 
 
 def test_the_server_keeps_step_after_a_frame_over_its_limit():
-    from resdsl.lsp_frames import MAX_FRAME
+    from resdsl.lsp.frames import MAX_FRAME
 
     huge = {"jsonrpc": "2.0", "method": "x", "params": {"text": "x" * MAX_FRAME}}
     header = b"Content-Length: " + b"9" * 5000 + b"\r\n\r\n"  # a number Python will not parse

@@ -20,7 +20,7 @@ with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
 
 import resdsl
-from resdsl import weights
+from resdsl.interop import weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")

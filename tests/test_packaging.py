@@ -60,7 +60,7 @@ def test_wheel_layout(wheel):
     assert not any(n.startswith(("backends/", "grammars/", "tests/", "specs/")) for n in names)
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "resdsl = resdsl.cli:main" in text
+    assert "resdsl = resdsl.cli.main:main" in text
     assert "torch = resdsl.backends.torch:TorchBackend" in text
 
 
@@ -85,7 +85,7 @@ def test_installed_wheel_checks_specs(wheel, tmp_path):
         deps.add(str(Path(spec.__file__).parent.parent))
     (site / "deps.pth").write_text("\n".join(sorted(deps)) + "\n")
     launcher = env_dir / "bin" / "resdsl"
-    launcher.write_text(f"#!{python}\nfrom resdsl.cli import main\nmain()\n")
+    launcher.write_text(f"#!{python}\nfrom resdsl.cli.main import main\nmain()\n")
     launcher.chmod(0o755)
     work = tmp_path / "work"
     work.mkdir()

@@ -21,9 +21,9 @@ with contextlib.suppress(ImportError):
     import torchvision
 
 import resdsl
-from resdsl import weights
-from resdsl.commands.graph import to_dot
+from resdsl.cli.graph import to_dot
 from resdsl.driver import analyze_text
+from resdsl.interop import weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 from torch_helpers import ALL_SPECS, SPECS, spec_id
 
 import resdsl
-from resdsl.cli import main
+from resdsl.cli.main import main
 from resdsl.driver import analyze_file
-from resdsl.signal import branch_end, signal_propagation
-from resdsl.weights import build_generated
+from resdsl.interop.weights import build_generated
+from resdsl.tooling.signal import branch_end, signal_propagation
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from resdsl import backend
+from resdsl.codegen import backends as backend
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,7 +105,7 @@ def spy(**kwargs):
     return real(**kwargs)
 metadata.entry_points = spy
 from click.testing import CliRunner
-from resdsl.cli import main
+from resdsl.cli.main import main
 runner = CliRunner()
 spec = {str(ROOT / "specs/resnet18.res")!r}
 codes = [runner.invoke(main, ["check", spec]).exit_code]
@@ -158,12 +158,12 @@ def test_a_whole_process_imports_only_what_it_needs(arguments):
         for line in run.stderr.splitlines()
         if line.startswith("import time:") and "|" in line
     }
-    assert "resdsl.parser" in imported  # the listing is there
+    assert "resdsl.language.parser" in imported  # the listing is there
     assert sorted(imported & set(NOT_AT_START_UP)) == []
 
 
 def test_the_formatter_builds_its_parser_once():
-    from resdsl.formatter import _token_parser, format_text
+    from resdsl.tooling.formatter import _token_parser, format_text
 
     text = (ROOT / "specs/resnet50.res").read_text()
     assert format_text(text) == format_text(text)

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import resdsl
-from resdsl import weights
-from resdsl.elaborate import walk
+from resdsl.elaboration.elaborate import walk
+from resdsl.interop import weights
 
 SPEC = """network swept {{
   input 3x{size}x{size}

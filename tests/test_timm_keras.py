@@ -1,7 +1,7 @@
 """The Keras backend against timm's ResNet family: with a timm model's state dict (random
-weights, norms with realistic statistics) loaded through `resdsl.weights`, the generated Keras
-model gives timm's logits, on Keras' TensorFlow backend and on its torch backend, and gives the
-same tensors back (Keras to a PyTorch state dict).
+weights, norms with realistic statistics) loaded through `resdsl.interop.weights`, the generated
+Keras model gives timm's logits, on Keras' TensorFlow backend and on its torch backend, and gives
+the same tensors back (Keras to a PyTorch state dict).
 
 `make test` runs one network per feature (ResNet-D, tiered stems, squeeze-excitation, ECA, blur
 and average-pool anti-aliasing, group norm, ResNet-RS's stem, timm's test network, SENet-154's
@@ -27,7 +27,7 @@ with contextlib.suppress(ImportError):
     import torchvision  # noqa: F401
 
 import resdsl
-from resdsl import weights
+from resdsl.interop import weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")

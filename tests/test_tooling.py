@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 import resdsl
-from resdsl import report
-from resdsl.cli import main
+from resdsl.cli.main import main
 from resdsl.driver import analyze_text, spec_files
+from resdsl.tooling import report
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = spec_files([str(ROOT / "specs")])
@@ -35,7 +35,7 @@ def _invoke(*args: str):
 @pytest.mark.parametrize("path", SPECS, ids=_id)
 def test_summary_totals_equal_the_generated_torch_model(path):
     torch = pytest.importorskip("torch")
-    from resdsl.commands.export import build_torch_model
+    from resdsl.cli.export import build_torch_model
 
     network = resdsl.load(path)
     rows = report.rows(network, blocks=True)
@@ -104,7 +104,7 @@ def _empirical_fields(model, network, stages):
 )
 def test_receptive_field_matches_the_gradient_of_the_torch_model(spec, stages, tmp_path):
     pytest.importorskip("torch")
-    from resdsl.commands.export import build_torch_model
+    from resdsl.cli.export import build_torch_model
 
     # A larger input so no field is clipped by the image border (resnet50d inherits 224x224,
     # which its layer2's field of about 100 pixels fits).
@@ -135,7 +135,7 @@ def test_summary_text_is_deterministic_and_plain_off_a_terminal():
 
 def test_summary_activations_are_every_layer_output_and_the_additions():
     torch = pytest.importorskip("torch")
-    from resdsl.commands.export import build_torch_model
+    from resdsl.cli.export import build_torch_model
 
     network = resdsl.load(ROOT / "specs/resnet50.res")
     with torch.device("meta"):
@@ -325,7 +325,7 @@ def test_pygments_finds_the_lexer_by_entry_point_and_tokenizes_every_spec():
     from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
     from pygments.token import Error
 
-    from resdsl.lexer import ResLexer
+    from resdsl.tooling.lexer import ResLexer
 
     assert isinstance(get_lexer_by_name("res"), ResLexer)
     assert isinstance(get_lexer_for_filename("resnet50.res"), ResLexer)
@@ -338,8 +338,8 @@ def test_pygments_finds_the_lexer_by_entry_point_and_tokenizes_every_spec():
 
 
 def test_lexer_word_lists_cover_the_language():
-    from resdsl import schema
-    from resdsl.lexer import KINDS, SETTINGS
+    from resdsl.language import schema
+    from resdsl.tooling.lexer import KINDS, SETTINGS
 
     assert set(SETTINGS) == set(schema.FIELDS)
     kinds = {k for table in schema.KIND_TABLES.values() for k in table if k[0].islower()}
@@ -350,8 +350,8 @@ def test_lexer_word_lists_cover_the_language():
 
 
 def test_catalogue_covers_every_code_with_its_example():
-    from resdsl.catalogue import catalogue, reference
-    from resdsl.diagnostics import CODES
+    from resdsl.diagnostics.core import CODES
+    from resdsl.tooling.catalogue import catalogue, reference
 
     text = catalogue()
     for code in CODES.values():
@@ -362,15 +362,15 @@ def test_catalogue_covers_every_code_with_its_example():
             assert f"[{code.code}]: " in text.split(f"### {code.code}\n", 1)[1].split("### ")[0]
     assert "Traceback" not in text
     ref = reference()
-    from resdsl import schema
+    from resdsl.language import schema
 
     for key in schema.FIELDS:
         assert f"| `{key}` |" in ref
 
 
 def test_reference_lists_per_block_type_what_it_takes():
-    from resdsl import schema
-    from resdsl.catalogue import reference
+    from resdsl.language import schema
+    from resdsl.tooling.catalogue import reference
 
     rows = {
         line.split(" | ")[1]: line for line in reference().splitlines() if "| `block` |" in line
@@ -382,7 +382,7 @@ def test_reference_lists_per_block_type_what_it_takes():
 
 @pytest.mark.parametrize("name", ["catalogue", "reference", "coverage"])
 def test_readme_section_is_generated(name):
-    from resdsl.catalogue import MARKERS, readme_section, section
+    from resdsl.tooling.catalogue import MARKERS, readme_section, section
 
     readme = ROOT / "README.md"
     text = readme.read_text("utf-8") if readme.exists() else ""
@@ -391,7 +391,7 @@ def test_readme_section_is_generated(name):
         pytest.skip(f"README.md has no {name} markers")
     assert start in text and end in text, f"README.md has only one of {start} and {end}"
     assert readme_section(text, name) == section(name), (
-        f"README.md's {name} is stale: replace it with `python -m resdsl.catalogue"
+        f"README.md's {name} is stale: replace it with `python -m resdsl.tooling.catalogue"
         f"{'' if name == 'catalogue' else ' --' + name}`"
     )
 
@@ -421,7 +421,7 @@ class _EchoBackend:
 
 
 def test_a_backend_plugin_registered_by_entry_point_is_found(monkeypatch):
-    from resdsl import backend
+    from resdsl.codegen import backends as backend
 
     real = backend.entry_points
     plugin = EntryPoint(name="echo", value=f"{__name__}:_EchoBackend", group=backend.GROUP)

@@ -17,7 +17,7 @@ from resdsl.backends.torch import TorchBackend
 from torch_helpers import ALL_SPECS, ROOT, SPECS, compiled, generated, import_code, spec_id
 
 import resdsl
-from resdsl.weights import state_dict_layout
+from resdsl.interop.weights import state_dict_layout
 
 TESTS = Path(__file__).parent
 FEATURE_SPECS = sorted((TESTS / "torch_specs").glob("*.res"))

@@ -796,7 +796,7 @@ def test_eval_predict_and_export_read_keras_weights(tiny, keras_run, tmp_path):
     from sklearn.datasets import load_digits
 
     import resdsl
-    from resdsl.weights import build_generated
+    from resdsl.interop.weights import build_generated
 
     _, out = keras_run
     metrics = read_metrics(out)
@@ -834,7 +834,7 @@ def test_eval_refuses_data_of_other_classes_than_keras_weights_record(tiny, kera
     """The class names a Keras `.weights.h5` keeps are checked as a checkpoint's are."""
     from PIL import Image
 
-    from resdsl.commands.evaluate import class_mismatch
+    from resdsl.cli.evaluate import class_mismatch
 
     for split in ("train", "test"):
         for name in ("bird", "cat", "dog"):
@@ -890,7 +890,7 @@ def test_weights_of_another_network_name_the_first_tensor_that_does_not_fit(
     """A deeper spec than the weights': the first tensor it lacks, and the counts, on one line
     (the comparison `resdsl import` makes), for PyTorch and Keras weights alike."""
     import resdsl
-    from resdsl.weights import state_dict_shapes
+    from resdsl.interop.weights import state_dict_shapes
 
     deeper = tmp_path / "deeper.res"
     deeper.write_text(Path(tiny).read_text().replace("layer1: 1 x 16", "layer1: 2 x 16"))
@@ -1066,9 +1066,9 @@ def test_optimizers_decay_only_what_they_should():
     import torch
 
     import resdsl
+    from resdsl.interop.weights import build_generated
     from resdsl.train.presets import PRESETS
     from resdsl.train.torch_trainer import make_optimizer
-    from resdsl.weights import build_generated
 
     model = build_generated(resdsl.load(RESNET20), "torch").build_model()
     imagenet = make_optimizer(torch, model, PRESETS["imagenet"])

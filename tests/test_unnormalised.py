@@ -12,7 +12,7 @@ import pytest
 from torch_helpers import ROOT, SPECS, import_code
 
 import resdsl
-from resdsl import weights
+from resdsl.interop import weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")

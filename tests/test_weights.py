@@ -29,7 +29,7 @@ from spec_sets import (
 )
 
 import resdsl
-from resdsl import weights
+from resdsl.interop import weights
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 torch = pytest.importorskip("torch")
@@ -135,7 +135,7 @@ def test_torchvision_checkpoint_through_the_command(tmp_path):
         [
             PYTHON,
             "-m",
-            "resdsl.cli",
+            "resdsl.cli.main",
             "port-weights",
             "specs/resnet50.res",
             "--from",
@@ -188,7 +188,7 @@ def run_cli(*args):
     torchvision test above runs the command as a real process)."""
     from click.testing import CliRunner
 
-    from resdsl.cli import main
+    from resdsl.cli.main import main
 
     return _Done(CliRunner().invoke(main, ["port-weights", *map(str, args)]))
 
@@ -285,7 +285,7 @@ def test_agree_on_keras_torch_backend(paths):
     script = r"""
 import json, sys
 import numpy as np, torch, keras, resdsl
-from resdsl import weights
+from resdsl.interop import weights
 assert keras.backend.backend() == "torch"
 torch.manual_seed(0)
 out = {}

@@ -61,7 +61,7 @@ def _worker(cases_file: str, results_file: str) -> None:
     import torch  # noqa: F401 - imported before the bound, as the commands will need them
     from click.testing import CliRunner
 
-    from resdsl.cli import main
+    from resdsl.cli.main import main
     from resdsl.tf_startup import import_quietly
 
     import_quietly("keras")
@@ -139,7 +139,7 @@ class Files:
         from PIL import Image
 
         import resdsl
-        from resdsl import weights
+        from resdsl.interop import weights
 
         self.folder = folder
         self.spec = folder / "tiny.res"
@@ -634,8 +634,8 @@ def test_timm_names_outside_the_registry_never_reach_the_network(monkeypatch):
 def test_an_import_path_with_a_newline_stays_in_the_header_comment():
     import resdsl
     from resdsl.driver import analyze_text
-    from resdsl.importer import Source, infer
-    from resdsl.weights import state_dict_shapes
+    from resdsl.interop.importer import Source, infer
+    from resdsl.interop.weights import state_dict_shapes
 
     network = resdsl.load(SPEC)
     shapes = {k: v for k, v in state_dict_shapes(network).items() if "num_batches" not in k}

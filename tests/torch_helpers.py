@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import resdsl
-from resdsl.generated import import_file
+from resdsl.codegen.generated import import_file
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"

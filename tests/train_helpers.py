@@ -83,7 +83,7 @@ def in_process(*args: str) -> tuple[int, str, str]:
     subprocess where the frameworks are already imported; an uncaught exception fails."""
     from click.testing import CliRunner
 
-    from resdsl.cli import main
+    from resdsl.cli.main import main
 
     result = CliRunner().invoke(main, [str(a) for a in args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

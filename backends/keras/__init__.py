@@ -7,7 +7,7 @@ the stem, one `stack` call per stage and the head. Only what the network uses is
 
 Python builds the plan, the templates lay it out. Every line of layers comes from the IR's layer
 lists through one emitter per layer type (:data:`EMITTERS`); names are the IR's (`layer.keras`,
-a block's layers under its `{stage}_block{n}` prefix), so :func:`resdsl.weights.layer_pairs`
+a block's layers under its `{stage}_block{n}` prefix), so :func:`resdsl.interop.weights.layer_pairs`
 pairs every layer with weights by construction. Blocks share a function when their emitted code,
 with widths (`filters`, `first_filters`, `out_filters`, squeeze-excitation's `se_filters`),
 ECA's kernel, stride and, where blocks differ in it, dilation as parameters, is the same; each
@@ -1433,7 +1433,7 @@ def _build_model(network: Network, ctx: Context, stage_calls: list[str]) -> Func
 
 @lru_cache(maxsize=1)
 def _template():
-    from resdsl.backend import template_environment
+    from resdsl.codegen.backends import template_environment
 
     return template_environment(Path(__file__).parent / "templates").get_template("model.py.j2")
 

@@ -1601,7 +1601,7 @@ def _render_module(plan: _Plan) -> str:
 
 @lru_cache(maxsize=1)
 def _environment():
-    from resdsl.backend import template_environment
+    from resdsl.codegen.backends import template_environment
 
     return template_environment(Path(__file__).parent / "templates")
 

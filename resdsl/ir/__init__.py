@@ -31,7 +31,7 @@ and words) and `network`; `models` holds the pydantic models. Everything is impo
 
 from __future__ import annotations
 
-from .layers import (
+from resdsl.ir.layers import (
     ActLayer,
     AnyLayer,
     BlurPoolLayer,
@@ -54,7 +54,7 @@ from .layers import (
     layer_stride,
     weighted,
 )
-from .network import (
+from resdsl.ir.network import (
     Block,
     BlockRun,
     Conventions,
@@ -66,12 +66,12 @@ from .network import (
     Stage,
     Stem,
 )
-from .node import (
+from resdsl.ir.node import (
     Discriminator,
     Node,
     Span,
 )
-from .spec import (
+from resdsl.ir.spec import (
     Activation,
     AntiAliasSpec,
     AttentionSpec,
@@ -92,7 +92,7 @@ from .spec import (
     StemSpec,
     Waiver,
 )
-from .syntax import (
+from resdsl.ir.syntax import (
     Arg,
     Call,
     Dims,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, NamedTuple
 
-from .node import Discriminator, Node
-from .spec import Gate, NormKind
+from resdsl.ir.node import Discriminator, Node
+from resdsl.ir.spec import Gate, NormKind
 
 
 class Shape(Node):

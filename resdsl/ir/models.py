@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from . import layers, network, spec, syntax
-from . import node as nodes_module
-from .node import Discriminator, Node
+from resdsl.ir import layers, network, spec, syntax
+from resdsl.ir import node as nodes_module
+from resdsl.ir.node import Discriminator, Node
 
 # The IR's modules, each after those it builds on: a node's base is defined before it.
 _MODULES = (nodes_module, syntax, spec, layers, network)

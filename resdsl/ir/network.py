@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .layers import (
+from resdsl.ir.layers import (
     AnyLayer,
     BlurPoolLayer,
     Conv,
@@ -16,8 +16,16 @@ from .layers import (
     layer_stride,
     weighted,
 )
-from .node import Node, Span
-from .spec import Activation, BlockLayout, BlockSpec, ConvBias, NormKind, StemPreset, Waiver
+from resdsl.ir.node import Node, Span
+from resdsl.ir.spec import (
+    Activation,
+    BlockLayout,
+    BlockSpec,
+    ConvBias,
+    NormKind,
+    StemPreset,
+    Waiver,
+)
 
 
 class Stem(Node):

@@ -11,7 +11,7 @@ class _ModelFields:
     """`NodeClass.model_fields`: its model's fields (pydantic's FieldInfo), by name, in order."""
 
     def __get__(self, instance: Node | None, owner: type[Node]) -> dict[str, Any]:
-        from .models import model
+        from resdsl.ir.models import model
 
         return model(owner).model_fields
 
@@ -86,29 +86,29 @@ class Node:
 
     @classmethod
     def model_validate(cls, obj: Any, **options: Any) -> Any:
-        from .models import validate
+        from resdsl.ir.models import validate
 
         return validate(cls, obj, **options)
 
     @classmethod
     def model_validate_json(cls, data: str | bytes, **options: Any) -> Any:
-        from .models import validate_json
+        from resdsl.ir.models import validate_json
 
         return validate_json(cls, data, **options)
 
     @classmethod
     def model_json_schema(cls, **options: Any) -> dict[str, Any]:
-        from .models import model
+        from resdsl.ir.models import model
 
         return model(cls).model_json_schema(**options)
 
     def model_dump(self, **options: Any) -> dict[str, Any]:
-        from .models import as_model
+        from resdsl.ir.models import as_model
 
         return as_model(self).model_dump(**options)
 
     def model_dump_json(self, **options: Any) -> str:
-        from .models import as_model
+        from resdsl.ir.models import as_model
 
         return as_model(self).model_dump_json(**options)
 

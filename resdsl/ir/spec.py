@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .node import Node, Span
+from resdsl.ir.node import Node, Span
 
 BlockLayout = Literal["basic", "bottleneck"]
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]

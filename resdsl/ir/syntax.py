@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from .node import Node, Span
+from resdsl.ir.node import Node, Span
 
 
 class Name(Node):

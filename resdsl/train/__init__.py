@@ -13,6 +13,6 @@ needs them.
 
 from __future__ import annotations
 
-from .common import TrainError, TrainOptions
+from resdsl.train.common import TrainError, TrainOptions
 
 __all__ = ["TrainError", "TrainOptions"]

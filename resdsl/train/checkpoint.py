@@ -24,8 +24,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from resdsl.files import atomic_path, atomic_write
-
-from .common import TrainError
+from resdsl.train.common import TrainError
 
 TORCH_FILE, TORCH_PREV = "checkpoint.pt", "checkpoint.prev.pt"
 KERAS_DIR, KERAS_PREV = "checkpoint", "checkpoint.prev"
@@ -188,7 +187,7 @@ def save_folder(out: str, write) -> None:
 
 def save_best_keras(model, out: str, data_kept: dict | None = None) -> None:
     """OUT/best.weights.h5 (the data record kept in the file, for `eval` and `predict`)."""
-    from resdsl.weights import save_keras_weights
+    from resdsl.interop.weights import save_keras_weights
 
     with _writing(out, BEST_KERAS) as temporary:
         save_keras_weights(model, temporary, data_kept)

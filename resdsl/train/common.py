@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .folder import Claim
+    from resdsl.train.folder import Claim
 
 EXIT_INTERRUPTED = 130
 EXIT_DIVERGED = 3  # the loss became non-finite: the recipe, not the input, is at fault
@@ -68,7 +68,7 @@ def compile_spec(spec: str, backend: str, out: str, *, write: bool = True):
     express, fails before any framework starts. Only one process (rank 0) writes; the others
     pass `write=False`."""
     import resdsl
-    from resdsl.backend import available, exists, get_backend
+    from resdsl.codegen.backends import available, exists, get_backend
     from resdsl.files import atomic_write
 
     if not exists(backend):
@@ -97,10 +97,10 @@ def compile_spec(spec: str, backend: str, out: str, *, write: bool = True):
 def compile_module(spec: str, backend: str, out: str, *, write: bool = True):
     """:func:`compile_spec`, then OUT/model.py imported: (network, module).
 
-    Each file gets a module name of its own (see :func:`resdsl.generated.import_file`), so
+    Each file gets a module name of its own (see :func:`resdsl.codegen.generated.import_file`), so
     that two runs in one process do not collide.
     """
-    from resdsl.generated import import_file
+    from resdsl.codegen.generated import import_file
 
     network = compile_spec(spec, backend, out, write=write)
     return network, import_file(os.path.join(out, "model.py"))
@@ -170,8 +170,8 @@ def prepare_run(opts: TrainOptions) -> tuple[Claim, Inputs]:
     folder must hold a checkpoint of the same spec (by content) and backend, else the error
     names the spec it came from and nothing in the folder changes. The chief process records
     the run in `run.json`."""
-    from . import folder
-    from .data import NAMES
+    from resdsl.train import folder
+    from resdsl.train.data import NAMES
 
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
     if opts.out is None:
@@ -323,7 +323,7 @@ def _check_resumed(opts: TrainOptions, digest: str | None) -> None:
 
 def _normal(name: str, value):
     """An option's value as run.json records it: a data folder as an absolute path."""
-    from .data import NAMES
+    from resdsl.train.data import NAMES
 
     if name == "data" and value is not None and value not in NAMES:
         return os.path.abspath(value)
@@ -366,8 +366,8 @@ def _resume_recipe(opts: TrainOptions, recorded: dict) -> None:
 
 
 def _recorded_recipe(recorded: dict):
-    from . import data as datasets
-    from .presets import override, preset_for
+    from resdsl.train import data as datasets
+    from resdsl.train.presets import override, preset_for
 
     kind, _ = datasets.detect(recorded.get("data") or "digits")
     fields = ("preset", "data", "epochs", "seed")
@@ -387,7 +387,7 @@ def _preset_value(recipe, name: str):
 
 def _changes(recipe, name: str, value) -> bool:
     """Whether option `name` at `value` makes `recipe` another one."""
-    from .presets import override
+    from resdsl.train.presets import override
 
     if name == "preset":
         return value != recipe.name
@@ -451,7 +451,12 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
     Where the classifier's class count differs from the data's, the classifier is left out (it
     starts fresh: fine-tuning) and named in the second value. Anything else that does not fit
     is an error naming the first tensor."""
-    from resdsl.weights import classifier, load_torch_checkpoint, state_dict_shapes, state_problem
+    from resdsl.interop.weights import (
+        classifier,
+        load_torch_checkpoint,
+        state_dict_shapes,
+        state_problem,
+    )
 
     try:
         state = load_torch_checkpoint(path)
@@ -476,7 +481,7 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
 
 def best_so_far(out: str) -> tuple[int, float] | None:
     """(epoch, test accuracy) of the best epoch logged in OUT/metrics.jsonl, or None."""
-    from .checkpoint import read_metrics
+    from resdsl.train.checkpoint import read_metrics
 
     scored = [r for r in read_metrics(out) if "test_acc" in r]
     if not scored:
@@ -507,8 +512,7 @@ def result_record(opts: TrainOptions, network, data, **fields) -> dict:
 def write_result(out: str, result: dict) -> None:
     """OUT/result.json, and OUT/curves.png drawn from the metrics."""
     from resdsl.files import atomic_write
-
-    from .curves import write_curves
+    from resdsl.train.curves import write_curves
 
     atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
     write_curves(out)
@@ -517,8 +521,8 @@ def write_result(out: str, result: dict) -> None:
 def data_and_recipe(opts: TrainOptions, network):
     """The dataset shaped for `network`, and the recipe: the dataset's preset with the
     command line's overrides."""
-    from . import data as datasets
-    from .presets import override, preset_for
+    from resdsl.train import data as datasets
+    from resdsl.train.presets import override, preset_for
 
     kind, _ = datasets.detect(opts.data)
     recipe = override(

@@ -65,7 +65,7 @@ def curves_png(records: list[dict]) -> bytes:
 def write_curves(out: str) -> str | None:
     """Draw OUT/metrics.jsonl into OUT/curves.png (atomically); its path, or None without
     metrics or without Pillow."""
-    from .checkpoint import read_metrics
+    from resdsl.train.checkpoint import read_metrics
 
     records = [r for r in read_metrics(out) if "test_acc" in r]
     if not records:

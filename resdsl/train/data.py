@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .common import TrainError
+from resdsl.train.common import TrainError
 
 SPLIT_SEED = 0
 STATISTICS_SAMPLE = 1_000
@@ -300,7 +300,7 @@ def _sampled_statistics(files: list[str], shape, augment: str):
     """Per-channel mean and standard deviation (in [0, 1] units) of up to `STATISTICS_SAMPLE`
     training images chosen with a fixed seed, each seen as evaluation sees it: the same
     figures in every run, from a few seconds of reading whatever the folder's size."""
-    from .transforms import eval_view, read_image, to_array
+    from resdsl.train.transforms import eval_view, read_image, to_array
 
     channels, height, width = shape
     rng = np.random.default_rng(SPLIT_SEED)

@@ -22,8 +22,7 @@ import shutil
 import time
 
 from resdsl.files import running
-
-from .common import TrainError
+from resdsl.train.common import TrainError
 
 LOCK = ".run.lock"
 # What makes a folder an earlier run, which --resume continues and a new run would lose.

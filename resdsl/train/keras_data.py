@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .transforms import UnreadableImage, split_image
+from resdsl.train.transforms import UnreadableImage, split_image
 
 
 class Pipelines:

@@ -32,11 +32,10 @@ import time
 
 import numpy as np
 
+from resdsl.interop.weights import KERAS_CHECKPOINT_WEIGHTS, save_keras_weights
 from resdsl.tf_startup import import_quietly
-from resdsl.weights import KERAS_CHECKPOINT_WEIGHTS, save_keras_weights
-
-from . import checkpoint as ckpt
-from .common import (
+from resdsl.train import checkpoint as ckpt
+from resdsl.train.common import (
     EXIT_INTERRUPTED,
     Inputs,
     Interrupt,
@@ -55,9 +54,9 @@ from .common import (
     say,
     write_result,
 )
-from .events import EventLog
-from .presets import epoch_lr, lr_factor, plan
-from .progress import EpochProgress, epoch_line
+from resdsl.train.events import EventLog
+from resdsl.train.presets import epoch_lr, lr_factor, plan
+from resdsl.train.progress import EpochProgress, epoch_line
 
 
 def _strategy(name: str):
@@ -133,7 +132,7 @@ def run(opts: TrainOptions, inputs: Inputs) -> int:
 
 
 def _train(opts, keras, inputs, strategy, chief, strategy_text, description, policy) -> int:
-    from resdsl.generated import import_file
+    from resdsl.codegen.generated import import_file
 
     network, data, recipe, init = inputs
     module = import_file(os.path.join(opts.out, "model.py"))
@@ -147,11 +146,11 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
     keras.utils.set_random_seed(opts.seed)
     shape = (network.input.channels, network.input.height, network.input.width)
     if keras.backend.backend() == "tensorflow":
-        from .tf_data import Pipelines
+        from resdsl.train.tf_data import Pipelines
 
         pipelines = Pipelines(data, shape, recipe, opts.seed)
     else:  # no TensorFlow needed; images are read in `--workers` threads (default 2)
-        from .keras_data import Pipelines
+        from resdsl.train.keras_data import Pipelines
 
         pipelines = Pipelines(data, shape, recipe, opts.seed, workers=opts.workers or 2)
     test_batches = pipelines.test()
@@ -376,7 +375,7 @@ def _unreadable(split, tracker, save, epoch: int, error) -> TrainError:
     An error from the PyDataset input names its file. TensorFlow's does not say which file it
     was; PIL is then asked about each of the split's files in turn, on this error path only, to
     name the first it cannot read."""
-    from .transforms import UnreadableImage, read_image
+    from resdsl.train.transforms import UnreadableImage, read_image
 
     if tracker is not None and save is not None:
         save(epoch, tracker.step, [0.0, 0.0, 0.0])
@@ -486,7 +485,7 @@ def make_optimizer(keras, recipe, learning_rate: float):
 def _initialise(model, path: str, init, network, num_classes: int, chief: bool) -> None:
     """`--init`: PyTorch weights (`init`, from :func:`initial_state`) ported into the Keras
     model, the classifier left fresh where the class count differs."""
-    from resdsl.weights import PortError, layer_pairs, state_dict_to_keras
+    from resdsl.interop.weights import PortError, layer_pairs, state_dict_to_keras
 
     state, dropped = init
     pairs = [p for p in layer_pairs(network) if f"{p[0]}.weight" not in dropped]

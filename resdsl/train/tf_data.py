@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .transforms import AREA_RANGE, CROP_FRACTION, RATIO_RANGE
+from resdsl.train.transforms import AREA_RANGE, CROP_FRACTION, RATIO_RANGE
 
 
 class Pipelines:

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from . import checkpoint as ckpt
-from .common import (
+from resdsl.train import checkpoint as ckpt
+from resdsl.train.common import (
     EXIT_INTERRUPTED,
     Inputs,
     Interrupt,
@@ -38,10 +38,10 @@ from .common import (
     result_record,
     say,
 )
-from .events import EventLog
-from .presets import epoch_lr, lr_lambda, plan
-from .progress import EpochProgress, epoch_line
-from .transforms import UnreadableImage
+from resdsl.train.events import EventLog
+from resdsl.train.presets import epoch_lr, lr_lambda, plan
+from resdsl.train.progress import EpochProgress, epoch_line
+from resdsl.train.transforms import UnreadableImage
 
 
 def _seed_for(*parts: int) -> int:
@@ -151,7 +151,7 @@ class SplitImages:
     def __getitem__(self, key):
         import torch
 
-        from .transforms import split_image
+        from resdsl.train.transforms import split_image
 
         index, epoch = key
         rng = np.random.default_rng([self.seed, epoch, index])
@@ -674,7 +674,7 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
     else:
         test_loss, test_acc = record["test_loss"], record["test_acc"]
     if main:
-        from .common import write_result
+        from resdsl.train.common import write_result
 
         framework = f"torch {torch.__version__}"
         fields = {"framework": framework, "device": str(device), "processes": dist.world}

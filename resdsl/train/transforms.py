@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .common import TrainError
+from resdsl.train.common import TrainError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

@@ -4,7 +4,7 @@
 
 writes, for each `*.res` under SPECS_DIR, a vscode-tmgrammar-test case under OUT_DIR: the
 spec's lines, each followed by one assertion per token that the project's Pygments lexer
-(resdsl/lexer.py) gives a class, requiring the TextMate scope that class stands for. Running
+(resdsl/tooling/lexer.py) gives a class, requiring the TextMate scope that class stands for. Running
 vscode-tmgrammar-test on OUT_DIR then checks that the grammar highlights the whole library as
 the lexer does (`make vscode`, and tests/test_lsp.py where node is present).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pygments.token import Comment, Keyword, Name, Number, Operator, Punctuation, String
 
-from resdsl.lexer import ResLexer
+from resdsl.tooling.lexer import ResLexer
 
 HEADER = '# SYNTAX TEST "source.res" "{name}, tokens of the Pygments lexer"'
 

@@ -1,0 +1,3 @@
+"""Code generation: the backends' registry (:mod:`.backends`) and the one way generated code is
+imported (:mod:`.generated`).
+"""

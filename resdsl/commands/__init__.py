@@ -1,1 +1,0 @@
-"""CLI commands that load on demand (see resdsl.cli.LAZY_COMMANDS)."""

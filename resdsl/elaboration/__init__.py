@@ -1,0 +1,1 @@
+"""Elaboration: the typed spec to the network of layers (:mod:`.elaborate`)."""

@@ -1,0 +1,662 @@
+"""Phase 3: the typed spec to the elaborated network (:class:`resdsl.ir.Network`).
+
+Pure arithmetic and naming: every layer of the stem, the blocks and the head, typed, with its
+PyTorch and Keras names (chosen here, once, for every consumer), and the channels, strides,
+shortcut kinds, shapes, parameters and multiply-accumulates of every block. It never rejects
+anything; the validation passes read its result and report.
+Sizes that would vanish are kept at zero so that a broken spec still elaborates.
+
+A stage is elaborated as at most three runs of identical blocks, so the cost does not grow
+with depth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+
+from resdsl.ir import (
+    ActLayer,
+    AntiAliasSpec,
+    AttentionSpec,
+    Block,
+    BlockRun,
+    BlockSpec,
+    BlurPoolLayer,
+    ChannelConvLayer,
+    Conv,
+    Conventions,
+    ConvLayer,
+    DropoutLayer,
+    EcaLayer,
+    GlobalPoolLayer,
+    Head,
+    IdentityLayer,
+    LinearLayer,
+    Network,
+    NetworkSpec,
+    NormLayer,
+    PadChannelsLayer,
+    Pool,
+    PoolLayer,
+    Shape,
+    Shortcut,
+    Source,
+    SqueezeExciteLayer,
+    Stage,
+    StageSpec,
+    Stem,
+)
+
+
+def elaborate(spec: NetworkSpec, source_text: str) -> Network:
+    ctx = _Context(spec)
+    c, h, w = spec.input
+    stem = _stem(spec, Shape(channels=c, height=h, width=w), ctx)
+    shape = stem.out_shape
+    stages = []
+    index = 0
+    dilation = 1
+    for number, stage_spec in enumerate(spec.stages):
+        stage = _stage(stage_spec, number, index, shape, dilation, ctx)
+        stages.append(stage)
+        shape = stage.out_shape
+        index += stage.blocks
+        dilation = stage_spec.dilation
+    head = _head(spec, shape, stages, ctx)
+    parts = [stem, *stages, head]
+    return Network(
+        name=spec.name,
+        source=Source(
+            file=_safe_file_name(spec.file),
+            sha256=hashlib.sha256(source_text.encode("utf-8")).hexdigest(),
+        ),
+        input=Shape(channels=c, height=h, width=w),
+        classes=spec.classes,
+        conventions=Conventions(
+            conv_bias=spec.conv_bias,
+            norm=spec.norm.kind,
+            norm_eps=spec.norm.eps,
+            norm_momentum=spec.norm.momentum,
+            norm_groups=spec.norm.groups,
+            activation=spec.activation,
+            init=spec.init.scheme,
+            zero_last_norm=spec.init.zero_last_norm,
+            stochastic_depth=spec.stochastic_depth,
+        ),
+        stem=stem,
+        stages=tuple(stages),
+        head=head,
+        total_blocks=index,
+        params=sum(p.params for p in parts),
+        norm_stats=sum(p.norm_stats for p in parts),
+        macs=sum(p.macs for p in parts),
+        output_shape=(spec.classes,),
+        span=spec.span,
+        spans=spec.spans,
+    )
+
+
+def _safe_file_name(path: str) -> str:
+    """The spec's file name as it may appear in generated code: without its folder (output must
+    not change with the directory it was compiled from) and with anything outside a plain
+    file-name alphabet replaced, so no quote, backslash or newline can reach a docstring."""
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", os.path.basename(path))[:128] or "spec.res"
+
+
+def _bias_rule(conv_bias: str):
+    """Whether a convolution has a bias, given whether a norm follows it."""
+    if conv_bias == "on":
+        return lambda normed: True
+    if conv_bias == "off":
+        return lambda normed: False
+    return lambda normed: not normed  # "unnormalized": keras' V2 nets
+
+
+def walk(layers, shape: Shape) -> tuple[Shape, int, int, int]:
+    """The output shape of `layers` applied in order to `shape`, and their multiply-accumulates,
+    parameters and norm statistics, as each layer counts them (`Layer.cost`)."""
+    macs = params = norm_stats = 0
+    for layer in layers:
+        cost = layer.cost(shape)
+        shape = layer.out_shape(shape)
+        macs, params, norm_stats = (
+            macs + cost.macs,
+            params + cost.params,
+            norm_stats + cost.norm_stats,
+        )
+    return shape, macs, params, norm_stats
+
+
+def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
+    """The stem's layers. One convolution is torchvision's `conv1`, `bn1`; several are timm's
+    deep stem, a `conv1` Sequential (conv, norm, act, ...) ending with the last convolution,
+    whose norm is `bn1`. Keras names follow keras.applications: `conv1_conv`, `conv1_bn`, or
+    `conv1_1_conv` ... `conv1_3_bn` for the deep stem. The pool is timm's `maxpool` (keras'
+    `pool1_pool`), whatever replaces it: a max pool at stride 1 and a blur pool, a 2x2 average
+    pool (anti-aliasing), or a strided convolution with its norm and activation (ResNet-RS)."""
+    s = spec.stem
+    bias = ctx.bias
+    if s.preset == "deep":
+        widths = [
+            (shape.channels, s.first_width or s.width, s.stride),
+            (s.first_width or s.width, s.width, 1),
+            (s.width, s.channels, 1),
+        ]
+        convs = [
+            Conv(in_channels=i, out_channels=o, kernel=3, stride=st, padding=1, bias=bias(s.norm))
+            for i, o, st in widths
+        ]
+    else:
+        convs = [
+            Conv(
+                in_channels=shape.channels,
+                out_channels=s.channels,
+                kernel=s.kernel,
+                stride=s.stride,
+                padding=s.kernel // 2,
+                bias=bias(s.norm),
+            )
+        ]
+    layers: list = []
+    deep = len(convs) > 1
+    for number, conv in enumerate(convs, start=1):
+        last = number == len(convs)
+        keras = f"conv1_{number}" if deep else "conv1"
+        index = len(layers)  # position in the deep stem's Sequential
+        layers.append(
+            ConvLayer(torch=f"conv1.{index}" if deep else "conv1", keras=f"{keras}_conv", conv=conv)
+        )
+        if s.norm:
+            norm_name = "bn1" if last else f"conv1.{index + 1}"
+            layers += ctx.norm(norm_name, f"{keras}_bn", conv.out_channels)
+            act_name = ctx.torch_act if last else f"conv1.{len(layers)}"  # after the norm, if any
+            layers.append(ActLayer(torch=act_name, keras=f"{keras}_{spec.activation}"))
+    layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
+    out, macs, params, norm_stats = walk(layers, shape)
+    return Stem(
+        preset=s.preset,
+        layers=tuple(layers),
+        norm=s.norm,
+        out_shape=out,
+        params=params,
+        norm_stats=norm_stats,
+        macs=macs,
+    )
+
+
+def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
+    """The layers of the stem's pool, under timm's `maxpool` (a Sequential where several) and
+    keras' `pool1_*`."""
+    s, aa = spec.stem, spec.anti_alias.kind
+    if s.pool == "none":
+        return []
+    if s.pool == "avg":
+        return [
+            PoolLayer(
+                torch="pool",
+                keras="pool1_pool",
+                pool=Pool(kind="avg", kernel=3, stride=2, padding=1),
+            )
+        ]
+    layers: list = []
+    if s.pool == "conv":
+        conv = Conv(
+            in_channels=channels,
+            out_channels=channels,
+            kernel=3,
+            stride=1 if aa != "none" else 2,
+            padding=1,
+            bias=ctx.bias(s.norm),
+        )
+        layers.append(ConvLayer(torch="maxpool.0", keras="pool1_conv", conv=conv))
+        if aa != "none":
+            layers.append(_anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
+        if s.norm:
+            layers += ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels)
+            layers.append(ActLayer(torch=f"maxpool.{len(layers)}", keras=f"pool1_{ctx.keras_act}"))
+        return layers
+    if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
+        pool = Pool(kind="avg", kernel=2, stride=2, padding=0)
+        return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+    zero_padded = not s.norm
+    if aa == "blur":  # timm: the max pool at stride 1, then the blur pool strides
+        pool = Pool(kind="max", kernel=3, stride=1, padding=1, zero_padded=zero_padded)
+        return [
+            PoolLayer(torch="maxpool.0", keras="pool1_pool", pool=pool),
+            _anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2),
+        ]
+    pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
+    return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+
+
+def _anti_alias(
+    spec: AntiAliasSpec,
+    torch: str,
+    keras: str,
+    channels: int,
+    stride: int,
+    *,
+    width: str = "mid",
+    strided: bool = False,
+) -> BlurPoolLayer | PoolLayer:
+    """The layer that applies a stride after a convolution that no longer does: a blur pool
+    over `channels` (the block's `width`), or an average pool whose window is the stride
+    (timm's `aa_layer`), which takes whatever channels it is given. `strided`: it applies the
+    block's stride."""
+    if spec.kind == "blur":
+        return BlurPoolLayer(
+            torch=torch,
+            keras=keras,
+            channels=channels,
+            size=spec.size,
+            stride=stride,
+            # Zhang's padding: a map of n pixels strided by s becomes ceil(n / s), as the
+            # shortcut's, for every size and stride (timm's symmetric one agrees only for odd
+            # sizes at stride 2).
+            padding=((spec.size - 1) // 2, spec.size // 2),
+            width=width,
+            strided=strided,
+        )
+    # In a block, rounding up, as every other strided layer there does, so that an odd map still
+    # meets the shortcut's size (timm's floor agrees where the stride divides the map, as in its
+    # nets); in the stem, which no shortcut meets, timm's floor.
+    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=strided)
+    return PoolLayer(torch=torch, keras=keras, pool=pool, strided=strided)
+
+
+def inner_width(block: BlockSpec, width: int) -> int:
+    """The width of a block's inner convolutions.
+
+    With a `group_width` (ResNeXt's "d" in 32x4d) it is torchvision's
+    int(width * group_width / 64) * groups; otherwise int(width * width_factor) (Wide ResNet),
+    which `groups` then splits and must divide. Zero when the arithmetic rounds away (reported
+    by the blocks pass; elaboration carries on with one channel).
+    """
+    if block.group_width is not None:
+        return int(width * block.group_width / 64) * block.groups
+    return int(width * block.width_factor)
+
+
+def out_width(block: BlockSpec, width: int) -> int:
+    return max(1, int(width * block.expansion))
+
+
+def _stage(
+    spec: StageSpec, number: int, first_index: int, shape: Shape, previous: int, ctx: _Context
+) -> Stage:
+    """A stage's runs of blocks. Its first block dilates by the stage before's dilation
+    (`previous`), the others by its own, as torchvision's `replace_stride_with_dilation` and
+    timm's `output_stride` do."""
+    n = spec.blocks
+    strided = 0 if spec.strided_block == "first" else n - 1
+    # Segments of positions sharing one configuration: the first block, the body, a strided last.
+    segments = [(0, 1)]
+    if spec.strided_block == "first" or n == 1:
+        segments.append((1, n - 1))
+    else:
+        segments += [(1, n - 2), (n - 1, 1)]
+    runs: list[BlockRun] = []
+    for start, count in segments:
+        if count <= 0:
+            continue
+        stride = spec.stride if start == strided else 1
+        block = _block(spec, shape, stride, previous if start == 0 else spec.dilation, ctx)
+        shape = block.out_shape
+        if runs and runs[-1].block == block:
+            last = runs[-1]
+            runs[-1] = last.model_copy(update={"count": last.count + count})
+        else:
+            runs.append(BlockRun(first_index=first_index + start, count=count, block=block))
+    return Stage(
+        name=spec.name,
+        index=number,
+        blocks=n,
+        width=spec.width,
+        stride=spec.stride,
+        strided_block=spec.strided_block,
+        dilation=spec.dilation,
+        block=spec.block,
+        runs=tuple(runs),
+        in_shape=runs[0].block.in_shape,
+        out_shape=shape,
+        params=sum(r.count * r.block.params for r in runs),
+        norm_stats=sum(r.count * r.block.norm_stats for r in runs),
+        macs=sum(r.count * r.block.macs for r in runs),
+        waivers=spec.waivers,
+        span=spec.span,
+        spans=spec.spans,
+    )
+
+
+class _Context:
+    """What every block of a network shares: the bias rule, the activation's names, the init."""
+
+    def __init__(self, spec: NetworkSpec):
+        self.norm_kind = spec.norm.kind
+        self.normalised = self.norm_kind != "none"
+        rule = _bias_rule(spec.conv_bias)
+        # Whether a convolution has a bias, given whether a norm follows it (`norm none`: never).
+        self.bias = lambda normed: rule(normed and self.normalised)
+        # PyTorch: one activation module per owner, torchvision's `relu` (timm's `act` for the
+        # others); Keras: the activation's name in each layer name, keras.applications' way.
+        self.torch_act = "relu" if spec.activation == "relu" else "act"
+        self.keras_act = spec.activation
+        self.zero_last = spec.init.zero_last_norm
+
+    def norm(self, torch: str, keras: str, channels: int, **fields) -> list[NormLayer]:
+        """A norm of the network's kind; none for `norm none`."""
+        if not self.normalised:
+            return []
+        return [
+            NormLayer(torch=torch, keras=keras, channels=channels, kind=self.norm_kind, **fields)
+        ]
+
+
+def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Context) -> Block:
+    """A block's layers, named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation
+    blocks put `bn{k}` before `conv{k}`; `aa`, `se`) and keras.applications (`1_conv`, `1_bn`,
+    `1_relu`; V2's `preact_bn` before the first convolution, then `{k-1}_bn` before conv k).
+
+    With anti-aliasing, the convolution that would stride runs at stride 1 and the `aa` layer
+    strides after its activation (timm's `aa_layer`); channel attention ends the branch."""
+    b = spec.block
+    preact = b.preact
+    mid = max(1, inner_width(b, spec.width))
+    first = max(1, mid // b.reduce_first)
+    out = out_width(b, spec.width)
+    # Anti-aliasing where the block strides, and (timm's `use_aa`) where a dilated stage's
+    # first block changes the dilation: at stride 1 there, a blur filters and an average pool
+    # of one pixel changes nothing, as timm's.
+    redilates = dilation != spec.dilation
+    aa = spec.anti_alias if spec.anti_alias.kind != "none" and (stride > 1 or redilates) else None
+    # The first convolution's output is its own width only where `reduce_first` makes it so.
+    first_width = "first" if b.reduce_first > 1 else "mid"
+    # (kernel, source width, target width, strided, grouped and dilated, by the stage's
+    # dilation even in its first block: a basic block's second 3x3, as timm's)
+    if b.layout == "bottleneck":
+        stride_on = b.stride_on or "3x3"
+        plan = [
+            (1, "in", first_width, stride_on == "1x1", False, False),
+            (3, first_width, "mid", stride_on == "3x3", True, False),
+            (1, "mid", "out", False, False, False),
+        ]
+    else:
+        plan = [
+            (3, "in", first_width, True, True, False),
+            (3, first_width, "out", False, True, True),
+        ]
+    widths = {"in": shape.channels, "first": first, "mid": mid, "out": out}
+    pre: list = []
+    branch: list = []
+    last = len(plan)
+    for number, (kernel, source, target, strided, spatial, by_stage) in enumerate(plan, start=1):
+        # A post-activation block normalises after each convolution; a pre-activation block
+        # before each, so its last convolution feeds the addition directly.
+        normed = not preact or number < last
+        conv_dilation = (spec.dilation if by_stage else dilation) if spatial else 1
+        conv = Conv(
+            in_channels=widths[source],
+            out_channels=widths[target],
+            kernel=kernel,
+            stride=stride if strided and aa is None else 1,
+            padding=conv_dilation * (kernel // 2),
+            dilation=conv_dilation,
+            groups=b.groups if spatial and b.layout == "bottleneck" else 1,
+            bias=ctx.bias(normed),
+        )
+        conv_layer = ConvLayer(
+            torch=f"conv{number}",
+            keras=f"{number}_conv",
+            conv=conv,
+            source=source,
+            target=target,
+            strided=strided and aa is None,
+            # Where no norm follows it, the last convolution starts the branch at zero.
+            zero_init=(preact or not ctx.normalised) and number == last and ctx.zero_last,
+            stage_dilated=by_stage,
+        )
+        blur = (
+            _anti_alias(aa, "aa", "aa", widths[target], stride, width=target, strided=True)
+            if strided and aa is not None
+            else None
+        )
+        if preact:
+            norm = ctx.norm(
+                f"bn{number}",
+                "preact_bn" if number == 1 else f"{number - 1}_bn",
+                widths[source],
+                width=source,
+            )
+            act = ActLayer(
+                torch=ctx.torch_act,
+                keras=f"preact_{ctx.keras_act}" if number == 1 else f"{number - 1}_{ctx.keras_act}",
+            )
+            (pre if number == 1 else branch).extend([*norm, act])
+            branch.append(conv_layer)
+            if blur is not None:
+                branch.append(blur)
+        else:
+            branch.append(conv_layer)
+            branch += ctx.norm(
+                f"bn{number}",
+                f"{number}_bn",
+                widths[target],
+                width=target,
+                zero_init=number == last and ctx.zero_last,
+            )
+            if number < last:
+                branch.append(ActLayer(torch=ctx.torch_act, keras=f"{number}_{ctx.keras_act}"))
+            if blur is not None:
+                branch.append(blur)
+    attention = _attention(spec.attention, out)
+    if attention is not None:
+        branch.append(attention)
+    branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
+    shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, preact, ctx)
+    _, shortcut_macs, shortcut_params, shortcut_stats = walk(shortcut.layers, shape)
+    post = () if preact else (ActLayer(torch=ctx.torch_act, keras="out"),)
+    return Block(
+        layout=b.layout,
+        preact=preact,
+        attention=spec.attention.kind,
+        anti_alias=aa.kind if aa is not None else "none",
+        in_channels=shape.channels,
+        first_channels=first,
+        mid_channels=mid,
+        out_channels=out,
+        stride=stride,
+        groups=b.groups if b.layout == "bottleneck" else 1,
+        dilation=dilation,
+        stage_dilation=spec.dilation,
+        pre=tuple(pre),
+        branch=tuple(branch),
+        shortcut=shortcut,
+        # The Keras name of the addition; a plain block has none.
+        add="" if shortcut.kind == "none" else "out" if preact else "add",
+        post=post,
+        in_shape=shape,
+        out_shape=branch_shape,
+        params=params + shortcut_params,
+        norm_stats=norm_stats + shortcut_stats,
+        macs=macs + shortcut_macs,
+    )
+
+
+def make_divisible(value: float, divisor: int) -> int:
+    """`value` rounded to the nearest multiple of `divisor`, at least `divisor` (timm's
+    make_divisible with round_limit 0, which squeeze-excitation uses)."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+def eca_kernel(channels: int, gamma: float, beta: float) -> int:
+    """ECA's kernel for `channels`: |log2(channels) + beta| / gamma, to the odd number at or
+    above it, at least 3 (timm's EcaModule)."""
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
+def _attention(spec: AttentionSpec, channels: int):
+    """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
+    if spec.kind == "se":
+        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
+        return SqueezeExciteLayer(
+            torch="se",
+            keras="se",
+            reduce=ConvLayer(
+                torch="se.fc1",
+                keras="se_reduce",
+                conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
+                source="out",
+                target="reduced",
+            ),
+            expand=ConvLayer(
+                torch="se.fc2",
+                keras="se_expand",
+                conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
+                source="reduced",
+                target="out",
+            ),
+            gate=spec.gate,
+            ratio=None if spec.width else 1 / spec.reduction,
+            divisor=spec.divisor,
+        )
+    if spec.kind == "eca":
+        adaptive = spec.kernel is None
+        kernel = eca_kernel(channels, spec.gamma, spec.beta) if adaptive else spec.kernel
+        return EcaLayer(
+            torch="se",
+            keras="eca",
+            channels=channels,
+            conv=ChannelConvLayer(torch="se.conv", keras="eca_conv", kernel=kernel),
+            gamma=spec.gamma if adaptive else None,
+            beta=spec.beta if adaptive else None,
+        )
+    return None
+
+
+def _shortcut(
+    spec: StageSpec,
+    shape: Shape,
+    out: Shape,
+    stride: int,
+    dilation: int,
+    preact: bool,
+    ctx: _Context,
+) -> Shortcut:
+    """The shortcut the policy gives this block, with its layers under torchvision's
+    `downsample.{i}` and keras.applications' `0_conv`, `0_bn` (`0_pool`, `0_pad` for the
+    parameter-free and pooling ones). `dilation` is the block's own (timm dilates a shortcut's
+    wider kernel by it)."""
+    policy = spec.shortcut
+    if policy.policy == "none":
+        return Shortcut(kind="none", stride=stride)
+    same_width = shape.channels == out.channels
+    if policy.policy == "identity" or (same_width and stride == 1 and policy.policy != "C"):
+        return Shortcut(kind="identity", stride=1)
+    layers: list = []
+    if policy.policy == "A" or (
+        policy.policy == "B" and same_width and policy.stride_only == "subsample"
+    ):
+        averaged = policy.policy == "A" and policy.downsample == "avgpool" and not same_width
+        if stride > 1:
+            layers.append(_shortcut_pool(stride, averaged))
+        if same_width:
+            return Shortcut(kind="subsample", stride=stride, layers=tuple(layers))
+        grow = out.channels - shape.channels
+        layers.append(
+            PadChannelsLayer(
+                torch=f"downsample.{len(layers)}",
+                keras="0_pad",
+                before=max(0, grow // 2),
+                after=max(0, grow - grow // 2),
+            )
+        )
+        return Shortcut(kind="pad", stride=stride, layers=tuple(layers))
+    # A projection: normalised afterwards unless the block is pre-activation (its input is).
+    pooled = policy.policy == "D" and (stride > 1 or spec.dilation > 1)
+    if pooled and stride > 1:
+        layers.append(_shortcut_pool(stride, averaged=True))
+    elif pooled:
+        # A dilated stage's first block does not stride, and timm's ResNet-D shortcut still
+        # averages there: 2x2 at stride 1, zeros after, in the average (AvgPool2dSame).
+        same = Pool(kind="avg", kernel=2, stride=1, padding=0, pad_after=1)
+        layers.append(PoolLayer(torch="downsample.0", keras="0_pool", pool=same))
+    elif policy.policy == "D":
+        # timm keeps the pool's place with an identity: the convolution is `downsample.1`.
+        layers.append(IdentityLayer(torch="downsample.0", keras=""))
+    # timm's `down_kernel_size`: a wider kernel only where the projection strides or its stage
+    # dilates, dilated by the block's dilation and padded to keep the size.
+    kernel = policy.kernel if (stride > 1 or spec.dilation > 1) and not pooled else 1
+    conv_dilation = dilation if kernel > 1 else 1
+    conv = Conv(
+        in_channels=shape.channels,
+        out_channels=out.channels,
+        kernel=kernel,
+        stride=1 if pooled else stride,
+        # Centred whatever the stride, as the branch's convolutions (timm's get_padding adds
+        # (stride - 1) // 2, which is 0 at its stride of 2 but would misalign a 1x1 at 3).
+        padding=conv_dilation * (kernel - 1) // 2,
+        dilation=conv_dilation,
+        bias=ctx.bias(not preact),
+    )
+    layers.append(
+        ConvLayer(
+            torch=f"downsample.{len(layers)}",
+            keras="0_conv",
+            conv=conv,
+            strided=not pooled,
+        )
+    )
+    if not preact:
+        layers += ctx.norm(f"downsample.{len(layers)}", "0_bn", out.channels)
+    return Shortcut(
+        kind="pool_project" if pooled else "project",
+        stride=stride,
+        layers=tuple(layers),
+        source="preactivated" if preact else "input",
+    )
+
+
+def _shortcut_pool(stride: int, averaged: bool) -> PoolLayer:
+    """A shortcut's downsampling: every `stride`-th pixel (a 1x1 max pool), or the average of
+    each `stride`x`stride` window, rounding up and ignoring padding (timm's ResNet-D)."""
+    if averaged:
+        pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=True)
+    else:
+        pool = Pool(kind="max", kernel=1, stride=stride, padding=0)
+    return PoolLayer(torch="downsample.0", keras="0_pool", pool=pool, strided=True)
+
+
+def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -> Head:
+    """A pre-activation net's final norm (timm's `norm`, keras' `post_bn`), the pool, dropout
+    and the classifier (`fc`, `predictions`)."""
+    last_preact = stages[-1].runs[-1].block.preact if stages else False
+    norm = spec.head.norm if spec.head.norm is not None else last_preact
+    features = shape.channels
+    layers: list = []
+    if norm:
+        layers += ctx.norm("norm", "post_bn", features)
+        layers.append(ActLayer(torch=ctx.torch_act, keras=f"post_{ctx.keras_act}"))
+    layers.append(GlobalPoolLayer(torch="avgpool", keras="avg_pool"))
+    if spec.head.dropout > 0:
+        layers.append(DropoutLayer(torch="dropout", keras="top_dropout", rate=spec.head.dropout))
+    layers.append(
+        LinearLayer(
+            torch="fc", keras="predictions", in_features=features, out_features=spec.classes
+        )
+    )
+    fc = features * spec.classes
+    norm_params = 2 * features if norm and ctx.normalised else 0
+    return Head(
+        layers=tuple(layers),
+        norm=norm,
+        dropout=spec.head.dropout,
+        in_features=features,
+        classes=spec.classes,
+        params=fc + spec.classes + norm_params,
+        norm_stats=norm_params if ctx.norm_kind == "batch" else 0,
+        macs=fc,
+    )

@@ -1,0 +1,721 @@
+"""The reverse phase: a trained network's weights to a spec (`resdsl import`).
+
+A ResNet's state dict names and shapes say most of its architecture: the stem (one convolution
+or timm's deep stem, its kernel and widths), every stage's blocks (basic or bottleneck, pre- or
+post-activation, widths, groups, the first convolution's reduction), the shortcuts (where they
+project, with what kernel, after a pool or not), channel attention (squeeze-excitation and its
+reduced width, ECA and its kernel), the norm (batch or group), biases and the classes. What
+weights cannot say (strides, dilation, where a bottleneck strides, anti-aliasing, which has no
+weights, the input size, the activation) comes from a model's module tree where the source is
+one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming scheme recognised
+(torchvision and timm: `layer1`..; keras.applications: `conv2`..), or from options; each such
+choice is written into the spec's header as assumed.
+
+Only names and shapes are read: a PyTorch file through `torch.load(weights_only=True)` (no code
+runs), a `.safetensors` file through its header, a Keras `.weights.h5` file through h5py. The
+spec written is then checked by construction: compiled, its state-dict layout must equal the
+source's tensor for tensor, and the first tensor that differs is named in the error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from resdsl import __version__
+from resdsl.diagnostics.core import printable
+from resdsl.driver import analyze_text
+from resdsl.elaboration.elaborate import eca_kernel, make_divisible
+from resdsl.interop.weight_files import UnreadableWeights, load_torch_checkpoint
+from resdsl.interop.weights import fit_problem, state_dict_shapes
+from resdsl.tooling.formatter import format_text
+
+Shapes = dict[str, tuple[int, ...]]
+
+
+class ImportFailed(ValueError):
+    """The source is not a ResNet resdsl can describe; the message names the first tensor that
+    does not fit and what was expected there."""
+
+
+@dataclass
+class Source:
+    """What a source holds: PyTorch names and layouts in model order, and what its module tree
+    says where there is one."""
+
+    description: str
+    shapes: Shapes
+    scheme: str = "torch"  # "torch" (torchvision, timm, resdsl) or "keras" (keras.applications)
+    # From a module tree: per stage (by name) its stride and dilation; "aa" (blur, avg);
+    # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input".
+    facts: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- reading sources
+
+
+def read(source: str) -> Source:
+    """The tensors of `source`: a file (.pt, .pth, .bin, .safetensors, .weights.h5, .keras) or
+    `torchvision:NAME` / `timm:NAME`. Raises OSError or UnreadableWeights for a file that
+    cannot be read (empty, truncated, of another kind, a pickle that would run code), each with
+    a message saying why, and ImportFailed for a library model that cannot be built."""
+    if source.startswith(("torchvision:", "timm:")):
+        return _from_library(source)
+    if not os.path.isfile(source):
+        raise OSError(f"no such file `{source}`")
+    if os.path.getsize(source) == 0:
+        raise UnreadableWeights("the file is empty")
+    if source.endswith(".safetensors"):
+        return Source(source, _normalized(_safetensors_shapes(source)))
+    if source.endswith((".weights.h5", ".keras")):
+        from resdsl.interop.keras_import import keras_shapes
+
+        return Source(source, keras_shapes(source), scheme="keras")
+    state = load_torch_checkpoint(source)
+    return Source(source, _normalized({k: tuple(v.shape) for k, v in state.items()}))
+
+
+def _safetensors_shapes(path: str) -> Shapes:
+    try:
+        from safetensors import safe_open
+
+        with safe_open(path, framework="numpy") as handle:
+            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # the header is malformed
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnreadableWeights(f"not a safetensors file: {reason}") from None
+
+
+def _normalized(shapes: Shapes) -> Shapes:
+    """Without DDP's `module.` prefix and batch norm's step counters."""
+    if shapes and all(k.startswith("module.") for k in shapes):
+        shapes = {k.removeprefix("module."): v for k, v in shapes.items()}
+    return {k: v for k, v in shapes.items() if not k.endswith("num_batches_tracked")}
+
+
+def _from_library(source: str) -> Source:
+    """A torchvision or timm model built on the meta device (no weights, no download): its
+    state dict's names and shapes, and what its modules say of strides, dilation,
+    anti-aliasing and the activation."""
+    import torch
+
+    library, _, name = source.partition(":")
+    if library == "timm":
+        try:
+            import timm
+        except ImportError:
+            raise ImportFailed("timm is not installed: pip install 'resdsl[import]'") from None
+        # timm also takes `hf-hub:ID` and `local-dir:PATH`, whose configurations it fetches
+        # from the network or reads from a folder: only its own registry is built here.
+        if not timm.is_model(name):
+            raise UnreadableWeights(
+                f"`{name}` is not a model of timm's registry (timm.list_models()); timm:NAME "
+                "builds registry models only, without weights, files or the network"
+                + _nearest(name, timm.list_models())
+            )
+    else:
+        try:
+            import torchvision
+        except ImportError:
+            raise ImportFailed(
+                "torchvision is not installed: pip install 'resdsl[import]'"
+            ) from None
+        builders = torchvision.models.list_models()
+        if name not in builders:
+            raise ImportFailed(
+                f"torchvision has no model `{name}` (torchvision.models.list_models())"
+                + _nearest(name, builders)
+            )
+    try:
+        with torch.device("meta"):
+            if library == "timm":
+                model = timm.create_model(name, pretrained=False)
+            else:
+                import torchvision
+
+                model = torchvision.models.get_model(name, weights=None)
+    except Exception as error:
+        raise ImportFailed(f"{library} cannot build `{name}`: {error}") from None
+    shapes = _normalized({k: tuple(v.shape) for k, v in model.state_dict().items()})
+    facts = _module_facts(model)
+    if library == "timm":
+        config = getattr(model, "pretrained_cfg", None) or {}
+        if "input_size" in config:
+            facts["input"] = tuple(config["input_size"])
+    return Source(source, shapes, facts=facts)
+
+
+def _nearest(name: str, names: list[str]) -> str:
+    """ "; did you mean `x`?" for the library model closest to a misspelt `name`, or ""."""
+    from resdsl.language.values import closest
+
+    found = closest(name, names)
+    return f"; did you mean `{found[0]}`?" if found else ""
+
+
+def _module_facts(model) -> dict:
+    """Strides and dilations per stage, anti-aliasing, activation, gate and norm settings, read
+    from the module tree of a torchvision or timm ResNet."""
+    import torch.nn as nn
+
+    facts: dict = {"stages": {}}
+    for name, stage in model.named_children():
+        if not isinstance(stage, nn.Sequential) or not name.startswith("layer"):
+            continue
+        first, last = stage[0], stage[-1]
+        stride = 1
+        for module in first.modules():
+            value = getattr(module, "stride", 1)
+            value = value[0] if isinstance(value, tuple) else value
+            stride = max(stride, value if isinstance(value, int) else 1)
+        spatial = getattr(last, "conv2", None)
+        dilation = spatial.dilation[0] if spatial is not None else 1
+        facts["stages"][name] = (stride, dilation)
+    for module in model.modules():
+        kind = type(module).__name__
+        if kind == "BlurPool2d":
+            facts["aa"], facts["blur_size"] = "blur", module.filt_size
+        elif kind == "AvgPool2d" and "aa" not in facts and _is_aa(model, module):
+            facts["aa"] = "avg"
+        elif kind in ("SiLU", "GELU") and "activation" not in facts:
+            facts["activation"] = kind.lower()
+        elif kind == "Hardsigmoid":
+            facts["gate"] = "hard_sigmoid"
+        elif kind == "GroupNorm":
+            facts["norm_groups"], facts["norm_eps"] = module.num_groups, module.eps
+        elif kind == "BatchNorm2d":
+            facts.setdefault("norm_eps", module.eps)
+    return facts
+
+
+def _is_aa(model, pool) -> bool:
+    """Whether an average pool is timm's anti-aliasing (a block's `aa`, or the stem's pool)."""
+    return any(
+        module is pool and (name.endswith(".aa") or name == "maxpool")
+        for name, module in model.named_modules()
+    )
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass
+class _Block:
+    """What one block's tensors say."""
+
+    layout: str
+    preact: bool
+    in_channels: int
+    first: int
+    mid: int
+    out: int
+    groups: int
+    projection: int | None  # the shortcut convolution's index in its Sequential
+    kernel: int  # the shortcut convolution's kernel
+    attention: tuple | None  # ("se", reduced) or ("eca", kernel)
+
+
+_STAGE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\.(\d+)\.(.+)$")
+_STEM_NAMES = ("conv1", "bn1", "maxpool", "fc", "norm", "head")
+
+
+def _stages(shapes: Shapes) -> dict[str, dict[int, dict[str, tuple]]]:
+    """Tensors grouped by stage and block, stages in model order."""
+    stages: dict[str, dict[int, dict[str, tuple]]] = {}
+    for key, shape in shapes.items():
+        match = _STAGE.match(key)
+        if match is None or match.group(1) in _STEM_NAMES:
+            continue
+        name, index, rest = match.group(1), int(match.group(2)), match.group(3)
+        stages.setdefault(name, {}).setdefault(index, {})[rest] = shape
+    return stages
+
+
+def _need(tensors: Mapping[str, tuple], key: str, where: str, what: str) -> tuple:
+    if key not in tensors:
+        raise ImportFailed(f"`{where}.{key}` is missing: expected {what}")
+    return tensors[key]
+
+
+def _block(where: str, t: Mapping[str, tuple], preact: bool) -> _Block:
+    conv1 = _need(t, "conv1.weight", where, "a block's first convolution")
+    conv2 = _need(t, "conv2.weight", where, "a block's second convolution")
+    for key, shape in (("conv1.weight", conv1), ("conv2.weight", conv2)):
+        if len(shape) != 4:
+            raise ImportFailed(f"`{where}.{key}` has shape {shape}: expected a 2-d convolution")
+    conv3 = t.get("conv3.weight")
+    first = conv1[0]
+    if conv3 is not None:
+        layout, mid, out = "bottleneck", conv2[0], conv3[0]
+        if conv2[1] == 0 or first % conv2[1]:
+            raise ImportFailed(f"`{where}.conv2.weight` {conv2} does not split {first} channels")
+        groups = first // conv2[1]
+    else:
+        layout, mid, out, groups = "basic", conv2[0], conv2[0], 1
+    projection, kernel = None, 1
+    for index in (0, 1):
+        shape = t.get(f"downsample.{index}.weight")
+        if shape is not None and len(shape) == 4:
+            projection, kernel = index, shape[2]
+            break
+    attention = None
+    if "se.fc1.weight" in t:
+        attention = ("se", t["se.fc1.weight"][0])
+    elif "se.conv.weight" in t:
+        attention = ("eca", t["se.conv.weight"][-1])
+    return _Block(layout, preact, conv1[1], first, mid, out, groups, projection, kernel, attention)
+
+
+def _preactivated(by_index: dict[int, dict[str, tuple]], default: bool) -> bool:
+    """Whether a stage's blocks normalise before each convolution: a block whose first norm has
+    its input's channels, where these differ from its first convolution's output, says so;
+    failing such a block, `default` (the network's)."""
+    for t in by_index.values():
+        conv1, bn1 = t.get("conv1.weight"), t.get("bn1.weight")
+        if conv1 is None or bn1 is None or conv1[0] == conv1[1]:
+            continue
+        return bn1[0] == conv1[1]
+    return default
+
+
+def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
+    """A stage's `block` value and its width (torchvision's `planes`), from its first block."""
+    b = blocks[0]
+    kind = ("preact_" if b.preact else "") + b.layout
+    args: list[str] = []
+    if b.layout == "basic":
+        planes = b.out
+        if b.first != planes:
+            if planes % b.first:
+                raise ImportFailed(
+                    f"`{where}.conv1.weight`: {b.first} channels do not divide {planes}"
+                )
+            args.append(f"reduce_first: {planes // b.first}")
+        return kind + (f"({', '.join(args)})" if args else ""), planes
+    # Bottlenecks: torchvision's expansion of 4 where it divides, else the inner width's.
+    planes = b.out // 4 if b.out % 4 == 0 else b.mid
+    expansion = b.out / planes
+    if expansion != 4:
+        args.append(f"expansion: {expansion:g}")
+    if b.groups > 1:
+        group_width = b.mid * 64 / (b.groups * planes)
+        if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:
+            raise ImportFailed(
+                f"`{where}.conv2.weight`: {b.groups} groups of an inner width {b.mid} fit no "
+                f"group width for a stage of width {planes}"
+            )
+        args += [f"groups: {b.groups}", f"group_width: {int(group_width)}"]
+    elif b.mid != planes:
+        factor = b.mid / planes
+        if int(planes * factor) != b.mid:
+            raise ImportFailed(
+                f"`{where}.conv2.weight`: inner width {b.mid} is no multiple of {planes}"
+            )
+        args.append(f"width_factor: {factor:g}")
+    if b.first != b.mid:
+        if b.mid % b.first:
+            raise ImportFailed(f"`{where}.conv1.weight`: {b.first} channels do not divide {b.mid}")
+        args.append(f"reduce_first: {b.mid // b.first}")
+    return kind + (f"({', '.join(args)})" if args else ""), planes
+
+
+def _attention(blocks: list[_Block]) -> str:
+    """The `attention` setting the blocks' tensors give."""
+    found = {b.attention[0] for b in blocks if b.attention}
+    if not found:
+        return "none"
+    if len(found) > 1 or any(b.attention is None for b in blocks):
+        raise ImportFailed("channel attention in some blocks and not others, or of two kinds")
+    if found == {"eca"}:
+        if all(b.attention[1] == eca_kernel(b.out, 2.0, 1.0) for b in blocks):
+            return "eca"
+        kernels = {b.attention[1] for b in blocks}
+        if len(kernels) == 1:
+            return f"eca(kernel: {kernels.pop()})"
+        raise ImportFailed("ECA kernels that neither timm's rule nor one size explains")
+    for reduction in (16, 4, 8, 2, 32):
+        if all(b.attention[1] == make_divisible(b.out / reduction, 8) for b in blocks):
+            return "se" if reduction == 16 else f"se(reduction: {reduction})"
+    widths = {b.attention[1] for b in blocks}
+    if len(widths) == 1:
+        return f"se(width: {widths.pop()})"
+    raise ImportFailed("squeeze-excitation widths that no reduction ratio explains")
+
+
+@dataclass
+class Imported:
+    """A spec's text and what it assumed (also written into its header)."""
+
+    text: str
+    assumed: list[str]
+
+
+@dataclass(frozen=True)
+class Choices:
+    """What the user says where weights cannot: per-stage strides and dilations (in stage
+    order), where bottlenecks stride."""
+
+    strides: tuple[int, ...] | None = None
+    dilations: tuple[int, ...] | None = None
+    stride_on: str | None = None  # "1x1" or "3x3"
+    # A plain network's weights are those of a residual network without projections (option A,
+    # or identity throughout): only the user can say that the blocks add nothing.
+    plain: bool = False
+
+
+def infer(
+    source: Source,
+    name: str,
+    input_shape: tuple[int, int, int] | None = None,
+    choices: Choices = Choices(),
+) -> Imported:
+    """The spec that reproduces `source`, checked against its tensors. `choices` override the
+    conventions for what the weights cannot say."""
+    shapes = source.shapes
+    facts = source.facts
+    stages = _stages(shapes)
+    if not stages or "fc.weight" not in shapes:
+        first = next(iter(shapes), None)
+        raise ImportFailed(
+            "no residual stages and classifier (`layer1.0.conv1.weight` ... `fc.weight`)"
+            + (f"; the first tensor is `{first}` {shapes[first]}" if first else "; no tensors")
+        )
+    assumed: list[str] = []
+    # A pre-activation net ends with a norm before the pool; each stage's own blocks decide
+    # where their shapes can.
+    head_norm = "norm.weight" in shapes
+    preacts = {stage: _preactivated(by_index, head_norm) for stage, by_index in stages.items()}
+    preact = preacts[next(iter(stages))]
+    keras = source.scheme == "keras" or all(re.fullmatch(r"conv\d+", s) for s in stages)
+    blocks = {
+        stage: [_block(f"{stage}.{i}", t, preacts[stage]) for i, t in sorted(by_index.items())]
+        for stage, by_index in stages.items()
+    }
+    every = [b for bs in blocks.values() for b in bs]
+
+    settings: list[tuple[str, str]] = []
+    # ----- stem
+    stem, stem_words, cifar = _stem(shapes, facts)
+    assumed += stem_words
+    # ----- input and classes
+    fc = shapes["fc.weight"]
+    if input_shape is None:
+        input_shape = facts.get("input")
+    if input_shape is None:
+        channels = _need(shapes, _first_conv(shapes), "", "a stem")[1]
+        side = 32 if cifar else 224
+        input_shape = (channels, side, side)
+        assumed.append(
+            f"input {channels}x{side}x{side} (the {'CIFAR' if cifar else 'ImageNet'} size)"
+        )
+    settings += [("input", "x".join(map(str, input_shape))), ("classes", str(fc[0]))]
+    settings.append(("stem", stem))
+    # ----- blocks, per stage where they differ
+    calls = {stage: _block_call(bs, f"{stage}.0") for stage, bs in blocks.items()}
+    network_block = next(iter(calls.values()))[0]
+    if choices.stride_on and every[0].layout == "bottleneck":
+        network_block = _with_arg(network_block, f"stride_on: {choices.stride_on}")
+    elif keras and every[0].layout == "bottleneck":
+        network_block = _with_arg(
+            network_block, "stride_on: 1x1" if not preact else "stride_on: 3x3"
+        )
+        if not preact:
+            assumed.append("the stride on each bottleneck's first 1x1 (keras.applications' V1)")
+    settings.append(("block", network_block))
+    # ----- shortcuts
+    shortcuts = {stage: _shortcut(bs, keras and preact) for stage, bs in blocks.items()}
+    shortcut = next((s for s in shortcuts.values() if s is not None), "B")
+    projected = [stage for stage, s in shortcuts.items() if s is not None and s != "A"]
+    if choices.plain:
+        if projected:
+            raise ImportFailed(
+                f"--plain: stage `{projected[0]}` has projection shortcuts "
+                f"(`{projected[0]}.0.downsample`), which a plain network lacks"
+            )
+        shortcuts = dict.fromkeys(shortcuts, "none")
+        shortcut = "none"
+    elif not projected:
+        # No tensor tells a residual block from a plain one.
+        assumed.append(
+            "residual blocks (weights without projections are also a plain network's: "
+            "`import --plain` writes `shortcut none`)"
+        )
+    if shortcut.startswith("A"):
+        assumed.append("option A subsamples before it pads (the paper's choice; no weights say)")
+    if shortcut != "B":
+        settings.append(("shortcut", shortcut))
+    if keras and preact:
+        settings.append(("strided_block", "last"))
+    attention = _attention(every)
+    if attention != "none":
+        settings.append(("attention", attention))
+    aa = facts.get("aa")
+    if aa == "blur":
+        size = facts.get("blur_size", 3)
+        settings.append(("anti_alias", "blur" if size == 3 else f"blur(size: {size})"))
+    elif aa == "avg":
+        settings.append(("anti_alias", "avg"))
+    elif not facts:
+        assumed.append("no anti-aliasing (it has no weights)")
+    # ----- conventions
+    bias = _conv_bias(shapes)
+    if bias != "off":
+        settings.append(("conv_bias", bias))
+    norm, norm_words = _norm(shapes, facts, keras)
+    assumed += norm_words
+    if norm:
+        settings.append(("norm", norm))
+    activation = facts.get("activation")
+    if activation:
+        settings.append(("activation", activation))
+    elif not facts:
+        assumed.append("relu activations (they have no weights)")
+    if keras:
+        settings.append(("init", "glorot"))
+    if preact != ("norm.weight" in shapes):
+        settings.append(("head", f"avgpool(norm: {'on' if not preact else 'off'})"))
+    # ----- stages
+    strides = _strides(list(blocks), facts, keras and preact)
+    for what, given, index in (
+        ("strides", choices.strides, 0),
+        ("dilations", choices.dilations, 1),
+    ):
+        if given is None:
+            continue
+        if len(given) != len(blocks):
+            raise ImportFailed(f"{len(given)} {what} given for {len(blocks)} stages")
+        for stage, value in zip(list(strides), given, strict=True):
+            pair = list(strides[stage])
+            pair[index] = value
+            strides[stage] = (pair[0], pair[1])
+    if not facts.get("stages") and choices.strides is None and choices.dilations is not None:
+        _dilate_in_place(strides, assumed)
+    if not facts.get("stages") and choices.strides is None:
+        text = ", ".join(f"{s} /{st}" for s, (st, _) in strides.items())
+        scheme = "keras.applications" if keras else "torchvision and timm"
+        assumed.append(f"strides {text} (the convention of {scheme}; set them with --strides)")
+    stage_lines = []
+    for stage, bs in blocks.items():
+        call, planes = calls[stage]
+        stride, dilation = strides[stage]
+        body = []
+        if call != next(iter(calls.values()))[0]:
+            body.append(f"block {call}")
+        if shortcuts[stage] not in (None, shortcut):
+            body.append(f"shortcut {shortcuts[stage]}")
+        if dilation > 1:
+            body.append(f"dilation {dilation}")
+        stage_lines.append((stage, len(bs), planes, stride, body))
+
+    text = _render(name, source, settings, stage_lines, assumed, waive=set())
+    result = analyze_text(text, f"{name}.res")
+    waive = {
+        d.message.split("`")[1]
+        for d in result.diagnostics
+        if d.code == "E201" and d.message.startswith("stage `")
+    }
+    if waive:
+        text = _render(name, source, settings, stage_lines, assumed, waive)
+        result = analyze_text(text, f"{name}.res")
+    if not result.ok:
+        problems = "; ".join(f"{d.code} {d.message}" for d in result.diagnostics[:3])
+        raise ImportFailed(f"the inferred spec does not check: {problems}")
+    _verify(result.network, shapes)
+    return Imported(format_text(text, f"{name}.res"), assumed)
+
+
+def _first_conv(shapes: Shapes) -> str:
+    return "conv1.weight" if "conv1.weight" in shapes else "conv1.0.weight"
+
+
+def _with_arg(call: str, arg: str) -> str:
+    if call.endswith(")"):
+        return f"{call[:-1]}, {arg})"
+    return f"{call}({arg})"
+
+
+def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
+    """The `stem` value, what it assumed, and whether it is the CIFAR nets' stem."""
+    assumed: list[str] = []
+    # A stem without a norm has no activation either (keras.applications' V2), except in a
+    # network without norms, whose stem keeps its activation: no weights say which.
+    normed = "bn1.weight" in shapes or not _has_norms(shapes)
+    conv_pool = "maxpool.0.weight" in shapes and len(shapes["maxpool.0.weight"]) == 4
+    if "conv1.0.weight" in shapes:
+        # timm's deep stem: three convolutions in a Sequential (with norms and activations
+        # between them unless the stem has none)
+        convs = [
+            shape
+            for key, shape in shapes.items()
+            if re.fullmatch(r"conv1\.\d+\.weight", key) and len(shape) == 4
+        ]
+        if len(convs) != 3:
+            raise ImportFailed(f"a deep stem (`conv1.0`) of {len(convs)} convolutions; expected 3")
+        w1, w2, channels = (conv[0] for conv in convs)
+        args = [] if w2 == 32 else [f"width: {w2}"]
+        if w1 != w2:
+            args.insert(0, f"first_width: {w1}")
+        if channels != 64:
+            args.append(f"channels: {channels}")
+        if conv_pool:
+            args.append("pool: conv")
+        if not normed:
+            args.append("norm: off")
+        return "deep" + (f"({', '.join(args)})" if args else ""), assumed, False
+    conv = _need(shapes, "conv1.weight", "", "the stem's convolution (`conv1` or `conv1.0`)")
+    if len(conv) != 4 or conv[2] != conv[3]:
+        raise ImportFailed(f"`conv1.weight` has shape {conv}: expected a square 2-d convolution")
+    kernel, channels = conv[2], conv[0]
+    cifar = kernel == 3 and not conv_pool
+    args = []
+    if cifar:
+        preset = "cifar"
+        assumed.append("the CIFAR stem: stride 1, no pool")
+        if channels != 16:
+            args.append(f"channels: {channels}")
+    else:
+        preset = "imagenet"
+        if kernel != 7:
+            args.append(f"kernel: {kernel}")
+        if channels != 64:
+            args.append(f"channels: {channels}")
+        if not conv_pool and not facts:
+            assumed.append("a 3x3 max pool at stride 2 after the stem")
+    if conv_pool:
+        args.append("pool: conv")
+    if not normed:
+        args.append("norm: off")
+    return preset + (f"({', '.join(args)})" if args else ""), assumed, cifar
+
+
+def _shortcut(blocks: list[_Block], keras_v2: bool) -> str | None:
+    """A stage's shortcut policy as its tensors show it; None where they cannot tell (no
+    projection and no change of width: any policy but C fits)."""
+    projected = [b for b in blocks if b.projection is not None]
+    kernel = max((b.kernel for b in projected), default=1)
+    if any(b.projection == 1 for b in projected):
+        return "D"
+    if projected and len(projected) == len(blocks) and len(blocks) > 1:
+        return "C" + (f"(kernel: {kernel})" if kernel > 1 else "")
+    if projected:
+        args = ["stride_only: subsample"] if keras_v2 else []
+        if kernel > 1:
+            args.append(f"kernel: {kernel}")
+        return "B" + (f"({', '.join(args)})" if args else "")
+    if any(b.in_channels != b.out for b in blocks):
+        return "A"
+    return None
+
+
+def _conv_bias(shapes: Shapes) -> str:
+    convs = [
+        k for k, v in shapes.items() if len(v) == 4 and k.endswith(".weight") and ".se." not in k
+    ]
+    biased = [k for k in convs if k.removesuffix(".weight") + ".bias" in shapes]
+    if not biased:
+        return "off"
+    if len(biased) == len(convs):
+        return "on"
+    return "unnormalized"
+
+
+def _has_norms(shapes: Shapes) -> bool:
+    """Whether any tensor is a norm's scale: the only one-dimensional weights."""
+    return any(k.endswith(".weight") and len(v) == 1 for k, v in shapes.items())
+
+
+def _norm(shapes: Shapes, facts: dict, keras: bool) -> tuple[str | None, list[str]]:
+    if not _has_norms(shapes):
+        return "none", [
+            "without norms, activations where a normalised network has them: after the stem's "
+            "convolution, and post-activation blocks (no weights say)"
+        ]
+    if any(k.endswith("running_mean") for k in shapes):
+        if keras:
+            return "batch(eps: 1.001e-5, momentum: 0.01)", [
+                "keras.applications' norm epsilon 1.001e-5 and momentum 0.99"
+            ]
+        eps = facts.get("norm_eps", 1e-5)
+        return (None if eps == 1e-5 else f"batch(eps: {eps:g})"), []
+    groups = facts.get("norm_groups")
+    if groups is None:
+        return "group", ["group norm of 32 groups (the weights do not say how many)"]
+    return (f"group(groups: {groups})" if groups != 32 else "group"), []
+
+
+def _dilate_in_place(strides: dict[str, tuple[int, int]], assumed: list[str]) -> None:
+    """Conventional strides under `--dilations`: a stage whose dilation grows dilates in place
+    of its stride (torchvision's `replace_stride_with_dilation`, timm's `output_stride`), so it
+    does not stride too. `--strides` states both where a network does otherwise."""
+    replaced, previous = [], 1
+    for stage, (stride, dilation) in strides.items():
+        if dilation > previous and stride > 1:
+            strides[stage] = (1, dilation)
+            replaced.append(stage)
+        previous = dilation
+    if replaced:
+        assumed.append(
+            f"{', '.join(replaced)} dilate in place of their strides (as "
+            "replace_stride_with_dilation; set both with --strides)"
+        )
+
+
+def _strides(stages: list[str], facts: dict, keras_v2: bool) -> dict[str, tuple[int, int]]:
+    """(stride, dilation) of each stage: the module tree's, else the naming scheme's
+    convention (keras.applications' V2 strides each stage's end, the last not at all)."""
+    known = facts.get("stages") or {}
+    if all(s in known for s in stages):
+        return {s: known[s] for s in stages}
+    if keras_v2:
+        return {s: (1 if i == len(stages) - 1 else 2, 1) for i, s in enumerate(stages)}
+    return {s: (1 if i == 0 else 2, 1) for i, s in enumerate(stages)}
+
+
+def _render(
+    name: str,
+    source: Source,
+    settings: list[tuple[str, str]],
+    stages: list[tuple],
+    assumed: list[str],
+    waive: set[str],
+) -> str:
+    count = len(source.shapes)
+    # The source's name is a path or a library name, given by the user: a newline in it would
+    # end the comment and put the rest into the spec.
+    described = printable(source.description)
+    lines = [f"# Imported by resdsl {__version__} from {described} ({count} tensors)."]
+    if assumed:
+        import textwrap
+
+        said = "Assumed, as the weights do not say: " + "; ".join(assumed) + "."
+        lines += ["# " + line for line in textwrap.wrap(said, 96, break_on_hyphens=False)]
+    lines.append(f"network {name} {{")
+    lines += [f"  {key} {value}" for key, value in settings]
+    lines.append("")
+    for stage, count, planes, stride, body in stages:
+        body = [*body, *(["waive halve_double"] if stage in waive else [])]
+        head = f"  stage {stage}: {count} x {planes}" + (f" / {stride}" if stride != 1 else "")
+        lines.append(head + (" { " + "  ".join(body) + " }" if body else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _verify(network, shapes: Shapes) -> None:
+    """The inferred network's tensors must be the source's, name for name and shape for shape."""
+    ours = state_dict_shapes(network)
+    ours = {k: v for k, v in ours.items() if not k.endswith("num_batches_tracked")}
+    problem = fit_problem(shapes, ours, source="the source", target="the inferred network")
+    if problem:
+        raise ImportFailed(problem)
+
+
+def default_name(source: str) -> str:
+    """A network name from a source: `timm:resnet50d` -> `resnet50d`, `runs/r50.pt` -> `r50`."""
+    base = source.partition(":")[2] if source.startswith(("timm:", "torchvision:")) else source
+    base = os.path.basename(base)
+    for suffix in (".weights.h5", ".safetensors", ".keras", ".pth", ".pt", ".bin"):
+        base = base.removesuffix(suffix)
+    name = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_") or "imported"
+    return name if name[0].isalpha() else f"net_{name}"

@@ -1,0 +1,361 @@
+"""What a spec may say: every setting with its reader, the kinds (stems, block types, shortcut
+policies, norms, inits, heads) with their arguments and defaults, and the limits on sizes.
+
+The resolve phase checks specs against these tables; :mod:`resdsl.tooling.catalogue` documents the
+language from them; :mod:`resdsl.tooling.lexer` keeps its word lists equal to them (a test
+compares).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from resdsl.diagnostics import core as dx
+from resdsl.ir import Call, Dims, Name, Value
+from resdsl.language.values import (
+    BadValue,
+    Reader,
+    alternatives,
+    choice,
+    describe,
+    number_in,
+    on_off,
+    positive_number,
+    spelling,
+    whole_number,
+)
+
+# --------------------------------------------------------------------------- limits
+# Generous for any real network, small enough that checking never hangs or exhausts memory.
+MAX_BLOCKS = 10_000  # in a whole network
+MAX_STAGES = 64
+MAX_WIDTH = 16_384
+MAX_INPUT_SIZE = 8_192
+MAX_INPUT_CHANNELS = 1_024
+MAX_CLASSES = 1_000_000
+MAX_STRIDE = 8
+MAX_KERNEL = 15
+MAX_DILATION = 16
+MAX_EXPANSION = 64
+# A network's parameters: 10 billion is 37 GiB of float32 weights, beyond any ResNet trained so
+# far (the largest in timm's registry has 0.19 billion); `--max-params` raises it.
+MAX_PARAMS = 10_000_000_000
+
+# Attribute, method and layer names the generated models use: a stage may not take them.
+# A stage is an attribute of the generated PyTorch model (`self.layer1`, as torchvision names
+# it) and a prefix of Keras layer names, so its name must not be one the model already has:
+# what the generated code itself defines (the stem's and head's layers, its methods, the
+# layer names of keras.applications' stem and head) ...
+GENERATED_NAMES = frozenset(
+    {
+        "conv1", "bn1", "relu", "act", "act1", "maxpool", "avgpool", "pool", "fc", "dropout",
+        "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
+        "forward", "forward_features", "forward_stages", "reset_parameters", "training",
+        "features", "flatten", "norm", "input",
+        "model", "self", "x",
+    }
+)  # fmt: skip
+# ... and what torch.nn.Module defines (its public attributes in torch 2.14, and `training`,
+# which it sets on each instance; names with a leading underscore are refused as a whole).
+# tests/test_hardening.py checks this list against the installed torch.
+MODULE_ATTRIBUTES = frozenset(
+    {
+        "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",
+        "children", "compile", "cpu", "cuda", "double", "dump_patches", "eval", "extra_repr",
+        "float", "forward", "get_buffer", "get_extra_state", "get_parameter", "get_submodule",
+        "half", "ipu", "load_state_dict", "modules", "mtia", "named_buffers", "named_children",
+        "named_modules", "named_parameters", "parameters", "register_backward_hook",
+        "register_buffer", "register_forward_hook", "register_forward_pre_hook",
+        "register_full_backward_hook", "register_full_backward_pre_hook",
+        "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
+        "register_module", "register_parameter", "register_state_dict_post_hook",
+        "register_state_dict_pre_hook", "requires_grad_", "set_extra_state", "set_submodule",
+        "share_memory", "state_dict", "to", "to_empty", "train", "training", "type", "xpu",
+        "zero_grad",
+    }
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- kinds with arguments
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A named kind (a preset, a block type, a policy) with its arguments' readers and defaults."""
+
+    defaults: dict[str, Any]
+    readers: dict[str, Reader]
+
+
+STEMS = {
+    "imagenet": Kind(
+        {"channels": 64, "kernel": 7, "stride": 2, "width": 32, "pool": "max", "norm": True},
+        {},
+    ),
+    "cifar": Kind(
+        {"channels": 16, "kernel": 3, "stride": 1, "width": 16, "pool": "none", "norm": True},
+        {},
+    ),
+    # ResNet-C: three 3x3 convolutions (`width`, `width`, `channels`), the first strided;
+    # `first_width` sets the first's alone (timm's tiered stem, 24-32-64).
+    "deep": Kind(
+        {
+            "channels": 64, "kernel": 3, "stride": 2, "width": 32, "first_width": None,
+            "pool": "max", "norm": True,
+        },
+        {},
+    ),
+}  # fmt: skip
+for _stem in STEMS.values():
+    _stem.defaults.setdefault("first_width", None)
+_STEM_READERS = {
+    "channels": whole_number(1, MAX_WIDTH),
+    "kernel": whole_number(1, MAX_KERNEL),
+    "stride": whole_number(1, MAX_STRIDE),
+    "width": whole_number(1, MAX_WIDTH),
+    "first_width": whole_number(1, MAX_WIDTH),
+    # "conv": a strided 3x3 convolution with its norm and activation (ResNet-RS)
+    "pool": choice("max", "avg", "conv", "none"),
+    "norm": on_off,
+}
+# Only the deep stem has intermediate convolutions for `width` to size, and its three
+# convolutions are 3x3 by definition (ResNet-C), so it takes no `kernel`.
+_ONLY = {"width": {"deep"}, "first_width": {"deep"}, "kernel": {"imagenet", "cifar"}}
+for _name, _stem in STEMS.items():
+    _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
+
+_BLOCK_READERS = {
+    "expansion": positive_number(MAX_EXPANSION),
+    "groups": whole_number(1, MAX_WIDTH),
+    "group_width": whole_number(1, MAX_WIDTH),
+    "width_factor": positive_number(64),
+    "stride_on": choice("1x1", "3x3"),
+    "reduce_first": whole_number(1, MAX_EXPANSION),
+}
+_BLOCK_DEFAULTS = {
+    "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None, "reduce_first": 1,
+}  # fmt: skip
+# Each block type's structure, as the IR records it: (layout, pre-activation).
+BLOCK_STRUCTURE = {
+    "basic": ("basic", False),
+    "bottleneck": ("bottleneck", False),
+    "preact_basic": ("basic", True),
+    "preact_bottleneck": ("bottleneck", True),
+}
+# Arguments only bottlenecks use. Basic blocks still read them, so that E401 and E405 can say
+# why they do not apply rather than "unknown argument"; the language reference lists them under
+# the bottlenecks alone.
+BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
+BLOCKS = {
+    name: Kind({"expansion": 1.0 if layout == "basic" else 4.0, **_BLOCK_DEFAULTS}, _BLOCK_READERS)
+    for name, (layout, _) in BLOCK_STRUCTURE.items()
+}
+
+_SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project", "kernel": 1}
+# A strided projection's kernel: odd, so that PyTorch's padding centres it.
+_PROJECTION_KERNEL = whole_number(1, MAX_KERNEL, odd=True)
+SHORTCUTS = {
+    "identity": Kind(_SHORTCUT_DEFAULTS, {}),
+    "A": Kind(_SHORTCUT_DEFAULTS, {"downsample": choice("subsample", "avgpool")}),
+    "B": Kind(
+        _SHORTCUT_DEFAULTS,
+        {"stride_only": choice("project", "subsample"), "kernel": _PROJECTION_KERNEL},
+    ),
+    "C": Kind(_SHORTCUT_DEFAULTS, {"kernel": _PROJECTION_KERNEL}),
+    "D": Kind(_SHORTCUT_DEFAULTS, {}),
+    # No shortcut: the branch alone, the paper's plain network.
+    "none": Kind(_SHORTCUT_DEFAULTS, {}),
+}
+_NORM_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "groups": 32}
+NORMS = {
+    "batch": Kind(_NORM_DEFAULTS, {"eps": positive_number(1.0), "momentum": number_in(0.0, 1.0)}),
+    # Group norm (Wu and He; timm's resnet50_gn): 32 groups by default, no running statistics.
+    "group": Kind(
+        _NORM_DEFAULTS, {"eps": positive_number(1.0), "groups": whole_number(1, MAX_WIDTH)}
+    ),
+    # No normalisation layers (the unnormalised ResNets of signal-propagation studies):
+    # `zero_last_norm` then zeroes each branch's last convolution.
+    "none": Kind(_NORM_DEFAULTS, {}),
+}
+_ATTENTION_DEFAULTS = {
+    "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
+    "kernel": None, "gamma": 2.0, "beta": 1.0,
+}  # fmt: skip
+ATTENTIONS = {
+    "none": Kind(_ATTENTION_DEFAULTS, {}),
+    # Squeeze-excitation: the reduced width is `width`, or the channels over `reduction`
+    # rounded to a multiple of `divisor`.
+    "se": Kind(
+        _ATTENTION_DEFAULTS,
+        {
+            "reduction": positive_number(MAX_WIDTH),
+            "width": whole_number(1, MAX_WIDTH),
+            "divisor": whole_number(1, MAX_WIDTH),
+            "gate": choice("sigmoid", "hard_sigmoid"),
+        },
+    ),
+    # Efficient channel attention: a fixed odd `kernel`, or the one timm computes from the
+    # channels with `gamma` and `beta`.
+    "eca": Kind(
+        _ATTENTION_DEFAULTS,
+        {
+            "kernel": whole_number(1, MAX_KERNEL, odd=True),
+            "gamma": positive_number(64),
+            "beta": number_in(-64.0, 64.0),
+        },
+    ),
+}
+ANTI_ALIASES = {
+    "none": Kind({"size": 3}, {}),
+    # A binomial filter of `size` taps (timm: 3 or 5).
+    "blur": Kind({"size": 3}, {"size": whole_number(2, 7)}),
+    # A 2x2 average pool at stride 2.
+    "avg": Kind({"size": 3}, {}),
+}
+INITS = {
+    name: Kind({"zero_last_norm": False}, {"zero_last_norm": on_off})
+    for name in ("kaiming", "glorot")
+}
+HEADS = {
+    "avgpool": Kind(
+        {"dropout": 0.0, "norm": None},
+        {"dropout": number_in(0.0, 1.0, high_open=True), "norm": on_off},
+    )
+}
+
+
+def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dict[str, Any]]:
+    """`name` or `name(arg: value, ...)` against a table of kinds: the kind's name and every
+    argument's value, defaults filled in."""
+    if isinstance(value, Call):
+        head, args = value.name, value.args
+    elif isinstance(value, Name):
+        head, args = value, ()
+    else:
+        raise BadValue(
+            dx.E_BAD_VALUE,
+            f"{what} takes one of {alternatives(kinds)}, not {describe(value)}",
+            value.span,
+            help=f"write one of {alternatives(kinds)}, with arguments in parentheses if any",
+        )
+    if head.text not in kinds:
+        hint, fixes = spelling(head.text, kinds, head.span)
+        raise BadValue(
+            dx.E_UNKNOWN_KIND,
+            f"unknown {what} `{head.text}`",
+            head.span,
+            help=hint or f"expected one of {alternatives(kinds)}",
+            suggestions=fixes,
+        )
+    kind = kinds[head.text]
+    values = dict(kind.defaults)
+    seen: set[str] = set()
+    for arg in args:
+        name = arg.name.text
+        if name not in kind.readers:
+            hint, fixes = spelling(name, kind.readers, arg.name.span)
+            accepted = (
+                f"`{head.text}` takes {alternatives(sorted(kind.readers))}"
+                if kind.readers
+                else (f"`{head.text}` takes no arguments")
+            )
+            raise BadValue(
+                dx.E_UNKNOWN_ARG,
+                f"unknown argument `{name}` for {what} `{head.text}`",
+                arg.name.span,
+                help=hint or accepted,
+                suggestions=fixes,
+            )
+        if name in seen:
+            raise BadValue(
+                dx.E_DUPLICATE,
+                f"argument `{name}` given twice",
+                arg.name.span,
+                help="remove one of them",
+            )
+        seen.add(name)
+        values[name] = kind.readers[name](arg.value, f"`{name}`")
+    return head.text, values
+
+
+def kind_reader(what: str, kinds: dict[str, Kind]) -> Reader:
+    """A reader of a setting whose value is one of `kinds`, called `what` in messages."""
+    return lambda value, _what: read_kind(value, what, kinds)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def read_input(value: Value, what: str) -> tuple[int, int, int]:
+    """The `input` setting: CHANNELSxHEIGHTxWIDTH."""
+    if not isinstance(value, Dims) or len(value.parts) != 3:
+        raise BadValue(
+            dx.E_BAD_VALUE,
+            f"input takes CHANNELSxHEIGHTxWIDTH such as `3x224x224`, not {describe(value)}"
+            if not isinstance(value, Dims)
+            else f"input takes three sizes, CHANNELSxHEIGHTxWIDTH, not `{value.text}`",
+            value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
+        )
+    c, h, w = value.parts
+    if min(c, h, w) < 1:
+        raise BadValue(
+            dx.E_NOT_POSITIVE,
+            f"input sizes must be positive, not `{value.text}`",
+            value.span,
+            help="write e.g. `input 3x224x224` (channels x height x width)",
+        )
+    if c > MAX_INPUT_CHANNELS or max(h, w) > MAX_INPUT_SIZE:
+        raise BadValue(
+            dx.E_LIMIT,
+            f"input `{value.text}` is beyond the limits "
+            f"({MAX_INPUT_CHANNELS} channels, {MAX_INPUT_SIZE} pixels a side)",
+            value.span,
+            help="resdsl refuses sizes no real network uses rather than run out of memory",
+        )
+    return c, h, w
+
+
+@dataclass(frozen=True)
+class Field:
+    """A setting: how its value is read, and where it may appear."""
+
+    reader: Reader
+    stage: bool = False  # may also appear inside a stage's braces
+    network: bool = True
+
+
+FIELDS: dict[str, Field] = {
+    "input": Field(read_input),
+    "classes": Field(whole_number(1, MAX_CLASSES)),
+    "stem": Field(kind_reader("stem preset", STEMS)),
+    "block": Field(kind_reader("block type", BLOCKS), stage=True),
+    "shortcut": Field(kind_reader("shortcut policy", SHORTCUTS), stage=True),
+    "strided_block": Field(choice("first", "last"), stage=True),
+    "conv_bias": Field(choice("off", "on", "unnormalized")),
+    "attention": Field(kind_reader("attention", ATTENTIONS), stage=True),
+    "anti_alias": Field(kind_reader("anti-aliasing", ANTI_ALIASES), stage=True),
+    "norm": Field(kind_reader("norm", NORMS)),
+    "activation": Field(choice("relu", "silu", "gelu")),
+    "init": Field(kind_reader("init scheme", INITS)),
+    "stochastic_depth": Field(number_in(0.0, 1.0, high_open=True)),
+    "head": Field(kind_reader("head", HEADS)),
+    "dilation": Field(whole_number(1, MAX_DILATION), stage=True, network=False),
+    "waive": Field(choice("halve_double"), stage=True, network=False),
+}
+# Each setting whose value is a kind, with its table, in the order the reference lists them.
+KIND_TABLES: dict[str, dict[str, Kind]] = {
+    "stem": STEMS,
+    "block": BLOCKS,
+    "shortcut": SHORTCUTS,
+    "attention": ATTENTIONS,
+    "anti_alias": ANTI_ALIASES,
+    "norm": NORMS,
+    "init": INITS,
+    "head": HEADS,
+}
+REQUIRED = ("input", "classes", "block")
+# Settings that decide shapes: when one is wrong, elaborating with its default would only
+# produce misleading follow-on errors.
+SHAPING = ("stem", "strided_block")

@@ -1,0 +1,1 @@
+"""Validation: the registered passes over the elaborated network (:mod:`.passes`)."""

@@ -1,0 +1,516 @@
+"""Phase 4: validation passes over the elaborated network.
+
+Each pass states its rule in its docstring, owns a range of diagnostic codes, and reports every
+problem it finds; none stops at the first. The driver runs them in order. A pass reads the
+network alone: every stage carries what was declared for it and where (its spans), so nothing
+here pairs the network with the spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from resdsl.diagnostics import core as dx
+from resdsl.diagnostics.core import Diagnostics, Label
+from resdsl.elaboration.elaborate import inner_width, out_width, walk
+from resdsl.ir import (
+    BlurPoolLayer,
+    EcaLayer,
+    Network,
+    NormLayer,
+    Shape,
+    Span,
+    SqueezeExciteLayer,
+    Stage,
+)
+from resdsl.language.schema import MAX_KERNEL
+
+
+@dataclass(frozen=True)
+class Pass:
+    name: str
+    codes: str
+    run: Callable[[Network, Diagnostics], None]
+
+    @property
+    def rule(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+PASSES: list[Pass] = []
+
+
+def register(name: str, codes: str):
+    def wrap(function):
+        PASSES.append(Pass(name, codes, function))
+        return function
+
+    return wrap
+
+
+def run_passes(network: Network, diags: Diagnostics) -> None:
+    for validation in PASSES:
+        validation.run(network, diags)
+
+
+def _setting_span(stage: Stage, network: Network, key: str) -> Span:
+    return stage.spans.get(key) or network.spans.get(key) or stage.span
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@register("blocks", "E401, E403-E406")
+def check_blocks(network: Network, diags: Diagnostics) -> None:
+    """Basic blocks take neither groups nor a stride placement; groups divide the
+    inner width; the expansion is at least 1."""
+    reported: set[tuple[int, str]] = set()
+
+    def once(span: Span, code: str, *args, **kwargs) -> None:
+        if (span.start, code) not in reported:
+            reported.add((span.start, code))
+            diags.add(code, *args, span=span, **kwargs)
+
+    for stage in network.stages:
+        block = stage.block
+        where = block.span or stage.span
+        basic = block.layout == "basic"
+        if basic and (block.groups != 1 or block.group_width is not None):
+            once(
+                where,
+                dx.E_BASIC_GROUPS,
+                f"`{block.name}` blocks support neither groups nor group width",
+                help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
+            )
+        if basic and block.stride_on is not None:
+            once(
+                where,
+                dx.E_STRIDE_ON_BASIC,
+                f"`stride_on` places the stride inside a bottleneck; `{block.name}` has none",
+                help="remove `stride_on`",
+            )
+        mid = inner_width(block, stage.width)
+        if mid < 1:
+            once(
+                where,
+                dx.E_NO_WIDTH,
+                f"stage `{stage.name}`'s inner width rounds to 0 "
+                f"(width {stage.width} with this block's group width or width factor)",
+                label=f"in stage `{stage.name}`",
+                help="widen the stage, or raise `group_width` / `width_factor`",
+            )
+        elif not basic and mid % block.groups:
+            once(
+                where,
+                dx.E_GROUPS_DIVIDE,
+                f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",
+                label=f"inner width {mid} in stage `{stage.name}`",
+                help="choose groups that divide the width, or a `group_width`",
+            )
+        elif mid // block.reduce_first < 1:
+            once(
+                where,
+                dx.E_NO_WIDTH,
+                f"stage `{stage.name}`'s first convolution has no channels: inner width {mid} "
+                f"over `reduce_first: {block.reduce_first}`",
+                label=f"in stage `{stage.name}`",
+                help="lower `reduce_first` or widen the stage",
+            )
+        if block.expansion < 1:
+            once(
+                where,
+                dx.E_EXPANSION,
+                f"expansion {block.expansion:g} is below 1: blocks would narrow their output",
+                help="use an expansion of 1 (basic) or more (4 for bottlenecks)",
+            )
+
+
+# --------------------------------------------------------------------------- design rule
+
+
+@register("design rule", "E201-W202")
+def check_halve_double(network: Network, diags: Diagnostics) -> None:
+    """When the spatial size halves, the width doubles; when it stays, the width stays.
+
+    Checked at each stage boundary: the size change there is the stride of the last block of
+    the stage before (when that stage strides its last block, as keras' V2 nets do) times the
+    stride of the first block of the stage after (when it strides its first), times the growth
+    in dilation (a dilated stage stands in for a strided one). A stage can waive the rule with
+    `waive halve_double`; a waiver that is not needed is a warning.
+    """
+    stages = network.stages
+    for i, stage in enumerate(stages):
+        violated = False
+        message = label = help_text = ""
+        notes: tuple[Label, ...] = ()
+        if i > 0:
+            prev = stages[i - 1]
+            factor = (prev.stride if prev.strided_block == "last" else 1) * (
+                stage.stride if stage.strided_block == "first" else 1
+            )
+            dilates = stage.dilation / prev.dilation
+            factor_f = factor * dilates
+            prev_out = out_width(prev.block, prev.width)
+            cur_out = out_width(stage.block, stage.width)
+            if cur_out != prev_out * factor_f:
+                violated = True
+                expected_out = prev_out * factor_f
+                expected = expected_out / stage.block.expansion
+                expected_text = f"{expected:g}" if expected == int(expected) else None
+                change = _size_change(factor, dilates)
+                widths = (
+                    f"keeps {cur_out} channels"
+                    if cur_out == prev_out
+                    else f"goes from {prev_out} to {cur_out} channels"
+                )
+                message = f"stage `{stage.name}` {change} but {widths}"
+                # In channels throughout: the width written (`x 32`) is named only where the
+                # block's expansion makes it differ from the channels it gives.
+                if expected_text and stage.block.expansion != 1:
+                    label = f"expected `x {expected_text}`, {expected_out:g} channels"
+                else:
+                    label = f"expected {expected_out:g} channels"
+                label += " (halve spatial, double channels)" if factor_f == 2 else ""
+                notes = (Label(prev.spans["width"], f"previous stage has {prev_out} channels"),)
+                fix = f"use `x {expected_text}`" if expected_text else "change the width"
+                help_text = f"{fix}, change the stride, or add `{{ waive halve_double }}`"
+        if i == len(stages) - 1 and stage.strided_block == "last" and stage.stride > 1:
+            violated = True
+            message = f"last stage `{stage.name}` halves the size with no stage after to double"
+            label = "strides its last block"
+            help_text = "use `/ 1` on the last stage, as keras' V2 nets do"
+            notes = ()
+        waivers = [w for w in stage.waivers if w.rule == "halve_double"]
+        if violated and not waivers:
+            span = (
+                stage.spans["width"] if i > 0 and notes else stage.spans.get("stride", stage.span)
+            )
+            diags.add(dx.E_HALVE_DOUBLE, message, span, label=label, help=help_text, notes=notes)
+        elif waivers and not violated:
+            diags.add(
+                dx.W_UNUSED_WAIVER,
+                f"stage `{stage.name}` follows the halve/double rule; the waiver is not needed",
+                waivers[0].span,
+                help="remove `waive halve_double`",
+            )
+
+
+def _size_change(stride: int, dilates: float) -> str:
+    """What a stage boundary does, in words: the stride it applies and the growth in
+    dilation, which the rule counts as a stride (a dilated stage stands in for a strided one)."""
+    moves = []
+    if stride != 1:
+        moves.append(
+            "halves the spatial size" if stride == 2 else f"shrinks the spatial size {stride}-fold"
+        )
+    if dilates != 1:
+        moves.append(
+            "doubles the dilation" if dilates == 2 else f"multiplies the dilation by {dilates:g}"
+        )
+    if not moves:
+        return "keeps the spatial size"
+    if len(moves) == 2:
+        return f"{moves[0]} and {moves[1]} (together a {stride * dilates:g}-fold step)"
+    return moves[0]
+
+
+# --------------------------------------------------------------------------- norms
+
+
+@register("attention", "E408, E602")
+def check_attention(network: Network, diags: Diagnostics) -> None:
+    """Squeeze-excitation has one gate in the whole network: the backends write one
+    squeeze-excitation module (or function) per network. A kernel ECA derives from `gamma` and
+    `beta` stays within the limit a stated `kernel` has (reported once per setting)."""
+    reported: set[Span] = set()
+    for stage in network.stages:
+        eca = next(
+            (
+                layer
+                for run in stage.runs
+                for layer in run.block.branch
+                if isinstance(layer, EcaLayer)
+                and layer.gamma is not None
+                and layer.conv.kernel > MAX_KERNEL
+            ),
+            None,
+        )
+        where = _setting_span(stage, network, "attention")
+        if eca is not None and where not in reported:
+            reported.add(where)
+            sign = "-" if eca.beta < 0 else "+"
+            diags.add(
+                dx.E_LIMIT,
+                f"ECA's kernel for the {eca.channels} channels of stage `{stage.name}` comes to "
+                f"{eca.conv.kernel} (|log2({eca.channels}) {sign} {abs(eca.beta):g}| / "
+                f"{eca.gamma:g}), beyond the limit of {MAX_KERNEL}",
+                where,
+                label="kernel derived from gamma and beta",
+                help="give ECA a larger `gamma`, a `beta` nearer -log2 of the channels, or a "
+                "`kernel` of its own",
+            )
+    first = None
+    for stage in network.stages:
+        gates = {
+            layer.gate
+            for run in stage.runs
+            for layer in run.block.branch
+            if isinstance(layer, SqueezeExciteLayer)
+        }
+        for gate in sorted(gates):
+            if first is None:
+                first = (gate, stage)
+            elif gate != first[0]:
+                diags.add(
+                    dx.E_MIXED_GATES,
+                    f"stage `{stage.name}`'s squeeze-excitation gates with {gate}, stage "
+                    f"`{first[1].name}`'s with {first[0]}",
+                    _setting_span(stage, network, "attention"),
+                    notes=(Label(_setting_span(first[1], network, "attention"), first[0]),),
+                    help="give every stage's squeeze-excitation the same `gate`",
+                )
+                return
+
+
+@register("norms", "E407")
+def check_norms(network: Network, diags: Diagnostics) -> None:
+    """Group norm's groups divide the channels of every norm of the network."""
+    conventions = network.conventions
+    if conventions.norm != "group":
+        return
+    groups = conventions.norm_groups
+    widths = sorted(
+        {
+            layer.channels
+            for layer in _every_layer(network)
+            if isinstance(layer, NormLayer) and layer.channels % groups
+        }
+    )
+    if widths:
+        listed = ", ".join(map(str, widths[:5])) + (" ..." if len(widths) > 5 else "")
+        diags.add(
+            dx.E_NORM_GROUPS,
+            f"{groups} groups do not divide the channels of every norm ({listed})",
+            network.spans.get("norm") or network.span,
+            label=f"{groups} groups",
+            help="choose groups that divide every width (32 divides the usual 64 to 2048)",
+        )
+
+
+def _every_layer(network: Network):
+    yield from network.stem.layers
+    for stage in network.stages:
+        for run in stage.runs:
+            yield from run.block.layers
+    yield from network.head.layers
+
+
+# --------------------------------------------------------------------------- shortcuts
+
+
+@register("shortcuts", "E301-E303")
+def check_shortcuts(network: Network, diags: Diagnostics) -> None:
+    """Every block has a shortcut that fits: `identity` only where the input and output shapes
+    match; zero-padding (`A`) only where the channels grow by an even number."""
+    for stage in network.stages:
+        where = _setting_span(stage, network, "shortcut")
+        for run in stage.runs:
+            block = run.block
+            position = run.first_index - stage.runs[0].first_index + 1
+            which = f"block {position} of stage `{stage.name}`"
+            if block.shortcut.kind == "identity" and block.in_shape != block.out_shape:
+                diags.add(
+                    dx.E_IDENTITY_MISMATCH,
+                    f"{which} maps {block.in_shape} to {block.out_shape}; an identity shortcut "
+                    "cannot add them",
+                    where,
+                    label="identity shortcut",
+                    notes=(Label(stage.span, "in this stage"),),
+                    help="use `shortcut B` (project where the shape changes) or `A` (zero-pad)",
+                )
+                break
+            if block.shortcut.kind == "pad":
+                grow = block.out_channels - block.in_channels
+                if grow < 0:
+                    diags.add(
+                        dx.E_PAD_SHRINKS,
+                        f"{which} goes from {block.in_channels} to {block.out_channels} channels; "
+                        "zero-padding cannot remove channels",
+                        where,
+                        label="zero-padding shortcut",
+                        notes=(Label(stage.span, "in this stage"),),
+                        help="use `shortcut B` here",
+                    )
+                    break
+                if grow % 2:
+                    diags.add(
+                        dx.E_PAD_ODD,
+                        f"{which} grows from {block.in_channels} to {block.out_channels} "
+                        f"channels; {grow} cannot be padded evenly on both sides",
+                        where,
+                        label="zero-padding shortcut",
+                        notes=(Label(stage.span, "in this stage"),),
+                        help="choose widths whose difference is even, or `shortcut B`",
+                    )
+                    break
+
+
+@register("plain networks", "E304-E306")
+def check_plain(network: Network, diags: Diagnostics) -> None:
+    """`shortcut none` (a plain network) holds for every stage; nothing may drop or zero a
+    branch, which is then the only path through its block."""
+    plain = [stage for stage in network.stages if stage.runs[0].block.shortcut.kind == "none"]
+    if not plain:
+        return
+    residual = [stage for stage in network.stages if stage not in plain]
+    if residual:
+        # The stage that sets a shortcut of its own is the odd one out.
+        network_span = network.spans.get("shortcut")
+        odd = next(
+            (s for s in network.stages if s.spans.get("shortcut") not in (None, network_span)),
+            plain[0],
+        )
+        diags.add(
+            dx.E_PLAIN_MIXED,
+            f"stage `{odd.name}` {'has no shortcuts' if odd in plain else 'has shortcuts'} "
+            f"where stage `{(residual if odd in plain else plain)[0].name}` "
+            f"{'has them' if odd in plain else 'has none'}; a network is plain or residual "
+            "throughout",
+            _setting_span(odd, network, "shortcut"),
+            label="shortcut",
+            help="set `shortcut none` on the network, for every stage"
+            if odd in plain
+            else f"remove stage `{odd.name}`'s `shortcut`",
+        )
+    conventions = network.conventions
+    # A plain network's branch is its only path: what drops or zeroes it cuts the network.
+    cuts = [
+        (
+            conventions.stochastic_depth > 0,
+            dx.E_PLAIN_DROP_PATH,
+            "stochastic depth drops whole residual branches, and a plain network's branch is "
+            "its only path: a dropped block would cut the network",
+            "stochastic_depth",
+            "stochastic depth",
+            "remove `stochastic_depth`, or give the network shortcuts",
+        ),
+        (
+            conventions.zero_last_norm,
+            dx.E_PLAIN_ZERO_INIT,
+            "`zero_last_norm` starts each branch at zero, and a plain network's branch is its "
+            "only path: every block would output zeros",
+            "init",
+            "zero_last_norm",
+            "use `init kaiming` without `zero_last_norm`, or give the network shortcuts",
+        ),
+    ]
+    for applies, code, message, setting, label, fix in cuts:
+        if applies:
+            diags.add(
+                code, message, network.spans.get(setting, network.span), label=label, help=fix
+            )
+
+
+# --------------------------------------------------------------------------- spatial
+
+
+@register("spatial", "E501-W502")
+def check_spatial(network: Network, diags: Diagnostics) -> None:
+    """The feature map stays at least 1x1 until the head: a stride never meets a map smaller
+    than itself (padded convolutions would silently keep a 1x1 map at 1x1). An odd size met by
+    a stride is rounded, which is worth a warning."""
+    h, w = network.input.height, network.input.width
+    stem_span = network.spans.get("stem") or network.spans.get("input") or network.span
+    stem = network.stem
+    total = 1
+    for s in stem.strides:
+        total *= s
+    if min(h, w) < total:
+        diags.add(
+            dx.E_VANISHES,
+            f"the stem shrinks the {h}x{w} input below 1x1",
+            stem_span,
+            help=f"use an input of at least {total}x{total}, or "
+            + (
+                f"stem strides that multiply to at most {min(h, w)}"
+                if network.stem.preset == "cifar"
+                else "the `cifar` stem"
+            ),
+        )
+        return
+    if any(h % s or w % s for s in stem.strides if s > 1):
+        diags.add(
+            dx.W_ODD_SIZE,
+            f"the stem's strides do not divide the {h}x{w} input; sizes are rounded",
+            network.spans.get("input", stem_span),
+            help="inputs that are multiples of the stem's total stride avoid rounding",
+        )
+    for stage in network.stages:
+        out = stage.out_shape
+        where = stage.spans.get("stride", stage.span)
+        s = stage.stride
+        last_in = stage.runs[-1].block.in_shape
+        size = stage.in_shape if stage.strided_block == "first" else last_in
+        if min(out.height, out.width) < 1 or (s > 1 and min(size.height, size.width) < s):
+            framework = (
+                "PyTorch and Keras would fail at run time (an output size below 1)"
+                if min(out.height, out.width) < 1
+                else "PyTorch and Keras would run, with padding keeping a map made mostly of "
+                "zeros at 1x1"
+            )
+            input_span = network.spans.get("input")
+            notes = (Label(input_span, f"input {network.input}"),) if input_span else ()
+            diags.add(
+                dx.E_VANISHES,
+                f"stage `{stage.name}` shrinks the {stage.in_shape.height}x"
+                f"{stage.in_shape.width} feature map below 1x1",
+                where,
+                label=f"stride {stage.stride}",
+                notes=notes,
+                help=f"use a larger input, fewer strided stages, or `/ 1`; {framework}",
+            )
+            return
+        if s > 1 and (size.height % s or size.width % s):
+            diags.add(
+                dx.W_ODD_SIZE,
+                f"stage `{stage.name}` strides a {size.height}x{size.width} map by {s}; "
+                f"the size is rounded to {out.height}x{out.width}",
+                where,
+                label=f"stride {s} on {size.height}x{size.width}",
+                help="an input size divisible by the network's total stride avoids rounding",
+            )
+
+
+def _blurred_maps(layers, shape: Shape):
+    """Each blur pool of `layers` with the map it receives."""
+    for number, layer in enumerate(layers):
+        if isinstance(layer, BlurPoolLayer):
+            yield layer, walk(layers[:number], shape)[0]
+
+
+@register("blur maps", "E503")
+def check_blur_maps(network: Network, diags: Diagnostics) -> None:
+    """A blur pool reflects its map at the edges, by size // 2 pixels, which PyTorch and
+    TensorFlow allow only on a map wider than that. (A map smaller than the stride is E501's.)"""
+    places = [("the stem", network.stem.layers, network.input, network.spans.get("anti_alias"))]
+    for stage in network.stages:
+        block = next((run.block for run in stage.runs if run.block.anti_alias == "blur"), None)
+        if block is not None:
+            where = _setting_span(stage, network, "anti_alias")
+            places.append((f"stage `{stage.name}`", block.layers, block.in_shape, where))
+    for what, layers, shape, where in places:
+        for blur, seen in _blurred_maps(layers, shape):
+            reach = blur.size // 2
+            if blur.stride <= min(seen.height, seen.width) <= reach:
+                diags.add(
+                    dx.E_BLUR_MAP,
+                    f"{what} blurs a {seen.height}x{seen.width} map with a filter of size "
+                    f"{blur.size}, whose reflection padding of {reach} pixels needs a map of "
+                    f"at least {reach + 1}x{reach + 1}",
+                    where or network.span,
+                    label=f"blur of size {blur.size}",
+                    help="use a smaller `size` (3 pads 1 pixel), `anti_alias avg`, or a larger "
+                    "input",
+                )
+                break
