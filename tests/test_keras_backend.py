@@ -95,7 +95,14 @@ def test_one_function_per_block_structure():
     calls, not a table read at run time."""
     tree = ast.parse(emit(SPECS / "keras" / "resnet50v2.res"))
     functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
-    expected = ["conv", "norm", "shortcut", "preact_bottleneck_block", "stack", "build_model"]
+    expected = [
+        "conv",
+        "norm",
+        "project_or_subsample",
+        "preact_bottleneck_block",
+        "stack",
+        "build_model",
+    ]
     assert functions == expected
     build = next(node for node in tree.body if getattr(node, "name", "") == "build_model")
     calls = [

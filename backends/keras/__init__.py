@@ -1,25 +1,25 @@
 """The Keras 3 backend: a :class:`resdsl.ir.Network` to a standalone functional-model module.
 
-The module reads like keras.applications' resnet.py: a function per distinct block structure
-(`bottleneck_block`), the shortcut it takes as a function that tests the block's widths and
-stride (`shortcut`), a function per stage layout (`stack`), and `build_model`, which lays out
-the stem, one `stack` call per stage and the head. Only what the network uses is emitted.
+The module reads like keras.applications' resnet.py: a function per block class
+(`bottleneck_block`), the shortcut functions the blocks call, each testing the block's widths
+and stride (`project`), a function per stage layout (`stack`), and `build_model`, which lays
+out the stem, one `stack` call per stage and the head.
 
-Python builds the plan, the templates lay it out. Every line of layers comes from the IR's layer
-lists through one emitter per layer type (:data:`EMITTERS`); names are the IR's (`layer.keras`,
-a block's layers under its `{stage}_block{n}` prefix), so :func:`resdsl.interop.weights.layer_pairs`
-pairs every layer with weights by construction. Blocks share a function when their emitted code,
-with widths (`filters`, `first_filters`, `out_filters`, squeeze-excitation's `se_filters`),
-ECA's kernel, stride and, where blocks differ in it, dilation as parameters, is the same; each
-block is then checked against what will build it (its layers' numbers against their symbolic
-widths and stride, its code against the function's, its shortcut against the branch its widths
-and stride choose, its stage against the `stack` call), and a block that does not match is
-reported through `unsupported`, never generated wrong. Anti-aliased blocks stride by a pool
-after a convolution and blocks at stride 1 have none: one function builds both, the pool under
-`if stride > 1`. Where a block needs two dilations at once (`Block.two_dilations`: a basic
-block's two 3x3s in a dilated stage's first block, anti-aliasing where the dilation changes),
-its function takes timm's pair, `dilation` (the stage's) and `first_dilation` (the block's
-own), and anti-aliases under `if stride > 1 or first_dilation != dilation`.
+The structure is the plan's (:mod:`resdsl.codegen.plan`), the same as the PyTorch module's:
+which block functions exist and which values are their parameters (groups, dilation, ECA's
+kernel, the widths that stages set), which shortcut functions exist with their `if` chains,
+what each stage call gives its blocks, and the docstrings. This module renders that plan in
+Keras: every line of layers comes from the IR's layer lists through one emitter per layer type
+(:data:`EMITTERS`), each value as the plan's field says (a literal, or a parameter of the
+function by :meth:`BlockFunction.names`), names the IR's (`layer.keras`, a block's layers under
+its `{stage}_block{n}` prefix), so :func:`resdsl.interop.weights.layer_pairs` pairs every layer
+with weights by construction. What Keras adds is checked here: the blocks of a function name
+their layers alike, the stages name their blocks as keras.applications and stride where their
+stack does. Anti-aliased blocks stride by a pool after a convolution and blocks at stride 1
+have none: one function builds both, the pool under `if stride > 1` (with timm's two
+dilations, `or first_dilation != dilation`). Where stages give one block class different
+shortcuts (PyTorch's make_stage takes `shortcut`), the block function takes the shortcut
+function as its `shortcut` argument.
 
 Channel attention is a helper of the module (`squeeze_excite`, `efficient_channel_attention`)
 whose layers are named after the IR's (`se_reduce`, `eca_conv`, ...); the blur pool is a small
@@ -42,13 +42,24 @@ Compiling never imports keras or tensorflow.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from resdsl.codegen.plan import (
+    BlockClass,
+    Divisible,
+    Outcome,
+    Plan,
+    ShortcutFunction,
+    StageCall,
+    Sym,
+    align,
+    block_doc,
+    optional,
+)
 from resdsl.ir import (
     ActLayer,
     Block,
@@ -63,9 +74,7 @@ from resdsl.ir import (
     NormLayer,
     PadChannelsLayer,
     PoolLayer,
-    Shortcut,
     SqueezeExciteLayer,
-    Stage,
     weighted,
 )
 
@@ -176,6 +185,7 @@ class Module:
     conv: ConvHelper
     norm: NormHelper | None
     squeeze_excite: AttentionHelper | None
+    make_divisible: bool
     eca: AttentionHelper | None
     channel_pad: bool
     minus_inf_padding: bool
@@ -275,46 +285,31 @@ def _comment(text: str, pad: str) -> list[str]:
 @dataclass
 class Scope:
     """How a layer's numbers and names read where it is emitted: in the stem and the head as
-    literals (`widths` None); in a function that builds several blocks, widths and stride as
-    its parameters (`widths` maps the IR's "mid", "out" to them; `stride` is None where the
-    function has none) and names under its `name` argument."""
+    literals (`names` None); in a function that builds several blocks, the plan's arguments
+    (:class:`resdsl.codegen.plan.Sym`) by the function's parameters (`names` maps
+    `mid_channels` to `filters`, ...) and layer names under its `name` argument. An argument
+    the function does not take (a stride where none of its blocks strides) reads as the
+    layer's own value."""
 
-    widths: dict[str, str] | None = None
-    stride: str | None = None
+    names: dict[str, str] | None = None
     pad: bool = False  # pad convolutions explicitly at any stride (keras' V2 blocks)
-    dilation: str | None = None  # the dilation parameter, where the function's blocks differ
-    # timm's two dilations (`Block.two_dilations`): the parameter of the convolutions that
-    # dilate by the block's own, where `dilation` is the stage's
-    first_dilation: str | None = None
-    kernel: str | None = None  # ECA's kernel parameter
     # where layers that apply the stride in place of a convolution run: `stride > 1` (and, with
     # two dilations, where the dilation changes, as timm's `use_aa`)
     guard: str = ""
 
     def name(self, keras: str) -> str:
-        return _string(keras) if self.widths is None else _prefixed(keras)
+        return _string(keras) if self.names is None else _prefixed(keras)
 
-    def width(self, symbol: str, value: int | None) -> str:
-        if self.widths is None:
-            if value is None:
-                raise PlanError(f"a width ({symbol}) outside a block")
-            return str(value)
-        if symbol not in self.widths:
-            raise PlanError(f"a layer of the block's `{symbol}` width")
-        return self.widths[symbol]
-
-    def stride_of(self, strided: bool, value: int) -> str | None:
-        """A layer's stride argument; None where it is 1."""
-        if strided and self.widths is not None:
-            return self.stride
-        return None if value == 1 else str(value)
-
-    def eca_kernel(self, value: int) -> str:
-        if self.widths is None:
-            return str(value)
-        if self.kernel is None:
-            raise PlanError("channel attention's kernel in a function without it")
-        return self.kernel
+    def value(self, fields: dict | None, key: str, literal) -> str:
+        """A field of a layer as the emitted code writes it."""
+        if fields is None or self.names is None:
+            return str(literal)
+        value = fields[key]
+        if isinstance(value, (Sym, Divisible)):
+            if not value.names <= self.names.keys():
+                return str(literal)
+            return value.render(self.names)
+        return str(value)
 
     def guarded(self, applies: list[Apply], comment: str) -> list[Apply]:
         """`applies` (a layer that strides where a convolution no longer does) under
@@ -344,37 +339,34 @@ class Context:
     ceil_pool_layer: bool = False
 
 
-def _conv(layer: ConvLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _conv(layer: ConvLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     c = layer.conv
     # `conv` pads by the IR's padding: by default PyTorch's "same-size" padding, and where that
     # is not the IR's (an even kernel, padded by half of it on both sides), by `pad_by`. The
     # padding layer is named after the convolution (`2_conv`, `2_pad`).
     if not layer.keras.endswith("_conv"):
         raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
-    args = [scope.width(layer.target, c.out_channels), str(c.kernel), scope.name(layer.keras)]
-    dilation = str(c.dilation) if c.dilation != 1 else None
-    if scope.dilation and c.kernel > 1:
-        own = scope.first_dilation and not layer.stage_dilated
-        dilation = scope.first_dilation if own else scope.dilation
+    args = [scope.value(f, "out_channels", c.out_channels), str(c.kernel), scope.name(layer.keras)]
     options = {
-        "stride": scope.stride_of(layer.strided, c.stride),
-        "groups": str(c.groups) if c.groups != 1 else None,
-        "dilation": dilation,
-        "pad": "True" if scope.pad and c.padding else None,
-        "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else None,
-        "bias": "True" if len(ctx.bias) > 1 and c.bias else None,
-        "zero": "True" if layer.zero_init else None,
+        "stride": scope.value(f, "stride", c.stride),
+        "groups": scope.value(f, "groups", c.groups),
+        "dilation": scope.value(f, "dilation", c.dilation),
+        "pad": "True" if scope.pad and c.padding else "False",
+        "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else "None",
+        "bias": "True" if len(ctx.bias) > 1 and c.bias else "False",
+        "zero": "True" if layer.zero_init else "False",
     }
+    defaults = {"stride": "1", "groups": "1", "dilation": "1", "pad_by": "None"}
     for key, value in options.items():
-        if value is not None:
+        if value != defaults.get(key, "False"):
             args.append(f"{key}={value}")
             ctx.uses.add(f"conv.{key}")
-    if options["stride"] is not None and options["dilation"] is not None:
+    if options["stride"] != "1" and options["dilation"] != "1":
         ctx.uses.add("conv.subsample")  # Keras' Conv2D does not stride and dilate at once
     return [Apply("conv", tuple(args), helper=True)]
 
 
-def _norm(layer: NormLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _norm(layer: NormLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     ctx.uses.add("norm")
     args = [scope.name(layer.keras)]
     if layer.zero_init:
@@ -383,7 +375,7 @@ def _norm(layer: NormLayer, scope: Scope, ctx: Context, previous) -> list[Apply]
     return [Apply("norm", tuple(args), helper=True)]
 
 
-def _act(layer: ActLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _act(layer: ActLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     name = f"name={scope.name(layer.keras)}"
     return [Apply("layers.Activation", (_string(ctx.activation), name))]
 
@@ -394,17 +386,17 @@ ANTI_ALIAS = (
 )
 
 
-def _pool(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
-    if layer.strided and scope.guard:  # in a block's branch, only anti-aliasing strides so
-        what = ANTI_ALIAS.format(what="an average pool")
-        return scope.guarded(_pool_applies(layer, scope, ctx, previous), what)
-    return _pool_applies(layer, scope, ctx, previous)
+def _pool(layer: PoolLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    applies = _pool_applies(layer, f, scope, ctx, previous)
+    if optional(layer) and scope.guard:  # in a block's branch, only anti-aliasing strides so
+        return scope.guarded(applies, ANTI_ALIAS.format(what="an average pool"))
+    return applies
 
 
-def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _pool_applies(layer: PoolLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     p = layer.pool
-    stride = scope.stride_of(layer.strided, p.stride) or "1"
-    kernel = stride if layer.strided and p.kernel == p.stride else str(p.kernel)
+    stride = scope.value(f, "stride", p.stride)
+    kernel = scope.value(f, "kernel", p.kernel)
     name = f"name={scope.name(layer.keras)}"
     if p.ceil:
         # Checked in `_unsupported`: a `stride`x`stride` window, unpadded.
@@ -441,20 +433,20 @@ def _pool_applies(layer: PoolLayer, scope: Scope, ctx: Context, previous) -> lis
     return applies
 
 
-def _blur(layer: BlurPoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _blur(layer: BlurPoolLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     # `BlurPool2D` pads (size - 1) // 2 before and size // 2 after, as the IR's blur pools.
     if layer.padding != ((layer.size - 1) // 2, layer.size // 2):
         raise PlanError(f"a blur pool (`{layer.keras}`) padded unlike Zhang's")
     ctx.uses.add("BlurPool2D")
-    stride = scope.stride_of(layer.strided, layer.stride) or "1"
+    stride = scope.value(f, "stride", layer.stride)
     args = (str(layer.size), f"strides={stride}", f"name={scope.name(layer.keras)}")
     apply = Apply("BlurPool2D", args)
-    if layer.strided:
+    if optional(layer):
         return scope.guarded([apply], ANTI_ALIAS.format(what="a blur pool"))
     return [apply]
 
 
-def _squeeze_excite(layer: SqueezeExciteLayer, scope: Scope, ctx: Context, previous):
+def _squeeze_excite(layer: SqueezeExciteLayer, f, scope: Scope, ctx: Context, previous):
     # `squeeze_excite` names its layers from the stem `name`: `se_reduce`, `se_expand` ...
     reduce, expand = layer.reduce.conv, layer.expand.conv
     if (layer.reduce.keras, layer.expand.keras) != (
@@ -472,28 +464,34 @@ def _squeeze_excite(layer: SqueezeExciteLayer, scope: Scope, ctx: Context, previ
         raise PlanError(f"a squeeze-excitation (`{layer.keras}`) unlike Hu et al.'s")
     ctx.uses.add("squeeze_excite")
     ctx.gates.add(layer.gate)
-    args = (scope.width(layer.reduce.target, reduce.out_channels), scope.name(layer.keras))
-    return [Apply("squeeze_excite", args, helper=True)]
+    reduced = scope.value(f, "reduced", reduce.out_channels)
+    if reduced.startswith("make_divisible("):
+        ctx.uses.add("make_divisible")
+    return [Apply("squeeze_excite", (reduced, scope.name(layer.keras)), helper=True)]
 
 
-def _eca(layer: EcaLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _eca(layer: EcaLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     if layer.conv.keras != f"{layer.keras}_conv" or layer.conv.kernel % 2 == 0:
         raise PlanError(f"an efficient channel attention (`{layer.keras}`) unlike Wang et al.'s")
     ctx.uses.add("efficient_channel_attention")
-    args = (scope.eca_kernel(layer.conv.kernel), scope.name(layer.keras))
+    args = (scope.value(f, "kernel", layer.conv.kernel), scope.name(layer.keras))
     return [Apply("efficient_channel_attention", args, helper=True)]
 
 
-def _identity(layer: IdentityLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _identity(layer: IdentityLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     return []  # a place in PyTorch's Sequential; nothing in Keras
 
 
-def _pad_channels(layer: PadChannelsLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _pad_channels(layer: PadChannelsLayer, f, scope: Scope, ctx: Context, previous):
+    # `ChannelPad` pads to its width as PadChannels does: half before, the rest after.
+    if scope.names is None:
+        raise PlanError("a channel padding outside a shortcut")
     ctx.uses.add("ChannelPad")
-    return [Apply("ChannelPad", (scope.width("out", None), f"name={scope.name(layer.keras)}"))]
+    width = scope.names["out_channels"]
+    return [Apply("ChannelPad", (width, f"name={scope.name(layer.keras)}"))]
 
 
-def _linear(layer: LinearLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _linear(layer: LinearLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     classifier = layer.out_features == ctx.classes
     args = ["num_classes or NUM_CLASSES" if classifier else str(layer.out_features)]
     comment = ""
@@ -510,11 +508,11 @@ def _linear(layer: LinearLayer, scope: Scope, ctx: Context, previous) -> list[Ap
     return [Apply("layers.Dense", tuple(args), comment=comment)]
 
 
-def _dropout(layer: DropoutLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _dropout(layer: DropoutLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     return [Apply("layers.Dropout", (_float(layer.rate), f"name={scope.name(layer.keras)}"))]
 
 
-def _global_pool(layer: GlobalPoolLayer, scope: Scope, ctx: Context, previous) -> list[Apply]:
+def _global_pool(layer: GlobalPoolLayer, f, scope: Scope, ctx: Context, previous):
     return [Apply("layers.GlobalAveragePooling2D", (f"name={scope.name(layer.keras)}",))]
 
 
@@ -534,180 +532,34 @@ EMITTERS = {
 }
 
 
-def _applies(layers, scope: Scope, ctx: Context) -> list[Apply]:
+def _applies(layers, scope: Scope, ctx: Context, fields: list[dict] | None = None) -> list[Apply]:
+    """The layers' statements; `fields` (a block class's or a shortcut's, aligned with
+    `layers`) give the values that the function's arguments set."""
     out: list[Apply] = []
     for number, layer in enumerate(layers):
         previous = layers[number - 1] if number else None
-        out += EMITTERS[type(layer)](layer, scope, ctx, previous)
+        values = fields[number] if fields is not None else None
+        out += EMITTERS[type(layer)](layer, values, scope, ctx, previous)
     return out
-
-
-def _reproduces(layer, block: Block) -> bool:
-    """Whether `layer`'s numbers are what its symbolic widths and stride give in `block`: the
-    emitters write the symbols, so every block a function builds must agree with them."""
-    widths = _widths(block)
-    if isinstance(layer, ConvLayer):
-        c = layer.conv
-        return (
-            c.in_channels == widths[layer.source]
-            and c.out_channels == widths[layer.target]
-            and (not layer.strided or c.stride == block.stride)
-        )
-    if isinstance(layer, NormLayer):
-        return layer.channels == widths[layer.width]
-    if isinstance(layer, PoolLayer):
-        return not layer.strided or layer.pool.stride == block.stride
-    if isinstance(layer, BlurPoolLayer):
-        return not layer.strided or layer.stride == block.stride
-    if isinstance(layer, SqueezeExciteLayer):
-        return all(_reproduces(conv, block) for conv in (layer.reduce, layer.expand)) and (
-            layer.reduce.conv.in_channels == widths[layer.width]
-        )
-    if isinstance(layer, EcaLayer):
-        return layer.channels == widths[layer.width]
-    if isinstance(layer, PadChannelsLayer):
-        grow = block.out_channels - block.in_channels
-        return (layer.before, layer.after) == (grow // 2, grow - grow // 2)
-    return True
-
-
-def _widths(block: Block) -> dict[str, int]:
-    """A block's widths by the IR's symbols ("reduced": its squeeze-excitation's, if any)."""
-    widths = {
-        "in": block.in_channels,
-        "first": block.first_channels,
-        "mid": block.mid_channels,
-        "out": block.out_channels,
-    }
-    for layer in block.branch:
-        if isinstance(layer, SqueezeExciteLayer):
-            widths["reduced"] = layer.reduce.conv.out_channels
-    return widths
 
 
 # --------------------------------------------------------------------------- shortcuts
 
 VARIABLES = {"input": "x", "preactivated": "preact"}  # a block's tensors a shortcut reads
-
-# The conditions a shortcut function tests: of the block's widths (`same`: its input has the
-# output's channels) and of its stride. A case is one (same width, strided) pair.
-LITERALS = {
-    "strided": ("stride > 1", lambda same, strided: strided),
-    "unstrided": ("stride == 1", lambda same, strided: not strided),
-    "same": ("x.shape[-1] == filters", lambda same, strided: same),
-    "wider": ("x.shape[-1] != filters", lambda same, strided: not same),
+# The tests of a shortcut function's conditions (the plan's templates) in Keras' words: the
+# block's input against the output's width, `filters`, and the stride.
+KERAS_TESTS = {
+    "same": "x.shape[-1] == filters",
+    "grow": "x.shape[-1] != filters",
+    "keep": "stride == 1",
+    "step": "stride > 1",
 }
-PREDICATES = [
-    ("same",),
-    ("wider",),
-    ("strided",),
-    ("unstrided",),
-    ("unstrided", "same"),
-    ("strided", "same"),
-    ("unstrided", "wider"),
-    ("strided", "wider"),
-]
-
-
-def _case(block: Block) -> tuple[bool, bool]:
-    return block.in_channels == block.out_channels, block.stride > 1
-
-
-def _holds(predicate: tuple[str, ...], case: tuple[bool, bool]) -> bool:
-    return all(LITERALS[literal][1](*case) for literal in predicate)
-
-
-def _route(case, chain, default):
-    return next((key for predicate, key in chain if _holds(predicate, case)), default)
-
-
-def _solve(cases: dict, sizes: dict, strided: bool):
-    """The shortest if-chain that sends every case seen to its shortcut: [(predicate, key)]
-    tried in order, and the default key. Ties go to the default with the most layers (early
-    returns for the short ones), then to the order of first appearance."""
-    keys = list(dict.fromkeys(cases.values()))
-    if len(keys) == 1:
-        return [], keys[0]
-    predicates = [p for p in PREDICATES if strided or not ({"strided", "unstrided"} & set(p))]
-    defaults = sorted(keys, key=lambda k: (-sizes[k], keys.index(k)))
-    best = None
-    for rank, default in enumerate(defaults):
-        others = [k for k in keys if k != default]
-        for order in itertools.permutations(others):
-            for choice in itertools.product(predicates, repeat=len(order)):
-                chain = list(zip(choice, order, strict=True))
-                if all(_route(case, chain, default) == k for case, k in cases.items()):
-                    cost = (sum(len(p) for p in choice), rank)
-                    if best is None or cost < best[0]:
-                        best = (cost, chain, default)
-    if best is None:
-        raise PlanError("a mix of shortcuts that widths and stride do not tell apart")
-    return best[1], best[2]
-
-
-def _shortcut_key(shortcut: Shortcut, ctx: Context) -> tuple:
-    """A shortcut as its emitted code, widths and stride as parameters: equal keys, equal code."""
-    scope = Scope(widths={"out": "filters"}, stride="stride")
-    return (shortcut.source, tuple(_applies(shortcut.layers, scope, ctx)))
-
-
-# --------------------------------------------------------------------------- blocks
-
-# A block function's parameters for the IR's symbolic widths, in the order they are declared.
-WIDTH_PARAMS = {"mid": "filters", "first": "first_filters", "out": "out_filters"}
-SE_PARAM = "se_filters"  # squeeze-excitation's reduced width ("reduced")
-ECA_PARAM = "eca_kernel"  # efficient channel attention's kernel
-# Every parameter, for the code that tells block structures apart.
-CANONICAL = ("filters", "first_filters", "out_filters", SE_PARAM, ECA_PARAM)
-
-
-@dataclass
-class BlockFunction:
-    """One function for every block of one structure. `cases` maps each (same width, strided)
-    case of its blocks to their shortcut's key, `shortcuts` each key to a shortcut with it.
-    `forms` are its blocks as it builds them, in order: a block at stride 1 in a function
-    with anti-aliasing has the anti-aliasing layer that it skips (see :func:`_aliased`)."""
-
-    name: str
-    key: tuple
-    stages: list[Stage]
-    cases: dict
-    shortcuts: dict
-    forms: list[Block]
-    out_filters: bool = False  # some block's output is wider than its inner convolutions
-    stride: bool = False  # some block strides
-    first: bool = False  # the first convolution has a width of its own (`reduce_first`)
-    reduced: bool = False  # squeeze-excitation: its reduced width
-    kernel: bool = False  # efficient channel attention: its kernel
-    dilation: bool = False  # blocks differ in dilation
-    first_dilation: bool = False  # some stage's first block dilates unlike its others
-    two_dilations: bool = False  # blocks take the stage's and their own (`Block.two_dilations`)
-
-    @property
-    def blocks(self) -> list[Block]:
-        return [run.block for stage in self.stages for run in stage.runs]
-
-    def params(self) -> list[str]:
-        """The parameters a stage sets per block, after `x`: widths and ECA's kernel."""
-        flags = {
-            "filters": True,
-            "first_filters": self.first,
-            "out_filters": self.out_filters,
-            SE_PARAM: self.reduced,
-            ECA_PARAM: self.kernel,
-        }
-        return [name for name in CANONICAL if flags[name]]
-
-    def scope(self) -> Scope:
-        return _block_scope(
-            self.forms[0].preact, self.params(), self.stride, self.dilation, self.two_dilations
-        )
 
 
 @dataclass(frozen=True)
-class ShortcutFunction:
-    """A shortcut function: the block tensors it reads (`sources`, "input" or "preactivated"),
-    its other parameters, and its body."""
+class ShortcutCode:
+    """A shortcut function of the plan as Keras code: the block tensors it reads (`sources`,
+    "input" or "preactivated"), its other parameters, and its body."""
 
     name: str
     sources: tuple[str, ...]
@@ -715,45 +567,210 @@ class ShortcutFunction:
     body: tuple[str, ...]
 
 
-def _block_scope(
-    preact: bool, params, stride: bool, dilation: bool, two_dilations: bool = False
-) -> Scope:
-    widths = {symbol: name for symbol, name in WIDTH_PARAMS.items() if name in params}
-    widths.setdefault("out", "filters")
-    if SE_PARAM in params:
-        widths["reduced"] = SE_PARAM
-    # keras.applications' V2 (pre-activation) blocks pad explicitly at any stride, its V1
-    # blocks by "same": the layer names (`_2_pad`) follow.
-    return Scope(
-        widths=widths,
-        stride="stride" if stride else None,
-        pad=preact,
-        dilation="dilation" if dilation or two_dilations else None,
-        first_dilation="first_dilation" if two_dilations else None,
-        kernel=ECA_PARAM if ECA_PARAM in params else None,
-        guard=" or ".join(["stride > 1"] * stride + ["first_dilation != dilation"] * two_dilations),
+def _source(outcome: Outcome | None) -> str:
+    return "input" if outcome is None else outcome.source  # the identity is the block's input
+
+
+def _sources(function: ShortcutFunction) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(_source(case.outcome) for case in function.chain))
+
+
+def _shortcut_code(
+    plan: Plan, function: ShortcutFunction, ctx: Context, full: tuple[str, ...] = ()
+) -> ShortcutCode | None:
+    """The plan's shortcut function in Keras; None where every case is the identity. With
+    `full` (the tensors it reads), it takes every parameter, as the argument of a block
+    function whose stages give different shortcuts must."""
+    if all(case.outcome is None for case in function.chain) and not full:
+        return None
+    sources = full or _sources(function)
+    names = {s: VARIABLES[s] if len(sources) > 1 else "x" for s in sources}
+    conditions = "".join(case.template or "" for case in function.chain)
+    examples = [plan.examples[case.outcome] for case in function.chain if case.outcome]
+    layers = [layer for shortcut in examples for layer in shortcut.layers]
+    uses_width = (
+        "{same}" in conditions
+        or "{grow}" in conditions
+        or any(isinstance(layer, (ConvLayer, PadChannelsLayer)) for layer in layers)
     )
+    uses_stride = (
+        "{keep}" in conditions
+        or "{step}" in conditions
+        or any(getattr(layer, "strided", False) for layer in layers)
+    )
+    if full:
+        uses_width = uses_stride = True
+    params = ("filters",) * uses_width + ("stride",) * uses_stride + ("name",) * bool(layers)
+    widths = {"out_channels": "filters", "in_channels": "x.shape[-1]", "stride": "stride"}
+    scope = Scope(names=widths)
+
+    def case_lines(outcome: Outcome | None, depth: int) -> list[str]:
+        source = names[_source(outcome)]
+        if outcome is None:
+            return [f"{INDENT * depth}return {source}"]
+        shortcut = plan.examples[outcome]
+        fields = [dict(values) for _, values in outcome.layers]
+        applies = _applies(list(shortcut.layers), scope, ctx, fields)
+        if not applies:  # an identity that keeps a PyTorch index only
+            return [f"{INDENT * depth}return {source}"]
+        return _chain(applies, source, "x", "return", depth)
+
+    body: list[str] = []
+    for case in function.chain:
+        condition = case.condition(KERAS_TESTS)
+        if condition is None:
+            body += case_lines(case.outcome, 1)
+        else:
+            body.append(f"{INDENT}if {condition}:")
+            body += case_lines(case.outcome, 2)
+    return ShortcutCode(function.name, sources, params, tuple(body))
 
 
-def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None, drop: bool):
-    """A block function's body, read from the block's layer lists: the pre-activation, the
-    shortcut (`residual`: its call and the tensor it reads; None: the input), the branch,
+# --------------------------------------------------------------------------- blocks
+
+
+@dataclass
+class BlockFunction:
+    """The plan's block class as a Keras function, with the stage calls that use it and the
+    shortcut function of each (None: the identity, or no shortcut). Where stages give its
+    blocks different shortcuts, as PyTorch's make_stage does, the function takes the shortcut
+    function as its `shortcut` argument."""
+
+    cls: BlockClass
+    calls: list[StageCall]
+    shortcuts: list[ShortcutCode | None]
+
+    @property
+    def shortcut(self) -> ShortcutCode | None:
+        return self.shortcuts[0]
+
+    @property
+    def takes_shortcut(self) -> bool:
+        return len(set(self.shortcuts)) > 1
+
+    @property
+    def name(self) -> str:
+        return self.cls.snake_name
+
+    @property
+    def blocks(self) -> list[Block]:
+        return self.cls.blocks
+
+    @property
+    def out_filters(self) -> bool:
+        """Whether some block's output is wider than its inner convolutions."""
+        return any(b.mid_channels != b.out_channels for b in self.blocks)
+
+    @property
+    def stride(self) -> bool:
+        return any(b.stride != 1 for b in self.blocks)
+
+    @property
+    def dilation(self) -> bool:
+        return "dilation" in self.cls.takes
+
+    @property
+    def two_dilations(self) -> bool:
+        """timm's pair: `dilation` the stage's, `first_dilation` the block's own."""
+        return "first_dilation" in self.cls.takes
+
+    @property
+    def first_dilation(self) -> bool:
+        """Whether the stack takes `first_dilation`: the first block's dilation, where a
+        stage's first block dilates unlike its others (the stage before's)."""
+        return self.two_dilations or any(c.first_dilation is not None for c in self.calls)
+
+    def params(self) -> list[str]:
+        """The parameters a stage sets per block, after `x`: widths and options."""
+        options = [name for name in ("groups", "eca_kernel") if name in self.cls.takes]
+        return ["filters", *["out_filters"] * self.out_filters, *options]
+
+    def names(self) -> dict[str, str]:
+        """The plan's arguments by this function's parameters."""
+        names = {
+            "in_channels": "x.shape[-1]",
+            "mid_channels": "filters",
+            "out_channels": "out_filters" if self.out_filters else "filters",
+        }
+        names.update({name: name for name in self.cls.takes})
+        if self.stride:
+            names["stride"] = "stride"
+        return names
+
+    def scope(self) -> Scope:
+        # keras.applications' V2 (pre-activation) blocks pad explicitly at any stride, its V1
+        # blocks by "same": the layer names (`_2_pad`) follow.
+        guard = ["stride > 1"] * self.stride + ["first_dilation != dilation"] * self.two_dilations
+        return Scope(names=self.names(), pad=self.blocks[0].preact, guard=" or ".join(guard))
+
+
+def _block_functions(plan: Plan, ctx: Context) -> list[BlockFunction]:
+    """The plan's block classes that stages use, each with its shortcut function: Keras calls
+    the shortcut inside the block, so a class's stages must agree on one."""
+    uses = {id(cls): [call for call in plan.stages if call.block is cls] for cls in plan.classes}
+    # The shortcut functions that are a block function's argument, with what they read: all
+    # of them the tensors any of them reads.
+    full: dict[int, tuple[str, ...]] = {}
+    for calls in uses.values():
+        given = [call.function for call in calls]
+        if len({id(f) for f in given}) > 1 and None not in given:
+            sources = tuple(sorted({s for f in given for s in _sources(f)}))
+            for f in given:
+                full[id(f)] = tuple(sorted({*full.get(id(f), ()), *sources}))
+    shortcuts = {
+        id(f): _shortcut_code(plan, f, ctx, full=full.get(id(f), ())) for f in plan.functions
+    } | {id(None): None}
+    functions = []
+    for cls in plan.classes:
+        calls = uses[id(cls)]
+        if not calls:
+            continue
+        function = BlockFunction(cls, calls, [shortcuts[id(call.function)] for call in calls])
+        if function.takes_shortcut and (
+            None in function.shortcuts or len({s.sources for s in function.shortcuts}) > 1
+        ):
+            raise PlanError(f"stages of `{cls.snake_name}` whose shortcuts read different tensors")
+        functions.append(function)
+    return functions
+
+
+def _check_names(function: BlockFunction) -> None:
+    """Every block of the function names its layers (under its prefix) as the function does:
+    the plan checks PyTorch's names, this Keras'."""
+    cls = function.cls
+    for block in cls.blocks:
+        own = [*block.pre, *block.branch, *block.post]
+        pairs = zip(cls.layers, align(cls.layers, own), strict=True)
+        if block.add != cls.blocks[0].add or any(
+            x is not None and x.keras != t.keras for t, x in pairs
+        ):
+            raise PlanError(f"a block whose layers `{function.name}` would name otherwise")
+
+
+def _block_body(function: BlockFunction, ctx: Context, residual: tuple | None, drop: bool):
+    """A block function's body, read from the class's layers and fields: the pre-activation,
+    the shortcut (`residual`: its call and the tensor it reads; None: the input), the branch,
     stochastic depth, the addition and the post-activation."""
+    cls, scope = function.cls, function.scope()
+
+    def applies(index: int) -> list[Apply]:
+        pairs = cls.part(index)
+        return _applies([x for x, _ in pairs], scope, ctx, [f for _, f in pairs])
+
     lines: list[str] = []
     source = "x"
-    if block.pre:
-        lines += _chain(_applies(block.pre, scope, ctx), "x", "preact", "preact")
+    if cls.part(0):
+        lines += _chain(applies(0), "x", "preact", "preact")
         source = "preact"
-    plain = block.shortcut.kind == "none"  # a plain network's block: the branch alone
-    if plain:
-        post = _applies(block.post, scope, ctx)
-        lines += _chain(_applies(block.branch, scope, ctx), source, "x", "x" if post else "return")
+    post = applies(2)
+    if not cls.adds:  # a plain network's block: the branch alone
+        lines += _chain(applies(1), source, "x", "x" if post else "return")
         return lines + _chain(post, "x", "x", "return")
     if residual is None:
         lines.append(f"{INDENT}residual = x")
     else:
         lines += _statement("residual", *residual)
-    lines += _chain(_applies(block.branch, scope, ctx), source, "x", "x")
+    lines += _chain(applies(1), source, "x", "x")
     if drop:
         dropout = Apply(
             "layers.Dropout",
@@ -761,299 +778,34 @@ def _block_body(block: Block, scope: Scope, ctx: Context, residual: tuple | None
         )
         lines.append(f"{INDENT}if drop_rate:  # stochastic depth: drop whole branches in training")
         lines += _statement("x", dropout, "x", 2)
-    add = Apply("layers.Add", (f"name={scope.name(block.add)}",))
-    post = _applies(block.post, scope, ctx)
+    add = Apply("layers.Add", (f"name={scope.name(cls.blocks[0].add)}",))
     lines += _statement("x" if post else "return", add, "[residual, x]")
     lines += _chain(post, "x", "x", "return")
     return lines
 
 
-def _block_doc(block: Block, function: BlockFunction) -> str:
-    convs = [layer for layer in block.branch if isinstance(layer, ConvLayer)]
-    kernels = [f"{layer.conv.kernel}x{layer.conv.kernel}" for layer in convs]
-    counts = {1: "One", 2: "Two", 3: "Three"}
-    if len(set(kernels)) == 1 and len(kernels) in counts:
-        what = f"{counts[len(kernels)]} {kernels[0]} convolution" + "s" * (len(kernels) > 1)
-    else:
-        what = ", ".join(kernels[:-1]) + f" and {kernels[-1]} convolutions"
-    normed = any(isinstance(layer, NormLayer) for layer in (*block.pre, *block.branch))
-    if block.preact:
-        what += ", each after a norm and activation" if normed else ", each after the activation"
-    elif normed:
-        what += ", each followed by a norm"
-    if block.shortcut.kind == "none":
-        what += ", and no shortcut (a plain network)"
-    ordinals = ["first", "second", "third"]
-    labels = []
-    for number, label in enumerate(kernels):
-        if kernels.count(label) > 1 and number < len(ordinals):
-            label = f"{ordinals[number]} {label}"
-        labels.append(label)
-    notes = []
-    for number, layer in enumerate(convs):
-        c = layer.conv
-        facts = [f"has {c.groups} groups"] * (c.groups > 1)
-        if function.dilation and c.kernel > 1:
-            facts.append("is dilated by `dilation`")
-        else:
-            facts += [f"is dilated by {c.dilation}"] * (c.dilation > 1)
-        facts += ["applies the stride"] * (layer.strided and function.stride)
-        if facts:
-            notes.append(f"the {labels[number]} " + " and ".join(facts))
-    aa = _anti_alias(block)
-    if aa is not None and function.stride:
-        layer, offset = aa
-        index = block.branch.index(layer) - offset
-        pool = "a blur pool" if isinstance(layer, BlurPoolLayer) else "an average pool"
-        after = labels[convs.index(block.branch[index])]
-        notes.append(f"{pool} after the {after} applies the stride (anti-aliasing)")
-    attention = {
-        SqueezeExciteLayer: "squeeze-excitation",
-        EcaLayer: "efficient channel attention",
-    }
-    ends = [attention[type(la)] for la in block.branch if type(la) in attention]
-    if ends:
-        notes.append(f"then {ends[0]}")
-    return "; ".join([what, *notes]) + "."
-
-
-def _anti_alias(block: Block) -> tuple | None:
-    """An anti-aliased block's pool that strides after a convolution, and how many layers
-    after that convolution it comes; None for other blocks."""
-    if block.anti_alias == "none":
-        return None
-    for index, layer in enumerate(block.branch):
-        if isinstance(layer, (BlurPoolLayer, PoolLayer)) and layer.strided:
-            convs = [i for i, la in enumerate(block.branch[:index]) if isinstance(la, ConvLayer)]
-            if convs:
-                return layer, index - convs[-1]
-    raise PlanError("an anti-aliased block without a pool after a convolution")
-
-
-def _aliased(block: Block, variant: tuple | None) -> Block | None:
-    """`block` as a function for anti-aliased blocks builds it: where `block` is at stride 1,
-    the convolution that would take the stride does not, and the anti-aliasing pool `variant`
-    follows it, as in the function (where it runs only at stride > 1). None where `block`
-    cannot be seen so."""
-    if variant is None or block.anti_alias != "none":
-        return block
-    layer, offset = variant
-    strided = [i for i, la in enumerate(block.branch) if isinstance(la, ConvLayer) and la.strided]
-    if block.stride != 1 or len(strided) != 1 or strided[0] + offset > len(block.branch):
-        return None
-    branch = list(block.branch)
-    branch[strided[0]] = branch[strided[0]].model_copy(update={"strided": False})
-    branch.insert(strided[0] + offset, layer)
-    return block.model_copy(update={"branch": tuple(branch)})
-
-
-def _symbols(block: Block) -> set[str]:
-    """The symbolic widths of a block's pre-activation and branch."""
-    symbols = set()
-    for layer in (*block.pre, *block.branch):
-        if isinstance(layer, ConvLayer):
-            symbols |= {layer.source, layer.target}
-        elif isinstance(layer, NormLayer):
-            symbols.add(layer.width)
-    return symbols
-
-
-def _dilations(block: Block, with_kind: bool = False) -> tuple:
-    """The dilations of a block's spatial convolutions (its shortcut's are literals); with
-    `with_kind`, each with whether it is the stage's (`stage_dilated`)."""
-    layers = (*block.pre, *block.branch)
-    return tuple(
-        (la.conv.dilation, la.stage_dilated) if with_kind else la.conv.dilation
-        for la in layers
-        if isinstance(la, ConvLayer) and la.conv.kernel > 1
-    )
-
-
-def _own_dilation(block: Block, two_dilations: bool, by_stage: bool) -> int:
-    """What a block function dilates a convolution by: the block's dilation, or with two
-    dilations the stage's for the convolutions that take it."""
-    return block.stage_dilation if two_dilations and by_stage else block.dilation
-
-
-def _stage_dilations(stage: Stage) -> tuple[int, int]:
-    """A stage's first block's dilation and its other blocks' (the first's where it is alone)."""
-    first = stage.runs[0].block.dilation
-    others = {
-        run.block.dilation for number, run in enumerate(stage.runs) if number or run.count > 1
-    }
-    if len(others) > 1:
-        raise PlanError(f"stage `{stage.name}` changes dilation after its first block")
-    return first, others.pop() if others else first
-
-
-def _block_functions(network: Network, ctx: Context) -> list[BlockFunction]:
-    """Stages grouped by block structure: a stage joins the first function of its structure
-    whose shortcut cases agree with its own, or starts a new one.
-
-    Anti-aliased blocks stride by a pool after a convolution, blocks at stride 1 have no such
-    pool: one function builds both, with the pool under `if stride > 1`. A stage with
-    anti-aliased blocks has its blocks at stride 1 seen with their pool (:func:`_aliased`); a
-    stage with no strided blocks at all joins an anti-aliased structure where it can."""
-    # Keys from a scratch context: every parameter in, nothing recorded as used.
-    scratch = dataclasses.replace(ctx, uses=set(), gates=set())
-    canonical = {True: _block_scope(True, CANONICAL, True, True)}
-    canonical[False] = _block_scope(False, CANONICAL, True, True)
-    residual = (Apply("shortcut", helper=True), "x")
-
-    def key_of(block: Block) -> tuple:
-        return tuple(_block_body(block, canonical[block.preact], scratch, residual, drop=False))
-
-    variants: dict[tuple, tuple] = {}  # each distinct anti-aliasing, by its code and place
-    for stage in network.stages:
-        for run in stage.runs:
-            aa = _anti_alias(run.block)
-            if aa is not None:
-                code = tuple(_applies([aa[0]], canonical[run.block.preact], scratch))
-                variants.setdefault((code, aa[1]), aa)
-
-    options: list[list[tuple]] = []  # per stage, the (key, forms) it may take, best first
-    anchored = set()  # the keys of stages with strided blocks, which have one option
-    for stage in network.stages:
-        blocks = [run.block for run in stage.runs]
-        own = next((aa for aa in map(_anti_alias, blocks) if aa is not None), None)
-        strided = any(block.stride != 1 for block in blocks)
-        candidates = [own] if own or strided else [*variants.values(), None]
-        found = []
-        for variant in candidates:
-            forms = [_aliased(block, variant) for block in blocks]
-            keys = {key_of(form) for form in forms if form is not None}
-            if None not in forms and len(keys) == 1:
-                found.append((keys.pop(), forms))
-        if not found:
-            raise PlanError(f"stage `{stage.name}` mixes block structures")
-        if strided:
-            anchored.add(found[0][0])
-        options.append(found)
-
-    functions: list[BlockFunction] = []
-    for stage, found in zip(network.stages, options, strict=True):
-        key, forms = next((option for option in found if option[0] in anchored), found[-1])
-        cases: dict = {}
-        shortcuts: dict = {}
-        for run in stage.runs:
-            block = run.block
-            shortcut_key = _shortcut_key(block.shortcut, ctx)
-            if cases.setdefault(_case(block), shortcut_key) != shortcut_key:
-                raise PlanError(f"stage `{stage.name}` gives one case two shortcuts")
-            shortcuts.setdefault(shortcut_key, block.shortcut)
-        for function in functions:
-            if function.key == key and all(function.cases.get(c, k) == k for c, k in cases.items()):
-                function.stages.append(stage)
-                function.forms += forms
-                function.cases.update(cases)
-                for k, shortcut in shortcuts.items():
-                    function.shortcuts.setdefault(k, shortcut)
-                break
-        else:
-            functions.append(BlockFunction("", key, [stage], cases, shortcuts, list(forms)))
-    seen: dict[str, int] = {}
-    for function in functions:
-        blocks = function.blocks
-        base = ("preact_" if blocks[0].preact else "") + blocks[0].layout
-        if blocks[0].shortcut.kind == "none":
-            base = f"plain_{base}"
-        seen[base] = seen.get(base, 0) + 1
-        function.name = f"{base}_block" + (str(seen[base]) if seen[base] > 1 else "")
-        function.out_filters = any(b.mid_channels != b.out_channels for b in blocks)
-        function.stride = any(b.stride != 1 for b in blocks)
-        function.two_dilations = any(b.two_dilations for b in blocks)
-        if not function.stride and not function.two_dilations:  # no anti-aliasing to skip
-            function.forms = blocks
-        branches = [layer for form in function.forms for layer in form.branch]
-        function.first = any("first" in _symbols(form) for form in function.forms)
-        function.reduced = any(isinstance(layer, SqueezeExciteLayer) for layer in branches)
-        function.kernel = any(isinstance(layer, EcaLayer) for layer in branches)
-        function.dilation = len({_dilations(form) for form in function.forms}) > 1
-        function.first_dilation = function.dilation and any(
-            first != others for first, others in map(_stage_dilations, function.stages)
-        )
-        if function.two_dilations:
-            function.dilation = function.first_dilation = True
-    return functions
-
-
-def _shortcut_function(function: BlockFunction, ctx: Context) -> ShortcutFunction | None:
-    """The shortcut function of `function`'s blocks, None where every one is the identity;
-    checked against each block."""
-    sizes = {  # the layers each emits (an identity keeps a PyTorch index only)
-        k: sum(not isinstance(layer, IdentityLayer) for layer in s.layers)
-        for k, s in function.shortcuts.items()
-    }
-    chain, default = _solve(function.cases, sizes, function.stride)
-    for block in function.blocks:
-        if _route(_case(block), chain, default) != _shortcut_key(block.shortcut, ctx):
-            raise PlanError("a shortcut that its block's widths and stride do not choose")
-    if not chain and not function.shortcuts[default].layers:
-        return None
-    routed = [function.shortcuts[key] for _, key in chain] + [function.shortcuts[default]]
-    sources = tuple(dict.fromkeys(s.source for s in routed))
-    names = {s: VARIABLES[s] if len(sources) > 1 else "x" for s in sources}
-    literals = {literal for predicate, _ in chain for literal in predicate}
-    layers = [layer for s in routed for layer in s.layers]
-    uses_width = bool(literals & {"same", "wider"}) or any(
-        isinstance(layer, (ConvLayer, PadChannelsLayer)) for layer in layers
-    )
-    uses_stride = function.stride and (
-        bool(literals & {"strided", "unstrided"})
-        or any(getattr(layer, "strided", False) for layer in layers)
-    )
-    params = ("filters",) * uses_width + ("stride",) * uses_stride + ("name",) * bool(layers)
-    scope = Scope(widths={"out": "filters"}, stride="stride" if function.stride else None)
-
-    def case(shortcut: Shortcut, depth: int) -> list[str]:
-        source = names[shortcut.source]
-        if not shortcut.layers:
-            return [f"{INDENT * depth}return {source}"]
-        return _chain(_applies(shortcut.layers, scope, ctx), source, "x", "return", depth)
-
-    body: list[str] = []
-    for predicate, key in chain:
-        condition = " and ".join(LITERALS[literal][0] for literal in predicate)
-        body.append(f"{INDENT}if {condition}:")
-        body += case(function.shortcuts[key], 2)
-    body += case(function.shortcuts[default], 1)
-    return ShortcutFunction("", sources, params, tuple(body))
-
-
-def _block_function(
-    function: BlockFunction, shortcut: ShortcutFunction | None, ctx: Context, drop: bool
-) -> Function:
-    """The block function, checked against each of its blocks: their layers against the
-    symbols that build them, and the code of each against the function's."""
-    scope = function.scope()
-    for block in function.blocks:
-        wrong = next((la for la in block.layers if not _reproduces(la, block)), None)
-        if wrong is not None:
-            raise PlanError(f"a layer (`{wrong.keras}`) whose widths or stride are not its block's")
-        if not function.out_filters and block.mid_channels != block.out_channels:
-            raise PlanError("a block with two widths in a function with one")
-        if function.dilation and any(
-            d != _own_dilation(block, function.two_dilations, by_stage)
-            for d, by_stage in _dilations(block, with_kind=True)
-        ):
-            raise PlanError("a block whose convolutions dilate unlike the block")
+def _block_function(function: BlockFunction, ctx: Context, drop: bool) -> Function:
+    """The block function: the plan's class, its layers' values by the function's parameters."""
+    _check_names(function)
+    cls = function.cls
+    if not cls.part(0) and any(b.shortcut.source == "preactivated" for b in cls.blocks):
+        raise PlanError("a shortcut that reads a pre-activation its block lacks")
     residual = None
+    shortcut = function.shortcut
     if shortcut is not None:
-        values = {"filters": scope.width("out", None), "stride": "stride", "name": "name"}
+        values = {
+            "filters": function.names()["out_channels"],
+            "stride": "stride" if function.stride else "1",
+            "name": "name",
+        }
         args = [VARIABLES[s] for s in shortcut.sources[1:]] + [values[p] for p in shortcut.params]
-        residual = (Apply(shortcut.name, tuple(args), True), VARIABLES[shortcut.sources[0]])
-    bodies = {}
-    for form in function.forms:
-        bodies.setdefault(tuple(_block_body(form, scope, ctx, residual, drop)), form)
-    if len(bodies) != 1:
-        raise PlanError(f"blocks that `{function.name}` would build unlike the network")
-    ((body, form),) = bodies.items()
+        called = "shortcut" if function.takes_shortcut else shortcut.name
+        residual = (Apply(called, tuple(args), True), VARIABLES[shortcut.sources[0]])
+    body = _block_body(function, ctx, residual, drop)
     params = ["x", *function.params(), *["stride"] * function.stride]
     params += ["dilation"] * function.dilation + ["first_dilation"] * function.two_dilations
-    params += ["name", *["drop_rate"] * drop]
-    # The docstring of a block with everything the function builds (anti-aliasing).
-    form = next((f for f in function.forms if _anti_alias(f) is not None), form)
-    return Function(_head(function.name, params), _doc(_block_doc(form, function)), body)
+    params += ["shortcut"] * function.takes_shortcut + ["name", *["drop_rate"] * drop]
+    return Function(_head(function.name, params), _doc(block_doc(cls)), tuple(body))
 
 
 # --------------------------------------------------------------------------- stages
@@ -1064,7 +816,8 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
     "last", or None where none does)."""
     widths = function.params()
     dilations = ["dilation"] * function.dilation + ["first_dilation"] * function.first_dilation
-    params = ["x", "blocks", *widths, *["stride"] * function.stride, *dilations, "name"]
+    params = ["x", "blocks", *widths, *["stride"] * function.stride, *dilations]
+    params += ["shortcut"] * function.takes_shortcut + ["name"]
     params += ["first_block"] * drop
     rest = "dilation" if function.dilation else None
     first = "first_dilation" if function.first_dilation else rest
@@ -1077,6 +830,8 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
             args += ["dilation=dilation", f"first_dilation={dilation}"]
         elif dilation:
             args.append(f"dilation={dilation}")
+        if function.takes_shortcut:
+            args.append("shortcut=shortcut")
         args.append(f'name=f"{{name}}_block{number}"')
         if drop:
             index = "first_block" if number == "1" else f"first_block + {number[1:-1]} - 1"
@@ -1112,65 +867,44 @@ def _stack_function(name: str, function: BlockFunction, pattern: str | None, dro
     elif function.first_dilation:
         doc += "; the first dilates by `first_dilation` (the stage before's), the others by "
         doc += "`dilation`"
+    if function.takes_shortcut:
+        doc += "; `shortcut` is their shortcut function"
     if drop:
         doc += "; `first_block` is the first's index in the whole network (stochastic depth)"
     return Function(_head(name, params), _doc(doc + "."), tuple(body))
 
 
-def _block_values(block: Block) -> dict[str, int | None]:
-    """What a stage call sets for `block`, by parameter."""
-    kernels = [la.conv.kernel for la in block.branch if isinstance(la, EcaLayer)]
-    return {
-        "filters": block.mid_channels,
-        "first_filters": block.first_channels,
-        "out_filters": block.out_channels,
-        SE_PARAM: _widths(block).get("reduced"),
-        ECA_PARAM: kernels[0] if kernels else None,
-    }
-
-
-def _stage_call(stage: Stage, function: BlockFunction, name: str, pattern: str | None, drop):
-    """`x = stack(x, blocks=..., name=...)` for `stage`, checked against its blocks."""
+def _stage_call(call: StageCall, function: BlockFunction, name: str, pattern: str | None, drop):
+    """`x = stack(x, blocks=..., name=...)` for the plan's stage call, checked against what
+    Keras adds: the blocks' names and where the stack strides."""
+    stage = call.stage
     strided_at = {"first": 0, "last": stage.blocks - 1, None: None}[pattern]
-    first = stage.runs[0].first_index
-    stride = 1
     position = 0
     for run in stage.runs:
-        if run.first_index != first + position:
+        if run.first_index != call.first_index + position:
             raise PlanError(f"stage `{stage.name}` numbers its blocks out of order")
         for offset in range(run.count) if run.count <= 2 else (0, run.count - 1):
-            if position + offset == strided_at:
-                stride = run.block.stride
-            elif run.block.stride != 1:
+            if position + offset != strided_at and run.block.stride != 1:
                 raise PlanError(f"stage `{stage.name}` strides where its stack does not")
         position += run.count
-    values: dict[str, set] = {}
-    for run in stage.runs:
-        for param, value in _block_values(run.block).items():
-            values.setdefault(param, set()).add(value)
-    params = function.params()
-    if position != stage.blocks or any(
-        len(values[p]) != 1 for p in {"filters", "out_filters", *params}
-    ):
-        raise PlanError(f"stage `{stage.name}` changes width inside")
     for number in (0, stage.blocks - 1):
         if stage.keras_prefix(number) != f"{stage.name}_block{number + 1}":
             raise PlanError(f"stage `{stage.name}` names its blocks unlike keras.applications")
-    args = [f"blocks={stage.blocks}", *(f"{p}={values[p].pop()}" for p in params)]
+    values = {"filters": call.mid_channels, "out_filters": call.out_channels, **call.options}
+    args = [f"blocks={call.blocks}", *(f"{p}={values[p]}" for p in function.params())]
     if function.stride:
-        args.append(f"stride={stride}")
+        args.append(f"stride={call.stride}")
     if function.dilation:
-        first_dilation, dilation = _stage_dilations(stage)
-        if function.two_dilations:  # `dilation` is the stage's, even in a one-block stage
-            dilation = stage.dilation
+        dilation = call.options["dilation"]
         args.append(f"dilation={dilation}")
         if function.first_dilation:
-            args.append(f"first_dilation={first_dilation}")
-        elif first_dilation != dilation:
-            raise PlanError(f"stage `{stage.name}` dilates its first block unlike its stack")
+            args.append(f"first_dilation={call.first_dilation or dilation}")
+    if function.takes_shortcut:
+        index = next(i for i, c in enumerate(function.calls) if c is call)
+        args.append(f"shortcut={function.shortcuts[index].name}")
     args.append(f"name={_string(stage.name)}")
     if drop:
-        args.append(f"first_block={first}")
+        args.append(f"first_block={call.first_index}")
     return _statement("x", Apply(name, tuple(args), helper=True), "x")
 
 
@@ -1216,6 +950,9 @@ def _ceil_pool_strides(network: Network) -> set[int]:
 def _module(network: Network) -> Module:
     from resdsl import __version__
 
+    plan = Plan(network)
+    if plan.problems:
+        raise PlanError(plan.problems[0])
     conventions = network.conventions
     # Every layer with weights: convolutions (squeeze-excitation's included) and norms.
     layers = [*weighted(network.stem.layers), *weighted(network.head.layers)]
@@ -1233,29 +970,13 @@ def _module(network: Network) -> Module:
         ceil_pool_layer=bool(_ceil_pool_strides(network) - {2}),
     )
     drop = conventions.stochastic_depth > 0
-    block_functions = _block_functions(network, ctx)
-
-    # Shortcut functions, one per distinct code; `shortcut` where there is only one.
-    shortcuts: dict[str, ShortcutFunction | None] = {}
-    distinct: dict[tuple, str] = {}
-    for function in block_functions:
-        shortcut = _shortcut_function(function, ctx)
-        if shortcut is not None:
-            code = (shortcut.sources, shortcut.params, shortcut.body)
-            name = distinct.setdefault(code, function.name.replace("_block", "_shortcut", 1))
-            shortcut = ShortcutFunction(name, *code)
-        shortcuts[function.name] = shortcut
-    if len(distinct) == 1:
-        shortcuts = {
-            k: ShortcutFunction("shortcut", s.sources, s.params, s.body) if s else None
-            for k, s in shortcuts.items()
-        }
+    block_functions = _block_functions(plan, ctx)
 
     # Stack functions, one per block function and stride pattern; `stack` where only one.
     patterns: dict[tuple, str] = {}
     for function in block_functions:
-        for stage in function.stages:
-            pattern = stage.strided_block if function.stride else None
+        for call in function.calls:
+            pattern = call.stage.strided_block if function.stride else None
             name = function.name.replace("_block", "_stack", 1)
             if any(k[0] == function.name and k[1] != pattern for k in patterns):
                 name += f"_{pattern}"
@@ -1266,23 +987,24 @@ def _module(network: Network) -> Module:
     functions: list[Function] = []
     written: set[str] = set()
     for function in block_functions:
-        shortcut = shortcuts[function.name]
-        if shortcut is not None and shortcut.name not in written:
+        for shortcut in function.shortcuts:
+            if shortcut is None or shortcut.name in written:
+                continue
             written.add(shortcut.name)
             doc = _doc("The path from a block's input to its addition.")
             params = [VARIABLES[s] if len(shortcut.sources) > 1 else "x" for s in shortcut.sources]
             head = _head(shortcut.name, [*params, *shortcut.params])
             functions.append(Function(head, doc, shortcut.body))
-        functions.append(_block_function(function, shortcut, ctx, drop))
+        functions.append(_block_function(function, ctx, drop))
         for (owner, pattern), name in patterns.items():
             if owner == function.name:
                 functions.append(_stack_function(name, function, pattern, drop))
     stage_calls: list[str] = []
-    for stage in network.stages:
-        function = next(f for f in block_functions if any(s is stage for s in f.stages))
-        pattern = stage.strided_block if function.stride else None
+    for call in plan.stages:
+        function = next(f for f in block_functions if f.cls is call.block)
+        pattern = call.stage.strided_block if function.stride else None
         name = patterns[(function.name, pattern)]
-        stage_calls += _stage_call(stage, function, name, pattern, drop)
+        stage_calls += _stage_call(call, function, name, pattern, drop)
     functions.append(_build_model(network, ctx, stage_calls))
 
     norm = None
@@ -1329,6 +1051,7 @@ def _module(network: Network) -> Module:
         conv=_conv_helper(ctx),
         norm=norm,
         squeeze_excite=squeeze_excite,
+        make_divisible="make_divisible" in ctx.uses,
         eca=eca,
         channel_pad="ChannelPad" in ctx.uses,
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,

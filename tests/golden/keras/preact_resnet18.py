@@ -46,18 +46,18 @@ def norm(x, name):
     return layers.BatchNormalization(epsilon=NORM_EPSILON, momentum=NORM_MOMENTUM, name=name)(x)
 
 
-def shortcut(x, preact, filters, stride, name):
+def project(x, preact, filters, stride, name):
     """The path from a block's input to its addition."""
-    if x.shape[-1] == filters:
+    if x.shape[-1] == filters and stride == 1:
         return x
     return conv(preact, filters, 1, f"{name}_0_conv", stride=stride)
 
 
 def preact_basic_block(x, filters, stride, name):
-    """Two 3x3 convolutions, each after a norm and activation; the first 3x3 applies the stride."""
+    """Pre-activation: convolutions 3x3 (strided), 3x3, each after a norm and activation."""
     preact = norm(x, f"{name}_preact_bn")
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
-    residual = shortcut(x, preact, filters, stride, name)
+    residual = project(x, preact, filters, stride, name)
     x = conv(preact, filters, 3, f"{name}_1_conv", stride=stride, pad=True)
     x = norm(x, f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)

@@ -46,17 +46,17 @@ def norm(x, name):
     return layers.BatchNormalization(epsilon=NORM_EPSILON, momentum=NORM_MOMENTUM, name=name)(x)
 
 
-def shortcut(x, filters, stride, name):
+def project(x, filters, stride, name):
     """The path from a block's input to its addition."""
-    if x.shape[-1] == filters:
+    if x.shape[-1] == filters and stride == 1:
         return x
     x = conv(x, filters, 1, f"{name}_0_conv", stride=stride)
     return norm(x, f"{name}_0_bn")
 
 
 def basic_block(x, filters, stride, name):
-    """Two 3x3 convolutions, each followed by a norm; the first 3x3 applies the stride."""
-    residual = shortcut(x, filters, stride, name)
+    """Convolutions 3x3 (strided), 3x3, a norm after each; the activation after the sum."""
+    residual = project(x, filters, stride, name)
     x = conv(x, filters, 3, f"{name}_1_conv", stride=stride)
     x = norm(x, f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)

@@ -47,22 +47,21 @@ def norm(x, name):
     return layers.BatchNormalization(epsilon=NORM_EPSILON, momentum=NORM_MOMENTUM, name=name)(x)
 
 
-def shortcut(x, filters, stride, name):
+def project(x, filters, stride, name):
     """The path from a block's input to its addition."""
-    if x.shape[-1] == filters:
+    if x.shape[-1] == filters and stride == 1:
         return x
     x = conv(x, filters, 1, f"{name}_0_conv", stride=stride)
     return norm(x, f"{name}_0_bn")
 
 
-def bottleneck_block(x, filters, out_filters, stride, name):
-    """1x1, 3x3 and 1x1 convolutions, each followed by a norm; the 3x3 has 32 groups and applies the
-    stride."""
-    residual = shortcut(x, out_filters, stride, name)
+def bottleneck_block(x, filters, out_filters, groups, stride, name):
+    """Convolutions 1x1, 3x3 (strided), 1x1, a norm after each; the activation after the sum."""
+    residual = project(x, out_filters, stride, name)
     x = conv(x, filters, 1, f"{name}_1_conv")
     x = norm(x, f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)
-    x = conv(x, filters, 3, f"{name}_2_conv", stride=stride, groups=32)
+    x = conv(x, filters, 3, f"{name}_2_conv", stride=stride, groups=groups)
     x = norm(x, f"{name}_2_bn")
     x = layers.Activation("relu", name=f"{name}_2_relu")(x)
     x = conv(x, out_filters, 1, f"{name}_3_conv")
@@ -71,12 +70,12 @@ def bottleneck_block(x, filters, out_filters, stride, name):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def stack(x, blocks, filters, out_filters, stride, name):
+def stack(x, blocks, filters, out_filters, groups, stride, name):
     """A stage: `blocks` blocks by `bottleneck_block`, named `{name}_block1` to
     `{name}_block{blocks}`; the first applies the stride."""
-    x = bottleneck_block(x, filters, out_filters, stride=stride, name=f"{name}_block1")
+    x = bottleneck_block(x, filters, out_filters, groups, stride=stride, name=f"{name}_block1")
     for i in range(2, blocks + 1):
-        x = bottleneck_block(x, filters, out_filters, stride=1, name=f"{name}_block{i}")
+        x = bottleneck_block(x, filters, out_filters, groups, stride=1, name=f"{name}_block{i}")
     return x
 
 
@@ -97,10 +96,10 @@ def build_model(
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
-    x = stack(x, blocks=3, filters=128, out_filters=256, stride=1, name="layer1")
-    x = stack(x, blocks=4, filters=256, out_filters=512, stride=2, name="layer2")
-    x = stack(x, blocks=6, filters=512, out_filters=1024, stride=2, name="layer3")
-    x = stack(x, blocks=3, filters=1024, out_filters=2048, stride=2, name="layer4")
+    x = stack(x, blocks=3, filters=128, out_filters=256, groups=32, stride=1, name="layer1")
+    x = stack(x, blocks=4, filters=256, out_filters=512, groups=32, stride=2, name="layer2")
+    x = stack(x, blocks=6, filters=512, out_filters=1024, groups=32, stride=2, name="layer3")
+    x = stack(x, blocks=3, filters=1024, out_filters=2048, groups=32, stride=2, name="layer4")
     if not include_top:
         if pooling == "avg":
             x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

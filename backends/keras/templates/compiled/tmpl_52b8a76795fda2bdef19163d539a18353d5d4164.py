@@ -16,6 +16,7 @@ def root(context, missing=missing):
     l_0_classes = resolve('classes')
     l_0_norm = resolve('norm')
     l_0_drop_path = resolve('drop_path')
+    l_0_make_divisible = resolve('make_divisible')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_channel_pad = resolve('channel_pad')
@@ -77,6 +78,14 @@ def root(context, missing=missing):
     if (undefined(name='norm') if l_0_norm is missing else l_0_norm):
         pass
         template = environment.get_template('norm.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='make_divisible') if l_0_make_divisible is missing else l_0_make_divisible):
+        pass
+        template = environment.get_template('make_divisible.py.j2', 'model.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -158,4 +167,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=28&3=30&5=34&9=36&14=38&21=42&22=44&23=46&24=49&25=51&26=54&28=59&31=63&32=66&33=68&37=71&38=77&39=79&41=85&42=87&44=93&45=95&47=101&48=103&50=109&51=111&53=117&54=119&56=125&57=127&59=133&60=135&62=142&63=145&64=147&65=149&66=152&68=155'
+debug_info = '1=29&3=31&5=35&9=37&14=39&21=43&22=45&23=47&24=50&25=52&26=55&28=60&31=64&32=67&33=69&37=72&38=78&39=80&41=86&42=88&44=94&45=96&47=102&48=104&50=110&51=112&53=118&54=120&56=126&57=128&59=134&60=136&62=142&63=144&65=151&66=154&67=156&68=158&69=161&71=164'

@@ -43,21 +43,20 @@ def norm(x, name):
     return layers.BatchNormalization(epsilon=NORM_EPSILON, momentum=NORM_MOMENTUM, name=name)(x)
 
 
-def shortcut(x, preact, filters, stride, name):
+def project_or_subsample(x, preact, filters, stride, name):
     """The path from a block's input to its addition."""
-    if stride > 1:
-        return layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
-    if x.shape[-1] == filters:
+    if x.shape[-1] == filters and stride == 1:
         return x
-    return conv(preact, filters, 1, f"{name}_0_conv", stride=stride, bias=True)
+    if x.shape[-1] != filters:
+        return conv(preact, filters, 1, f"{name}_0_conv", stride=stride, bias=True)
+    return layers.MaxPooling2D(1, strides=stride, name=f"{name}_0_pool")(x)
 
 
 def preact_bottleneck_block(x, filters, out_filters, stride, name):
-    """1x1, 3x3 and 1x1 convolutions, each after a norm and activation; the 3x3 applies the
-    stride."""
+    """Pre-activation: convolutions 1x1, 3x3 (strided), 1x1, each after a norm and activation."""
     preact = norm(x, f"{name}_preact_bn")
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
-    residual = shortcut(x, preact, out_filters, stride, name)
+    residual = project_or_subsample(x, preact, out_filters, stride, name)
     x = conv(preact, filters, 1, f"{name}_1_conv")
     x = norm(x, f"{name}_1_bn")
     x = layers.Activation("relu", name=f"{name}_1_relu")(x)

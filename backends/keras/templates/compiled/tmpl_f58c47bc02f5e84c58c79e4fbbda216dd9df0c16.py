@@ -1,0 +1,14 @@
+from jinja2.runtime import LoopContext, Macro, Markup, Namespace, TemplateNotFound, TemplateReference, TemplateRuntimeError, Undefined, escape, identity, internalcode, markup_join, missing, str_join
+name = 'make_divisible.py.j2'
+
+def root(context, missing=missing):
+    resolve = context.resolve_or_missing
+    undefined = environment.undefined
+    concat = environment.concat
+    cond_expr_undefined = Undefined
+    if 0: yield None
+    pass
+    yield 'def make_divisible(value, divisor):\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n\n\n'
+
+blocks = {}
+debug_info = ''

@@ -1,0 +1,82 @@
+"""Generated Python laid out as ruff format lays it out, for both backends: a call on one line
+where it fits, else its arguments on one indented line, else one per line with a trailing
+comma; docstrings wrapped to the line length.
+
+The backends build expressions (:class:`Call`, :class:`Choice`) and lay them out here, so the
+generated code is formatted by one set of rules and stays stable under `ruff format`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass
+
+LINE = 100  # the project's ruff line length
+INDENT = "    "
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call expression, laid out by :func:`layout` as ruff format would."""
+
+    head: str
+    args: tuple[str | Call, ...]
+
+
+@dataclass(frozen=True)
+class Choice:
+    """`value if condition else other`: a module that only some blocks of a class have."""
+
+    value: str | Call
+    condition: str
+    other: str
+
+
+def flat(value: str | Call | Choice) -> str:
+    if isinstance(value, Call):
+        return f"{value.head}({', '.join(flat(a) for a in value.args)})"
+    if isinstance(value, Choice):
+        return f"{flat(value.value)} if {value.condition} else {value.other}"
+    return value
+
+
+def layout(prefix: str, value: str | Call | Choice, depth: int, suffix: str = "") -> list[str]:
+    """`prefix value suffix` at `depth` indents: on one line if it fits, else the arguments on
+    one indented line, else one per line with a trailing comma (none after a sole argument),
+    each laid out the same way. A conditional expression that does not fit goes inside
+    parentheses, split before `if` and `else` where it still does not fit."""
+    pad = INDENT * depth
+    one = f"{pad}{prefix}{flat(value)}{suffix}"
+    if len(one) <= LINE:
+        return [one]
+    if isinstance(value, Choice):
+        inner = f"{pad}{INDENT}{flat(value)}"
+        if len(inner) <= LINE:
+            return [f"{pad}{prefix}(", inner, f"{pad}){suffix}"]
+        return [
+            f"{pad}{prefix}(",
+            *layout("", value.value, depth + 1),
+            f"{pad}{INDENT}if {value.condition}",
+            f"{pad}{INDENT}else {value.other}",
+            f"{pad}){suffix}",
+        ]
+    if not isinstance(value, Call) or not value.args:
+        return [one]
+    head, close = f"{pad}{prefix}{value.head}(", f"{pad}){suffix}"
+    inner = f"{pad}{INDENT}{', '.join(flat(a) for a in value.args)}"
+    if len(inner) <= LINE:
+        return [head, inner, close]
+    lines = [head]
+    comma = "," if len(value.args) > 1 else ""
+    for arg in value.args:
+        lines += layout("", arg, depth + 1, comma)
+    return [*lines, close]
+
+
+def docstring(text: str, depth: int) -> list[str]:
+    """A docstring at `depth` indents: one line if it fits, else wrapped, quotes on their own."""
+    pad = INDENT * depth
+    if len(pad) + len(text) + 6 <= LINE:
+        return [f'{pad}"""{text}"""']
+    lines = textwrap.wrap(text, LINE - len(pad), initial_indent='"""', break_on_hyphens=False)
+    return [pad + line for line in lines] + [f'{pad}"""']
