@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import resdsl  # noqa: E402
-from resdsl.tooling.signal import signal_plot, signal_propagation  # noqa: E402
+from resdsl.charts.signal import signal_figure  # noqa: E402
+from resdsl.charts.style import write  # noqa: E402
+from resdsl.tooling.signal import signal_propagation  # noqa: E402
 
 UNNORMALISED = 'network resnet56_nonorm extends "cifar/resnet56.res" {\n  norm none\n}\n'
 figures = {
@@ -28,7 +30,7 @@ figures = {
 }
 for file, networks in figures.items():
     runs = {name: signal_propagation(network, batch=8) for name, network in networks.items()}
-    signal_plot(runs, str(ROOT / "docs" / file))
+    write(signal_figure(runs), str(ROOT / "docs" / file))
     for name, rows in runs.items():
         first, last = rows[0], rows[-1]
         print(

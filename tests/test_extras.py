@@ -37,6 +37,7 @@ main()
 """
 
 TO_KERAS = "SPEC --from torch W --to keras OUT.weights.h5"
+EVAL = "eval SPEC --weights W --data digits"
 # (modules not installed, the command line, the extra the error names). OUT and every file in
 # the command line but the inputs must not exist afterwards.
 CASES = {
@@ -44,6 +45,7 @@ CASES = {
     "train without torch": ("torch", "train SPEC --data digits", "train"),
     "train without scikit-learn": ("sklearn", "train SPEC --data digits", "train"),
     "train without pillow": ("PIL", "train SPEC --data digits --out OUT", "train"),
+    "train without matplotlib": ("matplotlib", "train SPEC --data digits --out OUT", "train"),
     "train keras without keras": ("keras", "train SPEC -b keras --out OUT", "keras"),
     "train keras without tensorflow": ("tensorflow", "train SPEC -b keras --out OUT", "keras"),
     "train keras --init without torch": ("torch", "train SPEC -b keras --init W", "torch"),
@@ -51,6 +53,8 @@ CASES = {
     "eval without torch": ("torch", "eval SPEC --weights W --data digits", "train"),
     "eval without numpy": ("numpy", "eval SPEC --weights W --data digits", "train"),
     "predict without pillow": ("PIL", "predict SPEC IMAGE --weights W", "train"),
+    "eval --confusion without matplotlib": ("matplotlib", f"{EVAL} --confusion OUT.png", "train"),
+    "plot without matplotlib": ("matplotlib", "plot IMAGE -o OUT.png", "plot"),
     "export without onnx": ("onnx", "export SPEC -o OUT", "export"),
     "export without torch": ("torch", "export SPEC -o OUT", "export"),
     "import torchvision without it": ("torchvision", "import torchvision:resnet18", "import"),

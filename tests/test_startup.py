@@ -93,8 +93,8 @@ def test_stale_compiled_templates_are_not_used(tmp_path):
 
 
 def test_check_and_compile_import_no_framework_and_scan_no_entry_points(tmp_path):
-    """In a fresh process: no torch, tensorflow or keras, no entry-point scan of ours, and
-    no pydantic (the IR's nodes are plain classes, see resdsl.ir)."""
+    """In a fresh process: no torch, tensorflow, keras or matplotlib, no entry-point scan of
+    ours, and no pydantic (the IR's nodes are plain classes, see resdsl.ir)."""
     script = f"""
 import json, sys
 from importlib import metadata
@@ -111,7 +111,8 @@ spec = {str(ROOT / "specs/resnet18.res")!r}
 codes = [runner.invoke(main, ["check", spec]).exit_code]
 for name in ("torch", "keras"):
     codes.append(runner.invoke(main, ["compile", spec, "--backend", name]).exit_code)
-heavy = sorted(m for m in ("torch", "tensorflow", "keras", "numpy") if m in sys.modules)
+heavy = ("torch", "tensorflow", "keras", "numpy", "matplotlib")
+heavy = sorted(m for m in heavy if m in sys.modules)
 avoided = ("pydantic", "pydantic_core", "resdsl.ir.models")
 loaded = sorted(m for m in avoided if m in sys.modules)
 print(json.dumps({{"codes": codes, "heavy": heavy, "scanned": scanned, "loaded": loaded}}))
@@ -134,6 +135,7 @@ NOT_AT_START_UP = (
     "difflib",
     "importlib.resources",
     "importlib.metadata",
+    "matplotlib",
 )
 
 

@@ -80,18 +80,21 @@ def compare(
     status = _train_all(list(zip(specs, runs.values(), strict=True)), recipe, parallel, out)
     if status:
         sys.exit(status)
-    table = _collect(specs, runs)
-    from resdsl.files import atomic_path, atomic_write
+    curves = _curves(runs)
+    table = _table(specs, runs, curves)
+    from resdsl.charts.curves import curves_figure
+    from resdsl.charts.style import write
+    from resdsl.files import atomic_write
 
     try:
         atomic_write(
             os.path.join(out, COMPARE_JSON),
             json.dumps({"recipe": recipe, "specs": table}, indent=2) + "\n",
         )
-        with atomic_path(os.path.join(out, COMPARE_PNG)) as temporary:
-            plot(table, temporary)
-    except ImportError:
-        click.echo("note: compare.png needs matplotlib: pip install 'resdsl[plot]'", err=True)
+        # The paper's picture (its Figures 1, 4 and 6): error against epochs, a colour a spec.
+        drawn = {name: records for name, records in curves.items() if records}
+        if drawn:
+            write(curves_figure(drawn, panels=("error",)), os.path.join(out, COMPARE_PNG))
     except OSError as error:
         click.echo(f"error: cannot write in `{out}`: {error.strerror or error}", err=True)
         sys.exit(2)
@@ -183,31 +186,31 @@ def _train_all(jobs: list[tuple[str, str]], recipe: list[str], parallel: int, ou
     return status
 
 
-def _collect(specs: tuple[str, ...], runs: dict[str, str]) -> list[dict]:
-    """Each sub-run's curves from its metrics.jsonl: per epoch, the training and test error
-    (1 - accuracy) and loss."""
+def _curves(runs: dict[str, str]) -> dict[str, list[dict]]:
+    """Each sub-run's finished epochs, from its metrics.jsonl (a resumed epoch's record
+    replaces the earlier one)."""
+    from resdsl.charts.curves import epoch_records
     from resdsl.train.checkpoint import read_metrics
 
+    return {name: epoch_records(read_metrics(run)) for name, run in runs.items()}
+
+
+def _table(specs: tuple[str, ...], runs: dict[str, str], curves: dict[str, list[dict]]) -> list:
+    """compare.json's entries: per spec and epoch, the training and test error (1 - accuracy)
+    and loss."""
     table = []
     for spec, (name, run) in zip(specs, runs.items(), strict=True):
-        epochs = {}
-        for record in read_metrics(run):  # a resumed epoch's record replaces the earlier one
-            if "epoch" in record and "train_acc" in record:
-                epochs[record["epoch"]] = {
-                    "epoch": record["epoch"],
-                    "train_error": 1 - record["train_acc"],
-                    "test_error": 1 - record["test_acc"],
-                    "train_loss": record["train_loss"],
-                    "test_loss": record["test_loss"],
-                }
-        table.append(
+        epochs = [
             {
-                "name": name,
-                "spec": spec,
-                "run": run,
-                "epochs": sorted(epochs.values(), key=lambda e: e["epoch"]),
+                "epoch": record["epoch"],
+                "train_error": 1 - record["train_acc"],
+                "test_error": 1 - record["test_acc"],
+                "train_loss": record["train_loss"],
+                "test_loss": record["test_loss"],
             }
-        )
+            for record in curves[name]
+        ]
+        table.append({"name": name, "spec": spec, "run": run, "epochs": epochs})
     return table
 
 
@@ -238,31 +241,3 @@ def _table_text(table: list[dict]) -> str:
         for r in rows
     ]
     return "\n".join(lines) + "\n"
-
-
-def plot(table: list[dict], path: str) -> None:
-    """The paper's picture (its Figures 1, 4 and 6): error against epochs, the training error
-    dashed and the test error bold, one colour per spec, the legend by spec name."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4.5), layout="constrained")
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for number, entry in enumerate(table):
-        epochs = [e["epoch"] for e in entry["epochs"]]
-        colour = colours[number % len(colours)]
-        # The paper's convention: training error dashed and thin, test error bold.
-        for key, style, width, label in (
-            ("train_error", "--", 1.0, None),
-            ("test_error", "-", 2.2, entry["name"]),
-        ):
-            values = [100 * e[key] for e in entry["epochs"]]
-            axis.plot(epochs, values, style, color=colour, linewidth=width, label=label)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("error (%)")
-    axis.grid(alpha=0.3)
-    axis.legend(title="dashed: training, bold: test", fontsize=9, title_fontsize=8)
-    figure.savefig(path, dpi=120, format="png")
-    plt.close(figure)

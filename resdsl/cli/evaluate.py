@@ -31,12 +31,13 @@ def _fail(message: str) -> None:
     refuse(message)
 
 
-def _require(command: str, data: str | None) -> None:
-    """What eval and predict import: PyTorch, NumPy, Pillow (images, the confusion matrix),
-    scikit-learn for the bundled digits."""
+def _require(command: str, data: str | None, drawing: bool = False) -> None:
+    """What eval and predict import: PyTorch, NumPy, Pillow (images), scikit-learn for the
+    bundled digits; matplotlib where a confusion matrix is `drawing`."""
     from resdsl.cli.extras import require
 
-    require(command, "train", "torch", "numpy", "PIL", *(["sklearn"] if data == "digits" else []))
+    digits = ["sklearn"] if data == "digits" else []
+    require(command, "train", "torch", "numpy", "PIL", *digits, *(["matplotlib"] * drawing))
 
 
 def _load(spec: str, weights: str):
@@ -83,7 +84,12 @@ def _normaliser(record: dict | None, data):
 @click.option(
     "--confusion",
     type=click.Path(dir_okay=False),
-    help="write the confusion matrix as a PNG here",
+    help="draw the confusion matrix to this file (.png, .svg, .pdf)",
+)
+@click.option(
+    "--confusion-normalize",
+    is_flag=True,
+    help="the confusion matrix's rows as shares of each true class, not counts",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the metrics as JSON")
 def evaluate(
@@ -93,19 +99,28 @@ def evaluate(
     batch_size: int,
     workers: int,
     confusion: str | None,
+    confusion_normalize: bool,
     as_json: bool,
 ) -> None:
     """Evaluate trained weights on a dataset's test split: top-1 and top-5 accuracy (top-5
     only with more than 5 classes, where it says something), loss, and the confusion matrix
     (rows: true classes, columns: predicted). The data's classes must be those the weights
     record."""
-    _require("eval", data)
+    _require("eval", data, drawing=confusion is not None)
+    if confusion_normalize and not confusion:
+        _fail("--confusion-normalize draws the confusion matrix: give --confusion FILE too")
+    if confusion:
+        from resdsl.charts.style import format_of
+
+        try:
+            format_of(confusion)  # before minutes of evaluation, not after
+        except ValueError as error:
+            _fail(str(error))
     import numpy as np
     import torch
 
     from resdsl.train import data as datasets
     from resdsl.train.common import TrainError
-    from resdsl.train.curves import class_labels, confusion_png
     from resdsl.train.torch_trainer import SplitImages, TestBatches, loader_of
 
     network, model, record = _load(spec, weights)
@@ -154,15 +169,22 @@ def evaluate(
         "loss": loss / total,
     }
     if confusion:
-        from resdsl.files import atomic_write
+        from resdsl.charts.confusion import confusion_figure
+        from resdsl.charts.style import write
 
+        picture = confusion_figure(
+            matrix, loaded.class_names, confusion_normalize, loaded.name, loaded.test_name
+        )
         try:
-            atomic_write(confusion, confusion_png(matrix, loaded.class_names))
+            write(picture, confusion)
         except OSError as error:
             _fail(f"cannot write `{confusion}`: {error.strerror or error}")
         metrics["confusion"] = confusion
     if as_json:
-        table = {"classes": class_labels(loaded.class_names, classes), "matrix": matrix.tolist()}
+        table = {
+            "classes": datasets.class_labels(loaded.class_names, classes),
+            "matrix": matrix.tolist(),
+        }
         click.echo(json.dumps({**metrics, **table}, indent=2))
         return
     top_k = f", top-{k} {metrics[f'top{k}']:.2%}" if k > 1 else ""

@@ -65,10 +65,10 @@ def require_keras(command: str) -> None:
 
 
 def require_training(command: str, backend: str, data: str | None, init: bool = False) -> None:
-    """What `train` and `compare` import: the framework, NumPy, Pillow (image folders,
-    `curves.png`), scikit-learn for the bundled digits; PyTorch for Keras' `--init` (PyTorch
-    weights, ported)."""
-    modules = ["numpy", "PIL", *(["sklearn"] if data == "digits" else [])]
+    """What `train` and `compare` import: the framework, NumPy, Pillow (image folders),
+    matplotlib (`curves.png`, `compare.png`), scikit-learn for the bundled digits; PyTorch for
+    Keras' `--init` (PyTorch weights, ported)."""
+    modules = ["numpy", "PIL", "matplotlib", *(["sklearn"] if data == "digits" else [])]
     if backend == "keras":
         require(command, "train", *modules)
         require_keras(command)

@@ -35,6 +35,7 @@ LAZY_COMMANDS = {
     "lsp": "lsp:lsp",
     "eval": "evaluate:evaluate",
     "predict": "evaluate:predict",
+    "plot": "plot:plot",
 }
 
 

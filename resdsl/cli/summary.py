@@ -36,7 +36,7 @@ from resdsl.tooling import report
 @click.option(
     "--png",
     type=click.Path(dir_okay=False),
-    help="with --signal, plot the four statistics against depth to this file",
+    help="with --signal, plot the four statistics against depth to this file (.png, .svg, .pdf)",
 )
 def summary(
     path: str,
@@ -104,19 +104,26 @@ def _rich_table(network, blocks: bool, layers: bool, batch: int) -> None:
 
 def _signal(network, batch: int, as_json: bool, png: str | None) -> None:
     from resdsl.cli.extras import require
-    from resdsl.files import atomic_path
     from resdsl.interop.weight_files import refuse
 
     require("summary --signal", "torch", "torch")
     if png:
         require("summary --signal --png", "plot", "matplotlib")
-    from resdsl.tooling.signal import signal_plot, signal_propagation, signal_text
+        from resdsl.charts.style import format_of
+
+        try:
+            format_of(png)
+        except ValueError as error:
+            refuse(str(error))
+    from resdsl.tooling.signal import signal_propagation, signal_text
 
     rows = signal_propagation(network, batch=batch)
     if png:
+        from resdsl.charts.signal import signal_figure
+        from resdsl.charts.style import write
+
         try:
-            with atomic_path(png) as temporary:
-                signal_plot({network.name: rows}, temporary)
+            write(signal_figure({network.name: rows}), png)
         except OSError as error:
             refuse(f"cannot write `{png}`: {error.strerror or error}")
         click.echo(f"wrote {png}", err=True)

@@ -146,38 +146,3 @@ def signal_text(network: Network, rows: list[BlockSignal]) -> str:
 
 def _values(row: BlockSignal) -> tuple[float, float, float, float]:
     return row.squared_mean, row.variance, row.branch_variance, row.grad_norm
-
-
-def signal_plot(runs: dict[str, list[BlockSignal]], path: str) -> None:
-    """The four statistics against depth, one line per network, as Brock et al. draw them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    titles = ("average channel squared mean", "average channel variance",
-              "residual branch variance", "input-gradient norm")  # fmt: skip
-    figure, axes = plt.subplots(1, 4, figsize=(16, 3.6), layout="constrained")
-    columns = [[] for _ in titles]  # every value of a panel, to choose its scale
-    for name, rows in runs.items():
-        depth = range(1, len(rows) + 1)
-        for axis, values, column in zip(
-            axes, zip(*(_values(r) for r in rows), strict=True), columns, strict=True
-        ):
-            axis.plot(depth, values, label=name)
-            column += values
-    for axis, title, column in zip(axes, titles, columns, strict=True):
-        axis.set_title(title, fontsize=10)
-        axis.set_xlabel("block")
-        positive = [v for v in column if v > 0]
-        # Log where values span orders of magnitude; a batch norm's branch (variance 1) is flat.
-        if positive and max(positive) > 10 * min(positive):
-            axis.set_yscale("log")
-        else:
-            low, high = min(column, default=0), max(column, default=1)
-            pad = max(0.05 * (high - low), 0.05 * abs(high), 1e-3)
-            axis.set_ylim(low - pad, high + pad)
-        axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    figure.savefig(path, dpi=120, format="png")
-    plt.close(figure)

@@ -510,11 +510,15 @@ def result_record(opts: TrainOptions, network, data, **fields) -> dict:
 
 
 def write_result(out: str, result: dict) -> None:
-    """OUT/result.json, and OUT/curves.png drawn from the metrics."""
+    """OUT/result.json, and OUT/curves.png and curves.svg drawn from the metrics."""
     from resdsl.files import atomic_write
-    from resdsl.train.curves import write_curves
 
     atomic_write(os.path.join(out, "result.json"), json.dumps(result, indent=2) + "\n")
+    try:  # `resdsl train` asks for matplotlib first; a trainer called from Python may lack it
+        from resdsl.charts.curves import write_curves
+    except ImportError:
+        say("note: no curves.png: matplotlib is not installed (pip install 'resdsl[train]')")
+        return
     write_curves(out)
 
 

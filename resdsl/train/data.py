@@ -148,6 +148,12 @@ def _names(values) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
 
 
+def class_labels(names, n: int) -> list[str]:
+    """The names of `n` classes: the data's, then the indices of those it does not name (a
+    model with more outputs than the data has classes)."""
+    return [str(names[i]) if i < len(names) else str(i) for i in range(n)]
+
+
 def _batch(path: str, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     batch = _unpickle(path)
     for key in ("data", label_key):

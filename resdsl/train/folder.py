@@ -33,7 +33,7 @@ KEPT_RESULTS = ("best.pt", "best.weights.h5", "result.json")
 # What a run writes before its first checkpoint: a run stopped that early (an interrupt while
 # loading, a framework failing to start) lost nothing, and a new run may start over it.
 STARTED_RUN = frozenset(
-    {"run.json", "model.py", "tensorboard", "metrics.jsonl", "curves.png", LOCK}
+    {"run.json", "model.py", "tensorboard", "metrics.jsonl", "curves.png", "curves.svg", LOCK}
 )
 # A lock held by a process that has not yet written its id (it is about to) is read again.
 _ATTEMPTS, _PAUSE_S = 200, 0.01
