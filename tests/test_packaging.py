@@ -51,6 +51,7 @@ def test_wheel_layout(wheel):
     assert "resdsl/grammars/resdsl.lark" in names
     assert "resdsl/backends/torch/__init__.py" in names
     assert "resdsl/backends/keras/__init__.py" in names
+    assert "resdsl/charts/style.py" in names  # issue 33's package, listed in pyproject.toml
     assert any(n.startswith("resdsl/backends/torch/templates/") for n in names)
     for backend in ("torch", "keras"):  # the precompiled templates and their stamp
         assert f"resdsl/backends/{backend}/templates/compiled/STAMP" in names

@@ -115,6 +115,12 @@ def test_what_cannot_be_drawn_is_one_line_and_exit_2(tmp_path):
     status, _, stderr = in_process("plot", run, "-o", out / "x.png")  # `out` does not exist
     assert status == 2 and stderr.startswith(f"error: cannot write `{out / 'x.png'}`: ")
     assert stderr.count("\n") == 1 and not out.exists()
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    status, _, stderr = in_process("plot", run, "-o", folder)
+    assert status == 2 and stderr.count("\n") == 1
+    assert stderr.startswith(f"error: cannot write `{folder}`: not a regular file")
+    assert list(folder.iterdir()) == []
 
 
 def test_the_command_runs_as_users_run_it(tmp_path):

@@ -24,7 +24,7 @@ from resdsl.interop.weight_files import refuse
     "--out",
     "output",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),  # a folder there is refused in one line when writing, as any failure
     help="the picture: FILE.png, FILE.svg or FILE.pdf",
 )
 def plot(runs: tuple[str, ...], output: str) -> None:
