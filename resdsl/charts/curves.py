@@ -107,7 +107,8 @@ def _finish_panel(axis, panel: str) -> None:
 
 
 def best_words(records: list[dict]) -> str:
-    """ "best test error 0.84% (epoch 11)", of the run of `records`."""
+    """The best test error of the run of `records` and its epoch, as the legend says them:
+    "best test error 0.84% (epoch 11)"."""
     best = best_record(records)
     return f"best test error {value('error', 'test', best):.2f}% (epoch {best['epoch']})"
 
