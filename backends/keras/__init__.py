@@ -43,11 +43,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from resdsl.codegen.layout import INDENT, LINE, Call, comment, docstring, flat, layout
 from resdsl.codegen.plan import (
     BlockClass,
     Divisible,
@@ -78,8 +78,6 @@ from resdsl.ir import (
     weighted,
 )
 
-LINE = 100  # the project's ruff line length
-INDENT = "    "
 # From this many blocks, the generated module raises Python's recursion limit (Keras walks
 # the graph recursively; ResNet-1202 needs it, ResNet-152 does not).
 DEEP_GRAPH_BLOCKS = 100
@@ -225,25 +223,28 @@ class Apply:
 
 
 def _statement(target: str, apply: Apply, source: str, depth: int = 1) -> list[str]:
-    """`target = ...` (or `return ...` when `target` is "return") as ruff formats it: on one
-    line when it fits, otherwise one argument per line with a trailing comma; under an `if`
-    where the apply has a guard."""
+    """`target = ...` (or `return ...` when `target` is "return"), laid out as ruff formats it
+    (:func:`resdsl.codegen.layout.layout`); under an `if` where the apply has a guard."""
     if apply.guard:
         if target != source:  # skipped, the statement would leave `target` unset
             raise PlanError("a layer that runs only where the block strides, first or last")
         pad = INDENT * depth
-        lines = _comment(apply.comment, pad) if apply.comment else []
+        lines = comment(apply.comment, pad) if apply.comment else []
         inner = Apply(apply.func, apply.args, apply.helper)
         return [*lines, f"{pad}if {apply.guard}:", *_statement(target, inner, source, depth + 1)]
+    lead = "return " if target == "return" else f"{target} = "
+    args = (source, *apply.args) if apply.helper else apply.args
     pad = INDENT * depth
-    lead = f"{pad}return " if target == "return" else f"{pad}{target} = "
-    args = [source, *apply.args] if apply.helper else list(apply.args)
-    tail = ")" if apply.helper else f")({source})"
-    lines = _comment(apply.comment, pad) if apply.comment else []
-    flat = f"{lead}{apply.func}({', '.join(args)}{tail}"
-    if len(flat) <= LINE:
-        return [*lines, flat]
-    return [*lines, f"{lead}{apply.func}(", *(f"{pad}{INDENT}{a}," for a in args), pad + tail]
+    lines = comment(apply.comment, pad) if apply.comment else []
+    call = Call(apply.func, args)
+    if apply.helper:
+        return [*lines, *layout(lead, call, depth)]
+    # a layer applied to its input: where the line is too long but the layer fits on its own,
+    # ruff splits the last brackets, the input's, first
+    head = f"{pad}{lead}{flat(call)}("
+    if len(f"{head}{source})") > LINE and len(head) <= LINE:
+        return [*lines, head, f"{pad}{INDENT}{source}", f"{pad})"]
+    return [*lines, *layout(lead, call, depth, f"({source})")]
 
 
 def _chain(applies: list[Apply], source: str, target: str, last: str, depth: int = 1) -> list:
@@ -256,27 +257,14 @@ def _chain(applies: list[Apply], source: str, target: str, last: str, depth: int
     return lines
 
 
-def _head(name: str, params: list[str]) -> str:
-    flat = f"def {name}({', '.join(params)}):"
-    if len(flat) <= LINE:
-        return flat
-    return "\n".join([f"def {name}(", *(f"{INDENT}{p}," for p in params), "):"])
+def _head(name: str, params: list[str], returns: str = "") -> str:
+    """A `def` line (or lines) as ruff formats it."""
+    return "\n".join(layout(f"def {name}", Call("", tuple(params)), 0, f"{returns}:"))
 
 
 def _doc(text: str, depth: int = 1) -> str:
-    """A docstring with its quotes, wrapped so that its lines fit."""
-    pad = INDENT * depth
-    lines = textwrap.wrap(
-        f'"""{text}"""', LINE - len(pad), break_long_words=False, break_on_hyphens=False
-    )
-    return f"\n{pad}".join(lines)
-
-
-def _comment(text: str, pad: str) -> list[str]:
-    return [
-        f"{pad}# {line}"
-        for line in textwrap.wrap(text, LINE - len(pad) - 2, break_on_hyphens=False)
-    ]
+    """A docstring, its first line without its indent (the template indents it)."""
+    return "\n".join(docstring(text, depth))[len(INDENT * depth) :]
 
 
 # --------------------------------------------------------------------------- emitters
@@ -1144,7 +1132,7 @@ def _build_model(network: Network, ctx: Context, stage_calls: list[str]) -> Func
         "pooling: str | None = None",
         "classifier_activation: str | None = None",
     )
-    signature = _head("build_model", list(params)).removesuffix(":") + " -> keras.Model:"
+    signature = _head("build_model", list(params), " -> keras.Model")
     doc = (
         f"The `{network.name}` network for channels-last images of `input_shape`, with a linear "
         'classifier of `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", '

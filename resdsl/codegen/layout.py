@@ -80,3 +80,11 @@ def docstring(text: str, depth: int) -> list[str]:
         return [f'{pad}"""{text}"""']
     lines = textwrap.wrap(text, LINE - len(pad), initial_indent='"""', break_on_hyphens=False)
     return [pad + line for line in lines] + [f'{pad}"""']
+
+
+def comment(text: str, pad: str) -> list[str]:
+    """A comment wrapped to the line length at indent `pad`."""
+    return [
+        f"{pad}# {line}"
+        for line in textwrap.wrap(text, LINE - len(pad) - 2, break_on_hyphens=False)
+    ]

@@ -67,7 +67,8 @@ def preact_basic_block(x, filters, stride, name):
 
 def stack(x, blocks, filters, stride, name):
     """A stage: `blocks` blocks by `preact_basic_block`, named `{name}_block1` to
-    `{name}_block{blocks}`; the first applies the stride."""
+    `{name}_block{blocks}`; the first applies the stride.
+    """
     x = preact_basic_block(x, filters, stride=stride, name=f"{name}_block1")
     for i in range(2, blocks + 1):
         x = preact_basic_block(x, filters, stride=1, name=f"{name}_block{i}")
@@ -84,7 +85,8 @@ def build_model(
     """The `preact_resnet18` network for channels-last images of `input_shape`, with a linear
     classifier of `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies
     one); defaults from the spec. As keras.applications: without `include_top`, the last feature
-    map, pooled by `pooling` ("avg" or "max") where given."""
+    map, pooled by `pooling` ("avg" or "max") where given.
+    """
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2)
     x = norm(x, "conv1_bn")

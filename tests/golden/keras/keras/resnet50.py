@@ -68,7 +68,8 @@ def bottleneck_block(x, filters, out_filters, stride, name):
 
 def stack(x, blocks, filters, out_filters, stride, name):
     """A stage: `blocks` blocks by `bottleneck_block`, named `{name}_block1` to
-    `{name}_block{blocks}`; the first applies the stride."""
+    `{name}_block{blocks}`; the first applies the stride.
+    """
     x = bottleneck_block(x, filters, out_filters, stride=stride, name=f"{name}_block1")
     for i in range(2, blocks + 1):
         x = bottleneck_block(x, filters, out_filters, stride=1, name=f"{name}_block{i}")
@@ -85,7 +86,8 @@ def build_model(
     """The `resnet50` network for channels-last images of `input_shape`, with a linear classifier of
     `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies one); defaults
     from the spec. As keras.applications: without `include_top`, the last feature map, pooled by
-    `pooling` ("avg" or "max") where given."""
+    `pooling` ("avg" or "max") where given.
+    """
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2)
     x = norm(x, "conv1_bn")
@@ -104,8 +106,6 @@ def build_model(
         return keras.Model(inputs, x, name="resnet50")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(
-        num_classes or NUM_CLASSES,
-        activation=classifier_activation,
-        name="predictions",
+        num_classes or NUM_CLASSES, activation=classifier_activation, name="predictions"
     )(x)
     return keras.Model(inputs, outputs, name="resnet50")

@@ -69,15 +69,12 @@ def preact_bottleneck_block(x, filters, out_filters, stride, name):
 
 def stack(x, blocks, filters, out_filters, stride, name):
     """A stage: `blocks` blocks by `preact_bottleneck_block`, named `{name}_block1` to
-    `{name}_block{blocks}`; the last applies the stride."""
+    `{name}_block{blocks}`; the last applies the stride.
+    """
     for i in range(1, blocks):
         x = preact_bottleneck_block(x, filters, out_filters, stride=1, name=f"{name}_block{i}")
     return preact_bottleneck_block(
-        x,
-        filters,
-        out_filters,
-        stride=stride,
-        name=f"{name}_block{blocks}",
+        x, filters, out_filters, stride=stride, name=f"{name}_block{blocks}"
     )
 
 
@@ -91,7 +88,8 @@ def build_model(
     """The `resnet50v2` network for channels-last images of `input_shape`, with a linear classifier
     of `num_classes` outputs (logits; `classifier_activation`, e.g. "softmax", applies one);
     defaults from the spec. As keras.applications: without `include_top`, the last feature map,
-    pooled by `pooling` ("avg" or "max") where given."""
+    pooled by `pooling` ("avg" or "max") where given.
+    """
     inputs = keras.Input(shape=input_shape or INPUT_SHAPE)
     x = conv(inputs, 64, 7, "conv1_conv", stride=2, bias=True)
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
@@ -110,8 +108,6 @@ def build_model(
         return keras.Model(inputs, x, name="resnet50v2")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(
-        num_classes or NUM_CLASSES,
-        activation=classifier_activation,
-        name="predictions",
+        num_classes or NUM_CLASSES, activation=classifier_activation, name="predictions"
     )(x)
     return keras.Model(inputs, outputs, name="resnet50v2")
