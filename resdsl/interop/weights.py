@@ -2,17 +2,11 @@
 
 Elaboration names every layer with weights in both frameworks, once, in the IR; the pairing of
 a PyTorch state-dict prefix with a Keras layer name is read from there (:func:`layer_pairs`).
-Tensors change layout on the way:
-
-* convolutions: PyTorch's (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out);
-  grouped kernels need nothing more, both frameworks keep each group's output channels together;
-  squeeze-excitation's 1x1 convolutions are convolutions like any other;
-* ECA's channel convolution (`channel_conv`): PyTorch's (1, 1, k) Conv1d weight is Keras' (k, 1, 1)
-  Conv1D kernel;
-* norms: weight, bias, running mean and variance are Keras' gamma, beta, moving mean and
-  variance (PyTorch's `num_batches_tracked` has no Keras counterpart and is left alone); a group
-  norm has the weight and bias only, Keras' gamma and beta;
-* linear layers: PyTorch's (out, in) weight is Keras' (in, out) kernel.
+Tensors change layout on the way, as each layer type says
+(:meth:`resdsl.ir.Layer.keras_weights`: which of its PyTorch tensors Keras holds, in which
+order, and the axes that take each to Keras' layout): a convolution's (out, in / groups, kh, kw)
+is Keras' (kh, kw, in / groups, out), a linear layer's (out, in) weight Keras' (in, out) kernel,
+a norm's weight, bias and running statistics Keras' gamma, beta and moving statistics.
 
 Layers without weights (pools, the blur pool's fixed filter, activations) are not paired.
 
@@ -32,7 +26,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 
-from resdsl.ir import Network
+from resdsl.ir import Layer, Network
 
 __all__ = [
     "PortError",
@@ -54,9 +48,8 @@ __all__ = [
     "torch_to_keras",
 ]
 
-# (torch prefix, keras layer name, kind: "conv" | "norm" | "linear" | "channel_conv")
-Pair = tuple[str, str, str]
-NORM_TENSORS = ("weight", "bias", "running_mean", "running_var")  # a group norm: the first two
+# (torch prefix, keras layer name, the layer)
+Pair = tuple[str, str, Layer]
 
 
 class PortError(ValueError):
@@ -98,10 +91,10 @@ def fit_problem(
 
 
 def layer_pairs(network: Network) -> list[Pair]:
-    """(PyTorch prefix, Keras layer name, kind) for every layer with weights, in PyTorch's
-    registration order; kind is the layer's op: conv, norm, linear or channel_conv. Read from
-    the IR, where elaboration named every layer in both frameworks."""
-    return [(torch, keras, layer.op) for torch, keras, layer in network.weighted_layers()]
+    """(PyTorch prefix, Keras layer name, layer) for every layer with weights, in PyTorch's
+    registration order. Read from the IR, where elaboration named every layer in both
+    frameworks."""
+    return list(network.weighted_layers())
 
 
 def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]]:
@@ -109,7 +102,7 @@ def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]
     (state-dict prefix, kind, weight shape); kind is "conv", "norm", "linear" or
     "channel_conv" (ECA's)."""
     return [
-        (torch, layer.op, layer.tensors()["weight"])
+        (torch, layer.op, next(iter(layer.tensors().values())))
         for torch, _, layer in network.weighted_layers()
     ]
 
@@ -117,7 +110,7 @@ def state_dict_layout(network: Network) -> list[tuple[str, str, tuple[int, ...]]
 def classifier(network: Network) -> tuple[str, str] | None:
     """(PyTorch prefix, Keras layer name) of `network`'s classifier, its last linear layer;
     None for a network without one."""
-    found = [(torch, keras) for torch, keras, kind in layer_pairs(network) if kind == "linear"]
+    found = [(torch, keras) for torch, keras, layer in layer_pairs(network) if layer.op == "linear"]
     return found[-1] if found else None
 
 
@@ -171,51 +164,53 @@ def _numpy(tensor):
     return np.asarray(tensor)
 
 
-def _torch_arrays(state: Mapping, prefix: str, kind: str, count: int) -> list:
-    """The Keras weights of one layer, in Keras' order, from a PyTorch state dict; `count` is
-    how many the Keras layer holds (a norm: 4 for batch norm, 2 for group norm)."""
+def _under(state_keys) -> dict[str, set[str]]:
+    """The tensor names of a state dict under each prefix (`layer1.0.bn1`: weight, bias, ...)."""
+    out: dict[str, set[str]] = {}
+    for key in state_keys:
+        prefix, _, name = key.rpartition(".")
+        out.setdefault(prefix, set()).add(name)
+    return out
 
-    def get(suffix: str, required: bool = True):
-        key = f"{prefix}.{suffix}"
-        if key not in state:
-            if required:
-                raise PortError(f"the PyTorch state has no `{key}`")
-            return None
-        return _numpy(state[key])
 
-    if kind == "norm":
-        if count == 2 and f"{prefix}.running_mean" in state:
-            raise PortError(f"`{prefix}` is a batch norm, its Keras counterpart a group norm")
-        return [get(s) for s in NORM_TENSORS[: 2 if count == 2 else 4]]
-    weight = get("weight")
-    bias = get("bias", required=False)
-    if kind == "conv":
-        arrays = [weight.transpose(2, 3, 1, 0)]
-    elif kind == "channel_conv":
-        arrays = [weight.transpose(2, 1, 0)]
-    else:
-        arrays = [weight.T]
-    return arrays + ([bias] if bias is not None else [])
+def _misfit(prefix: str, layer, names: dict[str, set[str]]) -> None:
+    problem = layer.misfit(names.get(prefix, set()))
+    if problem is not None:
+        raise PortError(f"`{prefix}` is {problem}")
+
+
+def _inverse(axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(axes)), key=axes.__getitem__))
 
 
 def state_dict_to_keras(
     state: Mapping, keras_model, pairs: list[Pair], skip: set[str] = frozenset()
 ) -> None:
     """Load a PyTorch state dict into `keras_model`, in place; `pairs` from :func:`layer_pairs`.
-    Keras layers named in `skip` keep their weights (a classifier replaced for fine-tuning)."""
+    Keras layers named in `skip` keep their weights (a classifier replaced for fine-tuning).
+    Each layer says which of its tensors Keras holds, in which order and layout
+    (:meth:`resdsl.ir.Layer.keras_weights`)."""
     _check_coverage(pairs, keras_model, state.keys(), skip)
-    for prefix, name, kind in pairs:
-        layer = _layer(keras_model, name)
-        arrays = _torch_arrays(state, prefix, kind, len(layer.weights))
-        expected = [tuple(w.shape) for w in layer.weights]
+    names = _under(state.keys())
+    for prefix, name, layer in pairs:
+        _misfit(prefix, layer, names)
+        keras_layer = _layer(keras_model, name)
+        arrays = []
+        for tensor, axes in layer.keras_weights():
+            key = f"{prefix}.{tensor}"
+            if key not in state:
+                raise PortError(f"the PyTorch state has no `{key}`")
+            array = _numpy(state[key])
+            arrays.append(array if axes is None else array.transpose(axes))
+        expected = [tuple(w.shape) for w in keras_layer.weights]
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
             raise PortError(
                 f"`{prefix}` ({', '.join(map(str, got))}) does not fit Keras layer `{name}` "
                 f"({', '.join(map(str, expected))})"
             )
-        layer.set_weights(
-            [a.astype(w.dtype) for a, w in zip(arrays, layer.get_weights(), strict=True)]
+        keras_layer.set_weights(
+            [a.astype(w.dtype) for a, w in zip(arrays, keras_layer.get_weights(), strict=True)]
         )
 
 
@@ -231,27 +226,19 @@ def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair]) -> dict:
     import torch
 
     _check_coverage(pairs, keras_model, state.keys())
+    names = _under(state.keys())
     out = {k: v.clone() if hasattr(v, "clone") else v for k, v in state.items()}
-    for prefix, name, kind in pairs:
+    for prefix, name, layer in pairs:
+        _misfit(prefix, layer, names)
         values = _layer(keras_model, name).get_weights()
-        if kind == "norm":
-            if len(values) not in (2, 4):
-                raise PortError(f"Keras layer `{name}` holds {len(values)} arrays, not a norm's")
-            if len(values) == 2 and f"{prefix}.running_mean" in out:
-                raise PortError(f"`{prefix}` is a batch norm, Keras layer `{name}` a group norm")
-            suffixes = list(NORM_TENSORS[: len(values)])
-            arrays = values
-        elif kind == "conv":
-            suffixes = ["weight", "bias"][: len(values)]
-            arrays = [values[0].transpose(3, 2, 0, 1), *values[1:]]
-        elif kind == "channel_conv":
-            suffixes = ["weight", "bias"][: len(values)]
-            arrays = [values[0].transpose(2, 1, 0), *values[1:]]
-        else:
-            suffixes = ["weight", "bias"][: len(values)]
-            arrays = [values[0].T, *values[1:]]
-        for suffix, array in zip(suffixes, arrays, strict=True):
-            key = f"{prefix}.{suffix}"
+        layout = layer.keras_weights()
+        if len(values) != len(layout):
+            raise PortError(
+                f"Keras layer `{name}` holds {len(values)} arrays; `{prefix}` has {len(layout)}"
+            )
+        for (tensor, axes), array in zip(layout, values, strict=True):
+            key = f"{prefix}.{tensor}"
+            array = array if axes is None else array.transpose(_inverse(axes))
             if key not in out:
                 raise PortError(f"the PyTorch model has no `{key}` for Keras layer `{name}`")
             if tuple(out[key].shape) != tuple(array.shape):

@@ -150,6 +150,17 @@ class Layer(Node):
         `rows` resizes a linear layer's output (a classifier sized by trained weights)."""
         return {}
 
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        """The layer's Keras weights in Keras' order, each as the PyTorch tensor it holds (a
+        name of :meth:`tensors`) and the axes that take that tensor to Keras' layout (None:
+        the same layout). Weight porting reads this in both directions."""
+        return ()
+
+    def misfit(self, names: set[str]) -> str | None:
+        """Why PyTorch tensors `names` (under the layer's prefix) cannot be this layer's,
+        where the layer can say it better than "missing" or "unexpected"; None otherwise."""
+        return None
+
     def words(self, activation: str = "relu") -> str:
         """The layer in a few words: `conv3x3/2 64 g32`, `batchnorm`, `se 256->16->256`."""
         return self.op
@@ -188,6 +199,11 @@ class ConvLayer(Layer):
             out["bias"] = (self.conv.out_channels,)
         return out
 
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        # (out, in / groups, kh, kw) is Keras' (kh, kw, in / groups, out): grouped kernels
+        # need nothing more, both frameworks keep each group's output channels together
+        return (("weight", (2, 3, 1, 0)),) + ((("bias", None),) if self.conv.bias else ())
+
     def words(self, activation: str = "relu") -> str:
         return self.conv.words()
 
@@ -214,6 +230,19 @@ class NormLayer(Layer):
         if self.kind == "batch":
             out["num_batches_tracked"] = ()
         return out
+
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        # gamma, beta and (batch norm) the moving mean and variance; PyTorch's step counter
+        # has no Keras counterpart
+        names = ("weight", "bias", "running_mean", "running_var")
+        return tuple((name, None) for name in names[: 4 if self.kind == "batch" else 2])
+
+    def misfit(self, names: set[str]) -> str | None:
+        if self.kind != "batch" and "running_mean" in names:
+            return f"a batch norm, where the network has a {self.kind} norm"
+        if self.kind == "batch" and names and "running_mean" not in names:
+            return "a norm without running statistics, where the network has a batch norm"
+        return None
 
     def words(self, activation: str = "relu") -> str:
         return f"{self.kind}norm"
@@ -317,6 +346,9 @@ class ChannelConvLayer(Layer):
     def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
         return {"weight": (1, 1, self.kernel)}
 
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        return (("weight", (2, 1, 0)),)  # (1, 1, k) Conv1d is Keras' (k, 1, 1) Conv1D kernel
+
 
 class EcaLayer(Layer):
     """Efficient channel attention (Wang et al.; timm's EcaModule): the channels' means, `conv`
@@ -382,6 +414,9 @@ class LinearLayer(Layer):
     def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
         rows = self.out_features if rows is None else rows
         return {"weight": (rows, self.in_features)} | ({"bias": (rows,)} if self.bias else {})
+
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        return (("weight", (1, 0)),) + ((("bias", None),) if self.bias else ())  # (out, in)
 
     def words(self, activation: str = "relu") -> str:
         return f"fc {self.in_features}->{self.out_features}"
