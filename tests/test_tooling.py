@@ -369,15 +369,17 @@ def test_catalogue_covers_every_code_with_its_example():
 
 
 def test_reference_lists_per_block_type_what_it_takes():
-    from resdsl.language import schema
+    from resdsl.blocks import RECIPES
+    from resdsl.blocks.residual import BOTTLENECK_ONLY
     from resdsl.tooling.catalogue import reference
 
     rows = {
         line.split(" | ")[1]: line for line in reference().splitlines() if "| `block` |" in line
     }
-    for kind, (layout, _) in schema.BLOCK_STRUCTURE.items():
-        for arg in schema.BOTTLENECK_ONLY:
-            assert (f"`{arg}` (" in rows[f"`{kind}`"]) == (layout == "bottleneck"), (kind, arg)
+    for kind, recipe in RECIPES.items():
+        for arg in BOTTLENECK_ONLY:
+            listed = f"`{arg}` (" in rows[f"`{kind}`"]
+            assert listed == (recipe.layout == "bottleneck"), (kind, arg)
 
 
 @pytest.mark.parametrize("name", ["catalogue", "reference", "coverage"])

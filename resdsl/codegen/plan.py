@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+from resdsl.blocks import RECIPES
 from resdsl.ir import (
     ActLayer,
     Block,
@@ -819,12 +820,12 @@ def _kernel(layer: ConvLayer) -> str:
 
 
 def _name_classes(classes: list[BlockClass]) -> None:
-    """`BasicBlock`, `Bottleneck`, `PreActBasicBlock`, `PreActBottleneck` from the blocks' layout
-    and pre-activation; classes that share one are told apart by the convolution that strides
+    """`BasicBlock`, `Bottleneck`, `PreActBasicBlock`, `PreActBottleneck` from the recipe's
+    words and pre-activation; classes that share one are told apart by the convolution that strides
     (`BottleneckStride1x1`), then numbered."""
     for cls in classes:
         block = cls.blocks[0]
-        base = ("Bottleneck",) if block.layout == "bottleneck" else ("Basic", "Block")
+        base = RECIPES[block.kind].class_words
         cls.words = ("PreAct",) * block.preact + ("Plain",) * (not cls.adds) + base
     strides = {id(c): _stride_name(c) for c in classes}
     for words in {c.words for c in classes}:

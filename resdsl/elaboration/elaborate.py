@@ -17,6 +17,7 @@ import math
 import os
 import re
 
+from resdsl.blocks import RECIPES, Builder
 from resdsl.ir import (
     ActLayer,
     AntiAliasSpec,
@@ -213,7 +214,7 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
         )
         layers.append(ConvLayer(torch="maxpool.0", keras="pool1_conv", conv=conv))
         if aa != "none":
-            layers.append(_anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
+            layers.append(anti_alias_layer(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
         if s.norm:
             layers += ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels)
             layers.append(ActLayer(torch=f"maxpool.{len(layers)}", keras=f"pool1_{ctx.keras_act}"))
@@ -226,13 +227,13 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
         pool = Pool(kind="max", kernel=3, stride=1, padding=1, zero_padded=zero_padded)
         return [
             PoolLayer(torch="maxpool.0", keras="pool1_pool", pool=pool),
-            _anti_alias(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2),
+            anti_alias_layer(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2),
         ]
     pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
     return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
 
 
-def _anti_alias(
+def anti_alias_layer(
     spec: AntiAliasSpec,
     torch: str,
     keras: str,
@@ -356,14 +357,11 @@ class _Context:
 
 
 def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Context) -> Block:
-    """A block's layers, named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation
-    blocks put `bn{k}` before `conv{k}`; `aa`, `se`) and keras.applications (`1_conv`, `1_bn`,
-    `1_relu`; V2's `preact_bn` before the first convolution, then `{k-1}_bn` before conv k).
-
-    With anti-aliasing, the convolution that would stride runs at stride 1 and the `aa` layer
-    strides after its activation (timm's `aa_layer`); channel attention ends the branch."""
+    """A block: its kind's recipe builds the layers (:mod:`resdsl.blocks`); here the widths,
+    where it anti-aliases, the channel attention that ends its branch, the shortcut and the
+    costs, which every kind shares."""
     b = spec.block
-    preact = b.preact
+    recipe = RECIPES[b.name]
     mid = max(1, inner_width(b, spec.width))
     first = max(1, mid // b.reduce_first)
     out = out_width(b, spec.width)
@@ -372,95 +370,21 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     # of one pixel changes nothing, as timm's.
     redilates = dilation != spec.dilation
     aa = spec.anti_alias if spec.anti_alias.kind != "none" and (stride > 1 or redilates) else None
-    # The first convolution's output is its own width only where `reduce_first` makes it so.
-    first_width = "first" if b.reduce_first > 1 else "mid"
-    # (kernel, source width, target width, strided, grouped and dilated, by the stage's
-    # dilation even in its first block: a basic block's second 3x3, as timm's)
-    if b.layout == "bottleneck":
-        stride_on = b.stride_on or "3x3"
-        plan = [
-            (1, "in", first_width, stride_on == "1x1", False, False),
-            (3, first_width, "mid", stride_on == "3x3", True, False),
-            (1, "mid", "out", False, False, False),
-        ]
-    else:
-        plan = [
-            (3, "in", first_width, True, True, False),
-            (3, first_width, "out", False, True, True),
-        ]
     widths = {"in": shape.channels, "first": first, "mid": mid, "out": out}
-    pre: list = []
-    branch: list = []
-    last = len(plan)
-    for number, (kernel, source, target, strided, spatial, by_stage) in enumerate(plan, start=1):
-        # A post-activation block normalises after each convolution; a pre-activation block
-        # before each, so its last convolution feeds the addition directly.
-        normed = not preact or number < last
-        conv_dilation = (spec.dilation if by_stage else dilation) if spatial else 1
-        conv = Conv(
-            in_channels=widths[source],
-            out_channels=widths[target],
-            kernel=kernel,
-            stride=stride if strided and aa is None else 1,
-            padding=conv_dilation * (kernel // 2),
-            dilation=conv_dilation,
-            groups=b.groups if spatial and b.layout == "bottleneck" else 1,
-            bias=ctx.bias(normed),
-        )
-        conv_layer = ConvLayer(
-            torch=f"conv{number}",
-            keras=f"{number}_conv",
-            conv=conv,
-            source=source,
-            target=target,
-            strided=strided and aa is None,
-            # Where no norm follows it, the last convolution starts the branch at zero.
-            zero_init=(preact or not ctx.normalised) and number == last and ctx.zero_last,
-            stage_dilated=by_stage,
-        )
-        blur = (
-            _anti_alias(aa, "aa", "aa", widths[target], stride, width=target, strided=True)
-            if strided and aa is not None
-            else None
-        )
-        if preact:
-            norm = ctx.norm(
-                f"bn{number}",
-                "preact_bn" if number == 1 else f"{number - 1}_bn",
-                widths[source],
-                width=source,
-            )
-            act = ActLayer(
-                torch=ctx.torch_act,
-                keras=f"preact_{ctx.keras_act}" if number == 1 else f"{number - 1}_{ctx.keras_act}",
-            )
-            (pre if number == 1 else branch).extend([*norm, act])
-            branch.append(conv_layer)
-            if blur is not None:
-                branch.append(blur)
-        else:
-            branch.append(conv_layer)
-            branch += ctx.norm(
-                f"bn{number}",
-                f"{number}_bn",
-                widths[target],
-                width=target,
-                zero_init=number == last and ctx.zero_last,
-            )
-            if number < last:
-                branch.append(ActLayer(torch=ctx.torch_act, keras=f"{number}_{ctx.keras_act}"))
-            if blur is not None:
-                branch.append(blur)
+    built = recipe.build(Builder(b, widths, stride, dilation, spec.dilation, aa, ctx))
+    pre, post = built.pre, built.post
+    branch = list(built.branch)
     attention = _attention(spec.attention, out)
     if attention is not None:
         branch.append(attention)
     branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
-    shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, preact, ctx)
+    shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, recipe.preact, ctx)
     _, shortcut_macs, shortcut_params, shortcut_stats = walk(shortcut.layers, shape)
-    post = () if preact else (ActLayer(torch=ctx.torch_act, keras="out"),)
+    post_shape, post_macs, post_params, post_stats = walk(post, branch_shape)
     return Block(
-        layout=b.layout,
-        preact=preact,
+        kind=b.name,
+        layout=recipe.layout,
+        preact=recipe.preact,
         attention=spec.attention.kind,
         anti_alias=aa.kind if aa is not None else "none",
         in_channels=shape.channels,
@@ -468,20 +392,20 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         mid_channels=mid,
         out_channels=out,
         stride=stride,
-        groups=b.groups if b.layout == "bottleneck" else 1,
+        groups=b.groups if recipe.grouped else 1,
         dilation=dilation,
         stage_dilation=spec.dilation,
         pre=tuple(pre),
         branch=tuple(branch),
         shortcut=shortcut,
         # The Keras name of the addition; a plain block has none.
-        add="" if shortcut.kind == "none" else "out" if preact else "add",
-        post=post,
+        add="" if shortcut.kind == "none" else "out" if recipe.preact else "add",
+        post=tuple(post),
         in_shape=shape,
-        out_shape=branch_shape,
-        params=params + shortcut_params,
-        norm_stats=norm_stats + shortcut_stats,
-        macs=macs + shortcut_macs,
+        out_shape=post_shape,
+        params=params + shortcut_params + post_params,
+        norm_stats=norm_stats + shortcut_stats + post_stats,
+        macs=macs + shortcut_macs + post_macs,
     )
 
 

@@ -98,6 +98,7 @@ class Block(Node):
     also anti-aliases a block that does not stride.
     """
 
+    kind: str  # the block kind, whose recipe built it (resdsl.blocks)
     layout: BlockLayout
     preact: bool
     attention: Literal["none", "se", "eca"]
@@ -139,7 +140,7 @@ class Block(Node):
     @property
     def type_name(self) -> str:
         """The block type in the language's words, for people: `preact_bottleneck`."""
-        return ("preact_" if self.preact else "") + self.layout
+        return self.kind
 
     @property
     def convs(self) -> tuple[Conv, ...]:

@@ -3,11 +3,11 @@ place that set it."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from resdsl.ir.node import Node, Span
 
-BlockLayout = Literal["basic", "bottleneck"]
+BlockLayout = str  # the recipe's structure in words: "basic", "bottleneck", ...
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
 StemPreset = Literal["imagenet", "cifar", "deep"]
 StemPool = Literal["max", "avg", "conv", "none"]
@@ -34,11 +34,9 @@ class StemSpec(Node):
 
 
 class BlockSpec(Node):
-    """A block type as data: its layout, whether it is pre-activation, and its widths.
-
-    `name` is the type as the spec wrote it (`preact_bottleneck`), kept for messages only: no
-    phase decides anything from it.
-    """
+    """A block kind and its arguments. `name` is the kind (`preact_bottleneck`): its recipe
+    in :data:`resdsl.blocks.RECIPES` builds the block's layers; `layout` and `preact` are the
+    recipe's structure in words, for the reports and importers."""
 
     name: str
     layout: BlockLayout
@@ -52,6 +50,11 @@ class BlockSpec(Node):
     # `block_reduce_first`, 2 in SENet-154).
     reduce_first: int
     span: Span | None
+    # The arguments of the kind beyond those above (a plugin's), sorted by name.
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, name: str) -> Any:
+        return dict(self.options)[name]
 
 
 class AttentionSpec(Node):

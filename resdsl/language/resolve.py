@@ -10,6 +10,7 @@ from __future__ import annotations
 import keyword
 from typing import Any
 
+from resdsl.blocks import COMMON_ARGUMENTS, RECIPES
 from resdsl.diagnostics import core as dx
 from resdsl.diagnostics.core import Diagnostics
 from resdsl.ir import (
@@ -33,7 +34,6 @@ from resdsl.language.extends import Merged
 from resdsl.language.schema import (
     ANTI_ALIASES,
     ATTENTIONS,
-    BLOCK_STRUCTURE,
     FIELDS,
     GENERATED_NAMES,
     HEADS,
@@ -201,8 +201,16 @@ def _block_spec(value, span: Span | None) -> BlockSpec | None:
     if value is None:
         return None
     name, args = value
-    layout, preact = BLOCK_STRUCTURE[name]
-    return BlockSpec(name=name, layout=layout, preact=preact, span=span, **args)
+    recipe = RECIPES[name]
+    common = {key: args.pop(key) for key in COMMON_ARGUMENTS}
+    return BlockSpec(
+        name=name,
+        layout=recipe.layout,
+        preact=recipe.preact,
+        span=span,
+        options=tuple(sorted(args.items())),
+        **common,
+    )
 
 
 def _shortcut_spec(value, span: Span | None) -> ShortcutSpec:

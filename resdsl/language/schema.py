@@ -8,6 +8,7 @@ compares).
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,32 +126,36 @@ _ONLY = {"width": {"deep"}, "first_width": {"deep"}, "kernel": {"imagenet", "cif
 for _name, _stem in STEMS.items():
     _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
 
-_BLOCK_READERS = {
-    "expansion": positive_number(MAX_EXPANSION),
-    "groups": whole_number(1, MAX_WIDTH),
-    "group_width": whole_number(1, MAX_WIDTH),
-    "width_factor": positive_number(64),
-    "stride_on": choice("1x1", "3x3"),
-    "reduce_first": whole_number(1, MAX_EXPANSION),
-}
-_BLOCK_DEFAULTS = {
-    "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None, "reduce_first": 1,
-}  # fmt: skip
-# Each block type's structure, as the IR records it: (layout, pre-activation).
-BLOCK_STRUCTURE = {
-    "basic": ("basic", False),
-    "bottleneck": ("bottleneck", False),
-    "preact_basic": ("basic", True),
-    "preact_bottleneck": ("bottleneck", True),
-}
-# Arguments only bottlenecks use. Basic blocks still read them, so that E401 and E405 can say
-# why they do not apply rather than "unknown argument"; the language reference lists them under
-# the bottlenecks alone.
-BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
-BLOCKS = {
-    name: Kind({"expansion": 1.0 if layout == "basic" else 4.0, **_BLOCK_DEFAULTS}, _BLOCK_READERS)
-    for name, (layout, _) in BLOCK_STRUCTURE.items()
-}
+
+class _BlockKinds(Mapping[str, Kind]):
+    """The block kinds as kinds with arguments, read from their recipes
+    (:mod:`resdsl.blocks`): a plugin's kind is one as soon as it is registered."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, Kind] = {}
+
+    def __getitem__(self, name: str) -> Kind:
+        from resdsl.blocks import COMMON_DEFAULTS, RECIPES
+
+        recipe = RECIPES[name]
+        kind = self._kinds.get(name)
+        if kind is None:
+            defaults = {**COMMON_DEFAULTS, **recipe.defaults}
+            kind = self._kinds[name] = Kind(defaults, dict(recipe.arguments))
+        return kind
+
+    def __iter__(self) -> Iterator[str]:
+        from resdsl.blocks import RECIPES
+
+        return iter(RECIPES)
+
+    def __len__(self) -> int:
+        from resdsl.blocks import RECIPES
+
+        return len(RECIPES)
+
+
+BLOCKS = _BlockKinds()
 
 _SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project", "kernel": 1}
 # A strided projection's kernel: odd, so that PyTorch's padding centres it.
@@ -345,7 +350,7 @@ FIELDS: dict[str, Field] = {
     "waive": Field(choice("halve_double"), stage=True, network=False),
 }
 # Each setting whose value is a kind, with its table, in the order the reference lists them.
-KIND_TABLES: dict[str, dict[str, Kind]] = {
+KIND_TABLES: dict[str, Mapping[str, Kind]] = {
     "stem": STEMS,
     "block": BLOCKS,
     "shortcut": SHORTCUTS,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from lsprotocol import types as lsp
 
 from resdsl import __version__
+from resdsl.blocks import RECIPES
 from resdsl.diagnostics.core import E_PARENT_OUTSIDE, Diagnostic, Diagnostics, sorted_diagnostics
 from resdsl.driver import Result, analyze_text
 from resdsl.ir import Network, NetworkDecl, Span, String
@@ -187,8 +188,9 @@ def arguments(key: str, kind: str) -> dict:
     if found is None or kind not in found[1]:
         return {}
     readers = found[1][kind].readers
-    if key == "block" and schema.BLOCK_STRUCTURE[kind][0] == "basic":
-        return {a: r for a, r in readers.items() if a not in schema.BOTTLENECK_ONLY}
+    if key == "block":
+        skipped = RECIPES[kind].inapplicable
+        return {a: r for a, r in readers.items() if a not in skipped}
     return dict(readers)
 
 

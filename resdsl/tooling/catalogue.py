@@ -15,6 +15,7 @@ import inspect
 import sys
 from collections.abc import Callable
 
+from resdsl.blocks import RECIPES
 from resdsl.diagnostics.core import CODES, render_text
 from resdsl.driver import analyze_text
 from resdsl.language import schema
@@ -176,11 +177,11 @@ def reference() -> str:
     out += ["| setting | kind | arguments (default; values) |", "| --- | --- | --- |"]
     for setting, kinds in schema.KIND_TABLES.items():
         for name, kind in kinds.items():
-            basic = setting == "block" and schema.BLOCK_STRUCTURE[name][0] == "basic"
+            skipped = RECIPES[name].inapplicable if setting == "block" else frozenset()
             args = "; ".join(
                 f"`{arg}` ({default_text(kind.defaults.get(arg))}; {describe_reader(reader)})"
                 for arg, reader in kind.readers.items()
-                if not (basic and arg in schema.BOTTLENECK_ONLY)
+                if arg not in skipped
             )
             out.append(f"| `{setting}` | `{name}` | {args or 'none'} |")
     return "\n".join(out).rstrip("\n") + "\n"

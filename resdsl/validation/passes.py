@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from resdsl.blocks import RECIPES
 from resdsl.diagnostics import core as dx
 from resdsl.diagnostics.core import Diagnostics, Label
 from resdsl.elaboration.elaborate import inner_width, out_width, walk
@@ -63,67 +64,23 @@ def _setting_span(stage: Stage, network: Network, key: str) -> Span:
 
 @register("blocks", "E401, E403-E406")
 def check_blocks(network: Network, diags: Diagnostics) -> None:
-    """Basic blocks take neither groups nor a stride placement; groups divide the
-    inner width; the expansion is at least 1."""
+    """Each block kind's own checks (its recipe's, :mod:`resdsl.blocks`): for the residual
+    blocks, groups divide the inner width, the expansion is at least 1, basic blocks take
+    neither groups nor a stride placement."""
     reported: set[tuple[int, str]] = set()
-
-    def once(span: Span, code: str, *args, **kwargs) -> None:
-        if (span.start, code) not in reported:
-            reported.add((span.start, code))
-            diags.add(code, *args, span=span, **kwargs)
-
     for stage in network.stages:
         block = stage.block
         where = block.span or stage.span
-        basic = block.layout == "basic"
-        if basic and (block.groups != 1 or block.group_width is not None):
-            once(
-                where,
-                dx.E_BASIC_GROUPS,
-                f"`{block.name}` blocks support neither groups nor group width",
-                help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
-            )
-        if basic and block.stride_on is not None:
-            once(
-                where,
-                dx.E_STRIDE_ON_BASIC,
-                f"`stride_on` places the stride inside a bottleneck; `{block.name}` has none",
-                help="remove `stride_on`",
-            )
-        mid = inner_width(block, stage.width)
-        if mid < 1:
-            once(
-                where,
-                dx.E_NO_WIDTH,
-                f"stage `{stage.name}`'s inner width rounds to 0 "
-                f"(width {stage.width} with this block's group width or width factor)",
-                label=f"in stage `{stage.name}`",
-                help="widen the stage, or raise `group_width` / `width_factor`",
-            )
-        elif not basic and mid % block.groups:
-            once(
-                where,
-                dx.E_GROUPS_DIVIDE,
-                f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",
-                label=f"inner width {mid} in stage `{stage.name}`",
-                help="choose groups that divide the width, or a `group_width`",
-            )
-        elif mid // block.reduce_first < 1:
-            once(
-                where,
-                dx.E_NO_WIDTH,
-                f"stage `{stage.name}`'s first convolution has no channels: inner width {mid} "
-                f"over `reduce_first: {block.reduce_first}`",
-                label=f"in stage `{stage.name}`",
-                help="lower `reduce_first` or widen the stage",
-            )
-        if block.expansion < 1:
-            once(
-                where,
-                dx.E_EXPANSION,
-                f"expansion {block.expansion:g} is below 1: blocks would narrow their output",
-                help="use an expansion of 1 (basic) or more (4 for bottlenecks)",
-            )
+        recipe = RECIPES[block.name]
+        if recipe.check is None:
+            continue
+
+        def report(code: str, *args, where=where, **kwargs) -> None:
+            if (where.start, code) not in reported:
+                reported.add((where.start, code))
+                diags.add(code, *args, span=where, **kwargs)
+
+        recipe.check(stage, block, inner_width(block, stage.width), report)
 
 
 # --------------------------------------------------------------------------- design rule

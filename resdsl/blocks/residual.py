@@ -1,0 +1,218 @@
+"""The residual blocks of He et al.: basic (two 3x3 convolutions) and bottleneck (1x1, 3x3,
+1x1), each post-activation (the 2015 paper: a norm after each convolution, the activation
+after the addition) or pre-activation (the 2016 paper: a norm and activation before each
+convolution), named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation blocks put
+`bn{k}` before `conv{k}`) and keras.applications (`1_conv`, `1_bn`, `1_relu`; V2's
+`preact_bn` before the first convolution, then `{k-1}_bn` before convolution k).
+
+With anti-aliasing, the convolution that would stride runs at stride 1 and the anti-aliasing
+layer strides after its activation (timm's `aa_layer`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
+from resdsl.diagnostics import core as dx
+from resdsl.ir import Conv, ConvLayer
+from resdsl.language.schema import MAX_EXPANSION, MAX_WIDTH
+from resdsl.language.values import choice, positive_number, whole_number
+
+
+class Step(NamedTuple):
+    """One convolution of a block, and what it takes of the block."""
+
+    kernel: int
+    source: str  # the width it reads: "in", "first", "mid"
+    target: str  # the width it writes
+    strided: bool  # applies the block's stride (or, with anti-aliasing, is followed by it)
+    spatial: bool  # grouped (in a grouped kind) and dilated
+    # dilated by the stage's dilation even in a dilated stage's first block (a basic block's
+    # second 3x3, as timm's `dilation`; the others take the block's own, `first_dilation`)
+    by_stage: bool = False
+
+
+def _basic_steps(spec) -> list[Step]:
+    return [Step(3, "in", "first", True, True), Step(3, "first", "out", False, True, True)]
+
+
+def _bottleneck_steps(spec) -> list[Step]:
+    on_1x1 = spec.stride_on == "1x1"  # None: the 3x3 strides (torchvision)
+    return [
+        Step(1, "in", "first", on_1x1, False),
+        Step(3, "first", "mid", not on_1x1, True),
+        Step(1, "mid", "out", False, False),
+    ]
+
+
+def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool) -> BlockLayers:
+    """A block of `steps` convolutions: post-activation, a norm after each and the
+    activation between them; pre-activation, a norm and activation before each (the first
+    pair before the branch splits off)."""
+    spec, widths = build.spec, build.widths
+    aa = build.anti_alias
+    # The first convolution's output is a width of its own only where `reduce_first` makes it
+    # so; elsewhere it is the inner width, and the generated class says so.
+    if spec.reduce_first == 1:
+        steps = [
+            step._replace(**{k: "mid" for k in ("source", "target") if getattr(step, k) == "first"})
+            for step in steps
+        ]
+    pre: list = []
+    branch: list = []
+    last = len(steps)
+    for number, step in enumerate(steps, start=1):
+        # A post-activation block normalises after each convolution; a pre-activation block
+        # before each, so its last convolution feeds the addition directly.
+        normed = not preact or number < last
+        dilation = build.stage_dilation if step.by_stage else build.dilation
+        dilation = dilation if step.spatial else 1
+        strides_here = step.strided and aa is None
+        conv = Conv(
+            in_channels=widths[step.source],
+            out_channels=widths[step.target],
+            kernel=step.kernel,
+            stride=build.stride if strides_here else 1,
+            padding=dilation * (step.kernel // 2),
+            dilation=dilation,
+            groups=spec.groups if step.spatial and grouped else 1,
+            bias=build.bias(normed),
+        )
+        conv_layer = ConvLayer(
+            torch=f"conv{number}",
+            keras=f"{number}_conv",
+            conv=conv,
+            source=step.source,
+            target=step.target,
+            strided=strides_here,
+            # Where no norm follows it, the last convolution starts the branch at zero.
+            zero_init=(preact or not build.normalised) and number == last and build.zero_last,
+            stage_dilated=step.by_stage,
+        )
+        blur = (
+            [build.anti_aliasing("aa", "aa", step.target)]
+            if step.strided and aa is not None
+            else []
+        )
+        if preact:
+            keras = "preact_{}" if number == 1 else f"{number - 1}_{{}}"
+            norm = build.norm(f"bn{number}", keras.format("bn"), step.source)
+            act = build.act(keras.format("{act}"))
+            (pre if number == 1 else branch).extend([*norm, act])
+            branch += [conv_layer, *blur]
+        else:
+            branch.append(conv_layer)
+            zero = number == last and build.zero_last
+            branch += build.norm(f"bn{number}", f"{number}_bn", step.target, zero_init=zero)
+            if number < last:
+                branch.append(build.act(f"{number}_{{act}}"))
+            branch += blur
+    post = () if preact else (build.act("out"),)
+    return BlockLayers(pre=tuple(pre), branch=tuple(branch), post=post)
+
+
+def _check(stage, block, mid: int, report) -> None:
+    """Groups divide the inner width, the first convolution keeps a channel, the expansion is
+    at least 1; a basic block takes neither groups nor a stride placement."""
+    basic = block.layout == "basic"
+    if basic and (block.groups != 1 or block.group_width is not None):
+        report(
+            dx.E_BASIC_GROUPS,
+            f"`{block.name}` blocks support neither groups nor group width",
+            help="use `bottleneck(groups: 32, group_width: 4)` for ResNeXt",
+        )
+    if basic and block.stride_on is not None:
+        report(
+            dx.E_STRIDE_ON_BASIC,
+            f"`stride_on` places the stride inside a bottleneck; `{block.name}` has none",
+            help="remove `stride_on`",
+        )
+    if mid < 1:
+        report(
+            dx.E_NO_WIDTH,
+            f"stage `{stage.name}`'s inner width rounds to 0 "
+            f"(width {stage.width} with this block's group width or width factor)",
+            label=f"in stage `{stage.name}`",
+            help="widen the stage, or raise `group_width` / `width_factor`",
+        )
+    elif not basic and mid % block.groups:
+        report(
+            dx.E_GROUPS_DIVIDE,
+            f"{block.groups} groups do not divide stage `{stage.name}`'s inner width {mid}",
+            label=f"inner width {mid} in stage `{stage.name}`",
+            help="choose groups that divide the width, or a `group_width`",
+        )
+    elif mid // block.reduce_first < 1:
+        report(
+            dx.E_NO_WIDTH,
+            f"stage `{stage.name}`'s first convolution has no channels: inner width {mid} "
+            f"over `reduce_first: {block.reduce_first}`",
+            label=f"in stage `{stage.name}`",
+            help="lower `reduce_first` or widen the stage",
+        )
+    if block.expansion < 1:
+        report(
+            dx.E_EXPANSION,
+            f"expansion {block.expansion:g} is below 1: blocks would narrow their output",
+            help="use an expansion of 1 (basic) or more (4 for bottlenecks)",
+        )
+
+
+# Every residual block's arguments. Basic blocks read the bottleneck's too, so that their check
+# can say why they do not apply (E401, E405) rather than "unknown argument".
+ARGUMENTS = {
+    "expansion": positive_number(MAX_EXPANSION),
+    "groups": whole_number(1, MAX_WIDTH),
+    "group_width": whole_number(1, MAX_WIDTH),
+    "width_factor": positive_number(64),
+    "stride_on": choice("1x1", "3x3"),
+    "reduce_first": whole_number(1, MAX_EXPANSION),
+}
+DEFAULTS = {
+    "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None, "reduce_first": 1,
+}  # fmt: skip
+DOCS = {
+    "expansion": "the output width over the stage's width",
+    "groups": "groups of the 3x3 convolution (ResNeXt's cardinality)",
+    "group_width": "each group's width at stage width 64 (ResNeXt's d in 32x4d)",
+    "width_factor": "the inner width over the stage's width (Wide ResNet)",
+    "stride_on": "the convolution that strides: `3x3` (torchvision) or `1x1` (Caffe, v1)",
+    "reduce_first": "the first convolution's output is the inner width over this",
+}
+BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
+
+
+def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRecipe:
+    steps = _bottleneck_steps if bottleneck else _basic_steps
+
+    def build(builder: Builder) -> BlockLayers:
+        return convolutions(builder, steps(builder.spec), bottleneck, preact)
+
+    return BlockRecipe(
+        name=name,
+        summary=summary,
+        build=build,
+        arguments=ARGUMENTS,
+        defaults={"expansion": 4.0 if bottleneck else 1.0, **DEFAULTS},
+        layout="bottleneck" if bottleneck else "basic",
+        class_words=("Bottleneck",) if bottleneck else ("Basic", "Block"),
+        preact=preact,
+        grouped=bottleneck,
+        inapplicable=frozenset() if bottleneck else BOTTLENECK_ONLY,
+        check=_check,
+        docs=DOCS,
+    )
+
+
+RECIPES = (
+    _recipe("basic", "two 3x3 convolutions (ResNet-18/34)", False, False),
+    _recipe("bottleneck", "1x1, 3x3 and 1x1 convolutions (ResNet-50 and deeper)", True, False),
+    _recipe("preact_basic", "two 3x3 convolutions, each after a norm and activation", False, True),
+    _recipe(
+        "preact_bottleneck",
+        "1x1, 3x3 and 1x1 convolutions, each after a norm and activation",
+        True,
+        True,
+    ),
+)
