@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
+from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, comment, docstring, flat, layout
 from resdsl.codegen.plan import (
     BlockClass,
@@ -58,6 +60,7 @@ from resdsl.codegen.plan import (
     Sym,
     align,
     block_doc,
+    layer_fields,
     optional,
 )
 from resdsl.ir import (
@@ -190,6 +193,7 @@ class Module:
     blur_pool: bool
     ceil_pool: bool
     drop_path: DropPath | None
+    plugin_helpers: tuple[str, ...]
     functions: tuple[Function, ...]
 
 
@@ -527,8 +531,22 @@ def _applies(layers, scope: Scope, ctx: Context, fields: list[dict] | None = Non
     for number, layer in enumerate(layers):
         previous = layers[number - 1] if number else None
         values = fields[number] if fields is not None else None
-        out += EMITTERS[type(layer)](layer, values, scope, ctx, previous)
+        emit = EMITTERS.get(type(layer))
+        out += (emit or _plugin)(layer, values, scope, ctx, previous)
     return out
+
+
+def _plugin(layer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
+    """A plugin's layer type (:mod:`resdsl.codegen.emitters`): its emitter gets the fields as
+    the code writes them and the layer's name, and its helper class is written once."""
+    found = emitter("keras", layer.op)
+    if found is None:
+        raise PlanError(f"a layer of type `{layer.op}`, which no Keras emitter writes")
+    literal = layer_fields(layer)
+    fields = {key: scope.value(f, key, value) for key, value in literal.items()}
+    call = found.emit({**fields, "name": scope.name(layer.keras)})
+    ctx.uses.add(f"plugin:{layer.op}")
+    return [Apply(call.head, call.args)]
 
 
 # --------------------------------------------------------------------------- shortcuts
@@ -1046,6 +1064,9 @@ def _module(network: Network) -> Module:
         blur_pool="BlurPool2D" in ctx.uses,
         ceil_pool="CeilAveragePooling2D" in ctx.uses,
         drop_path=drop_path,
+        plugin_helpers=tuple(
+            e.helper for op, e in PLUGIN_EMITTERS["keras"].items() if f"plugin:{op}" in ctx.uses
+        ),
         functions=tuple(functions),
     )
 

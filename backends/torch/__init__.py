@@ -39,6 +39,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from resdsl import __version__
+from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
+from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
 from resdsl.codegen.plan import (
     OPTION_DEFAULTS,
@@ -240,6 +242,14 @@ _EMITTERS = {
 }
 
 
+def _module_call(op: str, fields: dict, activation: str) -> Call | str:
+    """The module of a layer of type `op`: the built-in types' emitters, else a plugin's
+    (:mod:`resdsl.codegen.emitters`), which gets its fields as the code writes them."""
+    if op in _EMITTERS:
+        return _EMITTERS[op](fields, activation)
+    return emitter("torch", op).emit({key: str(value) for key, value in fields.items()})
+
+
 # --------------------------------------------------------------------------- the plan
 
 
@@ -277,6 +287,8 @@ class TorchPlan(Plan):
         for layer in self.layers():
             if (text := _implied(layer, network)) is not None:
                 self.problem(text)
+            if layer.op not in _EMITTERS and emitter("torch", layer.op) is None:
+                self.problem(f"a layer of type `{layer.op}`, which no PyTorch emitter writes")
         self.downsample = self._shortcut_attribute()
         # Each class's pre-activation, branch and post-activation as units.
         self.parts = {
@@ -390,7 +402,7 @@ def _register(
             continue
         seen[unit.attr] = unit
         parts = [
-            _EMITTERS[op](values, plan.activation)
+            _module_call(op, values, plan.activation)
             for op, values in zip(unit.ops, unit.fields, strict=True)
         ]
         module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
@@ -493,7 +505,7 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
 def _shortcut_module(plan: TorchPlan, outcome: Outcome | None, marks: bool) -> str | Call:
     if outcome is None:
         return "None"
-    parts = tuple(_EMITTERS[op](dict(values), plan.activation) for op, values in outcome.layers)
+    parts = tuple(_module_call(op, dict(values), plan.activation) for op, values in outcome.layers)
     return Call("FromInput" if marks and outcome.source == "input" else "nn.Sequential", parts)
 
 
@@ -678,6 +690,9 @@ def _render_module(plan: TorchPlan) -> str:
         drop_path=plan.drop_path,
         drop_path_rate=_float(conventions.stochastic_depth),
         total_blocks=network.total_blocks,
+        plugin_helpers=[
+            e.helper for op, e in PLUGIN_EMITTERS["torch"].items() if e.helper and plan.uses(op)
+        ],
         block_classes=[_render_class(plan, c) for c in plan.classes],
         functions=[_render_function(plan, f) for f in plan.functions],
         stride_last=plan.stride_last,

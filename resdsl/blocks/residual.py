@@ -33,11 +33,11 @@ class Step(NamedTuple):
     by_stage: bool = False
 
 
-def _basic_steps(spec) -> list[Step]:
+def basic_steps(spec) -> list[Step]:
     return [Step(3, "in", "first", True, True), Step(3, "first", "out", False, True, True)]
 
 
-def _bottleneck_steps(spec) -> list[Step]:
+def bottleneck_steps(spec) -> list[Step]:
     on_1x1 = spec.stride_on == "1x1"  # None: the 3x3 strides (torchvision)
     return [
         Step(1, "in", "first", on_1x1, False),
@@ -112,7 +112,7 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
     return BlockLayers(pre=tuple(pre), branch=tuple(branch), post=post)
 
 
-def _check(stage, block, mid: int, report) -> None:
+def check(stage, block, mid: int, report) -> None:
     """Groups divide the inner width, the first convolution keeps a channel, the expansion is
     at least 1; a basic block takes neither groups nor a stride placement."""
     basic = block.layout == "basic"
@@ -184,7 +184,7 @@ BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
 
 
 def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRecipe:
-    steps = _bottleneck_steps if bottleneck else _basic_steps
+    steps = bottleneck_steps if bottleneck else basic_steps
 
     def build(builder: Builder) -> BlockLayers:
         return convolutions(builder, steps(builder.spec), bottleneck, preact)
@@ -200,7 +200,7 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
         preact=preact,
         grouped=bottleneck,
         inapplicable=frozenset() if bottleneck else BOTTLENECK_ONLY,
-        check=_check,
+        check=check,
         docs=DOCS,
     )
 

@@ -13,6 +13,7 @@ import sys
 import click
 
 from resdsl import __version__
+from resdsl.blocks.registry import PluginError
 from resdsl.cli._common import EXIT_OK, EXIT_SPEC, EXIT_USAGE, report
 
 __all__ = ["EXIT_OK", "EXIT_SPEC", "EXIT_USAGE", "main", "report"]
@@ -73,6 +74,9 @@ class _Group(click.Group):
         except BrokenPipeError:  # `resdsl ir x | head`
             sys.stderr.close()
             sys.exit(EXIT_OK)
+        except PluginError as error:  # an installed block plugin that does not load
+            click.echo(f"error: {error}", err=True)
+            sys.exit(EXIT_USAGE)
 
 
 _EPILOG = """\b

@@ -927,6 +927,8 @@ def block_doc(cls: BlockClass) -> str:
             )
         elif layer.op in _ATTENTION:
             extras.append(f"{_ATTENTION[layer.op]} ends the branch")
+        elif layer.summary:  # a plugin's layer type says what it does
+            extras.append(layer.summary)
     tail = "".join(f"; {extra}" for extra in extras)
     if isinstance(sequence[0], NormLayer):
         plain = "" if cls.adds else "; no shortcut (a plain network)"

@@ -38,6 +38,7 @@ from resdsl.ir.layers import (
     ChannelConvLayer,
     Conv,
     ConvLayer,
+    Cost,
     DropoutLayer,
     EcaLayer,
     GlobalPoolLayer,
@@ -52,6 +53,7 @@ from resdsl.ir.layers import (
     SqueezeExciteLayer,
     Width,
     layer_stride,
+    register_layer,
     weighted,
 )
 from resdsl.ir.network import (
@@ -124,6 +126,7 @@ __all__ = [
     "ConvBias",
     "ConvLayer",
     "Conventions",
+    "Cost",
     "Dims",
     "Discriminator",
     "DropoutLayer",
@@ -170,5 +173,6 @@ __all__ = [
     "Waiver",
     "Width",
     "layer_stride",
+    "register_layer",
     "weighted",
 ]

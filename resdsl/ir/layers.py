@@ -3,6 +3,7 @@ them."""
 
 from __future__ import annotations
 
+import typing
 from typing import Annotated, Literal, NamedTuple
 
 from resdsl.ir.node import Discriminator, Node
@@ -127,6 +128,9 @@ class Layer(Node):
 
     torch: str
     keras: str
+    # What the layer does, in a phrase for generated docstrings ("a learned scale per
+    # channel"); the built-in types are described by the planner, a plugin's by this.
+    summary = ""  # a class attribute (not annotated: the IR's fields are its annotations)
 
     def out_shape(self, shape: Shape) -> Shape:
         return shape
@@ -458,6 +462,29 @@ AnyLayer = Annotated[
     | GlobalPoolLayer,
     Discriminator("op"),
 ]
+_BUILT_IN = typing.get_args(typing.get_args(AnyLayer)[0])
+
+
+# Layer types that packages add (resdsl.blocks' plugins), each a subclass of `Layer` with its
+# own `op`. They join `AnyLayer` in the IR's pydantic models (resdsl.ir.models).
+PLUGIN_LAYERS: list[type[Layer]] = []
+
+
+def register_layer(layer_type: type[Layer]) -> None:
+    """Add a layer type: elaboration may then put it in a block, and the IR's models (dumps,
+    the JSON Schema) know it by its `op`."""
+    if not (isinstance(layer_type, type) and issubclass(layer_type, Layer)):
+        raise TypeError(f"{layer_type!r} is not a subclass of resdsl.ir.Layer")
+    op = layer_type._defaults.get("op")
+    taken = {cls._defaults.get("op") for cls in PLUGIN_LAYERS if cls is not layer_type}
+    taken |= {cls._defaults.get("op") for cls in _BUILT_IN}
+    if not isinstance(op, str) or op in taken:
+        raise ValueError(f"layer type {layer_type.__name__} needs an `op` of its own, not {op!r}")
+    if layer_type not in PLUGIN_LAYERS:
+        PLUGIN_LAYERS.append(layer_type)
+        from resdsl.ir import models
+
+        models.forget()
 
 
 def weighted(layers) -> list:

@@ -41,6 +41,7 @@ def _models() -> dict[type, type[BaseModel]]:
         for v in vars(module).values()
         if isinstance(v, type) and issubclass(v, Node) and v.__module__ == module.__name__
     ]
+    nodes += layers.PLUGIN_LAYERS
     models: dict[type, type[BaseModel]] = {Node: _Model}
     for node in nodes[1:]:  # in the order of definition: bases before their subclasses
         (base,) = node.__bases__
@@ -59,6 +60,9 @@ def _models() -> dict[type, type[BaseModel]]:
     # resdsl.ir's names (node classes, the unions and literals built of them, typing's names)
     # with every node class replaced by its model.
     namespace = {name: value for module in _MODULES for name, value in vars(module).items()}
+    if layers.PLUGIN_LAYERS:  # the union of layer types, with the plugins'
+        union = typing.Union[(*layers._BUILT_IN, *layers.PLUGIN_LAYERS)]
+        namespace["AnyLayer"] = typing.Annotated[union, Discriminator("op")]
     names = {name: _translate(value, models) for name, value in namespace.items()}
     for model in models.values():
         model.model_rebuild(_types_namespace=names)
@@ -80,6 +84,12 @@ def _translate(value: Any, models: dict[type, type[BaseModel]]) -> Any:
     if origin in (typing.Union, types.UnionType):
         return typing.Union[args]  # noqa: UP007 - the members are only known here
     return origin[args]
+
+
+def forget() -> None:
+    """Build the models again on next use (a plugin registered a layer type)."""
+    _models.cache_clear()
+    _nodes.cache_clear()
 
 
 def model(node_class: type) -> type[BaseModel]:

@@ -23,6 +23,7 @@ def root(context, missing=missing):
     l_0_minus_inf_padding = resolve('minus_inf_padding')
     l_0_blur_pool = resolve('blur_pool')
     l_0_ceil_pool = resolve('ceil_pool')
+    l_0_plugin_helpers = resolve('plugin_helpers')
     l_0_functions = resolve('functions')
     pass
     yield '"""`'
@@ -147,6 +148,12 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    for l_1_helper in (undefined(name='plugin_helpers') if l_0_plugin_helpers is missing else l_0_plugin_helpers):
+        _loop_vars = {}
+        pass
+        yield str(l_1_helper)
+        yield '\n\n\n'
+    l_1_helper = missing
     l_1_loop = missing
     for l_1_function, l_1_loop in LoopContext((undefined(name='functions') if l_0_functions is missing else l_0_functions), undefined):
         _loop_vars = {}
@@ -167,4 +174,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=29&3=31&5=35&9=37&14=39&21=43&22=45&23=47&24=50&25=52&26=55&28=60&31=64&32=67&33=69&37=72&38=78&39=80&41=86&42=88&44=94&45=96&47=102&48=104&50=110&51=112&53=118&54=120&56=126&57=128&59=134&60=136&62=142&63=144&65=151&66=154&67=156&68=158&69=161&71=164'
+debug_info = '1=30&3=32&5=36&9=38&14=40&21=44&22=46&23=48&24=51&25=53&26=56&28=61&31=65&32=68&33=70&37=73&38=79&39=81&41=87&42=89&44=95&45=97&47=103&48=105&50=111&51=113&53=119&54=121&56=127&57=129&59=135&60=137&62=143&63=145&65=151&66=154&70=158&71=161&72=163&73=165&74=168&76=171'

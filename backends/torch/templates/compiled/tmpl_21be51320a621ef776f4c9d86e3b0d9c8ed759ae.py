@@ -32,6 +32,7 @@ def root(context, missing=missing):
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_from_input = resolve('from_input')
+    l_0_plugin_helpers = resolve('plugin_helpers')
     l_0_block_classes = resolve('block_classes')
     l_0_functions = resolve('functions')
     l_0_make_stage = resolve('make_stage')
@@ -158,6 +159,13 @@ def root(context, missing=missing):
     if (undefined(name='from_input') if l_0_from_input is missing else l_0_from_input):
         pass
         yield '\n\nclass FromInput(nn.Sequential):\n    """A shortcut that reads a pre-activation block\'s input rather than its pre-activated\n    input (keras\' ResNetV2 subsamples the input itself; projections read the pre-activation).\n    """\n'
+    for l_1_helper in (undefined(name='plugin_helpers') if l_0_plugin_helpers is missing else l_0_plugin_helpers):
+        _loop_vars = {}
+        pass
+        yield '\n\n'
+        yield str(l_1_helper)
+        yield '\n'
+    l_1_helper = missing
     for l_1_block in (undefined(name='block_classes') if l_0_block_classes is missing else l_0_block_classes):
         _loop_vars = {}
         pass
@@ -295,4 +303,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=59&3=61&5=63&6=65&7=73&8=75&9=77&17=80&22=84&27=88&28=91&29=93&30=95&31=98&32=100&34=102&35=105&36=107&40=110&43=113&47=116&50=119&52=125&68=128&71=131&73=137&81=140&84=143&86=149&89=152&91=158&99=161&102=165&104=167&107=171&109=173&120=177&121=180&123=183&124=186&126=189&129=192&131=195&136=198&141=204&142=207&144=209&145=212&150=216&151=218&153=222&155=224&156=227&158=230&159=233&161=236&162=239&167=243&169=245&180=251&181=254&185=256&193=260&194=263&200=267&201=270&204=274&205=277&212=281&213=284&218=288&219=292'
+debug_info = '1=60&3=62&5=64&6=66&7=74&8=76&9=78&17=81&22=85&27=89&28=92&29=94&30=96&31=99&32=101&34=103&35=106&36=108&40=111&43=114&47=117&50=120&52=126&68=129&71=132&73=138&81=141&84=144&86=150&89=153&91=159&99=162&102=166&104=169&107=173&109=175&112=179&114=181&125=185&126=188&128=191&129=194&131=197&134=200&136=203&141=206&146=212&147=215&149=217&150=220&155=224&156=226&158=230&160=232&161=235&163=238&164=241&166=244&167=247&172=251&174=253&185=259&186=262&190=264&198=268&199=271&205=275&206=278&209=282&210=285&217=289&218=292&223=296&224=300'
