@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench experiments gpu-evidence gpu-wheels golden grammar templates vscode clean
+.PHONY: setup run test conformance lint fuzz bench experiments gpu-evidence gpu-wheels golden grammar words templates vscode clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -77,6 +77,10 @@ golden: setup
 grammar: setup
 	$(PY) -c "from resdsl.language.parser import build_tables; \
 	open('grammars/resdsl.tables', 'w').write(build_tables())"
+
+# The lexer's and the VS Code grammar's word lists, from the schema and the block registry.
+words: setup
+	$(PY) -m resdsl.tooling.vocabulary
 
 # Precompiled templates (see resdsl.codegen.backends.template_environment); rerun after editing a template.
 templates: setup

@@ -24,6 +24,7 @@ pytest.importorskip("pygls", reason="needs pygls (the lsp extra)")
 from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
+from resdsl.blocks import RECIPES  # noqa: E402
 from resdsl.driver import analyze_text  # noqa: E402
 from resdsl.language import schema  # noqa: E402
 from resdsl.lsp.server import LineIndex, Specs, kinds_of, uri_of  # noqa: E402
@@ -284,8 +285,10 @@ async def test_hover_and_inlay_hints_on_resnet50(client: LanguageClient):
     assert "**`block`**" in shown and "`preact_bottleneck`" in shown
     shown = await hover(client, uri, line, lines[line].index("bottleneck") + 2)
     assert "**`bottleneck`**" in shown and "`stride_on`" in shown
+    assert RECIPES["bottleneck"].summary in shown  # the block registry's words
     shown = await hover(client, uri, line, lines[line].index("expansion"))
     assert "**`expansion`**" in shown and "positive number up to 64" in shown
+    assert "The output width over the stage's width." in shown
 
     hints = await inlay_hints(client, uri)
     assert [h.label for h in hints] == [f"→ {s.out_shape}" for s in network.stages]

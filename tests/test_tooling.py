@@ -337,13 +337,25 @@ def test_pygments_finds_the_lexer_by_entry_point_and_tokenizes_every_spec():
         assert "".join(v for _, v in tokens) == text
 
 
-def test_lexer_word_lists_cover_the_language():
+def test_word_lists_are_generated_from_the_schema_and_registry():
+    """The lexer's and the VS Code grammar's words are what `make words` writes now, and they
+    hold every setting and every kind of every table."""
+    from resdsl.blocks import RECIPES
     from resdsl.language import schema
+    from resdsl.tooling import vocabulary
     from resdsl.tooling.lexer import KINDS, SETTINGS
 
+    assert vocabulary.LEXER_WORDS.read_text("utf-8") == vocabulary.lexer_words(), "make words"
+    assert vocabulary.GRAMMAR.read_text("utf-8") == vocabulary.grammar(), "make words"
     assert set(SETTINGS) == set(schema.FIELDS)
-    kinds = {k for table in schema.KIND_TABLES.values() for k in table if k[0].islower()}
+    kinds = {
+        k
+        for setting, table in schema.KIND_TABLES.items()
+        for k in (RECIPES.built_in() if setting == "block" else table)
+        if k[0].islower()
+    }
     assert kinds <= set(KINDS)
+    assert {"relu", "hard_sigmoid", "halve_double", "subsample"} <= set(KINDS)  # choices
 
 
 # --------------------------------------------------------------------------- README sections

@@ -63,6 +63,12 @@ class Registry(Mapping[str, BlockRecipe]):
                     f"block plugin `{point.name}` ({point.value}) failed to load: {error}"
                 ) from error
 
+    def built_in(self) -> list[str]:
+        """The names of the built-in kinds, without loading any plugin."""
+        from resdsl.blocks import residual
+
+        return [recipe.name for recipe in residual.RECIPES]
+
     def __getitem__(self, name: str) -> BlockRecipe:
         self._builtins()
         if name not in self._recipes and not self._plugins_loaded:

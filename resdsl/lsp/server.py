@@ -244,6 +244,8 @@ def kind_doc(key: str, kind: str) -> str:
     out = [f"**`{kind}`** ({what}, `{key}`)", ""]
     if key == "shortcut" and kind in SHORTCUT_WORDS:
         out += [f"`{kind}`: {SHORTCUT_WORDS[kind]}.", ""]
+    if key == "block":  # the recipe says what the kind is
+        out += [f"`{kind}`: {RECIPES[kind].summary}.", ""]
     out.append(f"arguments (default; values): {_arguments_text(key, kind)}")
     return "\n".join(out)
 
@@ -254,9 +256,11 @@ def argument_doc(key: str, kind: str, arg: str) -> str | None:
     if found is None or reader is None:
         return None
     default = default_text(found[1][kind].defaults.get(arg))
+    meaning = RECIPES[kind].docs.get(arg) if key == "block" else None
     return (
         f"**`{arg}`** (argument of {found[0]} `{kind}`)\n\n"
-        f"values: {describe_reader(reader)}  \ndefault: {default}"
+        + (f"{meaning[0].upper()}{meaning[1:]}.\n\n" if meaning else "")
+        + f"values: {describe_reader(reader)}  \ndefault: {default}"
     )
 
 

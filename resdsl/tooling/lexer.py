@@ -1,10 +1,10 @@
 """A Pygments lexer for `.res` specs, registered under the `pygments.lexers` entry point, so
 `pygmentize -l res spec.res` and any Pygments-based tool highlight specs.
 
-The word lists mirror the tables of :mod:`resdsl.language.schema` (a test keeps them equal); they
-are written out here so that highlighting imports nothing of the compiler: Pygments loads every
-plugin lexer to look one up, so importing the schema (and with it pydantic) here would slow down
-every highlight in an environment where resdsl is installed.
+The word lists are generated from the schema and the block registry into
+:mod:`resdsl.tooling.lexer_words` (`make words`; a test fails where they are stale), so that
+highlighting imports nothing of the compiler: Pygments loads every plugin lexer to look one
+up, so importing the schema here would slow down every highlight where resdsl is installed.
 """
 
 from __future__ import annotations
@@ -24,21 +24,9 @@ from pygments.token import (
     Whitespace,
 )
 
-__all__ = ["ResLexer"]
+from resdsl.tooling.lexer_words import CONSTANTS, KINDS, SETTINGS
 
-SETTINGS = (
-    "input", "classes", "stem", "block", "shortcut", "strided_block", "attention", "anti_alias",
-    "conv_bias", "norm", "activation", "init", "stochastic_depth", "head", "dilation", "waive",
-)  # fmt: skip
-KINDS = (
-    # stems, blocks, attention, anti-aliasing, norms, inits, heads
-    "imagenet", "cifar", "deep", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
-    "se", "eca", "blur", "batch", "group", "kaiming", "glorot", "avgpool",
-    # choices
-    "relu", "silu", "gelu", "first", "last", "unnormalized", "subsample", "project", "max",
-    "avg", "conv", "none", "halve_double", "identity", "sigmoid", "hard_sigmoid",
-)  # fmt: skip
-CONSTANTS = ("on", "off", "true", "false", "yes", "no")
+__all__ = ["CONSTANTS", "KINDS", "SETTINGS", "ResLexer"]
 
 
 class ResLexer(RegexLexer):
