@@ -64,26 +64,28 @@ class Builder:
         """Whether the branch's last norm (or, without one, convolution) starts at zero."""
         return self._conventions.zero_last
 
-    def norm(self, torch: str, keras: str, width: str, **fields: Any) -> list[NormLayer]:
+    def names(self, role: str, **fields: Any) -> dict[str, str]:
+        """A layer's `torch` and `keras` names for `role` in the spec's naming scheme
+        (:mod:`resdsl.ir.naming`: `block.conv` with `n=1` is `conv1` and `1_conv`)."""
+        return self._conventions.names(role, **fields)
+
+    def norm(self, names: dict[str, str], width: str, **fields: Any) -> list[NormLayer]:
         """A norm of the network's kind over the block's `width` (none for `norm none`)."""
-        return self._conventions.norm(torch, keras, self.widths[width], width=width, **fields)
+        return self._conventions.norm(names, self.widths[width], width=width, **fields)
 
-    def act(self, keras: str) -> ActLayer:
-        """The network's activation; `keras` is its name after the block's prefix, with `{act}`
-        standing for the activation's name (`1_{act}`: `1_relu`)."""
-        conventions = self._conventions
-        return ActLayer(torch=conventions.torch_act, keras=keras.format(act=conventions.keras_act))
+    def act(self, names: dict[str, str]) -> ActLayer:
+        """The network's activation."""
+        return ActLayer(**names)
 
-    def anti_aliasing(self, torch: str, keras: str, width: str) -> BlurPoolLayer | PoolLayer:
+    def anti_aliasing(self, names: dict[str, str], width: str) -> BlurPoolLayer | PoolLayer:
         """The layer that applies the block's stride after a convolution that no longer
         strides (timm's `aa_layer`): a blur pool or an average pool."""
         from resdsl.elaboration.elaborate import anti_alias_layer
 
         assert self.anti_alias is not None
         return anti_alias_layer(
-            self.anti_alias, torch, keras, self.widths[width], self.stride, width=width,
-            strided=True,
-        )  # fmt: skip
+            self.anti_alias, names, self.widths[width], self.stride, width=width, strided=True
+        )
 
 
 # The arguments every block kind has, as the typed spec's fields (:class:`resdsl.ir.BlockSpec`),

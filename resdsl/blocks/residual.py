@@ -80,8 +80,7 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
             bias=build.bias(normed),
         )
         conv_layer = ConvLayer(
-            torch=f"conv{number}",
-            keras=f"{number}_conv",
+            **build.names("block.conv", n=number),
             conv=conv,
             source=step.source,
             target=step.target,
@@ -91,24 +90,26 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
             stage_dilated=step.by_stage,
         )
         blur = (
-            [build.anti_aliasing("aa", "aa", step.target)]
+            [build.anti_aliasing(build.names("block.anti_alias"), step.target)]
             if step.strided and aa is not None
             else []
         )
         if preact:
-            keras = "preact_{}" if number == 1 else f"{number - 1}_{{}}"
-            norm = build.norm(f"bn{number}", keras.format("bn"), step.source)
-            act = build.act(keras.format("{act}"))
+            first = ".first" if number == 1 else ""
+            where = {"n": number, "m": number - 1}
+            norm = build.norm(build.names(f"block.preact_norm{first}", **where), step.source)
+            act = build.act(build.names(f"block.preact_act{first}", **where))
             (pre if number == 1 else branch).extend([*norm, act])
             branch += [conv_layer, *blur]
         else:
             branch.append(conv_layer)
             zero = number == last and build.zero_last
-            branch += build.norm(f"bn{number}", f"{number}_bn", step.target, zero_init=zero)
+            names = build.names("block.norm", n=number)
+            branch += build.norm(names, step.target, zero_init=zero)
             if number < last:
-                branch.append(build.act(f"{number}_{{act}}"))
+                branch.append(build.act(build.names("block.act", n=number)))
             branch += blur
-    post = () if preact else (build.act("out"),)
+    post = () if preact else (build.act(build.names("block.out_act")),)
     return BlockLayers(pre=tuple(pre), branch=tuple(branch), post=post)
 
 

@@ -50,6 +50,7 @@ from resdsl.ir import (
     StageSpec,
     Stem,
 )
+from resdsl.ir.naming import NAMINGS
 
 
 def elaborate(spec: NetworkSpec, source_text: str) -> Network:
@@ -164,17 +165,15 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     layers: list = []
     deep = len(convs) > 1
     for number, conv in enumerate(convs, start=1):
-        last = number == len(convs)
-        keras = f"conv1_{number}" if deep else "conv1"
-        index = len(layers)  # position in the deep stem's Sequential
+        last = number == len(convs) or None  # a deep stem's last convolution's norm and act
         layers.append(
-            ConvLayer(torch=f"conv1.{index}" if deep else "conv1", keras=f"{keras}_conv", conv=conv)
+            ConvLayer(**_stem_names(ctx, "conv", len(convs), number, len(layers)), conv=conv)
         )
         if s.norm:
-            norm_name = "bn1" if last else f"conv1.{index + 1}"
-            layers += ctx.norm(norm_name, f"{keras}_bn", conv.out_channels)
-            act_name = ctx.torch_act if last else f"conv1.{len(layers)}"  # after the norm, if any
-            layers.append(ActLayer(torch=act_name, keras=f"{keras}_{spec.activation}"))
+            names = _stem_names(ctx, "norm", len(convs), number, len(layers), "bn", last)
+            layers += ctx.norm(names, conv.out_channels)
+            names = _stem_names(ctx, "act", len(convs), number, len(layers), ctx.keras_act, last)
+            layers.append(ActLayer(**names))
     layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
     out, macs, params, norm_stats = walk(layers, shape)
     return Stem(
@@ -188,6 +187,18 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     )
 
 
+def _stem_names(
+    ctx: _Context, role: str, convs: int, number: int, index: int, part: str = "", last=None
+) -> dict[str, str]:
+    """A stem layer's names: one convolution's (`stem.conv`, `stem.norm`, `stem.act`), or a
+    deep stem's, positions `index` of one Sequential but for the last norm and activation."""
+    if convs == 1:
+        return ctx.names(f"stem.{role}")
+    if last:
+        return ctx.names(f"stem.deep.last_{role}", n=number)
+    return ctx.names("stem.deep", i=index, n=number, part=part or role)
+
+
 def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
     """The layers of the stem's pool, under timm's `maxpool` (a Sequential where several) and
     keras' `pool1_*`."""
@@ -197,12 +208,14 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
     if s.pool == "avg":
         return [
             PoolLayer(
-                torch="pool",
-                keras="pool1_pool",
-                pool=Pool(kind="avg", kernel=3, stride=2, padding=1),
+                **ctx.names("stem.avg_pool"), pool=Pool(kind="avg", kernel=3, stride=2, padding=1)
             )
         ]
     layers: list = []
+
+    def part(index: int, what: str) -> dict[str, str]:  # in the pool's Sequential
+        return ctx.names("stem.pool.part", i=index, part=what)
+
     if s.pool == "conv":
         conv = Conv(
             in_channels=channels,
@@ -212,31 +225,30 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
             padding=1,
             bias=ctx.bias(s.norm),
         )
-        layers.append(ConvLayer(torch="maxpool.0", keras="pool1_conv", conv=conv))
+        layers.append(ConvLayer(**part(0, "conv"), conv=conv))
         if aa != "none":
-            layers.append(anti_alias_layer(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2))
+            layers.append(anti_alias_layer(spec.anti_alias, part(1, "aa"), channels, 2))
         if s.norm:
-            layers += ctx.norm(f"maxpool.{len(layers)}", "pool1_bn", channels)
-            layers.append(ActLayer(torch=f"maxpool.{len(layers)}", keras=f"pool1_{ctx.keras_act}"))
+            layers += ctx.norm(part(len(layers), "bn"), channels)
+            layers.append(ActLayer(**part(len(layers), ctx.keras_act)))
         return layers
     if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
         pool = Pool(kind="avg", kernel=2, stride=2, padding=0)
-        return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+        return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
     zero_padded = not s.norm
     if aa == "blur":  # timm: the max pool at stride 1, then the blur pool strides
         pool = Pool(kind="max", kernel=3, stride=1, padding=1, zero_padded=zero_padded)
         return [
-            PoolLayer(torch="maxpool.0", keras="pool1_pool", pool=pool),
-            anti_alias_layer(spec.anti_alias, "maxpool.1", "pool1_aa", channels, 2),
+            PoolLayer(**part(0, "pool"), pool=pool),
+            anti_alias_layer(spec.anti_alias, part(1, "aa"), channels, 2),
         ]
     pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
-    return [PoolLayer(torch="maxpool", keras="pool1_pool", pool=pool)]
+    return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
 
 
 def anti_alias_layer(
     spec: AntiAliasSpec,
-    torch: str,
-    keras: str,
+    names: dict[str, str],
     channels: int,
     stride: int,
     *,
@@ -249,8 +261,7 @@ def anti_alias_layer(
     block's stride."""
     if spec.kind == "blur":
         return BlurPoolLayer(
-            torch=torch,
-            keras=keras,
+            **names,
             channels=channels,
             size=spec.size,
             stride=stride,
@@ -265,7 +276,7 @@ def anti_alias_layer(
     # meets the shortcut's size (timm's floor agrees where the stride divides the map, as in its
     # nets); in the stem, which no shortcut meets, timm's floor.
     pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=strided)
-    return PoolLayer(torch=torch, keras=keras, pool=pool, strided=strided)
+    return PoolLayer(**names, pool=pool, strided=strided)
 
 
 def inner_width(block: BlockSpec, width: int) -> int:
@@ -329,6 +340,7 @@ def _stage(
         waivers=spec.waivers,
         span=spec.span,
         spans=spec.spans,
+        block_names=ctx.naming.roles["block"],
     )
 
 
@@ -346,14 +358,22 @@ class _Context:
         self.torch_act = "relu" if spec.activation == "relu" else "act"
         self.keras_act = spec.activation
         self.zero_last = spec.init.zero_last_norm
+        self.naming = NAMINGS[spec.naming]
 
-    def norm(self, torch: str, keras: str, channels: int, **fields) -> list[NormLayer]:
-        """A norm of the network's kind; none for `norm none`."""
+    def names(self, role: str, **fields) -> dict[str, str]:
+        """A layer's `torch` and `keras` names for `role` in the spec's naming scheme."""
+        naming = self.naming
+        return {
+            "torch": naming.torch(role, act=self.torch_act, **fields),
+            "keras": naming.keras(role, act=self.keras_act, **fields),
+        }
+
+    def norm(self, names: dict[str, str], channels: int, **fields) -> list[NormLayer]:
+        """A norm of the network's kind, named `names` (see :meth:`names`); none for
+        `norm none`."""
         if not self.normalised:
             return []
-        return [
-            NormLayer(torch=torch, keras=keras, channels=channels, kind=self.norm_kind, **fields)
-        ]
+        return [NormLayer(**names, channels=channels, kind=self.norm_kind, **fields)]
 
 
 def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Context) -> Block:
@@ -374,7 +394,7 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     built = recipe.build(Builder(b, widths, stride, dilation, spec.dilation, aa, ctx))
     pre, post = built.pre, built.post
     branch = list(built.branch)
-    attention = _attention(spec.attention, out)
+    attention = _attention(spec.attention, out, ctx)
     if attention is not None:
         branch.append(attention)
     branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
@@ -399,7 +419,9 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         branch=tuple(branch),
         shortcut=shortcut,
         # The Keras name of the addition; a plain block has none.
-        add="" if shortcut.kind == "none" else "out" if recipe.preact else "add",
+        add=""
+        if shortcut.kind == "none"
+        else ctx.naming.keras("block.preact_add" if recipe.preact else "block.add"),
         post=tuple(post),
         in_shape=shape,
         out_shape=post_shape,
@@ -422,23 +444,20 @@ def eca_kernel(channels: int, gamma: float, beta: float) -> int:
     return max(t if t % 2 else t + 1, 3)
 
 
-def _attention(spec: AttentionSpec, channels: int):
+def _attention(spec: AttentionSpec, channels: int, ctx: _Context):
     """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
     if spec.kind == "se":
         reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
         return SqueezeExciteLayer(
-            torch="se",
-            keras="se",
+            **ctx.names("attention.se"),
             reduce=ConvLayer(
-                torch="se.fc1",
-                keras="se_reduce",
+                **ctx.names("attention.se.reduce"),
                 conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
                 source="out",
                 target="reduced",
             ),
             expand=ConvLayer(
-                torch="se.fc2",
-                keras="se_expand",
+                **ctx.names("attention.se.expand"),
                 conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
                 source="reduced",
                 target="out",
@@ -451,10 +470,9 @@ def _attention(spec: AttentionSpec, channels: int):
         adaptive = spec.kernel is None
         kernel = eca_kernel(channels, spec.gamma, spec.beta) if adaptive else spec.kernel
         return EcaLayer(
-            torch="se",
-            keras="eca",
+            **ctx.names("attention.eca"),
             channels=channels,
-            conv=ChannelConvLayer(torch="se.conv", keras="eca_conv", kernel=kernel),
+            conv=ChannelConvLayer(**ctx.names("attention.eca.conv"), kernel=kernel),
             gamma=spec.gamma if adaptive else None,
             beta=spec.beta if adaptive else None,
         )
@@ -486,14 +504,13 @@ def _shortcut(
     ):
         averaged = policy.policy == "A" and policy.downsample == "avgpool" and not same_width
         if stride > 1:
-            layers.append(_shortcut_pool(stride, averaged))
+            layers.append(_shortcut_pool(stride, averaged, ctx))
         if same_width:
             return Shortcut(kind="subsample", stride=stride, layers=tuple(layers))
         grow = out.channels - shape.channels
         layers.append(
             PadChannelsLayer(
-                torch=f"downsample.{len(layers)}",
-                keras="0_pad",
+                **ctx.names("shortcut", i=len(layers), part="pad"),
                 before=max(0, grow // 2),
                 after=max(0, grow - grow // 2),
             )
@@ -502,15 +519,16 @@ def _shortcut(
     # A projection: normalised afterwards unless the block is pre-activation (its input is).
     pooled = policy.policy == "D" and (stride > 1 or spec.dilation > 1)
     if pooled and stride > 1:
-        layers.append(_shortcut_pool(stride, averaged=True))
+        layers.append(_shortcut_pool(stride, True, ctx))
     elif pooled:
         # A dilated stage's first block does not stride, and timm's ResNet-D shortcut still
         # averages there: 2x2 at stride 1, zeros after, in the average (AvgPool2dSame).
         same = Pool(kind="avg", kernel=2, stride=1, padding=0, pad_after=1)
-        layers.append(PoolLayer(torch="downsample.0", keras="0_pool", pool=same))
+        layers.append(PoolLayer(**ctx.names("shortcut", i=0, part="pool"), pool=same))
     elif policy.policy == "D":
         # timm keeps the pool's place with an identity: the convolution is `downsample.1`.
-        layers.append(IdentityLayer(torch="downsample.0", keras=""))
+        identity = ctx.names("shortcut", i=0, part="")
+        layers.append(IdentityLayer(torch=identity["torch"], keras=""))  # no layer in Keras
     # timm's `down_kernel_size`: a wider kernel only where the projection strides or its stage
     # dilates, dilated by the block's dilation and padded to keep the size.
     kernel = policy.kernel if (stride > 1 or spec.dilation > 1) and not pooled else 1
@@ -528,14 +546,13 @@ def _shortcut(
     )
     layers.append(
         ConvLayer(
-            torch=f"downsample.{len(layers)}",
-            keras="0_conv",
+            **ctx.names("shortcut", i=len(layers), part="conv"),
             conv=conv,
             strided=not pooled,
         )
     )
     if not preact:
-        layers += ctx.norm(f"downsample.{len(layers)}", "0_bn", out.channels)
+        layers += ctx.norm(ctx.names("shortcut", i=len(layers), part="bn"), out.channels)
     return Shortcut(
         kind="pool_project" if pooled else "project",
         stride=stride,
@@ -544,14 +561,14 @@ def _shortcut(
     )
 
 
-def _shortcut_pool(stride: int, averaged: bool) -> PoolLayer:
+def _shortcut_pool(stride: int, averaged: bool, ctx: _Context) -> PoolLayer:
     """A shortcut's downsampling: every `stride`-th pixel (a 1x1 max pool), or the average of
     each `stride`x`stride` window, rounding up and ignoring padding (timm's ResNet-D)."""
     if averaged:
         pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=True)
     else:
         pool = Pool(kind="max", kernel=1, stride=stride, padding=0)
-    return PoolLayer(torch="downsample.0", keras="0_pool", pool=pool, strided=True)
+    return PoolLayer(**ctx.names("shortcut", i=0, part="pool"), pool=pool, strided=True)
 
 
 def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -> Head:
@@ -562,16 +579,13 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     features = shape.channels
     layers: list = []
     if norm:
-        layers += ctx.norm("norm", "post_bn", features)
-        layers.append(ActLayer(torch=ctx.torch_act, keras=f"post_{ctx.keras_act}"))
-    layers.append(GlobalPoolLayer(torch="avgpool", keras="avg_pool"))
+        layers += ctx.norm(ctx.names("head.norm"), features)
+        layers.append(ActLayer(**ctx.names("head.act")))
+    layers.append(GlobalPoolLayer(**ctx.names("head.pool")))
     if spec.head.dropout > 0:
-        layers.append(DropoutLayer(torch="dropout", keras="top_dropout", rate=spec.head.dropout))
-    layers.append(
-        LinearLayer(
-            torch="fc", keras="predictions", in_features=features, out_features=spec.classes
-        )
-    )
+        layers.append(DropoutLayer(**ctx.names("head.dropout"), rate=spec.head.dropout))
+    names = ctx.names("head.classifier")
+    layers.append(LinearLayer(**names, in_features=features, out_features=spec.classes))
     fc = features * spec.classes
     norm_params = 2 * features if norm and ctx.normalised else 0
     return Head(

@@ -30,6 +30,7 @@ from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel, make_divisible
 from resdsl.interop.weight_files import UnreadableWeights, load_torch_checkpoint
 from resdsl.interop.weights import fit_problem, state_dict_shapes
+from resdsl.ir.naming import RESNET
 from resdsl.tooling.formatter import format_text
 
 Shapes = dict[str, tuple[int, ...]]
@@ -218,7 +219,28 @@ class _Block:
 
 
 _STAGE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\.(\d+)\.(.+)$")
-_STEM_NAMES = ("conv1", "bn1", "maxpool", "fc", "norm", "head")
+# The state-dict layout the checkpoints this reads have (torchvision's and timm's resnet.py):
+# every name below is read from its table.
+NAMES = RESNET
+
+
+def _weight(role: str, **fields) -> str:
+    """The state-dict key of the weight of the layer that plays `role` (`block.conv`, n=1:
+    `conv1.weight`)."""
+    return f"{NAMES.torch(role, **fields)}.weight"
+
+
+_CONV = {n: _weight("block.conv", n=n) for n in (1, 2, 3)}
+_STEM_NAMES = {
+    NAMES.torch(role).partition(".")[0]
+    for role in ("stem.conv", "stem.norm", "stem.pool", "head.classifier", "head.norm")
+} | {"head"}  # timm's classifier module in some nets
+_CLASSIFIER = _weight("head.classifier")
+_STEM_CONV = _weight("stem.conv")
+_DEEP_STEM_CONV = _weight("stem.deep", i=0, n=1, part="conv")
+# any position of the deep stem's Sequential
+_DEEP_STEM = re.compile(re.escape(_weight("stem.deep", i="@", n=1, part="")).replace("@", r"\d+"))
+_HEAD_NORM = _weight("head.norm")
 
 
 def _stages(shapes: Shapes) -> dict[str, dict[int, dict[str, tuple]]]:
@@ -240,31 +262,32 @@ def _need(tensors: Mapping[str, tuple], key: str, where: str, what: str) -> tupl
 
 
 def _block(where: str, t: Mapping[str, tuple], preact: bool) -> _Block:
-    conv1 = _need(t, "conv1.weight", where, "a block's first convolution")
-    conv2 = _need(t, "conv2.weight", where, "a block's second convolution")
-    for key, shape in (("conv1.weight", conv1), ("conv2.weight", conv2)):
+    conv1 = _need(t, _CONV[1], where, "a block's first convolution")
+    conv2 = _need(t, _CONV[2], where, "a block's second convolution")
+    for key, shape in ((_CONV[1], conv1), (_CONV[2], conv2)):
         if len(shape) != 4:
             raise ImportFailed(f"`{where}.{key}` has shape {shape}: expected a 2-d convolution")
-    conv3 = t.get("conv3.weight")
+    conv3 = t.get(_CONV[3])
     first = conv1[0]
     if conv3 is not None:
         layout, mid, out = "bottleneck", conv2[0], conv3[0]
         if conv2[1] == 0 or first % conv2[1]:
-            raise ImportFailed(f"`{where}.conv2.weight` {conv2} does not split {first} channels")
+            raise ImportFailed(f"`{where}.{_CONV[2]}` {conv2} does not split {first} channels")
         groups = first // conv2[1]
     else:
         layout, mid, out, groups = "basic", conv2[0], conv2[0], 1
     projection, kernel = None, 1
     for index in (0, 1):
-        shape = t.get(f"downsample.{index}.weight")
+        shape = t.get(_weight("shortcut", i=index))
         if shape is not None and len(shape) == 4:
             projection, kernel = index, shape[2]
             break
     attention = None
-    if "se.fc1.weight" in t:
-        attention = ("se", t["se.fc1.weight"][0])
-    elif "se.conv.weight" in t:
-        attention = ("eca", t["se.conv.weight"][-1])
+    se, eca = _weight("attention.se.reduce"), _weight("attention.eca.conv")
+    if se in t:
+        attention = ("se", t[se][0])
+    elif eca in t:
+        attention = ("eca", t[eca][-1])
     return _Block(layout, preact, conv1[1], first, mid, out, groups, projection, kernel, attention)
 
 
@@ -273,7 +296,7 @@ def _preactivated(by_index: dict[int, dict[str, tuple]], default: bool) -> bool:
     its input's channels, where these differ from its first convolution's output, says so;
     failing such a block, `default` (the network's)."""
     for t in by_index.values():
-        conv1, bn1 = t.get("conv1.weight"), t.get("bn1.weight")
+        conv1, bn1 = t.get(_CONV[1]), t.get(_weight("block.norm", n=1))
         if conv1 is None or bn1 is None or conv1[0] == conv1[1]:
             continue
         return bn1[0] == conv1[1]
@@ -376,16 +399,16 @@ def infer(
     shapes = source.shapes
     facts = source.facts
     stages = _stages(shapes)
-    if not stages or "fc.weight" not in shapes:
+    if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(
-            "no residual stages and classifier (`layer1.0.conv1.weight` ... `fc.weight`)"
+            f"no residual stages and classifier (`layer1.0.{_CONV[1]}` ... `{_CLASSIFIER}`)"
             + (f"; the first tensor is `{first}` {shapes[first]}" if first else "; no tensors")
         )
     assumed: list[str] = []
     # A pre-activation net ends with a norm before the pool; each stage's own blocks decide
     # where their shapes can.
-    head_norm = "norm.weight" in shapes
+    head_norm = _HEAD_NORM in shapes
     preacts = {stage: _preactivated(by_index, head_norm) for stage, by_index in stages.items()}
     preact = preacts[next(iter(stages))]
     keras = source.scheme == "keras" or all(re.fullmatch(r"conv\d+", s) for s in stages)
@@ -400,7 +423,7 @@ def infer(
     stem, stem_words, cifar = _stem(shapes, facts)
     assumed += stem_words
     # ----- input and classes
-    fc = shapes["fc.weight"]
+    fc = shapes[_CLASSIFIER]
     if input_shape is None:
         input_shape = facts.get("input")
     if input_shape is None:
@@ -432,7 +455,8 @@ def infer(
         if projected:
             raise ImportFailed(
                 f"--plain: stage `{projected[0]}` has projection shortcuts "
-                f"(`{projected[0]}.0.downsample`), which a plain network lacks"
+                f"(`{projected[0]}.0.{NAMES.torch('shortcut', i=0).partition('.')[0]}`), "
+                "which a plain network lacks"
             )
         shortcuts = dict.fromkeys(shortcuts, "none")
         shortcut = "none"
@@ -474,7 +498,7 @@ def infer(
         assumed.append("relu activations (they have no weights)")
     if keras:
         settings.append(("init", "glorot"))
-    if preact != ("norm.weight" in shapes):
+    if preact != (_HEAD_NORM in shapes):
         settings.append(("head", f"avgpool(norm: {'on' if not preact else 'off'})"))
     # ----- stages
     strides = _strides(list(blocks), facts, keras and preact)
@@ -527,7 +551,7 @@ def infer(
 
 
 def _first_conv(shapes: Shapes) -> str:
-    return "conv1.weight" if "conv1.weight" in shapes else "conv1.0.weight"
+    return _STEM_CONV if _STEM_CONV in shapes else _DEEP_STEM_CONV
 
 
 def _with_arg(call: str, arg: str) -> str:
@@ -541,18 +565,20 @@ def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
     assumed: list[str] = []
     # A stem without a norm has no activation either (keras.applications' V2), except in a
     # network without norms, whose stem keeps its activation: no weights say which.
-    normed = "bn1.weight" in shapes or not _has_norms(shapes)
-    conv_pool = "maxpool.0.weight" in shapes and len(shapes["maxpool.0.weight"]) == 4
-    if "conv1.0.weight" in shapes:
+    normed = _weight("stem.norm") in shapes or not _has_norms(shapes)
+    pool_conv = _weight("stem.pool.part", i=0, part="conv")
+    conv_pool = pool_conv in shapes and len(shapes[pool_conv]) == 4
+    if _DEEP_STEM_CONV in shapes:
         # timm's deep stem: three convolutions in a Sequential (with norms and activations
         # between them unless the stem has none)
         convs = [
-            shape
-            for key, shape in shapes.items()
-            if re.fullmatch(r"conv1\.\d+\.weight", key) and len(shape) == 4
+            shape for key, shape in shapes.items() if _DEEP_STEM.fullmatch(key) and len(shape) == 4
         ]
         if len(convs) != 3:
-            raise ImportFailed(f"a deep stem (`conv1.0`) of {len(convs)} convolutions; expected 3")
+            raise ImportFailed(
+                f"a deep stem (`{_DEEP_STEM_CONV.removesuffix('.weight')}`) of {len(convs)} "
+                "convolutions; expected 3"
+            )
         w1, w2, channels = (conv[0] for conv in convs)
         args = [] if w2 == 32 else [f"width: {w2}"]
         if w1 != w2:
@@ -564,9 +590,9 @@ def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
         if not normed:
             args.append("norm: off")
         return "deep" + (f"({', '.join(args)})" if args else ""), assumed, False
-    conv = _need(shapes, "conv1.weight", "", "the stem's convolution (`conv1` or `conv1.0`)")
+    conv = _need(shapes, _STEM_CONV, "", "the stem's convolution (`conv1` or `conv1.0`)")
     if len(conv) != 4 or conv[2] != conv[3]:
-        raise ImportFailed(f"`conv1.weight` has shape {conv}: expected a square 2-d convolution")
+        raise ImportFailed(f"`{_STEM_CONV}` has shape {conv}: expected a square 2-d convolution")
     kernel, channels = conv[2], conv[0]
     cifar = kernel == 3 and not conv_pool
     args = []

@@ -23,7 +23,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from resdsl.interop.importer import ImportFailed, Shapes
+from resdsl.interop.importer import NAMES, ImportFailed, Shapes
 from resdsl.interop.keras_files import keras_layout
 from resdsl.interop.weight_files import UnreadableWeights
 
@@ -51,6 +51,12 @@ class _Layer:
 
 
 _KINDS = {"conv2d": "conv", "batch_normalization": "norm", "dense": "dense"}
+# The PyTorch names the tensors get (the importer's state-dict layout).
+_SHORTCUT = NAMES.torch("shortcut", i=0)
+
+
+def _conv(n: int) -> str:
+    return NAMES.torch("block.conv", n=n)
 
 
 # Each kind's variables, in Keras' order, by their number of dimensions: a convolution's kernel
@@ -109,7 +115,7 @@ def keras_shapes(path: str) -> Shapes:
             "convolutions and one classifier"
         )
     stem, blocks = convs[0], _blocks(convs[1:], convs[0].out_channels)
-    shortcuts = sum(1 for roles in blocks for role, _ in roles if role == "downsample.0")
+    shortcuts = sum(1 for roles in blocks for role, _ in roles if role == _SHORTCUT)
     branch = sum(len(roles) for roles in blocks) - shortcuts
     # Which norm layout the count fits: after every convolution (V1), or before each branch
     # convolution and the pool, none in the stem (V2).
@@ -124,6 +130,10 @@ def keras_shapes(path: str) -> Shapes:
         )
     shapes: Shapes = {}
     norm_iter = iter(norms)
+    roles_numbers = {_conv(n): n for n in range(1, 4)}
+
+    def _norm(n: int) -> str:
+        return NAMES.torch("block.norm", n=n)
 
     def add(name: str, layer: _Layer) -> None:
         for suffix, shape in _torch_conv(layer):
@@ -141,40 +151,43 @@ def keras_shapes(path: str) -> Shapes:
         ):
             shapes[f"{name}.{suffix}"] = shape
 
-    add("conv1", stem)
+    add(NAMES.torch("stem.conv"), stem)
     stem_norm = not preact or len(norms) == branch + 2
     if stem_norm:
-        add_norm("bn1", stem.out_channels)
+        add_norm(NAMES.torch("stem.norm"), stem.out_channels)
     last = 0
     for stage, index, roles in _stage_names(blocks):
-        prefix = f"{stage}.{index}"
-        branch_convs = [conv for role, conv in roles if role != "downsample.0"]
+        prefix = NAMES.torch("block", stage=stage, index=index, number=index + 1)
+        branch_convs = [conv for role, conv in roles if role != _SHORTCUT]
         if preact:
-            add_norm(f"{prefix}.bn1", branch_convs[0].in_channels)
+            add_norm(
+                f"{prefix}.{NAMES.torch('block.preact_norm.first')}", branch_convs[0].in_channels
+            )
         # Norms come in the order of their convolutions (each right after its own).
         for role, conv in roles:
             add(f"{prefix}.{role}", conv)
-            number = int(role[4:]) if role.startswith("conv") else 0
+            number = 0 if role == _SHORTCUT else roles_numbers[role]
             if not preact:
-                norm = f"{prefix}.downsample.1" if number == 0 else f"{prefix}.bn{number}"
-                add_norm(norm, conv.out_channels)
+                norm = NAMES.torch("shortcut", i=1) if number == 0 else _norm(number)
+                add_norm(f"{prefix}.{norm}", conv.out_channels)
             elif 0 < number < len(branch_convs):
-                add_norm(f"{prefix}.bn{number + 1}", conv.out_channels)
+                add_norm(f"{prefix}.{_norm(number + 1)}", conv.out_channels)
         last = branch_convs[-1].out_channels
     if preact:
-        add_norm("norm", last)
+        add_norm(NAMES.torch("head.norm"), last)
     (fc,) = dense
-    shapes["fc.weight"] = (fc.shapes[0][1], fc.shapes[0][0])
+    classifier = NAMES.torch("head.classifier")
+    shapes[f"{classifier}.weight"] = (fc.shapes[0][1], fc.shapes[0][0])
     if fc.bias:
-        shapes["fc.bias"] = (fc.shapes[0][1],)
+        shapes[f"{classifier}.bias"] = (fc.shapes[0][1],)
     return shapes
 
 
 def _blocks(convs: list[_Layer], channels: int) -> list[list[tuple[str, _Layer]]]:
-    """Each block's convolutions as (role, convolution) in the file's order; roles are `conv1`,
-    `conv2`, ... of the branch and `downsample.0` of a shortcut. The first block says the
-    layout (a bottleneck's branch has three convolutions, one of them 3x3; a basic block's two
-    3x3s). A block's shortcut is a 1x1 that reads the block's input and gives
+    """Each block's convolutions as (role, convolution) in the file's order; roles are their
+    PyTorch names, `conv1`, `conv2`, ... of the branch and `downsample.0` of a shortcut. The
+    first block says the layout (a bottleneck's branch has three convolutions, one of them 3x3;
+    a basic block's two 3x3s). A block's shortcut is a 1x1 that reads the block's input and gives
     the branch's output; Keras lists it among the branch's convolutions (by depth), so it is
     looked for anywhere in the block's window."""
     if not convs:
@@ -206,19 +219,19 @@ def _blocks(convs: list[_Layer], channels: int) -> list[list[tuple[str, _Layer]]
                     f"convolution {at + 2} ({first}) does not continue a residual block of "
                     f"{channels} channels"
                 )
-            roles = [(f"conv{n}", conv) for n, conv in enumerate(branch, start=1)]
+            roles = [(_conv(n), conv) for n, conv in enumerate(branch, start=1)]
             at += length
         else:
             roles, number = [], 1
             for place, conv in enumerate(window):
                 if place == found:
-                    roles.append(("downsample.0", conv))
+                    roles.append((_SHORTCUT, conv))
                 else:
-                    roles.append((f"conv{number}", conv))
+                    roles.append((_conv(number), conv))
                     number += 1
             at += length + 1
         blocks.append(roles)
-        channels = [c for r, c in roles if r != "downsample.0"][-1].out_channels
+        channels = [c for r, c in roles if r != _SHORTCUT][-1].out_channels
     return blocks
 
 
@@ -235,8 +248,8 @@ def _stage_names(blocks):
     changes or a block projects its shortcut after the first."""
     stage, index, width = 1, 0, None
     for roles in blocks:
-        out = [conv for role, conv in roles if role != "downsample.0"][-1].out_channels
-        projects = any(role == "downsample.0" for role, _ in roles)
+        out = [conv for role, conv in roles if role != _SHORTCUT][-1].out_channels
+        projects = any(role == _SHORTCUT for role, _ in roles)
         if width is None or out != width or (projects and index > 0):
             stage, index = stage + 1, 0
         yield f"conv{stage}", index, roles

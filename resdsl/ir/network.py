@@ -187,14 +187,16 @@ class Stage(Node):
     # Where each of the stage's settings was written (the stage, a parent, or the network):
     # "blocks", "width", "stride", "block", "shortcut", "dilation", ...
     spans: dict[str, Span]
+    # How its blocks are named, PyTorch's and Keras' templates (the naming scheme's `block`)
+    block_names: tuple[str, str] = ("{stage}.{index}", "{stage}_block{number}")
 
     def torch_prefix(self, position: int) -> str:
         """The PyTorch path of block `position` (from 0): `layer1.0`."""
-        return f"{self.name}.{position}"
+        return self.block_names[0].format(stage=self.name, index=position, number=position + 1)
 
     def keras_prefix(self, position: int) -> str:
-        """keras.applications' prefix of block `position`, counting from 1: `conv2_block1`."""
-        return f"{self.name}_block{position + 1}"
+        """The Keras prefix of block `position`: keras.applications' `conv2_block1`."""
+        return self.block_names[1].format(stage=self.name, index=position, number=position + 1)
 
 
 class Head(Node):

@@ -154,6 +154,7 @@ class NetworkSpec(Node):
     init: InitSpec
     stochastic_depth: float
     head: HeadSpec
+    naming: str  # the state-dict layout (resdsl.ir.naming.NAMINGS)
     stages: tuple[StageSpec, ...]
     span: Span
     # Where each network-level setting was written (in this file or a parent).

@@ -148,6 +148,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         init=InitSpec(scheme=init_name, span=spans.get("init"), **init_args),
         stochastic_depth=values.get("stochastic_depth", 0.0),
         head=HeadSpec(span=spans.get("head"), **head_args),
+        naming=values.get("naming", "resnet"),
         stages=tuple(stages),
         span=decl.span,
         spans=spans,

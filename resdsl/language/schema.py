@@ -14,6 +14,7 @@ from typing import Any
 
 from resdsl.diagnostics import core as dx
 from resdsl.ir import Call, Dims, Name, Value
+from resdsl.ir.naming import NAMINGS
 from resdsl.language.values import (
     BadValue,
     Reader,
@@ -346,6 +347,8 @@ FIELDS: dict[str, Field] = {
     "init": Field(kind_reader("init scheme", INITS)),
     "stochastic_depth": Field(number_in(0.0, 1.0, high_open=True)),
     "head": Field(kind_reader("head", HEADS)),
+    # The state-dict layout: how layers are named in PyTorch and Keras (resdsl.ir.naming).
+    "naming": Field(choice(*NAMINGS)),
     "dilation": Field(whole_number(1, MAX_DILATION), stage=True, network=False),
     "waive": Field(choice("halve_double"), stage=True, network=False),
 }

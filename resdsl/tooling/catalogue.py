@@ -133,6 +133,7 @@ SETTING_DEFAULTS = {
     "init": "`kaiming`",
     "stochastic_depth": "`0`",
     "head": "`avgpool`",
+    "naming": "`resnet`",
     "dilation": "`1`",
     "waive": "none",
 }

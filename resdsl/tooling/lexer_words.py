@@ -3,13 +3,14 @@ schema and the block registry (resdsl.tooling.vocabulary); do not edit."""
 
 SETTINGS = (
     "input", "classes", "stem", "block", "shortcut", "strided_block", "conv_bias", "attention",
-    "anti_alias", "norm", "activation", "init", "stochastic_depth", "head", "dilation", "waive",
+    "anti_alias", "norm", "activation", "init", "stochastic_depth", "head", "naming", "dilation",
+    "waive",
 )  # fmt: skip
 KINDS = (
     "imagenet", "cifar", "deep", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
     "identity", "none", "se", "eca", "blur", "avg", "batch", "group", "kaiming", "glorot",
-    "avgpool", "first", "last", "unnormalized", "relu", "silu", "gelu", "halve_double", "max",
-    "conv", "subsample", "project", "sigmoid", "hard_sigmoid",
+    "avgpool", "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "halve_double",
+    "max", "conv", "subsample", "project", "sigmoid", "hard_sigmoid",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

@@ -1,0 +1,81 @@
+"""State-dict layouts: how a network's layers are named in each framework, as data.
+
+A naming scheme maps each role a layer plays (the stem's convolution, a block's n-th norm, a
+shortcut's i-th layer, the classifier) to its PyTorch path inside its owner (the model for the
+stem and head, the block for a block's layers) and its Keras layer name (inside a block, the
+part after the block's prefix). Elaboration names every layer from the spec's scheme (the
+`naming` setting), once; weight porting, both importers and the Keras backend read those names
+or the same table. Templates take `{n}` (a block's convolution, from 1), `{m}` (n - 1), `{i}`
+(a position in a PyTorch Sequential), `{part}` (a Keras name's last word: conv, bn, pool, ...),
+`{act}` (the activation's module name in PyTorch, its function's name in Keras), and for the
+block prefix `{stage}`, `{index}` (from 0) and `{number}` (from 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Naming:
+    name: str
+    summary: str
+    roles: Mapping[str, tuple[str, str]]  # role -> (PyTorch template, Keras template)
+
+    def torch(self, role: str, **fields) -> str:
+        return self.roles[role][0].format(**fields)
+
+    def keras(self, role: str, **fields) -> str:
+        return self.roles[role][1].format(**fields)
+
+
+# torchvision's and timm's resnet.py (`layer1.0.conv1`, `downsample.0`, `fc`) with
+# keras.applications' ResNet names (`conv2_block1_1_conv`, `0_conv`, `predictions`).
+RESNET = Naming(
+    "resnet",
+    "torchvision's and timm's resnet.py; keras.applications' ResNet names in Keras",
+    {
+        # the stem: one convolution (`conv1`, `bn1`), or timm's deep stem, a `conv1`
+        # Sequential whose last norm is `bn1`; the pool, or what replaces it, `maxpool`
+        "stem.conv": ("conv1", "conv1_conv"),
+        "stem.norm": ("bn1", "conv1_bn"),
+        "stem.act": ("{act}", "conv1_{act}"),
+        "stem.deep": ("conv1.{i}", "conv1_{n}_{part}"),
+        "stem.deep.last_norm": ("bn1", "conv1_{n}_bn"),
+        "stem.deep.last_act": ("{act}", "conv1_{n}_{act}"),
+        "stem.pool": ("maxpool", "pool1_pool"),
+        "stem.avg_pool": ("pool", "pool1_pool"),
+        "stem.pool.part": ("maxpool.{i}", "pool1_{part}"),
+        # a block: its prefix, then its layers inside it
+        "block": ("{stage}.{index}", "{stage}_block{number}"),
+        "block.conv": ("conv{n}", "{n}_conv"),
+        "block.norm": ("bn{n}", "{n}_bn"),
+        "block.act": ("{act}", "{n}_{act}"),
+        # pre-activation: the norm and activation before convolution n
+        "block.preact_norm.first": ("bn1", "preact_bn"),
+        "block.preact_act.first": ("{act}", "preact_{act}"),
+        "block.preact_norm": ("bn{n}", "{m}_bn"),
+        "block.preact_act": ("{act}", "{m}_{act}"),
+        "block.anti_alias": ("aa", "aa"),
+        "block.add": ("", "add"),
+        "block.preact_add": ("", "out"),
+        "block.out_act": ("{act}", "out"),
+        # channel attention at the end of the branch, whatever its kind timm's `se`
+        "attention.se": ("se", "se"),
+        "attention.se.reduce": ("se.fc1", "se_reduce"),
+        "attention.se.expand": ("se.fc2", "se_expand"),
+        "attention.eca": ("se", "eca"),
+        "attention.eca.conv": ("se.conv", "eca_conv"),
+        # a shortcut's layers: torchvision's `downsample` Sequential
+        "shortcut": ("downsample.{i}", "0_{part}"),
+        # the head: a pre-activation net's final norm, the pool, dropout, the classifier
+        "head.norm": ("norm", "post_bn"),
+        "head.act": ("{act}", "post_{act}"),
+        "head.pool": ("avgpool", "avg_pool"),
+        "head.dropout": ("dropout", "top_dropout"),
+        "head.classifier": ("fc", "predictions"),
+    },
+)
+
+NAMINGS = {naming.name: naming for naming in (RESNET,)}
