@@ -13,8 +13,9 @@ import glob
 import pytest
 
 import resdsl
+from resdsl.codegen.arguments import Divisible, Sym
 from resdsl.codegen.backends import get_backend
-from resdsl.codegen.plan import TORCH_TESTS, Divisible, Plan, Sym
+from resdsl.codegen.plan import TORCH_TESTS, Plan
 
 # One bottleneck with 4, 8 and 16 groups in three stages: one class, `groups` its argument.
 PER_STAGE_GROUPS = """\

@@ -47,22 +47,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from resdsl.codegen.arguments import Divisible, Sym, layer_fields, optional
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, comment, docstring, flat, layout
-from resdsl.codegen.plan import (
-    BlockClass,
-    Divisible,
-    Outcome,
-    Plan,
-    ShortcutFunction,
-    StageCall,
-    Sym,
-    align,
-    block_doc,
-    layer_fields,
-    optional,
-)
+from resdsl.codegen.plan import BlockClass, Outcome, Plan, ShortcutFunction, StageCall, align
+from resdsl.codegen.words import block_doc
 from resdsl.ir import (
     ActLayer,
     Block,

@@ -39,24 +39,19 @@ from functools import lru_cache
 from pathlib import Path
 
 from resdsl import __version__
-from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
-from resdsl.codegen.emitters import emitter
-from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
-from resdsl.codegen.plan import (
+from resdsl.codegen.arguments import (
     OPTION_DEFAULTS,
     OPTIONS,
-    TORCH_TESTS,
-    BlockClass,
     Divisible,
-    Outcome,
-    Plan,
-    ShortcutFunction,
-    StageCall,
     Sym,
-    block_doc,
     layer_fields,
     optional,
 )
+from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
+from resdsl.codegen.emitters import emitter
+from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
+from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction, StageCall
+from resdsl.codegen.words import block_doc
 from resdsl.ir import (
     BlurPoolLayer,
     Conv,

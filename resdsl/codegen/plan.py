@@ -28,6 +28,10 @@ block's layers, field by field. What does not come back exactly is a problem (th
   network's blocks meet maps to the layers those blocks have there; stages whose cases agree
   share one function, written as an `if` chain with the simplest conditions that separate the
   cases (templates that each backend words: :data:`TORCH_TESTS`).
+
+The arguments and the abstraction of layers' fields into them are
+:mod:`resdsl.codegen.arguments`; the classes' and functions' names and the docstrings,
+:mod:`resdsl.codegen.words`.
 """
 
 from __future__ import annotations
@@ -35,17 +39,26 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from resdsl.blocks import RECIPES
+from resdsl.codegen.arguments import (
+    BLOCK_SYMBOLS,
+    OPTIONS,
+    SHORTCUT_WIDTHS,
+    abstract,
+    block_env,
+    block_widths,
+    instantiate,
+    layer_fields,
+    optional,
+    registered,
+    shortcut_env,
+    structure,
+    symbols_of,
+)
+from resdsl.codegen.words import name_classes, name_functions
 from resdsl.ir import (
-    ActLayer,
     Block,
-    BlurPoolLayer,
     ConvLayer,
-    EcaLayer,
     Network,
-    NormLayer,
-    PadChannelsLayer,
-    PoolLayer,
     Shortcut,
     SqueezeExciteLayer,
     Stage,
@@ -59,249 +72,6 @@ TORCH_TESTS = {
     "keep": "stride == 1",
     "step": "stride != 1",
 }
-
-
-# --------------------------------------------------------------------------- values
-
-
-# --------------------------------------------------------------------------- values
-
-
-@dataclass(frozen=True)
-class Sym:
-    """A value the generated code takes as an argument (`scale * name`, `name // divisor`)
-    rather than writes."""
-
-    name: str
-    scale: int = 1
-    divisor: int = 1
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset({self.name})
-
-    def evaluate(self, env: dict) -> int:
-        return env[self.name] * self.scale // self.divisor
-
-    def __str__(self) -> str:
-        return self.render({self.name: self.name})
-
-    def render(self, names: dict[str, str]) -> str:
-        """The expression, with the argument called as `names` says."""
-        name = names[self.name]
-        text = name if self.scale == 1 else f"{self.scale} * {name}"
-        return text if self.divisor == 1 else f"{text} // {self.divisor}"
-
-
-@dataclass(frozen=True)
-class Divisible:
-    """Squeeze-excitation's inner width as the generated code computes it from the block's:
-    `make_divisible(channels / reduction, divisor)` (timm's rounding, see `make_divisible`)."""
-
-    channels: Sym
-    ratio: float
-    divisor: int
-
-    @property
-    def reduction(self) -> int | float:
-        """What the channels are divided by, written as an integer where it is one."""
-        value = 1 / self.ratio
-        return int(value) if value == int(value) else value
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self.channels.names
-
-    def evaluate(self, env: dict) -> int:
-        return make_divisible(self.channels.evaluate(env) / self.reduction, self.divisor)
-
-    def __str__(self) -> str:
-        return self.render({name: name for name in self.names})
-
-    def render(self, names: dict[str, str]) -> str:
-        channels = self.channels.render(names)
-        return f"make_divisible({channels} / {self.reduction!r}, {self.divisor})"
-
-
-def make_divisible(value: float, divisor: int) -> int:
-    """The generated `make_divisible`, run here to check the widths it gives."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
-
-
-def _blur_padding(layer: BlurPoolLayer) -> tuple[int, int]:
-    """The padding the generated `BlurPool2d` computes for a layer, before and after."""
-    return ((layer.size - 1) // 2, layer.size // 2)
-
-
-_EXPRESSIONS = (Sym, Divisible)
-
-
-def _field_values(node, exclude: frozenset[str] = frozenset()) -> dict:
-    """A node's fields as a dict, nested nodes kept as they are. (Not `model_dump`, whose
-    serializer pydantic would build at first use: a cost `compile` need not pay.)"""
-    return {name: value for name, value in node if name not in exclude}
-
-
-def layer_fields(layer) -> dict:
-    """The values of a layer that the generated code states (its IR fields but the names).
-    A helper class's fixed parts (SqueezeExcite's 1x1 convolutions, BlurPool2d's padding) are
-    checked by :func:`_implied` instead."""
-    if isinstance(layer, ConvLayer):
-        return _field_values(layer.conv)
-    if isinstance(layer, PoolLayer):
-        return _field_values(layer.pool)
-    if isinstance(layer, BlurPoolLayer):
-        return {"channels": layer.channels, "size": layer.size, "stride": layer.stride}
-    if isinstance(layer, SqueezeExciteLayer):
-        conv = layer.reduce.conv
-        return {"channels": conv.in_channels, "reduced": conv.out_channels}
-    if isinstance(layer, EcaLayer):
-        return {"kernel": layer.conv.kernel}
-    return _field_values(layer, frozenset({"op", "torch", "keras", "width", "zero_init"}))
-
-
-def _instantiate(fields: dict, env: dict) -> dict | None:
-    """`fields` with each argument replaced by its value in `env` (None if one is missing)."""
-    out = {}
-    for name, value in fields.items():
-        if isinstance(value, _EXPRESSIONS):
-            if not value.names <= env.keys():
-                return None
-            value = value.evaluate(env)
-        out[name] = value
-    return out
-
-
-def _block_env(block: Block, two_dilations: bool = False) -> dict:
-    """What a block class knows of a block. With `two_dilations` (timm's convention, see
-    `Block.two_dilations`), `dilation` is the stage's and `first_dilation` the block's own; else
-    `dilation` is the block's own (torchvision's)."""
-    env = {
-        "in_channels": block.in_channels,
-        "mid_channels": block.mid_channels,
-        "out_channels": block.out_channels,
-        "stride": block.stride,
-        "groups": block.groups,
-        "dilation": block.stage_dilation if two_dilations else block.dilation,
-    }
-    if two_dilations:
-        env["first_dilation"] = block.dilation
-    # ECA's kernel follows from the block's width by a logarithm: the stage gives it.
-    kernels = [x.conv.kernel for x in block.branch if isinstance(x, EcaLayer)]
-    if kernels:
-        env["eca_kernel"] = kernels[0]
-    return env
-
-
-def _shortcut_env(block: Block) -> dict:
-    """What a shortcut function knows of a block; `pad_*` are `PadChannels`' rule."""
-    grow = block.out_channels - block.in_channels
-    return {
-        "in_channels": block.in_channels,
-        "out_channels": block.out_channels,
-        "stride": block.stride,
-        "pad_before": grow // 2,
-        "pad_after": grow - grow // 2,
-    }
-
-
-# What a block class may take besides its widths and stride, in the order it takes them, and
-# the defaults it gives them.
-OPTION_DEFAULTS = {"groups": 1, "dilation": 1, "first_dilation": None, "eca_kernel": 3}
-OPTIONS = tuple(OPTION_DEFAULTS)
-_BLOCK_SYMBOLS = frozenset(("in_channels", "mid_channels", "out_channels", "stride", *OPTIONS))
-
-
-def _registered(env: dict) -> bool:
-    """Whether a class registers its `optional` layers for a block: where it strides, and
-    (timm's `use_aa`) where its dilation changes."""
-    return env["stride"] != 1 or env.get("first_dilation", env["dilation"]) != env["dilation"]
-
-
-_SHORTCUT_WIDTHS = {"in": Sym("in_channels"), "out": Sym("out_channels")}
-
-
-def _block_widths(block: Block) -> dict[str, Sym]:
-    """A block class's widths as its arguments give them: the first convolution's output is
-    the inner width over `reduce_first`, which the class writes as a division."""
-    reduce_first = max(1, block.mid_channels // block.first_channels)
-    return {
-        "in": Sym("in_channels"),
-        "first": Sym("mid_channels", divisor=reduce_first),
-        "mid": Sym("mid_channels"),
-        "out": Sym("out_channels"),
-    }
-
-
-def _abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> dict:
-    """The fields of the layers at one position of several blocks, with what varies from block to
-    block (or may, as a width) replaced by the argument that gives it. The caller checks the
-    result against every block."""
-    first = layers[0]
-    fields = layer_fields(first)
-    width = getattr(first, "width", None)
-    if width in widths and "channels" in fields:  # norms, blur pools, attention
-        fields["channels"] = widths[width]
-    if isinstance(first, ConvLayer):
-        fields["in_channels"] = widths.get(first.source, fields["in_channels"])
-        fields["out_channels"] = widths.get(first.target, fields["out_channels"])
-        if first.strided:
-            fields["stride"] = Sym("stride")
-        if "groups" in symbols and any(layer.conv.groups > 1 for layer in layers):
-            fields["groups"] = Sym("groups")
-        dilated = [layer.conv for layer in layers if layer.conv.dilation > 1]
-        # Under timm's two dilations the block's own is `first_dilation`.
-        name = "dilation"
-        if "first_dilation" in symbols and not first.stage_dilated:
-            name = "first_dilation"
-        if name in symbols and dilated:
-            fields["dilation"] = Sym(name)
-            fields["padding"] = Sym(name, dilated[0].padding // dilated[0].dilation)
-    elif isinstance(first, PoolLayer) and first.strided:
-        fields["stride"] = Sym("stride")
-        if any(layer.pool.kernel == layer.pool.stride > 1 for layer in layers):
-            fields["kernel"] = Sym("stride")
-    elif isinstance(first, BlurPoolLayer) and first.strided:
-        fields["stride"] = Sym("stride")
-    elif isinstance(first, SqueezeExciteLayer) and first.ratio is not None and width in widths:
-        fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor)
-    elif isinstance(first, EcaLayer) and first.gamma is not None and "eca_kernel" in symbols:
-        fields["kernel"] = Sym("eca_kernel")
-    elif isinstance(first, PadChannelsLayer):
-        fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
-    return fields
-
-
-def _structure(layer) -> tuple:
-    """What a block class fixes of a layer: its type, name and flags, and the values that no
-    argument gives (a kernel size, a bias, a fixed attention width)."""
-    meta = _field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
-    fields = layer_fields(layer)
-    varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
-    if getattr(layer, "strided", False):
-        varying |= {"stride", "kernel"} if isinstance(layer, PoolLayer) else {"stride"}
-    if isinstance(layer, PadChannelsLayer):
-        varying |= {"before", "after"}
-    if isinstance(layer, SqueezeExciteLayer) and layer.ratio is not None:
-        varying.add("reduced")
-    if isinstance(layer, EcaLayer) and layer.gamma is not None:
-        varying.add("kernel")
-    kept = {k: v for k, v in {**meta, **fields}.items() if k not in varying}
-    return tuple(sorted(kept.items()))
-
-
-def optional(layer) -> bool:
-    """Whether a block's layer only applies its stride (anti-aliasing: a blur or average pool
-    after a convolution that no longer strides). Blocks at stride 1 lack it; their class
-    registers `nn.Identity()` in its place, as timm."""
-    return isinstance(layer, (BlurPoolLayer, PoolLayer)) and layer.strided
-
-
-def _symbols(fields: list[dict]) -> set[str]:
-    """The arguments that `fields` use."""
-    return {
-        name for f in fields for v in f.values() if isinstance(v, _EXPRESSIONS) for name in v.names
-    }
 
 
 # --------------------------------------------------------------------------- emitters
@@ -601,7 +371,7 @@ class Plan:
                     if _variant(b) == variant or (b.stride == 1 and not _variant(b))
                 ]
                 classes.append(self._class(group))
-        _name_classes(classes)
+        name_classes(classes)
         return classes
 
     def _class(self, members: list[Block]) -> BlockClass:
@@ -613,23 +383,23 @@ class Plan:
         others = [b for b in members if b is not template]
         aligned = [align(layers, _layers(b)) for b in [template, *others]]
         fields = [
-            _abstract(
+            abstract(
                 [row[i] for row in aligned if row[i] is not None],
-                _BLOCK_SYMBOLS if self.two_dilations else _BLOCK_SYMBOLS - {"first_dilation"},
-                _block_widths(template),
+                BLOCK_SYMBOLS if self.two_dilations else BLOCK_SYMBOLS - {"first_dilation"},
+                block_widths(template),
             )
             for i in range(len(layers))
         ]
-        used = _symbols(fields)
+        used = symbols_of(fields)
         redilated = "first_dilation" in used or any(b.two_dilations for b in members)
         for block in members:
-            env = _block_env(block, self.two_dilations)
+            env = block_env(block, self.two_dilations)
             if not redilated:  # a class without `first_dilation` registers by the stride
                 env.pop("first_dilation", None)
             rebuilt = [
-                (x.torch, x.op, _instantiate(f, env))
+                (x.torch, x.op, instantiate(f, env))
                 for x, f in zip(layers, fields, strict=True)
-                if not (optional(x) and not _registered(env))
+                if not (optional(x) and not registered(env))
             ]
             if rebuilt != [(x.torch, x.op, layer_fields(x)) for x in _layers(block)]:
                 self.problem(f"a {_describe(block)} block that no class rebuilds")
@@ -663,11 +433,11 @@ class Plan:
             return self._outcomes[id(block)]
         outcome = None
         if block.shortcut.layers:
-            env = _shortcut_env(block)
+            env = shortcut_env(block)
             parts = []
             for layer in block.shortcut.layers:
-                fields = _abstract([layer], frozenset(env), _SHORTCUT_WIDTHS)
-                if _instantiate(fields, env) != layer_fields(layer):
+                fields = abstract([layer], frozenset(env), SHORTCUT_WIDTHS)
+                if instantiate(fields, env) != layer_fields(layer):
                     self.problem(f"a {block.shortcut.kind} shortcut that no function rebuilds")
                 parts.append((layer.op, tuple(sorted(fields.items()))))
             outcome = Outcome(block.shortcut.source, tuple(parts))
@@ -716,7 +486,7 @@ class Plan:
             function.marks = any(
                 len(self.stage_class(stage).sources) > 1 for stage in function.stages
             )
-        _name_functions(functions)
+        name_functions(functions)
         return functions
 
     # ----------------------------------------------------------------- stages
@@ -731,7 +501,7 @@ class Plan:
         # The options of the blocks after the first; the first may dilate otherwise. A class
         # with timm's two dilations is given `first_dilation`; else it replaces `dilation`.
         passes_first = "first_dilation" in cls.takes
-        body = _block_env(blocks[-1], passes_first)
+        body = block_env(blocks[-1], passes_first)
         options = {name: body[name] for name in cls.takes if name != "first_dilation"}
         first_dilation = None
         if "dilation" in options and first.dilation != options["dilation"]:
@@ -755,7 +525,7 @@ class Plan:
             stage=stage,
         )
         for given, block in zip(call.expand(), blocks, strict=True):
-            env = _block_env(block, passes_first)
+            env = block_env(block, passes_first)
             actual = {name: env.get(name) for name in given}
             if block not in cls.blocks or given != actual:
                 self.problem(f"stage {stage.name}, which make_stage cannot rebuild")
@@ -783,7 +553,7 @@ def _key(block: Block) -> tuple:
             convs = [i for i, x in enumerate(kept) if isinstance(x, ConvLayer)]
             if convs:
                 kept[convs[-1]] = kept[convs[-1]].model_copy(update={"strided": True})
-        key.append(tuple(_structure(x) for x in kept))
+        key.append(tuple(structure(x) for x in kept))
     # A plain block (`shortcut none`) adds nothing: a class of its own.
     key.append(block.shortcut.kind == "none")
     return tuple(key)
@@ -791,7 +561,7 @@ def _key(block: Block) -> tuple:
 
 def _variant(block: Block) -> tuple:
     """The layers of a block that only apply its stride (`optional`), where they are."""
-    return tuple((i, _structure(x)) for i, x in enumerate(_layers(block)) if optional(x))
+    return tuple((i, structure(x)) for i, x in enumerate(_layers(block)) if optional(x))
 
 
 def align(template: list, layers: list) -> list:
@@ -813,149 +583,3 @@ def _parts(block: Block) -> tuple:
 
 def _describe(block: Block) -> str:
     return f"{block.in_channels}->{block.out_channels} stride-{block.stride}"
-
-
-def _kernel(layer: ConvLayer) -> str:
-    return f"{layer.conv.kernel}x{layer.conv.kernel}"
-
-
-def _name_classes(classes: list[BlockClass]) -> None:
-    """`BasicBlock`, `Bottleneck`, `PreActBasicBlock`, `PreActBottleneck` from the recipe's
-    words and pre-activation; classes that share one are told apart by the convolution that strides
-    (`BottleneckStride1x1`), then numbered."""
-    for cls in classes:
-        block = cls.blocks[0]
-        base = RECIPES[block.kind].class_words
-        cls.words = ("PreAct",) * block.preact + ("Plain",) * (not cls.adds) + base
-    strides = {id(c): _stride_name(c) for c in classes}
-    for words in {c.words for c in classes}:
-        same = [c for c in classes if c.words == words]
-        if len({strides[id(c)] for c in same}) > 1:
-            for cls in same:
-                cls.words += (strides[id(cls)],)
-    taken: set[str] = set()
-    for cls in classes:
-        number = 2
-        while cls.name in taken:
-            cls.number, number = number, number + 1
-        taken.add(cls.name)
-
-
-def _stride_name(cls: BlockClass) -> str:
-    """What applies the class's stride: `Stride3x3` (its convolution), `BlurPool`, `AvgPool`
-    (anti-aliasing)."""
-    pools = [x for x in cls.layers if optional(x)]
-    if pools:
-        return "".join(
-            _POOL_NAMES[x.pool.kind if isinstance(x, PoolLayer) else x.op] for x in pools
-        )
-    strided = [x for x in cls.layers if isinstance(x, ConvLayer) and x.strided]
-    return "Stride" + "_".join(_kernel(x) for x in strided)
-
-
-_POOL_NAMES = {"blur": "BlurPool", "avg": "AvgPool", "max": "MaxPool"}
-
-
-# A function is named by the IR's shortcut kinds it returns, in this order; `pool_project`
-# includes `project` (a pool-project of stride 1 is a projection), `pad` includes `subsample`.
-_KINDS = ("project", "pool_project", "pad", "subsample")
-_IMPLIED = {"project": "pool_project", "subsample": "pad"}
-_FEATURES = ("avgpool", "maxpool", "normed", "biased")
-
-
-def _name_functions(functions: list[ShortcutFunction]) -> None:
-    """`project`, `pool_project`, `pad`, `project_or_subsample`, ...; functions of one name are
-    told apart by a layer only one of them has (`avgpool_pad`, `normed_project`), then
-    numbered."""
-    for function in functions:
-        kinds = [k for k in _KINDS if k in function.kinds and _IMPLIED.get(k) not in function.kinds]
-        function.name = "_or_".join(kinds) or "identity"
-    features = {id(f): _features(f) for f in functions}
-    for name in sorted({f.name for f in functions}):
-        same = [f for f in functions if f.name == name]
-        for function in same if len(same) > 1 else ():
-            others = set().union(*(features[id(f)] for f in same if f is not function))
-            unique = [w for w in _FEATURES if w in features[id(function)] - others]
-            if unique:
-                function.name = f"{unique[0]}_{function.name}"
-    taken: set[str] = set()
-    for function in functions:
-        base, number = function.name, 2
-        while function.name in taken:
-            function.name, number = f"{base}_{number}", number + 1
-        taken.add(function.name)
-
-
-def _features(function: ShortcutFunction) -> set[str]:
-    words = set()
-    for outcome in function.cases.values():
-        for op, values in outcome.layers if outcome else ():
-            fields = dict(values)
-            if op == "pool":
-                words.add("avgpool" if fields["kind"] == "avg" else "maxpool")
-            elif op == "norm":
-                words.add("normed")
-            elif op == "conv" and fields["bias"]:
-                words.add("biased")
-    return words
-
-
-# --------------------------------------------------------------------------- rendering
-
-_STRIDERS = {"blur": "a blur pool", "avg": "an average pool", "max": "a max pool"}
-_ATTENTION = {"se": "squeeze-excitation", "eca": "efficient channel attention"}
-
-
-def block_doc(cls: BlockClass) -> str:
-    """A sentence from the class's layers: its convolutions, where the norms go, what applies
-    the stride where no convolution does, the channel attention."""
-    sequence = [x for x in cls.layers if not isinstance(x, ActLayer)]
-    convs = [x for x in sequence if isinstance(x, ConvLayer)]
-    kernels = ", ".join(_kernel(x) + (" (strided)" if x.strided else "") for x in convs)
-    extras = []
-    for index, layer in enumerate(sequence):
-        if optional(layer):
-            before = [x for x in sequence[:index] if isinstance(x, ConvLayer)]
-            after = f" after the {_conv_name(before[-1], convs)}" if before else ""
-            strider = _STRIDERS[layer.pool.kind if isinstance(layer, PoolLayer) else layer.op]
-            extras.append(f"{strider}{after} applies the stride")
-        elif isinstance(layer, EcaLayer) and layer.gamma is not None:
-            rule = f"|log2(out_channels) + {_number(layer.beta)}| / {_number(layer.gamma)}"
-            extras.append(
-                f"efficient channel attention ends the branch (`eca_kernel`: {rule}, up to an"
-                " odd number, at least 3)"
-            )
-        elif layer.op in _ATTENTION:
-            extras.append(f"{_ATTENTION[layer.op]} ends the branch")
-        elif layer.summary:  # a plugin's layer type says what it does
-            extras.append(layer.summary)
-    tail = "".join(f"; {extra}" for extra in extras)
-    if isinstance(sequence[0], NormLayer):
-        plain = "" if cls.adds else "; no shortcut (a plain network)"
-        return (
-            f"Pre-activation: convolutions {kernels}, each after a norm and activation{tail}"
-            f"{plain}."
-        )
-    normed = ", a norm after each" if any(isinstance(x, NormLayer) for x in sequence) else ""
-    if not cls.adds:
-        tail += ", the activation last" if cls.part(2) else ""
-        return f"Convolutions {kernels}{normed}{tail}; no shortcut (a plain network)."
-    tail += "; the activation after the sum" if cls.part(2) else ""
-    return f"Convolutions {kernels}{normed}{tail}."
-
-
-def _conv_name(conv: ConvLayer, convs: list) -> str:
-    """`3x3`, or `first 3x3` where the class has several."""
-    same = [x for x in convs if _kernel(x) == _kernel(conv)]
-    if len(same) == 1:
-        return _kernel(conv)
-    index = same.index(conv)
-    ordinal = _ORDINALS[index] if index < len(_ORDINALS) else f"#{index + 1}"
-    return f"{ordinal} {_kernel(conv)}"
-
-
-_ORDINALS = ("first", "second", "third", "fourth")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if value == int(value) else repr(value)
