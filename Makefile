@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: setup run test conformance lint fuzz bench experiments gpu-evidence gpu-wheels golden grammar words templates vscode clean
+.PHONY: setup run test conformance lint fuzz bench experiments gpu-evidence gpu-wheels golden grammar words templates vscode docs docs-pages docs-serve clean
 
 # Idempotent: the venv is made once, and the project reinstalled only when pyproject changes.
 $(STAMP): pyproject.toml
@@ -71,7 +71,23 @@ gpu-wheels: setup
 golden: setup
 	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_codegen.py::test_golden \
 		tests/test_diagnostics.py -k "golden or code"
+	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 1 tests/test_docs.py \
+		-k "generated_pages or command_examples"
 	$(VENV)/bin/resdsl summary specs/resnet50.res > docs/resnet50-summary.txt
+
+# The documentation site (mkdocs.yml, docs/): built into build/site, strictly (a broken link,
+# page or anchor fails), or served at http://127.0.0.1:8000 while you edit. docs-pages rewrites
+# the generated pages (a page per diagnostic code, the marked tables) after a change to the
+# code registry, the schema or the spec library.
+export NO_MKDOCS_2_WARNING = 1
+docs: setup
+	$(PY) -m mkdocs build --strict
+
+docs-pages: setup
+	$(PY) -m resdsl.tooling.docs
+
+docs-serve: setup
+	$(PY) -m mkdocs serve
 
 # Prebuilt LALR tables (see resdsl.language.parser.lark_parser); rerun after editing grammars/resdsl.lark.
 grammar: setup

@@ -28,6 +28,7 @@ from resdsl.blocks import RECIPES  # noqa: E402
 from resdsl.driver import analyze_text  # noqa: E402
 from resdsl.language import schema  # noqa: E402
 from resdsl.lsp.server import LineIndex, Specs, kinds_of, uri_of  # noqa: E402
+from resdsl.tooling.docs import code_url  # noqa: E402
 from resdsl.tooling.formatter import format_text  # noqa: E402
 from resdsl.tooling.report import rows  # noqa: E402
 
@@ -169,6 +170,7 @@ async def test_diagnostics_match_resdsl_check(client: LanguageClient, tmp_path):
     for mine, theirs in zip(got, sorted(expected, key=lambda d: d.span.start), strict=True):
         assert mine.code == theirs.code and mine.source == "resdsl"
         assert mine.message == f"{theirs.message}\nhelp: {theirs.help}"
+        assert mine.code_description.href == code_url(theirs.code)  # the code's page
         assert mine.severity == lsp.DiagnosticSeverity.Error
         span = theirs.span  # 1-based, end exclusive; LSP is 0-based
         assert (mine.range.start.line, mine.range.start.character) == (

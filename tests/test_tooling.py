@@ -1,5 +1,6 @@
-"""The tooling around specs: summary, diff, graph, highlighting, the README's generated
-sections, pre-commit hooks, and backends as plugins."""
+"""The tooling around specs: summary, diff, graph, highlighting, the generated reference and
+catalogue (the docs' pages are tests/test_docs.py's), pre-commit hooks, and backends as
+plugins."""
 
 from __future__ import annotations
 
@@ -358,7 +359,7 @@ def test_word_lists_are_generated_from_the_schema_and_registry():
     assert {"relu", "hard_sigmoid", "halve_double", "subsample"} <= set(KINDS)  # choices
 
 
-# --------------------------------------------------------------------------- README sections
+# --------------------------------------------------------------------------- generated tables
 
 
 def test_catalogue_covers_every_code_with_its_example():
@@ -392,22 +393,6 @@ def test_reference_lists_per_block_type_what_it_takes():
         for arg in BOTTLENECK_ONLY:
             listed = f"`{arg}` (" in rows[f"`{kind}`"]
             assert listed == (recipe.layout == "bottleneck"), (kind, arg)
-
-
-@pytest.mark.parametrize("name", ["catalogue", "reference", "coverage"])
-def test_readme_section_is_generated(name):
-    from resdsl.tooling.catalogue import MARKERS, readme_section, section
-
-    readme = ROOT / "README.md"
-    text = readme.read_text("utf-8") if readme.exists() else ""
-    start, end = MARKERS[name]
-    if start not in text and end not in text:
-        pytest.skip(f"README.md has no {name} markers")
-    assert start in text and end in text, f"README.md has only one of {start} and {end}"
-    assert readme_section(text, name) == section(name), (
-        f"README.md's {name} is stale: replace it with `python -m resdsl.tooling.catalogue"
-        f"{'' if name == 'catalogue' else ' --' + name}`"
-    )
 
 
 # --------------------------------------------------------------------------- CI integration
@@ -455,50 +440,3 @@ def test_a_backend_plugin_registered_by_entry_point_is_found(monkeypatch):
         assert listed.exit_code == 2 and "echo" in listed.output
     finally:
         backend.available.cache_clear()
-
-
-def _readme_examples() -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """README's spec files (a ```res block whose first line is `# NAME.res: ...`) and its
-    command examples (a ```text block whose first line is `$ resdsl ...`, then the output)."""
-    import re
-
-    readme = (ROOT / "README.md").read_text("utf-8")
-    blocks = re.findall(r"^```(\w+)\n(.*?)^```$", readme, flags=re.MULTILINE | re.DOTALL)
-    files = {}
-    for language, body in blocks:
-        named = re.match(r"# ([\w.-]+\.res)\b", body)
-        if language == "res" and named:
-            files[named.group(1)] = body
-    commands = [
-        tuple(body.split("\n", 1))
-        for language, body in blocks
-        if language == "text" and body.startswith("$ resdsl ")
-    ]
-    return files, commands
-
-
-def test_readme_examples_print_what_the_commands_print(tmp_path, monkeypatch):
-    """Each `$ resdsl ...` block of the README is the command's real output, run beside the
-    README's spec files and the library (`specs/`)."""
-    import shlex
-
-    files, commands = _readme_examples()
-    assert {"bad.res"} <= set(files) and len(commands) >= 2  # the diagnostic, the summary
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-    (tmp_path / "specs").symlink_to(ROOT / "specs")
-    monkeypatch.chdir(tmp_path)
-    for key in ("FORCE_COLOR", "NO_COLOR"):
-        monkeypatch.delenv(key, raising=False)
-    for command, expected in commands:
-        result = _invoke(*shlex.split(command.removeprefix("$ resdsl ")))
-        assert result.output.rstrip("\n") + "\n" == expected, f"README's `{command}` is stale"
-
-
-def test_gallery_summary_is_current():
-    gallery = ROOT / "docs" / "resnet50-summary.txt"
-    if not gallery.exists():
-        pytest.skip("no gallery")
-    assert _invoke("summary", str(ROOT / "specs/resnet50.res")).output == gallery.read_text(), (
-        "regenerate: resdsl summary specs/resnet50.res > docs/resnet50-summary.txt"
-    )

@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "eval": "evaluate:evaluate",
     "predict": "evaluate:predict",
     "plot": "plot:plot",
+    "explain": "explain:explain",
 }
 
 

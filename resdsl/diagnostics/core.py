@@ -414,7 +414,8 @@ def _window(text: str, start: int, end: int) -> tuple[str, int, int]:
 def render_text(
     diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], color: bool = False
 ) -> str:
-    """rustc-style text: location, message, the source line with carets, notes, help. (How many
+    """rustc-style text: location, message, the source line with carets, notes, help (ending with
+    `resdsl explain CODE`). (How many
     are shown is bounded where they are collected: see MAX_PER_FILE.)"""
     style = _Style(color)
     return "".join(_render_one(d, sources, style) for d in sorted_diagnostics(diagnostics))
@@ -449,8 +450,16 @@ def _render_one(d: Diagnostic, sources: Mapping[str, str], style: _Style) -> str
                 mark += f" {printable(message)}"
             painted = style.severity(d.severity, mark) if char == "^" else style.gutter(mark)
             lines.append(style.gutter(f"{pad} |") + f" {painted}")
-    if d.help:
-        lines.append(f"{pad} = {style.bold('help')}: {printable(d.help)}")
+    # The help line always ends by naming the command that explains the code (rustc's
+    # `--explain`): the meaning, an example and the fix, as on the code's page of the docs.
+    explain = f"see `resdsl explain {d.code}`"
+    if not d.help:
+        help_text = explain
+    elif d.help.endswith("?"):  # `did you mean `classes`? see ...`
+        help_text = f"{printable(d.help)} {explain}"
+    else:
+        help_text = f"{printable(d.help)}; {explain}"
+    lines.append(f"{pad} = {style.bold('help')}: {help_text}")
     return "\n".join(lines) + "\n\n"
 
 

@@ -41,6 +41,7 @@ from resdsl.language.parser import parse, read_source
 from resdsl.language.values import on_off
 from resdsl.lsp.positions import LineIndex
 from resdsl.tooling.catalogue import SETTING_DEFAULTS, SYNTAX, default_text, describe_reader
+from resdsl.tooling.docs import code_url
 from resdsl.tooling.report import human, rows, totals_line
 
 SOURCE = "resdsl"
@@ -456,6 +457,7 @@ class Specs:
             message=message,
             severity=_SEVERITY[d.severity],
             code=d.code,
+            code_description=lsp.CodeDescription(href=code_url(d.code)),
             source=SOURCE,
             related_information=related or None,
             tags=[lsp.DiagnosticTag.Unnecessary] if d.code in _UNNECESSARY else None,
