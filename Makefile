@@ -43,8 +43,8 @@ fuzz: setup
 bench: setup
 	$(PY) benchmarks/bench_check.py
 
-# The ResNet paper's degradation experiment on CPU, in minutes (README, "The paper's
-# experiments"): plain-20/56 against ResNet-20/56 under one recipe, on scikit-learn's digits.
+# The ResNet paper's degradation experiment on CPU, in minutes (docs/pictures.md, "Comparing
+# networks"): plain-20/56 against ResNet-20/56 under one recipe, on scikit-learn's digits.
 experiments: setup
 	$(VENV)/bin/resdsl compare specs/cifar/plain20.res specs/cifar/plain56.res \
 		specs/cifar/resnet20.res specs/cifar/resnet56.res \

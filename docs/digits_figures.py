@@ -1,4 +1,4 @@
-"""Draw the README's training figures from a real run: ResNet-20 trained on scikit-learn's digits
+"""Draw the docs' training figures from a real run: ResNet-20 trained on scikit-learn's digits
 with the digits preset (12 epochs, seed 0; about a minute on 2 CPU cores), its curves.png as
 docs/digits-curves.png, and the confusion matrix of its best epoch's weights on the test split
 as docs/digits-confusion.png.

@@ -1,4 +1,4 @@
-"""Draw the README's signal-propagation figures (`resdsl summary --signal`, batch 8, seed 0):
+"""Draw the docs' signal-propagation figures (`resdsl summary --signal`, batch 8, seed 0):
 docs/signal-plain56-resnet56.png, the paper's plain-56 against ResNet-56 at initialisation, and
 docs/signal-norms.png, ResNet-56 with batch norms against ResNet-56 without (`norm none`).
 

@@ -184,7 +184,8 @@ def test_trailing_comments_line_up_within_the_line_length():
 
 
 def test_the_library_is_formatted():
-    """README's CI workflow runs `resdsl fmt --check specs/`: the shipped specs pass it."""
+    """The CI workflow of docs/diagnostics/index.md runs `resdsl fmt --check specs/`: the shipped
+    specs pass it."""
     run = _fmt("--check", "specs/", cwd=ROOT)
     assert run.returncode == 0, run.stdout[-3000:]
     assert run.stdout == "" and "would reformat 0 of" in run.stderr

@@ -267,8 +267,8 @@ def _png() -> bytes:
 
 
 def test_unreadable_files_exit_2_with_one_line_naming_them(tmp_path):
-    """Bad input the user must fix (README, exit codes): status 2 and one line that names the
-    file and says what it is; nothing in the file runs, and none of PyTorch's paragraphs
+    """Bad input the user must fix (docs/commands.md, exit status): status 2 and one line that
+    names the file and says what it is; nothing in the file runs, and none of PyTorch's paragraphs
     (weights_only=False, "file an issue") reach the user."""
     torch = pytest.importorskip("torch")
     marker = tmp_path / "ran"

@@ -1,7 +1,8 @@
 """Diagnostics: data first, rendered in one place as text, JSON or GitHub annotations.
 
 Every diagnostic has a stable code from :data:`CODES`; the registry is the single source for
-the README's catalogue and for the golden test of each code.
+the docs' page of each code (:mod:`resdsl.tooling.docs`, `resdsl explain`) and for the golden
+test of each code.
 """
 
 from __future__ import annotations

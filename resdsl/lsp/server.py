@@ -5,7 +5,7 @@ What a spec means comes from the compiler alone: diagnostics are those of
 :func:`resdsl.driver.analyze_text` (the codes, messages and help of `resdsl check`), shapes,
 parameters, MACs and receptive fields those of the elaborated network and
 :func:`resdsl.tooling.report.rows`, documentation that of :mod:`resdsl.tooling.catalogue` (the
-README's language reference), formatting that of `resdsl fmt`, and the parents of a spec are parsed
+docs' language reference), formatting that of `resdsl fmt`, and the parents of a spec are parsed
 by the compiler's parser. What the cursor is on is found by a tolerant scan of the words of the text
 (:func:`scan`): completion runs on text being typed, which no parser accepts, and hover, inlay hints
 and the outline keep working while the text does not parse, from the last network that elaborated
