@@ -20,7 +20,7 @@ every attribute is a layer's `torch` name from the IR, every value a layer's or 
 * Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention` (timm's attribute names,
   so timm's state dicts load) and `make_divisible` are written only into modules that use
   them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
-  biased convolutions) is checked against the IR too (:func:`_implied`), and so is the
+  biased convolutions) is checked against the IR too (`emitters.implied`), and so is the
   network's norm, which the module's `norm` helper builds (batch or group norm).
 * Shortcuts: pre-activation blocks' shortcuts read the pre-activated input or (shortcut
   `source` "input") the block's input; a class meeting both tells them apart by the type of
@@ -52,15 +52,9 @@ from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
 from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction, StageCall
 from resdsl.codegen.words import block_doc
-from resdsl.ir import (
-    BlurPoolLayer,
-    Conv,
-    EcaLayer,
-    Network,
-    NormLayer,
-    PadChannelsLayer,
-    SqueezeExciteLayer,
-)
+from resdsl.ir import Network, PadChannelsLayer
+
+from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
 
 _ACTIVATION = {
     "relu": "nn.ReLU(inplace=True)",
@@ -74,11 +68,6 @@ _INIT_DOC = {
 }
 
 
-def _float(value: float) -> str:
-    return repr(float(value))
-
-
-# How the papers spell the family names that spec names usually start with.
 _SPELLINGS = (
     ("seresnext", "SEResNeXt"),
     ("seresnet", "SEResNet"),
@@ -122,129 +111,6 @@ def _class_name(name: str) -> str:
     return out if out[0].isalpha() else "Net" + out
 
 
-def _blur_padding(layer: BlurPoolLayer) -> tuple[int, int]:
-    """The padding the generated `BlurPool2d` computes for a layer, before and after."""
-    return ((layer.size - 1) // 2, layer.size // 2)
-
-
-def _implied(layer, network: Network) -> str | None:
-    """What is wrong with a layer whose values the generated code does not state but computes
-    (a helper class's fixed parts, the module's norm), or None."""
-    if isinstance(layer, NormLayer) and layer.kind != network.conventions.norm:
-        return f"a {layer.kind} norm in a network of {network.conventions.norm} norms"
-    if isinstance(layer, BlurPoolLayer) and layer.padding != _blur_padding(layer):
-        return "a blur pool padded otherwise than BlurPool2d pads"
-    if isinstance(layer, SqueezeExciteLayer):
-        wide, narrow = layer.reduce.conv.in_channels, layer.reduce.conv.out_channels
-        fc1 = Conv(in_channels=wide, out_channels=narrow, kernel=1, bias=True)
-        fc2 = Conv(in_channels=narrow, out_channels=wide, kernel=1, bias=True)
-        actual = [(x.torch, x.conv) for x in (layer.reduce, layer.expand)]
-        if actual != [(f"{layer.torch}.fc1", fc1), (f"{layer.torch}.fc2", fc2)]:
-            return "a squeeze-excitation other than SqueezeExcite builds"
-    if isinstance(layer, EcaLayer) and (
-        layer.conv.torch != f"{layer.torch}.conv" or layer.conv.kernel % 2 == 0
-    ):
-        return "a channel attention other than EfficientChannelAttention builds"
-    return None
-
-
-# --------------------------------------------------------------------------- emitters
-# One emitter per layer type: the module that a layer's fields describe. Fields may hold `Sym`s.
-
-
-def _conv(f: dict, activation: str) -> Call:
-    args = [str(f["in_channels"]), str(f["out_channels"]), f"kernel_size={f['kernel']}"]
-    for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
-        if f[name] != default:
-            args.append(f"{name}={f[name]}")
-    return Call("nn.Conv2d", (*args, f"bias={f['bias']}"))
-
-
-def _norm(f: dict, activation: str) -> Call:
-    return Call("norm", (str(f["channels"]),))
-
-
-def _act(f: dict, activation: str) -> str:
-    return activation
-
-
-def _pool(f: dict, activation: str) -> Call:
-    window = [f"kernel_size={f['kernel']}", f"stride={f['stride']}"]
-    if f["kind"] == "max" and f["zero_padded"]:
-        # Zeros, not -inf, around the input (keras.applications; see resdsl.ir.Pool).
-        pad = f"nn.ZeroPad2d({f['padding']})"
-        return Call("nn.Sequential", (pad, Call("nn.MaxPool2d", tuple(window))))
-    if f["padding"]:
-        window.append(f"padding={f['padding']}")
-    if f["kind"] == "max":
-        return Call("nn.MaxPool2d", tuple(window))
-    if f["ceil"]:
-        window += ["ceil_mode=True", "count_include_pad=False"]
-    if f["pad_after"]:
-        # Zeros after each axis, inside the average (timm's AvgPool2dSame at stride 1).
-        after = f["pad_after"]
-        pad = f"nn.ZeroPad2d((0, {after}, 0, {after}))"
-        return Call("nn.Sequential", (pad, Call("nn.AvgPool2d", tuple(window))))
-    return Call("nn.AvgPool2d", tuple(window))
-
-
-def _pad_channels(f: dict, activation: str) -> Call:
-    return Call("PadChannels", ("in_channels", "out_channels"))
-
-
-def _linear(f: dict, activation: str) -> Call:
-    args = (str(f["in_features"]), str(f["out_features"]))
-    return Call("nn.Linear", args if f["bias"] else (*args, "bias=False"))
-
-
-def _dropout(f: dict, activation: str) -> str:
-    return f"nn.Dropout(p={_float(f['rate'])})"
-
-
-def _global_pool(f: dict, activation: str) -> str:
-    return "nn.AdaptiveAvgPool2d((1, 1))"
-
-
-def _identity(f: dict, activation: str) -> str:
-    return "nn.Identity()"
-
-
-def _blur(f: dict, activation: str) -> Call:
-    return Call("BlurPool2d", (str(f["channels"]), f"size={f['size']}", f"stride={f['stride']}"))
-
-
-def _squeeze_excite(f: dict, activation: str) -> Call:
-    return Call("SqueezeExcite", (str(f["channels"]), str(f["reduced"])))
-
-
-def _eca(f: dict, activation: str) -> Call:
-    return Call("EfficientChannelAttention", (f"kernel_size={f['kernel']}",))
-
-
-_EMITTERS = {
-    "conv": _conv,
-    "norm": _norm,
-    "act": _act,
-    "pool": _pool,
-    "pad_channels": _pad_channels,
-    "linear": _linear,
-    "dropout": _dropout,
-    "global_pool": _global_pool,
-    "identity": _identity,
-    "blur": _blur,
-    "se": _squeeze_excite,
-    "eca": _eca,
-}
-
-
-def _module_call(op: str, fields: dict, activation: str) -> Call | str:
-    """The module of a layer of type `op`: the built-in types' emitters, else a plugin's
-    (:mod:`resdsl.codegen.emitters`), which gets its fields as the code writes them."""
-    if op in _EMITTERS:
-        return _EMITTERS[op](fields, activation)
-    return emitter("torch", op).emit({key: str(value) for key, value in fields.items()})
-
-
 # --------------------------------------------------------------------------- the plan
 
 
@@ -280,9 +146,9 @@ class TorchPlan(Plan):
         super().__init__(network)
         self.activation = _ACTIVATION[network.conventions.activation]
         for layer in self.layers():
-            if (text := _implied(layer, network)) is not None:
+            if (text := implied(layer, network)) is not None:
                 self.problem(text)
-            if layer.op not in _EMITTERS and emitter("torch", layer.op) is None:
+            if layer.op not in BUILT_IN_EMITTERS and emitter("torch", layer.op) is None:
                 self.problem(f"a layer of type `{layer.op}`, which no PyTorch emitter writes")
         self.downsample = self._shortcut_attribute()
         # Each class's pre-activation, branch and post-activation as units.
@@ -397,7 +263,7 @@ def _register(
             continue
         seen[unit.attr] = unit
         parts = [
-            _module_call(op, values, plan.activation)
+            module_call(op, values, plan.activation)
             for op, values in zip(unit.ops, unit.fields, strict=True)
         ]
         module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
@@ -500,7 +366,7 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
 def _shortcut_module(plan: TorchPlan, outcome: Outcome | None, marks: bool) -> str | Call:
     if outcome is None:
         return "None"
-    parts = tuple(_module_call(op, dict(values), plan.activation) for op, values in outcome.layers)
+    parts = tuple(module_call(op, dict(values), plan.activation) for op, values in outcome.layers)
     return Call("FromInput" if marks and outcome.source == "input" else "nn.Sequential", parts)
 
 
@@ -675,15 +541,15 @@ def _render_module(plan: TorchPlan) -> str:
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
         norm_groups=conventions.norm_groups,
-        eps=_float(conventions.norm_eps),
-        momentum=_float(conventions.norm_momentum),
+        eps=float_literal(conventions.norm_eps),
+        momentum=float_literal(conventions.norm_momentum),
         blur_pool=plan.uses("blur"),
         squeeze_excite=plan.uses("se"),
         make_divisible=plan.divisible,
         gate=_GATES[plan.gate],
         eca=plan.uses("eca"),
         drop_path=plan.drop_path,
-        drop_path_rate=_float(conventions.stochastic_depth),
+        drop_path_rate=float_literal(conventions.stochastic_depth),
         total_blocks=network.total_blocks,
         plugin_helpers=[
             e.helper for op, e in PLUGIN_EMITTERS["torch"].items() if e.helper and plan.uses(op)
