@@ -22,7 +22,8 @@ from train_helpers import in_process
 
 import resdsl
 from resdsl.driver import analyze_text
-from resdsl.interop.importer import ImportFailed, Source, infer, read
+from resdsl.interop.import_sources import ImportFailed, Source, read
+from resdsl.interop.importer import infer
 from resdsl.interop.weights import state_dict_shapes
 
 PYTHON = sys.executable
@@ -103,7 +104,7 @@ def test_timm_models_import_to_the_library_specs(path):
 def test_torchvision_dilation_comes_from_the_module_tree():
     torch = pytest.importorskip("torch")
     torchvision = pytest.importorskip("torchvision")
-    from resdsl.interop.importer import _module_facts
+    from resdsl.interop.import_sources import _module_facts
 
     with torch.device("meta"):
         model = torchvision.models.resnet50(replace_stride_with_dilation=[False, True, True])

@@ -634,7 +634,8 @@ def test_timm_names_outside_the_registry_never_reach_the_network(monkeypatch):
 def test_an_import_path_with_a_newline_stays_in_the_header_comment():
     import resdsl
     from resdsl.driver import analyze_text
-    from resdsl.interop.importer import Source, infer
+    from resdsl.interop.import_sources import Source
+    from resdsl.interop.importer import infer
     from resdsl.interop.weights import state_dict_shapes
 
     network = resdsl.load(SPEC)

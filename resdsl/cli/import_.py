@@ -76,7 +76,8 @@ def import_(
     from resdsl.cli.extras import require
 
     require("import", "import", *_needs(source))
-    from resdsl.interop.importer import Choices, ImportFailed, default_name, infer, read
+    from resdsl.interop.import_sources import ImportFailed, read
+    from resdsl.interop.importer import Choices, default_name, infer
     from resdsl.interop.weight_files import UnreadableWeights, first_line, refuse
 
     choices = Choices(strides=strides, dilations=dilations, stride_on=stride_on, plain=plain)

@@ -11,7 +11,7 @@ one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming sc
 (torchvision and timm: `layer1`..; keras.applications: `conv2`..), or from options; each such
 choice is written into the spec's header as assumed.
 
-Only names and shapes are read: a PyTorch file through `torch.load(weights_only=True)` (no code
+Only names and shapes are read (:mod:`resdsl.interop.import_sources`): a PyTorch file through `torch.load(weights_only=True)` (no code
 runs), a `.safetensors` file through its header, a Keras `.weights.h5` file through h5py. The
 spec written is then checked by construction: compiled, its state-dict layout must equal the
 source's tensor for tensor, and the first tensor that differs is named in the error.
@@ -22,182 +22,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel, make_divisible
-from resdsl.interop.weight_files import UnreadableWeights, load_torch_checkpoint
+from resdsl.interop.import_sources import ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
 from resdsl.ir.naming import RESNET
 from resdsl.tooling.formatter import format_text
-
-Shapes = dict[str, tuple[int, ...]]
-
-
-class ImportFailed(ValueError):
-    """The source is not a ResNet resdsl can describe; the message names the first tensor that
-    does not fit and what was expected there."""
-
-
-@dataclass
-class Source:
-    """What a source holds: PyTorch names and layouts in model order, and what its module tree
-    says where there is one."""
-
-    description: str
-    shapes: Shapes
-    scheme: str = "torch"  # "torch" (torchvision, timm, resdsl) or "keras" (keras.applications)
-    # From a module tree: per stage (by name) its stride and dilation; "aa" (blur, avg);
-    # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input".
-    facts: dict = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- reading sources
-
-
-def read(source: str) -> Source:
-    """The tensors of `source`: a file (.pt, .pth, .bin, .safetensors, .weights.h5, .keras) or
-    `torchvision:NAME` / `timm:NAME`. Raises OSError or UnreadableWeights for a file that
-    cannot be read (empty, truncated, of another kind, a pickle that would run code), each with
-    a message saying why, and ImportFailed for a library model that cannot be built."""
-    if source.startswith(("torchvision:", "timm:")):
-        return _from_library(source)
-    if not os.path.isfile(source):
-        raise OSError(f"no such file `{source}`")
-    if os.path.getsize(source) == 0:
-        raise UnreadableWeights("the file is empty")
-    if source.endswith(".safetensors"):
-        return Source(source, _normalized(_safetensors_shapes(source)))
-    if source.endswith((".weights.h5", ".keras")):
-        from resdsl.interop.keras_import import keras_shapes
-
-        return Source(source, keras_shapes(source), scheme="keras")
-    state = load_torch_checkpoint(source)
-    return Source(source, _normalized({k: tuple(v.shape) for k, v in state.items()}))
-
-
-def _safetensors_shapes(path: str) -> Shapes:
-    try:
-        from safetensors import safe_open
-
-        with safe_open(path, framework="numpy") as handle:
-            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
-    except Exception as error:  # the header is malformed
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UnreadableWeights(f"not a safetensors file: {reason}") from None
-
-
-def _normalized(shapes: Shapes) -> Shapes:
-    """Without DDP's `module.` prefix and batch norm's step counters."""
-    if shapes and all(k.startswith("module.") for k in shapes):
-        shapes = {k.removeprefix("module."): v for k, v in shapes.items()}
-    return {k: v for k, v in shapes.items() if not k.endswith("num_batches_tracked")}
-
-
-def _from_library(source: str) -> Source:
-    """A torchvision or timm model built on the meta device (no weights, no download): its
-    state dict's names and shapes, and what its modules say of strides, dilation,
-    anti-aliasing and the activation."""
-    import torch
-
-    library, _, name = source.partition(":")
-    if library == "timm":
-        try:
-            import timm
-        except ImportError:
-            raise ImportFailed("timm is not installed: pip install 'resdsl[import]'") from None
-        # timm also takes `hf-hub:ID` and `local-dir:PATH`, whose configurations it fetches
-        # from the network or reads from a folder: only its own registry is built here.
-        if not timm.is_model(name):
-            raise UnreadableWeights(
-                f"`{name}` is not a model of timm's registry (timm.list_models()); timm:NAME "
-                "builds registry models only, without weights, files or the network"
-                + _nearest(name, timm.list_models())
-            )
-    else:
-        try:
-            import torchvision
-        except ImportError:
-            raise ImportFailed(
-                "torchvision is not installed: pip install 'resdsl[import]'"
-            ) from None
-        builders = torchvision.models.list_models()
-        if name not in builders:
-            raise ImportFailed(
-                f"torchvision has no model `{name}` (torchvision.models.list_models())"
-                + _nearest(name, builders)
-            )
-    try:
-        with torch.device("meta"):
-            if library == "timm":
-                model = timm.create_model(name, pretrained=False)
-            else:
-                import torchvision
-
-                model = torchvision.models.get_model(name, weights=None)
-    except Exception as error:
-        raise ImportFailed(f"{library} cannot build `{name}`: {error}") from None
-    shapes = _normalized({k: tuple(v.shape) for k, v in model.state_dict().items()})
-    facts = _module_facts(model)
-    if library == "timm":
-        config = getattr(model, "pretrained_cfg", None) or {}
-        if "input_size" in config:
-            facts["input"] = tuple(config["input_size"])
-    return Source(source, shapes, facts=facts)
-
-
-def _nearest(name: str, names: list[str]) -> str:
-    """ "; did you mean `x`?" for the library model closest to a misspelt `name`, or ""."""
-    from resdsl.language.values import closest
-
-    found = closest(name, names)
-    return f"; did you mean `{found[0]}`?" if found else ""
-
-
-def _module_facts(model) -> dict:
-    """Strides and dilations per stage, anti-aliasing, activation, gate and norm settings, read
-    from the module tree of a torchvision or timm ResNet."""
-    import torch.nn as nn
-
-    facts: dict = {"stages": {}}
-    for name, stage in model.named_children():
-        if not isinstance(stage, nn.Sequential) or not name.startswith("layer"):
-            continue
-        first, last = stage[0], stage[-1]
-        stride = 1
-        for module in first.modules():
-            value = getattr(module, "stride", 1)
-            value = value[0] if isinstance(value, tuple) else value
-            stride = max(stride, value if isinstance(value, int) else 1)
-        spatial = getattr(last, "conv2", None)
-        dilation = spatial.dilation[0] if spatial is not None else 1
-        facts["stages"][name] = (stride, dilation)
-    for module in model.modules():
-        kind = type(module).__name__
-        if kind == "BlurPool2d":
-            facts["aa"], facts["blur_size"] = "blur", module.filt_size
-        elif kind == "AvgPool2d" and "aa" not in facts and _is_aa(model, module):
-            facts["aa"] = "avg"
-        elif kind in ("SiLU", "GELU") and "activation" not in facts:
-            facts["activation"] = kind.lower()
-        elif kind == "Hardsigmoid":
-            facts["gate"] = "hard_sigmoid"
-        elif kind == "GroupNorm":
-            facts["norm_groups"], facts["norm_eps"] = module.num_groups, module.eps
-        elif kind == "BatchNorm2d":
-            facts.setdefault("norm_eps", module.eps)
-    return facts
-
-
-def _is_aa(model, pool) -> bool:
-    """Whether an average pool is timm's anti-aliasing (a block's `aa`, or the stem's pool)."""
-    return any(
-        module is pool and (name.endswith(".aa") or name == "maxpool")
-        for name, module in model.named_modules()
-    )
-
 
 # --------------------------------------------------------------------------- inference
 
