@@ -11,10 +11,11 @@ one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming sc
 (torchvision and timm: `layer1`..; keras.applications: `conv2`..), or from options; each such
 choice is written into the spec's header as assumed.
 
-Only names and shapes are read (:mod:`resdsl.interop.import_sources`): a PyTorch file through `torch.load(weights_only=True)` (no code
-runs), a `.safetensors` file through its header, a Keras `.weights.h5` file through h5py. The
-spec written is then checked by construction: compiled, its state-dict layout must equal the
-source's tensor for tensor, and the first tensor that differs is named in the error.
+Only names and shapes are read (:mod:`resdsl.interop.import_sources`): a PyTorch file through
+`torch.load(weights_only=True)` (no code runs), a `.safetensors` file through its header, a
+Keras `.weights.h5` file through h5py. The spec written is then checked by construction:
+compiled, its state-dict layout must equal the source's tensor for tensor, and the first tensor
+that differs is named in the error.
 """
 
 from __future__ import annotations
