@@ -16,6 +16,14 @@ from collections.abc import Iterator, Mapping
 from resdsl.blocks.recipe import BlockRecipe
 
 ENTRY_POINT_GROUP = "resdsl.blocks"
+# The modules of the built-in kinds, each with its `RECIPES`, imported on first use.
+BUILT_IN_MODULES = ("resdsl.blocks.residual",)
+
+
+def _built_in_recipes() -> list[BlockRecipe]:
+    import importlib
+
+    return [r for name in BUILT_IN_MODULES for r in importlib.import_module(name).RECIPES]
 
 
 class PluginError(RuntimeError):
@@ -40,9 +48,7 @@ class Registry(Mapping[str, BlockRecipe]):
     def _builtins(self) -> None:
         if not self._builtins_loaded:
             self._builtins_loaded = True
-            from resdsl.blocks import residual
-
-            for recipe in residual.RECIPES:
+            for recipe in _built_in_recipes():
                 self._recipes[recipe.name] = recipe
 
     def load_plugins(self) -> None:
@@ -65,9 +71,7 @@ class Registry(Mapping[str, BlockRecipe]):
 
     def built_in(self) -> list[str]:
         """The names of the built-in kinds, without loading any plugin."""
-        from resdsl.blocks import residual
-
-        return [recipe.name for recipe in residual.RECIPES]
+        return [recipe.name for recipe in _built_in_recipes()]
 
     def __getitem__(self, name: str) -> BlockRecipe:
         self._builtins()
