@@ -1,4 +1,4 @@
-"""`resdsl lsp`: the language server for editors (see :mod:`resdsl.lsp.server`), on stdio.
+"""`resdsl lsp`: the language server for editors (see :mod:`resdsl.lsp.protocol`), on stdio.
 
 pygls is imported only here, when the command runs: `resdsl check` never loads it.
 """
@@ -30,6 +30,6 @@ def lsp(stdio: bool, roots: tuple[str, ...]) -> None:
     require(
         "lsp", "lsp", "pygls"
     )  # imported by the server when it starts, not by resdsl.lsp.server
-    from resdsl.lsp.server import serve
+    from resdsl.lsp.protocol import serve
 
     serve(roots)

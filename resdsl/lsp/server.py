@@ -6,264 +6,56 @@ What a spec means comes from the compiler alone: diagnostics are those of
 parameters, MACs and receptive fields those of the elaborated network and
 :func:`resdsl.tooling.report.rows`, documentation that of :mod:`resdsl.tooling.catalogue` (the
 docs' language reference), formatting that of `resdsl fmt`, and the parents of a spec are parsed
-by the compiler's parser. What the cursor is on is found by a tolerant scan of the words of the text
-(:func:`scan`): completion runs on text being typed, which no parser accepts, and hover, inlay hints
-and the outline keep working while the text does not parse, from the last network that elaborated
-(matched to the text by stage name).
+by the compiler's parser. What the cursor is on is found by a tolerant scan of the words of the
+text (:func:`resdsl.lsp.scanner.scan`): completion runs on text being typed, which no parser
+accepts, and hover, inlay hints and the outline keep working while the text does not parse, from
+the last network that elaborated (matched to the text by stage name).
 
 :class:`Specs` holds the open documents and answers every request without any I/O of the
-protocol, so that the benchmark and the tests can drive it directly; :func:`create_server`
-wires it to pygls. Positions are converted between the compiler's offsets (code points) and
-the client's encoding (UTF-16 unless the client offers another) by :class:`LineIndex`, which
-breaks lines where LSP does (`\\n`, `\\r\\n`, `\\r`). Documents are synchronised in full: a
-spec is a few hundred bytes, and the text is then always the client's.
+protocol, so that the benchmark and the tests can drive it directly;
+:func:`resdsl.lsp.protocol.create_server` wires it to pygls. The scan of the text is
+:mod:`resdsl.lsp.scanner`, what the server says of the language :mod:`resdsl.lsp.reference`.
+Positions are converted between the compiler's offsets (code points) and the client's encoding
+(UTF-16 unless the client offers another) by :class:`LineIndex`, which breaks lines where LSP
+does (`\\n`, `\\r\\n`, `\\r`). Documents are synchronised in full: a spec is a few hundred
+bytes, and the text is then always the client's.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import os
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lsprotocol import types as lsp
 
-from resdsl import __version__
-from resdsl.blocks import RECIPES
 from resdsl.diagnostics.core import E_PARENT_OUTSIDE, Diagnostic, Diagnostics, sorted_diagnostics
 from resdsl.driver import Result, analyze_text
-from resdsl.ir import Network, NetworkDecl, Span, String
+from resdsl.ir import Network, NetworkDecl, Span
 from resdsl.language import schema
 from resdsl.language.extends import MAX_EXTENDS_DEPTH, inside, parent_path
 from resdsl.language.parser import parse, read_source
-from resdsl.language.values import on_off
 from resdsl.lsp.positions import LineIndex
-from resdsl.tooling.catalogue import SETTING_DEFAULTS, SYNTAX, default_text, describe_reader
+from resdsl.lsp.reference import (
+    argument_doc,
+    arguments,
+    call_at,
+    item,
+    keyword_item,
+    kind_doc,
+    kinds_of,
+    options_of,
+    plain_text,
+    setting_doc,
+    setting_item,
+    string_node,
+)
+from resdsl.lsp.scanner import Scan, Statement, Tok, at, scan
 from resdsl.tooling.docs import code_url
 from resdsl.tooling.report import human, rows, totals_line
 
 SOURCE = "resdsl"
-
-# --------------------------------------------------------------------------- the words of a text
-
-_TOKENS = re.compile(
-    r"""(?P<comment>\#[^\r\n]*)
-    |(?P<string>"[^"\r\n]*"?)
-    |(?P<word>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<number>[+-]?(?:[0-9]|\.[0-9])[A-Za-z0-9_.+-]*)
-    |(?P<newline>\r\n|\n|\r)
-    |(?P<space>[^\S\r\n]+)
-    |(?P<punct>.)""",
-    re.VERBOSE | re.DOTALL,
-)
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: str  # "word", "number", "string" or "punct"
-    text: str
-    start: int
-    end: int
-
-
-@dataclass
-class Statement:
-    """A setting, a stage's header or the network's header, as words: one a line by
-    convention, ended also by a brace (a line break inside parentheses does not end one).
-    A statement that starts with `stage` is taken for a stage's header at any depth, so that
-    a brace left open while typing does not hide the stages after it."""
-
-    depth: int  # braces open before it: 0 outside the network, 1 in it, 2 in a stage's body
-    tokens: list[Tok] = field(default_factory=list)
-    end: int = 0  # after its last word, or after the `}` that closes the body it opens
-
-    def word(self, i: int) -> str | None:
-        tok = self.tokens[i] if i < len(self.tokens) else None
-        return tok.text if tok is not None and tok.kind == "word" else None
-
-    @property
-    def head(self) -> str | None:
-        return self.word(0)
-
-
-@dataclass
-class Scan:
-    """The statements of a text; and, for a text cut at the cursor, where the cursor is."""
-
-    statements: list[Statement]
-    current: Statement  # the statement the text ends in (possibly empty)
-    in_comment: bool  # the text ends inside a comment
-
-
-def scan(text: str) -> Scan:
-    """The words of `text` grouped in statements, with how deep in braces each one is: a
-    tolerant scan for what the cursor is on (any text is accepted; nothing is checked)."""
-    statements: list[Statement] = []
-    opened: list[Statement] = []  # statements whose `{` is still open
-    current = Statement(0)
-    depth = parens = 0
-    in_comment = False
-    for match in _TOKENS.finditer(text):
-        kind = match.lastgroup
-        in_comment = kind == "comment"
-        if kind in ("space", "comment"):
-            continue
-        if kind == "newline":
-            if parens == 0 and current.tokens:
-                statements.append(current)
-                current = Statement(depth)
-            continue
-        tok = Tok(kind, match.group(), match.start(), match.end())
-        if tok.text == "{":
-            current.tokens.append(tok)
-            current.end = tok.end
-            statements.append(current)
-            opened.append(current)
-            depth, parens = depth + 1, 0
-            current = Statement(depth)
-        elif tok.text == "}":
-            if current.tokens:
-                statements.append(current)
-            depth, parens = max(0, depth - 1), 0
-            if opened:
-                opened.pop().end = tok.end
-            current = Statement(depth)
-        else:
-            parens += {"(": 1, ")": -1}.get(tok.text, 0)
-            parens = max(parens, 0)
-            current.tokens.append(tok)
-            current.end = tok.end
-    if current.tokens:
-        statements.append(current)
-    return Scan(statements, current, in_comment)
-
-
-def _at(statements: list[Statement], offset: int) -> tuple[Statement, int] | None:
-    """The statement and word index at `offset` (a word ending there counts)."""
-    touching = None
-    for statement in statements:
-        for i, tok in enumerate(statement.tokens):
-            if tok.start <= offset < tok.end:
-                return statement, i
-            if tok.end == offset and tok.kind != "punct":
-                touching = statement, i
-    return touching
-
-
-# --------------------------------------------------------------------------- documentation
-
-
-def _closure(reader) -> dict:
-    try:
-        return inspect.getclosurevars(reader).nonlocals
-    except (TypeError, ValueError):  # pragma: no cover - a builtin as a reader
-        return {}
-
-
-def kinds_of(key: str) -> tuple[str, dict[str, schema.Kind]] | None:
-    """(what the kind is called, the table of kinds) for a setting that takes a kind: read
-    from the setting's reader, as the language reference reads it."""
-    field_ = schema.FIELDS.get(key)
-    bound = _closure(field_.reader) if field_ else {}
-    return (bound["what"], bound["kinds"]) if "kinds" in bound else None
-
-
-def options_of(reader) -> tuple[str, ...]:
-    """The words a reader accepts, when it takes one of a few (choices and switches)."""
-    if reader is on_off:
-        return ("on", "off")
-    bound = _closure(reader)
-    if "options" in bound:
-        return tuple(bound["options"])
-    if "kinds" in bound:
-        return tuple(bound["kinds"])
-    return ()
-
-
-def arguments(key: str, kind: str) -> dict:
-    """The arguments `kind` of setting `key` takes, as the reference lists them (basic blocks
-    leave out the bottleneck-only ones)."""
-    found = kinds_of(key)
-    if found is None or kind not in found[1]:
-        return {}
-    readers = found[1][kind].readers
-    if key == "block":
-        skipped = RECIPES[kind].inapplicable
-        return {a: r for a, r in readers.items() if a not in skipped}
-    return dict(readers)
-
-
-def _shortcut_words() -> dict[str, str]:
-    """The shortcut policies in words, from the reference's paragraph about them."""
-    paragraph = SYNTAX.split("Shortcut policies", 1)[-1].replace("\n", " ")
-    paragraph = paragraph.split(":", 1)[-1]
-    out = {}
-    for part in paragraph.split(";"):
-        match = re.match(r"\s*`([^`]+)`\s*(.*)", part)
-        if match and match.group(1) in schema.SHORTCUTS:
-            out[match.group(1)] = match.group(2).strip().rstrip(".")
-    return out
-
-
-SHORTCUT_WORDS = _shortcut_words()
-
-
-def _arguments_text(key: str, kind: str) -> str:
-    found = kinds_of(key)
-    args = arguments(key, kind)
-    if found is None or not args:
-        return "no arguments"
-    defaults = found[1][kind].defaults
-    return "; ".join(
-        f"`{a}` ({default_text(defaults.get(a))}; {describe_reader(r)})" for a, r in args.items()
-    )
-
-
-def setting_doc(key: str) -> str:
-    field_ = schema.FIELDS[key]
-    where = " and ".join(
-        w for w, ok in (("network", field_.network), ("stage", field_.stage)) if ok
-    )
-    out = [
-        f"**`{key}`** (setting, {where})",
-        "",
-        f"values: {describe_reader(field_.reader)}  ",
-        f"default: {SETTING_DEFAULTS.get(key, 'none')}",
-    ]
-    found = kinds_of(key)
-    if found is not None:
-        out += ["", f"{found[0]}s and their arguments (default; values):", ""]
-        out += [f"- `{kind}`: {_arguments_text(key, kind)}" for kind in found[1]]
-    return "\n".join(out)
-
-
-def kind_doc(key: str, kind: str) -> str:
-    found = kinds_of(key)
-    what = found[0] if found else key
-    out = [f"**`{kind}`** ({what}, `{key}`)", ""]
-    if key == "shortcut" and kind in SHORTCUT_WORDS:
-        out += [f"`{kind}`: {SHORTCUT_WORDS[kind]}.", ""]
-    if key == "block":  # the recipe says what the kind is
-        out += [f"`{kind}`: {RECIPES[kind].summary}.", ""]
-    out.append(f"arguments (default; values): {_arguments_text(key, kind)}")
-    return "\n".join(out)
-
-
-def argument_doc(key: str, kind: str, arg: str) -> str | None:
-    found = kinds_of(key)
-    reader = arguments(key, kind).get(arg)
-    if found is None or reader is None:
-        return None
-    default = default_text(found[1][kind].defaults.get(arg))
-    meaning = RECIPES[kind].docs.get(arg) if key == "block" else None
-    return (
-        f"**`{arg}`** (argument of {found[0]} `{kind}`)\n\n"
-        + (f"{meaning[0].upper()}{meaning[1:]}.\n\n" if meaning else "")
-        + f"values: {describe_reader(reader)}  \ndefault: {default}"
-    )
-
 
 # --------------------------------------------------------------------------- documents
 
@@ -497,7 +289,7 @@ class Specs:
         child, name = doc.path, string.text[1:-1]
         seen = {os.path.realpath(doc.path)}
         for _ in range(MAX_EXTENDS_DEPTH):
-            path = parent_path(child, _string(name))
+            path = parent_path(child, string_node(name))
             if not inside(path, allowed) or os.path.realpath(path) in seen:
                 return
             seen.add(os.path.realpath(path))
@@ -517,7 +309,7 @@ class Specs:
         if doc is None:
             return None
         offset = doc.index.offset(position)
-        found = _at(doc.scan.statements, offset)
+        found = at(doc.scan.statements, offset)
         if found is None:
             return None
         statement, i = found
@@ -600,7 +392,7 @@ class Specs:
             return setting_doc(word) if word in schema.FIELDS else None
         if key not in schema.FIELDS:
             return None
-        call = _call_at(statement, i)
+        call = call_at(statement, i)
         if call is not None:
             kind, in_value = call
             if not in_value:
@@ -672,19 +464,21 @@ class Specs:
         depth = statement.depth
         if not words:
             if depth == 0:
-                return [_keyword("network", "a spec's one network: `network NAME { ... }`")]
+                return [keyword_item("network", "a spec's one network: `network NAME { ... }`")]
             in_stage = depth >= 2
             items = [
-                _setting_item(k)
+                setting_item(k)
                 for k, f in schema.FIELDS.items()
                 if (f.stage if in_stage else f.network)
             ]
             if not in_stage:
-                items.append(_keyword("stage", "a stage: `stage NAME: BLOCKS x WIDTH / STRIDE`"))
+                items.append(
+                    keyword_item("stage", "a stage: `stage NAME: BLOCKS x WIDTH / STRIDE`")
+                )
             return items
         if words[0] == "network":
             return (
-                [_keyword("extends", 'a parent spec: `extends "FILE.res"`')]
+                [keyword_item("extends", 'a parent spec: `extends "FILE.res"`')]
                 if len(words) == 2
                 else []
             )
@@ -693,31 +487,31 @@ class Specs:
         key = words[0]
         if key not in schema.FIELDS:
             return []
-        call = _call_at(statement, len(tokens))
+        call = call_at(statement, len(tokens))
         if call is not None:
             kind, in_value = call
             args = arguments(key, kind)
             if not in_value:
                 given = {t.text for t, n in itertools.pairwise(tokens) if n.text == ":"}
                 return [
-                    _item(a, lsp.CompletionItemKind.Field, argument_doc(key, kind, a), f"{a}: ")
+                    item(a, lsp.CompletionItemKind.Field, argument_doc(key, kind, a), f"{a}: ")
                     for a in args
                     if a not in given
                 ]
             reader = args.get(words[-2]) if len(words) >= 2 and words[-1] == ":" else None
-            return [_item(o, lsp.CompletionItemKind.EnumMember) for o in options_of(reader)]
+            return [item(o, lsp.CompletionItemKind.EnumMember) for o in options_of(reader)]
         if len(words) != 1:
             return []
         found = kinds_of(key)
         if found is not None:
             return [
-                _item(k, lsp.CompletionItemKind.EnumMember, kind_doc(key, k), detail=found[0])
+                item(k, lsp.CompletionItemKind.EnumMember, kind_doc(key, k), detail=found[0])
                 for k in found[1]
             ]
         options = options_of(schema.FIELDS[key].reader)
         if key == "input":
             options = ("3x224x224", "3x32x32")
-        return [_item(o, lsp.CompletionItemKind.Value, setting_doc(key)) for o in options]
+        return [item(o, lsp.CompletionItemKind.Value, setting_doc(key)) for o in options]
 
     def _complete_stage(self, doc: Document) -> list[lsp.CompletionItem]:
         """Stage names of the parents, to override one."""
@@ -731,7 +525,7 @@ class Specs:
                 if stage.stride is not None:
                     size += f" / {stage.stride.text}"
                 items.append(
-                    _item(
+                    item(
                         stage.name.text,
                         lsp.CompletionItemKind.Module,
                         f"overrides `stage {stage.name.text}: {size}` of {os.path.basename(path)}",
@@ -763,7 +557,7 @@ class Specs:
         doc = self.documents.get(uri)
         if doc is None:
             return None
-        found = _at(doc.scan.statements, doc.index.offset(position))
+        found = at(doc.scan.statements, doc.index.offset(position))
         if found is None:
             return None
         statement, i = found
@@ -875,229 +669,3 @@ class Specs:
         ):
             network.range = lsp.Range(start=network.range.start, end=last)
         return [network]
-
-
-def _string(text: str) -> String:
-    span = Span(file="", line=1, column=1, end_line=1, end_column=1, start=0, end=0)
-    return String(text=text, span=span)
-
-
-def _call_at(statement: Statement, i: int) -> tuple[str, bool] | None:
-    """Inside the parentheses of `KEY KIND(...)` at word `i`: (KIND, whether at an argument's
-    value rather than its name); None outside them."""
-    tokens = statement.tokens
-    if len(tokens) < 3 or tokens[2].text != "(" or tokens[1].kind != "word" or i <= 2:
-        return None
-    if any(t.text == ")" for t in tokens[2:i]):
-        return None
-    previous = tokens[i - 1].text
-    return tokens[1].text, previous == ":"
-
-
-def _item(
-    label: str,
-    kind: lsp.CompletionItemKind,
-    doc: str | None = None,
-    insert: str | None = None,
-    detail: str | None = None,
-) -> lsp.CompletionItem:
-    return lsp.CompletionItem(
-        label=label,
-        kind=kind,
-        detail=detail,
-        documentation=lsp.MarkupContent(kind=lsp.MarkupKind.Markdown, value=doc) if doc else None,
-        insert_text=insert,
-    )
-
-
-def _setting_item(key: str) -> lsp.CompletionItem:
-    return _item(
-        key,
-        lsp.CompletionItemKind.Property,
-        setting_doc(key),
-        f"{key} ",
-        detail=describe_reader(schema.FIELDS[key].reader).replace("\\|", "|"),
-    )
-
-
-def _keyword(word: str, doc: str) -> lsp.CompletionItem:
-    return _item(word, lsp.CompletionItemKind.Keyword, doc, f"{word} ")
-
-
-# --------------------------------------------------------------------------- plain text
-
-_CELL_SPLIT = re.compile(r"(?<!\\)\|")
-_RULE_CELL = re.compile(r":?-{3,}:?")
-_CODE = re.compile(r"(`[^`]*`)")
-_STRONG = re.compile(r"\*\*(.+?)\*\*")
-_ITALIC = re.compile(r"(?<![\w\\])_(\S(?:.*?\S)?)_(?!\w)")
-_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])")
-
-
-def _plain_line(line: str) -> str:
-    """One line of Markdown without emphasis (`**x**`, `_x_`) or escapes (`\\|`), and
-    without the two trailing spaces of a line break; `code` keeps its backticks, which read as
-    quotes in plain text."""
-    parts = _CODE.split(_STRONG.sub(r"\1", line))  # `**` may hold a code span
-    for i in range(0, len(parts), 2):  # outside code spans
-        parts[i] = _ESCAPE.sub(r"\1", _ITALIC.sub(r"\1", parts[i]))
-    return "".join(parts).rstrip()
-
-
-def _plain_table(lines: list[str]) -> list[str]:
-    """A Markdown table as aligned columns: the rule and empty header rows dropped."""
-    rows = []
-    for line in lines:
-        cells = [_plain_line(c.strip()) for c in _CELL_SPLIT.split(line.strip()[1:-1])]
-        if all(_RULE_CELL.fullmatch(c) or not c for c in cells):
-            continue
-        rows.append(cells)
-    widths = [
-        max(len(r[i]) for r in rows if i < len(r)) for i in range(max(map(len, rows), default=0))
-    ]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in rows]
-
-
-def plain_text(markdown: str) -> str:
-    """What the server writes in Markdown (hover, completion documentation), for a client that
-    takes plain text only: no emphasis or escapes, tables as aligned columns, lists and
-    paragraphs as they are."""
-    out: list[str] = []
-    table: list[str] = []
-    for line in [*markdown.split("\n"), None]:
-        if line is not None and line.strip().startswith("|") and line.strip().endswith("|"):
-            table.append(line)
-            continue
-        if table:
-            out += _plain_table(table)
-            table = []
-        if line is not None:
-            out.append(_plain_line(line))
-    return "\n".join(out)
-
-
-# --------------------------------------------------------------------------- the server
-
-
-def _markup(capabilities: lsp.ClientCapabilities, path: str) -> lsp.MarkupKind:
-    """Markdown when the client lists it at `path` of its capabilities, else plain text."""
-    found = capabilities
-    for name in path.split("."):
-        found = getattr(found, name, None)
-    return (
-        lsp.MarkupKind.Markdown
-        if lsp.MarkupKind.Markdown in (found or ())
-        else lsp.MarkupKind.PlainText
-    )
-
-
-def create_server(roots: tuple[str, ...] = ()):
-    """The pygls server around a :class:`Specs`; `server.start_io()` serves stdio."""
-    from pygls.lsp.server import LanguageServer
-
-    server = LanguageServer(
-        "resdsl", __version__, text_document_sync_kind=lsp.TextDocumentSyncKind.Full
-    )
-    specs = Specs(roots)
-    server.specs = specs
-
-    def publish(document: Document) -> None:
-        server.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(
-                uri=document.uri, diagnostics=document.diagnostics, version=document.version
-            )
-        )
-
-    def refresh(uri: str, version: int | None) -> None:
-        text = server.workspace.get_text_document(uri).source
-        try:
-            document = specs.update(uri, text, version)
-        except Exception as error:  # a bug of the compiler: say so, keep serving
-            server.window_log_message(
-                lsp.LogMessageParams(type=lsp.MessageType.Error, message=f"resdsl: {error!r}")
-            )
-            return
-        publish(document)
-
-    @server.feature(lsp.INITIALIZE)
-    def initialize(params: lsp.InitializeParams) -> None:
-        options = params.initialization_options
-        extra = options.get("roots") if isinstance(options, dict) else None
-        if isinstance(extra, list):
-            specs.roots = roots + tuple(str(r) for r in extra if isinstance(r, str))
-        capabilities = params.capabilities
-        specs.hover_kind = _markup(capabilities, "text_document.hover.content_format")
-        specs.completion_kind = _markup(
-            capabilities, "text_document.completion.completion_item.documentation_format"
-        )
-        encoding = server.workspace.position_encoding
-        specs.encoding = str(getattr(encoding, "value", encoding) or "utf-16")
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(params: lsp.DidOpenTextDocumentParams) -> None:
-        refresh(params.text_document.uri, params.text_document.version)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(params: lsp.DidChangeTextDocumentParams) -> None:
-        refresh(params.text_document.uri, params.text_document.version)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(params: lsp.DidSaveTextDocumentParams) -> None:
-        # A parent changed on disk: its open children read it again.
-        for uri in specs.dependents(params.text_document.uri):
-            refresh(uri, specs.documents[uri].version)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
-        specs.close(params.text_document.uri)
-        server.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[])
-        )
-
-    @server.feature(lsp.TEXT_DOCUMENT_HOVER)
-    def hover(params: lsp.HoverParams) -> lsp.Hover | None:
-        return specs.hover(params.text_document.uri, params.position)
-
-    @server.feature(lsp.TEXT_DOCUMENT_INLAY_HINT)
-    def inlay_hint(params: lsp.InlayHintParams) -> list[lsp.InlayHint]:
-        return specs.inlay_hints(params.text_document.uri, params.range)
-
-    @server.feature(
-        lsp.TEXT_DOCUMENT_COMPLETION,
-        lsp.CompletionOptions(trigger_characters=[" ", "(", ",", ":", '"']),
-    )
-    def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
-        return specs.completion(params.text_document.uri, params.position)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DEFINITION)
-    def definition(params: lsp.DefinitionParams) -> list[lsp.Location] | None:
-        return specs.definition(params.text_document.uri, params.position)
-
-    @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
-    def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
-        return specs.formatting(params.text_document.uri)
-
-    @server.feature(
-        lsp.TEXT_DOCUMENT_CODE_ACTION,
-        lsp.CodeActionOptions(code_action_kinds=[lsp.CodeActionKind.QuickFix]),
-    )
-    def code_action(params: lsp.CodeActionParams) -> list[lsp.CodeAction]:
-        return specs.code_actions(params.text_document.uri, params.range, params.context)
-
-    @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
-    def document_symbol(params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
-        return specs.symbols(params.text_document.uri)
-
-    return server
-
-
-def serve(roots: tuple[str, ...] = ()) -> None:
-    """Speak LSP on standard input and output until the client says exit, reading no frame
-    over a bound (:mod:`resdsl.lsp.frames`)."""
-    import sys
-
-    from resdsl.lsp.frames import BoundedInput, install
-
-    server = create_server(roots)
-    install(server)
-    server.start_io(stdin=BoundedInput(sys.stdin.buffer))
