@@ -7,6 +7,7 @@ from resdsl.blocks.recipe import (
     BlockLayers,
     BlockRecipe,
     Builder,
+    anti_alias_layer,
 )
 from resdsl.blocks.registry import RECIPES, PluginError, register_block
 
@@ -18,5 +19,6 @@ __all__ = [
     "BlockRecipe",
     "Builder",
     "PluginError",
+    "anti_alias_layer",
     "register_block",
 ]

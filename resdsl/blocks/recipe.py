@@ -13,7 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from resdsl.ir import ActLayer, AntiAliasSpec, BlockSpec, BlurPoolLayer, NormLayer, PoolLayer
+from resdsl.ir import (
+    ActLayer,
+    AntiAliasSpec,
+    BlockSpec,
+    BlurPoolLayer,
+    NormLayer,
+    Pool,
+    PoolLayer,
+)
 from resdsl.language.values import Reader
 
 
@@ -80,12 +88,43 @@ class Builder:
     def anti_aliasing(self, names: dict[str, str], width: str) -> BlurPoolLayer | PoolLayer:
         """The layer that applies the block's stride after a convolution that no longer
         strides (timm's `aa_layer`): a blur pool or an average pool."""
-        from resdsl.elaboration.elaborate import anti_alias_layer
-
         assert self.anti_alias is not None
         return anti_alias_layer(
             self.anti_alias, names, self.widths[width], self.stride, width=width, strided=True
         )
+
+
+def anti_alias_layer(
+    spec: AntiAliasSpec,
+    names: dict[str, str],
+    channels: int,
+    stride: int,
+    *,
+    width: str = "mid",
+    strided: bool = False,
+) -> BlurPoolLayer | PoolLayer:
+    """The layer that applies a stride after a convolution that no longer does: a blur pool
+    over `channels` (the block's `width`), or an average pool whose window is the stride
+    (timm's `aa_layer`), which takes whatever channels it is given. `strided`: it applies the
+    block's stride."""
+    if spec.kind == "blur":
+        return BlurPoolLayer(
+            **names,
+            channels=channels,
+            size=spec.size,
+            stride=stride,
+            # Zhang's padding: a map of n pixels strided by s becomes ceil(n / s), as the
+            # shortcut's, for every size and stride (timm's symmetric one agrees only for odd
+            # sizes at stride 2).
+            padding=((spec.size - 1) // 2, spec.size // 2),
+            width=width,
+            strided=strided,
+        )
+    # In a block, rounding up, as every other strided layer there does, so that an odd map still
+    # meets the shortcut's size (timm's floor agrees where the stride divides the map, as in its
+    # nets); in the stem, which no shortcut meets, timm's floor.
+    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=strided)
+    return PoolLayer(**names, pool=pool, strided=strided)
 
 
 # The arguments every block kind has, as the typed spec's fields (:class:`resdsl.ir.BlockSpec`),

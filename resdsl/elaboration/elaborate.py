@@ -17,15 +17,13 @@ import math
 import os
 import re
 
-from resdsl.blocks import RECIPES, Builder
+from resdsl.blocks import RECIPES, Builder, anti_alias_layer
 from resdsl.ir import (
     ActLayer,
-    AntiAliasSpec,
     AttentionSpec,
     Block,
     BlockRun,
     BlockSpec,
-    BlurPoolLayer,
     ChannelConvLayer,
     Conv,
     Conventions,
@@ -244,39 +242,6 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
         ]
     pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
     return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
-
-
-def anti_alias_layer(
-    spec: AntiAliasSpec,
-    names: dict[str, str],
-    channels: int,
-    stride: int,
-    *,
-    width: str = "mid",
-    strided: bool = False,
-) -> BlurPoolLayer | PoolLayer:
-    """The layer that applies a stride after a convolution that no longer does: a blur pool
-    over `channels` (the block's `width`), or an average pool whose window is the stride
-    (timm's `aa_layer`), which takes whatever channels it is given. `strided`: it applies the
-    block's stride."""
-    if spec.kind == "blur":
-        return BlurPoolLayer(
-            **names,
-            channels=channels,
-            size=spec.size,
-            stride=stride,
-            # Zhang's padding: a map of n pixels strided by s becomes ceil(n / s), as the
-            # shortcut's, for every size and stride (timm's symmetric one agrees only for odd
-            # sizes at stride 2).
-            padding=((spec.size - 1) // 2, spec.size // 2),
-            width=width,
-            strided=strided,
-        )
-    # In a block, rounding up, as every other strided layer there does, so that an odd map still
-    # meets the shortcut's size (timm's floor agrees where the stride divides the map, as in its
-    # nets); in the stem, which no shortcut meets, timm's floor.
-    pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=strided)
-    return PoolLayer(**names, pool=pool, strided=strided)
 
 
 def inner_width(block: BlockSpec, width: int) -> int:

@@ -10,8 +10,12 @@ import os
 from dataclasses import dataclass, field
 
 from resdsl.interop.weight_files import UnreadableWeights, load_torch_checkpoint
+from resdsl.ir.naming import RESNET
 
 Shapes = dict[str, tuple[int, ...]]
+# The state-dict layout of the checkpoints the importers read (torchvision's and timm's
+# resnet.py), whose names both importers take from its table.
+NAMES = RESNET
 
 
 class ImportFailed(ValueError):

@@ -29,9 +29,8 @@ from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel, make_divisible
-from resdsl.interop.import_sources import ImportFailed, Shapes, Source
+from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
-from resdsl.ir.naming import RESNET
 from resdsl.tooling.formatter import format_text
 
 # --------------------------------------------------------------------------- inference
@@ -54,9 +53,7 @@ class _Block:
 
 
 _STAGE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\.(\d+)\.(.+)$")
-# The state-dict layout the checkpoints this reads have (torchvision's and timm's resnet.py):
-# every name below is read from its table.
-NAMES = RESNET
+# Every name below is read from the state-dict layout of what this reads (NAMES).
 
 
 def _weight(role: str, **fields) -> str:

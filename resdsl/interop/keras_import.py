@@ -23,8 +23,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from resdsl.interop.import_sources import ImportFailed, Shapes
-from resdsl.interop.importer import NAMES
+from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes
 from resdsl.interop.keras_files import keras_layout
 from resdsl.interop.weight_files import UnreadableWeights
 

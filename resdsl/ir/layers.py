@@ -481,10 +481,7 @@ def register_layer(layer_type: type[Layer]) -> None:
     if not isinstance(op, str) or op in taken:
         raise ValueError(f"layer type {layer_type.__name__} needs an `op` of its own, not {op!r}")
     if layer_type not in PLUGIN_LAYERS:
-        PLUGIN_LAYERS.append(layer_type)
-        from resdsl.ir import models
-
-        models.forget()
+        PLUGIN_LAYERS.append(layer_type)  # the IR's models are built again on next use
 
 
 def weighted(layers) -> list:

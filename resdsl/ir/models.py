@@ -32,9 +32,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-@cache
 def _models() -> dict[type, type[BaseModel]]:
-    """Every node class of resdsl.ir and its model."""
+    """Every node class of resdsl.ir and its model, with the layer types plugins registered
+    (built again when one more is)."""
+    return _models_with(len(layers.PLUGIN_LAYERS))
+
+
+@cache
+def _models_with(plugins: int) -> dict[type, type[BaseModel]]:
     nodes = [
         v
         for module in _MODULES
@@ -86,12 +91,6 @@ def _translate(value: Any, models: dict[type, type[BaseModel]]) -> Any:
     return origin[args]
 
 
-def forget() -> None:
-    """Build the models again on next use (a plugin registered a layer type)."""
-    _models.cache_clear()
-    _nodes.cache_clear()
-
-
 def model(node_class: type) -> type[BaseModel]:
     """The pydantic model of a node class of resdsl.ir."""
     return _models()[node_class]
@@ -121,8 +120,12 @@ def _as_node(value: Any) -> Any:
     return value
 
 
-@cache
 def _nodes() -> dict[type[BaseModel], type]:
+    return _nodes_with(len(layers.PLUGIN_LAYERS))
+
+
+@cache
+def _nodes_with(plugins: int) -> dict[type[BaseModel], type]:
     return {model: node for node, model in _models().items()}
 
 
