@@ -55,8 +55,8 @@ def metrics(epochs: int = 12, first_loss: float = 2.3, last_loss: float = 0.01, 
                 "epochs": epochs,
                 "train_loss": 0.8 * loss,
                 "train_acc": min(1.0, accuracy + 0.005),
-                "test_loss": loss,
-                "test_acc": accuracy,
+                "val_loss": loss,
+                "val_acc": accuracy,
                 "lr": 0.05 * (1 + math.cos(math.pi * epoch / epochs)),
                 "step": 23 * epoch,
             }
@@ -103,7 +103,7 @@ def test_one_runs_curves_have_three_panels_real_ticks_and_the_best_epoch_starred
     ]
     assert figure.get_suptitle() == "resnet20 on digits (torch)"
     labels = assert_legend_outside(figure)
-    assert labels == ["train", "test", "best test error 1.00% (epoch 9)"]
+    assert labels == ["train", "val", "best val error 1.00% (epoch 9)"]
     for axis in figure.axes:
         assert axis.get_xlabel() == "epoch"
         epochs = visible_ticks(axis)
@@ -141,20 +141,20 @@ def test_several_runs_overlay_as_the_paper_draws_them():
     figure = curves_figure(runs)
     labels = assert_legend_outside(figure)
     assert labels == [
-        "plain20: best test error 1.00% (epoch 5)",
-        "resnet20: best test error 1.00% (epoch 7)",
+        "plain20: best val error 1.00% (epoch 5)",
+        "resnet20: best val error 1.00% (epoch 7)",
         "train",
-        "test",
+        "val",
         "best epoch",
     ]
     _, error, rate = figure.axes
     lines = error.get_lines()
     assert [line.get_label() for line in lines] == [
         "plain20: train",
-        "plain20: test",
+        "plain20: val",
         "plain20: best epoch",
         "resnet20: train",
-        "resnet20: test",
+        "resnet20: val",
         "resnet20: best epoch",
     ]
     colours = [line.get_color() for line in lines]
@@ -176,7 +176,7 @@ def test_compare_draws_the_error_panel_alone_and_no_rate_means_no_rate_panel():
 
 def test_epoch_records_keep_each_finished_epoch_once_in_order():
     first, second, third = metrics(3)
-    resumed = {**second, "test_acc": 0.5}
+    resumed = {**second, "val_acc": 0.5}
     records = [
         first,
         second,
@@ -188,6 +188,11 @@ def test_epoch_records_keep_each_finished_epoch_once_in_order():
     ]
     assert epoch_records(records) == [first, resumed, third]
     assert epoch_records([]) == []
+    # A run from before the validation split logged its held-out figures as test_*.
+    old = {k.replace("val_", "test_"): v for k, v in first.items()}
+    assert epoch_records([old]) == [
+        {**old, "val_loss": first["val_loss"], "val_acc": first["val_acc"]}
+    ]
 
 
 def test_write_curves_writes_a_png_and_an_svg_titled_by_the_run(tmp_path):
@@ -341,8 +346,8 @@ def test_drawing_never_imports_pyplot_nor_opens_a_window(tmp_path):
 import sys
 from resdsl.charts.curves import curves_figure
 from resdsl.charts.style import save
-records = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "test_loss": 1.0 / e,
-            "test_acc": 0.5, "lr": 0.1} for e in (1, 2, 3)]
+records = [{"epoch": e, "train_loss": 1.0 / e, "train_acc": 0.5, "val_loss": 1.0 / e,
+            "val_acc": 0.5, "lr": 0.1} for e in (1, 2, 3)]
 figure = curves_figure({"run": records})
 save(figure, sys.argv[1])
 print(type(figure.canvas).__name__, "matplotlib.pyplot" in sys.modules)

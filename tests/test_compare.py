@@ -55,7 +55,7 @@ def test_compare_trains_each_spec_with_one_recipe_and_overlays_them(tmp_path):
         epochs = metrics_of(out / entry["name"])
         assert [e["epoch"] for e in entry["epochs"]] == [1, 2]
         assert entry["epochs"][-1]["train_error"] == 1 - epochs[-1]["train_acc"]
-        assert entry["epochs"][-1]["test_loss"] == epochs[-1]["test_loss"]
+        assert entry["epochs"][-1]["val_loss"] == epochs[-1]["val_loss"]
     assert (out / "compare.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     header, *rows = done.stdout.splitlines()
     assert header.split()[:2] == ["spec", "epochs"]

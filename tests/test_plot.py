@@ -20,8 +20,8 @@ def make_run(folder, epochs: int = 4, network: str | None = None, extra: list | 
     `network`, the result.json of a finished run."""
     folder.mkdir(parents=True)
     records = [
-        {"epoch": e, "train_loss": 2.0 / e, "train_acc": 0.2 * e, "test_loss": 2.2 / e,
-         "test_acc": 0.19 * e, "lr": 0.1 / e, "step": 10 * e}
+        {"epoch": e, "train_loss": 2.0 / e, "train_acc": 0.2 * e, "val_loss": 2.2 / e,
+         "val_acc": 0.19 * e, "lr": 0.1 / e, "step": 10 * e}
         for e in range(1, epochs + 1)
     ]  # fmt: skip
     lines = [json.dumps(r) for r in records] + [json.dumps(x) for x in extra or []]
@@ -59,8 +59,8 @@ def test_plot_overlays_runs_one_colour_each(tmp_path, drawn):
     assert path == str(out) and figure.get_suptitle() == ""
     texts = [t.get_text() for t in figure.legends[0].get_texts()]
     assert texts[:2] == [
-        "resnet20-1: best test error 24.00% (epoch 4)",
-        "resnet56-1: best test error 43.00% (epoch 3)",  # its unfinished epoch 4 left out
+        "resnet20-1: best val error 24.00% (epoch 4)",
+        "resnet56-1: best val error 43.00% (epoch 3)",  # its unfinished epoch 4 left out
     ]
     _, error, rate = figure.axes
     assert len(error.get_lines()) == 6 and len(rate.get_lines()) == 2

@@ -350,11 +350,14 @@ def test_cifar10_archive_layout_trains(tiny, tmp_path):
     from resdsl.train import data
 
     loaded = data.load(str(tmp_path), (3, 32, 32))  # the parent folder is found too
-    assert loaded.name == "cifar10" and loaded.train.images.shape == (100, 3, 32, 32)
+    assert loaded.name == "cifar10" and loaded.train.images.shape[1:] == (3, 32, 32)
+    assert len(loaded.train) + len(loaded.val) == 100  # 10% held out to choose the best epoch
     assert loaded.class_names[3] == "class3"
     raw = pickle.loads((folder / "data_batch_1").read_bytes())
-    np.testing.assert_array_equal(loaded.train.images[:20].reshape(20, -1), raw[b"data"])
-    assert loaded.train.labels[:20].tolist() == raw[b"labels"]
+    kept = [(x.tobytes(), int(y)) for split in (loaded.train, loaded.val)
+            for x, y in zip(split.images, split.labels, strict=True)]  # fmt: skip
+    for row, label in zip(raw[b"data"], raw[b"labels"], strict=True):
+        assert (row.tobytes(), label) in kept
     # Adapted to the spec's input: 32x32 RGB -> 16x16 grey for the tiny spec.
     assert data.load(str(folder), (1, 16, 16)).test.images.shape == (20, 1, 16, 16)
     done = _train(
@@ -521,7 +524,8 @@ def test_cifar100_layout(tmp_path):
 
     loaded = data.load(str(tmp_path), (3, 32, 32))
     assert loaded.name == "cifar100" and loaded.num_classes == 100
-    assert loaded.train.images.shape == (30, 3, 32, 32)
+    assert len(loaded.train) + len(loaded.val) == 30
+    assert loaded.train.images.shape[1:] == loaded.val.images.shape[1:] == (3, 32, 32)
     assert loaded.test.images.shape == (10, 3, 32, 32)
 
 
@@ -541,13 +545,16 @@ def test_image_folder(tmp_path):
     loaded = data.load(str(tmp_path), (3, 16, 16))
     assert loaded.name == "folder" and loaded.class_names == ["cat", "dog"]
     assert loaded.streamed and loaded.train.images is None  # files, read as batches need them
-    assert len(loaded.train) == 8 and len(loaded.test) == 4
-    assert all(Path(f).parent.parent == tmp_path / "train" for f in loaded.train.files)
-    assert sorted(loaded.train.labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert len(loaded.train) + len(loaded.val) == 8 and len(loaded.test) == 4
+    assert loaded.val_name == "held-out" and not set(loaded.train.files) & set(loaded.val.files)
+    held = [*loaded.train.files, *loaded.val.files]
+    assert all(Path(f).parent.parent == tmp_path / "train" for f in held)
+    assert sorted([*loaded.train.labels.tolist(), *loaded.val.labels.tolist()]) == [0] * 4 + [1] * 4
     # Without train/test subfolders, a fixed-seed split of the class folders.
     flat = data.load(str(tmp_path / "train"), (1, 8, 8))
-    assert len(flat.train) + len(flat.test) == 8 and len(flat.test) >= 2
-    assert not set(flat.train.files) & set(flat.test.files)
+    assert len(flat.train) + len(flat.val) + len(flat.test) == 8 and len(flat.test) >= 2
+    splits = [set(flat.train.files), set(flat.val.files), set(flat.test.files)]
+    assert len(set.union(*splits)) == 8  # disjoint
 
 
 def test_digits_adapted_to_input_shape():
@@ -557,11 +564,12 @@ def test_digits_adapted_to_input_shape():
 
     loaded = data.load("digits", (3, 32, 32))
     total = len(load_digits().target)
-    assert len(loaded.train) + len(loaded.test) == total
+    assert len(loaded.train) + len(loaded.val) + len(loaded.test) == total
     assert loaded.train.images.shape[1:] == (3, 32, 32)
     np.testing.assert_array_equal(loaded.train.images[:, 0], loaded.train.images[:, 2])
     again = data.load("digits", (1, 8, 8))
     assert again.test.labels.tolist() == loaded.test.labels.tolist()  # the same split every time
+    assert again.val.labels.tolist() == loaded.val.labels.tolist()
 
 
 def test_unknown_data_is_a_clear_error(tiny, tmp_path):
@@ -600,7 +608,11 @@ def test_checkpoint_loads_weights_only(reference):
 
     state = torch.load(reference / "checkpoint.pt", weights_only=True)
     assert {"model", "optimizer", "scheduler", "rng", "epoch", "step"} <= set(state)
-    assert state["scheduler"]["last_epoch"] == 4 * (-(-1438 // 64))
+    from resdsl.train import data
+
+    assert state["scheduler"]["last_epoch"] == 4 * (
+        -(-len(data.load("digits", (1, 8, 8)).train) // 64)
+    )
     assert isinstance(state["rng"]["torch"], torch.Tensor)
 
 
@@ -743,7 +755,7 @@ def test_the_data_decides_the_classes_and_says_so_once(tiny, tmp_path, capsys):
 def test_eval_and_predict_use_a_trained_checkpoint(tiny, reference, tmp_path):
     from PIL import Image
 
-    checkpoint = str(reference / "checkpoint.pt")
+    checkpoint = str(reference / "best.pt")  # the chosen weights, whose test figures the run has
     result = json.loads((reference / "result.json").read_text())
     run = subprocess.run(
         [sys.executable, "-m", "resdsl", "eval", tiny, "--weights", checkpoint, "--data",
@@ -799,18 +811,19 @@ def test_eval_predict_and_export_read_keras_weights(tiny, keras_run, tmp_path):
     from resdsl.interop.weights import build_generated
 
     _, out = keras_run
-    metrics = read_metrics(out)
-    best = json.loads((out / "result.json").read_text())["best_epoch"]
-    last = len(metrics)
-    kept = ((out / "best.weights.h5", best), (out / "checkpoint", last))
-    for weights, epoch in (*kept, (out / "checkpoint" / "model.weights.h5", last)):
+    result = json.loads((out / "result.json").read_text())
+    got = {}
+    for weights in ("best.weights.h5", "checkpoint", "checkpoint/model.weights.h5"):
         status, stdout, stderr = in_process(
-            "eval", tiny, "--weights", weights, "--data", "digits", "--json"
+            "eval", tiny, "--weights", out / weights, "--data", "digits", "--json"
         )
         assert status == 0, stderr
-        got, trained = json.loads(stdout), metrics[epoch - 1]
-        assert got["top1"] == pytest.approx(trained["test_acc"], abs=1.01 / got["images"])
-        assert got["loss"] == pytest.approx(trained["test_loss"], rel=1e-3)
+        got[weights] = json.loads(stdout)
+    # The chosen weights' test figures are the ones the run measured once, at its end.
+    best = got["best.weights.h5"]
+    assert best["top1"] == pytest.approx(result["test_acc"], abs=1.01 / best["images"])
+    assert best["loss"] == pytest.approx(result["test_loss"], rel=1e-3)
+    assert got["checkpoint"]["loss"] == pytest.approx(got["checkpoint/model.weights.h5"]["loss"])
     image = tmp_path / "digit.png"
     Image.fromarray((load_digits().images[0] * 16).clip(0, 255).astype("uint8")).save(image)
     status, stdout, stderr = in_process(
@@ -931,7 +944,7 @@ def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, 
                       "--out", str(out), "--init", str(weights))  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert f"starting from `{weights}`" in done.stdout
-        assert "recipe: digits, 1 epoch x 23 steps," in done.stdout  # not "1 epochs"
+        assert "recipe: digits, 1 epoch x 21 steps," in done.stdout  # not "1 epochs"
         assert ("starts fresh" in done.stdout) == fresh
     wrong = tmp_path / "wrong.pt"
     torch.save({**state, "layer1.0.conv1.weight": torch.zeros(3, 3, 3, 3)}, wrong)
@@ -948,8 +961,8 @@ def test_results_have_the_same_keys_and_the_best_epoch_is_kept(reference, keras_
     for run in (reference, out):
         result = json.loads((run / "result.json").read_text())
         metrics = read_metrics(run)
-        best = max(metrics, key=lambda m: m["test_acc"])
-        assert (result["best_epoch"], result["best_test_acc"]) == (best["epoch"], best["test_acc"])
+        best = max(metrics, key=lambda m: m["val_acc"])
+        assert (result["best_epoch"], result["best_val_acc"]) == (best["epoch"], best["val_acc"])
     import torch
 
     best = torch.load(reference / "best.pt", weights_only=True)
@@ -1060,7 +1073,7 @@ def test_recipe_options_reach_the_optimizer(tiny, tmp_path, backend):
     assert done.returncode == 0, done.stderr
     recipe = next(line for line in done.stdout.splitlines() if line.startswith("model:"))
     assert "AdamW" in recipe and "label smoothing 0.1" in recipe and "clipped at 1" in recipe
-    assert read_metrics(out)[-1]["test_acc"] > 0.5
+    assert read_metrics(out)[-1]["val_acc"] > 0.5
 
 
 def test_optimizers_decay_only_what_they_should():

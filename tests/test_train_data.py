@@ -323,16 +323,14 @@ def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
     kept, TensorBoard has every epoch."""
     done, out = streamed_run(backend)
     assert done.returncode == 0, done.stderr
-    assert "36 train / 12 test (read from disk as needed)" in done.stdout
+    assert "33 train / 3 held-out val / 12 test (read from disk as needed)" in done.stdout
     assert "random resized crops and flips" in done.stdout and "EMA 0.5" in done.stdout
     result = json.loads((out / "result.json").read_text())
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     scalars = _scalars(out)
-    assert [step for step, _ in scalars["accuracy/test"]] == [3, 6, 9]
-    assert [v for _, v in scalars["accuracy/test"]] == pytest.approx(
-        [m["test_acc"] for m in metrics]
-    )
-    assert {"loss/train", "loss/test", "accuracy/train", "learning_rate"} <= set(scalars)
+    assert [step for step, _ in scalars["accuracy/val"]] == [3, 6, 9]
+    assert [v for _, v in scalars["accuracy/val"]] == pytest.approx([m["val_acc"] for m in metrics])
+    assert {"loss/train", "loss/val", "accuracy/train", "learning_rate"} <= set(scalars)
     assert result["test_acc"] >= 0.5  # three easy classes
     if backend == "torch":
         import torch
@@ -348,7 +346,7 @@ def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
             capture_output=True, text=True, env={**os.environ, **ENV}, cwd=ROOT,
         )  # fmt: skip
         assert check.returncode == 0, check.stderr
-        assert json.loads(check.stdout)["top1"] == pytest.approx(result["best_test_acc"])
+        assert json.loads(check.stdout)["top1"] == pytest.approx(result["test_acc"])
     else:
         assert (out / "checkpoint" / "average.npz").exists()
 
@@ -447,7 +445,8 @@ def _tiny_images(root: Path, layout: dict[str, list[str]], count: int = 2) -> Pa
 
 def test_folder_layouts_say_which_split_is_evaluated(tmp_path):
     """train/ alone is held out from (not a class called `train`); with test/ and val/ both,
-    test/ is used and the note says so; a class only in the evaluation split is an error."""
+    val/ chooses and test/ reports; val/ alone has no test split, and the note says so; a
+    class only in the evaluation split is an error."""
     from resdsl.train import data
 
     alone = data.load_folder(str(_tiny_images(tmp_path / "a", {"train": ["x", "y"]}, 10)))
@@ -460,9 +459,13 @@ def test_folder_layouts_say_which_split_is_evaluated(tmp_path):
     both = _tiny_images(tmp_path / "b", {"train": ["x", "y"], "val": ["x"], "test": ["y"]})
     found = data.load_folder(str(both))
     assert found.test_name == "test" and list(found.test.labels) == [1, 1]
-    assert found.note == f"evaluating on `{both / 'test'}` (`{both / 'val'}` not used)"
+    assert list(found.val.labels) == [0, 0] and found.note is None
     val = data.load_folder(str(_tiny_images(tmp_path / "v", {"train": ["x"], "val": ["x"]})))
-    assert (val.test_name, val.note) == ("val", None)
+    assert val.test is None and len(val.val) == 2
+    assert (
+        val.note == f"`{tmp_path / 'v' / 'val'}` chooses the best epoch and is what the run "
+        f"reports: there is no `{tmp_path / 'v' / 'test'}`"
+    )
     extra = _tiny_images(tmp_path / "e", {"train": ["x", "y"], "val": ["x", "fish", "y"]})
     with pytest.raises(TrainError, match=r"class folder `.*val/fish` has no counterpart in"):
         data.load_folder(str(extra))
@@ -500,7 +503,6 @@ def test_eval_checks_the_recorded_classes_and_names_the_split(tiny, folder, stre
         "eval", tiny, "--weights", weights, "--data", same, "--json"
     )
     assert status == 0, stderr
-    assert f"evaluating on `{same / 'test'}` (`{same / 'val'}` not used)" in stderr
     metrics = json.loads(stdout)
     assert metrics["split"] == "test" and [k for k in metrics if k.startswith("top")] == ["top1"]
 

@@ -66,8 +66,8 @@ def same_run(a: list[dict], b: list[dict]) -> None:
     """Two runs' metrics, epoch by epoch: the same up to floating-point noise."""
     assert [m["epoch"] for m in a] == [m["epoch"] for m in b]
     for x, y in zip(a, b, strict=True):
-        assert x["test_acc"] == pytest.approx(y["test_acc"], abs=1e-9)
-        assert x["test_loss"] == pytest.approx(y["test_loss"], rel=1e-4)
+        assert x["val_acc"] == pytest.approx(y["val_acc"], abs=1e-9)
+        assert x["val_loss"] == pytest.approx(y["val_loss"], rel=1e-4)
         assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
 
 

@@ -1,11 +1,11 @@
 """Training curves: loss, error and learning rate per epoch, for one run or several overlaid.
 
-Every run is drawn as the ResNet paper draws its networks: one colour, training dashed, test
-bold, and here the best epoch (highest test accuracy, the one `best.pt` keeps) starred on its
-test curves. The panels:
+Every run is drawn as the ResNet paper draws its networks: one colour, training dashed,
+validation bold, and here the best epoch (highest validation accuracy, the one `best.pt`
+keeps) starred on its validation curves. The panels:
 
-* loss, train and test, on a log axis where it spans more than a decade;
-* error (100% - accuracy), train and test, from 0;
+* loss, train and val, on a log axis where it spans more than a decade;
+* error (100% - accuracy), train and val, from 0;
 * the learning rate of each epoch's last step (what metrics.jsonl records).
 
 `OUT/curves.png` and `OUT/curves.svg` (:func:`write_curves`, at the end of `resdsl train`) are
@@ -42,14 +42,22 @@ TITLES = {"loss": "loss", "error": "error", "lr": "learning rate"}
 Y_LABELS = {"loss": "cross-entropy loss", "error": "error (%)", "lr": "learning rate"}
 # What a record of a finished epoch holds (metrics.jsonl has nothing else, but a line written
 # by hand or by another tool may lack some).
-FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc")
+FIELDS = ("train_loss", "train_acc", "val_loss", "val_acc")
+
+
+def _validation(record: dict) -> dict:
+    """`record` with its validation figures: a run from before the validation split (whose test
+    split chose the best epoch) logged them as `test_loss` and `test_acc`."""
+    if "val_acc" in record or "test_acc" not in record:
+        return record
+    return {**record, "val_loss": record.get("test_loss"), "val_acc": record["test_acc"]}
 
 
 def epoch_records(records: Sequence[dict]) -> list[dict]:
     """One record per finished epoch, in epoch order: those with an epoch and the four
     numbers; where an epoch was logged twice (a resumed run), its later record."""
     by_epoch: dict[int, dict] = {}
-    for record in records:
+    for record in map(_validation, records):
         epoch = record.get("epoch")
         numbers = all(isinstance(record.get(key), (int, float)) for key in FIELDS)
         if isinstance(epoch, int) and not isinstance(epoch, bool) and numbers:
@@ -58,12 +66,13 @@ def epoch_records(records: Sequence[dict]) -> list[dict]:
 
 
 def best_record(records: Sequence[dict]) -> dict:
-    """The epoch of highest test accuracy (the first of equals, as `best.pt` keeps it)."""
-    return max(records, key=lambda record: record["test_acc"])
+    """The epoch of highest validation accuracy (the first of equals, as `best.pt` keeps
+    it)."""
+    return max(records, key=lambda record: record["val_acc"])
 
 
 def value(panel: str, split: str, record: dict) -> float:
-    """What `panel` shows of `split` ("train" or "test") at `record`'s epoch."""
+    """What `panel` shows of `split` ("train" or "val") at `record`'s epoch."""
     if panel == "error":
         return 100.0 * (1.0 - record[f"{split}_acc"])
     return record[f"{split}_loss"]
@@ -86,10 +95,10 @@ def _draw_run(axes, panels: Sequence[str], name: str, records: list[dict], hue: 
             label = f"{name}: learning rate"
             axis.plot([r["epoch"] for r in rated], rates, color=hue, label=label, **dot)
             continue
-        for split, style in (("train", TRAIN), ("test", TEST)):
+        for split, style in (("train", TRAIN), ("val", TEST)):
             values = [value(panel, split, r) for r in records]
             axis.plot(epochs, values, color=hue, label=f"{name}: {split}", **style, **dot)
-        star = value(panel, "test", best)
+        star = value(panel, "val", best)
         axis.plot([best["epoch"]], [star], color=hue, label=f"{name}: best epoch", **BEST)
 
 
@@ -107,10 +116,10 @@ def _finish_panel(axis, panel: str) -> None:
 
 
 def best_words(records: list[dict]) -> str:
-    """The best test error of the run of `records` and its epoch, as the legend says them:
-    "best test error 0.84% (epoch 11)"."""
+    """The best validation error of the run of `records` and its epoch, as the legend says
+    them: "best val error 0.84% (epoch 11)"."""
     best = best_record(records)
-    return f"best test error {value('error', 'test', best):.2f}% (epoch {best['epoch']})"
+    return f"best val error {value('error', 'val', best):.2f}% (epoch {best['epoch']})"
 
 
 @styled
@@ -119,7 +128,7 @@ def curves_figure(
 ) -> Figure:
     """The curves of `runs` (name -> :func:`epoch_records`; none empty), a panel each of
     `panels` (the learning rate's only where records have one), side by side, and the legend
-    to the right of them: for several runs each run's colour with its best test error, then
+    to the right of them: for several runs each run's colour with its best validation error, then
     the key to the line styles."""
     panels = [p for p in panels if p != "lr" or _has_rates(runs)]
     several = len(runs) > 1

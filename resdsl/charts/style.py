@@ -36,7 +36,7 @@ PALETTE = (
 # error bold; the colour says which network.
 TRAIN = {"linestyle": "--", "linewidth": 1.2}
 TEST = {"linestyle": "-", "linewidth": 2.2}
-# The best epoch (highest test accuracy), marked on the test curves.
+# The best epoch (highest validation accuracy), marked on the validation curves.
 BEST = {
     "marker": "*",
     "markersize": 12,
@@ -111,11 +111,11 @@ def log_where_spread(axis, values: Sequence[float], ratio: float = 10.0) -> bool
 
 
 def style_key(best: bool = True) -> list[Line2D]:
-    """The legend's key to the line styles: dashed training, bold test, and the best epoch's
-    star."""
+    """The legend's key to the line styles: dashed training, bold validation, and the best
+    epoch's star."""
     key = [
         Line2D([], [], color=KEY_COLOUR, label="train", **TRAIN),
-        Line2D([], [], color=KEY_COLOUR, label="test", **TEST),
+        Line2D([], [], color=KEY_COLOUR, label="val", **TEST),
     ]
     if best:
         key.append(Line2D([], [], color="white", label="best epoch", **BEST))

@@ -4,7 +4,7 @@ their curves overlaid as the ResNet paper draws them (training error dashed, tes
 Each spec is a sub-run, `OUT/NAME/`, trained by `resdsl train` in a process of its own, so it
 has everything a run has: checkpoints, `metrics.jsonl`, `result.json`, Ctrl-C saving, resuming.
 A sub-run that finished (it wrote `result.json`) is kept; one that stopped is resumed; the others
-start. Then `OUT/compare.json` holds each spec's training and test error and loss per epoch,
+start. Then `OUT/compare.json` holds each spec's training and validation error and loss per epoch,
 `OUT/compare.png` the curves, and the terminal a table.
 
 Exit status: 0 when every sub-run finished; 1 or 2 (a spec, an option, the data) as `train`
@@ -28,7 +28,7 @@ from resdsl.cli.train import train
 COMPARE_JSON, COMPARE_PNG = "compare.json", "compare.png"
 # `resdsl train`'s options, but for those compare sets for each sub-run itself: one recipe,
 # checked once, here, before any sub-run starts.
-_OWN = {"spec", "out", "resume", "init"}
+_OWN = {"spec", "out", "resume", "init", "config"}
 _RECIPE = [p for p in train.params if p.name not in _OWN]
 
 
@@ -196,17 +196,17 @@ def _curves(runs: dict[str, str]) -> dict[str, list[dict]]:
 
 
 def _table(specs: tuple[str, ...], runs: dict[str, str], curves: dict[str, list[dict]]) -> list:
-    """compare.json's entries: per spec and epoch, the training and test error (1 - accuracy)
-    and loss."""
+    """compare.json's entries: per spec and epoch, the training and validation error (1 -
+    accuracy) and loss."""
     table = []
     for spec, (name, run) in zip(specs, runs.items(), strict=True):
         epochs = [
             {
                 "epoch": record["epoch"],
                 "train_error": 1 - record["train_acc"],
-                "test_error": 1 - record["test_acc"],
+                "val_error": 1 - record["val_acc"],
                 "train_loss": record["train_loss"],
-                "test_loss": record["test_loss"],
+                "val_loss": record["val_loss"],
             }
             for record in curves[name]
         ]
@@ -215,20 +215,20 @@ def _table(specs: tuple[str, ...], runs: dict[str, str], curves: dict[str, list[
 
 
 def _table_text(table: list[dict]) -> str:
-    rows = [("spec", "epochs", "train error", "test error", "best test error")]
+    rows = [("spec", "epochs", "train error", "val error", "best val error")]
     for entry in table:
         epochs = entry["epochs"]
         if not epochs:
             rows.append((entry["name"], "0", "-", "-", "-"))
             continue
         last = epochs[-1]
-        best = min(e["test_error"] for e in epochs)
+        best = min(e["val_error"] for e in epochs)
         rows.append(
             (
                 entry["name"],
                 str(last["epoch"]),
                 f"{last['train_error']:.2%}",
-                f"{last['test_error']:.2%}",
+                f"{last['val_error']:.2%}",
                 f"{best:.2%}",
             )
         )

@@ -34,16 +34,49 @@ class Finite(click.FloatRange):
 MAX_SEED, MAX_BATCH, MAX_THREADS, MAX_WORKERS = 2**32 - 1, 2**31 - 1, 1024, 256
 
 
-def _given(names) -> frozenset[str]:
-    """Which of the options `names` the command line gave (not their defaults): `--resume`
-    takes the others from the run it continues."""
+DEFAULTS = (None, click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _given(names, from_file) -> frozenset[str]:
+    """Which of the options `names` the command line or the config file gave (not their
+    defaults): `--resume` takes the others from the run it continues."""
     ctx = click.get_current_context()
-    defaults = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
-    return frozenset(n for n in names if ctx.get_parameter_source(n) not in (None, *defaults))
+    given = {n for n in names if ctx.get_parameter_source(n) not in DEFAULTS}
+    return frozenset(given | (set(from_file) & set(names)))
+
+
+def _with_config(options: dict) -> dict:
+    """`options` with those the command line left out taken from `--config FILE` (a one-line
+    error and exit 2 for a file it cannot use); which ones the file gave."""
+    from resdsl.train.config import ConfigError, read
+
+    if not options["config"]:
+        return {}
+    ctx = click.get_current_context()
+    try:
+        from_file = read(options["config"], ctx.command, ctx)
+    except ConfigError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(2)
+    for name, value in from_file.items():
+        if ctx.get_parameter_source(name) in DEFAULTS:
+            options[name] = value
+    return from_file
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("spec", type=click.Path(dir_okay=False))
+@click.argument("spec", required=False, type=click.Path(dir_okay=False))
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="take the options from this TOML file (keys as the options are named: "
+    'batch-size = 128, spec = "r20.res"); the command line overrides it. Each run saves '
+    "its options, resolved, as OUT/config.toml",
+)
+@click.option(
+    "--device",
+    help="cpu | cuda | cuda:N | mps (default: CUDA where available, then MPS, then CPU)",
+)
 @click.option(
     "--backend",
     "-b",
@@ -147,35 +180,7 @@ def _given(names) -> frozenset[str]:
     show_default=True,
     help="keras on TensorFlow: tf.distribute strategy (multiworker reads TF_CONFIG)",
 )
-def train(
-    spec,
-    backend,
-    data,
-    preset,
-    epochs,
-    batch_size,
-    lr,
-    schedule,
-    weight_decay,
-    optimizer,
-    nesterov,
-    label_smoothing,
-    clip_grad,
-    warmup_steps,
-    augment,
-    ema,
-    amp,
-    channels_last,
-    compile_,
-    out,
-    resume,
-    tensorboard,
-    init,
-    seed,
-    threads,
-    workers,
-    strategy,
-) -> None:
+def train(**options) -> None:
     """Train the network of SPEC on a dataset.
 
     \b
@@ -187,6 +192,12 @@ def train(
     """
     from resdsl.cli.extras import require_training
 
+    from_file = _with_config(options)
+    spec, backend, data, init = (options[k] for k in ("spec", "backend", "data", "init"))
+    strategy, threads = options["strategy"], options["threads"]
+    if spec is None:
+        click.echo("error: give the SPEC to train, or `spec = ...` in a --config file", err=True)
+        sys.exit(2)
     if strategy != "none" and backend != "keras":
         raise click.BadParameter(
             "--strategy is for --backend keras; torch uses torchrun", param_hint="--strategy"
@@ -196,36 +207,9 @@ def train(
     require_training("train", backend, data, init is not None)
     from resdsl.train.common import RECIPE_OPTIONS, TrainError, TrainOptions, prepare_run
 
-    opts = TrainOptions(
-        spec=spec,
-        backend=backend,
-        data=data,
-        out=out,
-        preset=preset,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        schedule=schedule,
-        weight_decay=weight_decay,
-        amp=amp,
-        channels_last=channels_last,
-        compile=compile_,
-        resume=resume,
-        seed=seed,
-        workers=workers,
-        strategy=strategy,
-        init=init,
-        threads=threads,
-        optimizer=optimizer,
-        nesterov=nesterov,
-        label_smoothing=label_smoothing,
-        clip_grad=clip_grad,
-        warmup_steps=warmup_steps,
-        augment=augment,
-        ema=ema or None,
-        tensorboard=tensorboard,
-        given=_given(RECIPE_OPTIONS),
-    )
+    options["compile"] = options.pop("compile_")
+    options["ema"] = options["ema"] or None
+    opts = TrainOptions(**options, given=_given(RECIPE_OPTIONS, from_file))
     if threads is not None:  # read by PyTorch's and TensorFlow's thread pools when they start
         for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
             os.environ[variable] = str(threads)

@@ -147,6 +147,20 @@ def save_best_torch(out: str, state: dict) -> None:
         torch.save(state, temporary)
 
 
+def load_best_torch(out: str) -> dict | None:
+    """OUT/best.pt as :func:`save_best_torch` wrote it, or None where there is none."""
+    import torch
+
+    path = os.path.join(out, BEST_TORCH)
+    if not os.path.exists(path):
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TrainError(f"`{path}` is damaged or truncated ({reason})") from None
+
+
 def load_torch(out: str, map_location="cpu") -> dict | None:
     """The latest checkpoint in `out`, or None when there is none; a damaged one is an error
     that says where the previous good one is."""

@@ -54,6 +54,8 @@ class TrainOptions:
     augment: str | None = None  # imagenet | cifar | none (None: the preset's)
     ema: float | None = None  # decay of the weights' moving average (None: the preset's)
     tensorboard: bool = True  # TensorBoard event files in OUT/tensorboard
+    device: str | None = None  # cpu | cuda | cuda:N | mps (None: the best there is)
+    config: str | None = None  # the TOML file the options came from (`--config`)
     # The RECIPE_OPTIONS given on the command line (None: every one that is not None): with
     # --resume, the others take the values OUT/run.json records.
     given: frozenset[str] | None = None
@@ -182,6 +184,7 @@ def prepare_run(opts: TrainOptions) -> tuple[Claim, Inputs]:
         if opts.resume:
             raise TrainError("--resume needs --out: the folder of the run to continue")
     network = compile_spec(opts.spec, opts.backend, "", write=False)  # raises the spec's errors
+    check_device(opts.device, opts.backend)
     digest = network.source.sha256
     # Only the process that writes the folder looks at its lock: under torchrun rank 0 may
     # hold it already.
@@ -260,6 +263,32 @@ def record_recipe(opts: TrainOptions, recipe, run_plan) -> None:
     record = _read_record(path) or {}
     record["recipe"] = resolved_recipe(opts, recipe, run_plan)
     _write_json(path, record)
+    _write_config(opts, record["recipe"])
+
+
+# What OUT/config.toml holds besides the recipe: the options that say how the run ran.
+RUN_OPTIONS = (
+    "backend", "device", "amp", "channels_last", "compile", "tensorboard", "init", "threads",
+    "workers", "strategy",
+)  # fmt: skip
+
+
+def _write_config(opts: TrainOptions, recipe: dict) -> None:
+    """OUT/config.toml: every option of the run, resolved, as `--config` reads it back."""
+    from resdsl.files import atomic_write
+    from resdsl.train.config import CONFIG_FILE, resolved_text
+
+    values = {"spec": os.path.abspath(opts.spec)}
+    values |= {name: recipe[name] for name in RECIPE_OPTIONS}
+    values |= {name: getattr(opts, name) for name in RUN_OPTIONS}
+    if values["init"] is not None:
+        values["init"] = os.path.abspath(values["init"])
+    path = os.path.join(opts.out, CONFIG_FILE)
+    text = resolved_text({name.replace("_", "-"): value for name, value in values.items()})
+    try:
+        atomic_write(path, text)
+    except OSError as error:
+        raise TrainError(f"cannot write `{path}`: {error.strerror or error}") from None
 
 
 def resolved_recipe(opts: TrainOptions, recipe, run_plan) -> dict:
@@ -480,20 +509,23 @@ def initial_state(path: str, network, num_classes: int) -> tuple[dict, list[str]
 
 
 def best_so_far(out: str) -> tuple[int, float] | None:
-    """(epoch, test accuracy) of the best epoch logged in OUT/metrics.jsonl, or None."""
+    """(epoch, validation accuracy) of the best epoch logged in OUT/metrics.jsonl, or None:
+    the epoch `best.pt` keeps. The test split never chooses it."""
     from resdsl.train.checkpoint import read_metrics
 
-    scored = [r for r in read_metrics(out) if "test_acc" in r]
+    scored = [r for r in read_metrics(out) if isinstance(r.get("val_acc"), (int, float))]
     if not scored:
         return None
-    best = max(scored, key=lambda r: r["test_acc"])  # the first of equals
-    return int(best["epoch"]), float(best["test_acc"])
+    best = max(scored, key=lambda r: r["val_acc"])  # the first of equals
+    return int(best["epoch"]), float(best["val_acc"])
 
 
 def result_record(opts: TrainOptions, network, data, **fields) -> dict:
     """OUT/result.json, with the same keys from both backends: the run (spec, network,
-    backend, framework, data, device, processes, epochs, params), the final test accuracy and
-    loss, and the best epoch's (`best.pt` / `best.weights.h5` hold its weights)."""
+    backend, framework, data, device, processes, epochs, params); the best epoch, chosen on the
+    validation split (`best.pt` / `best.weights.h5` hold its weights), and its validation
+    accuracy; the test split's accuracy and loss for those weights, measured once (None where
+    the data has no test split: a folder of train/ and val/ alone)."""
     best = best_so_far(opts.out)
     keys = ("framework", "device", "processes", "epochs", "params", "test_acc", "test_loss")
     record = {
@@ -502,11 +534,80 @@ def result_record(opts: TrainOptions, network, data, **fields) -> dict:
         "backend": opts.backend,
         "data": data.name,
         **{key: fields[key] for key in keys},
+        "test_split": data.test_name if data.test is not None else None,
+        "val_split": data.val_name,
         "best_epoch": best[0] if best else None,
-        "best_test_acc": best[1] if best else None,
+        "best_val_acc": best[1] if best else None,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     return record
+
+
+def final_words(data, test_acc, best) -> str:
+    """The run's last line: the chosen weights' test accuracy, the epoch and its validation
+    accuracy (the validation accuracy alone without a test split)."""
+    chosen = f"epoch {best[0]}, validation {best[1]:.2%}" if best else "no epoch finished"
+    if data.test is None:
+        return f"validation accuracy: {best[1]:.2%} (epoch {best[0]}; no test split)"
+    return f"test accuracy: {test_acc:.2%} (the best weights: {chosen})"
+
+
+DEVICE_FORMS = "cpu, cuda, cuda:N or mps"
+
+
+def check_device(name: str | None, backend: str) -> None:
+    """`--device` names a device this machine has, for `backend`: else a one-line error."""
+    import re
+
+    if name is None:
+        return
+    match = re.fullmatch(r"cpu|mps|cuda(?::(\d+))?", name)
+    if match is None:
+        raise TrainError(f"--device {name}: not a device; expected {DEVICE_FORMS}")
+    if name == "cpu":
+        return
+    if backend == "keras":
+        if name == "mps":
+            raise TrainError("--device mps is for --backend torch; Keras picks its own devices")
+        return _check_keras_gpu(name, match)
+    import torch
+
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise TrainError("--device mps: Apple's MPS is not available on this machine")
+        return
+    if not torch.cuda.is_available():
+        raise TrainError(
+            f"--device {name}: CUDA is not available (torch {torch.__version__} sees no GPU); "
+            "use --device cpu"
+        )
+    count = torch.cuda.device_count()
+    if match.group(1) is not None and int(match.group(1)) >= count:
+        raise TrainError(
+            f"--device {name}: this machine has {count} CUDA device{'s' * (count != 1)} "
+            f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})"
+        )
+
+
+def _check_keras_gpu(name: str, match) -> None:
+    """Keras: `cuda` (or `cuda:N`) needs a GPU its backend sees (TensorFlow's or torch's)."""
+    import importlib.util
+
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    count = 0
+    if backend == "torch":
+        import torch
+
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    elif backend == "tensorflow" and importlib.util.find_spec("tensorflow"):
+        from resdsl.tf_startup import import_quietly
+
+        count = len(import_quietly("tensorflow").config.list_physical_devices("GPU"))
+    index = int(match.group(1) or 0)
+    if index >= count:
+        seen = f"{count} GPU{'s' * (count != 1)}" if count else "no GPU"
+        raise TrainError(f"--device {name}: Keras on {backend} sees {seen}; use --device cpu")
 
 
 def write_result(out: str, result: dict) -> None:
@@ -545,6 +646,12 @@ def data_and_recipe(opts: TrainOptions, network):
     )
     shape = (network.input.channels, network.input.height, network.input.width)
     data = datasets.load(opts.data, shape, recipe.augment)
+    if data.val is None:
+        raise TrainError(
+            f"--data {opts.data}: too few training images to hold out a validation split, "
+            "which chooses the best epoch (a class needs two images or more): add images, or "
+            "a val/ folder beside train/"
+        )
     if data.note and _rank() == 0:
         say(f"note: {data.note}")
     if data.num_classes != network.classes and _rank() == 0:
@@ -581,7 +688,8 @@ def describe_run(network, params: int, data, recipe, run_plan) -> str:
     """The start-of-run line both trainers print: model, data and recipe."""
     return (
         f"model: {network.name}, {params:,} parameters, {data.num_classes} classes; "
-        f"data: {data.name}, {len(data.train)} train / {len(data.test)} test"
+        f"data: {data.name}, {len(data.train)} train / {len(data.val)} {_val_words(data)}"
+        + (f" / {len(data.test)} test" if data.test is not None else "")
         + (" (read from disk as needed)" if data.streamed else "")
         + f"; recipe: {recipe.name}, {_count(run_plan.epochs, 'epoch')} x "
         f"{_count(run_plan.steps_per_epoch, 'step')}, batch {recipe.batch_size}, "
@@ -591,6 +699,11 @@ def describe_run(network, params: int, data, recipe, run_plan) -> str:
         + (f", gradients clipped at {recipe.clip_grad:g}" if recipe.clip_grad else "")
         + (f", weights averaged (EMA {recipe.ema:g})" if recipe.ema else "")
     )
+
+
+def _val_words(data) -> str:
+    """`val` (the folder's) or `held-out val` (of the training images)."""
+    return "val" if data.val_name == "val" else "held-out val"
 
 
 def _count(number: int, noun: str) -> str:

@@ -5,8 +5,15 @@
   (`data_batch_1..5`, `test_batch`, `batches.meta`; CIFAR-100: `train`, `test`, `meta`).
   Those files are pickles, so they are read with an unpickler that only accepts the few
   numpy and builtin names an array needs: a crafted file cannot run code.
-- An image folder: `DIR/<class>/*.png|jpg` or `DIR/train/<class>` alone (split 90/10 with a
-  fixed seed), or `DIR/train/<class>` plus `DIR/test/<class>` (or `val`; `test` where both are).
+- An image folder: `DIR/<class>/*.png|jpg` or `DIR/train/<class>` alone (10% held out for
+  testing with a fixed seed), or `DIR/train/<class>` beside `DIR/val/<class>`, `DIR/test/<class>`
+  or both.
+
+Every dataset has a validation split, on which the trainers choose the best epoch (`best.pt`):
+`DIR/val` where it exists, else 10% of each training class held out with a fixed seed (digits
+and CIFAR too). The test split is evaluated once, at the end, for the chosen weights; it never
+chooses anything. A folder of `train/` and `val/` alone has no test split: its validation
+accuracy is what the run reports (ImageNet's layout, whose `val/` is the usual benchmark).
 
 Digits and CIFAR are small and fixed: they are held in memory as uint8 arrays at the network's
 input size. An image folder may be ImageNet: only its file list is held, and the trainers'
@@ -30,6 +37,7 @@ import numpy as np
 from resdsl.train.common import TrainError
 
 SPLIT_SEED = 0
+VAL_FRACTION = 0.1  # of each training class, held out where there is no val/ folder
 STATISTICS_SAMPLE = 1_000
 CIFAR10_FILES = [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]
 CIFAR100_FILES = ["train", "test", "meta"]
@@ -53,16 +61,26 @@ class Split:
 class Data:
     name: str
     train: Split
-    test: Split
+    test: Split | None  # None: a folder of train/ and val/ alone
     class_names: list[str]
     mean: tuple[float, ...]  # per channel, in [0, 1] units
     std: tuple[float, ...]
-    test_name: str = "test"  # what the test split is: "test", "val" (DIR/val) or "held-out"
-    note: str | None = None  # where an image folder's test split comes from, when worth saying
+    test_name: str = "test"  # what the test split is: "test" (DIR/test) or "held-out"
+    note: str | None = None  # where an image folder's splits come from, when worth saying
+    # The split the trainers choose the best epoch on: DIR/val, or held out from train.
+    val: Split | None = None
+    val_name: str = "held-out"  # "val" (DIR/val) or "held-out"
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def final(self) -> tuple[Split, str]:
+        """The split a run's result and `resdsl eval` report, and its name: the test split, or
+        the validation split where there is none."""
+        if self.test is not None:
+            return self.test, self.test_name
+        return self.val, "val"
 
     @property
     def streamed(self) -> bool:
@@ -233,43 +251,54 @@ def _list_images(
 
 @dataclass
 class Folder:
-    """An image folder's splits: `test_name` says what the test split is ("test", "val" or
-    "held-out"), `note` where it comes from when that is worth saying."""
+    """An image folder's splits: `test_name` says what the test split is ("test" or
+    "held-out"; `test` is None for train/ and val/ alone), `val` the validation split where
+    the folder has one (else the trainers hold one out), `note` where they come from when that
+    is worth saying."""
 
     train: Split
-    test: Split
+    test: Split | None
     classes: list[str]
     test_name: str = "test"
     note: str | None = None
+    val: Split | None = None
 
 
 def load_folder(folder: str) -> Folder:
-    """An image folder as two splits of files: `DIR/train/<class>` and `DIR/test/<class>` (or
-    `val`; `test` where both are), or `DIR/<class>` (or `DIR/train/<class>` alone) split 90/10
-    with a fixed seed. The test split's classes must be the training split's."""
+    """An image folder as splits of files: `DIR/train/<class>` beside `DIR/val/<class>`,
+    `DIR/test/<class>` or both, or `DIR/<class>` (or `DIR/train/<class>` alone) with 10% of
+    each class held out for testing with a fixed seed. The other splits' classes must be the
+    training split's."""
     train_dir = os.path.join(folder, "train")
-    present = [n for n in ("test", "val") if os.path.isdir(os.path.join(folder, n))]
-    note = None
+    present = [n for n in ("val", "test") if os.path.isdir(os.path.join(folder, n))]
+    note, val, test = None, None, None
     if os.path.isdir(train_dir) and present:
-        test_dir = os.path.join(folder, present[0])
-        if len(present) == 2:
-            note = f"evaluating on `{test_dir}` (`{os.path.join(folder, 'val')}` not used)"
         classes = _class_dirs(train_dir)
         if not classes:
             raise TrainError(f"`{train_dir}` has no class subfolders")
-        extra = [c for c in _class_dirs(test_dir) if c not in classes]
-        if extra:
-            raise TrainError(
-                f"the class folder `{os.path.join(test_dir, extra[0])}` has no counterpart in "
-                f"`{train_dir}`"
-                + (f" (nor {', '.join(extra[1:])})" if extra[1:] else "")
-                + ": a test split's classes must be the training split's"
-            )
         files, labels = _list_images(train_dir, classes, training=True)
         train = Split(labels, files=files)
-        files, labels = _list_images(test_dir, classes, training=False)
-        test = Split(labels, files=files)
-        name = present[0]
+        for split in present:
+            other = os.path.join(folder, split)
+            extra = [c for c in _class_dirs(other) if c not in classes]
+            if extra:
+                raise TrainError(
+                    f"the class folder `{os.path.join(other, extra[0])}` has no counterpart in "
+                    f"`{train_dir}`"
+                    + (f" (nor {', '.join(extra[1:])})" if extra[1:] else "")
+                    + f": a {split} split's classes must be the training split's"
+                )
+            files, labels = _list_images(other, classes, training=False)
+            if split == "val":
+                val = Split(labels, files=files)
+            else:
+                test = Split(labels, files=files)
+        if test is None:
+            note = (
+                f"`{os.path.join(folder, 'val')}` chooses the best epoch and is what the run "
+                f"reports: there is no `{os.path.join(folder, 'test')}`"
+            )
+        name = "test"
     else:
         source = folder
         if os.path.isdir(train_dir) and _class_dirs(train_dir):
@@ -291,15 +320,38 @@ def load_folder(folder: str) -> Folder:
                 "DIR/test/<class>)"
             )
         files, labels = _list_images(source, classes, training=True)
-        train_index, test_index = _split(labels, 0.1)
-        train = Split(labels[train_index], files=[files[i] for i in train_index])
-        test = Split(labels[test_index], files=[files[i] for i in test_index])
+        train, test = _divide(Split(labels, files=files), 0.1)
         name = "held-out"
     if len(train) == 0:
         raise TrainError(f"no images (png, jpg, ...) found under `{folder}`")
-    if len(test) == 0:
+    if test is not None and len(test) == 0:
         raise TrainError(f"no test images found under `{folder}`")
-    return Folder(train, test, classes, name, note)
+    if val is not None and len(val) == 0:
+        raise TrainError(f"no validation images found under `{os.path.join(folder, 'val')}`")
+    return Folder(train, test, classes, name, note, val)
+
+
+def _divide(split: Split, fraction: float) -> tuple[Split, Split]:
+    """`split` in two, stratified with a fixed seed: the rest, and `fraction` of each class."""
+    kept, held = _split(split.labels, fraction)
+
+    def part(index: np.ndarray) -> Split:
+        images = None if split.images is None else split.images[index]
+        files = None if split.files is None else [split.files[i] for i in index]
+        return Split(split.labels[index], images, files)
+
+    return part(kept), part(held)
+
+
+def hold_out_validation(train: Split) -> tuple[Split, Split | None]:
+    """(training, validation): `VAL_FRACTION` of each class of `train` held out with a fixed
+    seed, the same images in every run; (train, None) where it is too small to spare any (a
+    class needs two images): `resdsl eval` needs no validation split, the trainers refuse
+    (:func:`.common.data_and_recipe`)."""
+    kept, val = _divide(train, VAL_FRACTION)
+    if len(val) == 0 or len(kept) == 0:
+        return train, None
+    return kept, val
 
 
 def _sampled_statistics(files: list[str], shape, augment: str):
@@ -428,9 +480,22 @@ def load(source: str, shape, augment: str = "cifar") -> Data:
         )
     if kind == "folder":
         found = load_folder(folder)
-        mean, std = _sampled_statistics(found.train.files, shape, augment)
+        train, val, val_name = found.train, found.val, "val"
+        if val is None:
+            train, val = hold_out_validation(train)
+            val_name = "held-out"
+        mean, std = _sampled_statistics(train.files, shape, augment)
         return Data(
-            kind, found.train, found.test, found.classes, mean, std, found.test_name, found.note
+            kind,
+            train,
+            found.test,
+            found.classes,
+            mean,
+            std,
+            test_name=found.test_name,
+            note=found.note,
+            val=val,
+            val_name=val_name,
         )
     if kind == "digits":
         x_train, y_train, x_test, y_test, names = load_digits()
@@ -442,7 +507,9 @@ def load(source: str, shape, augment: str = "cifar") -> Data:
     top = int(max(y_train.max(initial=0), y_test.max(initial=0)))
     if top >= len(names):
         names = [*names, *(str(i) for i in range(len(names), top + 1))]
-    scaled = x_train.astype(np.float64) / 255.0
+    train, val = hold_out_validation(Split(y_train, x_train))
+    scaled = train.images.astype(np.float64) / 255.0
     mean = tuple(float(m) for m in scaled.mean(axis=(0, 2, 3)))
     std = tuple(max(float(s), 1e-3) for s in scaled.std(axis=(0, 2, 3)))
-    return Data(kind, Split(y_train, x_train), Split(y_test, x_test), names, mean, std)
+    test = Split(y_test, x_test)
+    return Data(kind, train, test, names, mean, std, val=val)

@@ -19,9 +19,9 @@ FOLDER = "tensorboard"
 # metrics.jsonl field -> TensorBoard tag
 TAGS = {
     "train_loss": "loss/train",
-    "test_loss": "loss/test",
+    "val_loss": "loss/val",
     "train_acc": "accuracy/train",
-    "test_acc": "accuracy/test",
+    "val_acc": "accuracy/val",
     "lr": "learning_rate",
     "images_per_s": "images_per_second",
 }

@@ -18,7 +18,8 @@ from resdsl.train.transforms import UnreadableImage, split_image
 
 
 class Pipelines:
-    """The datasets of one run: a training epoch in a given order, and the test split."""
+    """The datasets of one run: a training epoch in a given order, and the validation and test
+    splits."""
 
     # What a batch raises for an image that cannot be read (see keras_trainer._unreadable).
     errors = (UnreadableImage,)
@@ -32,9 +33,10 @@ class Pipelines:
     def train(self, epoch: int, order: np.ndarray, batch: int):
         return _Batches(self, self.data.train, np.asarray(order), epoch, batch, training=True)
 
-    def test(self, batch: int = 256):
-        order = np.arange(len(self.data.test))
-        return _Batches(self, self.data.test, order, 0, batch, training=False)
+    def test(self, batch: int = 256, name: str = "test"):
+        """Batches of the `name` split ("test" or "val"), in order, as evaluation sees them."""
+        split = self.data.val if name == "val" else self.data.test
+        return _Batches(self, split, np.arange(len(split)), 0, batch, training=False)
 
     def view(self, split, index: int, epoch: int, *, training: bool) -> np.ndarray:
         """One image as the network sees it: normalised float32 (H, W, C)."""

@@ -48,6 +48,7 @@ from resdsl.train.common import (
     data_record,
     describe_run,
     diverged,
+    final_words,
     is_chief,
     record_recipe,
     result_record,
@@ -153,7 +154,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
         from resdsl.train.keras_data import Pipelines
 
         pipelines = Pipelines(data, shape, recipe, opts.seed, workers=opts.workers or 2)
-    test_batches = pipelines.test()
+    val_batches = pipelines.test(name="val")  # chooses the best epoch; test: once, at the end
 
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
@@ -275,9 +276,9 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
             if self.interrupt.requested and self.step < run_plan.steps_per_epoch:
                 self.model.stop_training = True
 
-    def evaluate() -> tuple[float, float]:
+    def evaluate(batches) -> tuple[float, float]:
         with average.swapped() if average is not None else contextlib.nullcontext():
-            scores = model.evaluate(test_batches, verbose=0, return_dict=True)
+            scores = model.evaluate(batches, verbose=0, return_dict=True)
         accuracy = scores.get("accuracy", scores.get("compile_metrics", 0.0))
         return float(scores["loss"]), float(accuracy)
 
@@ -318,19 +319,19 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                     )
                 return EXIT_INTERRUPTED
             try:
-                test_loss, test_acc = evaluate()
+                val_loss, val_acc = evaluate(val_batches)
             except pipelines.errors as error:
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
-                raise _unreadable(data.test, None, None, epoch, error) from None
-            if not math.isfinite(test_loss):
-                raise diverged("test", test_loss, epoch + 1, kept)
+                raise _unreadable(data.val, None, None, epoch, error) from None
+            if not math.isfinite(val_loss):
+                raise diverged("validation", val_loss, epoch + 1, kept)
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
                 "train_loss": sums[0] / max(sums[2], 1),
                 "train_acc": sums[1] / max(sums[2], 1),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
                 "lr": epoch_lr(epoch, recipe, run_plan),
                 "images_per_s": bar.rate(),
                 "time_s": bar.elapsed(),
@@ -342,7 +343,7 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                 ckpt.append_metrics(opts.out, record)
                 events.add(record)
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
-                if previous is None or record["test_acc"] > previous[1]:
+                if previous is None or val_acc > previous[1]:
                     # The best epoch's weights (the averaged ones, with --ema), beside the last
                     # checkpoint.
                     with average.swapped() if average is not None else contextlib.nullcontext():
@@ -355,17 +356,26 @@ def _train(opts, keras, inputs, strategy, chief, strategy_text, description, pol
                     )
                 return EXIT_INTERRUPTED
 
-    if record is None:
-        test_loss, test_acc = evaluate()
-    else:
-        test_loss, test_acc = record["test_loss"], record["test_acc"]
+    # The chosen weights (the best epoch's, averaged with --ema: best.weights.h5 holds them as
+    # evaluated), on the test split, once.
+    best_file = os.path.join(opts.out, ckpt.BEST_KERAS)
+    if os.path.exists(best_file):
+        with scope:
+            model.load_weights(best_file)
+    average = None  # the weights now in the model are the ones to evaluate
+    test_loss, test_acc = None, None
+    if data.test is not None:
+        try:
+            test_loss, test_acc = evaluate(pipelines.test())
+        except pipelines.errors as error:
+            raise _unreadable(data.test, None, None, run_plan.epochs - 1, error) from None
     if chief:
         framework = f"keras {keras.__version__} on {keras.backend.backend()}"
         fields = {"framework": framework, "device": description, "processes": replicas}
         fields |= {"epochs": run_plan.epochs, "params": params}
         fields |= {"test_acc": test_acc, "test_loss": test_loss}
         write_result(opts.out, result_record(opts, network, data, **fields))
-        say(f"test accuracy: {test_acc:.2%}")
+        say(final_words(data, test_acc, best_so_far(opts.out)))
     return 0
 
 

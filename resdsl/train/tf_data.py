@@ -20,7 +20,8 @@ from resdsl.train.transforms import AREA_RANGE, CROP_FRACTION, RATIO_RANGE
 
 
 class Pipelines:
-    """The datasets of one run: a training epoch in a given order, and the test split."""
+    """The datasets of one run: a training epoch in a given order, and the validation and test
+    splits."""
 
     def __init__(self, data, shape, recipe, seed: int):
         import tensorflow as tf
@@ -39,8 +40,8 @@ class Pipelines:
         # In-memory arrays become one constant each, made once per run (NHWC).
         self.arrays = {
             name: tf.constant(split.images.transpose(0, 2, 3, 1))
-            for name, split in (("train", data.train), ("test", data.test))
-            if split.images is not None
+            for name, split in (("train", data.train), ("val", data.val), ("test", data.test))
+            if split is not None and split.images is not None
         }
 
     def train(self, epoch: int, order: np.ndarray, batch: int):
@@ -53,10 +54,11 @@ class Pipelines:
         )
         return self._batches("train", split, order, seeds, batch, training=True)
 
-    def test(self, batch: int = 256):
-        split = self.data.test
+    def test(self, batch: int = 256, name: str = "test"):
+        """Batches of the `name` split ("test" or "val"), in order, as evaluation sees them."""
+        split = self.data.val if name == "val" else self.data.test
         order = np.arange(len(split))
-        return self._batches("test", split, order, np.zeros((len(split), 2), np.int64), batch)
+        return self._batches(name, split, order, np.zeros((len(split), 2), np.int64), batch)
 
     def _batches(self, name, split, order, seeds, batch: int, *, training: bool = False):
         tf = self.tf

@@ -34,13 +34,14 @@ from resdsl.train.common import (
     data_record,
     describe_run,
     diverged,
+    final_words,
     record_recipe,
     result_record,
     say,
 )
 from resdsl.train.events import EventLog
 from resdsl.train.presets import epoch_lr, lr_lambda, plan
-from resdsl.train.progress import EpochProgress, epoch_line
+from resdsl.train.progress import EpochProgress, epoch_line, stats_every
 from resdsl.train.transforms import UnreadableImage
 
 
@@ -119,11 +120,15 @@ class _Dist:
                 pass
 
 
-def pick_device(local_rank: int = 0):
-    """CUDA when available, then Apple MPS, then CPU."""
+def pick_device(local_rank: int = 0, wanted: str | None = None):
+    """`wanted` (`--device`: cpu, cuda, cuda:N, mps; checked by :func:`.common.check_device`);
+    without it, CUDA when available, then Apple MPS, then CPU. Plain `cuda` is each torchrun
+    process's own GPU."""
     import torch
 
-    if torch.cuda.is_available():
+    if wanted is not None and wanted != "cuda":
+        return torch.device(wanted)
+    if wanted == "cuda" or torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
@@ -320,7 +325,7 @@ def run(opts: TrainOptions, inputs: Inputs) -> int:
     import torch.nn as nn
 
     dist = _Dist()
-    device = pick_device(dist.local_rank)
+    device = pick_device(dist.local_rank, opts.device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.start(device.type)
@@ -416,10 +421,15 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
         workers = min(8, max(1, (os.cpu_count() or 2) // max(1, dist.world))) if cuda else 0
     train_set = SplitImages(data.train, shape, recipe.augment, training=True, seed=opts.seed)
     loader = loader_of(torch, train_set, batches, workers, cuda)
-    test_set = SplitImages(data.test, shape, recipe.augment, training=False, seed=opts.seed)
-    test_loader = loader_of(
-        torch, test_set, TestBatches(len(data.test), 256, dist.world, dist.rank), workers, cuda
-    )
+
+    def split_loader(split):
+        images = SplitImages(split, shape, recipe.augment, training=False, seed=opts.seed)
+        keys = TestBatches(len(split), 256, dist.world, dist.rank)
+        return loader_of(torch, images, keys, workers, cuda)
+
+    # The validation split chooses the best epoch; the final split (the test split, where the
+    # data has one) is evaluated once, at the end, for the chosen weights.
+    val_loader = split_loader(data.val)
 
     # Resume.
     start_epoch, start_step, partial = 0, 0, [0.0, 0.0, 0.0]
@@ -509,11 +519,11 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
     # exported; the raw weights only train.
     evaluated = ema.module if ema is not None else raw
 
-    def evaluate():
+    def evaluate(loader):
         evaluated.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=device)
         with torch.no_grad():
-            for x, y in test_loader:
+            for x, y in loader:
                 x = x.to(device, non_blocking=True)
                 y = y.to(device, non_blocking=True)
                 x = normalise(x, data.mean, data.std, channels_last)
@@ -533,6 +543,7 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
 
     # A test aid: slows each step so that a test can kill a run in a chosen epoch.
     step_sleep = float(os.environ.get("RESDSL_TRAIN_STEP_SLEEP", "0") or 0)
+    every = stats_every(run_plan.steps_per_epoch)
     record = None
     with Interrupt() as interrupt, contextlib.closing(events):
         for epoch in range(start_epoch, run_plan.epochs):
@@ -603,8 +614,8 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
                 step += 1
                 if step_sleep:
                     time.sleep(step_sleep)
-                if step % 10 == 0 or step == run_plan.steps_per_epoch:
-                    s = sums.tolist()  # waits for the device: every 10 steps only
+                if step % every == 0 or step == run_plan.steps_per_epoch:
+                    s = sums.tolist()  # waits for the device: every few steps only
                     loss_now, acc_now = s[0] / max(s[2], 1), s[1] / max(s[2], 1)
                     if dist.any(not math.isfinite(loss_now), device):
                         bar.close()
@@ -628,22 +639,22 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
                 return EXIT_INTERRUPTED
             train = dist.sum(sums.clone()).tolist()
             try:
-                test_loss, test_acc = evaluate()
+                val_loss, val_acc = evaluate(val_loader)
             except UnreadableImage as error:
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])  # the epoch's training is kept
                 raise TrainError(
                     f"{error}; checkpoint saved after epoch {epoch + 1}: replace or remove the "
                     "file, then continue with --resume"
                 ) from None
-            if not math.isfinite(test_loss):
-                raise diverged("test", test_loss, epoch + 1, kept)
+            if not math.isfinite(val_loss):
+                raise diverged("validation", val_loss, epoch + 1, kept)
             record = {
                 "epoch": epoch + 1,
                 "epochs": run_plan.epochs,
                 "train_loss": train[0] / max(train[2], 1),
                 "train_acc": train[1] / max(train[2], 1),
-                "test_loss": test_loss,
-                "test_acc": test_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
                 "lr": epoch_lr(epoch, recipe, run_plan),
                 "images_per_s": bar.rate(),
                 "time_s": bar.elapsed(),
@@ -655,7 +666,7 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
                 ckpt.append_metrics(opts.out, record)  # before the checkpoint: see truncate
                 events.add(record)
                 save(epoch + 1, 0, [0.0, 0.0, 0.0])
-                if previous is None or test_acc > previous[1]:
+                if previous is None or val_acc > previous[1]:
                     # The best epoch's weights, beside the last checkpoint: what `eval`,
                     # `predict`, `export` and `--init` take.
                     ckpt.save_best_torch(
@@ -669,10 +680,18 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
                     )
                 return EXIT_INTERRUPTED
 
-    if record is None:  # resumed a finished run: report its final accuracy again
-        test_loss, test_acc = evaluate()
-    else:
-        test_loss, test_acc = record["test_loss"], record["test_acc"]
+    # The chosen weights (best.pt, which rank 0 wrote: every rank waits for it), on the test
+    # split, once.
+    dist.agree(True, device)
+    best = ckpt.load_best_torch(opts.out)
+    if best is not None:
+        evaluated.load_state_dict(best["model"])
+    test_loss, test_acc = None, None
+    if data.test is not None:
+        try:
+            test_loss, test_acc = evaluate(split_loader(data.test))
+        except UnreadableImage as error:
+            raise TrainError(f"{error}; the run is finished: replace or remove the file") from None
     if main:
         from resdsl.train.common import write_result
 
@@ -681,5 +700,5 @@ def _train(opts, inputs, dist, device, torch, nn) -> int:
         fields |= {"epochs": run_plan.epochs, "params": params}
         fields |= {"test_acc": test_acc, "test_loss": test_loss}
         write_result(opts.out, result_record(opts, network, data, **fields))
-        say(f"test accuracy: {test_acc:.2%}")
+        say(final_words(data, test_acc, best_so_far(opts.out)))
     return 0
