@@ -159,3 +159,76 @@ def test_export_with_trained_weights_matches_them(tmp_path):
     torch.save(build_torch_model(resdsl.load(ROOT / "specs/resnet18.res")).state_dict(), other)
     run = subprocess.run([*command, "--weights", str(other)], capture_output=True, text=True)
     assert run.returncode == 2 and "does not fit" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_onnx_metadata_says_how_to_feed_the_graph(tmp_path):
+    """metadata_props, read back with onnx: the checkpoint's class names and normalisation,
+    the input size and the spec's hash; the preprocessing they describe, in NumPy alone, gives
+    onnxruntime the probabilities `resdsl predict` computes for the same image."""
+    import json
+
+    import numpy as np
+    import onnx
+    from PIL import Image
+
+    from resdsl.train import data as datasets
+
+    spec = ROOT / "specs/cifar/resnet20.res"
+    network = resdsl.load(spec)
+    shape = (network.input.channels, network.input.height, network.input.width)
+    digits = datasets.load("digits", shape)
+    record = {"name": "digits", "mean": list(digits.mean), "std": list(digits.std),
+              "classes": digits.class_names, "augment": "cifar"}  # fmt: skip
+    model = build_torch_model(network, num_classes=10)
+    _randomise_norms(model)
+    weights = tmp_path / "best.pt"
+    torch.save({"model": model.state_dict(), "data": record}, weights)
+    output = tmp_path / "net.onnx"
+    command = [sys.executable, "-m", "resdsl", "export", str(spec), "-o", str(output)]
+    run = subprocess.run([*command, "--weights", str(weights)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    props = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+    assert json.loads(props["classes"]) == digits.class_names
+    assert json.loads(props["mean"]) == pytest.approx(digits.mean)
+    assert json.loads(props["std"]) == pytest.approx(digits.std)
+    assert json.loads(props["input_size"]) == list(shape) and props["input_layout"] == "NCHW"
+    assert props["spec_sha256"] == network.source.sha256
+    assert props["spec"] == "resnet20.res" and props["num_classes"] == "10"
+
+    image = tmp_path / "digit.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (20, 28, 3), dtype=np.uint8)).save(image)
+    _, height, width = json.loads(props["input_size"])
+    assert props["eval_transform"] == f"resize to {height}x{width}"
+    resized = Image.open(image).convert("RGB").resize((width, height), Image.BILINEAR)
+    pixels = np.asarray(resized, np.float32).transpose(2, 0, 1) / 255.0
+    mean = np.asarray(json.loads(props["mean"]), np.float32)[:, None, None]
+    std = np.asarray(json.loads(props["std"]), np.float32)[:, None, None]
+    session = ort.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(None, {"input": ((pixels - mean) / std)[None]})
+    probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    predicted = subprocess.run(
+        [sys.executable, "-m", "resdsl", "predict", str(spec), str(image), "--weights",
+         str(weights), "--json", "--top", "3"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert predicted.returncode == 0, predicted.stderr
+    top = json.loads(predicted.stdout)[0]["top"]
+    names = json.loads(props["classes"])
+    assert [e["index"] for e in top] == np.argsort(-probabilities[0])[:3].tolist()
+    for entry in top:
+        assert names[entry["index"]] == entry["class"]
+        assert probabilities[0][entry["index"]] == pytest.approx(entry["probability"], abs=1e-4)
+
+
+def test_onnx_metadata_of_fresh_weights_names_the_spec_only(tmp_path):
+    import onnx
+
+    spec = ROOT / "specs/cifar/resnet20.res"
+    output = tmp_path / "fresh.onnx"
+    run = subprocess.run([sys.executable, "-m", "resdsl", "export", str(spec), "-o", str(output)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    props = {p.key: p.value for p in onnx.load(str(output)).metadata_props}
+    assert props["spec_sha256"] == resdsl.load(spec).source.sha256
+    assert "mean" not in props and "classes" not in props  # fresh weights know no data

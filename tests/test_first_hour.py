@@ -187,3 +187,55 @@ def test_resume_names_the_backend_whose_checkpoint_the_folder_holds(tiny, tmp_pa
     (tmp_path / "checkpoint").rmdir()
     status, _, stderr = in_process("train", tiny, "--out", tmp_path, "--resume")
     assert status == 2 and "no torch checkpoint" in stderr, stderr
+
+
+# --- round two: eval's confusion matrix in text ------------------------------------------------
+
+
+def _rows(stdout: str) -> list[list[str]]:
+    """The body rows of the rich table eval prints: each row's cells."""
+    return [
+        [cell.strip() for cell in line.strip("│").split("│")]
+        for line in stdout.splitlines()
+        if line.startswith("│")
+    ]
+
+
+def test_eval_prints_the_confusion_matrix_it_computes(tiny, tmp_path):
+    """The text matrix is --json's matrix (rows true, columns predicted; a zero as a dot)."""
+    import torch
+
+    weights = tmp_path / "ten.pt"
+    torch.save(_state(tiny), weights)
+    status, stdout, stderr = in_process("eval", tiny, "--weights", weights, "--data", "digits")
+    assert status == 0, stderr
+    status, as_json, stderr = in_process(
+        "eval", tiny, "--weights", weights, "--data", "digits", "--json"
+    )
+    assert status == 0, stderr
+    matrix = json.loads(as_json)["matrix"]
+    rows = _rows(stdout)
+    assert [row[0] for row in rows] == json.loads(as_json)["classes"]
+    assert [[int(c) if c != "." else 0 for c in row[1:]] for row in rows] == matrix
+    assert "rows: true class, columns: predicted" in stdout
+
+
+def test_many_classes_print_the_most_frequent_confusions(tiny):
+    """Beyond MAX_TEXT_CLASSES the table lists the largest off-diagonal cells, in order."""
+    import io
+
+    import numpy as np
+    from rich.console import Console
+
+    from resdsl.cli.evaluate import MAX_TEXT_CLASSES, TOP_CONFUSIONS, confusion_table
+
+    classes = MAX_TEXT_CLASSES + 5
+    matrix = np.random.default_rng(0).integers(0, 9, (classes, classes))
+    names = [f"class{i}" for i in range(classes)]
+    out = io.StringIO()
+    Console(file=out, width=200).print(confusion_table(matrix, names))
+    rows = _rows(out.getvalue())
+    assert len(rows) == TOP_CONFUSIONS and f"of {classes} classes" in out.getvalue()
+    off = [(int(matrix[t, p]), t, p) for t in range(classes) for p in range(classes) if t != p]
+    expected = sorted(off, key=lambda e: (-e[0], e[1], e[2]))[:TOP_CONFUSIONS]
+    assert [(int(r[2]), names.index(r[0]), names.index(r[1])) for r in rows] == expected

@@ -140,7 +140,8 @@ def evaluate(
     # Top-k of k classes or fewer is 100% whatever the weights: reported only below the count.
     k = TOP_K if classes > TOP_K else 1
     normalise = _normaliser(record, loaded)
-    test = SplitImages(loaded.test, shape, augment, training=False, seed=0)
+    split, split_name = loaded.final()  # the test split (the validation one where none)
+    test = SplitImages(split, shape, augment, training=False, seed=0)
     batches = loader_of(torch, test, TestBatches(len(test), batch_size, 1, 0), workers, False)
     matrix = np.zeros((classes, classes), dtype=np.int64)
     loss = top1 = topk = 0.0
@@ -162,7 +163,7 @@ def evaluate(
         "spec": spec,
         "weights": weights,
         "data": loaded.name,
-        "split": loaded.test_name,
+        "split": split_name,
         "images": images,
         "top1": top1 / total,
         **({f"top{k}": topk / total} if k > 1 else {}),
@@ -173,7 +174,7 @@ def evaluate(
         from resdsl.charts.style import write
 
         picture = confusion_figure(
-            matrix, loaded.class_names, confusion_normalize, loaded.name, loaded.test_name
+            matrix, loaded.class_names, confusion_normalize, loaded.name, split_name
         )
         try:
             write(picture, confusion)
@@ -189,9 +190,76 @@ def evaluate(
         return
     top_k = f", top-{k} {metrics[f'top{k}']:.2%}" if k > 1 else ""
     click.echo(
-        f"{loaded.name} {loaded.test_name} split, {images:,} images: top-1 "
+        f"{loaded.name} {split_name} split, {images:,} images: top-1 "
         f"{metrics['top1']:.2%}{top_k}, loss {metrics['loss']:.4f}"
     )
+    print_confusion(matrix, datasets.class_labels(loaded.class_names, classes))
+
+
+# The text confusion matrix's largest size: beyond it, eval lists the most frequent confusions
+# (the whole matrix is --confusion FILE's picture, or --json's).
+MAX_TEXT_CLASSES = 20
+TOP_CONFUSIONS = 10
+LABEL_WIDTH = 12
+
+
+def _short(name: str) -> str:
+    from resdsl.interop.weight_files import printable
+
+    name = printable(str(name))
+    return name if len(name) <= LABEL_WIDTH else name[: LABEL_WIDTH - 1] + "…"
+
+
+def confusion_table(matrix: np.ndarray, names: list[str]):
+    """The confusion matrix as a rich table (rows: true classes, columns: predicted; the
+    diagonal bold) for up to MAX_TEXT_CLASSES classes; beyond, the TOP_CONFUSIONS most frequent
+    (true, predicted) pairs of different classes."""
+    from rich.table import Table
+
+    if len(names) <= MAX_TEXT_CLASSES:
+        table = Table(title="confusion matrix (rows: true class, columns: predicted)")
+        table.add_column("true \\ predicted", style="bold")
+        for name in names:
+            table.add_column(_short(name), justify="right")
+        for row, name in enumerate(names):
+            cells = [
+                f"[bold]{count}[/bold]" if column == row else (str(count) if count else ".")
+                for column, count in enumerate(matrix[row].tolist())
+            ]
+            table.add_row(_short(name), *cells)
+        return table
+    off = matrix.copy()
+    off[range(len(names)), range(len(names))] = 0
+    order = sorted(
+        ((int(off[t, p]), t, p) for t, p in zip(*off.nonzero(), strict=True)),
+        key=lambda e: (-e[0], e[1], e[2]),
+    )[:TOP_CONFUSIONS]
+    table = Table(
+        title=f"the {len(order)} most frequent confusions of {len(names)} classes "
+        "(the whole matrix: --json or --confusion FILE)"
+    )
+    for heading in ("true class", "predicted", "images", "of the class"):
+        table.add_column(
+            heading, justify="right" if heading in ("images", "of the class") else "left"
+        )
+    totals = matrix.sum(axis=1)
+    for count, true, predicted in order:
+        share = f"{count / totals[true]:.1%}" if totals[true] else "-"
+        table.add_row(_short(names[true]), _short(names[predicted]), str(count), share)
+    return table
+
+
+def print_confusion(matrix: np.ndarray, names: list[str]) -> None:
+    """:func:`confusion_table` on stdout, as wide as it needs (no wrapping in a log file)."""
+    import shutil
+    import sys
+
+    from rich.console import Console
+
+    tty = sys.stdout.isatty()
+    width = shutil.get_terminal_size().columns if tty else 10_000
+    console = Console(file=sys.stdout, width=width, color_system="auto" if tty else None)
+    console.print(confusion_table(matrix, names), crop=False)
 
 
 def class_mismatch(

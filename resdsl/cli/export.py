@@ -1,9 +1,21 @@
 """`resdsl export SPEC --format onnx -o net.onnx`: a spec to an ONNX graph, through the torch
 backend (the generated module is imported from memory, and its model exported with a dynamic
-batch dimension)."""
+batch dimension).
+
+The file says how to feed it, in its `metadata_props` (strings; lists and numbers as JSON):
+
+- `input_size` ([C, H, W]), `input_layout` (NCHW), `pixel_scale` (1/255: 8-bit pixels to [0, 1]);
+- `mean` and `std` (per channel, after that scaling), `classes` (the class names, in the
+  logits' order), `eval_transform`, `crop_pct` and `interpolation` (how evaluation resizes an
+  image), `trained_on`: where the weights come from a `resdsl train` run, which records them;
+- `num_classes`, `network`, `spec` (the file's name), `spec_sha256` (its content's hash, as
+  run.json and `resdsl ir` give it), `producer` (resdsl and its version): always.
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import warnings
 
 import click
@@ -53,12 +65,14 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     network = load_or_exit(path)
     # torch.onnx serialises through the onnx package
     require("export", "export", "torch", "onnx")
+    record = None
     if weights is None:
         model = build_torch_model(network)
     else:
-        model, _ = trained_model(network, path, weights)
+        model, record = trained_model(network, path, weights)
     try:
         data = onnx_bytes(model, network, opset)
+        data = with_metadata(data, metadata(network, record, _outputs(data, network)))
     except Exception as error:  # the exporter's failures come in many types
         refuse(f"ONNX export of `{path}` failed: {first_line(error)}", status=1)
     from resdsl.files import atomic_write
@@ -68,6 +82,71 @@ def export(path: str, fmt: str, output: str, opset: int, weights: str | None) ->
     except OSError as error:
         refuse(f"cannot write `{output}`: {error.strerror or error}")
     click.echo(f"wrote {output}", err=True)
+
+
+def _outputs(data: bytes, network: Network) -> int:
+    """The number of classes of the ONNX model `data`: its logits' width (the spec's where the
+    graph leaves it open)."""
+    import onnx
+
+    dims = onnx.load_from_string(data).graph.output[0].type.tensor_type.shape.dim
+    return int(dims[1].dim_value) if len(dims) > 1 and dims[1].dim_value else network.classes
+
+
+def metadata(network: Network, record: dict | None, num_classes: int) -> dict[str, str]:
+    """The `metadata_props` of the ONNX file (see the module's docstring): what to feed the
+    graph and what its outputs mean; `record` is the data record `resdsl train` keeps with its
+    weights (normalisation, class names, augmentation), None for fresh weights."""
+    import json
+
+    import resdsl
+    from resdsl.train.transforms import CROP_FRACTION
+
+    shape = [network.input.channels, network.input.height, network.input.width]
+    props = {
+        "input_size": json.dumps(shape),
+        "input_layout": "NCHW",
+        "num_classes": str(num_classes),
+        "network": network.name,
+        "spec": os.path.basename(network.source.file),
+        "spec_sha256": network.source.sha256,
+        "producer": f"resdsl {resdsl.__version__}",
+    }
+    if not record:
+        return props
+    height, width = shape[1:]
+    if record.get("augment") == "imagenet":
+        short = math.floor(max(height, width) / CROP_FRACTION)
+        transform = f"resize the shorter side to {short}, then the centre {height}x{width}"
+        props["crop_pct"] = json.dumps(CROP_FRACTION)
+    else:
+        transform = f"resize to {height}x{width}"
+        props["crop_pct"] = json.dumps(1.0)
+    props |= {
+        "pixel_scale": "1/255",
+        "mean": json.dumps([float(m) for m in record.get("mean", [])]),
+        "std": json.dumps([float(s) for s in record.get("std", [])]),
+        "eval_transform": transform,
+        "interpolation": "bilinear",
+    }
+    if record.get("classes"):
+        from resdsl.train.data import class_labels
+
+        props["classes"] = json.dumps(class_labels(record["classes"], num_classes))
+    if record.get("name"):
+        props["trained_on"] = str(record["name"])
+    return props
+
+
+def with_metadata(data: bytes, props: dict[str, str]) -> bytes:
+    """The ONNX model `data` with `props` in its metadata_props."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
 
 
 def trained_model(network: Network, spec: str, weights: str):
