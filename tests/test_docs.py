@@ -356,12 +356,22 @@ def test_a_browser_opens_the_page(browser, site, page):
 
 
 def test_the_search_finds_a_code(browser):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver, base = browser
     driver.get(base)
-    box = driver.find_element(By.CSS_SELECTOR, "input.md-search__input")
+    # The bounds only stop a hang, they time nothing: the page's script makes the search box
+    # usable and loads the index in a web worker, and redraws the results as they come (an
+    # element read while it is replaced is read again).
+    wait = WebDriverWait(
+        driver, 300, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    box = wait.until(
+        expected_conditions.element_to_be_clickable((By.CSS_SELECTOR, "input.md-search__input"))
+    )
     box.click()
     box.send_keys("E201")
 
@@ -369,8 +379,7 @@ def test_the_search_finds_a_code(browser):
         found = d.find_elements(By.CSS_SELECTOR, ".md-search-result__item a")
         return [a.get_attribute("href") for a in found] or False
 
-    # The search index loads in a web worker; the bound only stops a hang, it times nothing.
-    hits = WebDriverWait(driver, 300, poll_frequency=0.2).until(results)
+    hits = wait.until(results)
     # The first result is the code's own page (search highlights with `?h=e201`).
     assert urllib.parse.urlsplit(hits[0]).path == "/diagnostics/E201/", hits
     errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
