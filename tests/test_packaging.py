@@ -4,6 +4,7 @@ installed command works from a fresh virtual environment."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,12 +19,23 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, str]:
-    """The wheel, and what building it printed (`-v`: setuptools' own output too)."""
+    """The wheel, and what building it printed (`-v`: setuptools' own output too). Built from
+    a copy of the tracked tree: setuptools builds in the source's `build/` and `*.egg-info`, so
+    two workers building from the checkout at once collide (and a failed build leaves files
+    behind for the next)."""
     out = tmp_path_factory.mktemp("dist")
     build = tmp_path_factory.mktemp("build")
+    source = tmp_path_factory.mktemp("source") / "resdsl"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    for name in filter(None, tracked):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     run = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), str(ROOT)],
+         "--no-index", "-w", str(out), str(source)],
         capture_output=True, text=True, env={**os.environ, "TMPDIR": str(build)},
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
