@@ -87,7 +87,7 @@ def port_weights(spec: str, source: tuple[str, str], target: tuple[str, str]) ->
         refuse(f"cannot read `{src_path}`: {error}")
     except weights.PortError as error:
         # The spec is fine (it checked); the weights file is not this network's: a problem
-        # with an input file, status 2, as the README reserves 1 for specs with errors.
+        # with an input file, status 2, as the docs reserve 1 for specs with errors.
         refuse(f"`{src_path}` does not fit {spec}: {error}")
     except (OSError, ValueError, RuntimeError) as error:
         refuse(f"cannot port `{src_path}`: {first_line(error)}")

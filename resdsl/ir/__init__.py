@@ -15,7 +15,7 @@ The phases build nodes from values they have already checked, so constructing a 
 only its field names (unknown or missing ones raise TypeError) and validates nothing. Nodes are
 plain classes, not pydantic models: importing pydantic's model machinery and creating a model
 class for each node would cost a short-lived command such as `resdsl check` more than all its
-own work (see the README's Speed section). pydantic still defines what a node may hold: each
+own work (see the docs' Speed page). pydantic still defines what a node may hold: each
 node class has a model with the same name, fields and docstring, derived on first use by
 :mod:`resdsl.ir.models`, behind the methods nodes share with pydantic's models
 (`model_validate`, `model_validate_json`, `model_json_schema`, `model_dump`,

@@ -1,3 +1,4 @@
 """Tooling around the compiler: the formatter, the report tables of `summary` and `diff`, the
-README's generated catalogue, the Pygments lexer and signal propagation.
+docs site's generated pages and tables, the Pygments lexer and its word lists, and signal
+propagation.
 """

@@ -1,11 +1,10 @@
-"""The README's generated sections: the language reference and the diagnostic catalogue.
+"""The site's generated tables of the language: the reference (every setting, kind and
+argument, from :data:`resdsl.language.schema.FIELDS`, the kinds' tables and the block registry)
+and the family's coverage (the spec library against timm's registry), so the documentation
+cannot drift from the code; :mod:`resdsl.tooling.docs` writes them into their pages and a test
+compares.
 
-Both are rendered from the compiler's own tables (:data:`resdsl.diagnostics.core.CODES`,
-:data:`resdsl.language.schema.FIELDS` and the kinds tables), so the documentation cannot drift from
-the code; a test compares the README's sections, between their markers, with this output.
-
-    python -m resdsl.tooling.catalogue              # the diagnostic catalogue
-    python -m resdsl.tooling.catalogue --reference  # the language reference
+    python -m resdsl.tooling.catalogue              # the language reference
     python -m resdsl.tooling.catalogue --coverage   # timm's ResNet registry in the spec library
 """
 
@@ -16,72 +15,8 @@ import sys
 from collections.abc import Callable
 
 from resdsl.blocks import RECIPES
-from resdsl.diagnostics.core import CODES, render_text
-from resdsl.driver import analyze_text
 from resdsl.language import schema
 from resdsl.language.values import on_off
-
-MARKERS = {
-    "catalogue": ("<!-- catalogue:start -->", "<!-- catalogue:end -->"),
-    "reference": ("<!-- reference:start -->", "<!-- reference:end -->"),
-    "coverage": ("<!-- coverage:start -->", "<!-- coverage:end -->"),
-}
-
-EXAMPLE_FILE = "example.res"
-
-
-# --------------------------------------------------------------------------- catalogue
-
-
-def _example_output(code: str, example: str) -> str:
-    """The diagnostics the example produces, rendered as `resdsl check` prints them."""
-    result = analyze_text(example, EXAMPLE_FILE)
-    if code not in {d.code for d in result.diagnostics} and 'extends "' in example:
-        # A cycle needs the file to extend itself: name it after its parent.
-        parent = example.split('extends "', 1)[1].split('"', 1)[0]
-        result = analyze_text(example, parent)
-    shown = [d for d in result.diagnostics if d.code == code] or result.diagnostics
-    return render_text(shown, result.sources).rstrip("\n")
-
-
-def catalogue() -> str:
-    """Every diagnostic code: severity, title, an example that triggers it and its output."""
-    out = [
-        "| code | severity | meaning |",
-        "| --- | --- | --- |",
-        *(f"| [{c.code}](#{c.code.lower()}) | {c.severity} | {c.title} |" for c in CODES.values()),
-        "",
-    ]
-    for c in CODES.values():
-        out.append(f"### {c.code}")
-        out.append("")
-        out.append(f"**{c.severity}: {c.title}**")
-        out.append("")
-        if not c.example:
-            out.append(_NO_EXAMPLE.get(c.code, "Raised by the input itself; no spec shows it."))
-            out.append("")
-            continue
-        out += ["```res", c.example.rstrip("\n"), "```", "", "```text"]
-        out += [_example_output(c.code, c.example), "```", ""]
-    return "\n".join(out).rstrip("\n") + "\n"
-
-
-_NO_EXAMPLE = {
-    "E001": "The file named cannot be read: it does not exist, is a directory, or is not "
-    "readable. `resdsl` exits with status 2.",
-    "E002": "The file is not UTF-8 text, or holds a NUL byte.",
-    "E003": "The file is over 1 MiB; a spec describes one network in a few dozen lines.",
-    "E004": "The file holds more than 4,096 tokens (words, numbers, sizes, strings, punctuation; "
-    "comments do not count); the largest spec in the library has about 150. The parser does "
-    "not start, so any input is answered in well under a second.",
-    "E152": "`extends` chains more than 16 specs deep.",
-    "E701": "The backend a spec is compiled for (`compile --backend`, `check --backend`, "
-    "`resdsl.compile` and `resdsl.build`) reports something in the network that it cannot "
-    "express. The built-in backends, torch and keras, express every network that validates; "
-    "a plugin backend (the `resdsl.backends` entry points) may not. Located at the `network` "
-    "line; the help names the way out.",
-}
-
 
 # --------------------------------------------------------------------------- reference
 
@@ -288,29 +223,17 @@ def _natural(name: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
-# --------------------------------------------------------------------------- README sections
+# --------------------------------------------------------------------------- generated sections
 
 
 def section(name: str) -> str:
-    """The text that belongs between a marker pair of the README."""
-    if name == "coverage":
-        return coverage()
-    return catalogue() if name == "catalogue" else reference()
-
-
-def readme_section(readme: str, name: str) -> str | None:
-    """The README's current text between the markers of `name`; None when they are absent."""
-    start, end = MARKERS[name]
-    if start not in readme or end not in readme:
-        return None
-    body = readme.split(start, 1)[1].split(end, 1)[0]
-    return body.strip("\n") + "\n"
+    """A generated table of the site: `reference` or `coverage`."""
+    return coverage() if name == "coverage" else reference()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    name = next((n for n in ("reference", "coverage") if f"--{n}" in args), "catalogue")
-    sys.stdout.write(section(name))
+    sys.stdout.write(section("coverage" if "--coverage" in args else "reference"))
     return 0
 
 

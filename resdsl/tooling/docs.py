@@ -3,9 +3,9 @@
 One page per diagnostic code (`docs/diagnostics/CODE.md`): what the code means, an example that
 triggers it with what `resdsl check` prints for it, and how to fix it; `resdsl explain CODE`
 prints the same page in the terminal. The pages are rendered from the code registry
-(:data:`resdsl.diagnostics.core.CODES`) and the catalogue's examples
-(:mod:`resdsl.tooling.catalogue`); the site's other generated tables (the language reference, the
-family's coverage, the index of codes) sit between markers in hand-written pages. A test fails
+(:data:`resdsl.diagnostics.core.CODES`) and their examples; the site's other generated tables
+(the language reference and the family's coverage from :mod:`resdsl.tooling.catalogue`, the
+index of codes) sit between markers in hand-written pages. A test fails
 when a page is stale.
 
     python -m resdsl.tooling.docs           # write the generated pages and sections under docs/
@@ -24,7 +24,24 @@ SITE_URL = "https://resdsl.readthedocs.io/en/latest/"
 DOCS = "docs"
 DIAGNOSTICS = "diagnostics"
 
-# What each code means, in a few sentences; the example and the fix come from the catalogue.
+EXAMPLE_FILE = "example.res"  # the name a code's example is checked under
+NO_EXAMPLE = {
+    "E001": "The file named cannot be read: it does not exist, is a directory, or is not "
+    "readable. `resdsl` exits with status 2.",
+    "E002": "The file is not UTF-8 text, or holds a NUL byte.",
+    "E003": "The file is over 1 MiB; a spec describes one network in a few dozen lines.",
+    "E004": "The file holds more than 4,096 tokens (words, numbers, sizes, strings, punctuation; "
+    "comments do not count); the largest spec in the library has about 150. The parser does "
+    "not start, so any input is answered in well under a second.",
+    "E152": "`extends` chains more than 16 specs deep.",
+    "E701": "The backend a spec is compiled for (`compile --backend`, `check --backend`, "
+    "`resdsl.compile` and `resdsl.build`) reports something in the network that it cannot "
+    "express. The built-in backends, torch and keras, express every network that validates; "
+    "a plugin backend (the `resdsl.backends` entry points) may not. Located at the `network` "
+    "line; the help names the way out.",
+}
+
+# What each code means, in a few sentences; the example and the fix come from the registry.
 MEANINGS = {
     "E001": "The file named on the command line, or a parent named by `extends`, cannot be read.",
     "E002": "A spec is text in UTF-8; the file holds bytes that are not, or a NUL byte.",
@@ -118,7 +135,6 @@ def _example(code: str):
     named after it), and the diagnostics of that code in it (all of them where it has none)."""
     from resdsl.diagnostics.core import CODES
     from resdsl.driver import analyze_text
-    from resdsl.tooling.catalogue import EXAMPLE_FILE
 
     example = CODES[code].example
     result = analyze_text(example, EXAMPLE_FILE)
@@ -160,7 +176,6 @@ def code_page(code: str, site: bool = True) -> str:
     """The Markdown page of one code: what it means, an example and its diagnostic, the fix.
     `site` adds the links a page of the site has (the terminal's copy leaves them out)."""
     from resdsl.diagnostics.core import CODES, render_text
-    from resdsl.tooling.catalogue import _NO_EXAMPLE
 
     c = CODES[code]
     out = [f"# {c.code}: {c.title}", ""]
@@ -168,7 +183,7 @@ def code_page(code: str, site: bool = True) -> str:
     out += [f"{severity} · [every code](index.md)" if site else severity, ""]
     out += ["## What it means", "", MEANINGS[code], ""]
     if not c.example:
-        out += [_NO_EXAMPLE.get(code, "Raised by the input itself; no spec shows it."), ""]
+        out += [NO_EXAMPLE.get(code, "Raised by the input itself; no spec shows it."), ""]
     else:
         out += ["## An example", "", "```res", c.example.rstrip("\n"), "```", ""]
         out += ["`resdsl check example.res` prints:", "", "```text"]
