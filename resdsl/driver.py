@@ -112,10 +112,14 @@ def _analyze(
     input_shape: tuple[int, int, int] | None = None,
 ) -> None:
     merged = load_merged(text, file, diags, result.sources, roots)
-    if merged is None or diags.has_errors:
+    if merged is None:
         return
+    # After a syntax error (the parser recovers at the next statement) or a duplicate (E105),
+    # the rest is still resolved, so that the file's other errors are reported too; nothing is
+    # elaborated from it.
+    damaged = diags.has_errors
     spec = build_spec(merged, diags)
-    if spec is None:
+    if spec is None or damaged:
         return
     if input_shape is not None:
         spec = spec.model_copy(update={"input": input_shape})

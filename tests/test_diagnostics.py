@@ -472,3 +472,63 @@ def test_a_value_outside_a_choice_says_what_to_write(tmp_path, value, help_text)
     text = "network n {\n" + settings + f"  {value}\n"
     (d,) = _check(tmp_path, {"a.res": text + "  stage a: 1 x 16\n}\n"}, "a.res").diagnostics
     assert d.code == "E104" and d.help == help_text
+
+
+# --------------------------------------------------------------------------- recovery (issue 30)
+
+RECOVERY = """network net {
+  input: 3x224x224
+  classes 10
+  block bottleneck(groups: 0, expansion: four)
+  stage layer1 2 x 64
+  stage layer2: 2 x 128 / 2 { atention se }
+  stage layer2: 2 x 256 / 2
+  norm = batch
+  stage layer3: 2 x 256 / 2 { block basic(widht: 2) stride_on
+  }
+  stage layer4: 2 x 512 / 2
+}
+"""
+
+
+def test_every_error_of_a_file_is_reported_past_syntax_errors(tmp_path, monkeypatch):
+    """Each syntax error is reported and the parser goes on at the next setting or stage line;
+    every argument error of a call; a duplicate stage (E105) leaves the others resolved (the
+    `atention` typo); nothing is reported missing that was on a line that did not parse
+    (`input`)."""
+    monkeypatch.chdir(tmp_path)
+    Path("recovery.res").write_text(RECOVERY)
+    result = analyze_file("recovery.res")
+    found = sorted((d.span.line, d.code) for d in result.diagnostics)
+    assert found == [
+        (2, "E010"),  # input: ...
+        (4, "E104"),  # expansion: four
+        (4, "E601"),  # groups: 0
+        (5, "E010"),  # stage layer1 2 x 64 (no colon)
+        (6, "E101"),  # atention
+        (7, "E105"),  # layer2 again
+        (8, "E011"),  # norm = batch
+        (10, "E010"),  # `stride_on` takes a value: its stage's braces are skipped
+    ], found
+    assert not any(d.code == "E102" for d in result.diagnostics)  # `input` was on line 2
+    assert result.network is None  # nothing is elaborated from a damaged file
+    check_golden(GOLDEN.parent / "recovery.txt", render_text(result.diagnostics, result.sources))
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        # The file ends inside the network: its braces are closed to read what came before
+        # (what is missing is not reported after a syntax error).
+        ("network n {\n  input 3x32x32\n  clases 10\n", ["E012", "E101"]),
+        # The network's own line: nothing to go on with.
+        ("network 7n {\n  input 3x32x32\n}\n", ["E010"]),
+        # A call spread over lines is skipped whole.
+        ("network n {\n  input 3x32x32\n  classes 10\n  block bottleneck(groups: 4,\n"
+         "    expansion 4)\n  stem cifarr\n  stage a: 1 x 16\n}\n", ["E010", "E102"]),
+    ],
+)  # fmt: skip
+def test_recovery_where_little_follows(text, codes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("n.res").write_text(text)
+    assert [d.code for d in analyze_file("n.res").diagnostics] == codes

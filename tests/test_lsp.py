@@ -185,7 +185,7 @@ async def test_diagnostics_match_resdsl_check(client: LanguageClient, tmp_path):
     # A syntax error still gets its diagnostic; fixing it clears them.
     await change(client, uri, BROKEN.replace("activaton silu", "activaton $"), 2)
     await settle(client, uri)
-    assert [d.code for d in client.diagnostics[uri]] == ["E011"]
+    assert [d.code for d in client.diagnostics[uri]] == ["E102", "E011", "E103"]  # all
     fixed = BROKEN.replace("basc", "basic").replace("  activaton silu\n", "")
     await change(client, uri, fixed.replace("expansoin", "expansion"), 3)
     await settle(client, uri)

@@ -188,7 +188,8 @@ def decode(data: bytes, file: str, diags: Diagnostics) -> str | None:
 
 
 def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
-    """Text to the syntax tree; on a syntax error, one diagnostic and None."""
+    """Text to the syntax tree; every syntax error a diagnostic (see
+    :func:`_parse_recovering`), None where the file cannot be read to its end."""
     if not text.strip() or _only_comments(text):
         diags.add(
             dx.E_EMPTY,
@@ -207,13 +208,133 @@ def parse(text: str, file: str, diags: Diagnostics) -> SpecFile | None:
             help="a spec describes one network in a few hundred tokens; is this the right file?",
         )
         return None
-    try:
-        tree = lark_parser().parse(text)
-    except UnexpectedInput as error:
-        _syntax_error(error, text, file, diags)
+    tree = _parse_recovering(text, file, diags)
+    if tree is None:
         return None
     network = _Builder(file, diags).transform(tree)
     return SpecFile(path=file, network=network)
+
+
+# Syntax errors reported from one file before resdsl stops looking for more.
+MAX_SYNTAX_ERRORS = 20
+
+
+def _parse_recovering(text: str, file: str, diags: Diagnostics):
+    """The parse tree of `text`, reporting every syntax error: after each, the statement it is
+    in (the setting's or the stage's line; a stage's whole braces where the line opens them) is
+    blanked, offsets kept, and the text parsed again, so the next setting or stage line is read
+    as usual. None where the file ends inside the network or the network's own line is wrong:
+    nothing follows to recover at. The tree of a file with syntax errors lacks the statements
+    that did not parse: the resolve phase then reports no missing setting or stage (they may be
+    on those lines)."""
+    current, last = text, -1
+    for _ in range(MAX_SYNTAX_ERRORS):
+        try:
+            return lark_parser().parse(current)
+        except UnexpectedInput as error:
+            offset = _error_offset(error, current)
+            # No progress, or in the braces added at the end: what is left cannot be read.
+            if offset <= last or (len(current) > len(text) and offset >= len(text)):
+                return None
+            _syntax_error(error, current, file, diags)
+            token = getattr(error, "token", None)
+            if isinstance(error, UnexpectedEOF) or getattr(token, "type", None) == "$END":
+                # The braces left open are closed, once, to read what came before the end.
+                opened = _depth(current, "{", "}")
+                if opened <= 0 or current.endswith("}"):
+                    return None
+                current, last = current + "\n" + "}" * opened, offset
+                continue
+            closed = _close_stage_before(current, offset)
+            if closed is not None:  # a stage inside a stage's braces: they were left open
+                current, last = closed, offset
+                continue
+            through = None
+            if current[offset : offset + 1] == '"':  # a string left open: to its next quote
+                close = current.find('"', offset + 1)
+                through = close + 1 if close > 0 else None
+            repaired = _without_statement(current, offset, through)
+            if repaired is None:  # a line of closing braces: the statement before it is wrong
+                previous = current.rfind("\n", 0, current.rfind("\n", 0, offset) + 1)
+                repaired = _without_statement(current, max(previous, 0)) if previous > 0 else None
+            if repaired is None:
+                return None
+            current, last = repaired, offset
+    return None
+
+
+def _error_offset(error: UnexpectedInput, text: str) -> int:
+    if isinstance(error, UnexpectedToken) and error.token.type != "$END":
+        return error.token.start_pos
+    position = getattr(error, "pos_in_stream", None)
+    return len(text) if position is None else position
+
+
+_CODE = re.compile(r'"[^"\n]*"|#[^\n]*|[(){}]')
+
+
+def _brackets(line: str) -> list[str]:
+    """The brackets of a line, outside strings and comments."""
+    return [m.group() for m in _CODE.finditer(line) if m.group() in "(){}"]
+
+
+def _without_statement(text: str, offset: int, through: int | None = None) -> str | None:
+    """`text` with the statement at `offset` blanked (spaces; newlines and offsets kept; to
+    the line of offset `through` at least, where given), or None where there is none to
+    blank: the network's own line, or nothing but a brace."""
+    start = text.rfind("\n", 0, offset) + 1
+    # A call spread over lines: the statement starts at the line of its open parenthesis.
+    while start > 0 and _depth(text[:start], "(", ")") > 0:
+        start = text.rfind("\n", 0, start - 1) + 1
+    if text[start:].lstrip().startswith("network") and _depth(text[:start], "{", "}") == 0:
+        return None
+    end = text.find("\n", max(offset, through or 0) - (1 if through else 0))
+    end = len(text) if end < 0 else end
+    opened = _depth(text[start:end], "{", "}")
+    if opened > 0:  # a stage's braces open here: they go, to their closing brace
+        depth = 0
+        for match in _CODE.finditer(text, start):
+            if match.group() == "{":
+                depth += 1
+            elif match.group() == "}":
+                depth -= 1
+                if depth == 0:
+                    end = match.end()
+                    break
+        else:
+            return None
+    kept = max(0, -opened)  # a line closing braces it did not open keeps them
+    blanked = []
+    for char in reversed(text[start:end]):
+        if char == "}" and kept:
+            kept -= 1
+            blanked.append(char)
+        else:
+            blanked.append(char if char == "\n" else " ")
+    replaced = "".join(reversed(blanked))
+    if replaced == text[start:end]:
+        return None
+    return text[:start] + replaced + text[end:]
+
+
+def _close_stage_before(text: str, offset: int) -> str | None:
+    """Where the line at `offset` is a stage's (`stage NAME: ...`) inside another stage's
+    braces, `text` with those braces closed in the indentation before it; else None."""
+    start = text.rfind("\n", 0, offset) + 1
+    line = text[start:offset]
+    indent = len(line) - len(line.lstrip(" \t"))
+    if not re.match(r"stage\s+[A-Za-z_]", line.lstrip()) or indent == 0:
+        return None
+    if _depth(text[:start], "{", "}") < 2:
+        return None
+    return text[: start + indent - 1] + "}" + text[start + indent :]
+
+
+def _depth(text: str, opening: str, closing: str) -> int:
+    depth = 0
+    for bracket in _brackets(text):
+        depth += (bracket == opening) - (bracket == closing)
+    return depth
 
 
 def _beyond_token_limit(text: str) -> int | None:

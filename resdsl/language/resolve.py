@@ -67,8 +67,11 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         if result is not _MISSING:
             values[key] = result
             spans[key] = setting.span
+    # After a syntax error a setting or stage may be missing only because its line did not
+    # parse (the parser skipped it): what is missing is then not reported.
+    damaged = any(d.code in SYNTAX_CODES for d in diags.items)
     for key in REQUIRED:
-        if key not in merged.settings:
+        if key not in merged.settings and not damaged:
             diags.add(
                 dx.E_MISSING,
                 f"network `{decl.name.text}` has no `{key}`",
@@ -76,7 +79,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
                 label=f"`{key}` is required",
                 help=_REQUIRED_HELP[key],
             )
-    if not merged.stages:
+    if not merged.stages and not damaged:
         diags.add(
             dx.E_MISSING,
             f"network `{decl.name.text}` has no stages",
@@ -155,6 +158,9 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
     )
 
 
+# What the parser reports where a line does not parse (see parser._parse_recovering).
+SYNTAX_CODES = frozenset({dx.E_SYNTAX, dx.E_UNEXPECTED_CHAR, dx.E_UNEXPECTED_EOF})
+
 _REQUIRED_HELP = {
     "input": "add e.g. `input 3x224x224` (channels x height x width)",
     "classes": "add e.g. `classes 1000`",
@@ -194,7 +200,14 @@ def _read_setting(setting: Setting, diags: Diagnostics, *, in_stage: bool) -> An
     try:
         return field.reader(setting.value, f"`{key}`")
     except BadValue as bad:
-        diags.add(bad.code, bad.message, bad.span, help=bad.help, suggestions=bad.suggestions)
+        for problem in (bad, *getattr(bad, "others", ())):  # every argument's of a call
+            diags.add(
+                problem.code,
+                problem.message,
+                problem.span,
+                help=problem.help,
+                suggestions=problem.suggestions,
+            )
         return _MISSING
 
 

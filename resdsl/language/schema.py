@@ -257,32 +257,44 @@ def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dic
     kind = kinds[head.text]
     values = dict(kind.defaults)
     seen: set[str] = set()
+    problems: list[BadValue] = []  # every argument's, reported together (resolve's others)
     for arg in args:
-        name = arg.name.text
-        if name not in kind.readers:
-            hint, fixes = spelling(name, kind.readers, arg.name.span)
-            accepted = (
-                f"`{head.text}` takes {alternatives(sorted(kind.readers))}"
-                if kind.readers
-                else (f"`{head.text}` takes no arguments")
-            )
-            raise BadValue(
-                dx.E_UNKNOWN_ARG,
-                f"unknown argument `{name}` for {what} `{head.text}`",
-                arg.name.span,
-                help=hint or accepted,
-                suggestions=fixes,
-            )
-        if name in seen:
-            raise BadValue(
-                dx.E_DUPLICATE,
-                f"argument `{name}` given twice",
-                arg.name.span,
-                help="remove one of them",
-            )
-        seen.add(name)
-        values[name] = kind.readers[name](arg.value, f"`{name}`")
+        try:
+            _read_argument(arg, head, what, kind, seen, values)
+        except BadValue as bad:
+            problems.append(bad)
+    if problems:
+        problems[0].others = tuple(problems[1:])
+        raise problems[0]
     return head.text, values
+
+
+def _read_argument(arg, head: Name, what: str, kind: Kind, seen: set[str], values: dict) -> None:
+    """One argument of a kind's call, read into `values`; a BadValue where it does not fit."""
+    name = arg.name.text
+    if name not in kind.readers:
+        hint, fixes = spelling(name, kind.readers, arg.name.span)
+        accepted = (
+            f"`{head.text}` takes {alternatives(sorted(kind.readers))}"
+            if kind.readers
+            else (f"`{head.text}` takes no arguments")
+        )
+        raise BadValue(
+            dx.E_UNKNOWN_ARG,
+            f"unknown argument `{name}` for {what} `{head.text}`",
+            arg.name.span,
+            help=hint or accepted,
+            suggestions=fixes,
+        )
+    if name in seen:
+        raise BadValue(
+            dx.E_DUPLICATE,
+            f"argument `{name}` given twice",
+            arg.name.span,
+            help="remove one of them",
+        )
+    seen.add(name)
+    values[name] = kind.readers[name](arg.value, f"`{name}`")
 
 
 def kind_reader(what: str, kinds: dict[str, Kind]) -> Reader:
