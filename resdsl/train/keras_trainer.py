@@ -80,6 +80,21 @@ def _strategy(name: str):
     return strategy, f"MultiWorkerMirroredStrategy x{strategy.num_replicas_in_sync}"
 
 
+def _pin_device(device: str | None) -> None:
+    """`--device` (checked by :func:`.common.check_device`) for Keras: on TensorFlow the GPUs
+    it may see (none for `cpu`, GPU N for `cuda:N`); on torch, KERAS_TORCH_DEVICE."""
+    if device is None:
+        return
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "torch":
+        os.environ["KERAS_TORCH_DEVICE"] = device
+    elif backend == "tensorflow":
+        tf = import_quietly("tensorflow")
+        gpus = tf.config.list_physical_devices("GPU")
+        chosen = [] if device == "cpu" else [gpus[int(device.partition(":")[2] or 0)]]
+        tf.config.set_visible_devices(chosen, "GPU")
+
+
 def _device(keras) -> tuple[str, bool, bool]:
     """(description, has an accelerator, it does bf16)."""
     backend = keras.backend.backend()
@@ -116,6 +131,7 @@ def run(opts: TrainOptions, inputs: Inputs) -> int:
     network = compile_spec(opts.spec, "keras", opts.out, write=chief)
     data, recipe, init = inputs.data, inputs.recipe, inputs.init
 
+    _pin_device(opts.device)  # before Keras' backend starts
     strategy, strategy_text = _strategy(opts.strategy)  # before TF makes its devices
     keras = import_quietly("keras")
     description, accelerator, bf16 = _device(keras)
