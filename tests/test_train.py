@@ -286,7 +286,8 @@ def test_keras_resume_takes_the_recorded_recipe(tiny, keras_run, tmp_path):
     another one is an error (before TensorFlow starts)."""
     import shutil
 
-    from resdsl.train.common import TrainError, TrainOptions, prepare_run
+    from resdsl.train.common import TrainError, TrainOptions
+    from resdsl.train.run import prepare_run
 
     out = tmp_path / "run"
     shutil.copytree(keras_run[1], out)
@@ -658,7 +659,8 @@ def test_bad_spec_is_a_located_diagnostic(tmp_path):
 
 
 def test_each_run_gets_a_new_folder_by_default(tiny, tmp_path, monkeypatch):
-    from resdsl.train.common import TrainOptions, prepare_run
+    from resdsl.train.common import TrainOptions
+    from resdsl.train.run import prepare_run
 
     monkeypatch.chdir(tmp_path)
     first = TrainOptions(spec=tiny)

@@ -80,8 +80,8 @@ def test_options_come_from_the_config_file_and_the_command_line_overrides(config
     """run.json's recipe has the file's values and the command line's lr; OUT/config.toml,
     read back by train's own reader, gives that recipe again."""
     from resdsl.cli.train import train as command
-    from resdsl.train.common import RECIPE_OPTIONS
     from resdsl.train.config import read
+    from resdsl.train.run import RECIPE_OPTIONS
 
     done, out, _ = configured
     assert done.returncode == 0, done.stderr

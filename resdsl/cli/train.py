@@ -205,7 +205,8 @@ def train(**options) -> None:
     # (With --resume and no --data, the data comes from run.json: digits' scikit-learn is
     # asked for either way, as the `train` extra has it.)
     require_training("train", backend, data, init is not None)
-    from resdsl.train.common import RECIPE_OPTIONS, TrainError, TrainOptions, prepare_run
+    from resdsl.train.common import TrainError, TrainOptions
+    from resdsl.train.run import RECIPE_OPTIONS, prepare_run
 
     options["compile"] = options.pop("compile_")
     options["ema"] = options["ema"] or None

@@ -37,7 +37,6 @@ from resdsl.tf_startup import import_quietly
 from resdsl.train import checkpoint as ckpt
 from resdsl.train.common import (
     EXIT_INTERRUPTED,
-    Inputs,
     Interrupt,
     TrainError,
     TrainOptions,
@@ -49,8 +48,6 @@ from resdsl.train.common import (
     describe_run,
     diverged,
     final_words,
-    is_chief,
-    record_recipe,
     result_record,
     say,
     write_result,
@@ -58,6 +55,7 @@ from resdsl.train.common import (
 from resdsl.train.events import EventLog
 from resdsl.train.presets import epoch_lr, lr_factor, plan
 from resdsl.train.progress import EpochProgress, epoch_line
+from resdsl.train.run import Inputs, is_chief, record_recipe
 
 
 def _strategy(name: str):
@@ -122,7 +120,7 @@ def _device(keras) -> tuple[str, bool, bool]:
 
 
 def run(opts: TrainOptions, inputs: Inputs) -> int:
-    """Train as `opts` say, from `inputs`: :func:`.common.prepare_run` checked them (spec, data,
+    """Train as `opts` say, from `inputs`: :func:`.run.prepare_run` checked them (spec, data,
     --init weights) before TensorFlow starts, which takes seconds. The exit status."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     chief = is_chief(opts.strategy)

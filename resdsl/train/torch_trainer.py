@@ -23,7 +23,6 @@ import numpy as np
 from resdsl.train import checkpoint as ckpt
 from resdsl.train.common import (
     EXIT_INTERRUPTED,
-    Inputs,
     Interrupt,
     TrainError,
     TrainOptions,
@@ -35,13 +34,13 @@ from resdsl.train.common import (
     describe_run,
     diverged,
     final_words,
-    record_recipe,
     result_record,
     say,
 )
 from resdsl.train.events import EventLog
 from resdsl.train.presets import epoch_lr, lr_lambda, plan
 from resdsl.train.progress import EpochProgress, epoch_line, stats_every
+from resdsl.train.run import Inputs, record_recipe
 from resdsl.train.transforms import UnreadableImage
 
 
@@ -319,7 +318,7 @@ def make_ema(torch, model, decay: float):
 
 
 def run(opts: TrainOptions, inputs: Inputs) -> int:
-    """Train as `opts` say, from `inputs` (:func:`.common.prepare_run` checked them): the exit
+    """Train as `opts` say, from `inputs` (:func:`.run.prepare_run` checked them): the exit
     status."""
     import torch
     import torch.nn as nn
