@@ -63,7 +63,7 @@ def child(loader: str, folder: str) -> dict:
     if loader == "torch":
         import torch
 
-        from resdsl.train.torch_trainer import SplitImages, TestBatches, loader_of
+        from resdsl.train.torch_batches import SplitImages, TestBatches, loader_of
     elif loader == "keras":
         import tensorflow as tf  # noqa: F401
 

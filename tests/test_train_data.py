@@ -161,7 +161,7 @@ def test_each_image_gets_the_same_view_in_a_resumed_run(folder):
     """The PyTorch loader's views depend on (seed, epoch, index) only: the same in a run
     resumed mid-epoch as in an unbroken one, different in the next epoch."""
     from resdsl.train import data
-    from resdsl.train.torch_trainer import SplitImages
+    from resdsl.train.torch_batches import SplitImages
 
     loaded = data.load(str(folder), (3, 16, 16), "imagenet")
     images = SplitImages(loaded.train, (3, 16, 16), "imagenet", training=True, seed=7)
@@ -181,7 +181,7 @@ def test_the_tf_pipeline_sees_images_as_the_torch_loader_does(folder):
     from resdsl.train import data
     from resdsl.train.presets import PRESETS, override
     from resdsl.train.tf_data import Pipelines
-    from resdsl.train.torch_trainer import SplitImages
+    from resdsl.train.torch_batches import SplitImages
 
     for augment in ("imagenet", "none"):
         recipe = override(PRESETS["default"], augment=augment)
@@ -209,7 +209,7 @@ def test_the_pydataset_input_sees_images_as_the_torch_loader_does(folder):
     from resdsl.train import data
     from resdsl.train.keras_data import Pipelines
     from resdsl.train.presets import PRESETS, override
-    from resdsl.train.torch_trainer import SplitImages
+    from resdsl.train.torch_batches import SplitImages
 
     recipe = override(PRESETS["default"], augment="imagenet")
     loaded = data.load(str(folder), (3, 16, 16), "imagenet")
@@ -521,7 +521,7 @@ def test_a_corrupt_image_is_named_from_a_loader_worker(folder, tmp_path):
     import torch
 
     from resdsl.train import data
-    from resdsl.train.torch_trainer import SplitImages, TestBatches, loader_of
+    from resdsl.train.torch_batches import SplitImages, TestBatches, loader_of
 
     loaded = data.load(str(folder), (3, 16, 16))
     bad = tmp_path / "bad.png"

@@ -121,7 +121,7 @@ def evaluate(
 
     from resdsl.train import data as datasets
     from resdsl.train.common import TrainError
-    from resdsl.train.torch_trainer import SplitImages, TestBatches, loader_of
+    from resdsl.train.torch_batches import SplitImages, TestBatches, loader_of
 
     network, model, record = _load(spec, weights)
     shape = (network.input.channels, network.input.height, network.input.width)
