@@ -259,3 +259,40 @@ def test_compile_to_stdout_keeps_its_warnings_off_the_code(fmt, tmp_path):
     assert "W502" in run.stderr
     if fmt == "json":
         assert [d["code"] for d in json.loads(run.stderr)] == ["W502"]
+
+
+@pytest.mark.parametrize("backend", ["torch", "keras"])
+def test_the_regenerate_line_is_the_command_that_wrote_it(backend, tmp_path, monkeypatch):
+    """Issue 30: a module written with `-o` says to regenerate it with the spec's path and `-o`
+    as given; running that line writes the same bytes. A command too long for one line is
+    broken with shell continuations, and the module stays ruff-clean."""
+    import shlex
+
+    monkeypatch.chdir(ROOT)
+    short = tmp_path / "r18.py"
+    longer = tmp_path / ("a_folder_with_a_rather_long_name_" * 2) / "resnet18_generated.py"
+    longer.parent.mkdir()
+    for out in (short, longer):
+        args = ["compile", "specs/resnet18.res", "--backend", backend, "-o", str(out)]
+        assert CliRunner().invoke(main, args).exit_code == 0
+        text = out.read_text()
+        after = text.split('"""', 2)[1].split("regenerate with", 1)[1]
+        if after.startswith(" `"):  # on the line itself
+            command = after.split("`")[1]
+        else:  # on lines of their own, continued by backslashes (doubled in the source)
+            block = after.split("\n\n")[1]
+            command = " ".join(
+                line.strip().removesuffix("\\\\").strip() for line in block.splitlines()
+            )
+        words = shlex.split(command)
+        assert words == ["resdsl", "compile", "specs/resnet18.res", "--backend", backend, "-o",
+                         str(out)]  # fmt: skip
+        out.unlink()
+        assert CliRunner().invoke(main, words[1:]).exit_code == 0
+        assert out.read_text() == text
+        checked = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--config", str(ROOT / "pyproject.toml"),
+             str(out)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stdout

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.layout import INDENT
 from resdsl.codegen.plan import Plan
@@ -77,13 +78,16 @@ class KerasBackend:
             self._last = (network, *plan(network))
         return self._last[1], self._last[2]
 
-    def emit(self, network: Network) -> str:
-        """The generated module's text. Raises ValueError where :meth:`unsupported` reports
-        problems."""
+    def emit(self, network: Network, command: str | None = None) -> str:
+        """The generated module's text; its docstring says to regenerate it with `command`
+        (`resdsl compile` gives the command line that wrote it), by default
+        `resdsl compile SPEC --backend keras`. Raises ValueError where :meth:`unsupported`
+        reports problems."""
         module, problems = self._plan(network)
         if problems:
             raise ValueError("the keras backend cannot express " + "; ".join(problems))
-        return _template().render(vars(module))
+        regenerate = command_lines(command or regenerate_command(network, self.name), "    ")
+        return _template().render({**vars(module), "regenerate": regenerate})
 
     def unsupported(self, network: Network) -> list[str]:
         """What the plan cannot rebuild exactly from the network's layers."""

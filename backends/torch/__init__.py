@@ -47,6 +47,7 @@ from resdsl.codegen.arguments import (
     layer_fields,
     optional,
 )
+from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
@@ -526,6 +527,7 @@ def _render_module(plan: TorchPlan) -> str:
         "module.py.j2",
         network=network.name,
         source=network.source.file,
+        regenerate=regenerate_command(network, "torch"),
         title=_title(network.name, network.source.file),
         spec=_spec_line(network.source.file, network.source.sha256),
         input=str(network.input),
@@ -607,12 +609,20 @@ class TorchBackend:
             self._last = (network, plan.problems, text)
         return self._last[1], self._last[2]
 
-    def emit(self, network: Network) -> str:
-        """The generated module's text: deterministic, formatted as ruff format would. Raises
+    def emit(self, network: Network, command: str | None = None) -> str:
+        """The generated module's text: deterministic, formatted as ruff format would; its
+        docstring says to regenerate it with `command` (`resdsl compile` gives the command
+        line that wrote it), by default `resdsl compile SPEC --backend torch`. Raises
         ValueError where :meth:`unsupported` reports problems."""
         problems, text = self._build(network)
         if problems:
             raise ValueError("the torch backend cannot express " + "; ".join(problems))
+        if command is not None:
+            default = f"Do not edit: regenerate with `{regenerate_command(network, self.name)}`."
+            line = f"Do not edit: regenerate with `{command}`."
+            if len(line) > LINE:  # the command on a line of its own, as the Keras module does
+                line = f"Do not edit: regenerate with:\n\n{command_lines(command, INDENT, LINE)}"
+            text = text.replace(default, line, 1)
         return text
 
     def unsupported(self, network: Network) -> list[str]:

@@ -53,7 +53,7 @@ def compile(
     status = report([result], fmt, sys.stderr if output is None and result.ok else None)
     if not result.ok:
         sys.exit(status)
-    code = target.emit(result.network)
+    code = _emit(target, result.network, path, backend, output)
     if output is None:
         sys.stdout.write(code)
         return
@@ -64,3 +64,15 @@ def compile(
     except OSError as error:
         click.echo(f"error: cannot write `{output}`: {error.strerror or error}", err=True)
         sys.exit(EXIT_USAGE)
+
+
+def _emit(target, network, path: str, backend: str, output: str | None) -> str:
+    """The module, its docstring naming the command line that wrote it (the spec's path and
+    `-o` as given) where the backend takes one (the built-in two do; a plugin may not)."""
+    import inspect
+
+    from resdsl.codegen.backends import regenerate_command
+
+    if "command" not in inspect.signature(target.emit).parameters:
+        return target.emit(network)
+    return target.emit(network, command=regenerate_command(network, backend, path, output))

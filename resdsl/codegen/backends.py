@@ -138,3 +138,27 @@ def compile_templates(folder: str | Path) -> None:
     # Only the templates (not the compiled folder itself), in the sorted order jinja2 lists them.
     environment.compile_templates(str(target), extensions=["j2"], zip=None, ignore_errors=False)
     (target / _STAMP).write_text(template_stamp(folder) + "\n", encoding="utf-8")
+
+
+def regenerate_command(network, backend: str, path: str | None = None, output: str | None = None):
+    """The command line that generates `network`'s module: `resdsl compile SPEC --backend NAME`,
+    with the spec's path and `-o OUTPUT` as given where known (a generated module's docstring
+    says to regenerate it with this)."""
+    import shlex
+
+    words = ["resdsl", "compile", path or network.source.file, "--backend", backend]
+    if output is not None:
+        words += ["-o", output]
+    return shlex.join(words)
+
+
+def command_lines(command: str, indent: str, width: int = 100) -> str:
+    """`command` at `indent`, broken between words with shell continuations (a backslash,
+    doubled for the docstring it goes into) where a line would pass `width`."""
+    lines: list[str] = []
+    for word in command.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) + 3 <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append((indent if not lines else indent + "    ") + word)
+    return " \\\\\n".join(lines)

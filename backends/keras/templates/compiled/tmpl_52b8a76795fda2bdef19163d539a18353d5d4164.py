@@ -10,6 +10,7 @@ def root(context, missing=missing):
     l_0_name = resolve('name')
     l_0_version = resolve('version')
     l_0_source = resolve('source')
+    l_0_regenerate = resolve('regenerate')
     l_0_sha256 = resolve('sha256')
     l_0_recursion_limit = resolve('recursion_limit')
     l_0_input_shape = resolve('input_shape')
@@ -32,9 +33,9 @@ def root(context, missing=missing):
     yield str((undefined(name='version') if l_0_version is missing else l_0_version))
     yield ' from '
     yield str((undefined(name='source') if l_0_source is missing else l_0_source))
-    yield '. Do not edit; regenerate with:\n\n    resdsl compile '
-    yield str((undefined(name='source') if l_0_source is missing else l_0_source))
-    yield ' --backend keras\n\nLayer names follow keras.applications; padding, pooling and norm settings follow PyTorch,\nso weights ported from the PyTorch model of the same spec give the same outputs.\nSpec sha256: '
+    yield '. Do not edit; regenerate with:\n\n'
+    yield str((undefined(name='regenerate') if l_0_regenerate is missing else l_0_regenerate))
+    yield '\n\nLayer names follow keras.applications; padding, pooling and norm settings follow PyTorch,\nso weights ported from the PyTorch model of the same spec give the same outputs.\nSpec sha256: '
     yield str((undefined(name='sha256') if l_0_sha256 is missing else l_0_sha256))
     yield '\n"""\n\nfrom __future__ import annotations\n\n'
     if (undefined(name='recursion_limit') if l_0_recursion_limit is missing else l_0_recursion_limit):
@@ -174,4 +175,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=30&3=32&5=36&9=38&14=40&21=44&22=46&23=48&24=51&25=53&26=56&28=61&31=65&32=68&33=70&37=73&38=79&39=81&41=87&42=89&44=95&45=97&47=103&48=105&50=111&51=113&53=119&54=121&56=127&57=129&59=135&60=137&62=143&63=145&65=151&66=154&70=158&71=161&72=163&73=165&74=168&76=171'
+debug_info = '1=31&3=33&5=37&9=39&14=41&21=45&22=47&23=49&24=52&25=54&26=57&28=62&31=66&32=69&33=71&37=74&38=80&39=82&41=88&42=90&44=96&45=98&47=104&48=106&50=112&51=114&53=120&54=122&56=128&57=130&59=136&60=138&62=144&63=146&65=152&66=155&70=159&71=162&72=164&73=166&74=169&76=172'

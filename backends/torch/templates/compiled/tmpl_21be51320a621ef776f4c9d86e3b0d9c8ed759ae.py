@@ -8,7 +8,7 @@ def root(context, missing=missing):
     cond_expr_undefined = Undefined
     if 0: yield None
     l_0_title = resolve('title')
-    l_0_source = resolve('source')
+    l_0_regenerate = resolve('regenerate')
     l_0_spec = resolve('spec')
     l_0_input = resolve('input')
     l_0_classes = resolve('classes')
@@ -44,6 +44,7 @@ def root(context, missing=missing):
     l_0_add_block = resolve('add_block')
     l_0_model = resolve('model')
     l_0_network = resolve('network')
+    l_0_source = resolve('source')
     l_0_stem_init = resolve('stem_init')
     l_0_stage_init = resolve('stage_init')
     l_0_head_init = resolve('head_init')
@@ -58,9 +59,9 @@ def root(context, missing=missing):
     pass
     yield '"""'
     yield str((undefined(name='title') if l_0_title is missing else l_0_title))
-    yield '\n\nDo not edit: regenerate with `resdsl compile '
-    yield str((undefined(name='source') if l_0_source is missing else l_0_source))
-    yield ' --backend torch`.\n\n'
+    yield '\n\nDo not edit: regenerate with `'
+    yield str((undefined(name='regenerate') if l_0_regenerate is missing else l_0_regenerate))
+    yield '`.\n\n'
     yield str((undefined(name='spec') if l_0_spec is missing else l_0_spec))
     yield '\nInput '
     yield str((undefined(name='input') if l_0_input is missing else l_0_input))
@@ -303,4 +304,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=60&3=62&5=64&6=66&7=74&8=76&9=78&17=81&22=85&27=89&28=92&29=94&30=96&31=99&32=101&34=103&35=106&36=108&40=111&43=114&47=117&50=120&52=126&68=129&71=132&73=138&81=141&84=144&86=150&89=153&91=159&99=162&102=166&104=169&107=173&109=175&112=179&114=181&125=185&126=188&128=191&129=194&131=197&134=200&136=203&141=206&146=212&147=215&149=217&150=220&155=224&156=226&158=230&160=232&161=235&163=238&164=241&166=244&167=247&172=251&174=253&185=259&186=262&190=264&198=268&199=271&205=275&206=278&209=282&210=285&217=289&218=292&223=296&224=300'
+debug_info = '1=61&3=63&5=65&6=67&7=75&8=77&9=79&17=82&22=86&27=90&28=93&29=95&30=97&31=100&32=102&34=104&35=107&36=109&40=112&43=115&47=118&50=121&52=127&68=130&71=133&73=139&81=142&84=145&86=151&89=154&91=160&99=163&102=167&104=170&107=174&109=176&112=180&114=182&125=186&126=189&128=192&129=195&131=198&134=201&136=204&141=207&146=213&147=216&149=218&150=221&155=225&156=227&158=231&160=233&161=236&163=239&164=242&166=245&167=248&172=252&174=254&185=260&186=263&190=265&198=269&199=272&205=276&206=279&209=283&210=286&217=290&218=293&223=297&224=301'
