@@ -1064,7 +1064,9 @@ def test_threads_option_reaches_the_framework(tiny, tmp_path):
     assert bad.returncode == 2 and "--threads" in bad.stderr
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras"])
+# Keras' run (16 s on 2 cores) is under `make conformance`; test_keras_learns_digits and the
+# Keras resume tests train with its recipe in `make test`.
+@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
 def test_recipe_options_reach_the_optimizer(tiny, tmp_path, backend):
     """AdamW, Nesterov, label smoothing, gradient clipping and weight decay that skips norms
     and biases: named in the run's recipe line, and the run learns."""

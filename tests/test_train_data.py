@@ -314,7 +314,10 @@ def streamed_run(tiny, folder, tmp_path_factory, no_tensorflow):
     return run
 
 
-@pytest.mark.parametrize("backend", ["torch", "keras", "keras-on-torch"])
+# Keras on torch streams through the same Keras trainer; its run is under `make conformance`.
+@pytest.mark.parametrize(
+    "backend", ["torch", "keras", pytest.param("keras-on-torch", marks=pytest.mark.conformance)]
+)
 def test_a_streamed_folder_trains_with_imagenet_augmentation_and_averaging(
     tiny, folder, streamed_run, backend
 ):
