@@ -27,7 +27,7 @@ from resdsl.files import atomic_write
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 FUZZ = bool(os.environ.get("RESDSL_FUZZ"))
-EXAMPLES = 1000 if FUZZ else 15  # `make fuzz` draws 1,000
+EXAMPLES = 1000 if FUZZ else 10  # `make fuzz` draws 1,000
 
 
 def _import(code: str, tmp_path: Path, name: str):

@@ -484,7 +484,7 @@ def test_any_valid_spec_compiles_and_runs():
     from hypothesis import HealthCheck, given, settings
     from spec_strategy import spec_texts
 
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
     @given(spec_texts())
     def check(text):
         result = resdsl.analyze(text)
