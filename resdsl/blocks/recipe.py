@@ -145,9 +145,10 @@ class BlockRecipe:
     """One block kind.
 
     * `arguments`: every argument `block NAME(...)` reads, with its reader; `defaults` gives
-      each its value when the spec leaves it out. `inapplicable` are arguments the kind reads
-      only to say, in its check, why they do not apply (a basic block's `groups`); the
-      reference leaves them out.
+      the kind's own values where the spec leaves them out (those of the arguments every kind
+      has, :data:`COMMON_DEFAULTS`, where it says nothing). `inapplicable` are arguments the
+      kind reads only to say, in its check, why they do not apply (a basic block's `groups`);
+      the reference leaves them out.
     * `build`: the block's layers, from a :class:`Builder`.
     * `layout` and `preact`: the block's structure in words (`basic`, `bottleneck`; a norm and
       activation before each convolution), for the importers and reports; `class_words`: the

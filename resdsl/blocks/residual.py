@@ -170,9 +170,6 @@ ARGUMENTS = {
     "stride_on": choice("1x1", "3x3"),
     "reduce_first": whole_number(1, MAX_EXPANSION),
 }
-DEFAULTS = {
-    "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None, "reduce_first": 1,
-}  # fmt: skip
 DOCS = {
     "expansion": "the output width over the stage's width",
     "groups": "groups of the 3x3 convolution (ResNeXt's cardinality)",
@@ -195,7 +192,7 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
         summary=summary,
         build=build,
         arguments=ARGUMENTS,
-        defaults={"expansion": 4.0 if bottleneck else 1.0, **DEFAULTS},
+        defaults={"expansion": 4.0 if bottleneck else 1.0},
         layout="bottleneck" if bottleneck else "basic",
         class_words=("Bottleneck",) if bottleneck else ("Basic", "Block"),
         preact=preact,
