@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from train_helpers import (
     in_process,
     read_metrics,
     same_run,
-    spec_file,
+    shared_folder,
     tiny_spec,
     without_tensorflow,
 )
@@ -46,27 +47,41 @@ def _result(out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
-    return spec_file(tmp_path_factory, TINY)
+    # One file for every worker: the runs below are shared, and a run records its spec.
+    write = lambda folder: (folder / "resnet8.res").write_text(TINY)  # noqa: E731
+    return str(shared_folder(tmp_path_factory, "tiny-spec", write) / "resnet8.res")
+
+
+def _run(*args: str) -> Callable[[Path], None]:
+    """Makes a shared folder (see `shared_folder`) by `resdsl train ARGS --out FOLDER/run`,
+    keeping its output."""
+
+    def make(folder: Path) -> None:
+        done = _train(*args, "--out", str(folder / "run"))
+        (folder / "stdout.txt").write_text(done.stdout)
+        (folder / "stderr.txt").write_text(done.stderr)
+        assert done.returncode == 0, done.stderr
+
+    return make
 
 
 @pytest.fixture(scope="module")
 def reference(tiny, tmp_path_factory) -> Path:
-    """An unbroken 4-epoch torch run of the tiny spec: what kills and resumes must reproduce."""
-    out = tmp_path_factory.mktemp("reference")
-    done = _train(tiny, "--data", "digits", "--epochs", "4", "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    return out
+    """An unbroken 4-epoch torch run of the tiny spec: what kills and resumes must reproduce.
+    Made once for the session (tests copy it before they change it)."""
+    make = _run(tiny, "--data", "digits", "--epochs", "4")
+    return shared_folder(tmp_path_factory, "torch-reference", make) / "run"
 
 
 @pytest.fixture(scope="module")
 def keras_run(tiny, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """A 2-epoch Keras run of the tiny spec: (the finished process, its run folder)."""
-    out = tmp_path_factory.mktemp("keras") / "run"
-    done = _train(
-        tiny, "--backend", "keras", "--data", "digits", "--epochs", "2", "--out", str(out)
-    )
-    assert done.returncode == 0, done.stderr
-    return done, out
+    """An 8-epoch Keras run of the tiny spec, the one that must learn (test_keras_learns_digits)
+    and the one the other Keras tests read: (the finished process, its run folder). Made once
+    for the session (tests copy it before they change it)."""
+    make = _run(tiny, "--backend", "keras", "--data", "digits", "--epochs", "8")
+    folder = shared_folder(tmp_path_factory, "keras-run", make)
+    output = [(folder / name).read_text() for name in ("stdout.txt", "stderr.txt")]
+    return subprocess.CompletedProcess([], 0, *output), folder / "run"
 
 
 # --- acceptance: learning ----------------------------------------------------------------------
@@ -90,17 +105,14 @@ def test_torch_learns_digits(tiny, tmp_path):
     assert state["epoch"] == 6 and state["step"] == 0
 
 
-def test_keras_learns_digits(tiny, tmp_path):
+def test_keras_learns_digits(keras_run):
     # The 8-layer net: Keras on TensorFlow trains ResNet-20 several times slower than PyTorch,
     # and the trainer's behaviour does not depend on depth.
-    done = _train(
-        tiny, "--backend", "keras", "--data", "digits", "--epochs", "8", "--out", str(tmp_path)
-    )
-    assert done.returncode == 0, done.stderr
-    assert _result(tmp_path)["test_acc"] >= 0.90, done.stdout
-    assert [m["epoch"] for m in read_metrics(tmp_path)] == list(range(1, 9))
-    assert (tmp_path / "checkpoint" / "model.weights.h5").exists()
-    assert json.loads((tmp_path / "checkpoint" / "trainer.json").read_text())["epoch"] == 8
+    done, out = keras_run
+    assert _result(out)["test_acc"] >= 0.90, done.stdout
+    assert [m["epoch"] for m in read_metrics(out)] == list(range(1, 9))
+    assert (out / "checkpoint" / "model.weights.h5").exists()
+    assert json.loads((out / "checkpoint" / "trainer.json").read_text())["epoch"] == 8
 
 
 @pytest.mark.conformance
@@ -247,11 +259,14 @@ def test_damaged_checkpoint_is_a_clear_error(tiny, reference, tmp_path, damage):
     good = (out / "checkpoint.prev.pt").read_bytes()
     payload = latest.read_bytes()
     latest.write_bytes(payload[: len(payload) // 2] if damage == "truncate" else b"x" * 1000)
-    done = _train(tiny, "--data", "digits", "--epochs", "4", "--out", str(out), "--resume")
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr
-    assert "damaged or truncated" in done.stderr
-    assert "checkpoint.prev.pt" in done.stderr
+    # In this process: the checkpoint is read before training starts.
+    status, _, stderr = in_process(
+        "train", tiny, "--data", "digits", "--epochs", "4", "--out", out, "--resume"
+    )
+    assert status == 2
+    assert "Traceback" not in stderr
+    assert "damaged or truncated" in stderr
+    assert "checkpoint.prev.pt" in stderr
     assert (out / "checkpoint.prev.pt").read_bytes() == good
 
 
@@ -299,7 +314,7 @@ def test_keras_resume_takes_the_recorded_recipe(tiny, keras_run, tmp_path):
     opts = TrainOptions(spec=tiny, backend="keras", out=str(out), resume=True, lr=0.05)
     opts.given = frozenset({"lr"})
     prepare_run(opts)
-    assert (opts.epochs, opts.lr, opts.data, opts.batch_size) == (2, 0.05, "digits", None)
+    assert (opts.epochs, opts.lr, opts.data, opts.batch_size) == (8, 0.05, "digits", None)
     other = str(tmp_path / "other")
     with pytest.raises(TrainError, match="--data digits recorded, --data /"):
         prepare_run(TrainOptions(spec=tiny, backend="keras", out=str(out), resume=True,

@@ -29,7 +29,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from train_helpers import tiny_spec
+from train_helpers import shared_folder, tiny_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = bool(os.environ.get("RESDSL_FUZZ"))
@@ -535,13 +535,26 @@ def _zip_sizes(path: Path, compressed: int, size: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def outcomes(files, tmp_path_factory) -> dict[str, dict]:
-    cases = _cases(files)
-    results = run_all([args for args, _, _ in cases.values()], tmp_path_factory.mktemp("run"))
-    return {
-        name: {**result, "args": [str(a) for a in args], "words": words, "expected": status}
-        for (name, (args, words, status)), result in zip(cases.items(), results, strict=True)
-    }
+def outcomes(tmp_path_factory) -> dict[str, dict]:
+    """Every case's outcome, run once for the session whichever worker asks first (the files
+    and the runs take half a minute), read by each test from the JSON it left."""
+
+    pytest.importorskip("torch")
+    pytest.importorskip("keras")
+
+    def make(folder: Path) -> None:
+        (folder / "weights").mkdir()
+        cases = _cases(Files(folder / "weights"))
+        (folder / "run").mkdir()
+        results = run_all([args for args, _, _ in cases.values()], folder / "run")
+        outcome = {
+            name: {**result, "args": [str(a) for a in args], "words": words, "expected": status}
+            for (name, (args, words, status)), result in zip(cases.items(), results, strict=True)
+        }
+        (folder / "outcomes.json").write_text(json.dumps(outcome))
+
+    folder = shared_folder(tmp_path_factory, "weights-files", make)
+    return json.loads((folder / "outcomes.json").read_text())
 
 
 def _check(outcomes: dict, prefix: str) -> None:

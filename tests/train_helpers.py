@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,26 @@ def without_tensorflow(folder: Path) -> dict:
     (folder / "tensorflow").mkdir(exist_ok=True)
     (folder / "tensorflow" / "__init__.py").write_text('raise ImportError("no TensorFlow here")\n')
     return {"PYTHONPATH": str(folder)}
+
+
+def shared_folder(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder made once for the whole test session by `make(folder)`, whichever pytest-xdist
+    worker asks first (a module fixture runs once per worker: a training run two workers both
+    make costs the suite twice). Workers share the base temporary folder's parent; a lock
+    makes the others wait for the first, and a folder whose `make` failed is made again."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder, done = base / f"shared-{name}", base / f"shared-{name}.done"
+    with FileLock(str(base / f"shared-{name}.lock")):
+        if not done.exists():
+            if folder.exists():
+                import shutil
+
+                shutil.rmtree(folder)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
