@@ -38,7 +38,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 fuzz: setup
-	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/test_fuzz.py tests/test_hardening.py tests/test_weights_files.py
+	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/property/test_fuzz.py tests/property/test_hardening.py tests/property/test_weights_files.py
 
 bench: setup
 	$(PY) benchmarks/bench_check.py
@@ -69,9 +69,9 @@ gpu-wheels: setup
 		--platform manylinux_2_28_x86_64 -d .whl $(GPU_WHEELS)
 
 golden: setup
-	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/test_codegen.py::test_golden \
-		tests/test_diagnostics.py -k "golden or code"
-	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 1 tests/test_docs.py \
+	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 2 tests/unit/codegen/test_codegen.py::test_golden \
+		tests/unit/diagnostics/test_diagnostics.py -k "golden or code"
+	RESDSL_UPDATE_GOLDEN=1 $(PY) -m pytest -q -n 1 tests/system/test_docs.py \
 		-k "generated_pages or command_examples"
 	$(VENV)/bin/resdsl summary specs/resnet50.res > docs/resnet50-summary.txt
 

@@ -16,8 +16,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for variable in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
         os.environ.setdefault(variable, "1")
 
-# Helpers shared by test files (spec_strategy, torch_helpers) import by plain name.
-sys.path.insert(0, str(Path(__file__).parent))
+# Helpers shared by test files (support/: spec_strategy, torch_helpers ...) import by plain name.
+sys.path.insert(0, str(Path(__file__).parent / "support"))
 
 # torchvision imported after TensorFlow crashes the process (inside triton's start-up), and a
 # pytest worker may run a Keras test before a torchvision one: import it first, once.

@@ -286,6 +286,10 @@ def layer_applies(
     `layers`) give the values that the function's arguments set."""
     out: list[Apply] = []
     for number, layer in enumerate(layers):
+        if layer.op == "branches":  # the PyTorch backend's (backends/torch/composites.py)
+            raise PlanError(
+                "a composite layer (Res2Net's splits), which the Keras backend does not write yet"
+            )
         previous = layers[number - 1] if number else None
         values = fields[number] if fields is not None else None
         emit = EMITTERS.get(type(layer))

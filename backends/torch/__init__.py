@@ -53,9 +53,12 @@ from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
 from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction, StageCall
 from resdsl.codegen.words import block_doc
-from resdsl.ir import Network, PadChannelsLayer
+from resdsl.ir import Network, PadChannelsLayer, flatten
 
+from . import composites
 from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
+
+COMPOSITES = frozenset({"branches"})  # layer types written by `composites`, not by an emitter
 
 _ACTIVATION = {
     "relu": "nn.ReLU(inplace=True)",
@@ -130,6 +133,14 @@ class _Unit:
         return "conv" in self.ops
 
     @property
+    def all_ops(self) -> list[str]:
+        """Its layers' types, with those inside a composite layer."""
+        inner = [
+            op for fields in self.fields if "paths" in fields for op in composites.inner_ops(fields)
+        ]
+        return [*self.ops, *inner]
+
+    @property
     def chains(self) -> bool:
         """Whether it joins a conv -> norm -> act statement (parameter-free reshapes do not)."""
         return all(op in ("conv", "norm", "act") for op in self.ops)
@@ -146,13 +157,19 @@ class TorchPlan(Plan):
     def __init__(self, network: Network):
         super().__init__(network)
         self.activation = _ACTIVATION[network.conventions.activation]
-        for layer in self.layers():
+        for layer in flatten(self.layers()):
             if (text := implied(layer, network)) is not None:
                 self.problem(text)
-            if layer.op not in BUILT_IN_EMITTERS and emitter("torch", layer.op) is None:
+            known = layer.op in BUILT_IN_EMITTERS or layer.op in COMPOSITES
+            if not known and emitter("torch", layer.op) is None:
                 self.problem(f"a layer of type `{layer.op}`, which no PyTorch emitter writes")
         self.downsample = self._shortcut_attribute()
         # Each class's pre-activation, branch and post-activation as units.
+        for cls in self.classes:
+            for layer, fields in zip(cls.layers, cls.fields, strict=True):
+                if layer.op in COMPOSITES:
+                    for text in composites.problems(fields):
+                        self.problem(text)
         self.parts = {
             id(cls): tuple(
                 self.units(*zip(*cls.part(i), strict=True), block=True) if cls.part(i) else []
@@ -178,7 +195,7 @@ class TorchPlan(Plan):
 
     def uses(self, op: str) -> bool:
         """Whether any module of the network is a layer of type `op` (its helper is written)."""
-        return any(op in unit.ops for unit in self.all_units())
+        return any(op in unit.all_ops for unit in self.all_units())
 
     @property
     def divisible(self) -> bool:
@@ -262,6 +279,15 @@ def _register(
             if (seen[unit.attr].ops, seen[unit.attr].fields) != (unit.ops, unit.fields):
                 plan.problem(f"two different layers named `{unit.attr}`")
             continue
+        if unit.ops == ["branches"]:
+            values = unit.fields[0]
+            lines += _register(
+                plan,
+                [_Unit(*x[:1], [x[1]], [x[2]], False) for x in composites.shared(values)],
+                seen,
+            )
+            lines += composites.register(values, plan.activation)
+            continue
         seen[unit.attr] = unit
         parts = [
             module_call(op, values, plan.activation)
@@ -337,7 +363,10 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
     chained = [op for unit in branch if unit.chains for op in unit.ops]
     conv_last = bool(chained) and chained[-1] == "conv"
     for group in _statements(branch, conv_last):
-        forward.append(f"out = {_apply(group, value)}")
+        if group[0].ops == ["branches"]:
+            forward += composites.forward(group[0].fields[0], value)
+        else:
+            forward.append(f"out = {_apply(group, value)}")
         value = "out"
     residual = "self.drop_path(out)" if plan.drop_path else "out"
     total = f"{residual} + {identity}" if cls.adds else residual

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from resdsl.ir import (
     Block,
     BlurPoolLayer,
+    BranchLayer,
     ConvLayer,
     EcaLayer,
     PadChannelsLayer,
@@ -80,7 +81,117 @@ def make_divisible(value: float, divisor: int) -> int:
     return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
-EXPRESSIONS = (Sym, Divisible)
+def first_of_stage(env: dict) -> bool:
+    """Whether a block is its stage's first, as the generated code tests it: it strides or
+    widens (Res2Net's `is_first`)."""
+    return env["stride"] != 1 or env["in_channels"] != env["out_channels"]
+
+
+FIRST_OF_STAGE = frozenset({"stride", "in_channels", "out_channels"})
+
+
+@dataclass(frozen=True)
+class Paths:
+    """A composite layer's paths as a block class writes them (:class:`resdsl.ir.BranchLayer`):
+    `count` copies of one path, whose input (but the first's) adds the previous path's output
+    except in a stage's first block (`cascades`, the addition named `add`), then a `last`
+    path that only a stage's first block has where `first_only` (see :func:`first_of_stage`).
+    Each layer is (op, PyTorch name with `{i}` for the path's index, Keras name with `{n}`
+    for its number from 1, abstract fields). Evaluates to :func:`paths_of`'s form."""
+
+    count: int
+    repeated: tuple
+    cascades: bool
+    add: str
+    last: tuple
+    first_only: bool
+
+    @property
+    def names(self) -> frozenset[str]:
+        inner = symbols_of([f for *_, f in (*self.repeated, *self.last)])
+        tests = self.cascades or self.first_only
+        return frozenset(inner | (FIRST_OF_STAGE if tests else set()))
+
+    def evaluate(self, env: dict) -> tuple | None:
+        first = first_of_stage(env) if self.cascades or self.first_only else True
+        paths = []
+        for i in range(self.count):
+            layers = tuple(
+                (op, torch.format(i=i), keras.format(n=i + 1), instantiate(f, env))
+                for op, torch, keras, f in self.repeated
+            )
+            adds = self.cascades and i > 0 and not first
+            paths.append((adds, self.add.format(n=i + 1) if adds else "", layers))
+        kept = first or not self.first_only
+        last = tuple((op, t, k, instantiate(f, env)) for op, t, k, f in self.last) if kept else ()
+        return (*paths, (False, "", last))
+
+
+def paths_of(layer: BranchLayer) -> tuple:
+    """A composite layer's paths as the rebuild check compares them: (adds the previous
+    path's output, that addition's Keras name, each layer as (op, PyTorch name, Keras name,
+    fields)) per path."""
+    return tuple(
+        (
+            path.adds_previous,
+            path.add,
+            tuple((x.op, x.torch, x.keras, layer_fields(x)) for x in path.layers),
+        )
+        for path in layer.paths
+    )
+
+
+def _template(names: dict[int, str], separator: str, field: str, base: int) -> str:
+    """Every path's name from the names of some (`names`: path index -> name), the part that
+    varies from path to path (with one path, its last part that is its index plus `base`) as
+    `{field}`: `convs.0`, `convs.1` give `convs.{i}`; `2_2_add`, `2_3_add` give `2_{n}_add`.
+    The rebuild check catches a name this reads wrongly."""
+    (index, name), *others = names.items()
+    parts = name.split(separator)
+    varying = {
+        k
+        for _, other in others
+        for k, (a, b) in enumerate(zip(parts, other.split(separator), strict=False))
+        if a != b
+    }
+    if not others:
+        varying = set([k for k, part in enumerate(parts) if part == str(index + base)][-1:])
+    return separator.join(f"{{{field}}}" if k in varying else x for k, x in enumerate(parts))
+
+
+def _abstract_paths(members: list[BranchLayer], symbols: frozenset[str], widths: dict) -> Paths:
+    """The paths of one composite layer of several blocks, abstracted: the repeated path from
+    the first path of each, the last path from a block that has one (see :class:`Paths`)."""
+    template = members[0]
+    repeated_paths = dict(enumerate(template.paths[:-1]))
+
+    def names(j: int, framework: str) -> dict[int, str]:
+        return {k: getattr(p.layers[j], framework) for k, p in repeated_paths.items()}
+
+    repeated = tuple(
+        (
+            x.op,
+            _template(names(j, "torch"), ".", "i", 0),
+            _template(names(j, "keras"), "_", "n", 1),
+            abstract([m.paths[0].layers[j] for m in members], symbols, widths),
+        )
+        for j, x in enumerate(template.paths[0].layers)
+    )
+    adding = next((m for m in members if any(p.adds_previous for p in m.paths)), None)
+    adds = {k: p.add for k, p in enumerate(adding.paths) if p.adds_previous} if adding else {}
+    lasts = [m.paths[-1].layers for m in members]
+    last = next((layers for layers in lasts if layers), ())
+    return Paths(
+        count=len(template.paths) - 1,
+        repeated=repeated,
+        cascades=bool(adds),
+        add=_template(adds, "_", "n", 1) if adds else "",
+        last=tuple((x.op, x.torch, x.keras, abstract([x], symbols, widths)) for x in last),
+        first_only=bool(last) and any(not layers for layers in lasts),
+    )
+
+
+EXPRESSIONS = (Sym, Divisible, Paths)
 
 
 def field_values(node, exclude: frozenset[str] = frozenset()) -> dict:
@@ -104,6 +215,9 @@ def layer_fields(layer) -> dict:
         return {"channels": conv.in_channels, "reduced": conv.out_channels}
     if isinstance(layer, EcaLayer):
         return {"kernel": layer.conv.kernel}
+    if isinstance(layer, BranchLayer):
+        fields = {"channels": layer.channels, "split": layer.split, "merge": layer.merge}
+        return {**fields, "paths": paths_of(layer)}
     return field_values(layer, frozenset({"op", "torch", "keras", "width", "zero_init"}))
 
 
@@ -172,12 +286,17 @@ def block_widths(block: Block) -> dict[str, Sym]:
     """A block class's widths as its arguments give them: the first convolution's output is
     the inner width over `reduce_first`, which the class writes as a division."""
     reduce_first = max(1, block.mid_channels // block.first_channels)
-    return {
+    widths = {
         "in": Sym("in_channels"),
         "first": Sym("mid_channels", divisor=reduce_first),
         "mid": Sym("mid_channels"),
         "out": Sym("out_channels"),
     }
+    # A composite layer that splits its input into paths of the inner width each.
+    for layer in block.branch:
+        if isinstance(layer, BranchLayer) and layer.split and layer.width == "wide":
+            widths["wide"] = Sym("mid_channels", scale=len(layer.paths))
+    return widths
 
 
 def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> dict:
@@ -216,12 +335,19 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
         fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):
         fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
+    elif isinstance(first, BranchLayer):
+        fields["paths"] = _abstract_paths(layers, symbols, widths)
     return fields
 
 
 def structure(layer) -> tuple:
     """What a block class fixes of a layer: its type, name and flags, and the values that no
-    argument gives (a kernel size, a bias, a fixed attention width)."""
+    argument gives (a kernel size, a bias, a fixed attention width). Of a composite layer, its
+    way of splitting and merging and its repeated path's layers: what a stage's first block
+    does otherwise (see :class:`Paths`) is the class's to test."""
+    if isinstance(layer, BranchLayer):
+        repeated = tuple(structure(x) for x in layer.paths[0].layers)
+        return ("branches", layer.torch, layer.split, layer.merge, len(layer.paths), repeated)
     meta = field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
     fields = layer_fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}

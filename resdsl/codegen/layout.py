@@ -32,7 +32,22 @@ class Choice:
     other: str
 
 
-def flat(value: str | Call | Choice) -> str:
+@dataclass(frozen=True)
+class Repeat:
+    """`value for _ in range(count)`: a generator of `count` modules alike (the sole argument of
+    an `nn.ModuleList`)."""
+
+    value: str | Call
+    count: int
+
+    @property
+    def loop(self) -> str:
+        return f"for _ in range({self.count})"
+
+
+def flat(value: str | Call | Choice | Repeat) -> str:
+    if isinstance(value, Repeat):
+        return f"{flat(value.value)} {value.loop}"
     if isinstance(value, Call):
         return f"{value.head}({', '.join(flat(a) for a in value.args)})"
     if isinstance(value, Choice):
@@ -40,7 +55,9 @@ def flat(value: str | Call | Choice) -> str:
     return value
 
 
-def layout(prefix: str, value: str | Call | Choice, depth: int, suffix: str = "") -> list[str]:
+def layout(
+    prefix: str, value: str | Call | Choice | Repeat, depth: int, suffix: str = ""
+) -> list[str]:
     """`prefix value suffix` at `depth` indents: on one line if it fits, else the arguments on
     one indented line, else one per line with a trailing comma (none after a sole argument),
     each laid out the same way. A conditional expression that does not fit goes inside
@@ -49,6 +66,8 @@ def layout(prefix: str, value: str | Call | Choice, depth: int, suffix: str = ""
     one = f"{pad}{prefix}{flat(value)}{suffix}"
     if len(one) <= LINE:
         return [one]
+    if isinstance(value, Repeat):  # the value laid out alone, the loop on the line after
+        return [*layout(prefix, value.value, depth), f"{pad}{value.loop}{suffix}"]
     if isinstance(value, Choice):
         inner = f"{pad}{INDENT}{flat(value)}"
         if len(inner) <= LINE:

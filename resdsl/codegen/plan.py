@@ -107,8 +107,10 @@ class BlockClass:
     def snake_name(self) -> str:
         """The name as a function's: `preact_bottleneck_block`, `basic_block_2`."""
         words = [w.lower() for w in self.words]
-        layout = next(i for i, w in enumerate(words) if w in ("block", "bottleneck"))
-        if words[layout] != "block":
+        layout = next((i for i, w in enumerate(words) if w in ("block", "bottleneck")), None)
+        if layout is None:  # a kind's own word (`Bottle2neck`): `bottle2neck_block`
+            words.append("block")
+        elif words[layout] != "block":
             words.insert(layout + 1, "block")
         return "_".join(words) + (f"_{self.number}" if self.number else "")
 

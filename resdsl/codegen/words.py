@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from resdsl.blocks import RECIPES
 from resdsl.codegen.arguments import optional
-from resdsl.ir import ActLayer, ConvLayer, EcaLayer, NormLayer, PoolLayer
+from resdsl.ir import ActLayer, BranchLayer, ConvLayer, EcaLayer, NormLayer, PoolLayer
 
 if TYPE_CHECKING:  # the plan imports this module
     from resdsl.codegen.plan import BlockClass, ShortcutFunction
@@ -110,7 +110,11 @@ def block_doc(cls: BlockClass) -> str:
     the stride where no convolution does, the channel attention."""
     sequence = [x for x in cls.layers if not isinstance(x, ActLayer)]
     convs = [x for x in sequence if isinstance(x, ConvLayer)]
-    kernels = ", ".join(kernel_words(x) + (" (strided)" if x.strided else "") for x in convs)
+    kernels = ", ".join(
+        _paths_words(x, cls) if isinstance(x, BranchLayer) else _kernel_words(x)
+        for x in sequence
+        if isinstance(x, (ConvLayer, BranchLayer))
+    )
     extras = []
     for index, layer in enumerate(sequence):
         if optional(layer):
@@ -141,6 +145,39 @@ def block_doc(cls: BlockClass) -> str:
         return f"Convolutions {kernels}{normed}{tail}; no shortcut (a plain network)."
     tail += "; the activation after the sum" if cls.part(2) else ""
     return f"Convolutions {kernels}{normed}{tail}."
+
+
+def _kernel_words(conv: ConvLayer) -> str:
+    return kernel_words(conv) + (" (strided)" if conv.strided else "")
+
+
+def _paths_words(layer: BranchLayer, cls: BlockClass) -> str:
+    """A composite layer in words: `3x3 (strided) on each of 3 of 4 channel splits, ...`."""
+    count = len(layer.paths) - 1
+    inner = [x for x in layer.paths[0].layers if isinstance(x, ConvLayer)]
+    what = " then ".join(_kernel_words(x) for x in inner) or "nothing"
+    text = f"{what} on each of {count} of {count + 1} channel splits"
+    blocks = [x for block in cls.blocks for x in block.branch if isinstance(x, BranchLayer)]
+    cascades = any(path.adds_previous for x in blocks for path in x.paths)
+    first_only = any(not x.paths[-1].layers for x in blocks)
+    last = layer.paths[-1].layers
+    if len(last) == 1 and isinstance(last[0], PoolLayer):
+        pool = last[0].pool
+        kind = "average" if pool.kind == "avg" else "max"
+        last_words = f"{kind}-pools the last split, {pool.kernel}x{pool.kernel} at its stride"
+    else:
+        last_words = "passes the last split through " + ", ".join(x.words() for x in last)
+    if cascades:
+        text += f", each split after the first adding the previous {kernel_words(inner[0])}'s"
+        text += " output"
+        if first_only and last:
+            text += f" (a stage's first block adds nothing and {last_words})"
+        elif first_only:
+            text += " (but in a stage's first block)"
+    elif last:
+        who = "a stage's first block" if first_only else "it"
+        text += f"; {who} {last_words}"
+    return text + ", the splits concatenated"
 
 
 def _conv_name(conv: ConvLayer, convs: list) -> str:

@@ -150,6 +150,12 @@ E_BASIC_GROUPS = _code(
     "basic blocks support neither groups nor group width",
     _net("  stage a: 2 x 16 { block basic(groups: 2) }"),
 )
+E_NOT_FOR_KIND = _code(
+    "E402",
+    "error",
+    "argument or setting does not apply to this block kind",
+    _net("  stage a: 2 x 16 { block res2net(stride_on: 1x1) }"),
+)
 E_GROUPS_DIVIDE = _code(
     "E403",
     "error",

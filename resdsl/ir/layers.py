@@ -105,8 +105,9 @@ def _sized(shape: Shape, out_size, channels: int | None = None) -> Shape:
 # class for every block of the same structure.
 
 # "first": the first convolution's output, the inner width over the block's `reduce_first`;
-# "reduced": a squeeze-excitation's inner width.
-Width = Literal["in", "first", "mid", "out", "reduced"]
+# "reduced": a squeeze-excitation's inner width; "wide": the input of a composite layer that
+# splits its channels into paths of the inner width each (Res2Net's `width * scale`).
+Width = Literal["in", "first", "mid", "out", "reduced", "wide"]
 
 
 class Cost(NamedTuple):
@@ -147,6 +148,10 @@ class Layer(Node):
     def weighted(self) -> tuple[Layer, ...]:
         """The layers that hold weights, in registration order: the layer itself, or those
         inside it (channel attention's convolutions)."""
+        return ()
+
+    def parts(self) -> tuple[Layer, ...]:
+        """The layers a composite layer is made of (its paths'), in order; none for others."""
         return ()
 
     def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
@@ -446,6 +451,106 @@ class GlobalPoolLayer(Layer):
         return "avgpool"
 
 
+# --------------------------------------------------------------------------- composite layers
+# A block's branch need not be a chain: a composite layer runs paths in parallel and merges
+# them. Each path is an ordered list of layers like a block's, named inside the block (Res2Net's
+# `convs.0`, `bns.0`), so weight porting and the reports see through it.
+
+
+class BranchPath(Node):
+    """One path of a composite layer: its layers in order (none: the input passes through),
+    and whether its input also adds the previous path's output (Res2Net's hierarchy, where
+    each 3x3 sees its own split plus what the 3x3 before it made)."""
+
+    layers: tuple[AnyLayer, ...] = ()
+    adds_previous: bool = False
+    add: str = ""  # the Keras name of that addition
+
+
+def _path_window(layers) -> tuple[int, int] | None:
+    """(reach, stride) of layers in sequence: each layer's reach counts in the input pixels of
+    the strides before it."""
+    reach, stride, slides = 0, 1, False
+    for layer in layers:
+        window = layer.window()
+        if window is not None:
+            slides = True
+            reach += window[0] * stride
+            stride *= window[1]
+    return (reach, stride) if slides else None
+
+
+class BranchLayer(Layer):
+    """Paths in parallel, merged: a composite layer. With `split`, path k reads the k-th of
+    equal slices of the input's channels, in order (Res2Net's scales); otherwise every path
+    reads the whole input. `merge` says how their outputs join: "concat" along the channels.
+    (SKNet's sum and ResNeSt's attention-weighted selection are the merges to come.)"""
+
+    op: Literal["branches"] = "branches"
+    channels: int  # the input's
+    split: bool
+    paths: tuple[BranchPath, ...]
+    merge: Literal["concat"] = "concat"
+    width: Width = "wide"
+
+    def inputs(self, shape: Shape) -> Shape:
+        """The shape each path reads."""
+        if not self.split:
+            return shape
+        return shape.model_copy(update={"channels": shape.channels // len(self.paths)})
+
+    def path_shapes(self, shape: Shape) -> list[Shape]:
+        """Each path's output shape, on an input of `shape`."""
+        out = []
+        for path in self.paths:
+            current = self.inputs(shape)
+            for layer in path.layers:
+                current = layer.out_shape(current)
+            out.append(current)
+        return out
+
+    def out_shape(self, shape: Shape) -> Shape:
+        shapes = self.path_shapes(shape)
+        return shapes[0].model_copy(update={"channels": sum(s.channels for s in shapes)})
+
+    def cost(self, shape: Shape) -> Cost:
+        costs = []
+        for path in self.paths:
+            current = self.inputs(shape)
+            for layer in path.layers:
+                costs.append(layer.cost(current))
+                current = layer.out_shape(current)
+        return Cost(*(sum(column) for column in zip(*costs, strict=True))) if costs else Cost()
+
+    def window(self) -> tuple[int, int] | None:
+        """The widest path's reach, and the paths' stride (the paths agree on it: their outputs
+        are joined pixel by pixel)."""
+        windows = [w for w in (_path_window(p.layers) for p in self.paths) if w is not None]
+        if not windows:
+            return None
+        return max(w[0] for w in windows), windows[0][1]
+
+    def parts(self) -> tuple[Layer, ...]:
+        return tuple(layer for path in self.paths for layer in path.layers)
+
+    def weighted(self) -> tuple[Layer, ...]:
+        """The paths' layers with weights in PyTorch's registration order: grouped by the
+        attribute that holds them (`convs.0`, `convs.1`, ..., then `bns.0`, ...: Res2Net's
+        ModuleLists; `paths.0.conv`, `paths.0.bn`, `paths.1.conv`: a list of paths), each
+        group in the order its first member appears."""
+        inner = [x for path in self.paths for layer in path.layers for x in layer.weighted()]
+        heads = list(dict.fromkeys(x.torch.partition(".")[0] for x in inner))
+        return tuple(sorted(inner, key=lambda x: heads.index(x.torch.partition(".")[0])))
+
+    def words(self, activation: str = "relu") -> str:
+        steps = []
+        for path in self.paths:
+            text = ", ".join(x.words(activation) for x in path.layers) or "pass"
+            steps.append(("+previous: " if path.adds_previous else "") + text)
+        how = "split" if self.split else "copied"
+        return f"{len(self.paths)} paths ({how}) -> {self.merge}: " + " | ".join(steps)
+
+
 AnyLayer = Annotated[
     ConvLayer
     | NormLayer
@@ -459,7 +564,8 @@ AnyLayer = Annotated[
     | PadChannelsLayer
     | LinearLayer
     | DropoutLayer
-    | GlobalPoolLayer,
+    | GlobalPoolLayer
+    | BranchLayer,
     Discriminator("op"),
 ]
 _BUILT_IN = typing.get_args(typing.get_args(AnyLayer)[0])
@@ -494,3 +600,10 @@ def layer_stride(layer) -> int | None:
     """A layer's stride, None for layers without one."""
     window = layer.window()
     return None if window is None else window[1]
+
+
+def flatten(layers):
+    """`layers` with the layers inside each composite one after it, depth first."""
+    for layer in layers:
+        yield layer
+        yield from flatten(layer.parts())

@@ -58,6 +58,16 @@ RESNET = Naming(
         "block.preact_norm": ("bn{n}", "{m}_bn"),
         "block.preact_act": ("{act}", "{m}_{act}"),
         "block.anti_alias": ("aa", "aa"),
+        # Res2Net's hierarchy of 3x3s in place of the bottleneck's (timm's Bottle2neck): split
+        # n (from 1) through `convs.{i}` and `bns.{i}` (i = n - 1), the last pooled by `pool`
+        # in a stage's first block; Keras: the n-th 3x3's `2_{n}_conv`, the addition of the
+        # split before's output, `2_{n}_add`, and the splits' concatenation `2_concat`
+        "block.scales": ("", "2_concat"),
+        "block.scale_conv": ("convs.{i}", "2_{n}_conv"),
+        "block.scale_norm": ("bns.{i}", "2_{n}_bn"),
+        "block.scale_act": ("{act}", "2_{n}_{act}"),
+        "block.scale_add": ("", "2_{n}_add"),
+        "block.scale_pool": ("pool", "2_pool"),
         "block.add": ("", "add"),
         "block.preact_add": ("", "out"),
         "block.out_act": ("{act}", "out"),

@@ -96,6 +96,10 @@ MEANINGS = {
     "refused.",
     "E401": "A basic block's two 3x3 convolutions are not grouped: `groups` and `group_width` "
     "belong to bottlenecks.",
+    "E402": "A block kind builds its layers its own way, and some arguments and settings have "
+    "nothing to act on there: a `res2net` block strides each split's 3x3, so `stride_on`, "
+    "`reduce_first` and anti-aliasing do not apply. Remove them, or choose a kind that takes "
+    "them (`bottleneck`).",
     "E403": "A grouped convolution splits its channels into `groups` equal parts, so the groups "
     "must divide the width.",
     "E404": "`expansion` multiplies a block's width into its output width; below 1 the block "

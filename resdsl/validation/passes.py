@@ -62,7 +62,7 @@ def _setting_span(stage: Stage, network: Network, key: str) -> Span:
 # --------------------------------------------------------------------------- blocks
 
 
-@register("blocks", "E401, E403-E406")
+@register("blocks", "E401-E406")
 def check_blocks(network: Network, diags: Diagnostics) -> None:
     """Each block kind's own checks (its recipe's, :mod:`resdsl.blocks`): for the residual
     blocks, groups divide the inner width, the expansion is at least 1, basic blocks take

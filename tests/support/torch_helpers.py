@@ -1,0 +1,106 @@
+"""Helpers for the torch backend's tests: compile a spec and import the generated module."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import tempfile
+from pathlib import Path
+
+import resdsl
+from resdsl.codegen.generated import import_file
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "specs"
+ALL_SPECS = sorted(set(SPECS.rglob("*.res")) - set((SPECS / "timm").glob("*.res")))
+_MODULES = Path(tempfile.mkdtemp(prefix="resdsl-torch-"))
+
+
+def spec_id(path: Path) -> str:
+    return path.relative_to(SPECS).with_suffix("").as_posix()
+
+
+@functools.cache
+def compiled(path_or_text: str) -> str:
+    return resdsl.compile(path_or_text, backend="torch")
+
+
+@functools.cache
+def import_code(code: str):
+    """Import generated code from a real file, as a user would (torch.compile reads sources);
+    the same code is imported once."""
+    path = _MODULES / f"resdsl_gen_{hashlib.sha256(code.encode()).hexdigest()[:16]}.py"
+    path.write_text(code)
+    return import_file(path)
+
+
+def generated(path_or_text: str | Path):
+    """The generated module of a spec file or text."""
+    return import_code(compiled(str(path_or_text)))
+
+
+def randomise_norms(model) -> None:
+    """Give `model`'s norms realistic random scales, offsets and (batch norm) running
+    statistics, so that a comparison with another model covers them: a fresh model's are ones
+    and zeros. Draws from torch's global generator; seed it first."""
+    import torch
+
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+
+
+def trained_norms(model, size: tuple[int, int]) -> None:
+    """Norms away from their identity defaults, as after training: random scales and shifts
+    (timm starts each branch's last norm at zero; here its scale is small, as trained
+    networks' are), and batch norms' statistics those of a training-mode pass over random
+    images. Statistics that do not fit the activations, or large scales at the end of every
+    branch, make the deep networks so ill-conditioned that timm's own float32 logits differ
+    from float64's by more than the tolerance (ResNet-200-D: 8e-4); these keep every network
+    of the registry well conditioned, where `randomise_norms`' leave the deepest networks'
+    float32 logits tens of percent apart between two correct implementations."""
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    norms = [
+        module
+        for module in model.modules()
+        if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm))
+    ]
+    # Each residual branch's last norm (timm's `zero_init_last` blocks: bn3, or bn2 in basic
+    # blocks) keeps a small scale, as trained networks' do.
+    last = {
+        id(getattr(block, "bn3", None) or block.bn2)
+        for block in model.modules()
+        if hasattr(block, "zero_init_last")
+    }
+    with torch.no_grad():
+        for norm in norms:
+            n = norm.weight.shape[0]
+            scale = torch.rand(n, generator=generator)
+            norm.weight.copy_(0.1 + 0.2 * scale if id(norm) in last else 0.5 + scale)
+            norm.bias.copy_(torch.rand(n, generator=generator) - 0.5)
+            if isinstance(norm, torch.nn.modules.batchnorm._BatchNorm):
+                norm.momentum = None  # the running statistics: this batch's
+                norm.reset_running_stats()
+        model.train()(torch.randn(4, 3, *size, generator=generator))
+        model.eval()
+
+
+def ruff_problems(path) -> str:
+    """What `ruff check` with the project's config finds in `path` ("" where nothing)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--config", str(root / "pyproject.toml"),
+         str(path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return "" if done.returncode == 0 else done.stdout

@@ -1,0 +1,259 @@
+"""The language and the IR for the rest of the ResNet family: channel attention, anti-aliasing,
+group norm, tiered stems and the ResNet-RS stem pool, shortcut kernels, `reduce_first`,
+dilated stages. What the generated models compute is checked against timm in
+tests/parity/test_timm_torch.py and tests/parity/test_timm_keras.py; here, what the compiler
+decides.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from resdsl.driver import analyze_text
+from resdsl.elaboration.elaborate import eca_kernel, make_divisible
+from resdsl.ir import BlurPoolLayer, EcaLayer, IdentityLayer, SqueezeExciteLayer
+
+BASE = """network n {{
+  input    3x64x64
+  classes  10
+  block    {block}
+{settings}
+  stage layer1: 2 x 64
+  stage layer2: 2 x 128 / 2
+}}
+"""
+
+
+def analyze(settings: str = "", block: str = "bottleneck", text: str | None = None):
+    return analyze_text(text or BASE.format(block=block, settings=settings), "n.res")
+
+
+def codes(result) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def blocks(network):
+    return [run.block for stage in network.stages for run in stage.runs]
+
+
+# --------------------------------------------------------------------------- attention
+
+
+def test_squeeze_excitation_widths_follow_timm_rounding():
+    network = analyze("  attention se").network
+    for block in blocks(network):
+        se = block.branch[-1]
+        assert isinstance(se, SqueezeExciteLayer)
+        assert se.reduce.conv.in_channels == block.out_channels
+        assert se.reduce.conv.out_channels == make_divisible(block.out_channels / 16, 8)
+        assert (se.reduce.torch, se.expand.torch) == ("se.fc1", "se.fc2")
+        assert se.reduce.conv.bias and se.expand.conv.bias
+
+
+def test_make_divisible_is_timms():
+    layers = pytest.importorskip("timm.layers")
+    for channels in (8, 24, 64, 100, 256, 1000, 2048):
+        for ratio in (1 / 16, 1 / 4, 1 / 3):
+            expected = layers.make_divisible(channels * ratio, 8, round_limit=0.0)
+            assert make_divisible(channels * ratio, 8) == expected
+
+
+def test_eca_kernel_is_timms():
+    timm_layers = pytest.importorskip("timm.layers")
+    for channels in (16, 64, 256, 512, 1000, 2048, 4096):
+        module = timm_layers.EcaModule(channels=channels)
+        assert eca_kernel(channels, 2.0, 1.0) == module.conv.kernel_size[0]
+    network = analyze("  attention eca").network
+    for block in blocks(network):
+        eca = block.branch[-1]
+        assert isinstance(eca, EcaLayer)
+        assert eca.conv.kernel == eca_kernel(block.out_channels, 2.0, 1.0)
+
+
+def test_fixed_attention_widths_and_kernels():
+    network = analyze("  attention se(width: 12, gate: hard_sigmoid)").network
+    se = blocks(network)[0].branch[-1]
+    assert (se.reduce.conv.out_channels, se.gate, se.ratio) == (12, "hard_sigmoid", None)
+    network = analyze("  attention eca(kernel: 7)").network
+    eca = blocks(network)[0].branch[-1]
+    assert (eca.conv.kernel, eca.gamma) == (7, None)
+
+
+def test_even_eca_kernel_is_refused():
+    result = analyze("  attention eca(kernel: 4)")
+    assert "E604" in codes(result)
+    assert "must be odd" in result.diagnostics[0].message
+
+
+def test_attention_per_stage():
+    text = BASE.format(block="basic", settings="").replace(
+        "stage layer2: 2 x 128 / 2", "stage layer2: 2 x 128 / 2 { attention eca }"
+    )
+    network = analyze(text=text).network
+    assert [run.block.attention for run in network.stages[0].runs] == ["none"]
+    assert {run.block.attention for run in network.stages[1].runs} == {"eca"}
+
+
+def test_unknown_attention_argument_gets_a_suggestion():
+    result = analyze("  attention se(reduciton: 4)")
+    assert "E104" in codes(result) or "E103" in codes(result)
+    assert "reduction" in (result.diagnostics[0].help or "")
+
+
+# --------------------------------------------------------------------------- anti-aliasing
+
+
+@pytest.mark.parametrize("block", ["basic", "bottleneck"])
+def test_blur_takes_the_stride_after_the_activation(block):
+    network = analyze("  anti_alias blur", block=block).network
+    strided = network.stages[1].runs[0].block
+    convs = [x for x in strided.branch if x.op == "conv"]
+    assert all(c.conv.stride == 1 for c in convs)
+    position = next(i for i, x in enumerate(strided.branch) if isinstance(x, BlurPoolLayer))
+    # after the activation that follows the convolution timm strides (3x3 of a bottleneck)
+    assert strided.branch[position - 1].op == "act"
+    assert strided.branch[position - 3].conv.kernel == 3
+    assert (strided.branch[position].stride, strided.branch[position].padding) == (2, (1, 1))
+    # the stem: a max pool at stride 1, then the blur pool strides
+    pools = [x for x in network.stem.layers if x.op in ("pool", "blur")]
+    assert [(x.torch, x.op) for x in pools] == [("maxpool.0", "pool"), ("maxpool.1", "blur")]
+    assert network.stem.out_shape.height == 16
+    # unstrided blocks have none
+    assert not any(x.op == "blur" for x in network.stages[0].runs[0].block.branch)
+
+
+def test_avg_anti_alias_replaces_the_stem_pool():
+    network = analyze("  anti_alias avg").network
+    (pool,) = [x for x in network.stem.layers if x.op == "pool"]
+    assert (pool.torch, pool.pool.kind, pool.pool.kernel, pool.pool.stride) == (
+        "maxpool",
+        "avg",
+        2,
+        2,
+    )
+
+
+def test_conv_stem_pool_is_resnet_rs():
+    network = analyze("  stem deep(pool: conv)").network
+    names = [x.torch for x in network.stem.layers if x.torch.startswith("maxpool")]
+    assert names == ["maxpool.0", "maxpool.1", "maxpool.2"]
+    assert network.stem.out_shape.height == 16
+    network = analyze("  stem deep(pool: conv)\n  anti_alias blur").network
+    ops = [x.op for x in network.stem.layers if x.torch.startswith("maxpool")]
+    assert ops == ["conv", "blur", "norm", "act"]
+
+
+# --------------------------------------------------------------------------- stems, norms
+
+
+def test_tiered_stem_widths():
+    network = analyze("  stem deep(first_width: 24, width: 32, channels: 64)").network
+    assert [c.out_channels for c in network.stem.convs] == [24, 32, 64]
+    assert network.stem.convs[1].in_channels == 24
+
+
+def test_group_norm_everywhere_and_no_statistics():
+    network = analyze("  norm group(groups: 32)").network
+    norms = [x for block in blocks(network) for x in block.layers if x.op == "norm"]
+    assert norms and {x.kind for x in norms} == {"group"}
+    assert network.norm_stats == 0
+    assert network.conventions.norm_groups == 32
+
+
+def test_group_norm_groups_must_divide():
+    result = analyze("  norm group(groups: 24)")
+    assert "E407" in codes(result)
+
+
+# --------------------------------------------------------------------------- shortcuts, widths
+
+
+def test_shortcut_kernel_where_it_strides_only():
+    network = analyze("  shortcut B(kernel: 3)").network
+    first, strided = network.stages[0].runs[0].block, network.stages[1].runs[0].block
+    assert (first.shortcut.conv.kernel, first.shortcut.conv.padding) == (1, 0)
+    assert (strided.shortcut.conv.kernel, strided.shortcut.conv.padding) == (3, 1)
+
+
+def test_even_shortcut_kernel_is_refused():
+    assert "E604" in codes(analyze("  shortcut B(kernel: 2)"))
+
+
+def test_resnet_d_at_stride_one_keeps_timms_index():
+    network = analyze("  shortcut D").network
+    first = network.stages[0].runs[0].block.shortcut
+    assert isinstance(first.layers[0], IdentityLayer)
+    assert [x.torch for x in first.layers] == ["downsample.0", "downsample.1", "downsample.2"]
+    strided = network.stages[1].runs[0].block.shortcut
+    assert [x.op for x in strided.layers] == ["pool", "conv", "norm"]
+
+
+def test_reduce_first_narrows_the_first_convolution():
+    network = analyze(block="bottleneck(groups: 4, reduce_first: 2)").network
+    block = blocks(network)[0]
+    conv1, conv2 = block.convs[:2]
+    assert conv1.out_channels == block.mid_channels // 2 == block.first_channels
+    assert conv2.in_channels == block.first_channels
+    assert conv2.out_channels == block.mid_channels
+
+
+def test_reduce_first_that_leaves_nothing_is_an_error():
+    result = analyze(block="bottleneck(reduce_first: 64, width_factor: 0.5)")
+    assert "E406" in codes(result)
+
+
+# --------------------------------------------------------------------------- dilation
+
+
+DILATED = """network n {
+  input    3x64x64
+  classes  10
+  block    bottleneck
+  stage layer1: 2 x 64
+  stage layer2: 3 x 128 / 2
+  stage layer3: 3 x 256 { dilation 2 }
+  stage layer4: 3 x 512 { dilation 4 }
+}
+"""
+
+
+def test_a_dilated_stage_starts_with_the_previous_dilation():
+    network = analyze(text=DILATED).network
+    dilations = {
+        stage.name: [block.convs[1].dilation for _, s, _, block in network.blocks() if s is stage]
+        for stage in network.stages
+    }
+    assert dilations["layer3"] == [1, 2, 2]
+    assert dilations["layer4"] == [2, 4, 4]
+    assert network.stages[-1].out_shape.height == 8
+
+
+def test_stride_and_dilation_together_are_named_as_such():
+    text = DILATED.replace(
+        "stage layer3: 3 x 256 { dilation 2 }", "stage layer3: 3 x 256 / 2 { dilation 2 }"
+    )
+    result = analyze(text=text)
+    (halve,) = [d for d in result.diagnostics if d.code == "E201" and "layer3" in d.message]
+    assert "halves the spatial size and doubles the dilation" in halve.message
+    assert "4-fold step" in halve.message
+    # four times the channels satisfies it
+    text = text.replace("3 x 256 / 2 { dilation 2 }", "3 x 512 / 2 { dilation 2 }")
+    assert not [d for d in analyze(text=text).diagnostics if "layer3" in d.message]
+
+
+def test_timm_specs_check_and_name_every_layer_once():
+    from spec_sets import TIMM_SPECS
+
+    from resdsl.driver import analyze_file
+
+    assert len(TIMM_SPECS) == 79
+    for path in TIMM_SPECS:
+        result = analyze_file(path)
+        assert result.network is not None and not result.diagnostics, path
+        names = [torch for torch, _, _ in result.network.weighted_layers()]
+        assert len(names) == len(set(names)), path
+        assert result.network.name == path.stem
+        assert len(path.read_text().splitlines()) <= 20, path
+        assert math.isfinite(result.network.macs)
