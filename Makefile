@@ -38,7 +38,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 fuzz: setup
-	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/property/test_fuzz.py tests/property/test_hardening.py tests/property/test_weights_files.py
+	RESDSL_FUZZ=1 $(PY) -m pytest -q -n 2 tests/property/test_fuzz.py \
+		tests/property/test_hardening.py tests/property/test_weights_files.py
 
 bench: setup
 	$(PY) benchmarks/bench_check.py
