@@ -60,7 +60,7 @@ GENERATED_NAMES = frozenset(
 )  # fmt: skip
 # ... and what torch.nn.Module defines (its public attributes in torch 2.14, and `training`,
 # which it sets on each instance; names with a leading underscore are refused as a whole).
-# tests/test_hardening.py checks this list against the installed torch.
+# tests/property/test_hardening.py checks this list against the installed torch.
 MODULE_ATTRIBUTES = frozenset(
     {
         "T_destination", "add_module", "apply", "bfloat16", "buffers", "call_super_init",

@@ -6,7 +6,7 @@ writes, for each `*.res` under SPECS_DIR, a vscode-tmgrammar-test case under OUT
 spec's lines, each followed by one assertion per token that the project's Pygments lexer
 (resdsl/tooling/lexer.py) gives a class, requiring the TextMate scope that class stands for. Running
 vscode-tmgrammar-test on OUT_DIR then checks that the grammar highlights the whole library as
-the lexer does (`make vscode`, and tests/test_lsp.py where node is present).
+the lexer does (`make vscode`, and tests/unit/lsp/test_lsp.py where node is present).
 """
 
 from __future__ import annotations
