@@ -162,6 +162,7 @@ class Module:
     drop_path: DropPath | None
     plugin_helpers: tuple[str, ...]
     functions: tuple[Function, ...]
+    ops: bool = False  # `keras.ops` (a composite layer's split)
 
 
 # --------------------------------------------------------------------------- the module
@@ -318,6 +319,7 @@ def _module(network: Network) -> Module:
             e.helper for op, e in PLUGIN_EMITTERS["keras"].items() if f"plugin:{op}" in ctx.uses
         ),
         functions=tuple(functions),
+        ops="ops" in ctx.uses,
     )
 
 

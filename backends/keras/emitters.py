@@ -12,6 +12,7 @@ from resdsl.codegen.emitters import emitter
 from resdsl.ir import (
     ActLayer,
     BlurPoolLayer,
+    BranchLayer,
     ConvLayer,
     DropoutLayer,
     EcaLayer,
@@ -286,12 +287,13 @@ def layer_applies(
     `layers`) give the values that the function's arguments set."""
     out: list[Apply] = []
     for number, layer in enumerate(layers):
-        if layer.op == "branches":  # the PyTorch backend's (backends/torch/composites.py)
-            raise PlanError(
-                "a composite layer (Res2Net's splits), which the Keras backend does not write yet"
-            )
         previous = layers[number - 1] if number else None
         values = fields[number] if fields is not None else None
+        if isinstance(layer, BranchLayer):  # statements of their own (.composites)
+            from .composites import composite
+
+            out.append(composite(layer, values, scope, ctx))
+            continue
         emit = EMITTERS.get(type(layer))
         out += (emit or plugin_layer)(layer, values, scope, ctx, previous)
     return out

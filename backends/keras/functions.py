@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resdsl.codegen.arguments import Paths
 from resdsl.codegen.layout import INDENT
 from resdsl.codegen.plan import BlockClass, Outcome, Plan, ShortcutFunction, StageCall, align
 from resdsl.codegen.words import block_doc
 from resdsl.ir import Block, ConvLayer, PadChannelsLayer
 
+from .composites import first_line, needs_first
 from .emitters import Context, Scope, layer_applies
 from .statements import (
     Apply,
@@ -238,6 +240,9 @@ def _block_body(function: BlockFunction, ctx: Context, residual: tuple | None, d
         return layer_applies([x for x, _ in pairs], scope, ctx, [f for _, f in pairs])
 
     lines: list[str] = []
+    paths = [f["paths"] for f in cls.fields if isinstance(f.get("paths"), Paths)]
+    if any(needs_first(p) for p in paths):
+        lines.append(first_line(function.names()))
     source = "x"
     if cls.part(0):
         lines += chain(applies(0), "x", "preact", "preact")

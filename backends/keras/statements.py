@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from resdsl.codegen.layout import INDENT, LINE, Call, comment, docstring, flat, layout
@@ -51,9 +52,19 @@ class Apply:
     guard: str = ""  # a condition the statement runs under (`stride > 1`)
 
 
-def statement(target: str, apply: Apply, source: str, depth: int = 1) -> list[str]:
+@dataclass(frozen=True)
+class Statements:
+    """Several statements where a chain has one apply (a composite layer's): `write(target,
+    source, depth)` gives their lines, the last assigning to `target` (or returning)."""
+
+    write: Callable[[str, str, int], list[str]]
+
+
+def statement(target: str, apply: Apply | Statements, source: str, depth: int = 1) -> list[str]:
     """`target = ...` (or `return ...` when `target` is "return"), laid out as ruff formats it
     (:func:`resdsl.codegen.layout.layout`); under an `if` where the apply has a guard."""
+    if isinstance(apply, Statements):
+        return apply.write(target, source, depth)
     if apply.guard:
         if target != source:  # skipped, the statement would leave `target` unset
             raise PlanError("a layer that runs only where the block strides, first or last")

@@ -283,7 +283,7 @@ def _register(
             values = unit.fields[0]
             lines += _register(
                 plan,
-                [_Unit(*x[:1], [x[1]], [x[2]], False) for x in composites.shared(values)],
+                [_Unit(a, [op], [f], False) for a, op, f in composites.shared(values)],
                 seen,
             )
             lines += composites.register(values, plan.activation)

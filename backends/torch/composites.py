@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from resdsl.codegen.arguments import Paths
 from resdsl.codegen.layout import INDENT, Call, Choice, Repeat, comment, layout
+from resdsl.codegen.plan import TORCH_TESTS
 
 from .emitters import module_call
 
-FIRST = "stride != 1 or in_channels != out_channels"
+# A stage's first block, as the plan's `first_of_stage` tests it: it strides or widens.
+FIRST = f"{TORCH_TESTS['step']} or {TORCH_TESTS['grow']}"
 
 
 def _loop_name(attr: str) -> str:
@@ -24,13 +26,13 @@ def _loop_name(attr: str) -> str:
     return attr[:-1] if attr.endswith("s") and len(attr) > 1 else f"{attr}_module"
 
 
-def _lists(paths: Paths) -> list[tuple[str | None, str, str, dict]]:
-    """Each repeated layer as (its ModuleList, or None for a shared module, its attribute, its
-    op, its fields)."""
+def _lists(paths: Paths) -> list[tuple[bool, str, str, dict]]:
+    """Each repeated layer as (whether it is a ModuleList's member, else a module the block
+    shares; its attribute, op and fields)."""
     out = []
     for op, torch, _, fields in paths.repeated:
         attr, _, index = torch.partition(".")
-        out.append((attr if index == "{i}" else None, attr, op, fields))
+        out.append((index == "{i}", attr, op, fields))
     return out
 
 
@@ -54,7 +56,9 @@ def problems(fields: dict) -> list[str]:
 def shared(fields: dict) -> list[tuple[str, str, dict]]:
     """The modules the paths share with the block, as (attribute, op, fields): the block's
     activation. The block registers them (once, whoever uses them first)."""
-    return [(attr, op, values) for owner, attr, op, values in _lists(fields["paths"]) if not owner]
+    return [
+        (attr, op, values) for listed, attr, op, values in _lists(fields["paths"]) if not listed
+    ]
 
 
 def register(fields: dict, activation: str) -> list[str]:
@@ -71,8 +75,8 @@ def register(fields: dict, activation: str) -> list[str]:
         text = f"A stage's first block (it strides or widens) {' and '.join(what)}."
         lines += comment(text, INDENT * 2)
         lines.append(f"{INDENT * 2}self.first = {FIRST}")
-    for owner, attr, op, values in _lists(paths):
-        if owner is not None:
+    for listed, attr, op, values in _lists(paths):
+        if listed:
             module = Call(
                 "nn.ModuleList", (Repeat(module_call(op, values, activation), paths.count),)
             )
@@ -92,11 +96,11 @@ def forward(fields: dict, value: str) -> list[str]:
     outputs concatenated."""
     paths: Paths = fields["paths"]
     lists = _lists(paths)
-    members = [(attr, _loop_name(attr)) for owner, attr, _, _ in lists if owner is not None]
+    members = [(attr, _loop_name(attr)) for listed, attr, _, _ in lists if listed]
     members = list(dict.fromkeys(members))
     applied = "part"
-    for owner, attr, _, _ in lists:
-        applied = f"{_loop_name(attr) if owner is not None else f'self.{attr}'}({applied})"
+    for listed, attr, _, _ in lists:
+        applied = f"{_loop_name(attr) if listed else f'self.{attr}'}({applied})"
     names = ", ".join(name for _, name in members)
     modules = ", ".join(f"self.{attr}" for attr, _ in members)
     lines = [f"splits = torch.chunk({value}, {paths.count + 1}, 1)", "outs = []"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
 from resdsl.blocks.residual import ARGUMENTS, DOCS
+from resdsl.blocks.residual import check as bottleneck_check
 from resdsl.diagnostics import core as dx
 from resdsl.ir import BranchLayer, BranchPath, Conv, ConvLayer, Pool, PoolLayer
 from resdsl.language.values import whole_number
@@ -27,7 +28,7 @@ def first_of_stage(build: Builder) -> bool:
     return build.stride != 1 or build.widths["in"] != build.widths["out"]
 
 
-def build(build: Builder) -> BlockLayers:
+def _layers(build: Builder) -> BlockLayers:
     spec, widths = build.spec, build.widths
     scale = spec.option("scale")
     widths["wide"] = scale * widths["mid"]
@@ -105,9 +106,7 @@ def build(build: Builder) -> BlockLayers:
 def check(stage, block, mid: int, report) -> None:
     """What a bottleneck checks of its widths and groups, and what the hierarchy cannot do:
     place its stride on the 1x1, reduce its first convolution, or anti-alias."""
-    from resdsl.blocks.residual import check as residual_check
-
-    residual_check(stage, block, mid, report)
+    bottleneck_check(stage, block, mid, report)
     reasons = []
     if block.stride_on is not None:
         reasons.append("`stride_on` (every split's 3x3 strides)")
@@ -127,7 +126,7 @@ RECIPES = (
     BlockRecipe(
         name="res2net",
         summary="1x1, a hierarchy of 3x3s over `scale` splits, 1x1 (Res2Net)",
-        build=build,
+        build=_layers,
         arguments={**ARGUMENTS, "scale": whole_number(2, MAX_SCALE)},
         defaults={"expansion": 4.0, "group_width": 26, "scale": 4},
         layout="bottleneck",

@@ -105,6 +105,10 @@ class Paths:
     add: str
     last: tuple
     first_only: bool
+    # The IR's layers of one repeated path and of a last path, for the backends' emitters (the
+    # layer types and the values no argument gives).
+    repeated_layers: tuple = ()
+    last_layers: tuple = ()
 
     @property
     def names(self) -> frozenset[str]:
@@ -188,6 +192,8 @@ def _abstract_paths(members: list[BranchLayer], symbols: frozenset[str], widths:
         add=_template(adds, "_", "n", 1) if adds else "",
         last=tuple((x.op, x.torch, x.keras, abstract([x], symbols, widths)) for x in last),
         first_only=bool(last) and any(not layers for layers in lasts),
+        repeated_layers=template.paths[0].layers,
+        last_layers=last,
     )
 
 

@@ -13,6 +13,7 @@ def root(context, missing=missing):
     l_0_regenerate = resolve('regenerate')
     l_0_sha256 = resolve('sha256')
     l_0_recursion_limit = resolve('recursion_limit')
+    l_0_ops = resolve('ops')
     l_0_input_shape = resolve('input_shape')
     l_0_classes = resolve('classes')
     l_0_norm = resolve('norm')
@@ -41,7 +42,9 @@ def root(context, missing=missing):
     if (undefined(name='recursion_limit') if l_0_recursion_limit is missing else l_0_recursion_limit):
         pass
         yield 'import sys\n\n'
-    yield 'import keras\nfrom keras import layers\n\nINPUT_SHAPE = '
+    yield 'import keras\nfrom keras import layers'
+    yield str((', ops' if (undefined(name='ops') if l_0_ops is missing else l_0_ops) else ''))
+    yield '\n\nINPUT_SHAPE = '
     yield str((undefined(name='input_shape') if l_0_input_shape is missing else l_0_input_shape))
     yield '  # height, width, channels\nNUM_CLASSES = '
     yield str((undefined(name='classes') if l_0_classes is missing else l_0_classes))
@@ -175,4 +178,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=31&3=33&5=37&9=39&14=41&21=45&22=47&23=49&24=52&25=54&26=57&28=62&31=66&32=69&33=71&37=74&38=80&39=82&41=88&42=90&44=96&45=98&47=104&48=106&50=112&51=114&53=120&54=122&56=128&57=130&59=136&60=138&62=144&63=146&65=152&66=155&70=159&71=162&72=164&73=166&74=169&76=172'
+debug_info = '1=32&3=34&5=38&9=40&14=42&19=46&21=48&22=50&23=52&24=55&25=57&26=60&28=65&31=69&32=72&33=74&37=77&38=83&39=85&41=91&42=93&44=99&45=101&47=107&48=109&50=115&51=117&53=123&54=125&56=131&57=133&59=139&60=141&62=147&63=149&65=155&66=158&70=162&71=165&72=167&73=169&74=172&76=175'

@@ -1,0 +1,100 @@
+"""Composite layers in a Keras block function (:class:`resdsl.ir.BranchLayer`): the same
+structure as the PyTorch class's (backends/torch/composites.py), from the same plan
+(:class:`resdsl.codegen.arguments.Paths`): the input's channels split with `ops.split`, a loop
+that builds each repeated path's layers under names numbered by the path (`{name}_2_{i + 1}_conv`),
+the last path on the last split (only in a stage's first block, where `first` says so), and the
+outputs concatenated. The block function computes `first` from its input before anything else
+(:func:`first_line`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from resdsl.codegen.arguments import Paths
+from resdsl.codegen.layout import INDENT
+from resdsl.ir import BranchLayer
+
+from .emitters import Context, Scope, layer_applies
+from .statements import Apply, PlanError, Statements, chain, statement
+
+
+def needs_first(paths: Paths) -> bool:
+    """Whether the function tells a stage's first block from the others."""
+    return paths.cascades or paths.first_only
+
+
+def first_line(names: dict[str, str]) -> str:
+    """`first = ...`: a stage's first block strides or widens (the plan's `first_of_stage`),
+    in the function's parameters, read before `x` is reassigned."""
+    widens = f"{names['in_channels']} != {names['out_channels']}"
+    if "stride" not in names:  # no block of the function strides
+        return f"{INDENT}first = {widens}"
+    return f"{INDENT}first = stride > 1 or {widens}"
+
+
+class _LoopScope(Scope):
+    """A scope whose names of a repeated path's layers are numbered by the loop's `i`."""
+
+    def __init__(self, scope: Scope, templates: dict[str, str]):
+        super().__init__(names=scope.names, pad=scope.pad)
+        self.templates = templates
+
+    def name(self, keras: str) -> str:
+        if keras in self.templates:
+            return loop_name(self.templates[keras])
+        return super().name(keras)
+
+
+def loop_name(template: str) -> str:
+    """`2_{n}_conv` as the f-string under the function's `name`: `f"{name}_2_{i + 1}_conv"`."""
+    escaped = template.replace("{", "{{").replace("}", "}}").replace("{{n}}", "{i + 1}")
+    return f'f"{{name}}_{escaped}"'
+
+
+def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Context) -> Statements:
+    """A composite layer's statements in a block function."""
+    paths = fields["paths"] if fields is not None else None
+    if not isinstance(paths, Paths) or scope.names is None:
+        raise PlanError("a composite layer outside a block")
+    if not layer.split or layer.merge != "concat" or paths.count < 1:
+        raise PlanError("a composite layer other than split paths joined by concatenation")
+    templates = {
+        x.keras: keras
+        for x, (_, _, keras, _) in zip(paths.repeated_layers, paths.repeated, strict=True)
+    }
+    inner = _LoopScope(scope, templates)
+    repeated = layer_applies(
+        list(paths.repeated_layers), inner, ctx, [f for *_, f in paths.repeated]
+    )
+    plain = replace(scope, guard="")  # the last path runs where `first` says, not by the stride
+    last = layer_applies(list(paths.last_layers), plain, ctx, [f for *_, f in paths.last])
+    ctx.uses.add("ops")
+
+    def write(target: str, source: str, depth: int) -> list[str]:
+        pad, body = INDENT * depth, INDENT * (depth + 1)
+        lines = [
+            f"{pad}splits = ops.split({source}, {paths.count + 1}, axis=-1)",
+            f"{pad}outs = []",
+            f"{pad}for i in range({paths.count}):",
+            f"{body}part = splits[i]",
+        ]
+        if paths.cascades:
+            add = Apply("layers.Add", (f"name={loop_name(paths.add)}",))
+            lines += [f"{body}if i > 0 and not first:  # the previous path's output, added"]
+            lines += statement("part", add, "[outs[-1], part]", depth + 2)
+        lines += chain(repeated, "part", "part", "part", depth + 1)
+        lines.append(f"{body}outs.append(part)")
+        if last and paths.first_only:
+            lines += [f"{pad}last = splits[-1]", f"{pad}if first:"]
+            lines += chain(last, "last", "last", "last", depth + 1)
+            lines.append(f"{pad}outs.append(last)")
+        elif last:
+            lines += chain(last, "splits[-1]", "last", "last", depth)
+            lines.append(f"{pad}outs.append(last)")
+        else:
+            lines.append(f"{pad}outs.append(splits[-1])")
+        concat = Apply("layers.Concatenate", (f"name={scope.name(layer.keras)}",))
+        return lines + statement(target, concat, "outs", depth)
+
+    return Statements(write)
