@@ -223,7 +223,18 @@ def to_dot(network: Network, blocks: bool = False, rankdir: str = "TB") -> str:
 def _block_label(name: str, block: Block) -> str:
     """`layer2.0  se bottleneck` over `256->512 g32 /2: conv1x1 > conv3x3 > conv1x1`: the block's
     type as the summary words it (pre-activation, attention, anti-aliasing included)."""
-    convs = " > ".join(c.words().split(" ")[0] for c in block.convs)
+    convs = " > ".join(_step_words(layer) for layer in block.branch if _step_words(layer))
     words = report.block_words(block).split(", shortcut")[0]
     kind, _, widths = words.rpartition(f" {block.in_channels}->")
     return _label(f"{name}  {kind}", f"{block.in_channels}->{widths}: {convs}")
+
+
+def _step_words(layer) -> str:
+    """A branch's convolution (`conv3x3`), or a composite layer's paths (`conv3x3 x3 of 4
+    splits`); "" for the rest."""
+    if layer.op == "conv":
+        return layer.conv.words().split(" ")[0]
+    if layer.op == "branches":
+        inner = " > ".join(filter(None, (_step_words(x) for x in layer.paths[0].layers)))
+        return f"{inner} x{len(layer.paths) - 1} of {len(layer.paths)} splits"
+    return ""

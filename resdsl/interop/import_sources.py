@@ -153,7 +153,10 @@ def _module_facts(model) -> dict:
             value = getattr(module, "stride", 1)
             value = value[0] if isinstance(value, tuple) else value
             stride = max(stride, value if isinstance(value, int) else 1)
+        # The 3x3: a bottleneck's `conv2`, or the first of Res2Net's split `convs`.
         spatial = getattr(last, "conv2", None)
+        if spatial is None and isinstance(getattr(last, "convs", None), nn.ModuleList):
+            spatial = last.convs[0]
         dilation = spatial.dilation[0] if spatial is not None else 1
         facts["stages"][name] = (stride, dilation)
     for module in model.modules():

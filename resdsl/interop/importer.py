@@ -50,6 +50,7 @@ class _Block:
     projection: int | None  # the shortcut convolution's index in its Sequential
     kernel: int  # the shortcut convolution's kernel
     attention: tuple | None  # ("se", reduced) or ("eca", kernel)
+    scale: int = 1  # Res2Net's splits (`mid` is each split's width)
 
 
 _STAGE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\.(\d+)\.(.+)$")
@@ -93,8 +94,51 @@ def _need(tensors: Mapping[str, tuple], key: str, where: str, what: str) -> tupl
     return tensors[key]
 
 
+def _shortcut_and_attention(t: Mapping[str, tuple]) -> tuple[int | None, int, tuple | None]:
+    """A block's projection (its index in the shortcut's Sequential, its kernel) and channel
+    attention, from its tensors."""
+    projection, kernel = None, 1
+    for index in (0, 1):
+        shape = t.get(_weight("shortcut", i=index))
+        if shape is not None and len(shape) == 4:
+            projection, kernel = index, shape[2]
+            break
+    attention = None
+    se, eca = _weight("attention.se.reduce"), _weight("attention.eca.conv")
+    if se in t:
+        attention = ("se", t[se][0])
+    elif eca in t:
+        attention = ("eca", t[eca][-1])
+    return projection, kernel, attention
+
+
+def _res2net_block(where: str, t: Mapping[str, tuple], conv1: tuple, split: tuple) -> _Block:
+    """Res2Net's bottleneck: the 1x1 to `scale` splits, a 3x3 (`convs.{i}`) for each but the
+    last, the 1x1 out."""
+    conv3 = _need(t, _CONV[3], where, "Res2Net's last 1x1")
+    count = 0
+    while _weight("block.scale_conv", i=count) in t:
+        count += 1
+    mid, wide = split[0], conv1[0]
+    if len(split) != 4 or mid == 0 or split[1] == 0 or wide != mid * (count + 1):
+        key = _weight("block.scale_conv", i=0)
+        raise ImportFailed(
+            f"`{where}.{key}` {split}: {count} split convolutions of {mid} channels do not "
+            f"make the {wide} of `{where}.{_CONV[1]}` with one split passed through"
+        )
+    projection, kernel, attention = _shortcut_and_attention(t)
+    groups = mid // split[1]
+    return _Block(
+        "res2net", False, conv1[1], mid, mid, conv3[0], groups, projection, kernel, attention,
+        scale=count + 1,
+    )  # fmt: skip
+
+
 def _block(where: str, t: Mapping[str, tuple], preact: bool) -> _Block:
     conv1 = _need(t, _CONV[1], where, "a block's first convolution")
+    split = t.get(_weight("block.scale_conv", i=0))
+    if split is not None and _CONV[2] not in t and len(conv1) == 4:
+        return _res2net_block(where, t, conv1, split)
     conv2 = _need(t, _CONV[2], where, "a block's second convolution")
     for key, shape in ((_CONV[1], conv1), (_CONV[2], conv2)):
         if len(shape) != 4:
@@ -108,18 +152,7 @@ def _block(where: str, t: Mapping[str, tuple], preact: bool) -> _Block:
         groups = first // conv2[1]
     else:
         layout, mid, out, groups = "basic", conv2[0], conv2[0], 1
-    projection, kernel = None, 1
-    for index in (0, 1):
-        shape = t.get(_weight("shortcut", i=index))
-        if shape is not None and len(shape) == 4:
-            projection, kernel = index, shape[2]
-            break
-    attention = None
-    se, eca = _weight("attention.se.reduce"), _weight("attention.eca.conv")
-    if se in t:
-        attention = ("se", t[se][0])
-    elif eca in t:
-        attention = ("eca", t[eca][-1])
+    projection, kernel, attention = _shortcut_and_attention(t)
     return _Block(layout, preact, conv1[1], first, mid, out, groups, projection, kernel, attention)
 
 
@@ -154,6 +187,17 @@ def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
     expansion = b.out / planes
     if expansion != 4:
         args.append(f"expansion: {expansion:g}")
+    if b.layout == "res2net":  # each split's width is ResNeXt's inner width
+        args.append(f"scale: {b.scale}")
+        args += [f"groups: {b.groups}"] * (b.groups > 1)
+        group_width = b.mid * 64 / (b.groups * planes)
+        if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:
+            raise ImportFailed(
+                f"`{where}.convs.0.weight`: splits of {b.mid} channels in {b.groups} groups fit "
+                f"no group width for a stage of width {planes}"
+            )
+        args.append(f"group_width: {int(group_width)}")
+        return f"{kind}({', '.join(args)})", planes
     if b.groups > 1:
         group_width = b.mid * 64 / (b.groups * planes)
         if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:

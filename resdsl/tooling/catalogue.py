@@ -127,6 +127,8 @@ def reference() -> str:
 
 # The spec library of timm's ResNet registry, in the repository (not in the wheel).
 TIMM_SPECS = "specs/timm"
+# The families of timm's other modules, each a folder of specs with a table of its own.
+FAMILY_SPECS = {"coverage": TIMM_SPECS, "res2net coverage": "specs/res2net"}
 
 
 def _features(network) -> tuple[str, list[str]]:
@@ -158,6 +160,8 @@ def _features(network) -> tuple[str, list[str]]:
     needs += [f"`anti_alias {kind}`" for kind in sorted({b.anti_alias for b in blocks} - {"none"})]
     if network.conventions.norm == "group":
         needs.append(f"group norm ({network.conventions.norm_groups} groups)")
+    scales = sorted({s.option("scale") for s in specs if s.name == "res2net"})
+    needs += [f"`res2net(scale: {scale})`" for scale in scales]
     grouped = max(s.groups for s in specs) > 1
     wide = max(s.width_factor for s in specs) > 1
     reduced = max(s.reduce_first for s in specs) > 1
@@ -173,7 +177,9 @@ def _features(network) -> tuple[str, list[str]]:
         )
         if used
     ]
-    if conv_pool:
+    if scales:
+        family = "Res2NeXt" if grouped else "Res2Net"
+    elif conv_pool:
         family = "ResNet-RS"
     elif reduced:
         family = "SENet"
@@ -186,8 +192,9 @@ def _features(network) -> tuple[str, list[str]]:
 
 
 def coverage(folder: str = TIMM_SPECS) -> str:
-    """timm's ResNet registry as the spec library covers it: each family, its networks and
-    what their specs need beyond a plain ResNet, read from the specs themselves."""
+    """A folder of the spec library (timm's ResNet registry, by default) as it covers its
+    networks: each family, its networks and what their specs need beyond a plain ResNet, read
+    from the specs themselves."""
     import os
 
     from resdsl.driver import analyze_file
@@ -227,8 +234,9 @@ def _natural(name: str) -> tuple:
 
 
 def section(name: str) -> str:
-    """A generated table of the site: `reference` or `coverage`."""
-    return coverage() if name == "coverage" else reference()
+    """A generated table of the site: `reference`, or a family's coverage (`coverage`,
+    `res2net coverage`)."""
+    return coverage(FAMILY_SPECS[name]) if name in FAMILY_SPECS else reference()
 
 
 def main(argv: list[str] | None = None) -> int:

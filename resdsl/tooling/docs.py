@@ -220,6 +220,7 @@ START, END = "<!-- {}:start -->", "<!-- {}:end -->"
 SECTIONS = {
     ("language.md", "reference"): "reference",
     ("family.md", "coverage"): "coverage",
+    ("family.md", "res2net coverage"): "res2net coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

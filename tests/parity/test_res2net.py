@@ -2,11 +2,12 @@
 chain of layers, but a composite layer (resdsl.ir.BranchLayer: the channels split into paths
 that cascade, then concatenated).
 
-Every network of `timm.list_models(module="res2net")` has a spec of its name in res2net_specs/.
+Every network of `timm.list_models(module="res2net")` has a spec of its name in specs/res2net.
 `make test` checks every one's state dict (keys in timm's order, shapes) and parameter count,
 and the outputs of one network per feature with timm's weights loaded strictly; `make
-conformance` compares the outputs of all of them. The Keras backend refuses these networks with
-a located diagnostic until it writes composite layers.
+conformance` compares the outputs of all of them. The Keras backend's comparison with timm is
+tests/parity/test_timm_keras.py's, which covers the family too; `resdsl import` is
+tests/unit/interop/test_import.py's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import resdsl
 
 timm = pytest.importorskip("timm")
 
-SPECS = Path(__file__).parent / "res2net_specs"
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "res2net"
 # One network per feature, whose outputs `make test` compares.
 REPRESENTATIVE = {
     "res2net50_48w_2s": "two splits: one 3x3 path, no cascade",
@@ -98,12 +99,28 @@ def test_a_stage_shares_one_block_class_that_tests_its_first_block():
     assert "self.convs = nn.ModuleList(" in code
 
 
-def test_keras_refuses_with_a_located_diagnostic():
-    with pytest.raises(resdsl.SpecError) as refused:
-        resdsl.compile(str(SPECS / "res2net50_26w_4s.res"), backend="keras")
-    (error,) = refused.value.diagnostics
-    assert error.code == "E701" and "composite layer" in error.message
-    assert error.span.line == 3  # the network, as every E701
+def test_a_dilated_res2net_matches_timms_output_stride(tmp_path):
+    """timm's `output_stride=16`: the last stage dilates its splits' 3x3s by 2 (its first
+    block by 1, the stage before's) and strides nothing."""
+    from torch_helpers import randomise_norms
+
+    from resdsl.codegen.generated import import_source
+
+    text = (
+        'network res2net50_os16 extends "res2net50_26w_4s.res" {\n'
+        "  stage layer4: 3 x 512 { dilation 2 }\n}\n"
+    )
+    code = resdsl.compile(text, backend="torch", base=SPECS)
+    ours = import_source(code, "res2net_os16", str(tmp_path / "os16.py")).build_model()
+    torch.manual_seed(0)
+    reference = timm.create_model("res2net50_26w_4s", pretrained=False, output_stride=16)
+    randomise_norms(reference)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    ours.eval(), reference.eval()
+    x = torch.randn(1, 3, 67, 51)
+    with torch.no_grad():
+        expected, actual = reference(x), ours(x)
+    assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max()
 
 
 @pytest.mark.parametrize(
@@ -124,3 +141,24 @@ def test_bad_arguments_are_located_diagnostics(text, code):
     assert codes == ([code] if code else []), (text, [str(d) for d in result.diagnostics])
     if code:
         assert all(d.span.line == 5 for d in result.diagnostics if d.severity == "error")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name == "res2net50_26w_4s" else pytest.mark.conformance)
+        for name in timm.list_models(module="res2net")
+    ],
+)
+def test_macs_match_flop_counter(name):
+    """The IR's multiply-accumulates (the composite layer's paths included) are what PyTorch
+    counts, half its FLOPs, in timm's model at the spec's input size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    network = resdsl.load(SPECS / f"{name}.res")
+    i = network.input
+    with torch.device("meta"):
+        model = timm.create_model(name, pretrained=False).eval()
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(1, i.channels, i.height, i.width))
+    assert counter.get_total_flops() // 2 == network.macs

@@ -5,8 +5,9 @@ the same tensors back (Keras to a PyTorch state dict).
 
 `make test` runs one network per feature (ResNet-D, tiered stems, squeeze-excitation, ECA, blur
 and average-pool anti-aliasing, group norm, ResNet-RS's stem, timm's test network, SENet-154's
-features at a small size, a dilated network); `make conformance` runs every network of timm's
-registry, read from the installed timm, in both Keras backends.
+features at a small size, a dilated network, Res2Net's split paths); `make conformance` runs
+every network of timm's `resnet` and `res2net` modules, read from the installed timm, in both
+Keras backends.
 """
 
 from __future__ import annotations
@@ -85,22 +86,34 @@ REPRESENTATIVE = [
     "test_resnet",  # basic and bottleneck stages mixed, widths of timm's choosing
     "senet_small",
     "dilated_small",
+    "res2next50",  # Res2Net's split paths (a composite layer), grouped, cascading
+    "res2net50d",  # the same after the deep stem, with ResNet-D's shortcuts
 ]
-# Keras on PyTorch in `make test`: the custom blur layer and ECA's 1-d convolution.
-TORCH_BACKEND = ["resnetblur18", "ecaresnet26t"]
+# Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`.
+TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50"]
 PRUNED = (
     "timm builds its pruned networks with a different width for every layer, read from a "
     "file of its own; no spec describes them"
 )
 
 
+# timm's modules and the folder of their specs.
+FAMILIES = {"resnet": TIMM_SPECS, "res2net": ROOT / "specs" / "res2net"}
+
+
 def registry() -> list[str]:
-    """timm's ResNet family as the installed timm registers it."""
-    return timm.list_models(module="resnet")
+    """timm's ResNet family (its `resnet` module's and Res2Net's) as the installed timm
+    registers it."""
+    return [name for module in FAMILIES for name in timm.list_models(module=module)]
 
 
 def spec_path(name: str) -> Path:
-    return KERAS_SPECS / f"{name}.res" if name in CUSTOM else TIMM_SPECS / f"{name}.res"
+    if name in CUSTOM:
+        return KERAS_SPECS / f"{name}.res"
+    for module, folder in FAMILIES.items():
+        if name in timm.list_models(module=module):
+            return folder / f"{name}.res"
+    raise KeyError(name)
 
 
 def reference(name: str):
@@ -170,9 +183,7 @@ def check(name: str, result: dict) -> None:
 
 def test_every_network_of_the_registry_has_a_spec():
     names = registry()
-    missing = [
-        n for n in names if not n.endswith("_pruned") and not (TIMM_SPECS / f"{n}.res").exists()
-    ]
+    missing = [n for n in names if not n.endswith("_pruned") and not spec_path(n).exists()]
     assert not missing
     # And the representative ones are timm's, or built from timm's ResNet.
     assert set(REPRESENTATIVE) - set(CUSTOM) <= set(names)

@@ -16,8 +16,10 @@ import resdsl
 
 @st.composite
 def spec_texts(draw) -> str:
-    kind = draw(st.sampled_from(["basic", "bottleneck", "preact_basic", "preact_bottleneck"]))
-    bottleneck = kind.endswith("bottleneck")
+    kinds = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "res2net"]
+    kind = draw(st.sampled_from(kinds))
+    res2net = kind == "res2net"  # a bottleneck whose 3x3 is a composite layer
+    bottleneck = kind.endswith("bottleneck") or res2net
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
     stem_channels = draw(st.sampled_from([4, 8]))
@@ -33,6 +35,8 @@ def spec_texts(draw) -> str:
 
     block_args = []
     groups = 1
+    if res2net:
+        block_args.append(f"scale: {draw(st.sampled_from([2, 3, 4]))}")
     if bottleneck:
         expansion = draw(st.sampled_from([1, 2, 4]))
         if expansion != 4:
@@ -43,7 +47,8 @@ def spec_texts(draw) -> str:
             block_args.append(f"group_width: {draw(st.sampled_from([16, 32]))}")
         elif draw(st.booleans()):
             block_args.append("width_factor: 2")
-        block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
+        if not res2net:  # every split's 3x3 strides (E402)
+            block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
     else:
         expansion = 1
 
@@ -84,7 +89,7 @@ def spec_texts(draw) -> str:
     anti_alias = draw(
         st.sampled_from(["none", "none", "avg", "blur", "blur(size: 2)", "blur(size: 4)"])
     )
-    if anti_alias != "none":
+    if anti_alias != "none" and not res2net:  # Res2Net does not anti-alias (E402)
         lines.append(f"  anti_alias {anti_alias}")
     zero = draw(st.sampled_from(["on", "off"]))
     lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")
