@@ -87,7 +87,6 @@ REPRESENTATIVE = [
     "senet_small",
     "dilated_small",
     "res2next50",  # Res2Net's split paths (a composite layer), grouped, cascading
-    "res2net50d",  # the same after the deep stem, with ResNet-D's shortcuts
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`.
 TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50"]

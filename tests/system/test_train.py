@@ -942,20 +942,31 @@ def test_weights_of_another_network_name_the_first_tensor_that_does_not_fit(
 
 
 # Keras' run under `make conformance`: both trainers read --init through one reader, which the
-# torch run tests in `make test`.
-@pytest.mark.parametrize("backend", ["torch", pytest.param("keras", marks=pytest.mark.conformance)])
-def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, tmp_path, backend):
+# torch run tests in `make test`. The classifier of another size starting fresh is
+# tests/unit/train/test_train_data.py's (a torchvision state dict of 1000 classes) in `make
+# test`; here under `make conformance`.
+@pytest.mark.parametrize(
+    "backend, cases",
+    [
+        pytest.param("torch", ("plain",), id="torch"),
+        pytest.param("torch", ("five",), marks=pytest.mark.conformance, id="torch-five"),
+        pytest.param("keras", ("five",), marks=pytest.mark.conformance, id="keras"),
+    ],
+)
+def test_fine_tuning_from_a_state_dict_replaces_the_classifier(
+    tiny, reference, tmp_path, backend, cases
+):
     """--init from a state dict of 10 classes, on data of 10 classes: everything but the
     classifier carries over; the classifier is checked against the weights' count."""
     import torch
 
     state = torch.load(reference / "checkpoint.pt", weights_only=True)["model"]
-    plain = tmp_path / "weights.pt"
-    torch.save(state, plain)
+    files = {"plain": (tmp_path / "weights.pt", state, False)}
     five = {k: (v[:5] if k.startswith("fc.") else v) for k, v in state.items()}
-    torch.save(five, tmp_path / "five.pt")
-    cases = ((plain, False), (tmp_path / "five.pt", True))
-    for weights, fresh in cases if backend == "torch" else cases[1:]:
+    files["five"] = (tmp_path / "five.pt", five, True)
+    for case in cases:
+        weights, tensors, fresh = files[case]
+        torch.save(tensors, weights)
         out = tmp_path / f"run-{weights.stem}"
         done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "1",
                       "--out", str(out), "--init", str(weights))  # fmt: skip
@@ -965,9 +976,10 @@ def test_fine_tuning_from_a_state_dict_replaces_the_classifier(tiny, reference, 
         assert ("starts fresh" in done.stdout) == fresh
     wrong = tmp_path / "wrong.pt"
     torch.save({**state, "layer1.0.conv1.weight": torch.zeros(3, 3, 3, 3)}, wrong)
-    done = _train(tiny, "--backend", backend, "--data", "digits", "--epochs", "1",
-                  "--out", str(tmp_path / "bad"), "--init", str(wrong))  # fmt: skip
-    assert done.returncode == 2 and "`layer1.0.conv1.weight` is (3, 3, 3, 3)" in done.stderr
+    # In this process: the weights are read before training starts.
+    args = ["--backend", backend, "--data", "digits", "--epochs", "1", "--init", wrong]
+    status, _, stderr = in_process("train", tiny, *args, "--out", tmp_path / "bad")
+    assert status == 2 and "`layer1.0.conv1.weight` is (3, 3, 3, 3)" in stderr
 
 
 def test_results_have_the_same_keys_and_the_best_epoch_is_kept(reference, keras_run):

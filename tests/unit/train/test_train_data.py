@@ -19,7 +19,7 @@ from train_helpers import (
     ROOT,
     read_metrics,
     same_run,
-    spec_file,
+    shared_folder,
     tiny_spec,
     train,
     without_tensorflow,
@@ -64,14 +64,20 @@ def _folder(root: Path, per_class: int = 12, test_per_class: int = 4) -> Path:
     return root
 
 
+# The spec, the image folder and the streamed runs are made once for the session, whichever
+# test worker asks first (train_helpers.shared_folder): a run records its spec and data, and
+# the tests that resume or evaluate one give the same.
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> str:
-    return spec_file(tmp_path_factory, TINY)
+    write = lambda folder: (folder / "resnet8.res").write_text(TINY)  # noqa: E731
+    return str(shared_folder(tmp_path_factory, "streamed-spec", write) / "resnet8.res")
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    return _folder(tmp_path_factory.mktemp("images"))
+    return shared_folder(tmp_path_factory, "images", _folder)
 
 
 # --- reading images ---------------------------------------------------------------------------
@@ -301,15 +307,20 @@ def no_tensorflow(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def streamed_run(tiny, folder, tmp_path_factory, no_tensorflow):
     """backend -> (the finished process, its run folder) of an unbroken streamed run, made
-    once per backend and test worker: the end-to-end and the resume tests both read it."""
-    runs = {}
+    once per backend for the session: the end-to-end and the resume tests both read it."""
 
     def run(backend: str):
-        if backend not in runs:
-            out = tmp_path_factory.mktemp(f"streamed-{backend}") / "run"
-            args = (tiny, *_streamed_args(folder, backend), "--out", str(out))
-            runs[backend] = train(*args, extra_env=_streamed_env(backend, no_tensorflow)), out
-        return runs[backend]
+        def make(shared: Path) -> None:
+            args = (tiny, *_streamed_args(folder, backend), "--out", str(shared / "run"))
+            done = train(*args, extra_env=_streamed_env(backend, no_tensorflow))
+            for name, text in (("stdout.txt", done.stdout), ("stderr.txt", done.stderr)):
+                (shared / name).write_text(text)
+            (shared / "status.txt").write_text(str(done.returncode))
+
+        shared = shared_folder(tmp_path_factory, f"streamed-{backend}", make)
+        output = [(shared / name).read_text() for name in ("stdout.txt", "stderr.txt")]
+        status = int((shared / "status.txt").read_text())
+        return subprocess.CompletedProcess([], status, *output), shared / "run"
 
     return run
 

@@ -6,12 +6,13 @@ progress bar's figures on short and resumed epochs."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tomllib
-from train_helpers import in_process, read_metrics, spec_file, tiny_spec, train
+from train_helpers import in_process, read_metrics, shared_folder, spec_file, tiny_spec, train
 
 TINY = tiny_spec("1x8x8", 10)
 
@@ -23,19 +24,30 @@ def tiny(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def configured(tiny, tmp_path_factory):
-    """A digits run from a config file (the learning rate overridden on the command line):
-    (the finished process, its run folder, the config file)."""
-    folder = tmp_path_factory.mktemp("configured")
-    config = folder / "run.toml"
-    config.write_text(
+    """A digits run from a config file (the learning rate overridden on the command line),
+    made once for the session (train_helpers.shared_folder): (the finished process, its run
+    folder, the config file)."""
+    config_text = (
         f'spec = "{Path(tiny).name}"\n'
         "epochs = 3\nbatch-size = 128\nlr = 0.5\nseed = 1\ntensorboard = false\n"
         'device = "cpu"\n'
     )
-    (folder / Path(tiny).name).write_text(Path(tiny).read_text())
-    out = folder / "run"
-    done = train("--config", str(config), "--lr", "0.1", "--out", str(out))
-    return done, out, config
+
+    def make(folder: Path) -> None:
+        (folder / "run.toml").write_text(config_text)
+        (folder / Path(tiny).name).write_text(Path(tiny).read_text())
+        done = train(
+            "--config", str(folder / "run.toml"), "--lr", "0.1", "--out", str(folder / "run")
+        )
+        for name, text in (("stdout.txt", done.stdout), ("stderr.txt", done.stderr)):
+            (folder / name).write_text(text)
+        (folder / "status.txt").write_text(str(done.returncode))
+
+    folder = shared_folder(tmp_path_factory, "configured-run", make)
+    output = [(folder / name).read_text() for name in ("stdout.txt", "stderr.txt")]
+    status = int((folder / "status.txt").read_text())
+    done = subprocess.CompletedProcess([], status, *output)
+    return done, folder / "run", folder / "run.toml"
 
 
 def test_held_out_validation_is_stratified_fixed_and_disjoint():
