@@ -57,7 +57,7 @@ def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Contex
     paths = fields["paths"] if fields is not None else None
     if not isinstance(paths, Paths) or scope.names is None:
         raise PlanError("a composite layer outside a block")
-    if not layer.split or layer.merge != "concat" or paths.count < 1:
+    if not layer.split or layer.merge != "concat" or paths.copies < 1:
         raise PlanError("a composite layer other than split paths joined by concatenation")
     templates = {
         x.keras: keras
@@ -74,9 +74,9 @@ def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Contex
     def write(target: str, source: str, depth: int) -> list[str]:
         pad, body = INDENT * depth, INDENT * (depth + 1)
         lines = [
-            f"{pad}splits = ops.split({source}, {paths.count + 1}, axis=-1)",
+            f"{pad}splits = ops.split({source}, {paths.copies + 1}, axis=-1)",
             f"{pad}outs = []",
-            f"{pad}for i in range({paths.count}):",
+            f"{pad}for i in range({paths.copies}):",
             f"{body}part = splits[i]",
         ]
         if paths.cascades:

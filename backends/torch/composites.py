@@ -42,7 +42,7 @@ def problems(fields: dict) -> list[str]:
     found = []
     if not fields["split"] or fields["merge"] != "concat":
         found.append("a composite layer other than split paths joined by concatenation")
-    if not isinstance(paths, Paths) or paths.count < 1:
+    if not isinstance(paths, Paths) or paths.copies < 1:
         found.append("a composite layer without repeated paths")
         return found
     for _, attr, _, _ in _lists(paths):
@@ -78,7 +78,7 @@ def register(fields: dict, activation: str) -> list[str]:
     for listed, attr, op, values in _lists(paths):
         if listed:
             module = Call(
-                "nn.ModuleList", (Repeat(module_call(op, values, activation), paths.count),)
+                "nn.ModuleList", (Repeat(module_call(op, values, activation), paths.copies),)
             )
             lines += layout(f"self.{attr} = ", module, 2)
     for op, attr, _, values in paths.last:
@@ -103,7 +103,7 @@ def forward(fields: dict, value: str) -> list[str]:
         applied = f"{_loop_name(attr) if listed else f'self.{attr}'}({applied})"
     names = ", ".join(name for _, name in members)
     modules = ", ".join(f"self.{attr}" for attr, _ in members)
-    lines = [f"splits = torch.chunk({value}, {paths.count + 1}, 1)", "outs = []"]
+    lines = [f"splits = torch.chunk({value}, {paths.copies + 1}, 1)", "outs = []"]
     if paths.cascades:
         loop_vars = f"({names})" if len(members) > 1 else names
         zipped = f"zip({modules}, strict=True)" if len(members) > 1 else modules

@@ -6,7 +6,7 @@ one class's (:func:`abstract`), which the plan checks by substituting each block
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from resdsl.ir import (
     Block,
@@ -19,9 +19,11 @@ from resdsl.ir import (
     SqueezeExciteLayer,
 )
 
+# Named tuples, not frozen dataclasses, for what `compile` imports (resdsl.codegen.layout says
+# why).
 
-@dataclass(frozen=True)
-class Sym:
+
+class Sym(NamedTuple):
     """A value the generated code takes as an argument (`scale * name`, `name // divisor`)
     rather than writes."""
 
@@ -46,8 +48,7 @@ class Sym:
         return text if self.divisor == 1 else f"{text} // {self.divisor}"
 
 
-@dataclass(frozen=True)
-class Divisible:
+class Divisible(NamedTuple):
     """Squeeze-excitation's inner width as the generated code computes it from the block's:
     `make_divisible(channels / reduction, divisor)` (timm's rounding, see `make_divisible`)."""
 
@@ -90,16 +91,15 @@ def first_of_stage(env: dict) -> bool:
 FIRST_OF_STAGE = frozenset({"stride", "in_channels", "out_channels"})
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     """A composite layer's paths as a block class writes them (:class:`resdsl.ir.BranchLayer`):
-    `count` copies of one path, whose input (but the first's) adds the previous path's output
+    `copies` of one path, whose input (but the first's) adds the previous path's output
     except in a stage's first block (`cascades`, the addition named `add`), then a `last`
     path that only a stage's first block has where `first_only` (see :func:`first_of_stage`).
     Each layer is (op, PyTorch name with `{i}` for the path's index, Keras name with `{n}`
     for its number from 1, abstract fields). Evaluates to :func:`paths_of`'s form."""
 
-    count: int
+    copies: int
     repeated: tuple
     cascades: bool
     add: str
@@ -119,7 +119,7 @@ class Paths:
     def evaluate(self, env: dict) -> tuple | None:
         first = first_of_stage(env) if self.cascades or self.first_only else True
         paths = []
-        for i in range(self.count):
+        for i in range(self.copies):
             layers = tuple(
                 (op, torch.format(i=i), keras.format(n=i + 1), instantiate(f, env))
                 for op, torch, keras, f in self.repeated
@@ -186,7 +186,7 @@ def _abstract_paths(members: list[BranchLayer], symbols: frozenset[str], widths:
     lasts = [m.paths[-1].layers for m in members]
     last = next((layers for layers in lasts if layers), ())
     return Paths(
-        count=len(template.paths) - 1,
+        copies=len(template.paths) - 1,
         repeated=repeated,
         cascades=bool(adds),
         add=_template(adds, "_", "n", 1) if adds else "",

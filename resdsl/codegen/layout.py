@@ -9,22 +9,24 @@ generated code is formatted by one set of rules and stays stable under `ruff for
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
+from typing import NamedTuple
 
 LINE = 100  # the project's ruff line length
 INDENT = "    "
 
 
-@dataclass(frozen=True)
-class Call:
+# The expressions are named tuples, not dataclasses: a frozen dataclass costs a millisecond to
+# define, which every `resdsl compile` would pay at import (see the docs' Speed page).
+
+
+class Call(NamedTuple):
     """A call expression, laid out by :func:`layout` as ruff format would."""
 
     head: str
     args: tuple[str | Call, ...]
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """`value if condition else other`: a module that only some blocks of a class have."""
 
     value: str | Call
@@ -32,17 +34,16 @@ class Choice:
     other: str
 
 
-@dataclass(frozen=True)
-class Repeat:
-    """`value for _ in range(count)`: a generator of `count` modules alike (the sole argument of
-    an `nn.ModuleList`)."""
+class Repeat(NamedTuple):
+    """`value for _ in range(copies)`: a generator of `copies` modules alike (the sole argument
+    of an `nn.ModuleList`)."""
 
     value: str | Call
-    count: int
+    copies: int
 
     @property
     def loop(self) -> str:
-        return f"for _ in range({self.count})"
+        return f"for _ in range({self.copies})"
 
 
 def flat(value: str | Call | Choice | Repeat) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from resdsl.codegen.arguments import (
     BLOCK_SYMBOLS,
@@ -127,8 +128,7 @@ class BlockClass:
         return [x for x in self.layers if getattr(x, "zero_init", False)]
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """The shortcut of one (width, stride) case: its layers' ops and abstract fields."""
 
     source: str
@@ -138,8 +138,7 @@ class Outcome:
 Cell = tuple[bool, bool]  # (the width stays, the stride is 1)
 
 
-@dataclass(frozen=True)
-class Case:
+class Case(NamedTuple):
     """`if condition: return outcome`; the last case of a chain has no condition."""
 
     cells: frozenset[Cell] | None
