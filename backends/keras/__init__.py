@@ -44,9 +44,9 @@ functions). Compiling never imports keras or tensorflow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
@@ -87,7 +87,7 @@ class KerasBackend:
         if problems:
             raise ValueError("the keras backend cannot express " + "; ".join(problems))
         regenerate = command_lines(command or regenerate_command(network, self.name), "    ")
-        return _template().render({**vars(module), "regenerate": regenerate})
+        return _template().render({**module._asdict(), "regenerate": regenerate})
 
     def unsupported(self, network: Network) -> list[str]:
         """What the plan cannot rebuild exactly from the network's layers."""
@@ -97,8 +97,7 @@ class KerasBackend:
 # --------------------------------------------------------------------------- the plan
 
 
-@dataclass(frozen=True)
-class ConvHelper:
+class ConvHelper(NamedTuple):
     """`conv`, with the parameters the network uses and nothing else."""
 
     head: str
@@ -110,8 +109,7 @@ class ConvHelper:
     subsample: bool  # some call may stride and dilate at once
 
 
-@dataclass(frozen=True)
-class NormHelper:
+class NormHelper(NamedTuple):
     """`norm`: batch norm (with PyTorch's momentum converted) or group norm, the network's."""
 
     group: bool
@@ -122,8 +120,7 @@ class NormHelper:
     zero: bool
 
 
-@dataclass(frozen=True)
-class AttentionHelper:
+class AttentionHelper(NamedTuple):
     """`squeeze_excite` or `efficient_channel_attention`: the gate of squeeze-excitation, how
     its 1x1 convolutions ask `conv` for a bias, and ECA's kernel initializer (if any)."""
 
@@ -132,15 +129,13 @@ class AttentionHelper:
     init: str = ""
 
 
-@dataclass(frozen=True)
-class DropPath:
+class DropPath(NamedTuple):
     rate: str
     blocks: int
     formula: str
 
 
-@dataclass(frozen=True)
-class Module:
+class Module(NamedTuple):
     """Everything the template lays out, every string computed here."""
 
     name: str

@@ -4,7 +4,6 @@ their registered emitters (:mod:`resdsl.codegen.emitters`)."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 from resdsl.codegen.arguments import Divisible, Sym, layer_fields, optional
@@ -66,8 +65,8 @@ class Scope:
             return applies
         first, *rest = applies
         return [
-            dataclasses.replace(first, guard=self.guard, comment=first.comment or comment),
-            *(dataclasses.replace(apply, guard=self.guard) for apply in rest),
+            first._replace(guard=self.guard, comment=first.comment or comment),
+            *(apply._replace(guard=self.guard) for apply in rest),
         ]
 
 

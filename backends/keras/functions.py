@@ -4,6 +4,7 @@ per block class of the plan, the stage (`stack`) functions and the stage calls."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from resdsl.codegen.arguments import Paths
 from resdsl.codegen.layout import INDENT
@@ -38,8 +39,7 @@ KERAS_TESTS = {
 }
 
 
-@dataclass(frozen=True)
-class ShortcutCode:
+class ShortcutCode(NamedTuple):
     """A shortcut function of the plan as Keras code: the block tensors it reads (`sources`,
     "input" or "preactivated"), its other parameters, and its body."""
 

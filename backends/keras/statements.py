@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from resdsl.codegen.layout import INDENT, LINE, Call, comment, docstring, flat, layout
 
@@ -14,8 +14,7 @@ class PlanError(ValueError):
     """Something the plan cannot express, reported through `unsupported`."""
 
 
-@dataclass(frozen=True)
-class Function:
+class Function(NamedTuple):
     """A generated function: its `def` line(s), its docstring (wrapped) and its body's lines."""
 
     head: str
@@ -40,8 +39,7 @@ def float_literal(value: float) -> str:
     return repr(float(value))
 
 
-@dataclass(frozen=True)
-class Apply:
+class Apply(NamedTuple):
     """One layer (or helper) on one input: a Keras layer is `func(*args)(input)`, a helper of
     the module `func(input, *args)`."""
 
@@ -52,8 +50,7 @@ class Apply:
     guard: str = ""  # a condition the statement runs under (`stride > 1`)
 
 
-@dataclass(frozen=True)
-class Statements:
+class Statements(NamedTuple):
     """Several statements where a chain has one apply (a composite layer's): `write(target,
     source, depth)` gives their lines, the last assigning to `target` (or returning)."""
 

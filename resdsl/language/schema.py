@@ -9,8 +9,7 @@ compares).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from resdsl.diagnostics import core as dx
 from resdsl.ir import Call, Dims, Name, Value
@@ -82,8 +81,7 @@ MODULE_ATTRIBUTES = frozenset(
 # --------------------------------------------------------------------------- kinds with arguments
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(NamedTuple):
     """A named kind (a preset, a block type, a policy) with its arguments' readers and defaults."""
 
     defaults: dict[str, Any]
@@ -335,8 +333,7 @@ def read_input(value: Value, what: str) -> tuple[int, int, int]:
     return c, h, w
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """A setting: how its value is read, and where it may appear."""
 
     reader: Reader

@@ -9,7 +9,7 @@ here pairs the network with the spec.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from resdsl.blocks import RECIPES
 from resdsl.diagnostics import core as dx
@@ -28,8 +28,7 @@ from resdsl.ir import (
 from resdsl.language.schema import MAX_KERNEL
 
 
-@dataclass(frozen=True)
-class Pass:
+class Pass(NamedTuple):
     name: str
     codes: str
     run: Callable[[Network, Diagnostics], None]
