@@ -162,8 +162,7 @@ class ShortcutFunction:
     chain: list[Case] = field(default_factory=list)
 
 
-@dataclass
-class StageCall:
+class StageCall(NamedTuple):
     """`self.{attr} = make_stage(...)`."""
 
     attr: str

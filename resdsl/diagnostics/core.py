@@ -243,8 +243,7 @@ E_TOO_BIG = _code(
 E_BACKEND = _code("E701", "error", "backend cannot express the network", "")
 
 
-@dataclass(frozen=True)
-class Label:
+class Label(NamedTuple):
     span: Span
     message: str
 
@@ -272,8 +271,7 @@ MAX_PER_FILE = 50
 Applicability = Literal["safe", "unsafe"]
 
 
-@dataclass(frozen=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     """An edit that fixes a diagnostic, for tools to apply: the text of `span` replaced by
     `replacement`. `safe` (rustc's MachineApplicable, ruff's safe fix) is what the user
     certainly meant, which `resdsl check --fix` applies: a name that differs only in case, or
