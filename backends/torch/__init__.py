@@ -55,7 +55,7 @@ from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, Shortcut
 from resdsl.codegen.words import block_doc
 from resdsl.ir import Network, PadChannelsLayer, flatten
 
-from . import composites
+from . import composites, selective
 from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
 
 COMPOSITES = frozenset({"branches"})  # layer types written by `composites`, not by an emitter
@@ -127,6 +127,7 @@ class _Unit:
     fields: list[dict]
     sequential: bool
     optional: bool = False  # only where the block strides (`_optional`); else nn.Identity()
+    named: bool = False  # its layers are named parts (`conv1.conv`): a ConvNormAct
 
     @property
     def convolves(self) -> bool:
@@ -160,6 +161,9 @@ class TorchPlan(Plan):
         for layer in flatten(self.layers()):
             if (text := implied(layer, network)) is not None:
                 self.problem(text)
+            if getattr(layer, "merge", None) == "select":
+                for text in selective.kernel_problems(layer):
+                    self.problem(text)
             known = layer.op in BUILT_IN_EMITTERS or layer.op in COMPOSITES
             if not known and emitter("torch", layer.op) is None:
                 self.problem(f"a layer of type `{layer.op}`, which no PyTorch emitter writes")
@@ -167,7 +171,7 @@ class TorchPlan(Plan):
         # Each class's pre-activation, branch and post-activation as units.
         for cls in self.classes:
             for layer, fields in zip(cls.layers, cls.fields, strict=True):
-                if layer.op in COMPOSITES:
+                if layer.op in COMPOSITES and not selective.is_selective(fields):
                     for text in composites.problems(fields):
                         self.problem(text)
         self.parts = {
@@ -179,6 +183,8 @@ class TorchPlan(Plan):
         }
         self.stem = self._model_units(network.stem.layers)
         self.head = self._model_units(network.head.layers)
+        if len(self._helper_biases()) > 1:
+            self.problem("ConvNormAct convolutions with and without biases in one network")
         # The model class must not shadow any other name of the module, a keyword (`none`
         # gives `None`) or a builtin: it takes a suffix until it is free.
         taken = (
@@ -193,6 +199,35 @@ class TorchPlan(Plan):
         while self.model in taken:
             self.model += "Net"
 
+    @property
+    def selective_kernel(self) -> bool:
+        """Whether a block has a selective kernel (the module writes `SelectiveKernel`)."""
+        return any(
+            unit.ops == ["branches"] and selective.is_selective(unit.fields[0])
+            for unit in self.all_units()
+        )
+
+    @property
+    def conv_norm_act(self) -> bool:
+        """Whether the module writes `ConvNormAct` (for its units or the selective kernel)."""
+        return self.selective_kernel or any(unit.named for unit in self.all_units())
+
+    @property
+    def helper_bias(self) -> bool:
+        """The bias of every convolution `ConvNormAct` writes (the plan checks they agree)."""
+        found = self._helper_biases()
+        return found.pop() if len(found) == 1 else False
+
+    def _helper_biases(self) -> set[bool]:
+        found = set()
+        for unit in self.all_units():
+            if unit.named:
+                found.add(unit.fields[0]["bias"])
+        for layer in flatten(self.layers()):
+            if getattr(layer, "merge", None) == "select":
+                found |= {path.layers[0].conv.bias for path in layer.paths}
+        return found
+
     def uses(self, op: str) -> bool:
         """Whether any module of the network is a layer of type `op` (its helper is written)."""
         return any(op in unit.all_ops for unit in self.all_units())
@@ -202,6 +237,16 @@ class TorchPlan(Plan):
         """Whether a width is computed by `make_divisible` (squeeze-excitation's)."""
         return any(
             isinstance(value, Divisible)
+            for unit in self.all_units()
+            for fields in unit.fields
+            for value in fields.values()
+        )
+
+    @property
+    def round_limit(self) -> bool:
+        """Whether a width is rounded with a round limit (the selective kernel's attention)."""
+        return any(
+            isinstance(value, Divisible) and value.round_limit
             for unit in self.all_units()
             for fields in unit.fields
             for value in fields.values()
@@ -220,10 +265,19 @@ class TorchPlan(Plan):
         layer in Sequential `conv1` at index 3. In a block, a layer that only applies the
         stride (`optional`) is a unit of its own, registered where the block strides."""
         units: list[_Unit] = []
+        members: dict[str, list] = {}  # a named unit's IR layers, checked once complete
         for layer, values in zip(layers, fields, strict=True):
             attr, _, index = layer.torch.partition(".")
             alone = block and optional(layer)
             last = units[-1] if units else None
+            if index and not index.isdigit():  # `conv1.conv`: a ConvNormAct's part
+                if last is not None and last.named and last.attr == attr:
+                    last.ops.append(layer.op)
+                    last.fields.append(values)
+                else:
+                    units.append(_Unit(attr, [layer.op], [values], False, named=True))
+                members.setdefault(attr, []).append(layer)
+                continue
             if index and last is not None and last.sequential and last.attr == attr:
                 if index != str(len(last.ops)) or alone or last.optional:
                     self.problem(f"layer `{layer.torch}` out of its Sequential's order")
@@ -233,6 +287,9 @@ class TorchPlan(Plan):
             if index and index != "0":
                 self.problem(f"layer `{layer.torch}` out of its Sequential's order")
             units.append(_Unit(attr, [layer.op], [values], bool(index), alone))
+        for attr, parts in members.items():
+            for text in selective.unit_problems(attr, parts):
+                self.problem(text)
         return units
 
     def _model_units(self, layers) -> list[_Unit]:
@@ -279,7 +336,7 @@ def _register(
             if (seen[unit.attr].ops, seen[unit.attr].fields) != (unit.ops, unit.fields):
                 plan.problem(f"two different layers named `{unit.attr}`")
             continue
-        if unit.ops == ["branches"]:
+        if unit.ops == ["branches"] and not selective.is_selective(unit.fields[0]):
             values = unit.fields[0]
             lines += _register(
                 plan,
@@ -289,6 +346,12 @@ def _register(
             lines += composites.register(values, plan.activation)
             continue
         seen[unit.attr] = unit
+        if unit.named:
+            lines += layout(f"self.{unit.attr} = ", selective.unit_call(unit.ops, unit.fields), 2)
+            continue
+        if unit.ops == ["branches"]:
+            lines += layout(f"self.{unit.attr} = ", selective.selective_call(unit.fields[0]), 2)
+            continue
         parts = [
             module_call(op, values, plan.activation)
             for op, values in zip(unit.ops, unit.fields, strict=True)
@@ -363,7 +426,7 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
     chained = [op for unit in branch if unit.chains for op in unit.ops]
     conv_last = bool(chained) and chained[-1] == "conv"
     for group in _statements(branch, conv_last):
-        if group[0].ops == ["branches"]:
+        if group[0].ops == ["branches"] and not selective.is_selective(group[0].fields[0]):
             forward += composites.forward(group[0].fields[0], value)
         else:
             forward.append(f"out = {_apply(group, value)}")
@@ -577,8 +640,13 @@ def _render_module(plan: TorchPlan) -> str:
         blur_pool=plan.uses("blur"),
         squeeze_excite=plan.uses("se"),
         make_divisible=plan.divisible,
+        round_limit=plan.round_limit,
         gate=_GATES[plan.gate],
         eca=plan.uses("eca"),
+        conv_norm_act=plan.conv_norm_act,
+        selective_kernel=plan.selective_kernel,
+        activation=plan.activation,
+        bias=plan.helper_bias,
         drop_path=plan.drop_path,
         drop_path_rate=float_literal(conventions.stochastic_depth),
         total_blocks=network.total_blocks,

@@ -12,11 +12,13 @@ from resdsl.ir import (
     Block,
     BlurPoolLayer,
     BranchLayer,
+    Conv,
     ConvLayer,
     EcaLayer,
     PadChannelsLayer,
     PoolLayer,
     SqueezeExciteLayer,
+    make_divisible,
 )
 
 # Named tuples, not frozen dataclasses, for what `compile` imports (resdsl.codegen.layout says
@@ -49,12 +51,14 @@ class Sym(NamedTuple):
 
 
 class Divisible(NamedTuple):
-    """Squeeze-excitation's inner width as the generated code computes it from the block's:
-    `make_divisible(channels / reduction, divisor)` (timm's rounding, see `make_divisible`)."""
+    """An attention's inner width as the generated code computes it from the block's:
+    `make_divisible(channels / reduction, divisor)`, with the selective kernel's round limit
+    (timm's rounding, :func:`resdsl.ir.make_divisible`)."""
 
     channels: Sym
     ratio: float
     divisor: int
+    round_limit: float = 0.0
 
     @property
     def reduction(self) -> int | float:
@@ -67,19 +71,16 @@ class Divisible(NamedTuple):
         return self.channels.names
 
     def evaluate(self, env: dict) -> int:
-        return make_divisible(self.channels.evaluate(env) / self.reduction, self.divisor)
+        value = self.channels.evaluate(env) / self.reduction
+        return make_divisible(value, self.divisor, self.round_limit)
 
     def __str__(self) -> str:
         return self.render({name: name for name in self.names})
 
     def render(self, names: dict[str, str]) -> str:
         channels = self.channels.render(names)
-        return f"make_divisible({channels} / {self.reduction!r}, {self.divisor})"
-
-
-def make_divisible(value: float, divisor: int) -> int:
-    """The generated `make_divisible`, run here to check the widths it gives."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+        limit = f", {self.round_limit!r}" if self.round_limit else ""
+        return f"make_divisible({channels} / {self.reduction!r}, {self.divisor}{limit})"
 
 
 def first_of_stage(env: dict) -> bool:
@@ -221,10 +222,72 @@ def layer_fields(layer) -> dict:
         return {"channels": conv.in_channels, "reduced": conv.out_channels}
     if isinstance(layer, EcaLayer):
         return {"kernel": layer.conv.kernel}
+    if isinstance(layer, BranchLayer) and layer.merge == "select":
+        return selective_fields(layer)
     if isinstance(layer, BranchLayer):
         fields = {"channels": layer.channels, "split": layer.split, "merge": layer.merge}
         return {**fields, "paths": paths_of(layer)}
     return field_values(layer, frozenset({"op", "torch", "keras", "width", "zero_init"}))
+
+
+def selective_fields(layer: BranchLayer) -> dict:
+    """A selective kernel's values (a composite layer that merges by "select"), as its helper
+    (the generated `SelectiveKernel`) takes them: the paths' are the first path's, which the
+    helper dilates more on each further path; the backends check the rest
+    (:func:`selective_problems`)."""
+    conv = layer.paths[0].layers[0].conv
+    return {
+        "in_channels": layer.channels,
+        "out_channels": conv.out_channels,
+        "attn_channels": layer.attention.reduce.conv.out_channels,
+        "stride": conv.stride,
+        "dilation": conv.dilation,
+        "groups": conv.groups,
+        "paths": len(layer.paths),
+        "split": layer.split,
+    }
+
+
+def selective_problems(layer: BranchLayer) -> list[str]:
+    """What a selective kernel's helper would build otherwise than `layer` says, its names
+    aside (each backend checks those): path k (from 0) a 3x3 dilated k + 1 times the first
+    path's dilation and padded as much, on the split or the whole input, then a norm and the
+    activation; the attention's 1x1 convolutions without biases."""
+    attention, fields = layer.attention, selective_fields(layer)
+    if attention is None or any(not path.layers for path in layer.paths):
+        return ["a selective kernel without attention or with an empty path"]
+    found = []
+    count, d = len(layer.paths), fields["dilation"]
+    reads = layer.channels // count if layer.split else layer.channels
+    for k, path in enumerate(layer.paths):
+        conv, *rest = path.layers
+        expected = Conv(
+            in_channels=reads,
+            out_channels=fields["out_channels"],
+            kernel=3,
+            stride=fields["stride"],
+            padding=d * (k + 1),
+            dilation=d * (k + 1),
+            groups=fields["groups"],
+            bias=conv.conv.bias if isinstance(conv, ConvLayer) else False,
+        )
+        ops = [x.op for x in rest]
+        if (
+            not isinstance(conv, ConvLayer)
+            or conv.conv != expected
+            or ops
+            not in (
+                ["norm", "act"],
+                ["act"],
+            )
+        ):
+            found.append(f"a selective kernel whose path {k} is not a 3x3 dilated {k + 1}x")
+    out, reduced = fields["out_channels"], fields["attn_channels"]
+    reduce = Conv(in_channels=out, out_channels=reduced, kernel=1)
+    select = Conv(in_channels=reduced, out_channels=out * count, kernel=1)
+    if (attention.reduce.conv, attention.select.conv) != (reduce, select):
+        found.append("a selective kernel's attention other than two 1x1s without biases")
+    return found
 
 
 def instantiate(fields: dict, env: dict) -> dict | None:
@@ -341,6 +404,18 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
         fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):
         fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
+    elif isinstance(first, BranchLayer) and first.merge == "select":
+        # The helper's arguments: its widths, and the first path's stride, dilation and groups.
+        conv = first.paths[0].layers[0]
+        inner = abstract([m.paths[0].layers[0] for m in layers], symbols, widths)
+        fields["in_channels"] = widths.get(conv.source, fields["in_channels"])
+        fields["out_channels"] = widths.get(conv.target, fields["out_channels"])
+        fields.update({k: inner[k] for k in ("stride", "dilation", "groups")})
+        attention = first.attention
+        if attention.ratio is not None and conv.target in widths:
+            fields["attn_channels"] = Divisible(
+                widths[conv.target], attention.ratio, attention.divisor, attention.round_limit
+            )
     elif isinstance(first, BranchLayer):
         fields["paths"] = _abstract_paths(layers, symbols, widths)
     return fields
@@ -353,7 +428,14 @@ def structure(layer) -> tuple:
     does otherwise (see :class:`Paths`) is the class's to test."""
     if isinstance(layer, BranchLayer):
         repeated = tuple(structure(x) for x in layer.paths[0].layers)
-        return ("branches", layer.torch, layer.split, layer.merge, len(layer.paths), repeated)
+        kept = ("branches", layer.torch, layer.split, layer.merge, len(layer.paths), repeated)
+        attention = layer.attention
+        if attention is None:
+            return kept
+        # A selective kernel's attention width: its rule, or a fixed width.
+        rule = (attention.ratio, attention.divisor, attention.round_limit)
+        fixed = attention.reduce.conv.out_channels if attention.ratio is None else None
+        return (*kept, rule, fixed, tuple(x.op for x in attention.norm))
     meta = field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
     fields = layer_fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}

@@ -153,6 +153,14 @@ def _kernel_words(conv: ConvLayer) -> str:
 
 def _paths_words(layer: BranchLayer, cls: BlockClass) -> str:
     """A composite layer in words: `3x3 (strided) on each of 3 of 4 channel splits, ...`."""
+    if layer.merge == "select":
+        count = len(layer.paths)
+        reads = f"each on 1/{count} of the channels" if layer.split else "each on all channels"
+        conv = layer.paths[0].layers[0]
+        return (
+            f"a selective kernel ({count} {_kernel_words(conv)}s dilated 1 to {count} times,"
+            f" {reads}, summed by attention weights)"
+        )
     count = len(layer.paths) - 1
     inner = [x for x in layer.paths[0].layers if isinstance(x, ConvLayer)]
     what = " then ".join(_kernel_words(x) for x in inner) or "nothing"

@@ -47,6 +47,7 @@ from resdsl.ir import (
     Stage,
     StageSpec,
     Stem,
+    make_divisible,
 )
 from resdsl.ir.naming import NAMINGS
 
@@ -394,12 +395,6 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         norm_stats=norm_stats + shortcut_stats + post_stats,
         macs=macs + shortcut_macs + post_macs,
     )
-
-
-def make_divisible(value: float, divisor: int) -> int:
-    """`value` rounded to the nearest multiple of `divisor`, at least `divisor` (timm's
-    make_divisible with round_limit 0, which squeeze-excitation uses)."""
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
 
 
 def eca_kernel(channels: int, gamma: float, beta: float) -> int:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
-from resdsl.elaboration.elaborate import eca_kernel, make_divisible
+from resdsl.elaboration.elaborate import eca_kernel
 from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
+from resdsl.ir import make_divisible
 from resdsl.tooling.formatter import format_text
 
 # --------------------------------------------------------------------------- inference

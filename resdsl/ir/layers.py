@@ -480,17 +480,57 @@ def _path_window(layers) -> tuple[int, int] | None:
     return (reach, stride) if slides else None
 
 
+def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:
+    """`value` rounded to the nearest multiple of `divisor`, at least `divisor`, and one multiple
+    more where that falls below `round_limit` times `value`: timm's rounding of attention widths
+    (squeeze-excitation's with round limit 0, the selective kernel's with 0.9). The generated
+    code's `make_divisible` is this function."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * value else rounded
+
+
+class SelectAttention(Node):
+    """How a "select" merge weighs its paths (Li et al., 2019; timm's SelectiveKernelAttn): the
+    paths' outputs summed, the channels' means, `reduce` (a 1x1 convolution without bias) and
+    its norm (the network's kind; none for `norm none`), a ReLU, `select` (a 1x1 convolution to
+    one weight per path and channel, path-major), a softmax across the paths. `ratio`,
+    `divisor` and `round_limit` say how the reduced width was computed from the channels
+    (timm's `make_divisible`; None: a fixed width)."""
+
+    reduce: ConvLayer
+    norm: tuple[NormLayer, ...] = ()
+    select: ConvLayer
+    ratio: float | None = None
+    divisor: int = 8
+    round_limit: float = 0.0
+
+    def layers(self) -> tuple[Layer, ...]:
+        return (self.reduce, *self.norm, self.select)
+
+    def cost(self) -> Cost:
+        """On the channels' means: one pixel."""
+        convs = (self.reduce.conv, self.select.conv)
+        norms = [x.cost(Shape(channels=x.channels, height=1, width=1)) for x in self.norm]
+        return Cost(
+            macs=sum(c.in_channels * c.out_channels for c in convs),
+            params=sum(c.params for c in convs) + sum(x.params for x in norms),
+            norm_stats=sum(x.norm_stats for x in norms),
+        )
+
+
 class BranchLayer(Layer):
     """Paths in parallel, merged: a composite layer. With `split`, path k reads the k-th of
-    equal slices of the input's channels, in order (Res2Net's scales); otherwise every path
-    reads the whole input. `merge` says how their outputs join: "concat" along the channels.
-    (SKNet's sum and ResNeSt's attention-weighted selection are the merges to come.)"""
+    equal slices of the input's channels, in order (Res2Net's scales, SKNet's split input);
+    otherwise every path reads the whole input. `merge` says how their outputs join:
+    "concat" along the channels, or "select": summed, each path's channels weighted by the
+    `attention` computed from that sum (SKNet's selective kernel)."""
 
     op: Literal["branches"] = "branches"
     channels: int  # the input's
     split: bool
     paths: tuple[BranchPath, ...]
-    merge: Literal["concat"] = "concat"
+    merge: Literal["concat", "select"] = "concat"
+    attention: SelectAttention | None = None  # a "select" merge's
     width: Width = "wide"
 
     def inputs(self, shape: Shape) -> Shape:
@@ -511,10 +551,12 @@ class BranchLayer(Layer):
 
     def out_shape(self, shape: Shape) -> Shape:
         shapes = self.path_shapes(shape)
+        if self.merge != "concat":  # the paths' outputs, summed
+            return shapes[0]
         return shapes[0].model_copy(update={"channels": sum(s.channels for s in shapes)})
 
     def cost(self, shape: Shape) -> Cost:
-        costs = []
+        costs = [self.attention.cost()] if self.attention is not None else []
         for path in self.paths:
             current = self.inputs(shape)
             for layer in path.layers:
@@ -531,16 +573,19 @@ class BranchLayer(Layer):
         return max(w[0] for w in windows), windows[0][1]
 
     def parts(self) -> tuple[Layer, ...]:
-        return tuple(layer for path in self.paths for layer in path.layers)
+        attention = self.attention.layers() if self.attention is not None else ()
+        return (*(layer for path in self.paths for layer in path.layers), *attention)
 
     def weighted(self) -> tuple[Layer, ...]:
         """The paths' layers with weights in PyTorch's registration order: grouped by the
         attribute that holds them (`convs.0`, `convs.1`, ..., then `bns.0`, ...: Res2Net's
         ModuleLists; `paths.0.conv`, `paths.0.bn`, `paths.1.conv`: a list of paths), each
-        group in the order its first member appears."""
+        group in the order its first member appears; then the attention's."""
         inner = [x for path in self.paths for layer in path.layers for x in layer.weighted()]
         heads = list(dict.fromkeys(x.torch.partition(".")[0] for x in inner))
-        return tuple(sorted(inner, key=lambda x: heads.index(x.torch.partition(".")[0])))
+        ordered = sorted(inner, key=lambda x: heads.index(x.torch.partition(".")[0]))
+        attention = self.attention.layers() if self.attention is not None else ()
+        return (*ordered, *attention)
 
     def words(self, activation: str = "relu") -> str:
         steps = []
@@ -548,7 +593,10 @@ class BranchLayer(Layer):
             text = ", ".join(x.words(activation) for x in path.layers) or "pass"
             steps.append(("+previous: " if path.adds_previous else "") + text)
         how = "split" if self.split else "copied"
-        return f"{len(self.paths)} paths ({how}) -> {self.merge}: " + " | ".join(steps)
+        merge = self.merge
+        if self.attention is not None:
+            merge += f" by attention {self.attention.reduce.conv.out_channels}"
+        return f"{len(self.paths)} paths ({how}) -> {merge}: " + " | ".join(steps)
 
 
 AnyLayer = Annotated[

@@ -6,9 +6,9 @@ stem and head, the block for a block's layers) and its Keras layer name (inside 
 part after the block's prefix). Elaboration names every layer from the spec's scheme (the
 `naming` setting), once; weight porting, both importers and the Keras backend read those names
 or the same table. Templates take `{n}` (a block's convolution, from 1), `{m}` (n - 1), `{i}`
-(a position in a PyTorch Sequential), `{part}` (a Keras name's last word: conv, bn, pool, ...),
-`{act}` (the activation's module name in PyTorch, its function's name in Keras), and for the
-block prefix `{stage}`, `{index}` (from 0) and `{number}` (from 1).
+(a position in a PyTorch Sequential or list), `{k}` (i + 1), `{part}` (a Keras name's last
+word: conv, bn, pool, ...), `{act}` (the activation's module name in PyTorch, its function's
+name in Keras), and for the block prefix `{stage}`, `{index}` (from 0) and `{number}` (from 1).
 """
 
 from __future__ import annotations
@@ -68,6 +68,20 @@ RESNET = Naming(
         "block.scale_act": ("{act}", "2_{n}_{act}"),
         "block.scale_add": ("", "2_{n}_add"),
         "block.scale_pool": ("pool", "2_pool"),
+        # SKNet's blocks (timm's SelectiveKernelBasic and SelectiveKernelBottleneck): each
+        # convolution with its norm and activation, one module (timm's ConvNormAct: `conv1.conv`,
+        # `conv1.bn`); the selective kernel in place of convolution n, `conv{n}`: path i's
+        # (from 0; `{k}` = i + 1 in Keras) `paths.{i}` and the attention `attn`
+        "block.unit_conv": ("conv{n}.conv", "{n}_conv"),
+        "block.unit_norm": ("conv{n}.bn", "{n}_bn"),
+        "block.unit_act": ("conv{n}.act", "{n}_{act}"),
+        "block.selective": ("conv{n}", "{n}_select"),
+        "block.selective_conv": ("conv{n}.paths.{i}.conv", "{n}_{k}_conv"),
+        "block.selective_norm": ("conv{n}.paths.{i}.bn", "{n}_{k}_bn"),
+        "block.selective_act": ("conv{n}.paths.{i}.act", "{n}_{k}_{act}"),
+        "block.selective_reduce": ("conv{n}.attn.fc_reduce", "{n}_attn_reduce"),
+        "block.selective_attn_norm": ("conv{n}.attn.bn", "{n}_attn_bn"),
+        "block.selective_select": ("conv{n}.attn.fc_select", "{n}_attn_select"),
         "block.add": ("", "add"),
         "block.preact_add": ("", "out"),
         "block.out_act": ("{act}", "out"),

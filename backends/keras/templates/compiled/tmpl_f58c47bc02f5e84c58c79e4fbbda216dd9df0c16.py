@@ -8,7 +8,7 @@ def root(context, missing=missing):
     cond_expr_undefined = Undefined
     if 0: yield None
     pass
-    yield 'def make_divisible(value, divisor):\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n\n\n'
+    yield 'def make_divisible(value, divisor, round_limit=0.0):\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n\n\n'
 
 blocks = {}
 debug_info = ''

@@ -29,8 +29,11 @@ def root(context, missing=missing):
     l_0_pad_channels = resolve('pad_channels')
     l_0_blur_pool = resolve('blur_pool')
     l_0_make_divisible = resolve('make_divisible')
+    l_0_round_limit = resolve('round_limit')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
+    l_0_conv_norm_act = resolve('conv_norm_act')
+    l_0_selective_kernel = resolve('selective_kernel')
     l_0_from_input = resolve('from_input')
     l_0_plugin_helpers = resolve('plugin_helpers')
     l_0_block_classes = resolve('block_classes')
@@ -138,7 +141,13 @@ def root(context, missing=missing):
         finally: gen.close()
     if (undefined(name='make_divisible') if l_0_make_divisible is missing else l_0_make_divisible):
         pass
-        yield '\n\ndef make_divisible(value: float, divisor: int) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n'
+        yield '\n\n'
+        if (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
+            pass
+            yield 'def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
+        else:
+            pass
+            yield 'def make_divisible(value: float, divisor: int) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n'
     if (undefined(name='squeeze_excite') if l_0_squeeze_excite is missing else l_0_squeeze_excite):
         pass
         yield '\n\n'
@@ -152,6 +161,24 @@ def root(context, missing=missing):
         pass
         yield '\n\n'
         template = environment.get_template('eca.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='conv_norm_act') if l_0_conv_norm_act is missing else l_0_conv_norm_act):
+        pass
+        yield '\n\n'
+        template = environment.get_template('conv_norm_act.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel):
+        pass
+        yield '\n\n'
+        template = environment.get_template('selective_kernel.py.j2', 'module.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -304,4 +331,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=61&3=63&5=65&6=67&7=75&8=77&9=79&17=82&22=86&27=90&28=93&29=95&30=97&31=100&32=102&34=104&35=107&36=109&40=112&43=115&47=118&50=121&52=127&68=130&71=133&73=139&81=142&84=145&86=151&89=154&91=160&99=163&102=167&104=170&107=174&109=176&112=180&114=182&125=186&126=189&128=192&129=195&131=198&134=201&136=204&141=207&146=213&147=216&149=218&150=221&155=225&156=227&158=231&160=233&161=236&163=239&164=242&166=245&167=248&172=252&174=254&185=260&186=263&190=265&198=269&199=272&205=276&206=279&209=283&210=286&217=290&218=293&223=297&224=301'
+debug_info = '1=64&3=66&5=68&6=70&7=78&8=80&9=82&17=85&22=89&27=93&28=96&29=98&30=100&31=103&32=105&34=107&35=110&36=112&40=115&43=118&47=121&50=124&52=130&68=133&71=136&73=142&76=145&90=151&93=154&95=160&98=163&100=169&103=172&105=178&108=181&110=187&118=190&121=194&123=197&126=201&128=203&131=207&133=209&144=213&145=216&147=219&148=222&150=225&153=228&155=231&160=234&165=240&166=243&168=245&169=248&174=252&175=254&177=258&179=260&180=263&182=266&183=269&185=272&186=275&191=279&193=281&204=287&205=290&209=292&217=296&218=299&224=303&225=306&228=310&229=313&236=317&237=320&242=324&243=328'
