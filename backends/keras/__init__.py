@@ -129,6 +129,17 @@ class AttentionHelper(NamedTuple):
     init: str = ""
 
 
+class SelectiveHelper(NamedTuple):
+    """`selective_kernel`: the paths' activation, whether they and the attention have norms,
+    and how its convolutions ask `conv` for a bias (the paths' the network's, the attention's
+    none)."""
+
+    activation: str
+    norm: bool
+    bias: str = ""
+    attn_bias: str = ""
+
+
 class DropPath(NamedTuple):
     rate: str
     blocks: int
@@ -149,7 +160,9 @@ class Module(NamedTuple):
     norm: NormHelper | None
     squeeze_excite: AttentionHelper | None
     make_divisible: bool
+    round_limit: bool  # `make_divisible` takes one (the selective kernel's)
     eca: AttentionHelper | None
+    selective_kernel: SelectiveHelper | None
     channel_pad: bool
     minus_inf_padding: bool
     blur_pool: bool
@@ -283,6 +296,17 @@ def _module(network: Network) -> Module:
         if ctx.kaiming:
             init = 'keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")'
         eca = AttentionHelper(init=init)
+    selective_kernel = None
+    if "selective_kernel" in ctx.uses:
+        mixed = len(ctx.bias) > 1
+        if mixed:
+            ctx.uses.add("conv.bias")
+        selective_kernel = SelectiveHelper(
+            activation=conventions.activation,
+            norm="norm" in ctx.uses,
+            bias=f", bias={'selective_kernel.bias' in ctx.uses}" if mixed else "",
+            attn_bias=", bias=False" if mixed else "",
+        )
     drop_path = None
     if drop:
         formula = "DROP_PATH_RATE * index / (TOTAL_BLOCKS - 1)"
@@ -304,7 +328,9 @@ def _module(network: Network) -> Module:
         norm=norm,
         squeeze_excite=squeeze_excite,
         make_divisible="make_divisible" in ctx.uses,
+        round_limit="make_divisible.round_limit" in ctx.uses,
         eca=eca,
+        selective_kernel=selective_kernel,
         channel_pad="ChannelPad" in ctx.uses,
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,
         blur_pool="BlurPool2D" in ctx.uses,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from resdsl.codegen.arguments import Paths
+from resdsl.codegen.arguments import Paths, selective_fields, selective_problems
 from resdsl.codegen.layout import INDENT
 from resdsl.ir import BranchLayer
 
@@ -52,8 +52,52 @@ def loop_name(template: str) -> str:
     return f'f"{{name}}_{escaped}"'
 
 
-def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Context) -> Statements:
+def selective(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> Apply:
+    """A selective kernel (a composite layer that merges by "select"): a call of the module's
+    `selective_kernel`, which names its layers after the layer's prefix (`2` of `2_select`):
+    `2_1_conv`, `2_1_bn`, `2_attn_reduce`, ..."""
+    problems = selective_problems(layer)
+    if problems:
+        raise PlanError(problems[0])
+    prefix = layer.keras.removesuffix("_select")
+    expected = []
+    for k, path in enumerate(layer.paths, start=1):
+        parts = {"conv": "conv", "norm": "bn", "act": ctx.activation}
+        expected += [f"{prefix}_{k}_{parts[x.op]}" for x in path.layers]
+    attention = layer.attention
+    expected += [f"{prefix}_attn_reduce", *(f"{prefix}_attn_bn" for _ in attention.norm)]
+    expected.append(f"{prefix}_attn_select")
+    found = [x.keras for path in layer.paths for x in path.layers]
+    found += [x.keras for x in attention.layers()]
+    if not layer.keras.endswith("_select") or found != expected:
+        raise PlanError(f"a selective kernel (`{layer.keras}`) named otherwise than its helper")
+    if attention.norm:
+        ctx.uses.add("norm")
+    if layer.paths[0].layers[0].conv.bias:
+        ctx.uses.add("selective_kernel.bias")
+    values = selective_fields(layer)
+    args = [scope.value(f, key, values[key]) for key in ("out_channels", "attn_channels")]
+    if args[1].startswith("make_divisible("):
+        ctx.uses.add("make_divisible")
+        if attention.round_limit:
+            ctx.uses.add("make_divisible.round_limit")
+    for key, default in (("stride", "1"), ("dilation", "1"), ("groups", "1"), ("paths", "2")):
+        value = scope.value(f, key, values[key])
+        if value != default:
+            args.append(f"{key}={value}")
+    if not layer.split:
+        args.append("split=False")
+    args.append(f"name={scope.name(prefix)}")
+    # The helper's convolutions stride, dilate (and, strided, subsample) and group.
+    ctx.uses |= {"ops", "selective_kernel", "conv.stride", "conv.dilation", "conv.groups"}
+    ctx.uses.add("conv.subsample")
+    return Apply("selective_kernel", tuple(args), helper=True)
+
+
+def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Context):
     """A composite layer's statements in a block function."""
+    if layer.merge == "select":
+        return selective(layer, fields, scope, ctx)
     paths = fields["paths"] if fields is not None else None
     if not isinstance(paths, Paths) or scope.names is None:
         raise PlanError("a composite layer outside a block")

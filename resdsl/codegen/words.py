@@ -158,7 +158,8 @@ def _paths_words(layer: BranchLayer, cls: BlockClass) -> str:
         reads = f"each on 1/{count} of the channels" if layer.split else "each on all channels"
         conv = layer.paths[0].layers[0]
         return (
-            f"a selective kernel ({count} {_kernel_words(conv)}s dilated 1 to {count} times,"
+            f"a selective kernel ({count} paths of {_kernel_words(conv)}, dilated 1 to {count}"
+            " times,"
             f" {reads}, summed by attention weights)"
         )
     count = len(layer.paths) - 1

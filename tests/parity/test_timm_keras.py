@@ -87,9 +87,11 @@ REPRESENTATIVE = [
     "senet_small",
     "dilated_small",
     "res2next50",  # Res2Net's split paths (a composite layer), grouped, cascading
+    "skresnet18",  # selective kernels: split paths merged by attention
+    "skresnext50_32x4d",  # selective kernels on the whole input, grouped
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`.
-TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50"]
+TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50", "skresnet18"]
 PRUNED = (
     "timm builds its pruned networks with a different width for every layer, read from a "
     "file of its own; no spec describes them"
@@ -97,7 +99,11 @@ PRUNED = (
 
 
 # timm's modules and the folder of their specs.
-FAMILIES = {"resnet": TIMM_SPECS, "res2net": ROOT / "specs" / "res2net"}
+FAMILIES = {
+    "resnet": TIMM_SPECS,
+    "res2net": ROOT / "specs" / "res2net",
+    "sknet": ROOT / "specs" / "sknet",
+}
 
 
 def registry() -> list[str]:

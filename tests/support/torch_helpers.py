@@ -55,6 +55,14 @@ def randomise_norms(model) -> None:
                 module.running_var.uniform_(0.5, 1.5)
 
 
+def _last_norm(block):
+    for name in ("bn3", "bn2", "conv3", "conv2"):
+        module = getattr(block, name, None)
+        if module is not None:
+            return getattr(module, "bn", module)
+    raise AttributeError(f"{type(block).__name__} has no last norm")
+
+
 def trained_norms(model, size: tuple[int, int]) -> None:
     """Norms away from their identity defaults, as after training: random scales and shifts
     (timm starts each branch's last norm at zero; here its scale is small, as trained
@@ -73,12 +81,8 @@ def trained_norms(model, size: tuple[int, int]) -> None:
         if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm))
     ]
     # Each residual branch's last norm (timm's `zero_init_last` blocks: bn3, or bn2 in basic
-    # blocks) keeps a small scale, as trained networks' do.
-    last = {
-        id(getattr(block, "bn3", None) or block.bn2)
-        for block in model.modules()
-        if hasattr(block, "zero_init_last")
-    }
+    # blocks; SKNet's conv3.bn or conv2.bn) keeps a small scale, as trained networks' do.
+    last = {id(_last_norm(block)) for block in model.modules() if hasattr(block, "zero_init_last")}
     with torch.no_grad():
         for norm in norms:
             n = norm.weight.shape[0]

@@ -21,6 +21,7 @@ def root(context, missing=missing):
     l_0_make_divisible = resolve('make_divisible')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
+    l_0_selective_kernel = resolve('selective_kernel')
     l_0_channel_pad = resolve('channel_pad')
     l_0_minus_inf_padding = resolve('minus_inf_padding')
     l_0_blur_pool = resolve('blur_pool')
@@ -112,6 +113,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel):
+        pass
+        template = environment.get_template('selective_kernel.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='channel_pad') if l_0_channel_pad is missing else l_0_channel_pad):
         pass
         template = environment.get_template('channel_pad.py.j2', 'model.py.j2')
@@ -178,4 +187,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=32&3=34&5=38&9=40&14=42&19=46&21=48&22=50&23=52&24=55&25=57&26=60&28=65&31=69&32=72&33=74&37=77&38=83&39=85&41=91&42=93&44=99&45=101&47=107&48=109&50=115&51=117&53=123&54=125&56=131&57=133&59=139&60=141&62=147&63=149&65=155&66=158&70=162&71=165&72=167&73=169&74=172&76=175'
+debug_info = '1=33&3=35&5=39&9=41&14=43&19=47&21=49&22=51&23=53&24=56&25=58&26=61&28=66&31=70&32=73&33=75&37=78&38=84&39=86&41=92&42=94&44=100&45=102&47=108&48=110&50=116&51=118&53=124&54=126&56=132&57=134&59=140&60=142&62=148&63=150&65=156&66=158&68=164&69=167&73=171&74=174&75=176&76=178&77=181&79=184'

@@ -7,8 +7,15 @@ def root(context, missing=missing):
     concat = environment.concat
     cond_expr_undefined = Undefined
     if 0: yield None
+    l_0_round_limit = resolve('round_limit')
     pass
-    yield 'def make_divisible(value, divisor, round_limit=0.0):\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n\n\n'
+    if (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
+        pass
+        yield 'def make_divisible(value, divisor, round_limit=0.0):\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
+    else:
+        pass
+        yield 'def make_divisible(value, divisor):\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n'
+    yield '\n\n'
 
 blocks = {}
-debug_info = ''
+debug_info = '1=12'
