@@ -128,7 +128,11 @@ def reference() -> str:
 # The spec library of timm's ResNet registry, in the repository (not in the wheel).
 TIMM_SPECS = "specs/timm"
 # The families of timm's other modules, each a folder of specs with a table of its own.
-FAMILY_SPECS = {"coverage": TIMM_SPECS, "res2net coverage": "specs/res2net"}
+FAMILY_SPECS = {
+    "coverage": TIMM_SPECS,
+    "res2net coverage": "specs/res2net",
+    "sknet coverage": "specs/sknet",
+}
 
 
 def _features(network) -> tuple[str, list[str]]:
@@ -162,6 +166,13 @@ def _features(network) -> tuple[str, list[str]]:
         needs.append(f"group norm ({network.conventions.norm_groups} groups)")
     scales = sorted({s.option("scale") for s in specs if s.name == "res2net"})
     needs += [f"`res2net(scale: {scale})`" for scale in scales]
+    selective = [s for s in specs if s.name.startswith("sk_")]
+    for kind in sorted({s.name for s in selective}):
+        split = {s.option("split") for s in selective if s.name == kind}
+        attention = {(s.option("reduction"), s.option("divisor")) for s in selective}
+        words = ", ".join(f"1/{r:g} in multiples of {d}" for r, d in sorted(attention))
+        reads = "split" if split == {True} else "whole input" if split == {False} else "mixed"
+        needs.append(f"`{kind}` ({reads}, attention {words})")
     grouped = max(s.groups for s in specs) > 1
     wide = max(s.width_factor for s in specs) > 1
     reduced = max(s.reduce_first for s in specs) > 1
@@ -179,6 +190,8 @@ def _features(network) -> tuple[str, list[str]]:
     ]
     if scales:
         family = "Res2NeXt" if grouped else "Res2Net"
+    elif selective:
+        family = "SK-ResNeXt" if grouped else "SK-ResNet"
     elif conv_pool:
         family = "ResNet-RS"
     elif reduced:

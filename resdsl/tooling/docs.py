@@ -101,7 +101,8 @@ MEANINGS = {
     "`reduce_first` and anti-aliasing do not apply. Remove them, or choose a kind that takes "
     "them (`bottleneck`).",
     "E403": "A grouped convolution splits its channels into `groups` equal parts, so the groups "
-    "must divide the width.",
+    "must divide the width; so must the paths of a composite layer that splits its input "
+    "(a selective kernel's `paths` with `split: on`, each reading an equal share).",
     "E404": "`expansion` multiplies a block's width into its output width; below 1 the block "
     "would narrow what it expands.",
     "E405": "`stride_on` says which of a bottleneck's convolutions strides (`1x1` or `3x3`); a "
@@ -221,6 +222,7 @@ SECTIONS = {
     ("language.md", "reference"): "reference",
     ("family.md", "coverage"): "coverage",
     ("family.md", "res2net coverage"): "res2net coverage",
+    ("family.md", "sknet coverage"): "sknet coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

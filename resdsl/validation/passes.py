@@ -17,6 +17,7 @@ from resdsl.diagnostics.core import Diagnostics, Label
 from resdsl.elaboration.elaborate import inner_width, out_width, walk
 from resdsl.ir import (
     BlurPoolLayer,
+    BranchLayer,
     EcaLayer,
     Network,
     NormLayer,
@@ -65,7 +66,8 @@ def _setting_span(stage: Stage, network: Network, key: str) -> Span:
 def check_blocks(network: Network, diags: Diagnostics) -> None:
     """Each block kind's own checks (its recipe's, :mod:`resdsl.blocks`): for the residual
     blocks, groups divide the inner width, the expansion is at least 1, basic blocks take
-    neither groups nor a stride placement."""
+    neither groups nor a stride placement. And for every kind, a composite layer's paths
+    divide the channels they split."""
     reported: set[tuple[int, str]] = set()
     for stage in network.stages:
         block = stage.block
@@ -80,6 +82,19 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 diags.add(code, *args, span=where, **kwargs)
 
         recipe.check(stage, block, inner_width(block, stage.width), report)
+        # A composite layer's paths each read an equal share of the channels they split.
+        for run in stage.runs:
+            for layer in run.block.branch:
+                if isinstance(layer, BranchLayer) and layer.split:
+                    count = len(layer.paths)
+                    if layer.channels % count:
+                        report(
+                            dx.E_GROUPS_DIVIDE,
+                            f"{count} paths do not divide the {layer.channels} channels they"
+                            f" split in stage `{stage.name}`",
+                            label=f"{layer.channels} channels in stage `{stage.name}`",
+                            help="choose paths that divide the width, or do not split the input",
+                        )
 
 
 # --------------------------------------------------------------------------- design rule

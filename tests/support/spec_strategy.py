@@ -17,8 +17,11 @@ import resdsl
 @st.composite
 def spec_texts(draw) -> str:
     kinds = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "res2net"]
+    kinds += ["sk_basic", "sk_bottleneck"]
     kind = draw(st.sampled_from(kinds))
     res2net = kind == "res2net"  # a bottleneck whose 3x3 is a composite layer
+    selective = kind.startswith("sk_")  # a 3x3 as a selective kernel (a composite layer)
+    composite = res2net or selective  # strides inside the composite: no stride_on, no anti-alias
     bottleneck = kind.endswith("bottleneck") or res2net
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
@@ -37,6 +40,12 @@ def spec_texts(draw) -> str:
     groups = 1
     if res2net:
         block_args.append(f"scale: {draw(st.sampled_from([2, 3, 4]))}")
+    if selective:
+        split = draw(st.booleans())
+        # Three paths split only widths they divide: the drawn widths are powers of two.
+        paths = draw(st.sampled_from([2, 3] if not split else [2]))
+        block_args += [f"paths: {paths}", f"split: {'on' if split else 'off'}"]
+        block_args.append(f"reduction: {draw(st.sampled_from([2, 4, 16]))}")
     if bottleneck:
         expansion = draw(st.sampled_from([1, 2, 4]))
         if expansion != 4:
@@ -47,7 +56,7 @@ def spec_texts(draw) -> str:
             block_args.append(f"group_width: {draw(st.sampled_from([16, 32]))}")
         elif draw(st.booleans()):
             block_args.append("width_factor: 2")
-        if not res2net:  # every split's 3x3 strides (E402)
+        if not composite:  # every path's 3x3 strides (E402)
             block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
     else:
         expansion = 1
@@ -89,7 +98,7 @@ def spec_texts(draw) -> str:
     anti_alias = draw(
         st.sampled_from(["none", "none", "avg", "blur", "blur(size: 2)", "blur(size: 4)"])
     )
-    if anti_alias != "none" and not res2net:  # Res2Net does not anti-alias (E402)
+    if anti_alias != "none" and not composite:  # composites do not anti-alias (E402)
         lines.append(f"  anti_alias {anti_alias}")
     zero = draw(st.sampled_from(["on", "off"]))
     lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")
