@@ -17,9 +17,9 @@ every attribute is a layer's `torch` name from the IR, every value a layer's or 
   (`dilation` the stage's, `first_dilation` the block's own) and anti-aliases where
   `stride != 1 or first_dilation != dilation`; elsewhere torchvision's, one `dilation` that
   make_stage replaces.
-* Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention` (timm's attribute names,
-  so timm's state dicts load) and `make_divisible` are written only into modules that use
-  them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
+* Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention`, `ConvNormAct` and
+  `SelectiveKernel` (timm's attribute names, so timm's state dicts load; `selective`) and
+  `make_divisible` are written only into modules that use them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
   biased convolutions) is checked against the IR too (`emitters.implied`), and so is the
   network's norm, which the module's `norm` helper builds (batch or group norm).
 * Shortcuts: pre-activation blocks' shortcuts read the pre-activated input or (shortcut
@@ -41,7 +41,6 @@ from pathlib import Path
 from resdsl import __version__
 from resdsl.codegen.arguments import (
     OPTION_DEFAULTS,
-    OPTIONS,
     Divisible,
     Sym,
     layer_fields,
@@ -51,12 +50,13 @@ from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
-from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction, StageCall
+from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction
 from resdsl.codegen.words import block_doc
 from resdsl.ir import Network, PadChannelsLayer, flatten
 
 from . import composites, selective
 from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
+from .stages import make_stage, stage_line, stage_loop
 
 COMPOSITES = frozenset({"branches"})  # layer types written by `composites`, not by an emitter
 
@@ -490,83 +490,6 @@ def _render_function(plan: TorchPlan, function: ShortcutFunction) -> str:
     )
 
 
-def _stage_line(plan: TorchPlan, call: StageCall) -> list[str]:
-    args = [call.block.name, f"blocks={call.blocks}"]
-    args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
-    if call.stride != 1:
-        args.append(f"stride={call.stride}")
-    if call.stride_last:
-        args.append("stride_last=True")
-    args += [
-        f"{name}={value}" for name, value in call.options.items() if value != OPTION_DEFAULTS[name]
-    ]
-    if call.first_dilation is not None:
-        args.append(f"first_dilation={call.first_dilation}")
-    if len(plan.functions) > 1:
-        args.append(f"shortcut={call.function.name}")
-    if plan.drop_path:
-        args.append(f"first_index={call.first_index}")
-    return layout(f"self.{call.attr} = ", Call("make_stage", tuple(args)), 2)
-
-
-def _make_stage(plan: TorchPlan) -> dict:
-    """make_stage's signature, docstring and the lines of its loop that vary."""
-    several = len(plan.functions) > 1
-    params = ["block: type[nn.Module]", "blocks: int"]
-    params += ["in_channels: int", "mid_channels: int", "out_channels: int"]
-    if several:
-        params.append("shortcut: Callable[[int, int, int], nn.Module | None]")
-    if plan.drop_path:
-        params.append("first_index: int")
-    params.append("stride: int = 1")
-    if plan.stride_last:
-        params.append("stride_last: bool = False")
-    if plan.first_dilation:
-        params.append("first_dilation: int | None = None")
-    if plan.options:
-        params.append("**options: int")
-    doc = "A stage, as torchvision's `_make_layer`: its first block takes `in_channels` and "
-    doc += "`stride` (its last, with `stride_last`)." if plan.stride_last else "`stride`."
-    if several:
-        doc += " `shortcut` makes each block's downsample."
-    if plan.options:
-        names = ["groups", "dilation"]
-        names += [
-            n
-            for n in OPTIONS
-            if n not in (*names, "first_dilation") and any(n in c.takes for c in plan.classes)
-        ]
-        doc += f" `options` ({', '.join(names)}) go to every block"
-        if not plan.first_dilation:
-            doc += "."
-        elif plan.two_dilations:
-            doc += "; the first also takes `first_dilation`, the stage before's."
-        else:
-            doc += "; `first_dilation` replaces the first one's."
-    block_args = ["channels", "mid_channels", "out_channels", "block_stride"]
-    downsample = None
-    if plan.downsample:
-        function = "shortcut" if several else plan.functions[0].name
-        downsample = f"downsample = {function}(channels, out_channels, block_stride)"
-        block_args.append("downsample")
-    if plan.drop_path:
-        block_args.append("drop_path=drop_path_rate(first_index + index)")
-    if plan.first_dilation:
-        block_args.append("**(first_options if index == 0 else options)")
-    elif plan.options:
-        block_args.append("**options")
-    return {
-        "make_stage": layout("def make_stage", Call("", tuple(params)), 0, " -> nn.Sequential:"),
-        "make_stage_doc": docstring(doc, 1),
-        "downsample": downsample,
-        "add_block": layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
-        "callable": several,
-        "first_dilation": plan.first_dilation,
-        # timm's convention passes it on, torchvision's replaces the first block's dilation
-        "first_key": "first_dilation" if plan.two_dilations else "dilation",
-    }
-
-
 def _title(network: str, source: str) -> str:
     """The docstring's first line, which a long name breaks before `from`."""
     line = f'"""{network}: a residual network generated by resdsl {__version__} from `{source}`.'
@@ -577,15 +500,6 @@ def _spec_line(source: str, sha256: str) -> str:
     """The docstring's line naming the spec and its hash, which a long name moves below."""
     line = f"Spec: {source} (sha256 {sha256})"
     return line if len(line) <= LINE else f"Spec: {source}\n(sha256 {sha256})"
-
-
-def _stage_loop(plan: TorchPlan) -> list[str]:
-    """`for stage in (self.layer1, ...):`, laid out as ruff format would (a one-stage tuple keeps
-    its comma)."""
-    attrs = tuple(f"self.{call.attr}" for call in plan.stages)
-    if len(attrs) == 1:
-        return [f"{INDENT * 2}for stage in ({attrs[0]},):"]
-    return layout("for stage in ", Call("", attrs), 2, ":")
 
 
 def _render_module(plan: TorchPlan) -> str:
@@ -656,15 +570,15 @@ def _render_module(plan: TorchPlan) -> str:
         block_classes=[_render_class(plan, c) for c in plan.classes],
         functions=[_render_function(plan, f) for f in plan.functions],
         stride_last=plan.stride_last,
-        **_make_stage(plan),
+        **make_stage(plan),
         model=plan.model,
         stem_init=stem_init,
-        stage_init=[line for call in plan.stages for line in _stage_line(plan, call)],
+        stage_init=[line for call in plan.stages for line in stage_line(plan, call)],
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],
         forward_features=[f"{INDENT * 2}{line}" for line in features],
         stem_forward=[f"{INDENT * 2}{line}" for line in stem],
-        stage_loop=_stage_loop(plan),
+        stage_loop=stage_loop(plan),
         glorot=conventions.init == "glorot",
         init_doc=_INIT_DOC[conventions.init],
         zero_last=any(c.zero for c in plan.classes),

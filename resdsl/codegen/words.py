@@ -140,6 +140,9 @@ def block_doc(cls: BlockClass) -> str:
             f"{plain}."
         )
     normed = ", a norm after each" if any(isinstance(x, NormLayer) for x in sequence) else ""
+    if any(getattr(x, "merge", None) == "select" for x in sequence):
+        kernels = f"in order: {kernels};"  # a selective kernel's words hold commas
+        normed = " a norm after each" if normed else ""
     if not cls.adds:
         tail += ", the activation last" if cls.part(2) else ""
         return f"Convolutions {kernels}{normed}{tail}; no shortcut (a plain network)."

@@ -18,6 +18,7 @@ from resdsl.elaboration.elaborate import inner_width, out_width, walk
 from resdsl.ir import (
     BlurPoolLayer,
     BranchLayer,
+    ConvLayer,
     EcaLayer,
     Network,
     NormLayer,
@@ -25,6 +26,7 @@ from resdsl.ir import (
     Span,
     SqueezeExciteLayer,
     Stage,
+    flatten,
 )
 from resdsl.language.schema import MAX_KERNEL
 
@@ -82,19 +84,35 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 diags.add(code, *args, span=where, **kwargs)
 
         recipe.check(stage, block, inner_width(block, stage.width), report)
-        # A composite layer's paths each read an equal share of the channels they split.
         for run in stage.runs:
-            for layer in run.block.branch:
-                if isinstance(layer, BranchLayer) and layer.split:
-                    count = len(layer.paths)
-                    if layer.channels % count:
-                        report(
-                            dx.E_GROUPS_DIVIDE,
-                            f"{count} paths do not divide the {layer.channels} channels they"
-                            f" split in stage `{stage.name}`",
-                            label=f"{layer.channels} channels in stage `{stage.name}`",
-                            help="choose paths that divide the width, or do not split the input",
-                        )
+            for layer in flatten(run.block.branch):
+                _check_divides(layer, stage, report)
+
+
+def _check_divides(layer, stage: Stage, report) -> None:
+    """A composite layer's paths each read an equal share of the channels they split, and each
+    convolution's groups divide its channels (inside a composite too, where a split path reads
+    fewer channels than the block's width)."""
+    if isinstance(layer, BranchLayer) and layer.split and layer.channels % len(layer.paths):
+        count = len(layer.paths)
+        report(
+            dx.E_GROUPS_DIVIDE,
+            f"{count} paths do not divide the {layer.channels} channels they split in stage"
+            f" `{stage.name}`",
+            label=f"{layer.channels} channels in stage `{stage.name}`",
+            help="choose paths that divide the width, or do not split the input",
+        )
+    conv = getattr(layer, "conv", None)
+    if isinstance(layer, ConvLayer) and (
+        conv.in_channels % conv.groups or conv.out_channels % conv.groups
+    ):
+        report(
+            dx.E_GROUPS_DIVIDE,
+            f"{conv.groups} groups do not divide the {conv.in_channels} channels a convolution"
+            f" of stage `{stage.name}` reads (`{layer.torch}`)",
+            label=f"in stage `{stage.name}`",
+            help="choose groups that divide the width, or a wider stage",
+        )
 
 
 # --------------------------------------------------------------------------- design rule

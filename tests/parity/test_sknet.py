@@ -128,6 +128,8 @@ def test_a_stage_shares_one_block_class_and_the_helpers_say_what_they_compute():
         ("block sk_bottleneck(reduction: 4, divisor: 16, paths: 4)", None),
         ("block sk_bottleneck(groups: 4, group_width: 8)", None),
         ("block sk_bottleneck(groups: 3, group_width: 4)", "E403"),  # 3 channels in 2 splits
+        # 4 channels in 2 splits of 2, each grouped by 4: found by drawing specs
+        ("block sk_bottleneck(groups: 4, group_width: 4)", "E403"),
     ],
 )
 def test_bad_arguments_are_located_diagnostics(text, code):

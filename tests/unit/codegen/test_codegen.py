@@ -57,7 +57,8 @@ GOLDEN_SPECS = {
             "keras/resnet50.res",
             "keras/resnet50v2.res",
         )
-    ],
+    ]
+    + [path for path in FEATURE_SPECS if path.stem == "sknet_small"],
 }
 
 # What generated code may import: the backend's framework and a few standard modules.

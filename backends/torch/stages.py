@@ -1,0 +1,95 @@
+"""The stages of a generated PyTorch module: each stage's `make_stage` call in the model's
+`__init__`, `make_stage` itself (torchvision's `_make_layer`: one call per stage with the real
+block count) and the loop over the stages in `forward_features`."""
+
+from __future__ import annotations
+
+from resdsl.codegen.arguments import OPTION_DEFAULTS, OPTIONS
+from resdsl.codegen.layout import INDENT, Call, docstring, layout
+from resdsl.codegen.plan import StageCall
+
+
+def stage_line(plan, call: StageCall) -> list[str]:
+    args = [call.block.name, f"blocks={call.blocks}"]
+    args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
+    if call.stride != 1:
+        args.append(f"stride={call.stride}")
+    if call.stride_last:
+        args.append("stride_last=True")
+    args += [
+        f"{name}={value}" for name, value in call.options.items() if value != OPTION_DEFAULTS[name]
+    ]
+    if call.first_dilation is not None:
+        args.append(f"first_dilation={call.first_dilation}")
+    if len(plan.functions) > 1:
+        args.append(f"shortcut={call.function.name}")
+    if plan.drop_path:
+        args.append(f"first_index={call.first_index}")
+    return layout(f"self.{call.attr} = ", Call("make_stage", tuple(args)), 2)
+
+
+def make_stage(plan) -> dict:
+    """make_stage's signature, docstring and the lines of its loop that vary."""
+    several = len(plan.functions) > 1
+    params = ["block: type[nn.Module]", "blocks: int"]
+    params += ["in_channels: int", "mid_channels: int", "out_channels: int"]
+    if several:
+        params.append("shortcut: Callable[[int, int, int], nn.Module | None]")
+    if plan.drop_path:
+        params.append("first_index: int")
+    params.append("stride: int = 1")
+    if plan.stride_last:
+        params.append("stride_last: bool = False")
+    if plan.first_dilation:
+        params.append("first_dilation: int | None = None")
+    if plan.options:
+        params.append("**options: int")
+    doc = "A stage, as torchvision's `_make_layer`: its first block takes `in_channels` and "
+    doc += "`stride` (its last, with `stride_last`)." if plan.stride_last else "`stride`."
+    if several:
+        doc += " `shortcut` makes each block's downsample."
+    if plan.options:
+        names = ["groups", "dilation"]
+        names += [
+            n
+            for n in OPTIONS
+            if n not in (*names, "first_dilation") and any(n in c.takes for c in plan.classes)
+        ]
+        doc += f" `options` ({', '.join(names)}) go to every block"
+        if not plan.first_dilation:
+            doc += "."
+        elif plan.two_dilations:
+            doc += "; the first also takes `first_dilation`, the stage before's."
+        else:
+            doc += "; `first_dilation` replaces the first one's."
+    block_args = ["channels", "mid_channels", "out_channels", "block_stride"]
+    downsample = None
+    if plan.downsample:
+        function = "shortcut" if several else plan.functions[0].name
+        downsample = f"downsample = {function}(channels, out_channels, block_stride)"
+        block_args.append("downsample")
+    if plan.drop_path:
+        block_args.append("drop_path=drop_path_rate(first_index + index)")
+    if plan.first_dilation:
+        block_args.append("**(first_options if index == 0 else options)")
+    elif plan.options:
+        block_args.append("**options")
+    return {
+        "make_stage": layout("def make_stage", Call("", tuple(params)), 0, " -> nn.Sequential:"),
+        "make_stage_doc": docstring(doc, 1),
+        "downsample": downsample,
+        "add_block": layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
+        "callable": several,
+        "first_dilation": plan.first_dilation,
+        # timm's convention passes it on, torchvision's replaces the first block's dilation
+        "first_key": "first_dilation" if plan.two_dilations else "dilation",
+    }
+
+
+def stage_loop(plan) -> list[str]:
+    """`for stage in (self.layer1, ...):`, laid out as ruff format would (a one-stage tuple keeps
+    its comma)."""
+    attrs = tuple(f"self.{call.attr}" for call in plan.stages)
+    if len(attrs) == 1:
+        return [f"{INDENT * 2}for stage in ({attrs[0]},):"]
+    return layout("for stage in ", Call("", attrs), 2, ":")
