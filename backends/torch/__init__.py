@@ -17,11 +17,12 @@ every attribute is a layer's `torch` name from the IR, every value a layer's or 
   (`dilation` the stage's, `first_dilation` the block's own) and anti-aliases where
   `stride != 1 or first_dilation != dilation`; elsewhere torchvision's, one `dilation` that
   make_stage replaces.
-* Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention`, `ConvNormAct` and
-  `SelectiveKernel` (timm's attribute names, so timm's state dicts load; `selective`) and
-  `make_divisible` are written only into modules that use them; what they compute rather than take (a blur pool's padding, squeeze-excitation's 1x1
-  biased convolutions) is checked against the IR too (`emitters.implied`), and so is the
-  network's norm, which the module's `norm` helper builds (batch or group norm).
+* Helpers: `BlurPool2d`, `SqueezeExcite`, `EfficientChannelAttention`, `ConvNormAct`,
+  `SelectiveKernel` and `SplitAttn` (timm's attribute names, so timm's state dicts load;
+  `selective`) and `make_divisible` are written only into modules that use them; what they
+  compute rather than take (a blur pool's padding, squeeze-excitation's 1x1 biased
+  convolutions) is checked against the IR too (`emitters.implied`), and so is the network's
+  norm, which the module's `norm` helper builds (batch or group norm).
 * Shortcuts: pre-activation blocks' shortcuts read the pre-activated input or (shortcut
   `source` "input") the block's input; a class meeting both tells them apart by the type of
   the module, `FromInput` for the latter.
@@ -79,6 +80,7 @@ _SPELLINGS = (
     ("ecaresnext", "ECAResNeXt"),
     ("ecaresnet", "ECAResNet"),
     ("resnext", "ResNeXt"),
+    ("resnest", "ResNeSt"),
     ("resnetblur", "ResNetBlur"),
     ("resnetaa", "ResNetAA"),
     ("resnetrs", "ResNetRS"),
@@ -94,7 +96,8 @@ _MODULE_NAMES = frozenset(
         "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
         "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
-        "SqueezeExcite", "EfficientChannelAttention",
+        "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
+        "SelectiveKernelAttn", "SplitAttn",
     }
 )  # fmt: skip
 
@@ -199,13 +202,23 @@ class TorchPlan(Plan):
         while self.model in taken:
             self.model += "Net"
 
+    def _helpers(self, split: bool) -> bool:
+        return any(
+            unit.ops == ["branches"]
+            and selective.is_selective(unit.fields[0])
+            and selective.is_split(unit.fields[0]) == split
+            for unit in self.all_units()
+        )
+
     @property
     def selective_kernel(self) -> bool:
         """Whether a block has a selective kernel (the module writes `SelectiveKernel`)."""
-        return any(
-            unit.ops == ["branches"] and selective.is_selective(unit.fields[0])
-            for unit in self.all_units()
-        )
+        return self._helpers(split=False)
+
+    @property
+    def split_attention(self) -> bool:
+        """Whether a block has split attention (the module writes `SplitAttn`)."""
+        return self._helpers(split=True)
 
     @property
     def conv_norm_act(self) -> bool:
@@ -224,7 +237,9 @@ class TorchPlan(Plan):
             if unit.named:
                 found.add(unit.fields[0]["bias"])
         for layer in flatten(self.layers()):
-            if getattr(layer, "merge", None) == "select":
+            if getattr(layer, "merge", None) == "select" and layer.shared:
+                found.add(layer.shared[0].conv.bias)
+            elif getattr(layer, "merge", None) == "select":
                 found |= {path.layers[0].conv.bias for path in layer.paths}
         return found
 
@@ -237,6 +252,16 @@ class TorchPlan(Plan):
         """Whether a width is computed by `make_divisible` (squeeze-excitation's)."""
         return any(
             isinstance(value, Divisible)
+            for unit in self.all_units()
+            for fields in unit.fields
+            for value in fields.values()
+        )
+
+    @property
+    def minimum(self) -> bool:
+        """Whether a width is rounded to at least a minimum (split attention's)."""
+        return any(
+            isinstance(value, Divisible) and value.minimum
             for unit in self.all_units()
             for fields in unit.fields
             for value in fields.values()
@@ -559,6 +584,8 @@ def _render_module(plan: TorchPlan) -> str:
         eca=plan.uses("eca"),
         conv_norm_act=plan.conv_norm_act,
         selective_kernel=plan.selective_kernel,
+        split_attention=plan.split_attention,
+        minimum=plan.minimum,
         activation=plan.activation,
         bias=plan.helper_bias,
         drop_path=plan.drop_path,

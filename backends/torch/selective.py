@@ -1,7 +1,8 @@
-"""SKNet's modules in a PyTorch block class: a convolution with its norm and activation as one
-module (the generated `ConvNormAct`, timm's names `conv`, `bn`), and the selective kernel, a
-composite layer that merges by "select" (the generated `SelectiveKernel` and its
-`SelectiveKernelAttn`, timm's `paths.{i}` and `attn`), so that timm's state dicts load.
+"""The modules of SKNet and ResNeSt in a PyTorch block class: a convolution with its norm and
+activation as one module (the generated `ConvNormAct`, timm's names `conv`, `bn`), and the
+composite layers that merge by "select": the selective kernel (the generated `SelectiveKernel`
+and its `SelectiveKernelAttn`, timm's `paths.{i}` and `attn`) and split attention (the generated
+`SplitAttn`, timm's `conv`, `bn0`, `fc1`, `bn1`, `fc2`), so that timm's state dicts load.
 
 Each helper computes some of what the IR states (a path's dilation, a convolution's padding, the
 attention's 1x1s): what it would compute otherwise is a problem of the plan, never code that
@@ -10,7 +11,7 @@ computes something else.
 
 from __future__ import annotations
 
-from resdsl.codegen.arguments import selective_problems
+from resdsl.codegen.arguments import selective_problems, split_problems
 from resdsl.codegen.layout import Call
 from resdsl.ir import BranchLayer
 
@@ -18,16 +19,25 @@ PARTS = {"conv": "conv", "norm": "bn", "act": "act"}  # op -> ConvNormAct's attr
 
 
 def is_selective(fields: dict) -> bool:
-    """Whether a composite layer's fields are a selective kernel's."""
+    """Whether a composite layer's fields are a helper's: a selective kernel's or split
+    attention's (which merge by "select")."""
     return "attn_channels" in fields
 
 
+def is_split(fields: dict) -> bool:
+    """Whether a composite layer's fields are split attention's."""
+    return "radix" in fields
+
+
 def selective_call(f: dict) -> Call:
-    """`SelectiveKernel(...)` for a selective kernel's fields (Syms or values)."""
+    """`SelectiveKernel(...)` or `SplitAttn(...)` for their fields (Syms or values)."""
     args = [str(f["in_channels"]), str(f["out_channels"]), str(f["attn_channels"])]
-    for name, default in (("stride", 1), ("dilation", 1), ("groups", 1), ("paths", 2)):
+    count = ("radix", 2) if is_split(f) else ("paths", 2)
+    for name, default in (("stride", 1), ("dilation", 1), ("groups", 1), count):
         if f[name] != default:
             args.append(f"{name}={f[name]}")
+    if is_split(f):
+        return Call("SplitAttn", tuple(args))
     if not f["split"]:
         args.append("split=False")
     return Call("SelectiveKernel", tuple(args))
@@ -61,8 +71,27 @@ def unit_problems(attr: str, layers: list) -> list[str]:
     return []
 
 
+def split_names(layer: BranchLayer) -> list[str]:
+    """What `SplitAttn` would build otherwise than `layer`, its PyTorch names included."""
+    found = split_problems(layer)
+    if found:
+        return found
+    prefix = layer.torch
+    parts = {"conv": "conv", "norm": "bn0", "act": "act0"}
+    names = [x.torch for x in layer.shared] + [x.torch for x in layer.attention.layers()]
+    expected = [f"{prefix}.{parts[x.op]}" for x in layer.shared]
+    expected += [f"{prefix}.fc1", *(f"{prefix}.bn1" for _ in layer.attention.norm)]
+    expected.append(f"{prefix}.fc2")
+    if names != expected:
+        found.append("split attention named otherwise than SplitAttn names it")
+    return found
+
+
 def kernel_problems(layer: BranchLayer) -> list[str]:
-    """What `SelectiveKernel` would build otherwise than `layer`, its PyTorch names included."""
+    """What `SelectiveKernel` (or, with shared layers, `SplitAttn`) would build otherwise than
+    `layer`, its PyTorch names included."""
+    if layer.shared:
+        return split_names(layer)
     found = selective_problems(layer)
     if found:
         return found

@@ -17,7 +17,12 @@ from resdsl.blocks.recipe import BlockRecipe
 
 ENTRY_POINT_GROUP = "resdsl.blocks"
 # The modules of the built-in kinds, each with its `RECIPES`, imported on first use.
-BUILT_IN_MODULES = ("resdsl.blocks.residual", "resdsl.blocks.res2net", "resdsl.blocks.sknet")
+BUILT_IN_MODULES = (
+    "resdsl.blocks.residual",
+    "resdsl.blocks.res2net",
+    "resdsl.blocks.sknet",
+    "resdsl.blocks.resnest",
+)
 
 
 def _built_in_recipes() -> list[BlockRecipe]:

@@ -59,6 +59,7 @@ class Divisible(NamedTuple):
     ratio: float
     divisor: int
     round_limit: float = 0.0
+    minimum: int | None = None
 
     @property
     def reduction(self) -> int | float:
@@ -72,15 +73,17 @@ class Divisible(NamedTuple):
 
     def evaluate(self, env: dict) -> int:
         value = self.channels.evaluate(env) / self.reduction
-        return make_divisible(value, self.divisor, self.round_limit)
+        return make_divisible(value, self.divisor, self.round_limit, self.minimum)
 
     def __str__(self) -> str:
         return self.render({name: name for name in self.names})
 
     def render(self, names: dict[str, str]) -> str:
         channels = self.channels.render(names)
-        limit = f", {self.round_limit!r}" if self.round_limit else ""
-        return f"make_divisible({channels} / {self.reduction!r}, {self.divisor}{limit})"
+        limit = f", {self.round_limit!r}" if self.round_limit or self.minimum else ""
+        limit += f", {self.minimum}" if self.minimum else ""
+        value = channels if self.reduction == 1 else f"{channels} / {self.reduction!r}"
+        return f"make_divisible({value}, {self.divisor}{limit})"
 
 
 def first_of_stage(env: dict) -> bool:
@@ -222,6 +225,8 @@ def layer_fields(layer) -> dict:
         return {"channels": conv.in_channels, "reduced": conv.out_channels}
     if isinstance(layer, EcaLayer):
         return {"kernel": layer.conv.kernel}
+    if isinstance(layer, BranchLayer) and layer.shared:
+        return split_fields(layer)
     if isinstance(layer, BranchLayer) and layer.merge == "select":
         return selective_fields(layer)
     if isinstance(layer, BranchLayer):
@@ -287,6 +292,60 @@ def selective_problems(layer: BranchLayer) -> list[str]:
     select = Conv(in_channels=reduced, out_channels=out * count, kernel=1)
     if (attention.reduce.conv, attention.select.conv) != (reduce, select):
         found.append("a selective kernel's attention other than two 1x1s without biases")
+    return found
+
+
+def split_fields(layer: BranchLayer) -> dict:
+    """Split attention's values (a "select" composite whose paths one shared convolution makes),
+    as its helper (the generated `SplitAttn`) takes them: the paths' width, the attention's, the
+    convolution's stride and dilation, the groups and the paths (`radix`). The backends check
+    the rest (:func:`split_problems`)."""
+    conv = layer.shared[0].conv
+    return {
+        "in_channels": layer.channels,
+        "out_channels": conv.out_channels // len(layer.paths),
+        "attn_channels": layer.attention.reduce.conv.out_channels,
+        "stride": conv.stride,
+        "dilation": conv.dilation,
+        "groups": layer.attention.groups,
+        "radix": len(layer.paths),
+    }
+
+
+def split_problems(layer: BranchLayer) -> list[str]:
+    """What split attention's helper would build otherwise than `layer` says, its names aside:
+    one 3x3 in `groups * radix` groups padded by its dilation, its norm and a ReLU; paths that
+    are its output's slices; grouped 1x1s with biases; a softmax across the paths (a sigmoid for
+    one) over weights ordered by group."""
+    attention, count = layer.attention, len(layer.paths)
+    if attention is None or layer.merge != "select" or not layer.split:
+        return ["split attention without a selection"]
+    f = split_fields(layer)
+    first, *rest = layer.shared
+    out, groups = f["out_channels"], f["groups"]
+    expected = Conv(
+        in_channels=layer.channels,
+        out_channels=out * count,
+        kernel=3,
+        stride=f["stride"],
+        padding=f["dilation"],
+        dilation=f["dilation"],
+        groups=groups * count,
+        bias=first.conv.bias if isinstance(first, ConvLayer) else False,
+    )
+    found = []
+    if not isinstance(first, ConvLayer) or first.conv != expected:
+        found.append("split attention whose convolution is not a 3x3 in groups times paths groups")
+    if [x.op for x in rest] not in (["norm", "act"], ["act"]) or rest[-1].kind != "relu":
+        found.append("split attention whose convolution is not followed by its norm and a ReLU")
+    if any(path.layers for path in layer.paths):
+        found.append("split attention whose paths hold layers of their own")
+    reduced = f["attn_channels"]
+    reduce = Conv(in_channels=out, out_channels=reduced, kernel=1, groups=groups, bias=True)
+    select = Conv(in_channels=reduced, out_channels=out * count, kernel=1, groups=groups, bias=True)
+    gate = "softmax" if count > 1 else "sigmoid"
+    if (attention.reduce.conv, attention.select.conv, attention.gate) != (reduce, select, gate):
+        found.append("split attention whose attention is not grouped 1x1s with biases")
     return found
 
 
@@ -404,6 +463,24 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
         fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):
         fields = {"before": Sym("pad_before"), "after": Sym("pad_after")}
+    elif isinstance(first, BranchLayer) and first.shared:
+        # The helper's arguments: the widths, the convolution's stride and dilation, the
+        # attention's groups (the convolution's are those times the paths).
+        conv = first.shared[0]
+        inner = abstract([m.shared[0] for m in layers], symbols, widths)
+        groups = abstract([m.attention.reduce for m in layers], symbols, widths)["groups"]
+        fields["in_channels"] = widths.get(conv.source, fields["in_channels"])
+        fields["out_channels"] = widths.get(first.width, fields["out_channels"])
+        fields.update(stride=inner["stride"], dilation=inner["dilation"], groups=groups)
+        attention = first.attention
+        if attention.ratio is not None and first.width in widths:
+            fields["attn_channels"] = Divisible(
+                widths[first.width],
+                attention.ratio,
+                attention.divisor,
+                attention.round_limit,
+                attention.minimum,
+            )
     elif isinstance(first, BranchLayer) and first.merge == "select":
         # The helper's arguments: its widths, and the first path's stride, dilation and groups.
         conv = first.paths[0].layers[0]
@@ -433,9 +510,10 @@ def structure(layer) -> tuple:
         if attention is None:
             return kept
         # A selective kernel's attention width: its rule, or a fixed width.
-        rule = (attention.ratio, attention.divisor, attention.round_limit)
+        rule = (attention.ratio, attention.divisor, attention.round_limit, attention.minimum)
         fixed = attention.reduce.conv.out_channels if attention.ratio is None else None
-        return (*kept, rule, fixed, tuple(x.op for x in attention.norm))
+        shared = tuple(structure(x) for x in layer.shared)
+        return (*kept, rule, fixed, tuple(x.op for x in attention.norm), attention.gate, shared)
     meta = field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
     fields = layer_fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}

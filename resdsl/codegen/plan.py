@@ -545,18 +545,37 @@ def _key(block: Block) -> tuple:
     strides, as it is in the blocks of the stage that stride by 1 and lack the layer."""
     key = []
     for part in _parts(block):
-        kept = []
+        kept: list = []
+        pending = False  # a layer that applies the stride of the convolution after it
         for layer in part:
             if not optional(layer):
+                if pending and _convolves(layer):
+                    layer, pending = _strided(layer), False
                 kept.append(layer)
                 continue
-            convs = [i for i, x in enumerate(kept) if isinstance(x, ConvLayer)]
+            if getattr(layer, "before", False):
+                pending = True
+                continue
+            convs = [i for i, x in enumerate(kept) if _convolves(x)]
             if convs:
-                kept[convs[-1]] = kept[convs[-1]].model_copy(update={"strided": True})
+                kept[convs[-1]] = _strided(kept[convs[-1]])
         key.append(tuple(structure(x) for x in kept))
     # A plain block (`shortcut none`) adds nothing: a class of its own.
     key.append(block.shortcut.kind == "none")
     return tuple(key)
+
+
+def _convolves(layer) -> bool:
+    """A convolution, or a composite layer whose shared convolution makes its paths."""
+    return isinstance(layer, ConvLayer) or bool(getattr(layer, "shared", ()))
+
+
+def _strided(layer):
+    """`layer` (see `_convolves`) as the one that takes the block's stride."""
+    if isinstance(layer, ConvLayer):
+        return layer.model_copy(update={"strided": True})
+    conv, *rest = layer.shared
+    return layer.model_copy(update={"shared": (_strided(conv), *rest)})
 
 
 def _variant(block: Block) -> tuple:

@@ -156,6 +156,13 @@ def _kernel_words(conv: ConvLayer) -> str:
 
 def _paths_words(layer: BranchLayer, cls: BlockClass) -> str:
     """A composite layer in words: `3x3 (strided) on each of 3 of 4 channel splits, ...`."""
+    if layer.shared:
+        count, conv = len(layer.paths), layer.shared[0]
+        gate = "a softmax across them" if count > 1 else "a sigmoid"
+        return (
+            f"split attention ({count} paths of one {_kernel_words(conv)} in groups, weighted by"
+            f" {gate})"
+        )
     if layer.merge == "select":
         count = len(layer.paths)
         reads = f"each on 1/{count} of the channels" if layer.split else "each on all channels"

@@ -258,19 +258,24 @@ class NormLayer(Layer):
 
 
 class ActLayer(Layer):
-    """The network's activation. In PyTorch one module serves a whole block (or the model), so
-    every activation of an owner has the same `torch` name; Keras names each use."""
+    """The network's activation, or ReLU where the reference fixes it whatever the network's
+    (`kind`: timm's split attention). In PyTorch one module serves a whole block (or the
+    model), so every activation of an owner has the same `torch` name; Keras names each use."""
 
     op: Literal["act"] = "act"
+    kind: Literal["network", "relu"] = "network"
 
     def words(self, activation: str = "relu") -> str:
-        return activation
+        return activation if self.kind == "network" else self.kind
 
 
 class PoolLayer(Layer):
     op: Literal["pool"] = "pool"
     pool: Pool
     strided: bool = False  # window and stride are the block's stride (a shortcut's pool)
+    # In a block, it applies the stride of the convolution after it (ResNeSt's `avd_first`),
+    # not of the one before it (anti-aliasing, `avd_last`).
+    before: bool = False
 
     def out_shape(self, shape: Shape) -> Shape:
         return _sized(shape, self.pool.out_size)
@@ -480,29 +485,41 @@ def _path_window(layers) -> tuple[int, int] | None:
     return (reach, stride) if slides else None
 
 
-def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:
-    """`value` rounded to the nearest multiple of `divisor`, at least `divisor`, and one multiple
-    more where that falls below `round_limit` times `value`: timm's rounding of attention widths
-    (squeeze-excitation's with round limit 0, the selective kernel's with 0.9). The generated
-    code's `make_divisible` is this function."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+def make_divisible(
+    value: float, divisor: int, round_limit: float = 0.0, minimum: int | None = None
+) -> int:
+    """`value` rounded to the nearest multiple of `divisor`, at least `minimum` (by default
+    `divisor`), and one multiple more where that falls below `round_limit` times `value`: timm's
+    rounding of attention widths (squeeze-excitation's with round limit 0, the selective
+    kernel's with 0.9, split attention's at least 32). The generated code's `make_divisible` is
+    this function."""
+    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < round_limit * value else rounded
 
 
 class SelectAttention(Node):
-    """How a "select" merge weighs its paths (Li et al., 2019; timm's SelectiveKernelAttn): the
-    paths' outputs summed, the channels' means, `reduce` (a 1x1 convolution without bias) and
-    its norm (the network's kind; none for `norm none`), a ReLU, `select` (a 1x1 convolution to
-    one weight per path and channel, path-major), a softmax across the paths. `ratio`,
-    `divisor` and `round_limit` say how the reduced width was computed from the channels
-    (timm's `make_divisible`; None: a fixed width)."""
+    """How a "select" merge weighs its paths (Li et al., 2019, timm's SelectiveKernelAttn; Zhang
+    et al., 2020, timm's SplitAttn): the paths' outputs summed, the channels' means, `reduce` (a
+    1x1 convolution) and its norm (the network's kind; none for `norm none`), the activation
+    (`act`: ReLU, or the network's), `select` (a 1x1 convolution to one weight per path and
+    channel), then across the paths a softmax (or, for one path, a sigmoid: `gate`).
+
+    The weights are ordered by `groups` (ResNeSt's cardinality), then path, then channel within
+    the group: weight (g, p, c) of group width G is `select`'s output g * paths * G + p * G + c
+    (with one group, path-major). `ratio`, `divisor`, `round_limit` and `minimum` say how the
+    reduced width was computed from the channels (timm's `make_divisible`; None: a fixed
+    width)."""
 
     reduce: ConvLayer
     norm: tuple[NormLayer, ...] = ()
     select: ConvLayer
+    act: Literal["relu", "network"] = "relu"
+    gate: Literal["softmax", "sigmoid"] = "softmax"
+    groups: int = 1
     ratio: float | None = None
     divisor: int = 8
     round_limit: float = 0.0
+    minimum: int | None = None
 
     def layers(self) -> tuple[Layer, ...]:
         return (self.reduce, *self.norm, self.select)
@@ -512,7 +529,7 @@ class SelectAttention(Node):
         convs = (self.reduce.conv, self.select.conv)
         norms = [x.cost(Shape(channels=x.channels, height=1, width=1)) for x in self.norm]
         return Cost(
-            macs=sum(c.in_channels * c.out_channels for c in convs),
+            macs=sum(c.in_channels // c.groups * c.out_channels for c in convs),
             params=sum(c.params for c in convs) + sum(x.params for x in norms),
             norm_stats=sum(x.norm_stats for x in norms),
         )
@@ -529,12 +546,17 @@ class BranchLayer(Layer):
     channels: int  # the input's
     split: bool
     paths: tuple[BranchPath, ...]
+    # Layers before the split that make every path's input at once (ResNeSt's one grouped
+    # convolution for all its paths, its norm and activation), named inside the composite.
+    shared: tuple[AnyLayer, ...] = ()
     merge: Literal["concat", "select"] = "concat"
     attention: SelectAttention | None = None  # a "select" merge's
     width: Width = "wide"
 
     def inputs(self, shape: Shape) -> Shape:
         """The shape each path reads."""
+        for layer in self.shared:
+            shape = layer.out_shape(shape)
         if not self.split:
             return shape
         return shape.model_copy(update={"channels": shape.channels // len(self.paths)})
@@ -557,6 +579,10 @@ class BranchLayer(Layer):
 
     def cost(self, shape: Shape) -> Cost:
         costs = [self.attention.cost()] if self.attention is not None else []
+        current = shape
+        for layer in self.shared:
+            costs.append(layer.cost(current))
+            current = layer.out_shape(current)
         for path in self.paths:
             current = self.inputs(shape)
             for layer in path.layers:
@@ -567,14 +593,19 @@ class BranchLayer(Layer):
     def window(self) -> tuple[int, int] | None:
         """The widest path's reach, and the paths' stride (the paths agree on it: their outputs
         are joined pixel by pixel)."""
-        windows = [w for w in (_path_window(p.layers) for p in self.paths) if w is not None]
+        windows = [
+            w
+            for w in (_path_window((*self.shared, *p.layers)) for p in self.paths)
+            if w is not None
+        ]
         if not windows:
             return None
         return max(w[0] for w in windows), windows[0][1]
 
     def parts(self) -> tuple[Layer, ...]:
         attention = self.attention.layers() if self.attention is not None else ()
-        return (*(layer for path in self.paths for layer in path.layers), *attention)
+        inner = (layer for path in self.paths for layer in path.layers)
+        return (*self.shared, *inner, *attention)
 
     def weighted(self) -> tuple[Layer, ...]:
         """The paths' layers with weights in PyTorch's registration order: grouped by the
@@ -585,7 +616,7 @@ class BranchLayer(Layer):
         heads = list(dict.fromkeys(x.torch.partition(".")[0] for x in inner))
         ordered = sorted(inner, key=lambda x: heads.index(x.torch.partition(".")[0]))
         attention = self.attention.layers() if self.attention is not None else ()
-        return (*ordered, *attention)
+        return (*(x for layer in self.shared for x in layer.weighted()), *ordered, *attention)
 
     def words(self, activation: str = "relu") -> str:
         steps = []

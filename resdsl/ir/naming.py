@@ -82,6 +82,19 @@ RESNET = Naming(
         "block.selective_reduce": ("conv{n}.attn.fc_reduce", "{n}_attn_reduce"),
         "block.selective_attn_norm": ("conv{n}.attn.bn", "{n}_attn_bn"),
         "block.selective_select": ("conv{n}.attn.fc_select", "{n}_attn_select"),
+        # ResNeSt's bottleneck (timm's ResNestBottleneck): split attention in place of
+        # convolution n, `conv{n}` (timm's SplitAttn: one grouped convolution for all `radix`
+        # paths, `bn0`, then the attention's `fc1`, `bn1`, `fc2`), and the average pool that
+        # strides before it (`avd_first`) or after it (`avd_last`)
+        "block.split_attention": ("conv{n}", "{n}_splat"),
+        "block.split_conv": ("conv{n}.conv", "{n}_conv"),
+        "block.split_norm": ("conv{n}.bn0", "{n}_bn"),
+        "block.split_act": ("conv{n}.act0", "{n}_relu"),
+        "block.split_reduce": ("conv{n}.fc1", "{n}_attn_reduce"),
+        "block.split_attn_norm": ("conv{n}.bn1", "{n}_attn_bn"),
+        "block.split_select": ("conv{n}.fc2", "{n}_attn_select"),
+        "block.avd_first": ("avd_first", "avd_pool"),
+        "block.avd_last": ("avd_last", "avd_pool"),
         "block.add": ("", "add"),
         "block.preact_add": ("", "out"),
         "block.out_act": ("{act}", "out"),

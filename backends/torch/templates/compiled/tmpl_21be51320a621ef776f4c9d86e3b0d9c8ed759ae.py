@@ -29,11 +29,13 @@ def root(context, missing=missing):
     l_0_pad_channels = resolve('pad_channels')
     l_0_blur_pool = resolve('blur_pool')
     l_0_make_divisible = resolve('make_divisible')
+    l_0_minimum = resolve('minimum')
     l_0_round_limit = resolve('round_limit')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_conv_norm_act = resolve('conv_norm_act')
     l_0_selective_kernel = resolve('selective_kernel')
+    l_0_split_attention = resolve('split_attention')
     l_0_from_input = resolve('from_input')
     l_0_plugin_helpers = resolve('plugin_helpers')
     l_0_block_classes = resolve('block_classes')
@@ -142,7 +144,10 @@ def root(context, missing=missing):
     if (undefined(name='make_divisible') if l_0_make_divisible is missing else l_0_make_divisible):
         pass
         yield '\n\n'
-        if (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
+        if (undefined(name='minimum') if l_0_minimum is missing else l_0_minimum):
+            pass
+            yield 'def make_divisible(\n    value: float, divisor: int, round_limit: float = 0.0, minimum: int | None = None\n) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `minimum` (or `divisor`), and one\n    more multiple where that falls below `round_limit` times `value` (timm\'s rounding of\n    attention widths).\n    """\n    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
+        elif (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
             pass
             yield 'def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
         else:
@@ -179,6 +184,15 @@ def root(context, missing=missing):
         pass
         yield '\n\n'
         template = environment.get_template('selective_kernel.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='split_attention') if l_0_split_attention is missing else l_0_split_attention):
+        pass
+        yield '\n\n'
+        template = environment.get_template('split_attention.py.j2', 'module.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -331,4 +345,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=64&3=66&5=68&6=70&7=78&8=80&9=82&17=85&22=89&27=93&28=96&29=98&30=100&31=103&32=105&34=107&35=110&36=112&40=115&43=118&47=121&50=124&52=130&68=133&71=136&73=142&76=145&90=151&93=154&95=160&98=163&100=169&103=172&105=178&108=181&110=187&118=190&121=194&123=197&126=201&128=203&131=207&133=209&144=213&145=216&147=219&148=222&150=225&153=228&155=231&160=234&165=240&166=243&168=245&169=248&174=252&175=254&177=258&179=260&180=263&182=266&183=269&185=272&186=275&191=279&193=281&204=287&205=290&209=292&217=296&218=299&224=303&225=306&228=310&229=313&236=317&237=320&242=324&243=328'
+debug_info = '1=66&3=68&5=70&6=72&7=80&8=82&9=84&17=87&22=91&27=95&28=98&29=100&30=102&31=105&32=107&34=109&35=112&36=114&40=117&43=120&47=123&50=126&52=132&68=135&71=138&73=144&76=147&86=150&100=156&103=159&105=165&108=168&110=174&113=177&115=183&118=186&120=192&123=195&125=201&133=204&136=208&138=211&141=215&143=217&146=221&148=223&159=227&160=230&162=233&163=236&165=239&168=242&170=245&175=248&180=254&181=257&183=259&184=262&189=266&190=268&192=272&194=274&195=277&197=280&198=283&200=286&201=289&206=293&208=295&219=301&220=304&224=306&232=310&233=313&239=317&240=320&243=324&244=327&251=331&252=334&257=338&258=342'
