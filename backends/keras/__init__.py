@@ -161,8 +161,10 @@ class Module(NamedTuple):
     squeeze_excite: AttentionHelper | None
     make_divisible: bool
     round_limit: bool  # `make_divisible` takes one (the selective kernel's)
+    minimum: bool  # `make_divisible` takes one (split attention's)
     eca: AttentionHelper | None
     selective_kernel: SelectiveHelper | None
+    split_attention: SelectiveHelper | None
     channel_pad: bool
     minus_inf_padding: bool
     blur_pool: bool
@@ -304,8 +306,19 @@ def _module(network: Network) -> Module:
         selective_kernel = SelectiveHelper(
             activation=conventions.activation,
             norm="norm" in ctx.uses,
-            bias=f", bias={'selective_kernel.bias' in ctx.uses}" if mixed else "",
+            bias=str("selective_kernel.bias" in ctx.uses) if mixed else "",
             attn_bias=", bias=False" if mixed else "",
+        )
+    split_attention = None
+    if "split_attention" in ctx.uses:
+        mixed = len(ctx.bias) > 1
+        if mixed:
+            ctx.uses.add("conv.bias")
+        split_attention = SelectiveHelper(
+            activation="relu",
+            norm="norm" in ctx.uses,
+            bias=str("split_attention.bias" in ctx.uses) if mixed else "",
+            attn_bias=", bias=True" if mixed else "",
         )
     drop_path = None
     if drop:
@@ -329,8 +342,10 @@ def _module(network: Network) -> Module:
         squeeze_excite=squeeze_excite,
         make_divisible="make_divisible" in ctx.uses,
         round_limit="make_divisible.round_limit" in ctx.uses,
+        minimum="make_divisible.minimum" in ctx.uses,
         eca=eca,
         selective_kernel=selective_kernel,
+        split_attention=split_attention,
         channel_pad="ChannelPad" in ctx.uses,
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,
         blur_pool="BlurPool2D" in ctx.uses,

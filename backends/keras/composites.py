@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from resdsl.codegen.arguments import Paths, selective_fields, selective_problems
+from resdsl.codegen.arguments import (
+    Paths,
+    selective_fields,
+    selective_problems,
+    split_fields,
+    split_problems,
+)
 from resdsl.codegen.layout import INDENT
 from resdsl.ir import BranchLayer
 
@@ -94,8 +100,48 @@ def selective(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) ->
     return Apply("selective_kernel", tuple(args), helper=True)
 
 
+def split(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> Apply:
+    """Split attention (a "select" composite whose paths one shared convolution makes): a call
+    of the module's `split_attention`, which names its layers after the layer's prefix (`2` of
+    `2_splat`): `2_conv`, `2_bn`, `2_attn_reduce`, ..."""
+    problems = split_problems(layer)
+    if problems:
+        raise PlanError(problems[0])
+    prefix = layer.keras.removesuffix("_splat")
+    parts = {"conv": "conv", "norm": "bn", "act": "relu"}
+    attention = layer.attention
+    expected = [f"{prefix}_{parts[x.op]}" for x in layer.shared]
+    expected += [f"{prefix}_attn_reduce", *(f"{prefix}_attn_bn" for _ in attention.norm)]
+    expected.append(f"{prefix}_attn_select")
+    found = [x.keras for x in (*layer.shared, *attention.layers())]
+    if not layer.keras.endswith("_splat") or found != expected:
+        raise PlanError(f"split attention (`{layer.keras}`) named otherwise than its helper")
+    if attention.norm:
+        ctx.uses.add("norm")
+    if layer.shared[0].conv.bias:
+        ctx.uses.add("split_attention.bias")
+    values = split_fields(layer)
+    args = [scope.value(f, key, values[key]) for key in ("out_channels", "attn_channels")]
+    if args[1].startswith("make_divisible("):
+        ctx.uses.add("make_divisible")
+        if attention.round_limit:
+            ctx.uses.add("make_divisible.round_limit")
+        if attention.minimum:
+            ctx.uses.add("make_divisible.minimum")
+    for key, default in (("stride", "1"), ("dilation", "1"), ("groups", "1"), ("radix", "2")):
+        value = scope.value(f, key, values[key])
+        if value != default:
+            args.append(f"{key}={value}")
+    args.append(f"name={scope.name(prefix)}")
+    ctx.uses |= {"ops", "split_attention", "conv.stride", "conv.dilation", "conv.groups"}
+    ctx.uses.add("conv.subsample")
+    return Apply("split_attention", tuple(args), helper=True)
+
+
 def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Context):
     """A composite layer's statements in a block function."""
+    if layer.shared:
+        return split(layer, fields, scope, ctx)
     if layer.merge == "select":
         return selective(layer, fields, scope, ctx)
     paths = fields["paths"] if fields is not None else None

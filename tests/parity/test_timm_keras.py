@@ -89,6 +89,8 @@ REPRESENTATIVE = [
     "res2next50",  # Res2Net's split paths (a composite layer), grouped, cascading
     "skresnet18",  # selective kernels: split paths merged by attention
     "skresnext50_32x4d",  # selective kernels on the whole input, grouped
+    "resnest14d",  # split attention: paths of one grouped 3x3, the stride by an average pool
+    "resnest50d_4s2x40d",  # four paths in two groups: the weights ordered by group
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`.
 TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50", "skresnet18"]
@@ -103,11 +105,13 @@ FAMILIES = {
     "resnet": TIMM_SPECS,
     "res2net": ROOT / "specs" / "res2net",
     "sknet": ROOT / "specs" / "sknet",
+    "resnest": ROOT / "specs" / "resnest",
 }
 
 
 def registry() -> list[str]:
-    """timm's ResNet family (its `resnet` module's and Res2Net's) as the installed timm
+    """timm's ResNet family (its `resnet` module's, Res2Net's, SKNet's and ResNeSt's) as the
+    installed timm
     registers it."""
     return [name for module in FAMILIES for name in timm.list_models(module=module)]
 

@@ -17,12 +17,13 @@ import resdsl
 @st.composite
 def spec_texts(draw) -> str:
     kinds = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "res2net"]
-    kinds += ["sk_basic", "sk_bottleneck"]
+    kinds += ["sk_basic", "sk_bottleneck", "resnest"]
     kind = draw(st.sampled_from(kinds))
     res2net = kind == "res2net"  # a bottleneck whose 3x3 is a composite layer
     selective = kind.startswith("sk_")  # a 3x3 as a selective kernel (a composite layer)
-    composite = res2net or selective  # strides inside the composite: no stride_on, no anti-alias
-    bottleneck = kind.endswith("bottleneck") or res2net
+    resnest = kind == "resnest"  # a 3x3 as split attention (a composite layer)
+    composite = res2net or selective or resnest  # no stride_on, no anti-aliasing (E402)
+    bottleneck = kind.endswith("bottleneck") or res2net or resnest
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
     stem_channels = draw(st.sampled_from([4, 8]))
@@ -46,6 +47,10 @@ def spec_texts(draw) -> str:
         paths = draw(st.sampled_from([2, 3] if not split else [2]))
         block_args += [f"paths: {paths}", f"split: {'on' if split else 'off'}"]
         block_args.append(f"reduction: {draw(st.sampled_from([2, 4, 16]))}")
+    if resnest:
+        block_args.append(f"radix: {draw(st.sampled_from([1, 2, 4]))}")
+        block_args.append(f"avd: {draw(st.sampled_from(['on', 'off']))}")
+        block_args.append(f"avd_first: {draw(st.sampled_from(['on', 'off']))}")
     if bottleneck:
         expansion = draw(st.sampled_from([1, 2, 4]))
         if expansion != 4:

@@ -13,9 +13,13 @@ def root(context, missing=missing):
     if environment.getattr((undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel), 'norm'):
         pass
         yield ', a norm'
-    yield ', ReLU, a 1x1 up) makes of them."""\n    parts = ops.split(x, paths, axis=-1) if split else [x] * paths\n    outs = []\n    for k, part in enumerate(parts):\n        y = conv(\n            part,\n            filters,\n            3,\n            f"{name}_{k + 1}_conv",\n            stride=stride,\n            dilation=dilation * (k + 1),\n            groups=groups'
-    yield str(environment.getattr((undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel), 'bias'))
-    yield ',\n        )\n'
+    yield ', ReLU, a 1x1 up) makes of them."""\n    parts = ops.split(x, paths, axis=-1) if split else [x] * paths\n    outs = []\n    for k, part in enumerate(parts):\n        y = conv(\n            part,\n            filters,\n            3,\n            f"{name}_{k + 1}_conv",\n            stride=stride,\n            dilation=dilation * (k + 1),\n            groups=groups,\n'
+    if environment.getattr((undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel), 'bias'):
+        pass
+        yield '            bias='
+        yield str(environment.getattr((undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel), 'bias'))
+        yield ',\n'
+    yield '        )\n'
     if environment.getattr((undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel), 'norm'):
         pass
         yield '        y = norm(y, f"{name}_{k + 1}_bn")\n'
@@ -34,4 +38,4 @@ def root(context, missing=missing):
     yield ')\n    # One weight per path and channel, path-major as PyTorch\'s view of (paths, channels).\n    s = layers.Reshape((1, 1, paths, filters), name=f"{name}_attn_weights")(s)\n    s = layers.Softmax(axis=-2, name=f"{name}_attn_softmax")(s)\n    return ops.sum(ops.stack(outs, axis=-2) * s, axis=-2)\n\n\n'
 
 blocks = {}
-debug_info = '8=13&19=17&21=19&24=23&28=27&29=29&33=33'
+debug_info = '8=13&20=17&21=20&24=23&27=27&31=31&32=33&36=37'

@@ -22,6 +22,7 @@ def root(context, missing=missing):
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_selective_kernel = resolve('selective_kernel')
+    l_0_split_attention = resolve('split_attention')
     l_0_channel_pad = resolve('channel_pad')
     l_0_minus_inf_padding = resolve('minus_inf_padding')
     l_0_blur_pool = resolve('blur_pool')
@@ -121,6 +122,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='split_attention') if l_0_split_attention is missing else l_0_split_attention):
+        pass
+        template = environment.get_template('split_attention.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='channel_pad') if l_0_channel_pad is missing else l_0_channel_pad):
         pass
         template = environment.get_template('channel_pad.py.j2', 'model.py.j2')
@@ -187,4 +196,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=33&3=35&5=39&9=41&14=43&19=47&21=49&22=51&23=53&24=56&25=58&26=61&28=66&31=70&32=73&33=75&37=78&38=84&39=86&41=92&42=94&44=100&45=102&47=108&48=110&50=116&51=118&53=124&54=126&56=132&57=134&59=140&60=142&62=148&63=150&65=156&66=158&68=164&69=167&73=171&74=174&75=176&76=178&77=181&79=184'
+debug_info = '1=34&3=36&5=40&9=42&14=44&19=48&21=50&22=52&23=54&24=57&25=59&26=62&28=67&31=71&32=74&33=76&37=79&38=85&39=87&41=93&42=95&44=101&45=103&47=109&48=111&50=117&51=119&53=125&54=127&56=133&57=135&59=141&60=143&62=149&63=151&65=157&66=159&68=165&69=167&71=173&72=176&76=180&77=183&78=185&79=187&80=190&82=193'
