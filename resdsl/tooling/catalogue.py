@@ -132,6 +132,7 @@ FAMILY_SPECS = {
     "coverage": TIMM_SPECS,
     "res2net coverage": "specs/res2net",
     "sknet coverage": "specs/sknet",
+    "resnest coverage": "specs/resnest",
 }
 
 
@@ -173,6 +174,10 @@ def _features(network) -> tuple[str, list[str]]:
         words = ", ".join(f"1/{r:g} in multiples of {d}" for r, d in sorted(attention))
         reads = "split" if split == {True} else "whole input" if split == {False} else "mixed"
         needs.append(f"`{kind}` ({reads}, attention {words})")
+    split = [s for s in specs if s.name == "resnest"]
+    for radix, first in sorted({(s.option("radix"), s.option("avd_first")) for s in split}):
+        where = "before" if first else "after"
+        needs.append(f"`resnest(radix: {radix})` (the average pool {where})")
     grouped = max(s.groups for s in specs) > 1
     wide = max(s.width_factor for s in specs) > 1
     reduced = max(s.reduce_first for s in specs) > 1
@@ -192,6 +197,8 @@ def _features(network) -> tuple[str, list[str]]:
         family = "Res2NeXt" if grouped else "Res2Net"
     elif selective:
         family = "SK-ResNeXt" if grouped else "SK-ResNet"
+    elif split:
+        family = "ResNeSt"
     elif conv_pool:
         family = "ResNet-RS"
     elif reduced:

@@ -223,6 +223,7 @@ SECTIONS = {
     ("family.md", "coverage"): "coverage",
     ("family.md", "res2net coverage"): "res2net coverage",
     ("family.md", "sknet coverage"): "sknet coverage",
+    ("family.md", "resnest coverage"): "resnest coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 
