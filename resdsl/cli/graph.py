@@ -234,6 +234,13 @@ def _step_words(layer) -> str:
     splits`); "" for the rest."""
     if layer.op == "conv":
         return layer.conv.words().split(" ")[0]
+    if layer.op == "branches" and layer.shared:  # split attention: one convolution's slices
+        inner = " > ".join(filter(None, (_step_words(x) for x in layer.shared)))
+        return f"{inner} into {len(layer.paths)} paths > select"
+    if layer.op == "branches" and layer.merge == "select":  # a selective kernel
+        inner = " > ".join(filter(None, (_step_words(x) for x in layer.paths[0].layers)))
+        reads = " of splits" if layer.split else ""
+        return f"{inner} x{len(layer.paths)}{reads} > select"
     if layer.op == "branches":
         inner = " > ".join(filter(None, (_step_words(x) for x in layer.paths[0].layers)))
         return f"{inner} x{len(layer.paths) - 1} of {len(layer.paths)} splits"

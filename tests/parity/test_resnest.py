@@ -161,3 +161,10 @@ def test_bad_arguments_are_located_diagnostics(text, code):
     assert codes == ([code] if code else []), (text, [str(d) for d in result.diagnostics])
     if code:
         assert all(d.span.line == 5 for d in result.diagnostics if d.severity == "error")
+
+
+def test_graph_draws_the_paths_and_their_selection():
+    from resdsl.cli.graph import to_dot
+
+    dot = to_dot(resdsl.load(SPECS / "resnest14d.res"), blocks=True)
+    assert "conv1x1 &gt; conv3x3 into 2 paths &gt; select &gt; conv1x1" in dot

@@ -147,3 +147,12 @@ def test_anti_aliasing_is_refused_where_the_paths_stride():
     spec = f"{head}  anti_alias blur\n  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n}}\n"
     codes = [d.code for d in resdsl.analyze(spec).diagnostics if d.severity == "error"]
     assert codes == ["E402"]
+
+
+def test_graph_draws_the_paths_and_their_selection():
+    from resdsl.cli.graph import to_dot
+
+    dot = to_dot(resdsl.load(SPECS / "skresnet18.res"), blocks=True)
+    assert "conv3x3 x2 of splits &gt; select &gt; conv3x3" in dot
+    dot = to_dot(resdsl.load(SPECS / "skresnext50_32x4d.res"), blocks=True)
+    assert "conv1x1 &gt; conv3x3 x2 &gt; select &gt; conv1x1" in dot
