@@ -32,7 +32,8 @@ class Source:
     shapes: Shapes
     scheme: str = "torch"  # "torch" (torchvision, timm, resdsl) or "keras" (keras.applications)
     # From a module tree: per stage (by name) its stride and dilation; "aa" (blur, avg);
-    # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input".
+    # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input"; "split" (whether
+    # selective kernels split their input).
     facts: dict = field(default_factory=dict)
 
 
@@ -153,10 +154,15 @@ def _module_facts(model) -> dict:
             value = getattr(module, "stride", 1)
             value = value[0] if isinstance(value, tuple) else value
             stride = max(stride, value if isinstance(value, int) else 1)
-        # The 3x3: a bottleneck's `conv2`, or the first of Res2Net's split `convs`.
+        # The 3x3: a bottleneck's `conv2`, or the first of Res2Net's split `convs`; in SKNet's
+        # blocks a ConvNormAct's `conv`, or the first path of a selective kernel (its dilation
+        # the block's; path k is dilated k times that).
         spatial = getattr(last, "conv2", None)
         if spatial is None and isinstance(getattr(last, "convs", None), nn.ModuleList):
             spatial = last.convs[0]
+        if isinstance(getattr(spatial, "paths", None), nn.ModuleList):
+            spatial = spatial.paths[0]
+        spatial = getattr(spatial, "conv", spatial)
         dilation = spatial.dilation[0] if spatial is not None else 1
         facts["stages"][name] = (stride, dilation)
     for module in model.modules():
@@ -173,6 +179,8 @@ def _module_facts(model) -> dict:
             facts["norm_groups"], facts["norm_eps"] = module.num_groups, module.eps
         elif kind == "BatchNorm2d":
             facts.setdefault("norm_eps", module.eps)
+        elif kind == "SelectiveKernel":  # whether its paths split the input: no shape says
+            facts.setdefault("split", module.split_input)
     return facts
 
 

@@ -2,9 +2,11 @@
 
 A ResNet's state dict names and shapes say most of its architecture: the stem (one convolution
 or timm's deep stem, its kernel and widths), every stage's blocks (basic or bottleneck, pre- or
-post-activation, widths, groups, the first convolution's reduction), the shortcuts (where they
-project, with what kernel, after a pool or not), channel attention (squeeze-excitation and its
-reduced width, ECA and its kernel), the norm (batch or group), biases and the classes. What
+post-activation, widths, groups, the first convolution's reduction; Res2Net's splits; SKNet's
+selective kernels, their paths, split and the rule of their attention's width: each block is
+read by :mod:`resdsl.interop.import_blocks`), the shortcuts (where they project, with what
+kernel, after a pool or not), channel attention (squeeze-excitation and its reduced width, ECA
+and its kernel), the norm (batch or group), biases and the classes. What
 weights cannot say (strides, dilation, where a bottleneck strides, anti-aliasing, which has no
 weights, the input size, the activation) comes from a model's module tree where the source is
 one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming scheme recognised
@@ -22,13 +24,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel
+from resdsl.interop.import_blocks import CONV, Block, need, read_block, selective_args, weight
 from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
 from resdsl.ir import make_divisible
@@ -36,45 +38,18 @@ from resdsl.tooling.formatter import format_text
 
 # --------------------------------------------------------------------------- inference
 
-
-@dataclass
-class _Block:
-    """What one block's tensors say."""
-
-    layout: str
-    preact: bool
-    in_channels: int
-    first: int
-    mid: int
-    out: int
-    groups: int
-    projection: int | None  # the shortcut convolution's index in its Sequential
-    kernel: int  # the shortcut convolution's kernel
-    attention: tuple | None  # ("se", reduced) or ("eca", kernel)
-    scale: int = 1  # Res2Net's splits (`mid` is each split's width)
-
-
 _STAGE = re.compile(r"^([A-Za-z_][A-Za-z_0-9]*)\.(\d+)\.(.+)$")
 # Every name below is read from the state-dict layout of what this reads (NAMES).
-
-
-def _weight(role: str, **fields) -> str:
-    """The state-dict key of the weight of the layer that plays `role` (`block.conv`, n=1:
-    `conv1.weight`)."""
-    return f"{NAMES.torch(role, **fields)}.weight"
-
-
-_CONV = {n: _weight("block.conv", n=n) for n in (1, 2, 3)}
 _STEM_NAMES = {
     NAMES.torch(role).partition(".")[0]
     for role in ("stem.conv", "stem.norm", "stem.pool", "head.classifier", "head.norm")
 } | {"head"}  # timm's classifier module in some nets
-_CLASSIFIER = _weight("head.classifier")
-_STEM_CONV = _weight("stem.conv")
-_DEEP_STEM_CONV = _weight("stem.deep", i=0, n=1, part="conv")
+_CLASSIFIER = weight("head.classifier")
+_STEM_CONV = weight("stem.conv")
+_DEEP_STEM_CONV = weight("stem.deep", i=0, n=1, part="conv")
 # any position of the deep stem's Sequential
-_DEEP_STEM = re.compile(re.escape(_weight("stem.deep", i="@", n=1, part="")).replace("@", r"\d+"))
-_HEAD_NORM = _weight("head.norm")
+_DEEP_STEM = re.compile(re.escape(weight("stem.deep", i="@", n=1, part="")).replace("@", r"\d+"))
+_HEAD_NORM = weight("head.norm")
 
 
 def _stages(shapes: Shapes) -> dict[str, dict[int, dict[str, tuple]]]:
@@ -89,99 +64,33 @@ def _stages(shapes: Shapes) -> dict[str, dict[int, dict[str, tuple]]]:
     return stages
 
 
-def _need(tensors: Mapping[str, tuple], key: str, where: str, what: str) -> tuple:
-    if key not in tensors:
-        raise ImportFailed(f"`{where}.{key}` is missing: expected {what}")
-    return tensors[key]
-
-
-def _shortcut_and_attention(t: Mapping[str, tuple]) -> tuple[int | None, int, tuple | None]:
-    """A block's projection (its index in the shortcut's Sequential, its kernel) and channel
-    attention, from its tensors."""
-    projection, kernel = None, 1
-    for index in (0, 1):
-        shape = t.get(_weight("shortcut", i=index))
-        if shape is not None and len(shape) == 4:
-            projection, kernel = index, shape[2]
-            break
-    attention = None
-    se, eca = _weight("attention.se.reduce"), _weight("attention.eca.conv")
-    if se in t:
-        attention = ("se", t[se][0])
-    elif eca in t:
-        attention = ("eca", t[eca][-1])
-    return projection, kernel, attention
-
-
-def _res2net_block(where: str, t: Mapping[str, tuple], conv1: tuple, split: tuple) -> _Block:
-    """Res2Net's bottleneck: the 1x1 to `scale` splits, a 3x3 (`convs.{i}`) for each but the
-    last, the 1x1 out."""
-    conv3 = _need(t, _CONV[3], where, "Res2Net's last 1x1")
-    count = 0
-    while _weight("block.scale_conv", i=count) in t:
-        count += 1
-    mid, wide = split[0], conv1[0]
-    if len(split) != 4 or mid == 0 or split[1] == 0 or wide != mid * (count + 1):
-        key = _weight("block.scale_conv", i=0)
-        raise ImportFailed(
-            f"`{where}.{key}` {split}: {count} split convolutions of {mid} channels do not "
-            f"make the {wide} of `{where}.{_CONV[1]}` with one split passed through"
-        )
-    projection, kernel, attention = _shortcut_and_attention(t)
-    groups = mid // split[1]
-    return _Block(
-        "res2net", False, conv1[1], mid, mid, conv3[0], groups, projection, kernel, attention,
-        scale=count + 1,
-    )  # fmt: skip
-
-
-def _block(where: str, t: Mapping[str, tuple], preact: bool) -> _Block:
-    conv1 = _need(t, _CONV[1], where, "a block's first convolution")
-    split = t.get(_weight("block.scale_conv", i=0))
-    if split is not None and _CONV[2] not in t and len(conv1) == 4:
-        return _res2net_block(where, t, conv1, split)
-    conv2 = _need(t, _CONV[2], where, "a block's second convolution")
-    for key, shape in ((_CONV[1], conv1), (_CONV[2], conv2)):
-        if len(shape) != 4:
-            raise ImportFailed(f"`{where}.{key}` has shape {shape}: expected a 2-d convolution")
-    conv3 = t.get(_CONV[3])
-    first = conv1[0]
-    if conv3 is not None:
-        layout, mid, out = "bottleneck", conv2[0], conv3[0]
-        if conv2[1] == 0 or first % conv2[1]:
-            raise ImportFailed(f"`{where}.{_CONV[2]}` {conv2} does not split {first} channels")
-        groups = first // conv2[1]
-    else:
-        layout, mid, out, groups = "basic", conv2[0], conv2[0], 1
-    projection, kernel, attention = _shortcut_and_attention(t)
-    return _Block(layout, preact, conv1[1], first, mid, out, groups, projection, kernel, attention)
-
-
 def _preactivated(by_index: dict[int, dict[str, tuple]], default: bool) -> bool:
     """Whether a stage's blocks normalise before each convolution: a block whose first norm has
     its input's channels, where these differ from its first convolution's output, says so;
     failing such a block, `default` (the network's)."""
     for t in by_index.values():
-        conv1, bn1 = t.get(_CONV[1]), t.get(_weight("block.norm", n=1))
+        conv1, bn1 = t.get(CONV[1]), t.get(weight("block.norm", n=1))
         if conv1 is None or bn1 is None or conv1[0] == conv1[1]:
             continue
         return bn1[0] == conv1[1]
     return default
 
 
-def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
-    """A stage's `block` value and its width (torchvision's `planes`), from its first block."""
+def _block_call(blocks: list[Block], where: str, network: list[Block]) -> tuple[str, int]:
+    """A stage's `block` value and its width (torchvision's `planes`), from its first block
+    (`network`: every block, whose selective kernels share one attention rule where they can)."""
     b = blocks[0]
     kind = ("preact_" if b.preact else "") + b.layout
     args: list[str] = []
-    if b.layout == "basic":
+    first, spatial = f"`{where}.{b.first_key}`", f"`{where}.{b.spatial_key}`"
+    if b.layout in ("basic", "sk_basic"):
         planes = b.out
         if b.first != planes:
             if planes % b.first:
-                raise ImportFailed(
-                    f"`{where}.conv1.weight`: {b.first} channels do not divide {planes}"
-                )
+                raise ImportFailed(f"{first}: {b.first} channels do not divide {planes}")
             args.append(f"reduce_first: {planes // b.first}")
+        if b.paths:
+            args += selective_args(blocks, network)
         return kind + (f"({', '.join(args)})" if args else ""), planes
     # Bottlenecks: torchvision's expansion of 4 where it divides, else the inner width's.
     planes = b.out // 4 if b.out % 4 == 0 else b.mid
@@ -194,7 +103,7 @@ def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
         group_width = b.mid * 64 / (b.groups * planes)
         if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:
             raise ImportFailed(
-                f"`{where}.convs.0.weight`: splits of {b.mid} channels in {b.groups} groups fit "
+                f"{spatial}: splits of {b.mid} channels in {b.groups} groups fit "
                 f"no group width for a stage of width {planes}"
             )
         args.append(f"group_width: {int(group_width)}")
@@ -203,25 +112,25 @@ def _block_call(blocks: list[_Block], where: str) -> tuple[str, int]:
         group_width = b.mid * 64 / (b.groups * planes)
         if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:
             raise ImportFailed(
-                f"`{where}.conv2.weight`: {b.groups} groups of an inner width {b.mid} fit no "
+                f"{spatial}: {b.groups} groups of an inner width {b.mid} fit no "
                 f"group width for a stage of width {planes}"
             )
         args += [f"groups: {b.groups}", f"group_width: {int(group_width)}"]
     elif b.mid != planes:
         factor = b.mid / planes
         if int(planes * factor) != b.mid:
-            raise ImportFailed(
-                f"`{where}.conv2.weight`: inner width {b.mid} is no multiple of {planes}"
-            )
+            raise ImportFailed(f"{spatial}: inner width {b.mid} is no multiple of {planes}")
         args.append(f"width_factor: {factor:g}")
     if b.first != b.mid:
         if b.mid % b.first:
-            raise ImportFailed(f"`{where}.conv1.weight`: {b.first} channels do not divide {b.mid}")
+            raise ImportFailed(f"{first}: {b.first} channels do not divide {b.mid}")
         args.append(f"reduce_first: {b.mid // b.first}")
+    if b.paths:
+        args += selective_args(blocks, network)
     return kind + (f"({', '.join(args)})" if args else ""), planes
 
 
-def _attention(blocks: list[_Block]) -> str:
+def _attention(blocks: list[Block]) -> str:
     """The `attention` setting the blocks' tensors give."""
     found = {b.attention[0] for b in blocks if b.attention}
     if not found:
@@ -279,7 +188,7 @@ def infer(
     if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(
-            f"no residual stages and classifier (`layer1.0.{_CONV[1]}` ... `{_CLASSIFIER}`)"
+            f"no residual stages and classifier (`layer1.0.{CONV[1]}` ... `{_CLASSIFIER}`)"
             + (f"; the first tensor is `{first}` {shapes[first]}" if first else "; no tensors")
         )
     assumed: list[str] = []
@@ -289,10 +198,15 @@ def infer(
     preacts = {stage: _preactivated(by_index, head_norm) for stage, by_index in stages.items()}
     preact = preacts[next(iter(stages))]
     keras = source.scheme == "keras" or all(re.fullmatch(r"conv\d+", s) for s in stages)
-    blocks = {
-        stage: [_block(f"{stage}.{i}", t, preacts[stage]) for i, t in sorted(by_index.items())]
-        for stage, by_index in stages.items()
-    }
+    # Each block's input is the previous one's output (the stem's, first), which a selective
+    # kernel on a basic block's input needs.
+    width, blocks = _stem_width(shapes), {}
+    for stage, by_index in stages.items():
+        blocks[stage] = []
+        for i, t in sorted(by_index.items()):
+            read = read_block(f"{stage}.{i}", t, preacts[stage], width, facts.get("split"))
+            blocks[stage].append(read)
+            width = read.out
     every = [b for bs in blocks.values() for b in bs]
 
     settings: list[tuple[str, str]] = []
@@ -304,7 +218,7 @@ def infer(
     if input_shape is None:
         input_shape = facts.get("input")
     if input_shape is None:
-        channels = _need(shapes, _first_conv(shapes), "", "a stem")[1]
+        channels = need(shapes, _first_conv(shapes), "", "a stem")[1]
         side = 32 if cifar else 224
         input_shape = (channels, side, side)
         assumed.append(
@@ -313,7 +227,10 @@ def infer(
     settings += [("input", "x".join(map(str, input_shape))), ("classes", str(fc[0]))]
     settings.append(("stem", stem))
     # ----- blocks, per stage where they differ
-    calls = {stage: _block_call(bs, f"{stage}.0") for stage, bs in blocks.items()}
+    calls = {stage: _block_call(bs, f"{stage}.0", every) for stage, bs in blocks.items()}
+    grouped = next((b for b in every if b.paths and b.layout == "sk_bottleneck"), None)
+    words = _split_words(grouped) if grouped is not None and "split" not in facts else None
+    assumed += [words] if words else []
     network_block = next(iter(calls.values()))[0]
     if choices.stride_on and every[0].layout == "bottleneck":
         network_block = _with_arg(network_block, f"stride_on: {choices.stride_on}")
@@ -427,6 +344,29 @@ def infer(
     return Imported(format_text(text, f"{name}.res"), assumed)
 
 
+def _stem_width(shapes: Shapes) -> int | None:
+    """The stem's output width: its (last) convolution's, where it has one."""
+    convs = [
+        shape
+        for key, shape in shapes.items()
+        if (key == _STEM_CONV or _DEEP_STEM.fullmatch(key)) and len(shape) == 4
+    ]
+    return convs[-1][0] if convs else None
+
+
+def _split_words(b: Block) -> str | None:
+    """What a bottleneck's selective kernel assumed, where another has its shapes: paths on
+    shares of the input in g groups have the weights of paths on all of it in g x paths."""
+    if b.split:
+        other = f"split: off, groups: {b.groups * b.paths}"
+    elif b.groups % b.paths == 0:
+        other = "split: on" + (f", groups: {b.groups // b.paths}" if b.groups > b.paths else "")
+    else:
+        return None
+    said = f"`split: {'on' if b.split else 'off'}`" + (f", `groups: {b.groups}`" * (b.groups > 1))
+    return f"selective kernels with {said} (`{other}` has the same weights)"
+
+
 def _first_conv(shapes: Shapes) -> str:
     return _STEM_CONV if _STEM_CONV in shapes else _DEEP_STEM_CONV
 
@@ -442,8 +382,8 @@ def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
     assumed: list[str] = []
     # A stem without a norm has no activation either (keras.applications' V2), except in a
     # network without norms, whose stem keeps its activation: no weights say which.
-    normed = _weight("stem.norm") in shapes or not _has_norms(shapes)
-    pool_conv = _weight("stem.pool.part", i=0, part="conv")
+    normed = weight("stem.norm") in shapes or not _has_norms(shapes)
+    pool_conv = weight("stem.pool.part", i=0, part="conv")
     conv_pool = pool_conv in shapes and len(shapes[pool_conv]) == 4
     if _DEEP_STEM_CONV in shapes:
         # timm's deep stem: three convolutions in a Sequential (with norms and activations
@@ -467,7 +407,7 @@ def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
         if not normed:
             args.append("norm: off")
         return "deep" + (f"({', '.join(args)})" if args else ""), assumed, False
-    conv = _need(shapes, _STEM_CONV, "", "the stem's convolution (`conv1` or `conv1.0`)")
+    conv = need(shapes, _STEM_CONV, "", "the stem's convolution (`conv1` or `conv1.0`)")
     if len(conv) != 4 or conv[2] != conv[3]:
         raise ImportFailed(f"`{_STEM_CONV}` has shape {conv}: expected a square 2-d convolution")
     kernel, channels = conv[2], conv[0]
@@ -493,7 +433,7 @@ def _stem(shapes: Shapes, facts: dict) -> tuple[str, list[str], bool]:
     return preset + (f"({', '.join(args)})" if args else ""), assumed, cifar
 
 
-def _shortcut(blocks: list[_Block], keras_v2: bool) -> str | None:
+def _shortcut(blocks: list[Block], keras_v2: bool) -> str | None:
     """A stage's shortcut policy as its tensors show it; None where they cannot tell (no
     projection and no change of width: any policy but C fits)."""
     projected = [b for b in blocks if b.projection is not None]
