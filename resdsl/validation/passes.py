@@ -84,9 +84,13 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 diags.add(code, *args, span=where, **kwargs)
 
         recipe.check(stage, block, inner_width(block, stage.width), report)
+        # Inside composite layers, where a split path reads fewer channels than the block's
+        # width (the recipes' checks cover the block's own convolutions).
         for run in stage.runs:
-            for layer in flatten(run.block.branch):
-                _check_divides(layer, stage, report)
+            for layer in run.block.branch:
+                if isinstance(layer, BranchLayer):
+                    for inner in (layer, *flatten(layer.parts())):
+                        _check_divides(inner, stage, report)
 
 
 def _check_divides(layer, stage: Stage, report) -> None:
