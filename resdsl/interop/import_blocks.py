@@ -4,8 +4,10 @@ A block is read from its names and shapes alone: a basic block or bottleneck (`c
 `conv3`), Res2Net's bottleneck (`convs.{i}`: its splits' 3x3s), or SKNet's blocks, whose
 convolutions are timm's ConvNormAct (`conv{n}.conv`, `conv{n}.bn`) and whose 3x3 (a basic
 block's first, a bottleneck's) is a selective kernel: paths `conv{n}.paths.{i}`, an attention
-`conv{n}.attn.fc_reduce` .. `fc_select`. How a stage of them is written as a spec's `block`
-value is the importer's, but for the selective kernel's own arguments (:func:`selective_args`).
+`conv{n}.attn.fc_reduce` .. `fc_select`; or ResNeSt's bottleneck, whose 3x3 is split attention
+(`conv2.conv`, one grouped 3x3 making every path, `conv2.fc1` .. `fc2`). How a stage of them is
+written as a spec's `block` value is the importer's, but for the selective kernel's and split
+attention's own arguments (:func:`selective_args`, :func:`resnest_args`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from resdsl.blocks import resnest
 from resdsl.blocks.sknet import MAX_PATHS, ROUND_LIMIT
 from resdsl.blocks.sknet import RECIPES as SK_RECIPES
 from resdsl.interop.import_sources import NAMES, ImportFailed
@@ -42,6 +45,7 @@ class Block:
     first_key: str = ""
     spatial_key: str = ""
     where: str = ""  # its stage and index: `layer2.0`
+    radix: int = 0  # ResNeSt's split attention: its paths (0: none); `reduced` its width
 
     @property
     def selective_out(self) -> int:
@@ -89,6 +93,8 @@ def read_block(
     output); `split`: whether selective kernels split their input, where a module tree says."""
     if any(weight("block.selective_conv", n=n, i=0) in t for n in (1, 2)):
         return _selective_block(where, t, width, split)
+    if _SPLIT_CONV in t and _SPLIT_REDUCE in t:
+        return _resnest_block(where, t)
     conv1 = need(t, CONV[1], where, "a block's first convolution")
     scale = t.get(weight("block.scale_conv", i=0))
     if scale is not None and CONV[2] not in t and len(conv1) == 4:
@@ -212,13 +218,61 @@ def _selective_block(
     )  # fmt: skip
 
 
+_SPLIT_CONV = weight("block.split_conv", n=2)
+_SPLIT_REDUCE = weight("block.split_reduce", n=2)
+
+
+def _resnest_block(where: str, t: Mapping[str, tuple]) -> Block:
+    """ResNeSt's bottleneck: the 1x1 (`conv1`), split attention (`conv2`), the 1x1 out. One
+    grouped 3x3 makes the `radix` paths at once, (mid x radix, mid / (groups x radix), 3, 3);
+    the attention's first 1x1 (`conv2.fc1`) is in `groups` groups, (attention, mid / groups)."""
+    conv1 = need(t, CONV[1], where, "ResNeSt's first 1x1")
+    conv3 = need(t, CONV[3], where, "ResNeSt's last 1x1")
+    conv, reduce = t[_SPLIT_CONV], t[_SPLIT_REDUCE]
+    for key, shape in ((CONV[1], conv1), (CONV[3], conv3), (_SPLIT_REDUCE, reduce)):
+        if len(shape) != 4 or shape[1] == 0:
+            raise ImportFailed(f"`{where}.{key}` has shape {shape}: expected a 2-d convolution")
+    mid = conv1[0]
+    if len(conv) != 4 or conv[2:] != (3, 3) or conv[1] == 0:
+        raise ImportFailed(
+            f"`{where}.{_SPLIT_CONV}` has shape {conv}: expected split attention's 3x3"
+        )
+    radix = conv[0] // mid if mid else 0
+    if radix * mid != conv[0] or not 1 <= radix <= resnest.MAX_RADIX:
+        raise ImportFailed(
+            f"`{where}.{_SPLIT_CONV}` {conv}: {conv[0]} channels are not 1 to "
+            f"{resnest.MAX_RADIX} paths of the {mid} of `{where}.{CONV[1]}`"
+        )
+    if mid % reduce[1]:
+        raise ImportFailed(
+            f"`{where}.{_SPLIT_REDUCE}` {reduce} does not split the {mid} channels of split "
+            "attention in groups"
+        )
+    groups = mid // reduce[1]
+    if conv[1] * groups * radix != mid:
+        raise ImportFailed(
+            f"`{where}.{_SPLIT_CONV}` {conv}: {radix} paths in {groups} groups (as "
+            f"`{where}.{_SPLIT_REDUCE}` {reduce}) read {mid // (groups * radix)} of its "
+            f"{mid} channels per group, not {conv[1]}"
+        )
+    projection, kernel, attention = shortcut_and_attention(t)
+    return Block(
+        "resnest", False, conv1[1], mid, mid, conv3[0], groups, projection, kernel, attention,
+        reduced=reduce[0], first_key=CONV[1], spatial_key=_SPLIT_CONV, where=where, radix=radix,
+    )  # fmt: skip
+
+
 # The attention rules tried, after the recipe's defaults: timm's ratios and divisors.
 _REDUCTIONS = (16, 8, 4, 32, 2)
 _DIVISORS = (8, 16, 32, 4, 1)
 
 
 def _fits(b: Block, rule: tuple[float, int]) -> bool:
-    """Whether `rule` (reduction, divisor) gives block `b`'s attention width."""
+    """Whether `rule` (reduction, divisor) gives block `b`'s attention width: a selective
+    kernel's from its output, split attention's from its paths' channels (at least 32)."""
+    if b.radix:
+        wide = b.mid * b.radix / rule[0]
+        return b.reduced == make_divisible(wide, rule[1], resnest.ROUND_LIMIT, resnest.MINIMUM)
     return b.reduced == make_divisible(b.selective_out / rule[0], rule[1], ROUND_LIMIT)
 
 
@@ -256,4 +310,34 @@ def selective_args(stage: list[Block], network: list[Block]) -> list[str]:
         args.append(f"reduction: {rule[0]:g}")
     if rule[1] != default[1]:
         args.append(f"divisor: {rule[1]}")
+    return args
+
+
+def resnest_args(stage: list[Block], network: list[Block], avd: str | None) -> list[str]:
+    """Split attention's arguments of a stage's `block` value (those that differ from the
+    recipe's defaults): `radix`, one attention rule for the network where one fits (else the
+    stage's own), and where the average pool strides (`avd`: "first", "last" or "off", from a
+    module tree; None: the recipe's default, which no weights say)."""
+    b = stage[0]
+    defaults = next(r.defaults for r in resnest.RECIPES)
+    default = (defaults["reduction"], defaults["divisor"])
+    split = [blk for blk in network if blk.radix]
+    rule = _attention_rule(split, default) or _attention_rule(stage, default)
+    if rule is None:
+        odd = next((blk for blk in stage if not _fits(blk, default)), b)
+        widths = ", ".join(f"{blk.reduced} of {blk.mid * blk.radix}" for blk in stage)
+        raise ImportFailed(
+            f"`{odd.where}.{_SPLIT_REDUCE}`: split attention widths in its stage ({widths}) "
+            "that no reduction and divisor explain (the paths' channels over `reduction`, "
+            "rounded to a multiple of `divisor`, at least 32)"
+        )
+    args = [f"radix: {b.radix}"] * (b.radix != defaults["radix"])
+    if rule[0] != default[0]:
+        args.append(f"reduction: {rule[0]:g}")
+    if rule[1] != default[1]:
+        args.append(f"divisor: {rule[1]}")
+    if avd == "off":
+        args.append("avd: off")
+    elif avd == "first":
+        args.append("avd_first: on")
     return args

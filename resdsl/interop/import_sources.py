@@ -33,7 +33,8 @@ class Source:
     scheme: str = "torch"  # "torch" (torchvision, timm, resdsl) or "keras" (keras.applications)
     # From a module tree: per stage (by name) its stride and dilation; "aa" (blur, avg);
     # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input"; "split" (whether
-    # selective kernels split their input).
+    # selective kernels split their input); "avd" (where ResNeSt's strided blocks apply their
+    # stride: an average pool "first" or "last" around split attention, or "off": the 3x3).
     facts: dict = field(default_factory=dict)
 
 
@@ -181,7 +182,24 @@ def _module_facts(model) -> dict:
             facts.setdefault("norm_eps", module.eps)
         elif kind == "SelectiveKernel":  # whether its paths split the input: no shape says
             facts.setdefault("split", module.split_input)
+        elif hasattr(module, "avd_first") and hasattr(module, "avd_last"):
+            _avd(module, facts)  # timm's ResNestBottleneck
     return facts
+
+
+def _avd(block, facts: dict) -> None:
+    """Where a strided ResNeSt block (timm's ResNestBottleneck) applies its stride: an average
+    pool before split attention (`avd_first`), after it (`avd_last`, an AvgPool2d or None), or
+    neither, its 3x3 striding (`avd: off`). A block that does not stride says nothing."""
+    if block.avd_first is not None:
+        facts.setdefault("avd", "first")
+    elif block.avd_last is not None:
+        facts.setdefault("avd", "last")
+    else:
+        spatial = getattr(block.conv2, "conv", block.conv2)
+        stride = getattr(spatial, "stride", (1,))
+        if (stride[0] if isinstance(stride, tuple) else stride) > 1:
+            facts.setdefault("avd", "off")
 
 
 def _is_aa(model, pool) -> bool:

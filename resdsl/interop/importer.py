@@ -3,15 +3,16 @@
 A ResNet's state dict names and shapes say most of its architecture: the stem (one convolution
 or timm's deep stem, its kernel and widths), every stage's blocks (basic or bottleneck, pre- or
 post-activation, widths, groups, the first convolution's reduction; Res2Net's splits; SKNet's
-selective kernels, their paths, split and the rule of their attention's width: each block is
-read by :mod:`resdsl.interop.import_blocks`), the shortcuts (where they project, with what
+selective kernels, their paths, split and the rule of their attention's width; ResNeSt's split
+attention, its paths, groups and attention rule: each block is read by
+:mod:`resdsl.interop.import_blocks`), the shortcuts (where they project, with what
 kernel, after a pool or not), channel attention (squeeze-excitation and its reduced width, ECA
-and its kernel), the norm (batch or group), biases and the classes. What
-weights cannot say (strides, dilation, where a bottleneck strides, anti-aliasing, which has no
-weights, the input size, the activation) comes from a model's module tree where the source is
-one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming scheme recognised
-(torchvision and timm: `layer1`..; keras.applications: `conv2`..), or from options; each such
-choice is written into the spec's header as assumed.
+and its kernel), the norm (batch or group), biases and the classes. What weights cannot say
+(strides, dilation, where a bottleneck strides, anti-aliasing and ResNeSt's average pool, which
+have no weights, the input size, the activation) comes from a model's module tree where the
+source is one (`torchvision:NAME`, `timm:NAME`), else from the convention of the naming scheme
+recognised (torchvision and timm: `layer1`..; keras.applications: `conv2`..), or from options;
+each such choice is written into the spec's header as assumed.
 
 Only names and shapes are read (:mod:`resdsl.interop.import_sources`): a PyTorch file through
 `torch.load(weights_only=True)` (no code runs), a `.safetensors` file through its header, a
@@ -30,7 +31,15 @@ from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel
-from resdsl.interop.import_blocks import CONV, Block, need, read_block, selective_args, weight
+from resdsl.interop.import_blocks import (
+    CONV,
+    Block,
+    need,
+    read_block,
+    resnest_args,
+    selective_args,
+    weight,
+)
 from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
 from resdsl.ir import make_divisible
@@ -76,9 +85,12 @@ def _preactivated(by_index: dict[int, dict[str, tuple]], default: bool) -> bool:
     return default
 
 
-def _block_call(blocks: list[Block], where: str, network: list[Block]) -> tuple[str, int]:
+def _block_call(
+    blocks: list[Block], where: str, network: list[Block], avd: str | None = None
+) -> tuple[str, int]:
     """A stage's `block` value and its width (torchvision's `planes`), from its first block
-    (`network`: every block, whose selective kernels share one attention rule where they can)."""
+    (`network`: every block, whose selective kernels and split attention share one attention
+    rule where they can; `avd`: where ResNeSt's average pool strides, from a module tree)."""
     b = blocks[0]
     kind = ("preact_" if b.preact else "") + b.layout
     args: list[str] = []
@@ -108,14 +120,19 @@ def _block_call(blocks: list[Block], where: str, network: list[Block]) -> tuple[
             )
         args.append(f"group_width: {int(group_width)}")
         return f"{kind}({', '.join(args)})", planes
-    if b.groups > 1:
+    # ResNeSt's inner width is always ResNeXt's (its recipe's group width 64 by default).
+    if b.groups > 1 or (b.radix and b.mid != planes):
         group_width = b.mid * 64 / (b.groups * planes)
         if group_width != int(group_width) or int(planes * group_width / 64) * b.groups != b.mid:
             raise ImportFailed(
                 f"{spatial}: {b.groups} groups of an inner width {b.mid} fit no "
                 f"group width for a stage of width {planes}"
             )
-        args += [f"groups: {b.groups}", f"group_width: {int(group_width)}"]
+        if b.radix:
+            args += [f"groups: {b.groups}"] * (b.groups > 1)
+            args += [f"group_width: {int(group_width)}"] * (group_width != 64)
+        else:
+            args += [f"groups: {b.groups}", f"group_width: {int(group_width)}"]
     elif b.mid != planes:
         factor = b.mid / planes
         if int(planes * factor) != b.mid:
@@ -127,6 +144,10 @@ def _block_call(blocks: list[Block], where: str, network: list[Block]) -> tuple[
         args.append(f"reduce_first: {b.mid // b.first}")
     if b.paths:
         args += selective_args(blocks, network)
+    if b.radix:  # `radix` first, as the library's specs write it
+        extra = resnest_args(blocks, network, avd)
+        lead = [arg for arg in extra if arg.startswith("radix:")]
+        args = lead + args + [arg for arg in extra if arg not in lead]
     return kind + (f"({', '.join(args)})" if args else ""), planes
 
 
@@ -227,7 +248,13 @@ def infer(
     settings += [("input", "x".join(map(str, input_shape))), ("classes", str(fc[0]))]
     settings.append(("stem", stem))
     # ----- blocks, per stage where they differ
-    calls = {stage: _block_call(bs, f"{stage}.0", every) for stage, bs in blocks.items()}
+    avd = facts.get("avd")
+    calls = {stage: _block_call(bs, f"{stage}.0", every, avd) for stage, bs in blocks.items()}
+    if avd is None and any(b.radix for b in every):
+        assumed.append(
+            "`avd: on`, `avd_first: off` in ResNeSt's blocks: where a block strides, an "
+            "average pool after split attention strides, not its 3x3 (the pool has no weights)"
+        )
     grouped = next((b for b in every if b.paths and b.layout == "sk_bottleneck"), None)
     words = _split_words(grouped) if grouped is not None and "split" not in facts else None
     assumed += [words] if words else []
@@ -453,8 +480,14 @@ def _shortcut(blocks: list[Block], keras_v2: bool) -> str | None:
 
 
 def _conv_bias(shapes: Shapes) -> str:
+    # Split attention's 1x1s have biases whatever the convolutions do.
+    split = tuple(
+        f".{NAMES.torch(r, n=2)}.weight" for r in ("block.split_reduce", "block.split_select")
+    )
     convs = [
-        k for k, v in shapes.items() if len(v) == 4 and k.endswith(".weight") and ".se." not in k
+        k
+        for k, v in shapes.items()
+        if len(v) == 4 and k.endswith(".weight") and ".se." not in k and not k.endswith(split)
     ]
     biased = [k for k in convs if k.removesuffix(".weight") + ".bias" in shapes]
     if not biased:
