@@ -41,16 +41,14 @@ def spec_texts(draw) -> str:
     groups = 1
     if res2net:
         block_args.append(f"scale: {draw(st.sampled_from([2, 3, 4]))}")
-    if selective:
-        split = draw(st.booleans())
-        # Three paths split only widths they divide: the drawn widths are powers of two.
-        paths = draw(st.sampled_from([2, 3] if not split else [2]))
-        block_args += [f"paths: {paths}", f"split: {'on' if split else 'off'}"]
-        block_args.append(f"reduction: {draw(st.sampled_from([2, 4, 16]))}")
+    if selective:  # one choice beyond the defaults, so that the spec's line stays short
+        # Three paths split only widths they divide (the drawn widths are powers of two).
+        choices = ["", "split: off", "paths: 3, split: off", "reduction: 2"]
+        block_args += [c for c in [draw(st.sampled_from(choices))] if c]
     if resnest:
-        block_args.append(f"radix: {draw(st.sampled_from([1, 2, 4]))}")
-        block_args.append(f"avd: {draw(st.sampled_from(['on', 'off']))}")
-        block_args.append(f"avd_first: {draw(st.sampled_from(['on', 'off']))}")
+        radix = draw(st.sampled_from([1, 2, 4]))
+        block_args += [f"radix: {radix}"] * (radix != 2)
+        block_args += [c for c in [draw(st.sampled_from(["", "avd: off", "avd_first: on"]))] if c]
     if bottleneck:
         expansion = draw(st.sampled_from([1, 2, 4]))
         if expansion != 4:
