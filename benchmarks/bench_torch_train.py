@@ -1,6 +1,11 @@
 """Train-step speed of generated models against references, in one process, interleaved.
 
     python benchmarks/bench_torch_train.py [--repeats 7] [--batch 4] [--size 128]
+        [--timm res2net50_26w_4s skresnet50 resnest50d]
+
+The references: torchvision's ResNet-50, a hand-written CIFAR ResNet-56, and timm's networks
+whose blocks are composite layers (Res2Net, SKNet, ResNeSt; `--timm`), each against the
+generated model of its library spec with its weights loaded.
 
 One step = forward, cross-entropy, backward, SGD step. Runs alternate between the two models
 so that drifting machine load hits both alike; the figure is the ratio of medians
@@ -102,12 +107,21 @@ def compare(label: str, ours: nn.Module, reference: nn.Module, x, y, repeats: in
     return ratio
 
 
+# timm's networks whose blocks are composite layers, and their library specs.
+TIMM_FAMILY = {
+    "res2net50_26w_4s": "specs/res2net/res2net50_26w_4s.res",
+    "skresnet50": "specs/sknet/skresnet50.res",
+    "resnest50d": "specs/resnest/resnest50d.res",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--cifar-batch", type=int, default=32)
+    parser.add_argument("--timm", nargs="*", default=list(TIMM_FAMILY))
     args = parser.parse_args()
     import torchvision
 
@@ -135,6 +149,18 @@ def main() -> None:
     compare(
         f"cifar resnet56 train step, batch {args.cifar_batch}", ours, hand, x, y, args.repeats * 3
     )
+
+    if args.timm:
+        import timm
+
+    x = torch.randn(args.batch, 3, args.size, args.size)
+    y = torch.randint(0, 1000, (args.batch,))
+    for name in args.timm:
+        reference = timm.create_model(name, pretrained=False)
+        ours = generated(TIMM_FAMILY[name]).build_model()
+        ours.load_state_dict(reference.state_dict())
+        label = f"{name} train step, batch {args.batch} at {args.size}x{args.size}"
+        compare(label, ours, reference, x, y, args.repeats)
 
 
 if __name__ == "__main__":
