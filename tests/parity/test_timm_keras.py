@@ -92,8 +92,9 @@ REPRESENTATIVE = [
     "resnest14d",  # split attention: paths of one grouped 3x3, the stride by an average pool
     "resnest50d_4s2x40d",  # four paths in two groups: the weights ordered by group
 ]
-# Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`.
-TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50", "skresnet18"]
+# Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
+# the selective kernel's and split attention's `ops.stack` and softmax across paths.
+TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50", "skresnet18", "resnest14d"]
 PRUNED = (
     "timm builds its pruned networks with a different width for every layer, read from a "
     "file of its own; no spec describes them"
