@@ -168,12 +168,25 @@ def compare(name: str) -> dict:
         expected = model(x).numpy()
     got = keras.ops.convert_to_numpy(keras_model(weights.to_keras_images(x), training=False))
     error = float(np.abs(expected - got).max() / np.abs(expected).max())
+    noise = None
+    if error > 1e-4:
+        # A deep random network can be so ill-conditioned that float32 itself misses the bar
+        # (timm's resnest269e: its float32 logits are 9e-4 from its float64 ones). Then Keras
+        # is measured against timm in float64, and may miss it by as much as timm's float32.
+        import copy
+
+        with torch.no_grad():
+            exact = copy.deepcopy(model).double()(x.double()).numpy()
+        scale = np.abs(exact).max()
+        noise = float(np.abs(expected - exact).max() / scale)
+        error = float(np.abs(got - exact).max() / scale)
     # Back, into a state dict of zeros: every tensor timm has must come from Keras.
     blank = {k: torch.zeros_like(v) for k, v in state.items()}
     back = weights.keras_to_state_dict(keras_model, blank, pairs)
     same = all(torch.equal(back[k], v) for k, v in state.items() if "num_batches" not in k)
     return {
         "error": error,
+        "float32_noise": noise,  # timm's own float32 error, where Keras' exceeds 1e-4
         "shape": list(got.shape),
         "round_trip": same,
         "params": keras_model.count_params() == network.params + network.norm_stats,
@@ -182,7 +195,8 @@ def compare(name: str) -> dict:
 
 def check(name: str, result: dict) -> None:
     network = resdsl.load(str(spec_path(name)))
-    assert result["error"] <= 1e-4, (name, result["error"])
+    bar = max(1e-4, 2 * (result["float32_noise"] or 0.0))
+    assert result["error"] <= bar, (name, result["error"], result["float32_noise"])
     assert result["shape"] == [2, network.classes], name
     assert result["round_trip"], f"{name}: Keras gives back other tensors than timm's"
     assert result["params"], f"{name}: the Keras model's parameters are not the IR's"
