@@ -160,8 +160,7 @@ class Module(NamedTuple):
     norm: NormHelper | None
     squeeze_excite: AttentionHelper | None
     make_divisible: bool
-    round_limit: bool  # `make_divisible` takes one (the selective kernel's)
-    minimum: bool  # `make_divisible` takes one (split attention's)
+    limits: bool  # `make_divisible` takes a round limit and a minimum (select's attention)
     eca: AttentionHelper | None
     selective_kernel: SelectiveHelper | None
     split_attention: SelectiveHelper | None
@@ -298,28 +297,8 @@ def _module(network: Network) -> Module:
         if ctx.kaiming:
             init = 'keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")'
         eca = AttentionHelper(init=init)
-    selective_kernel = None
-    if "selective_kernel" in ctx.uses:
-        mixed = len(ctx.bias) > 1
-        if mixed:
-            ctx.uses.add("conv.bias")
-        selective_kernel = SelectiveHelper(
-            activation=conventions.activation,
-            norm="norm" in ctx.uses,
-            bias=str("selective_kernel.bias" in ctx.uses) if mixed else "",
-            attn_bias=", bias=False" if mixed else "",
-        )
-    split_attention = None
-    if "split_attention" in ctx.uses:
-        mixed = len(ctx.bias) > 1
-        if mixed:
-            ctx.uses.add("conv.bias")
-        split_attention = SelectiveHelper(
-            activation="relu",
-            norm="norm" in ctx.uses,
-            bias=str("split_attention.bias" in ctx.uses) if mixed else "",
-            attn_bias=", bias=True" if mixed else "",
-        )
+    selective_kernel = _selective_helper("selective_kernel", conventions.activation, ctx)
+    split_attention = _selective_helper("split_attention", "relu", ctx)
     drop_path = None
     if drop:
         formula = "DROP_PATH_RATE * index / (TOTAL_BLOCKS - 1)"
@@ -341,8 +320,7 @@ def _module(network: Network) -> Module:
         norm=norm,
         squeeze_excite=squeeze_excite,
         make_divisible="make_divisible" in ctx.uses,
-        round_limit="make_divisible.round_limit" in ctx.uses,
-        minimum="make_divisible.minimum" in ctx.uses,
+        limits="make_divisible.limits" in ctx.uses,
         eca=eca,
         selective_kernel=selective_kernel,
         split_attention=split_attention,
@@ -356,6 +334,25 @@ def _module(network: Network) -> Module:
         ),
         functions=tuple(functions),
         ops="ops" in ctx.uses,
+    )
+
+
+def _selective_helper(helper: str, activation: str, ctx: Context) -> SelectiveHelper | None:
+    """`selective_kernel` or `split_attention` (`helper`), where the module calls it: its
+    paths' activation, and how its convolutions ask `conv` for a bias where the network's
+    convolutions do not agree on one (the attention's 1x1s: none in the selective kernel, one
+    in split attention)."""
+    if helper not in ctx.uses:
+        return None
+    mixed = len(ctx.bias) > 1
+    if mixed:
+        ctx.uses.add("conv.bias")
+    attention_bias = helper == "split_attention"
+    return SelectiveHelper(
+        activation=activation,
+        norm="norm" in ctx.uses,
+        bias=str(f"{helper}.bias" in ctx.uses) if mixed else "",
+        attn_bias=f", bias={attention_bias}" if mixed else "",
     )
 
 

@@ -65,39 +65,14 @@ def selective(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) ->
     problems = selective_problems(layer)
     if problems:
         raise PlanError(problems[0])
+    parts = {"conv": "conv", "norm": "bn", "act": ctx.activation}
     prefix = layer.keras.removesuffix("_select")
-    expected = []
-    for k, path in enumerate(layer.paths, start=1):
-        parts = {"conv": "conv", "norm": "bn", "act": ctx.activation}
-        expected += [f"{prefix}_{k}_{parts[x.op]}" for x in path.layers]
-    attention = layer.attention
-    expected += [f"{prefix}_attn_reduce", *(f"{prefix}_attn_bn" for _ in attention.norm)]
-    expected.append(f"{prefix}_attn_select")
-    found = [x.keras for path in layer.paths for x in path.layers]
-    found += [x.keras for x in attention.layers()]
-    if not layer.keras.endswith("_select") or found != expected:
-        raise PlanError(f"a selective kernel (`{layer.keras}`) named otherwise than its helper")
-    if attention.norm:
-        ctx.uses.add("norm")
-    if layer.paths[0].layers[0].conv.bias:
-        ctx.uses.add("selective_kernel.bias")
+    paths = [
+        f"{prefix}_{k}_{parts[x.op]}" for k, path in enumerate(layer.paths, 1) for x in path.layers
+    ]
+    extra = [] if layer.split else ["split=False"]
     values = selective_fields(layer)
-    args = [scope.value(f, key, values[key]) for key in ("out_channels", "attn_channels")]
-    if args[1].startswith("make_divisible("):
-        ctx.uses.add("make_divisible")
-        if attention.round_limit:
-            ctx.uses.add("make_divisible.round_limit")
-    for key, default in (("stride", "1"), ("dilation", "1"), ("groups", "1"), ("paths", "2")):
-        value = scope.value(f, key, values[key])
-        if value != default:
-            args.append(f"{key}={value}")
-    if not layer.split:
-        args.append("split=False")
-    args.append(f"name={scope.name(prefix)}")
-    # The helper's convolutions stride, dilate (and, strided, subsample) and group.
-    ctx.uses |= {"ops", "selective_kernel", "conv.stride", "conv.dilation", "conv.groups"}
-    ctx.uses.add("conv.subsample")
-    return Apply("selective_kernel", tuple(args), helper=True)
+    return _helper_call("selective_kernel", layer, f, scope, ctx, values, "_select", paths, extra)
 
 
 def split(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> Apply:
@@ -107,35 +82,53 @@ def split(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> App
     problems = split_problems(layer)
     if problems:
         raise PlanError(problems[0])
-    prefix = layer.keras.removesuffix("_splat")
     parts = {"conv": "conv", "norm": "bn", "act": "relu"}
+    prefix = layer.keras.removesuffix("_splat")
+    shared = [f"{prefix}_{parts[x.op]}" for x in layer.shared]
+    values = split_fields(layer)
+    return _helper_call("split_attention", layer, f, scope, ctx, values, "_splat", shared, [])
+
+
+def _helper_call(
+    helper: str,
+    layer: BranchLayer,
+    f: dict | None,
+    scope: Scope,
+    ctx: Context,
+    values: dict,
+    suffix: str,
+    inner: list[str],
+    extra: list[str],
+) -> Apply:
+    """The call of a "select" composite's helper, which names the composite's layers from its
+    prefix (the layer's name less `suffix`): `inner` the paths' (or shared layers') names it
+    gives, then the attention's `_attn_reduce`, `_attn_bn`, `_attn_select`. `values` are the
+    helper's fields (:func:`selective_fields`, :func:`split_fields`); `extra`, more arguments."""
     attention = layer.attention
-    expected = [f"{prefix}_{parts[x.op]}" for x in layer.shared]
-    expected += [f"{prefix}_attn_reduce", *(f"{prefix}_attn_bn" for _ in attention.norm)]
+    prefix = layer.keras.removesuffix(suffix)
+    expected = [*inner, f"{prefix}_attn_reduce", *(f"{prefix}_attn_bn" for _ in attention.norm)]
     expected.append(f"{prefix}_attn_select")
-    found = [x.keras for x in (*layer.shared, *attention.layers())]
-    if not layer.keras.endswith("_splat") or found != expected:
-        raise PlanError(f"split attention (`{layer.keras}`) named otherwise than its helper")
+    if not layer.keras.endswith(suffix) or [x.keras for x in layer.parts()] != expected:
+        raise PlanError(f"`{layer.keras}` named otherwise than `{helper}` names its layers")
     if attention.norm:
         ctx.uses.add("norm")
-    if layer.shared[0].conv.bias:
-        ctx.uses.add("split_attention.bias")
-    values = split_fields(layer)
+    first = layer.shared[0] if layer.shared else layer.paths[0].layers[0]
+    if first.conv.bias:
+        ctx.uses.add(f"{helper}.bias")
     args = [scope.value(f, key, values[key]) for key in ("out_channels", "attn_channels")]
     if args[1].startswith("make_divisible("):
         ctx.uses.add("make_divisible")
-        if attention.round_limit:
-            ctx.uses.add("make_divisible.round_limit")
-        if attention.minimum:
-            ctx.uses.add("make_divisible.minimum")
-    for key, default in (("stride", "1"), ("dilation", "1"), ("groups", "1"), ("radix", "2")):
+        if attention.round_limit or attention.minimum:
+            ctx.uses.add("make_divisible.limits")
+    count = "radix" if "radix" in values else "paths"
+    for key, default in (("stride", "1"), ("dilation", "1"), ("groups", "1"), (count, "2")):
         value = scope.value(f, key, values[key])
         if value != default:
             args.append(f"{key}={value}")
-    args.append(f"name={scope.name(prefix)}")
-    ctx.uses |= {"ops", "split_attention", "conv.stride", "conv.dilation", "conv.groups"}
-    ctx.uses.add("conv.subsample")
-    return Apply("split_attention", tuple(args), helper=True)
+    args += [*extra, f"name={scope.name(prefix)}"]
+    # The helper's convolutions stride, dilate (and, strided, subsample) and group.
+    ctx.uses |= {"ops", helper, "conv.stride", "conv.dilation", "conv.groups", "conv.subsample"}
+    return Apply(helper, tuple(args), helper=True)
 
 
 def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Context):

@@ -247,35 +247,23 @@ class TorchPlan(Plan):
         """Whether any module of the network is a layer of type `op` (its helper is written)."""
         return any(op in unit.all_ops for unit in self.all_units())
 
+    def _divisible(self, limited: bool = False) -> bool:
+        return any(
+            isinstance(value, Divisible) and (not limited or value.round_limit or value.minimum)
+            for unit in self.all_units()
+            for fields in unit.fields
+            for value in fields.values()
+        )
+
     @property
     def divisible(self) -> bool:
-        """Whether a width is computed by `make_divisible` (squeeze-excitation's)."""
-        return any(
-            isinstance(value, Divisible)
-            for unit in self.all_units()
-            for fields in unit.fields
-            for value in fields.values()
-        )
+        """Whether a width is computed by `make_divisible` (an attention's)."""
+        return self._divisible()
 
     @property
-    def minimum(self) -> bool:
-        """Whether a width is rounded to at least a minimum (split attention's)."""
-        return any(
-            isinstance(value, Divisible) and value.minimum
-            for unit in self.all_units()
-            for fields in unit.fields
-            for value in fields.values()
-        )
-
-    @property
-    def round_limit(self) -> bool:
-        """Whether a width is rounded with a round limit (the selective kernel's attention)."""
-        return any(
-            isinstance(value, Divisible) and value.round_limit
-            for unit in self.all_units()
-            for fields in unit.fields
-            for value in fields.values()
-        )
+    def limits(self) -> bool:
+        """Whether `make_divisible` takes a round limit and a minimum (a select's attention)."""
+        return self._divisible(limited=True)
 
     def all_units(self):
         """Every unit of the model and its block classes."""
@@ -579,13 +567,12 @@ def _render_module(plan: TorchPlan) -> str:
         blur_pool=plan.uses("blur"),
         squeeze_excite=plan.uses("se"),
         make_divisible=plan.divisible,
-        round_limit=plan.round_limit,
+        limits=plan.limits,
         gate=_GATES[plan.gate],
         eca=plan.uses("eca"),
         conv_norm_act=plan.conv_norm_act,
         selective_kernel=plan.selective_kernel,
         split_attention=plan.split_attention,
-        minimum=plan.minimum,
         activation=plan.activation,
         bias=plan.helper_bias,
         drop_path=plan.drop_path,

@@ -135,6 +135,27 @@ COMMON_DEFAULTS = {
 }  # fmt: skip
 COMMON_ARGUMENTS = tuple(COMMON_DEFAULTS)
 
+
+def refuse(stage, block: BlockSpec, report, why: Mapping[str, str], instead: str) -> None:
+    """E402 for the settings a kind cannot build, each with its reason in `why`: `stride_on`
+    (given at all), `reduce_first` (other than 1) and `anti_alias` (anywhere in the stage); the
+    help names the kind to use `instead`."""
+    from resdsl.diagnostics import core as dx
+
+    given = {
+        "stride_on": block.stride_on is not None,
+        "reduce_first": block.reduce_first != 1,
+        "anti_alias": any(run.block.anti_alias != "none" for run in stage.runs),
+    }
+    reasons = [f"`{name}` ({reason})" for name, reason in why.items() if given[name]]
+    if reasons:
+        report(
+            dx.E_NOT_FOR_KIND,
+            f"`{block.name}` blocks do not take " + " or ".join(reasons),
+            help=f"remove them, or use `{instead}` blocks",
+        )
+
+
 # A recipe's check: (the stage, its block spec, its inner width, report) where `report(code,
 # message, **details)` adds a diagnostic at the block's span, once per span and code.
 Check = Callable[[Any, BlockSpec, int, Callable[..., None]], None]

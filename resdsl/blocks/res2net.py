@@ -13,10 +13,9 @@ The hierarchy is one composite layer (:class:`resdsl.ir.BranchLayer`), named as 
 
 from __future__ import annotations
 
-from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
+from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder, refuse
 from resdsl.blocks.residual import ARGUMENTS, DOCS
 from resdsl.blocks.residual import check as bottleneck_check
-from resdsl.diagnostics import core as dx
 from resdsl.ir import BranchLayer, BranchPath, Conv, ConvLayer, Pool, PoolLayer
 from resdsl.language.values import whole_number
 
@@ -107,19 +106,17 @@ def check(stage, block, mid: int, report) -> None:
     """What a bottleneck checks of its widths and groups, and what the hierarchy cannot do:
     place its stride on the 1x1, reduce its first convolution, or anti-alias."""
     bottleneck_check(stage, block, mid, report)
-    reasons = []
-    if block.stride_on is not None:
-        reasons.append("`stride_on` (every split's 3x3 strides)")
-    if block.reduce_first != 1:
-        reasons.append("`reduce_first` (the 1x1 makes `scale` splits of the inner width)")
-    if any(run.block.anti_alias != "none" for run in stage.runs):
-        reasons.append("`anti_alias` (timm's Bottle2neck strides each split's 3x3)")
-    if reasons:
-        report(
-            dx.E_NOT_FOR_KIND,
-            "`res2net` blocks do not take " + " or ".join(reasons),
-            help="remove them, or use `bottleneck` blocks",
-        )
+    refuse(
+        stage,
+        block,
+        report,
+        {
+            "stride_on": "every split's 3x3 strides",
+            "reduce_first": "the 1x1 makes `scale` splits of the inner width",
+            "anti_alias": "timm's Bottle2neck strides each split's 3x3",
+        },
+        "bottleneck",
+    )
 
 
 RECIPES = (

@@ -17,10 +17,9 @@ with `avd: off` the 3x3 strides. Named as timm does: `conv2.conv`, `conv2.bn0`, 
 
 from __future__ import annotations
 
-from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
+from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder, refuse
 from resdsl.blocks.residual import ARGUMENTS, DOCS
 from resdsl.blocks.residual import check as bottleneck_check
-from resdsl.diagnostics import core as dx
 from resdsl.ir import (
     ActLayer,
     BranchLayer,
@@ -149,19 +148,17 @@ def check(stage, block, mid: int, report) -> None:
     (timm's ResNestBottleneck asserts as much): place its stride elsewhere, reduce its first
     convolution, or anti-alias."""
     bottleneck_check(stage, block, mid, report)
-    reasons = []
-    if block.stride_on is not None:
-        reasons.append("`stride_on` (the 3x3 or the average pool strides: `avd`)")
-    if block.reduce_first != 1:
-        reasons.append("`reduce_first` (timm's ResNeSt does not reduce its first 1x1)")
-    if any(run.block.anti_alias != "none" for run in stage.runs):
-        reasons.append("`anti_alias` (`avd` places an average pool where the block strides)")
-    if reasons:
-        report(
-            dx.E_NOT_FOR_KIND,
-            "`resnest` blocks do not take " + " or ".join(reasons),
-            help="remove them, or use `bottleneck` blocks",
-        )
+    refuse(
+        stage,
+        block,
+        report,
+        {
+            "stride_on": "the 3x3 or the average pool strides: `avd`",
+            "reduce_first": "timm's ResNeSt does not reduce its first 1x1",
+            "anti_alias": "`avd` places an average pool where the block strides",
+        },
+        "bottleneck",
+    )
 
 
 RECIPES = (

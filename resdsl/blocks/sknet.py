@@ -17,10 +17,9 @@ Every other convolution keeps its norm and activation in one module, as timm's C
 
 from __future__ import annotations
 
-from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
+from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder, refuse
 from resdsl.blocks.residual import ARGUMENTS, DOCS, Step, basic_steps, bottleneck_steps
 from resdsl.blocks.residual import check as residual_check
-from resdsl.diagnostics import core as dx
 from resdsl.ir import (
     BranchLayer,
     BranchPath,
@@ -149,19 +148,19 @@ def _blocks(steps):
 
 def check(stage, block, mid: int, report) -> None:
     """What a basic block or bottleneck checks, and what the selective kernel cannot do: place
-    its stride elsewhere, anti-alias, or split an input its paths do not divide."""
+    its stride elsewhere, or anti-alias (split paths that do not divide their input are the
+    validation passes' E403)."""
     residual_check(stage, block, mid, report)
-    reasons = []
-    if block.stride_on is not None:
-        reasons.append("`stride_on` (the selective kernel strides)")
-    if any(run.block.anti_alias != "none" for run in stage.runs):
-        reasons.append("`anti_alias` (each path of the selective kernel strides)")
-    if reasons:
-        report(
-            dx.E_NOT_FOR_KIND,
-            f"`{block.name}` blocks do not take " + " or ".join(reasons),
-            help=f"remove them, or use `{block.layout}` blocks",
-        )
+    refuse(
+        stage,
+        block,
+        report,
+        {
+            "stride_on": "the selective kernel strides",
+            "anti_alias": "each path of the selective kernel strides",
+        },
+        block.layout,
+    )
 
 
 ARGS = {

@@ -627,7 +627,9 @@ class BranchLayer(Layer):
         merge = self.merge
         if self.attention is not None:
             merge += f" by attention {self.attention.reduce.conv.out_channels}"
-        return f"{len(self.paths)} paths ({how}) -> {merge}: " + " | ".join(steps)
+        shared = ", ".join(x.words(activation) for x in self.shared)
+        text = f"{len(self.paths)} paths ({how}) -> {merge}: " + " | ".join(steps)
+        return f"{shared}, then {text}" if shared else text
 
 
 AnyLayer = Annotated[

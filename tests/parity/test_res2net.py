@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import ruff_problems
+from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
 
 import resdsl
 
@@ -40,15 +40,6 @@ def _names() -> list:
     ]
 
 
-def _generated(name: str, folder: Path):
-    from resdsl.codegen.generated import import_source
-
-    code = resdsl.compile(str(SPECS / f"{name}.res"), backend="torch")
-    path = folder / f"{name}.py"
-    path.write_text(code)
-    return import_source(code, f"res2net_{name}", str(path)), path
-
-
 def test_every_timm_res2net_has_a_spec():
     assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(timm.list_models(module="res2net"))
 
@@ -56,7 +47,7 @@ def test_every_timm_res2net_has_a_spec():
 @pytest.mark.parametrize("name", timm.list_models(module="res2net"))
 def test_state_dict_and_parameters_match_timm(name, tmp_path):
     """Keys in timm's order (`convs.0` ... `bns.0` ... `pool`), shapes and the count."""
-    module, path = _generated(name, tmp_path)
+    module, path = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
     with torch.device("meta"):
         ours, reference = module.build_model(), timm.create_model(name, pretrained=False)
     shapes = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
@@ -74,20 +65,10 @@ def test_state_dict_and_parameters_match_timm(name, tmp_path):
 def test_outputs_match_timm(name, tmp_path):
     """timm's model (its norms' statistics randomised) and ours with its weights: the same
     outputs at an odd, not square input, in training mode's batch norm too."""
-    from torch_helpers import randomise_norms
-
     torch.manual_seed(0)
     reference = timm.create_model(name, pretrained=False)
-    randomise_norms(reference)
-    module, _ = _generated(name, tmp_path)
-    ours = module.build_model()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 67, 51)
-    for mode in ("eval", "train"):
-        getattr(reference, mode)(), getattr(ours, mode)()
-        with torch.no_grad():
-            expected, actual = reference(x), ours(x)
-        assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max(), mode
+    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_a_stage_shares_one_block_class_that_tests_its_first_block():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import randomise_norms, ruff_problems
+from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
 
 import resdsl
 
@@ -41,28 +41,6 @@ def _names() -> list:
     ]
 
 
-def _generated(source: str, folder: Path, name: str, base: Path | None = None):
-    from resdsl.codegen.generated import import_source
-
-    code = resdsl.compile(source, backend="torch", base=base)
-    path = folder / f"{name}.py"
-    path.write_text(code)
-    return import_source(code, f"resnest_{name}", str(path)), path
-
-
-def _compare(reference, ours) -> None:
-    """timm's model (its norms' statistics randomised) and ours with its weights: the same
-    outputs at an odd, not square input, in eval and in training mode."""
-    randomise_norms(reference)
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 67, 51)
-    for mode in ("eval", "train"):
-        getattr(reference, mode)(), getattr(ours, mode)()
-        with torch.no_grad():
-            expected, actual = reference(x), ours(x)
-        assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max(), mode
-
-
 def test_every_timm_resnest_has_a_spec():
     assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(NAMES)
 
@@ -74,7 +52,7 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     FLOPs) at the spec's input size."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    module, path = _generated(str(SPECS / f"{name}.res"), tmp_path, name)
+    module, path = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
     network = resdsl.load(SPECS / f"{name}.res")
     i = network.input
     with torch.device("meta"):
@@ -93,8 +71,8 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
 def test_outputs_match_timm(name, tmp_path):
     torch.manual_seed(0)
     reference = timm.create_model(name, pretrained=False)
-    module, _ = _generated(str(SPECS / f"{name}.res"), tmp_path, name)
-    _compare(reference, module.build_model())
+    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_a_dilated_resnest_matches_timms_output_stride(tmp_path):
@@ -102,10 +80,10 @@ def test_a_dilated_resnest_matches_timms_output_stride(tmp_path):
     its split attention's 3x3 by 2 (its first block's by 1, the stage before's)."""
     text = 'network resnest14d_os16 extends "resnest14d.res" {\n'
     text += "  stage layer4: 1 x 512 { dilation 2 }\n}\n"
-    module, _ = _generated(text, tmp_path, "os16", base=SPECS)
+    module, _ = generated_torch(text, tmp_path, "os16", base=SPECS)
     torch.manual_seed(0)
     reference = timm.create_model("resnest14d", pretrained=False, output_stride=16)
-    _compare(reference, module.build_model())
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_one_path_weighs_by_a_sigmoid(tmp_path):
@@ -116,7 +94,7 @@ def test_one_path_weighs_by_a_sigmoid(tmp_path):
 
     text = 'network resnest14d_1s4x24d extends "resnest14d.res" {\n'
     text += "  block resnest(radix: 1, groups: 4, group_width: 24, avd_first: on)\n}\n"
-    module, _ = _generated(text, tmp_path, "one_path", base=SPECS)
+    module, _ = generated_torch(text, tmp_path, "one_path", base=SPECS)
     torch.manual_seed(0)
     reference = ResNet(
         block=ResNestBottleneck,
@@ -128,7 +106,7 @@ def test_one_path_weighs_by_a_sigmoid(tmp_path):
         cardinality=4,
         block_args=dict(radix=1, avd=True, avd_first=True),
     )
-    _compare(reference, module.build_model())
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_a_stage_shares_one_block_class_and_the_helper_says_what_it_computes():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import randomise_norms, ruff_problems
+from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
 
 import resdsl
 
@@ -40,28 +40,6 @@ def _names() -> list:
     ]
 
 
-def _generated(source: str, folder: Path, name: str, base: Path | None = None):
-    from resdsl.codegen.generated import import_source
-
-    code = resdsl.compile(source, backend="torch", base=base)
-    path = folder / f"{name}.py"
-    path.write_text(code)
-    return import_source(code, f"sknet_{name}", str(path)), path
-
-
-def _compare(reference, ours) -> None:
-    """timm's model (its norms' statistics randomised) and ours with its weights: the same
-    outputs at an odd, not square input, in eval and in training mode."""
-    randomise_norms(reference)
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 67, 51)
-    for mode in ("eval", "train"):
-        getattr(reference, mode)(), getattr(ours, mode)()
-        with torch.no_grad():
-            expected, actual = reference(x), ours(x)
-        assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max(), mode
-
-
 def test_every_timm_sknet_has_a_spec():
     assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(NAMES)
 
@@ -73,7 +51,7 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     FLOPs) at the spec's input size."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    module, path = _generated(str(SPECS / f"{name}.res"), tmp_path, name)
+    module, path = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
     network = resdsl.load(SPECS / f"{name}.res")
     i = network.input
     with torch.device("meta"):
@@ -92,8 +70,8 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
 def test_outputs_match_timm(name, tmp_path):
     torch.manual_seed(0)
     reference = timm.create_model(name, pretrained=False)
-    module, _ = _generated(str(SPECS / f"{name}.res"), tmp_path, name)
-    _compare(reference, module.build_model())
+    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_a_dilated_sknet_matches_timms_output_stride(tmp_path):
@@ -101,10 +79,10 @@ def test_a_dilated_sknet_matches_timms_output_stride(tmp_path):
     kernels' paths by 2 and 4 (its first block's by 1 and 2, the stage before's)."""
     text = 'network skresnet50_os16 extends "skresnet50.res" {\n'
     text += "  stage layer4: 3 x 512 { dilation 2 }\n}\n"
-    module, _ = _generated(text, tmp_path, "os16", base=SPECS)
+    module, _ = generated_torch(text, tmp_path, "os16", base=SPECS)
     torch.manual_seed(0)
     reference = timm.create_model("skresnet50", pretrained=False, output_stride=16)
-    _compare(reference, module.build_model())
+    assert_same_outputs(reference, module.build_model())
 
 
 def test_a_stage_shares_one_block_class_and_the_helpers_say_what_they_compute():

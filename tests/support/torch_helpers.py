@@ -108,3 +108,30 @@ def ruff_problems(path) -> str:
         capture_output=True, text=True,
     )  # fmt: skip
     return "" if done.returncode == 0 else done.stdout
+
+
+def generated_torch(source: str, folder, name: str, base=None):
+    """The PyTorch module compiled from `source` (a spec's path or text; `base` resolves a
+    text's `extends`), written to `folder` and imported: (module, its file)."""
+    import resdsl
+    from resdsl.codegen.generated import import_source
+
+    code = resdsl.compile(source, backend="torch", base=base)
+    path = folder / f"{name}.py"
+    path.write_text(code)
+    return import_source(code, f"generated_{name}", str(path)), path
+
+
+def assert_same_outputs(reference, ours) -> None:
+    """The reference (its norms' statistics randomised) and our model with its weights loaded
+    strictly give the same outputs at an odd, not square input, in eval and training mode."""
+    import torch
+
+    randomise_norms(reference)
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 67, 51)
+    for mode in ("eval", "train"):
+        getattr(reference, mode)(), getattr(ours, mode)()
+        with torch.no_grad():
+            expected, actual = reference(x), ours(x)
+        assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max(), mode

@@ -7,19 +7,15 @@ def root(context, missing=missing):
     concat = environment.concat
     cond_expr_undefined = Undefined
     if 0: yield None
-    l_0_minimum = resolve('minimum')
-    l_0_round_limit = resolve('round_limit')
+    l_0_limits = resolve('limits')
     pass
-    if (undefined(name='minimum') if l_0_minimum is missing else l_0_minimum):
+    if (undefined(name='limits') if l_0_limits is missing else l_0_limits):
         pass
         yield 'def make_divisible(value, divisor, round_limit=0.0, minimum=None):\n    """`value` to the nearest multiple of `divisor`, at least `minimum` (or `divisor`), and one\n    more multiple where that falls below `round_limit` times `value` (timm\'s rounding of\n    attention widths).\n    """\n    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
-    elif (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
-        pass
-        yield 'def make_divisible(value, divisor, round_limit=0.0):\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
     else:
         pass
         yield 'def make_divisible(value, divisor):\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n'
     yield '\n\n'
 
 blocks = {}
-debug_info = '1=13&9=16'
+debug_info = '1=12'

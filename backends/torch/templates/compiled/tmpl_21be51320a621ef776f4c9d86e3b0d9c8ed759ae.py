@@ -29,8 +29,7 @@ def root(context, missing=missing):
     l_0_pad_channels = resolve('pad_channels')
     l_0_blur_pool = resolve('blur_pool')
     l_0_make_divisible = resolve('make_divisible')
-    l_0_minimum = resolve('minimum')
-    l_0_round_limit = resolve('round_limit')
+    l_0_limits = resolve('limits')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_conv_norm_act = resolve('conv_norm_act')
@@ -144,12 +143,9 @@ def root(context, missing=missing):
     if (undefined(name='make_divisible') if l_0_make_divisible is missing else l_0_make_divisible):
         pass
         yield '\n\n'
-        if (undefined(name='minimum') if l_0_minimum is missing else l_0_minimum):
+        if (undefined(name='limits') if l_0_limits is missing else l_0_limits):
             pass
             yield 'def make_divisible(\n    value: float, divisor: int, round_limit: float = 0.0, minimum: int | None = None\n) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `minimum` (or `divisor`), and one\n    more multiple where that falls below `round_limit` times `value` (timm\'s rounding of\n    attention widths).\n    """\n    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
-        elif (undefined(name='round_limit') if l_0_round_limit is missing else l_0_round_limit):
-            pass
-            yield 'def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple\n    where that falls below `round_limit` times `value` (timm\'s rounding of attention widths).\n    """\n    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)\n    return rounded + divisor if rounded < round_limit * value else rounded\n'
         else:
             pass
             yield 'def make_divisible(value: float, divisor: int) -> int:\n    """`value` to the nearest multiple of `divisor`, at least `divisor` (timm\'s rounding of\n    squeeze-excitation\'s width)."""\n    return max(divisor, int(value + divisor / 2) // divisor * divisor)\n'
@@ -345,4 +341,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=66&3=68&5=70&6=72&7=80&8=82&9=84&17=87&22=91&27=95&28=98&29=100&30=102&31=105&32=107&34=109&35=112&36=114&40=117&43=120&47=123&50=126&52=132&68=135&71=138&73=144&76=147&86=150&100=156&103=159&105=165&108=168&110=174&113=177&115=183&118=186&120=192&123=195&125=201&133=204&136=208&138=211&141=215&143=217&146=221&148=223&159=227&160=230&162=233&163=236&165=239&168=242&170=245&175=248&180=254&181=257&183=259&184=262&189=266&190=268&192=272&194=274&195=277&197=280&198=283&200=286&201=289&206=293&208=295&219=301&220=304&224=306&232=310&233=313&239=317&240=320&243=324&244=327&251=331&252=334&257=338&258=342'
+debug_info = '1=65&3=67&5=69&6=71&7=79&8=81&9=83&17=86&22=90&27=94&28=97&29=99&30=101&31=104&32=106&34=108&35=111&36=113&40=116&43=119&47=122&50=125&52=131&68=134&71=137&73=143&76=146&93=152&96=155&98=161&101=164&103=170&106=173&108=179&111=182&113=188&116=191&118=197&126=200&129=204&131=207&134=211&136=213&139=217&141=219&152=223&153=226&155=229&156=232&158=235&161=238&163=241&168=244&173=250&174=253&176=255&177=258&182=262&183=264&185=268&187=270&188=273&190=276&191=279&193=282&194=285&199=289&201=291&212=297&213=300&217=302&225=306&226=309&232=313&233=316&236=320&237=323&244=327&245=330&250=334&251=338'

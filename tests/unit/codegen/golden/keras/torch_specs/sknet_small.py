@@ -54,11 +54,12 @@ def norm(x, name):
     return layers.BatchNormalization(epsilon=NORM_EPSILON, momentum=NORM_MOMENTUM, name=name)(x)
 
 
-def make_divisible(value, divisor, round_limit=0.0):
-    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple
-    where that falls below `round_limit` times `value` (timm's rounding of attention widths).
+def make_divisible(value, divisor, round_limit=0.0, minimum=None):
+    """`value` to the nearest multiple of `divisor`, at least `minimum` (or `divisor`), and one
+    more multiple where that falls below `round_limit` times `value` (timm's rounding of
+    attention widths).
     """
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < round_limit * value else rounded
 
 

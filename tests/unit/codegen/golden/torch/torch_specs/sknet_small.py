@@ -22,11 +22,14 @@ def norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=NORM_EPS, momentum=NORM_MOMENTUM)
 
 
-def make_divisible(value: float, divisor: int, round_limit: float = 0.0) -> int:
-    """`value` to the nearest multiple of `divisor`, at least `divisor`, and one more multiple
-    where that falls below `round_limit` times `value` (timm's rounding of attention widths).
+def make_divisible(
+    value: float, divisor: int, round_limit: float = 0.0, minimum: int | None = None
+) -> int:
+    """`value` to the nearest multiple of `divisor`, at least `minimum` (or `divisor`), and one
+    more multiple where that falls below `round_limit` times `value` (timm's rounding of
+    attention widths).
     """
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    rounded = max(minimum or divisor, int(value + divisor / 2) // divisor * divisor)
     return rounded + divisor if rounded < round_limit * value else rounded
 
 
