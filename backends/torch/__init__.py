@@ -37,6 +37,7 @@ import keyword
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 from resdsl import __version__
@@ -50,14 +51,14 @@ from resdsl.codegen.arguments import (
 from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.emitters import emitter
-from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, layout
+from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, flat, layout
 from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, ShortcutFunction
 from resdsl.codegen.words import block_doc
 from resdsl.ir import Network, PadChannelsLayer, flatten
 
 from . import composites, selective
 from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
-from .stages import make_stage, stage_line, stage_loop
+from .stages import make_stage, stage_container, stage_init, stage_loop
 
 COMPOSITES = frozenset({"branches"})  # layer types written by `composites`, not by an emitter
 
@@ -97,7 +98,7 @@ _MODULE_NAMES = frozenset(
         "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
-        "SelectiveKernelAttn", "SplitAttn",
+        "SelectiveKernelAttn", "SplitAttn", "OrderedDict",
     }
 )  # fmt: skip
 
@@ -131,6 +132,8 @@ class _Unit:
     sequential: bool
     optional: bool = False  # only where the block strides (`_optional`); else nn.Identity()
     named: bool = False  # its layers are named parts (`conv1.conv`): a ConvNormAct
+    # a container's (`stem`: an nn.Sequential of named modules), the units it holds
+    children: list[_Unit] | None = None
 
     @property
     def convolves(self) -> bool:
@@ -161,6 +164,7 @@ class TorchPlan(Plan):
     def __init__(self, network: Network):
         super().__init__(network)
         self.activation = _ACTIVATION[network.conventions.activation]
+        self.normalised = network.conventions.norm != "none"  # every ConvNormAct has its norm
         for layer in flatten(self.layers()):
             if (text := implied(layer, network)) is not None:
                 self.problem(text)
@@ -223,7 +227,11 @@ class TorchPlan(Plan):
     @property
     def conv_norm_act(self) -> bool:
         """Whether the module writes `ConvNormAct` (for its units or the selective kernel)."""
-        return self.selective_kernel or any(unit.named for unit in self.all_units())
+        return (
+            self.selective_kernel
+            or self.shortcut_unit
+            or any(unit.named for unit in self.all_units())
+        )
 
     @property
     def helper_bias(self) -> bool:
@@ -236,6 +244,13 @@ class TorchPlan(Plan):
         for unit in self.all_units():
             if unit.named:
                 found.add(unit.fields[0]["bias"])
+        if self.shortcut_unit:
+            found |= {
+                layer.conv.bias
+                for _, block in self.runs
+                for layer in block.shortcut.layers
+                if layer.op == "conv"
+            }
         for layer in flatten(self.layers()):
             if getattr(layer, "merge", None) == "select" and layer.shared:
                 found.add(layer.shared[0].conv.bias)
@@ -266,9 +281,10 @@ class TorchPlan(Plan):
         return self._divisible(limited=True)
 
     def all_units(self):
-        """Every unit of the model and its block classes."""
-        yield from self.stem
-        yield from self.head
+        """Every unit of the model (those inside its containers included) and its block
+        classes."""
+        for unit in (*self.stem, *self.head):
+            yield from unit.children if unit.children is not None else (unit,)
         for cls in self.classes:
             for part in self.parts[id(cls)]:
                 yield from part
@@ -301,7 +317,7 @@ class TorchPlan(Plan):
                 self.problem(f"layer `{layer.torch}` out of its Sequential's order")
             units.append(_Unit(attr, [layer.op], [values], bool(index), alone))
         for attr, parts in members.items():
-            for text in selective.unit_problems(attr, parts):
+            for text in selective.unit_problems(attr, parts, self.normalised):
                 self.problem(text)
         return units
 
@@ -318,17 +334,44 @@ class TorchPlan(Plan):
             if classifier and values["out_features"] == self.network.classes:
                 values["out_features"] = Sym("num_classes")
             fields.append(values)
-        return self.units(layers, fields)
+        units: list[_Unit] = []
+        containers = self.network.containers
+        for container, group in groupby(
+            zip(layers, fields, strict=True),
+            key=lambda pair: _container(pair[0].torch, containers),
+        ):
+            members = list(group)
+            if container is None:
+                units += self.units(*zip(*members, strict=True))
+                continue
+            # Inside a container, each layer is named as within it (`stem.conv1.conv` is the
+            # `conv1.conv` of `stem`).
+            inner = [
+                layer.model_copy(update={"torch": layer.torch.removeprefix(container + ".")})
+                for layer, _ in members
+            ]
+            children = self.units(inner, [values for _, values in members])
+            units.append(_Unit(container, ["container"], [{}], False, children=children))
+        return units
 
     def _shortcut_attribute(self) -> str | None:
-        """The block attribute every shortcut's layers live under (torchvision's `downsample`)."""
+        """The block attribute every shortcut's layers live under (torchvision's `downsample`,
+        an nn.Sequential; byobnet's `shortcut`, a ConvNormAct whose parts are named)."""
         attrs = set()
+        self.shortcut_unit = False
         for _, block in self.runs:
-            for index, layer in enumerate(block.shortcut.layers):
+            layers = block.shortcut.layers
+            for index, layer in enumerate(layers):
                 attr, _, rest = layer.torch.partition(".")
                 attrs.add(attr)
-                if rest != str(index):
+                if rest and not rest.isdigit():
+                    self.shortcut_unit = True
+                elif rest != str(index):
                     self.problem(f"shortcut layer `{layer.torch}` out of its Sequential's order")
+            if layers and self.shortcut_unit:
+                attr = layers[0].torch.partition(".")[0]
+                for text in selective.unit_problems(attr, list(layers), self.normalised):
+                    self.problem(text)
         if len(attrs) > 1:
             self.problem(f"shortcut layers under several names ({', '.join(sorted(attrs))})")
         return min(attrs) if attrs else None
@@ -345,6 +388,12 @@ def _register(
     registered `where` the class says (see `_registered`)."""
     lines = []
     for unit in units:
+        if unit.children is not None:  # a container: its modules by name, in order
+            if unit.attr in seen:
+                plan.problem(f"two different layers named `{unit.attr}`")
+            seen[unit.attr] = unit
+            lines += layout(f"self.{unit.attr} = ", _container_call(plan, unit.children), 2)
+            continue
         if unit.attr in seen:
             if (seen[unit.attr].ops, seen[unit.attr].fields) != (unit.ops, unit.fields):
                 plan.problem(f"two different layers named `{unit.attr}`")
@@ -359,21 +408,51 @@ def _register(
             lines += composites.register(values, plan.activation)
             continue
         seen[unit.attr] = unit
-        if unit.named:
-            lines += layout(f"self.{unit.attr} = ", selective.unit_call(unit.ops, unit.fields), 2)
-            continue
-        if unit.ops == ["branches"]:
-            lines += layout(f"self.{unit.attr} = ", selective.selective_call(unit.fields[0]), 2)
-            continue
-        parts = [
-            module_call(op, values, plan.activation)
-            for op, values in zip(unit.ops, unit.fields, strict=True)
-        ]
-        module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
-        if unit.optional:  # as timm: an identity where the block does not stride
-            module = Choice(module, where, "nn.Identity()")
-        lines += layout(f"self.{unit.attr} = ", module, 2)
+        lines += layout(f"self.{unit.attr} = ", _module(plan, unit, where), 2)
     return lines
+
+
+def _module(plan: TorchPlan, unit: _Unit, where: str = "stride != 1") -> str | Call | Choice:
+    """The module expression of one unit (not a container)."""
+    if unit.named:
+        return selective.unit_call(unit.ops, unit.fields)
+    if unit.ops == ["branches"]:
+        return selective.selective_call(unit.fields[0])
+    parts = [
+        module_call(op, values, plan.activation)
+        for op, values in zip(unit.ops, unit.fields, strict=True)
+    ]
+    module = Call("nn.Sequential", tuple(parts)) if unit.sequential else parts[0]
+    if unit.optional:  # as timm: an identity where the block does not stride
+        module = Choice(module, where, "nn.Identity()")
+    return module
+
+
+def _container(name: str, containers: tuple[str, ...]) -> str | None:
+    """The container a model-level layer's PyTorch name puts it in, if any."""
+    head, dot, _ = name.partition(".")
+    return head if dot and head in containers else None
+
+
+def _container_call(plan: TorchPlan, children: list[_Unit]) -> Call:
+    """`nn.Sequential(OrderedDict(name=module, ...))`: a container's modules under their names
+    (timm's `stem.conv1`, `head.fc`); the features are flattened after a global pool."""
+    modules: list[str | Call] = []
+    for child in children:
+        if child.children is not None or child.optional or not child.attr.isidentifier():
+            plan.problem(f"module `{child.attr}` in a container")
+            continue
+        modules.append(_keyword(child.attr, _module(plan, child)))
+        if child.ops == ["global_pool"]:
+            modules.append("flatten=nn.Flatten(1)")
+    return Call("nn.Sequential", (Call("OrderedDict", tuple(modules)),))
+
+
+def _keyword(name: str, module: str | Call | Choice) -> str | Call:
+    """`name=module`, laid out as the module's call."""
+    if isinstance(module, Call):
+        return Call(f"{name}={module.head}", module.args)
+    return f"{name}={flat(module)}"
 
 
 def _statements(units: list[_Unit], conv_last: bool = False) -> list[list[_Unit]]:
@@ -411,8 +490,11 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
         # timm's: the first convolution dilates as the stage unless the stage says otherwise.
         init.append(f"{INDENT * 2}first_dilation = first_dilation or dilation")
         where = "stride != 1 or first_dilation != dilation"
+    first = any(block.shortcut_first for block in cls.blocks)
+    if plan.downsample and first:
+        init.append(f"{INDENT * 2}self.{plan.downsample} = downsample")
     init += _register(plan, pre + branch, seen, where)
-    if plan.downsample:
+    if plan.downsample and not first:
         init.append(f"{INDENT * 2}self.{plan.downsample} = downsample")
     init += _register(plan, post, seen)
     both = len(cls.sources) > 1
@@ -472,6 +554,9 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
 def _shortcut_module(plan: TorchPlan, outcome: Outcome | None, marks: bool) -> str | Call:
     if outcome is None:
         return "None"
+    if plan.shortcut_unit:  # byobnet's: a ConvNormAct without its activation
+        ops, fields = zip(*outcome.layers, strict=True)
+        return selective.unit_call(list(ops), [dict(values) for values in fields])
     parts = tuple(module_call(op, dict(values), plan.activation) for op, values in outcome.layers)
     return Call("FromInput" if marks and outcome.source == "input" else "nn.Sequential", parts)
 
@@ -515,6 +600,12 @@ def _spec_line(source: str, sha256: str) -> str:
     return line if len(line) <= LINE else f"Spec: {source}\n(sha256 {sha256})"
 
 
+def _pools(unit: _Unit) -> bool:
+    """Whether a unit is the head's global pool, or a container that holds it."""
+    units = unit.children if unit.children is not None else [unit]
+    return any(u.ops == ["global_pool"] for u in units)
+
+
 def _render_module(plan: TorchPlan) -> str:
     network = plan.network
     conventions = network.conventions
@@ -524,9 +615,15 @@ def _render_module(plan: TorchPlan) -> str:
     # forward_features: the stem, the stages and what the head does before its pool (a
     # pre-activation net's final norm); forward: that, then the pool and the classifier.
     stem = [f"x = {_apply(group, 'x')}" for group in _statements(plan.stem)]
-    features = [*stem, *(f"x = self.{call.attr}(x)" for call in plan.stages)]
+    container = stage_container(plan)
+    stages = (
+        [f"x = self.{container}(x)"]
+        if container
+        else [f"x = self.{call.attr}(x)" for call in plan.stages]
+    )
+    features = [*stem, *stages]
     head = _statements(plan.head)
-    pooled = next(i for i, group in enumerate(head) if group[0].ops == ["global_pool"])
+    pooled = next(i for i, group in enumerate(head) if _pools(group[0]))
     features += [f"x = {_apply(group, 'x')}" for group in head[:pooled]]
     features[-1] = "return " + features[-1].removeprefix("x = ")
     forward = ["x = self.forward_features(x)"]
@@ -587,7 +684,8 @@ def _render_module(plan: TorchPlan) -> str:
         **make_stage(plan),
         model=plan.model,
         stem_init=stem_init,
-        stage_init=[line for call in plan.stages for line in stage_line(plan, call)],
+        stage_init=stage_init(plan),
+        ordered_dict=any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],
         forward_features=[f"{INDENT * 2}{line}" for line in features],

@@ -57,11 +57,15 @@ def unit_call(ops: list[str], fields: list[dict]) -> Call:
     return Call("ConvNormAct", tuple(args))
 
 
-def unit_problems(attr: str, layers: list) -> list[str]:
-    """What `ConvNormAct` would build otherwise than `layers` (the IR's, named `attr.part`)."""
+def unit_problems(attr: str, layers: list, normalised: bool | None = None) -> list[str]:
+    """What `ConvNormAct` would build otherwise than `layers` (the IR's, named `attr.part`): in
+    a `normalised` network it always has its norm, in one without never (None: either)."""
     ops = [x.op for x in layers]
     names = [x.torch for x in layers]
-    if ops not in (["conv", "norm", "act"], ["conv", "norm"], ["conv", "act"], ["conv"]):
+    units = [["conv", "norm", "act"], ["conv", "norm"], ["conv", "act"], ["conv"]]
+    if normalised is not None:
+        units = units[:2] if normalised else units[2:]
+    if ops not in units:
         return [f"module `{attr}` of layers other than a convolution, its norm and activation"]
     if names != [f"{attr}.{PARTS[op]}" for op in ops]:
         return [f"module `{attr}`'s layers named otherwise than ConvNormAct names them"]
@@ -97,7 +101,7 @@ def kernel_problems(layer: BranchLayer) -> list[str]:
         return found
     prefix = layer.torch
     for k, path in enumerate(layer.paths):
-        if unit_problems(f"{prefix}.paths.{k}", list(path.layers)):
+        if unit_problems(f"{prefix}.paths.{k}", list(path.layers), None):
             found.append(f"a selective kernel's path {k} other than a ConvNormAct")
     attention = layer.attention
     names = [x.torch for x in attention.layers()]

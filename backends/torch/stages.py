@@ -9,7 +9,34 @@ from resdsl.codegen.layout import INDENT, Call, docstring, layout
 from resdsl.codegen.plan import StageCall
 
 
-def stage_line(plan, call: StageCall) -> list[str]:
+def stage_container(plan) -> str | None:
+    """The model attribute that holds the stages in order (byobnet's `stages`: stage i is
+    `stages.i`), or None where each stage is an attribute of its own (`layer1`)."""
+    found = {call.attr.partition(".")[0] for call in plan.stages if "." in call.attr}
+    if not found:
+        return None
+    container = found.pop()
+    expected = [f"{container}.{i}" for i in range(len(plan.stages))]
+    if found or [call.attr for call in plan.stages] != expected:
+        plan.problem("stages named otherwise than one container's positions or one attribute each")
+    return container
+
+
+def stage_init(plan) -> list[str]:
+    """`self.layer1 = make_stage(...)` for each stage, or one
+    `self.stages = nn.Sequential(make_stage(...), ...)`."""
+    container = stage_container(plan)
+    if container is None:
+        return [
+            line
+            for call in plan.stages
+            for line in layout(f"self.{call.attr} = ", stage_call(plan, call), 2)
+        ]
+    calls = tuple(stage_call(plan, call) for call in plan.stages)
+    return layout(f"self.{container} = ", Call("nn.Sequential", calls), 2)
+
+
+def stage_call(plan, call: StageCall) -> Call:
     args = [call.block.name, f"blocks={call.blocks}"]
     args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
     if call.stride != 1:
@@ -25,7 +52,7 @@ def stage_line(plan, call: StageCall) -> list[str]:
         args.append(f"shortcut={call.function.name}")
     if plan.drop_path:
         args.append(f"first_index={call.first_index}")
-    return layout(f"self.{call.attr} = ", Call("make_stage", tuple(args)), 2)
+    return Call("make_stage", tuple(args))
 
 
 def make_stage(plan) -> dict:
@@ -89,6 +116,9 @@ def make_stage(plan) -> dict:
 def stage_loop(plan) -> list[str]:
     """`for stage in (self.layer1, ...):`, laid out as ruff format would (a one-stage tuple keeps
     its comma)."""
+    container = stage_container(plan)
+    if container is not None:
+        return [f"{INDENT * 2}for stage in self.{container}:"]
     attrs = tuple(f"self.{call.attr}" for call in plan.stages)
     if len(attrs) == 1:
         return [f"{INDENT * 2}for stage in ({attrs[0]},):"]

@@ -130,8 +130,8 @@ def anti_alias_layer(
 # The arguments every block kind has, as the typed spec's fields (:class:`resdsl.ir.BlockSpec`),
 # and their values where a kind does not read them; a kind's other arguments are its `options`.
 COMMON_DEFAULTS = {
-    "expansion": 1.0, "groups": 1, "group_width": None, "width_factor": 1.0, "stride_on": None,
-    "reduce_first": 1,
+    "expansion": 1.0, "groups": 1, "group_width": None, "group_size": None, "width_factor": 1.0,
+    "stride_on": None, "reduce_first": 1,
 }  # fmt: skip
 COMMON_ARGUMENTS = tuple(COMMON_DEFAULTS)
 

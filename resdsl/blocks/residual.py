@@ -79,8 +79,10 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
             groups=spec.groups if step.spatial and grouped else 1,
             bias=build.bias(normed),
         )
+        # byobnet's names say the kernel: `conv1_1x1`, `conv2_kxk`
+        shape = "1x1" if step.kernel == 1 else "kxk"
         conv_layer = ConvLayer(
-            **build.names("block.conv", n=number),
+            **build.names("block.conv", n=number, shape=shape),
             conv=conv,
             source=step.source,
             target=step.target,
@@ -104,10 +106,10 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         else:
             branch.append(conv_layer)
             zero = number == last and build.zero_last
-            names = build.names("block.norm", n=number)
+            names = build.names("block.norm", n=number, shape=shape)
             branch += build.norm(names, step.target, zero_init=zero)
             if number < last:
-                branch.append(build.act(build.names("block.act", n=number)))
+                branch.append(build.act(build.names("block.act", n=number, shape=shape)))
             branch += blur
     post = () if preact else (build.act(build.names("block.out_act")),)
     return BlockLayers(pre=tuple(pre), branch=tuple(branch), post=post)
@@ -117,7 +119,8 @@ def check(stage, block, mid: int, report) -> None:
     """Groups divide the inner width, the first convolution keeps a channel, the expansion is
     at least 1; a basic block takes neither groups nor a stride placement."""
     basic = block.layout == "basic"
-    if basic and (block.groups != 1 or block.group_width is not None):
+    grouped = block.groups != 1 or block.group_width is not None
+    if basic and (grouped or block.group_size is not None):
         report(
             dx.E_BASIC_GROUPS,
             f"`{block.name}` blocks support neither groups nor group width",
@@ -136,6 +139,21 @@ def check(stage, block, mid: int, report) -> None:
             f"(width {stage.width} with this block's group width or width factor)",
             label=f"in stage `{stage.name}`",
             help="widen the stage, or raise `group_width` / `width_factor`",
+        )
+    elif block.group_size is not None and grouped:
+        report(
+            dx.E_GROUPS_DIVIDE,
+            "`group_size` sets the groups from each stage's width; it cannot join `groups` "
+            "or `group_width`",
+            help="remove `groups` and `group_width`, or `group_size`",
+        )
+    elif block.group_size is not None and mid % block.group_size:
+        report(
+            dx.E_GROUPS_DIVIDE,
+            f"groups of {block.group_size} channels do not divide stage `{stage.name}`'s "
+            f"inner width {mid}",
+            label=f"inner width {mid} in stage `{stage.name}`",
+            help="choose a group size that divides every stage's inner width",
         )
     elif not basic and mid % block.groups:
         report(
@@ -174,11 +192,14 @@ DOCS = {
     "expansion": "the output width over the stage's width",
     "groups": "groups of the 3x3 convolution (ResNeXt's cardinality)",
     "group_width": "each group's width at stage width 64 (ResNeXt's d in 32x4d)",
+    "group_size": "each group's channels in every stage: groups are the inner width over it",
     "width_factor": "the inner width over the stage's width (Wide ResNet)",
     "stride_on": "the convolution that strides: `3x3` (torchvision) or `1x1` (Caffe, v1)",
     "reduce_first": "the first convolution's output is the inner width over this",
 }
-BOTTLENECK_ONLY = frozenset({"groups", "group_width", "stride_on"})
+BOTTLENECK_ONLY = frozenset({"groups", "group_width", "group_size", "stride_on"})
+# The residual blocks' own: groups of a fixed size (byobnet's and RegNet's `group_size`).
+RESIDUAL_ARGUMENTS = {**ARGUMENTS, "group_size": whole_number(1, MAX_WIDTH)}
 
 
 def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRecipe:
@@ -191,7 +212,7 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
         name=name,
         summary=summary,
         build=build,
-        arguments=ARGUMENTS,
+        arguments=RESIDUAL_ARGUMENTS,
         defaults={"expansion": 4.0 if bottleneck else 1.0},
         layout="bottleneck" if bottleneck else "basic",
         class_words=("Bottleneck",) if bottleneck else ("Basic", "Block"),

@@ -97,6 +97,7 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         output_shape=(spec.classes,),
         span=spec.span,
         spans=spec.spans,
+        containers=ctx.naming.containers,
     )
 
 
@@ -140,15 +141,25 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     pool (anti-aliasing), or a strided convolution with its norm and activation (ResNet-RS)."""
     s = spec.stem
     bias = ctx.bias
-    if s.preset == "deep":
-        widths = [
-            (shape.channels, s.first_width or s.width, s.stride),
-            (s.first_width or s.width, s.width, 1),
-            (s.width, s.channels, 1),
-        ]
+    plain = 0  # the first convolutions of a quad stem that have no norm or activation
+    if s.preset in ("deep", "quad"):
+        if s.preset == "deep":
+            outs = [s.first_width or s.width, s.width, s.channels]
+        else:  # NFNet's stem as timm's byobnet: widths c/8, c/4, c/2, c
+            outs = [max(1, round(s.channels / 2**k)) for k in (3, 2, 1, 0)]
+            plain = s.plain
+        ins = [shape.channels, *outs[:-1]]
+        strides = [s.stride] + [1] * (len(outs) - 2) + [s.last_stride]
         convs = [
-            Conv(in_channels=i, out_channels=o, kernel=3, stride=st, padding=1, bias=bias(s.norm))
-            for i, o, st in widths
+            Conv(
+                in_channels=i,
+                out_channels=o,
+                kernel=3,
+                stride=st,
+                padding=1,
+                bias=bias(s.norm and number > plain),
+            )
+            for number, (i, o, st) in enumerate(zip(ins, outs, strides, strict=True), start=1)
         ]
     else:
         convs = [
@@ -165,6 +176,9 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     deep = len(convs) > 1
     for number, conv in enumerate(convs, start=1):
         last = number == len(convs) or None  # a deep stem's last convolution's norm and act
+        if number <= plain:
+            layers.append(ConvLayer(**ctx.names("stem.plain", i=len(layers), n=number), conv=conv))
+            continue
         layers.append(
             ConvLayer(**_stem_names(ctx, "conv", len(convs), number, len(layers)), conv=conv)
         )
@@ -310,6 +324,11 @@ def _stage(
     )
 
 
+# Keras name parts that are also the layer's attribute in timm's ConvNormAct or Sequentials;
+# any other part is an activation's name, whose attribute is `act`.
+_UNIT_PARTS = frozenset({"conv", "bn", "pool", "pad", "aa", ""})
+
+
 class _Context:
     """What every block of a network shares: the bias rule, the activation's names, the init."""
 
@@ -327,8 +346,11 @@ class _Context:
         self.naming = NAMINGS[spec.naming]
 
     def names(self, role: str, **fields) -> dict[str, str]:
-        """A layer's `torch` and `keras` names for `role` in the spec's naming scheme."""
+        """A layer's `torch` and `keras` names for `role` in the spec's naming scheme. A layer's
+        `unit`, its attribute in a ConvNormAct, follows from its Keras `part` unless given."""
         naming = self.naming
+        part = fields.get("part", "")
+        fields.setdefault("unit", part if part in _UNIT_PARTS else "act")
         return {
             "torch": naming.torch(role, act=self.torch_act, **fields),
             "keras": naming.keras(role, act=self.keras_act, **fields),
@@ -349,6 +371,8 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     b = spec.block
     recipe = RECIPES[b.name]
     mid = max(1, inner_width(b, spec.width))
+    if b.group_size is not None and recipe.grouped:  # the groups from the width
+        b = b.model_copy(update={"groups": max(1, mid // b.group_size)})
     first = max(1, mid // b.reduce_first)
     out = out_width(b, spec.width)
     # Anti-aliasing where the block strides, and (timm's `use_aa`) where a dilated stage's
@@ -360,9 +384,11 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     built = recipe.build(Builder(b, widths, stride, dilation, spec.dilation, aa, ctx))
     pre, post = built.pre, built.post
     branch = list(built.branch)
-    attention = _attention(spec.attention, out, ctx)
+    inner = after_3x3(branch) if spec.attention.after == "3x3" else None
+    width = "mid" if inner is not None else "out"
+    attention = _attention(spec.attention, widths[width], width, ctx)
     if attention is not None:
-        branch.append(attention)
+        branch.insert(len(branch) if inner is None else inner, attention)
     branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
     shortcut = _shortcut(spec, shape, branch_shape, stride, dilation, recipe.preact, ctx)
     _, shortcut_macs, shortcut_params, shortcut_stats = walk(shortcut.layers, shape)
@@ -389,12 +415,31 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         if shortcut.kind == "none"
         else ctx.naming.keras("block.preact_add" if recipe.preact else "block.add"),
         post=tuple(post),
+        shortcut_first=ctx.naming.shortcut_first,
+        attention_after=spec.attention.after,
         in_shape=shape,
         out_shape=post_shape,
         params=params + shortcut_params + post_params,
         norm_stats=norm_stats + shortcut_stats + post_stats,
         macs=macs + shortcut_macs + post_macs,
     )
+
+
+def after_3x3(branch: list) -> int | None:
+    """Where attention `after: 3x3` goes in a branch: after its one spatial convolution of the
+    inner width and what follows it up to the next convolution (its norm and activation);
+    None where the branch has no such convolution (the blocks pass reports it)."""
+    spatial = [
+        i
+        for i, layer in enumerate(branch)
+        if isinstance(layer, ConvLayer) and layer.conv.kernel > 1 and layer.target == "mid"
+    ]
+    if len(spatial) != 1:
+        return None
+    end = spatial[0] + 1
+    while end < len(branch) and not isinstance(branch[end], ConvLayer):
+        end += 1
+    return end if end < len(branch) else None
 
 
 def eca_kernel(channels: int, gamma: float, beta: float) -> int:
@@ -404,7 +449,7 @@ def eca_kernel(channels: int, gamma: float, beta: float) -> int:
     return max(t if t % 2 else t + 1, 3)
 
 
-def _attention(spec: AttentionSpec, channels: int, ctx: _Context):
+def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
     """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
     if spec.kind == "se":
         reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
@@ -413,18 +458,19 @@ def _attention(spec: AttentionSpec, channels: int, ctx: _Context):
             reduce=ConvLayer(
                 **ctx.names("attention.se.reduce"),
                 conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
-                source="out",
+                source=width,
                 target="reduced",
             ),
             expand=ConvLayer(
                 **ctx.names("attention.se.expand"),
                 conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
                 source="reduced",
-                target="out",
+                target=width,
             ),
             gate=spec.gate,
             ratio=None if spec.width else 1 / spec.reduction,
             divisor=spec.divisor,
+            width=width,
         )
     if spec.kind == "eca":
         adaptive = spec.kernel is None
@@ -435,6 +481,7 @@ def _attention(spec: AttentionSpec, channels: int, ctx: _Context):
             conv=ChannelConvLayer(**ctx.names("attention.eca.conv"), kernel=kernel),
             gamma=spec.gamma if adaptive else None,
             beta=spec.beta if adaptive else None,
+            width=width,
         )
     return None
 
@@ -541,20 +588,30 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     if norm:
         layers += ctx.norm(ctx.names("head.norm"), features)
         layers.append(ActLayer(**ctx.names("head.act")))
+    if spec.head.features is not None:  # timm's `final_conv`
+        conv = Conv(
+            in_channels=features,
+            out_channels=spec.head.features,
+            kernel=1,
+            bias=ctx.bias(True),
+        )
+        layers.append(ConvLayer(**ctx.names("head.conv"), conv=conv))
+        layers += ctx.norm(ctx.names("head.conv_norm"), spec.head.features)
+        layers.append(ActLayer(**ctx.names("head.conv_act")))
+        features = spec.head.features
     layers.append(GlobalPoolLayer(**ctx.names("head.pool")))
     if spec.head.dropout > 0:
         layers.append(DropoutLayer(**ctx.names("head.dropout"), rate=spec.head.dropout))
     names = ctx.names("head.classifier")
     layers.append(LinearLayer(**names, in_features=features, out_features=spec.classes))
-    fc = features * spec.classes
-    norm_params = 2 * features if norm and ctx.normalised else 0
+    _, macs, params, norm_stats = walk(layers, shape)
     return Head(
         layers=tuple(layers),
         norm=norm,
         dropout=spec.head.dropout,
         in_features=features,
         classes=spec.classes,
-        params=fc + spec.classes + norm_params,
-        norm_stats=norm_params if ctx.norm_kind == "batch" else 0,
-        macs=fc,
+        params=params,
+        norm_stats=norm_stats,
+        macs=macs,
     )

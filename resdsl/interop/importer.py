@@ -206,6 +206,12 @@ def infer(
     shapes = source.shapes
     facts = source.facts
     stages = _stages(shapes)
+    byobnet = next((k for k in shapes if re.match(r"stages\.\d+\.\d+\.conv1_", k)), None)
+    if byobnet is not None:
+        raise ImportFailed(
+            f"`{byobnet}` is timm's byobnet layout, which `resdsl import` does not read yet; "
+            "specs/byobnet holds timm's byobnet ResNets as specs"
+        )
     if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(

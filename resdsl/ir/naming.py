@@ -7,8 +7,15 @@ part after the block's prefix). Elaboration names every layer from the spec's sc
 `naming` setting), once; weight porting, both importers and the Keras backend read those names
 or the same table. Templates take `{n}` (a block's convolution, from 1), `{m}` (n - 1), `{i}`
 (a position in a PyTorch Sequential or list), `{k}` (i + 1), `{part}` (a Keras name's last
-word: conv, bn, pool, ...), `{act}` (the activation's module name in PyTorch, its function's
-name in Keras), and for the block prefix `{stage}`, `{index}` (from 0) and `{number}` (from 1).
+word: conv, bn, pool, ...), `{unit}` (a layer's attribute in timm's ConvNormAct: conv, bn, act),
+`{shape}` (a block convolution's kernel in byobnet's words: `1x1` or `kxk`), `{act}` (the
+activation's module name in PyTorch, its function's name in Keras), and for the block prefix
+`{stage}` (the stage's name), `{position}` (the stage's, from 0), `{index}` (the block's, from
+0) and `{number}` (from 1).
+
+`containers` are the model's attributes that hold named modules in order (byobnet's `stem`,
+`stages` and `head`): the PyTorch backend writes each as one `nn.Sequential` of them. With
+`shortcut_first`, a block's shortcut comes before its branch in the state dict (byobnet's).
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ class Naming:
     name: str
     summary: str
     roles: Mapping[str, tuple[str, str]]  # role -> (PyTorch template, Keras template)
+    containers: tuple[str, ...] = ()
+    shortcut_first: bool = False  # a block registers its shortcut before its branch
 
     def torch(self, role: str, **fields) -> str:
         return self.roles[role][0].format(**fields)
@@ -47,6 +56,8 @@ RESNET = Naming(
         "stem.pool": ("maxpool", "pool1_pool"),
         "stem.avg_pool": ("pool", "pool1_pool"),
         "stem.pool.part": ("maxpool.{i}", "pool1_{part}"),
+        # quad stems: convolutions before the first norm (no norm or activation of their own)
+        "stem.plain": ("conv1.{i}", "conv1_{n}_conv"),
         # a block: its prefix, then its layers inside it
         "block": ("{stage}.{index}", "{stage}_block{number}"),
         "block.conv": ("conv{n}", "{n}_conv"),
@@ -111,8 +122,49 @@ RESNET = Naming(
         "head.act": ("{act}", "post_{act}"),
         "head.pool": ("avgpool", "avg_pool"),
         "head.dropout": ("dropout", "top_dropout"),
+        # a 1x1 convolution before the pool, with its norm and activation (timm's `final_conv`;
+        # keras.applications' EfficientNets' `top_conv`)
+        "head.conv": ("final_conv.conv", "top_conv"),
+        "head.conv_norm": ("final_conv.bn", "top_bn"),
+        "head.conv_act": ("final_conv.act", "top_{act}"),
         "head.classifier": ("fc", "predictions"),
     },
 )
 
-NAMINGS = {naming.name: naming for naming in (RESNET,)}
+# timm's byobnet.py (`stem.conv1.conv`, `stages.0.0.conv1_1x1.conv`, `shortcut.conv`,
+# `final_conv`, `head.fc`): every convolution with its norm and activation is one ConvNormAct;
+# Keras keeps keras.applications' names, as for `resnet`.
+BYOBNET = Naming(
+    "byobnet",
+    "timm's byobnet.py (its ResNets); keras.applications' ResNet names in Keras",
+    {
+        **RESNET.roles,
+        "stem.conv": ("stem.conv1.conv", "conv1_conv"),
+        "stem.norm": ("stem.conv1.bn", "conv1_bn"),
+        "stem.act": ("stem.conv1.act", "conv1_{act}"),
+        "stem.deep": ("stem.conv{n}.{unit}", "conv1_{n}_{part}"),
+        "stem.deep.last_norm": ("stem.conv{n}.bn", "conv1_{n}_bn"),
+        "stem.deep.last_act": ("stem.conv{n}.act", "conv1_{n}_{act}"),
+        "stem.plain": ("stem.conv{n}", "conv1_{n}_conv"),
+        "stem.pool": ("stem.pool", "pool1_pool"),
+        "stem.avg_pool": ("stem.pool", "pool1_pool"),
+        "block": ("stages.{position}.{index}", "{stage}_block{number}"),
+        "block.conv": ("conv{n}_{shape}.conv", "{n}_conv"),
+        "block.norm": ("conv{n}_{shape}.bn", "{n}_bn"),
+        "block.act": ("conv{n}_{shape}.act", "{n}_{act}"),
+        "block.out_act": ("act", "out"),
+        "attention.se": ("attn", "se"),
+        "attention.se.reduce": ("attn.fc1", "se_reduce"),
+        "attention.se.expand": ("attn.fc2", "se_expand"),
+        "attention.eca": ("attn", "eca"),
+        "attention.eca.conv": ("attn.conv", "eca_conv"),
+        "shortcut": ("shortcut.{unit}", "0_{part}"),
+        "head.pool": ("head.global_pool", "avg_pool"),
+        "head.dropout": ("head.drop", "top_dropout"),
+        "head.classifier": ("head.fc", "predictions"),
+    },
+    containers=("stem", "stages", "head"),
+    shortcut_first=True,
+)
+
+NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET)}

@@ -116,6 +116,10 @@ class Block(Node):
     shortcut: Shortcut
     add: str  # the Keras name of the addition; "" in a plain block, which has none
     post: tuple[AnyLayer, ...]
+    shortcut_first: bool = False  # registered before the branch (the naming scheme's order)
+    # where the spec puts the attention: "3x3" where the branch has no single inner 3x3
+    # leaves it at the end, and the attention pass reports it
+    attention_after: Literal["last", "3x3"] = "last"
     in_shape: Shape
     out_shape: Shape
     params: int
@@ -149,7 +153,10 @@ class Block(Node):
 
     @property
     def layers(self) -> tuple:
-        """Every layer in PyTorch's registration order: pre, branch, shortcut, post."""
+        """Every layer in PyTorch's registration order: pre, branch, shortcut, post (the
+        shortcut first where the naming scheme registers it first)."""
+        if self.shortcut_first:
+            return (*self.shortcut.layers, *self.pre, *self.branch, *self.post)
         return (*self.pre, *self.branch, *self.shortcut.layers, *self.post)
 
 
@@ -192,11 +199,15 @@ class Stage(Node):
 
     def torch_prefix(self, position: int) -> str:
         """The PyTorch path of block `position` (from 0): `layer1.0`."""
-        return self.block_names[0].format(stage=self.name, index=position, number=position + 1)
+        return self.block_names[0].format(
+            stage=self.name, position=self.index, index=position, number=position + 1
+        )
 
     def keras_prefix(self, position: int) -> str:
         """The Keras prefix of block `position`: keras.applications' `conv2_block1`."""
-        return self.block_names[1].format(stage=self.name, index=position, number=position + 1)
+        return self.block_names[1].format(
+            stage=self.name, position=self.index, index=position, number=position + 1
+        )
 
 
 class Head(Node):
@@ -247,6 +258,9 @@ class Network(Node):
     span: Span
     # Where each network-level setting was written (this file or a parent): "input", "stem" ...
     spans: dict[str, Span]
+    # The model's attributes that hold named modules in order (the naming scheme's containers:
+    # byobnet's `stem`, `stages`, `head`), each one nn.Sequential in PyTorch
+    containers: tuple[str, ...] = ()
 
     def blocks(self):
         """Every block in order, as (network-wide index, stage, position in stage, block)."""

@@ -9,7 +9,7 @@ from resdsl.ir.node import Node, Span
 
 BlockLayout = str  # the recipe's structure in words: "basic", "bottleneck", ...
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
-StemPreset = Literal["imagenet", "cifar", "deep"]
+StemPreset = Literal["imagenet", "cifar", "deep", "quad"]
 StemPool = Literal["max", "avg", "conv", "none"]
 NormKind = Literal["batch", "group", "none"]
 Gate = Literal["sigmoid", "hard_sigmoid"]
@@ -30,6 +30,10 @@ class StemSpec(Node):
     # `replace_stem_pool`)
     pool: StemPool
     norm: bool
+    # the last convolution's stride (a deep or quad stem's; 2 where, without a pool, the stem
+    # still reduces by 4, as timm's byobnet stems)
+    last_stride: int = 1
+    plain: int = 0  # a quad stem's first convolutions without a norm or activation
     span: Span | None
 
 
@@ -44,6 +48,9 @@ class BlockSpec(Node):
     expansion: float
     groups: int
     group_width: int | None  # ResNeXt's "d" in 32x4d
+    # each group's channels, whatever the stage's width (byobnet's and RegNet's group size):
+    # the groups are the inner width over it
+    group_size: int | None = None
     width_factor: float  # Wide ResNet's multiplier of the inner width
     stride_on: Literal["1x1", "3x3"] | None  # bottlenecks only; None: the 3x3 (torchvision)
     # The first convolution's output is the inner width divided by this (timm's
@@ -72,6 +79,8 @@ class AttentionSpec(Node):
     kernel: int | None
     gamma: float
     beta: float
+    # after the branch's last convolution, or after a bottleneck's 3x3 and its activation
+    after: Literal["last", "3x3"] = "last"
     span: Span | None
 
 
@@ -116,6 +125,7 @@ class HeadSpec(Node):
     norm: (
         bool | None
     )  # None: a norm and activation before the pool exactly when blocks are pre-activation
+    features: int | None = None  # a 1x1 convolution to this width before the pool
     span: Span | None
 
 

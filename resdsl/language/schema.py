@@ -53,7 +53,7 @@ GENERATED_NAMES = frozenset(
         "conv1", "bn1", "relu", "act", "act1", "maxpool", "avgpool", "pool", "fc", "dropout",
         "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
         "forward", "forward_features", "forward_stages", "reset_parameters", "training",
-        "features", "flatten", "norm", "input",
+        "features", "flatten", "norm", "input", "final_conv", "top_conv", "top_bn",
         "model", "self", "x",
     }
 )  # fmt: skip
@@ -106,9 +106,20 @@ STEMS = {
         },
         {},
     ),
+    # NFNet's stem as timm's byobnet (`quad`): four 3x3 convolutions of `channels` / 8, / 4,
+    # / 2 and `channels`, the first strided; `plain` of them (from the first) without a norm
+    # or activation (timm's `quad2`: 2).
+    "quad": Kind(
+        {"channels": 128, "kernel": 3, "stride": 2, "width": 32, "pool": "max", "norm": True},
+        {},
+    ),
 }  # fmt: skip
 for _stem in STEMS.values():
     _stem.defaults.setdefault("first_width", None)
+    # The last convolution's stride: 2 where a stem without a pool still reduces by 4 (timm's
+    # byobnet stems).
+    _stem.defaults.setdefault("last_stride", 1)
+    _stem.defaults.setdefault("plain", 0)
 _STEM_READERS = {
     "channels": whole_number(1, MAX_WIDTH),
     "kernel": whole_number(1, MAX_KERNEL),
@@ -118,10 +129,20 @@ _STEM_READERS = {
     # "conv": a strided 3x3 convolution with its norm and activation (ResNet-RS)
     "pool": choice("max", "avg", "conv", "none"),
     "norm": on_off,
+    "last_stride": whole_number(1, MAX_STRIDE),
+    "plain": whole_number(0, 3),
 }
-# Only the deep stem has intermediate convolutions for `width` to size, and its three
-# convolutions are 3x3 by definition (ResNet-C), so it takes no `kernel`.
-_ONLY = {"width": {"deep"}, "first_width": {"deep"}, "kernel": {"imagenet", "cifar"}}
+# Only the deep stem has intermediate convolutions for `width` to size, and the deep and quad
+# stems' convolutions are 3x3 by definition (ResNet-C), so they take no `kernel`; only they
+# have a last convolution after the first, and only the quad stem convolutions before its
+# first norm.
+_ONLY = {
+    "width": {"deep"},
+    "first_width": {"deep"},
+    "kernel": {"imagenet", "cifar"},
+    "last_stride": {"deep", "quad"},
+    "plain": {"quad"},
+}
 for _name, _stem in STEMS.items():
     _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
 
@@ -184,8 +205,11 @@ NORMS = {
 }
 _ATTENTION_DEFAULTS = {
     "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
-    "kernel": None, "gamma": 2.0, "beta": 1.0,
+    "kernel": None, "gamma": 2.0, "beta": 1.0, "after": "last",
 }  # fmt: skip
+# Where the attention sits: after the branch's last convolution (timm's resnet.py), or after
+# a bottleneck's 3x3 and its activation, over the inner width (timm's byobnet and RegNetY).
+_AFTER = choice("last", "3x3")
 ATTENTIONS = {
     "none": Kind(_ATTENTION_DEFAULTS, {}),
     # Squeeze-excitation: the reduced width is `width`, or the channels over `reduction`
@@ -197,6 +221,7 @@ ATTENTIONS = {
             "width": whole_number(1, MAX_WIDTH),
             "divisor": whole_number(1, MAX_WIDTH),
             "gate": choice("sigmoid", "hard_sigmoid"),
+            "after": _AFTER,
         },
     ),
     # Efficient channel attention: a fixed odd `kernel`, or the one timm computes from the
@@ -207,6 +232,7 @@ ATTENTIONS = {
             "kernel": whole_number(1, MAX_KERNEL, odd=True),
             "gamma": positive_number(64),
             "beta": number_in(-64.0, 64.0),
+            "after": _AFTER,
         },
     ),
 }
@@ -222,9 +248,15 @@ INITS = {
     for name in ("kaiming", "glorot")
 }
 HEADS = {
+    # `features`: a 1x1 convolution to that width, with its norm and activation, before the
+    # pool (timm's `num_features` and `final_conv`).
     "avgpool": Kind(
-        {"dropout": 0.0, "norm": None},
-        {"dropout": number_in(0.0, 1.0, high_open=True), "norm": on_off},
+        {"dropout": 0.0, "norm": None, "features": None},
+        {
+            "dropout": number_in(0.0, 1.0, high_open=True),
+            "norm": on_off,
+            "features": whole_number(1, MAX_WIDTH),
+        },
     )
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Callable
+from itertools import pairwise
 
 from resdsl.blocks import RECIPES
 from resdsl.language import schema
@@ -133,6 +134,7 @@ FAMILY_SPECS = {
     "res2net coverage": "specs/res2net",
     "sknet coverage": "specs/sknet",
     "resnest coverage": "specs/resnest",
+    "byobnet coverage": "specs/byobnet",
 }
 
 
@@ -147,6 +149,15 @@ def _features(network) -> tuple[str, list[str]]:
     if network.stem.preset == "deep":
         kind = "tiered" if convs[0].out_channels != convs[1].out_channels else "deep"
         needs.append(f"{kind} stem " + "-".join(str(c.out_channels) for c in convs[:3]))
+    elif network.stem.preset == "quad":
+        layers = network.stem.layers
+        count = sum(a.op == b.op == "conv" for a, b in pairwise(layers))
+        plain = f", {count} without norms" if count else ""
+        needs.append("quad stem " + "-".join(str(c.out_channels) for c in convs) + plain)
+    if convs and convs[-1].stride > 1 and len(convs) > 1:
+        needs.append("stem strides last")
+    if network.conventions.activation != "relu":
+        needs.append({"silu": "SiLU", "gelu": "GELU"}[network.conventions.activation])
     conv_pool = any(
         layer.torch == "maxpool.0" and layer.op == "conv" for layer in network.stem.layers
     )
@@ -158,10 +169,15 @@ def _features(network) -> tuple[str, list[str]]:
     if kernel > 1:
         needs.append(f"{kernel}x{kernel} projections")
     attention = next((x for b in blocks for x in b.branch if x.op in ("se", "eca")), None)
+    where = " after the 3x3" if attention is not None and attention.width == "mid" else ""
     if attention is not None and attention.op == "se":
-        needs.append(f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE")
+        needs.append((f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE") + where)
     elif attention is not None:
-        needs.append("ECA")
+        needs.append("ECA" + where)
+    sizes = sorted({s.group_size for s in specs if s.group_size is not None})
+    needs += [f"groups of {size}" if size > 1 else "depthwise 3x3s" for size in sizes]
+    if network.head.in_features != network.stages[-1].out_shape.channels:
+        needs.append(f"1x1 to {network.head.in_features} before the pool")
     needs += [f"`anti_alias {kind}`" for kind in sorted({b.anti_alias for b in blocks} - {"none"})]
     if network.conventions.norm == "group":
         needs.append(f"group norm ({network.conventions.norm_groups} groups)")
@@ -178,7 +194,7 @@ def _features(network) -> tuple[str, list[str]]:
     for radix, first in sorted({(s.option("radix"), s.option("avd_first")) for s in split}):
         where = "before" if first else "after"
         needs.append(f"`resnest(radix: {radix})` (the average pool {where})")
-    grouped = max(s.groups for s in specs) > 1
+    grouped = max(s.groups for s in specs) > 1 or any(s.group_size for s in specs)
     wide = max(s.width_factor for s in specs) > 1
     reduced = max(s.reduce_first for s in specs) > 1
     mixed = len({s.layout for s in specs}) > 1

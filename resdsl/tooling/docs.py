@@ -224,6 +224,7 @@ SECTIONS = {
     ("family.md", "res2net coverage"): "res2net coverage",
     ("family.md", "sknet coverage"): "sknet coverage",
     ("family.md", "resnest coverage"): "resnest coverage",
+    ("family.md", "byobnet coverage"): "byobnet coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

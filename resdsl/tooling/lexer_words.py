@@ -7,11 +7,11 @@ SETTINGS = (
     "waive",
 )  # fmt: skip
 KINDS = (
-    "imagenet", "cifar", "deep", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
+    "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
     "res2net", "sk_basic", "sk_bottleneck", "resnest", "identity", "none", "se", "eca", "blur",
     "avg", "batch", "group", "kaiming", "glorot", "avgpool", "first", "last", "unnormalized",
-    "relu", "silu", "gelu", "resnet", "halve_double", "max", "conv", "subsample", "project",
-    "sigmoid", "hard_sigmoid",
+    "relu", "silu", "gelu", "resnet", "byobnet", "halve_double", "max", "conv", "subsample",
+    "project", "sigmoid", "hard_sigmoid",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

@@ -145,7 +145,9 @@ def stage_block_words(network: Network, stage_index: int) -> str:
 
 def head_words(network: Network) -> str:
     head = network.head
-    parts = ["norm, " if head.norm else "", "avgpool, "]
+    conv = next((x.conv for x in head.layers if x.op == "conv"), None)
+    before = f"conv1x1 {conv.out_channels}, " if conv is not None else ""
+    parts = ["norm, " if head.norm else "", before, "avgpool, "]
     if head.dropout:
         parts.append(f"dropout {head.dropout:g}, ")
     parts.append(f"fc {head.in_features}->{head.classes}")

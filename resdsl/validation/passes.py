@@ -211,7 +211,7 @@ def _size_change(stride: int, dilates: float) -> str:
 # --------------------------------------------------------------------------- norms
 
 
-@register("attention", "E408, E602")
+@register("attention", "E402, E408, E602")
 def check_attention(network: Network, diags: Diagnostics) -> None:
     """Squeeze-excitation has one gate in the whole network: the backends write one
     squeeze-excitation module (or function) per network. A kernel ECA derives from `gamma` and
@@ -242,6 +242,29 @@ def check_attention(network: Network, diags: Diagnostics) -> None:
                 label="kernel derived from gamma and beta",
                 help="give ECA a larger `gamma`, a `beta` nearer -log2 of the channels, or a "
                 "`kernel` of its own",
+            )
+    for stage in network.stages:
+        misplaced = next(
+            (
+                run.block
+                for run in stage.runs
+                if run.block.attention_after == "3x3"
+                and any(
+                    getattr(x, "width", "") == "out"
+                    for x in run.block.branch
+                    if x.op in ("se", "eca")
+                )
+            ),
+            None,
+        )
+        if misplaced is not None:
+            diags.add(
+                dx.E_NOT_FOR_KIND,
+                "`after: 3x3` puts attention after the one 3x3 that makes a block's inner "
+                f"width; stage `{stage.name}`'s `{misplaced.kind}` blocks have none",
+                _setting_span(stage, network, "attention"),
+                label="attention after the 3x3",
+                help="use `bottleneck` (or `basic`) blocks, or leave the attention `after: last`",
             )
     first = None
     for stage in network.stages:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import byobnet_family
 import pytest
 from torch_helpers import trained_norms
 
@@ -91,10 +92,14 @@ REPRESENTATIVE = [
     "skresnext50_32x4d",  # selective kernels on the whole input, grouped
     "resnest14d",  # split attention: paths of one grouped 3x3, the stride by an average pool
     "resnest50d_4s2x40d",  # four paths in two groups: the weights ordered by group
+    "resnet33ts",  # byobnet: a tiered stem striding in its last 3x3, SiLU, a 1x1 before the pool
+    "seresnext26ts",  # byobnet: groups of 32 channels, squeeze-excitation after the 3x3
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.
-TORCH_BACKEND = ["resnetblur18", "ecaresnet26t", "res2next50", "skresnet18", "resnest14d"]
+TORCH_BACKEND = [
+    "resnetblur18", "ecaresnet26t", "res2next50", "skresnet18", "resnest14d", "seresnext26ts"
+]  # fmt: skip
 PRUNED = (
     "timm builds its pruned networks with a different width for every layer, read from a "
     "file of its own; no spec describes them"
@@ -107,21 +112,26 @@ FAMILIES = {
     "res2net": ROOT / "specs" / "res2net",
     "sknet": ROOT / "specs" / "sknet",
     "resnest": ROOT / "specs" / "resnest",
+    "byobnet": ROOT / "specs" / "byobnet",
 }
 
 
+def _members(module: str) -> list[str]:
+    """The family's networks of one of timm's modules (of byobnet's, its ResNets)."""
+    return byobnet_family.covered() if module == "byobnet" else timm.list_models(module=module)
+
+
 def registry() -> list[str]:
-    """timm's ResNet family (its `resnet` module's, Res2Net's, SKNet's and ResNeSt's) as the
-    installed timm
-    registers it."""
-    return [name for module in FAMILIES for name in timm.list_models(module=module)]
+    """timm's ResNet family (its `resnet` module's, Res2Net's, SKNet's, ResNeSt's and byobnet's
+    ResNets) as the installed timm registers it."""
+    return [name for module in FAMILIES for name in _members(module)]
 
 
 def spec_path(name: str) -> Path:
     if name in CUSTOM:
         return KERAS_SPECS / f"{name}.res"
     for module, folder in FAMILIES.items():
-        if name in timm.list_models(module=module):
+        if name in _members(module):
             return folder / f"{name}.res"
     raise KeyError(name)
 

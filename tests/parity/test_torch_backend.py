@@ -87,7 +87,8 @@ def test_stage_shapes_and_parameters(path):
     assert sum(p.numel() for p in model.parameters()) == network.params
     seen = {}
     for stage in network.stages:
-        module = getattr(model, stage.name)
+        # the stage's module: `layer1`, or byobnet's `stages.0`
+        module = model.get_submodule(stage.torch_prefix(0).rpartition(".")[0])
         module.register_forward_hook(
             lambda m, i, o, name=stage.name: seen.__setitem__(name, tuple(o.shape[1:]))
         )
@@ -113,7 +114,12 @@ def test_state_dict_layout_matches_model(path):
     layout = state_dict_layout(network)
     assert [(p, s) for p, _, s in layout] == list(weights.items())
     kinds = {name: type(m) for name, m in model.named_modules()}
-    expected = {"conv": torch.nn.Conv2d, "norm": torch.nn.BatchNorm2d, "linear": torch.nn.Linear}
+    expected = {
+        "conv": torch.nn.Conv2d,
+        "channel_conv": torch.nn.Conv1d,  # ECA's
+        "norm": torch.nn.BatchNorm2d,
+        "linear": torch.nn.Linear,
+    }
     for prefix, kind, _ in layout:
         assert kinds[prefix] is expected[kind], prefix
 
@@ -417,7 +423,8 @@ def test_preactivated_and_input_shortcuts(path):
     for _, stage, position, block in network.blocks():
         if not block.shortcut.layers or not block.pre:
             continue
-        module = getattr(model, stage.name)[position]
+        # the stage's module: `layer1`, or byobnet's `stages.0`
+        module = model.get_submodule(stage.torch_prefix(0).rpartition(".")[0])[position]
         seen = {}
         module.downsample.register_forward_pre_hook(lambda m, a, seen=seen: seen.update(x=a[0]))
         x = torch.randn(1, block.in_channels, 8, 8)

@@ -67,7 +67,7 @@ def test_random_specs_run_in_both_backends_with_the_irs_shapes(text, tmp_path_fa
     model = torch_module.build_model().eval()
     seen = {}
     for stage in network.stages:
-        getattr(model, stage.name).register_forward_hook(
+        model.get_submodule(stage.torch_prefix(0).rpartition(".")[0]).register_forward_hook(
             lambda _m, _i, out, name=stage.name: seen.__setitem__(name, tuple(out.shape[1:]))
         )
     with torch.no_grad():

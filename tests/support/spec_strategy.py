@@ -25,7 +25,9 @@ def spec_texts(draw) -> str:
     composite = res2net or selective or resnest  # no stride_on, no anti-aliasing (E402)
     bottleneck = kind.endswith("bottleneck") or res2net or resnest
     basic_like = not bottleneck
-    stem = draw(st.sampled_from(["cifar", "imagenet", "deep"]))
+    stem = draw(st.sampled_from(["cifar", "imagenet", "deep", "quad"]))
+    # timm's byobnet layout for the chain-of-convolutions kinds with a projecting shortcut
+    byobnet = kind in ("basic", "bottleneck") and draw(st.booleans())
     stem_channels = draw(st.sampled_from([4, 8]))
     size = (
         draw(st.sampled_from([16, 17, 24, 32, 33]))
@@ -54,7 +56,10 @@ def spec_texts(draw) -> str:
         if expansion != 4:
             block_args.append(f"expansion: {expansion}")
         groups = draw(st.sampled_from([1, 2, 4]))
-        if groups > 1:
+        if groups > 1 and not composite and draw(st.booleans()):
+            # groups of a fixed size (byobnet's), which divides every drawn inner width
+            block_args.append(f"group_size: {draw(st.sampled_from([1, 2, 4]))}")
+        elif groups > 1:
             block_args.append(f"groups: {groups}")
             block_args.append(f"group_width: {draw(st.sampled_from([16, 32]))}")
         elif draw(st.booleans()):
@@ -66,15 +71,15 @@ def spec_texts(draw) -> str:
 
     # Zero-padding needs every channel increase to be even and non-negative; basic blocks
     # with doubling widths give that when the stem is no wider than the first stage.
-    policies = ["B", "C", "D"]
-    stem_out = stem_channels * 2 if stem == "deep" else stem_channels
-    if basic_like and stem_out <= base:
+    policies = ["B", "C"] if byobnet else ["B", "C", "D"]
+    stem_out = stem_channels * 2 if stem in ("deep", "quad") else stem_channels
+    if basic_like and stem_out <= base and not byobnet:
         policies.append("A")
     policy = draw(st.sampled_from(policies))
     shortcut = policy
     if policy == "A":
         shortcut = f"A(downsample: {draw(st.sampled_from(['subsample', 'avgpool']))})"
-    elif policy == "B" and draw(st.booleans()):
+    elif policy == "B" and not byobnet and draw(st.booleans()):  # byobnet's projects
         shortcut = "B(stride_only: subsample)"
 
     lines = [
@@ -82,11 +87,18 @@ def spec_texts(draw) -> str:
         f"  input {channels}x{size}x{size}",
         f"  classes {draw(st.integers(2, 12))}",
     ]
+    if byobnet:
+        lines.append("  naming byobnet")
+    # Without a pool, a deep or quad stem may stride in its last convolution (byobnet's).
+    last = draw(st.sampled_from(["", ", pool: none, last_stride: 2"]))
     if stem == "deep":
-        lines.append(f"  stem deep(width: {stem_channels}, channels: {stem_channels * 2})")
+        lines.append(f"  stem deep(width: {stem_channels}, channels: {stem_channels * 2}{last})")
+    elif stem == "quad":
+        plain = draw(st.sampled_from([0, 1, 2]))
+        lines.append(f"  stem quad(channels: {stem_channels * 2}, plain: {plain}{last})")
     else:
-        pool = draw(st.sampled_from(["max", "avg", "conv", "none"]))
-        norm = draw(st.sampled_from(["on", "off"]))
+        pool = draw(st.sampled_from(["max", "none"] if byobnet else ["max", "avg", "conv", "none"]))
+        norm = "on" if byobnet else draw(st.sampled_from(["on", "off"]))  # ConvNormAct's norm
         lines.append(f"  stem {stem}(channels: {stem_channels}, pool: {pool}, norm: {norm})")
     lines.append(f"  block {kind}({', '.join(block_args)})" if block_args else f"  block {kind}")
     lines.append(f"  shortcut {shortcut}")
@@ -96,19 +108,23 @@ def spec_texts(draw) -> str:
     lines.append(f"  norm batch(eps: {eps}, momentum: {draw(st.sampled_from(['0.1', '0.01']))})")
     lines.append(f"  activation {draw(st.sampled_from(['relu', 'silu', 'gelu']))}")
     attention = draw(st.sampled_from(["none", "none", "se", "se(reduction: 8)", "eca"]))
+    if attention != "none" and not composite and draw(st.booleans()):  # after the 3x3
+        kind_name, _, args = attention.removesuffix(")").partition("(")
+        attention = f"{kind_name}({args + ', ' if args else ''}after: 3x3)"
     if attention != "none":
         lines.append(f"  attention {attention}")
     anti_alias = draw(
         st.sampled_from(["none", "none", "avg", "blur", "blur(size: 2)", "blur(size: 4)"])
     )
-    if anti_alias != "none" and not composite:  # composites do not anti-alias (E402)
+    if anti_alias != "none" and not composite and not byobnet:  # composites do not (E402)
         lines.append(f"  anti_alias {anti_alias}")
     zero = draw(st.sampled_from(["on", "off"]))
     lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")
     if draw(st.booleans()):
         lines.append(f"  stochastic_depth {draw(st.sampled_from(['0.1', '0.2']))}")
-    if draw(st.booleans()):
-        lines.append(f"  head avgpool(dropout: {draw(st.sampled_from(['0.1', '0.5']))})")
+    head = draw(st.sampled_from(["", "dropout: 0.1", "dropout: 0.5", "features: 12"]))
+    if head:
+        lines.append(f"  head avgpool({head})")
 
     # A dilated last stage in place of the last stride, as in segmentation backbones: the
     # stride of its first block, or with `strided_block last` of the stage before's last (its

@@ -257,3 +257,70 @@ def test_timm_specs_check_and_name_every_layer_once():
         assert result.network.name == path.stem
         assert len(path.read_text().splitlines()) <= 20, path
         assert math.isfinite(result.network.macs)
+
+
+# --------------------------------------------------------------------------- byobnet's settings
+
+
+def test_attention_after_the_3x3_sits_before_the_last_convolution_over_the_inner_width():
+    network = analyze("  attention se(after: 3x3)").network
+    for block in blocks(network):
+        ops = [layer.op for layer in block.branch]
+        assert ops == ["conv", "norm", "act", "conv", "norm", "act", "se", "conv", "norm"]
+        se = block.branch[6]
+        assert se.reduce.conv.in_channels == block.mid_channels
+        assert se.reduce.conv.out_channels == make_divisible(block.mid_channels / 16, 8)
+
+
+@pytest.mark.parametrize("block", ["res2net", "sk_basic", "resnest"])
+def test_attention_after_a_3x3_a_block_does_not_have_is_refused(block):
+    result = analyze("  attention eca(after: 3x3)", block=block)
+    assert "E402" in codes(result)
+    message = next(d.message for d in result.diagnostics if d.code == "E402")
+    assert "after the one 3x3 that makes a block's inner width" in message
+
+
+def test_group_size_sets_each_stages_groups_from_its_width():
+    network = analyze(block="bottleneck(group_size: 16)").network
+    assert [(b.mid_channels, b.groups) for b in blocks(network)] == [
+        (64, 4), (64, 4), (128, 8), (128, 8)
+    ]  # fmt: skip
+    spatial = [layer.conv.groups for layer in blocks(network)[0].branch if layer.op == "conv"]
+    assert spatial == [1, 4, 1]
+
+
+@pytest.mark.parametrize(
+    ("block", "words"),
+    [
+        ("bottleneck(group_size: 48)", "groups of 48 channels do not divide stage `layer1`"),
+        ("bottleneck(group_size: 16, groups: 2)", "it cannot join `groups` or `group_width`"),
+        ("basic(group_size: 16)", "blocks support neither groups nor group width"),
+    ],
+)
+def test_group_size_problems_are_located(block, words):
+    result = analyze(block=block)
+    assert any(words in d.message for d in result.diagnostics), result.diagnostics
+
+
+def test_a_head_convolution_and_a_stem_striding_last_are_costed():
+    text = BASE.format(
+        block="bottleneck",
+        settings="  stem deep(pool: none, last_stride: 2)\n  head avgpool(features: 96)",
+    )
+    network = analyze(text=text).network
+    stem = [layer.conv.stride for layer in network.stem.layers if layer.op == "conv"]
+    assert stem == [2, 1, 2] and network.stem.out_shape.height == 16
+    conv, norm, act = network.head.layers[:3]
+    assert (conv.op, norm.op, act.op) == ("conv", "norm", "act")
+    assert (conv.conv.in_channels, conv.conv.out_channels, norm.channels) == (512, 96, 96)
+    assert network.head.in_features == 96
+    assert network.head.params == 512 * 96 + 2 * 96 + 96 * 10 + 10
+
+
+def test_a_quad_stem_has_four_convolutions_the_first_plain_ones_without_norms():
+    settings = "  stem quad(channels: 64, plain: 2, pool: none, last_stride: 2)"
+    network = analyze(settings).network
+    ops = [layer.op for layer in network.stem.layers]
+    assert ops == ["conv", "conv", "conv", "norm", "act", "conv", "norm", "act"]
+    widths = [layer.conv.out_channels for layer in network.stem.layers if layer.op == "conv"]
+    assert widths == [8, 16, 32, 64]

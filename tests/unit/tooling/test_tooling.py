@@ -382,7 +382,7 @@ def test_reference_lists_per_block_type_what_it_takes():
     for kind, recipe in RECIPES.items():
         for arg in BOTTLENECK_ONLY:
             listed = f"`{arg}` (" in rows[f"`{kind}`"]
-            takes = recipe.layout == "bottleneck" and arg not in recipe.inapplicable
+            takes = arg in recipe.arguments and arg not in recipe.inapplicable
             assert listed == takes, (kind, arg)
 
 

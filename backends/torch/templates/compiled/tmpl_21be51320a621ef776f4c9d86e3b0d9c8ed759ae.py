@@ -16,6 +16,7 @@ def root(context, missing=missing):
     l_0_params = resolve('params')
     l_0_init_scheme = resolve('init_scheme')
     l_0_zero_note = resolve('zero_note')
+    l_0_ordered_dict = resolve('ordered_dict')
     l_0_callable = resolve('callable')
     l_0_functional = resolve('functional')
     l_0_has_norm = resolve('has_norm')
@@ -83,9 +84,15 @@ def root(context, missing=missing):
         yield str((undefined(name='zero_note') if l_0_zero_note is missing else l_0_zero_note))
         yield '\n'
     yield '\nStandalone: this module needs only torch. `build_model(num_classes)` returns the model.\n"""\n\nfrom __future__ import annotations\n\n'
+    if (undefined(name='ordered_dict') if l_0_ordered_dict is missing else l_0_ordered_dict):
+        pass
+        yield 'from collections import OrderedDict\n'
     if (undefined(name='callable') if l_0_callable is missing else l_0_callable):
         pass
-        yield 'from collections.abc import Callable\n\n'
+        yield 'from collections.abc import Callable\n'
+    if ((undefined(name='ordered_dict') if l_0_ordered_dict is missing else l_0_ordered_dict) or (undefined(name='callable') if l_0_callable is missing else l_0_callable)):
+        pass
+        yield '\n'
     yield 'import torch\n'
     if (undefined(name='functional') if l_0_functional is missing else l_0_functional):
         pass
@@ -341,4 +348,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=65&3=67&5=69&6=71&7=79&8=81&9=83&17=86&22=90&27=94&28=97&29=99&30=101&31=104&32=106&34=108&35=111&36=113&40=116&43=119&47=122&50=125&52=131&68=134&71=137&73=143&76=146&93=152&96=155&98=161&101=164&103=170&106=173&108=179&111=182&113=188&116=191&118=197&126=200&129=204&131=207&134=211&136=213&139=217&141=219&152=223&153=226&155=229&156=232&158=235&161=238&163=241&168=244&173=250&174=253&176=255&177=258&182=262&183=264&185=268&187=270&188=273&190=276&191=279&193=282&194=285&199=289&201=291&212=297&213=300&217=302&225=306&226=309&232=313&233=316&236=320&237=323&244=327&245=330&250=334&251=338'
+debug_info = '1=66&3=68&5=70&6=72&7=80&8=82&9=84&17=87&20=90&23=93&27=97&32=101&33=104&34=106&35=108&36=111&37=113&39=115&40=118&41=120&45=123&48=126&52=129&55=132&57=138&73=141&76=144&78=150&81=153&98=159&101=162&103=168&106=171&108=177&111=180&113=186&116=189&118=195&121=198&123=204&131=207&134=211&136=214&139=218&141=220&144=224&146=226&157=230&158=233&160=236&161=239&163=242&166=245&168=248&173=251&178=257&179=260&181=262&182=265&187=269&188=271&190=275&192=277&193=280&195=283&196=286&198=289&199=292&204=296&206=298&217=304&218=307&222=309&230=313&231=316&237=320&238=323&241=327&242=330&249=334&250=337&255=341&256=345'

@@ -1,0 +1,95 @@
+"""The backends against timm's byobnet ResNets: byobnet's state-dict layout (`naming
+byobnet`: `stem.conv1.conv`, `stages.0.0.conv1_1x1.conv`, `shortcut.conv`, `final_conv`,
+`head.fc`), tiered stems that stride in their last convolution where they have no pool, SiLU,
+groups of a fixed size, attention after the 3x3, and a 1x1 convolution before the pool.
+
+Every covered network (tests/support/byobnet_family.py, read from timm) has a spec of its name
+in specs/byobnet. `make test` checks every one's state dict (keys in timm's order, shapes),
+parameter count and multiply-accumulates, and the outputs of one network per feature with
+timm's weights loaded strictly; `make conformance` compares the outputs of all of them. The
+Keras backend's comparison with timm is tests/parity/test_timm_keras.py's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from byobnet_family import PENDING, byobnet_resnets, covered
+from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
+
+import resdsl
+
+timm = pytest.importorskip("timm")
+
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "byobnet"
+# One network per feature, whose outputs `make test` compares.
+REPRESENTATIVE = {
+    "resnet33ts": "a tiered stem striding in its last convolution, the 1x1 before the pool",
+    "seresnext26ts": "groups of 32 channels, squeeze-excitation after the 3x3, the stem's pool",
+    "eca_resnet33ts": "efficient channel attention after the 3x3",
+    "resnet51q": "the quad stem's two plain convolutions, depthwise 3x3s at full width",
+}
+NAMES = covered()
+
+
+def _names() -> list:
+    return [
+        pytest.param(name, id=name)
+        if name in REPRESENTATIVE
+        else pytest.param(name, marks=pytest.mark.conformance, id=name)
+        for name in NAMES
+    ]
+
+
+def test_every_covered_byobnet_resnet_has_a_spec_and_no_pending_one_has():
+    assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(NAMES)
+    assert set(PENDING) <= set(byobnet_resnets()), "a pending network timm no longer has"
+    assert set(REPRESENTATIVE) <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
+    """Keys in timm's order (a block's `shortcut` first), shapes, the parameter count, and the
+    IR's multiply-accumulates against PyTorch's FLOP counter (half its FLOPs) at the spec's
+    input size."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    module, path = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
+    network = resdsl.load(SPECS / f"{name}.res")
+    i = network.input
+    with torch.device("meta"):
+        ours, reference = module.build_model(), timm.create_model(name, pretrained=False)
+        with FlopCounterMode(display=False) as counter:
+            reference.eval()(torch.empty(1, i.channels, i.height, i.width))
+    shapes = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    assert shapes == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == count == network.params
+    assert counter.get_total_flops() // 2 == network.macs
+    assert ruff_problems(path) == ""
+
+
+@pytest.mark.parametrize("name", _names())
+def test_outputs_match_timm(name, tmp_path):
+    torch.manual_seed(0)
+    reference = timm.create_model(name, pretrained=False)
+    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
+    assert_same_outputs(reference, module.build_model())
+
+
+def test_the_model_holds_its_stem_stages_and_head_in_containers(tmp_path):
+    """timm's byobnet attributes: `stem`, `stages` (one Sequential per stage), `final_conv`,
+    `head`; the stage outputs are the feature pyramid."""
+    module, _ = generated_torch(str(SPECS / "resnet33ts.res"), tmp_path, "resnet33ts")
+    model = module.build_model().eval()
+    assert [name for name, _ in model.named_children()] == [
+        "stem", "stages", "final_conv", "head"
+    ]  # fmt: skip
+    assert [name for name, _ in model.stem.named_children()] == ["conv1", "conv2", "conv3"]
+    with torch.no_grad():
+        features = model.forward_stages(torch.zeros(1, 3, 64, 64))
+    assert [tuple(f.shape[1:]) for f in features] == [
+        (256, 16, 16), (512, 8, 8), (1536, 4, 4), (1536, 2, 2)
+    ]  # fmt: skip
