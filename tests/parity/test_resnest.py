@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
+from torch_helpers import assert_same_layout_as_timm, assert_same_outputs, generated_torch
 
 import resdsl
 
@@ -50,21 +50,7 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     """Keys in timm's order (`conv2.conv`, `conv2.bn0`, `conv2.fc1`, ...), shapes, the
     parameter count, and the IR's multiply-accumulates against PyTorch's FLOP counter (half its
     FLOPs) at the spec's input size."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    module, path = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
-    network = resdsl.load(SPECS / f"{name}.res")
-    i = network.input
-    with torch.device("meta"):
-        ours, reference = module.build_model(), timm.create_model(name, pretrained=False)
-        with FlopCounterMode(display=False) as counter:
-            reference.eval()(torch.empty(1, i.channels, i.height, i.width))
-    shapes = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
-    assert shapes == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
-    count = sum(p.numel() for p in reference.parameters())
-    assert sum(p.numel() for p in ours.parameters()) == count == network.params
-    assert counter.get_total_flops() // 2 == network.macs
-    assert ruff_problems(path) == ""
+    assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
 @pytest.mark.parametrize("name", _names())

@@ -135,3 +135,29 @@ def assert_same_outputs(reference, ours) -> None:
         with torch.no_grad():
             expected, actual = reference(x), ours(x)
         assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max(), mode
+
+
+def assert_same_layout_as_timm(spec: Path, name: str, folder) -> None:
+    """The generated PyTorch model of `spec` against timm's `name`, both on the meta device:
+    state-dict keys in timm's order and shapes, the parameter count (the IR's too), the IR's
+    multiply-accumulates against PyTorch's FLOP counter (half its FLOPs) at the spec's input
+    size, and ruff-clean code."""
+    import timm
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import resdsl
+
+    module, path = generated_torch(str(spec), folder, name)
+    network = resdsl.load(spec)
+    i = network.input
+    with torch.device("meta"):
+        ours, reference = module.build_model(), timm.create_model(name, pretrained=False)
+        with FlopCounterMode(display=False) as counter:
+            reference.eval()(torch.empty(1, i.channels, i.height, i.width))
+    shapes = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    assert shapes == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == count == network.params
+    assert counter.get_total_flops() // 2 == network.macs
+    assert ruff_problems(path) == ""
