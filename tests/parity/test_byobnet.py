@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 from byobnet_family import PENDING, byobnet_resnets, covered
-from torch_helpers import assert_same_layout_as_timm, assert_same_outputs, generated_torch
+from torch_helpers import (
+    assert_same_layout_as_timm,
+    assert_same_outputs_as_timm,
+    by_cost,
+    generated_torch,
+)
 
 timm = pytest.importorskip("timm")
 
@@ -30,15 +35,6 @@ REPRESENTATIVE = {
     "resnet51q": "the quad stem's two plain convolutions, depthwise 3x3s at full width",
 }
 NAMES = covered()
-
-
-def _names() -> list:
-    return [
-        pytest.param(name, id=name)
-        if name in REPRESENTATIVE
-        else pytest.param(name, marks=pytest.mark.conformance, id=name)
-        for name in NAMES
-    ]
 
 
 def test_every_covered_byobnet_resnet_has_a_spec_and_no_pending_one_has():
@@ -55,12 +51,9 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", _names())
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
 def test_outputs_match_timm(name, tmp_path):
-    torch.manual_seed(0)
-    reference = timm.create_model(name, pretrained=False)
-    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
-    assert_same_outputs(reference, module.build_model())
+    assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
 def test_the_model_holds_its_stem_stages_and_head_in_containers(tmp_path):

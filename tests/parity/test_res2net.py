@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import assert_same_outputs, generated_torch, ruff_problems
+from torch_helpers import assert_same_outputs_as_timm, by_cost, generated_torch, ruff_problems
 
 import resdsl
 
@@ -29,15 +29,6 @@ REPRESENTATIVE = {
     "res2next50": "grouped 3x3s in the paths",
     "res2net50d": "the deep stem and average-pool shortcuts around the hierarchy",
 }
-
-
-def _names() -> list:
-    return [
-        pytest.param(name, id=name)
-        if name in REPRESENTATIVE
-        else pytest.param(name, marks=pytest.mark.conformance, id=name)
-        for name in timm.list_models(module="res2net")
-    ]
 
 
 def test_every_timm_res2net_has_a_spec():
@@ -61,14 +52,11 @@ def test_state_dict_and_parameters_match_timm(name, tmp_path):
     assert ruff_problems(path) == ""
 
 
-@pytest.mark.parametrize("name", _names())
+@pytest.mark.parametrize("name", by_cost(timm.list_models(module="res2net"), REPRESENTATIVE))
 def test_outputs_match_timm(name, tmp_path):
     """timm's model (its norms' statistics randomised) and ours with its weights: the same
     outputs at an odd, not square input, in training mode's batch norm too."""
-    torch.manual_seed(0)
-    reference = timm.create_model(name, pretrained=False)
-    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
-    assert_same_outputs(reference, module.build_model())
+    assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
 def test_a_stage_shares_one_block_class_that_tests_its_first_block():

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_helpers import assert_same_layout_as_timm, assert_same_outputs, generated_torch
+from torch_helpers import (
+    assert_same_layout_as_timm,
+    assert_same_outputs,
+    assert_same_outputs_as_timm,
+    by_cost,
+    generated_torch,
+)
 
 import resdsl
 
@@ -31,15 +37,6 @@ REPRESENTATIVE = {
 NAMES = timm.list_models(module="sknet")
 
 
-def _names() -> list:
-    return [
-        pytest.param(name, id=name)
-        if name in REPRESENTATIVE
-        else pytest.param(name, marks=pytest.mark.conformance, id=name)
-        for name in NAMES
-    ]
-
-
 def test_every_timm_sknet_has_a_spec():
     assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(NAMES)
 
@@ -52,12 +49,9 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", _names())
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
 def test_outputs_match_timm(name, tmp_path):
-    torch.manual_seed(0)
-    reference = timm.create_model(name, pretrained=False)
-    module, _ = generated_torch(str(SPECS / f"{name}.res"), tmp_path, name)
-    assert_same_outputs(reference, module.build_model())
+    assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
 def test_a_dilated_sknet_matches_timms_output_stride(tmp_path):

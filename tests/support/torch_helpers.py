@@ -161,3 +161,28 @@ def assert_same_layout_as_timm(spec: Path, name: str, folder) -> None:
     assert sum(p.numel() for p in ours.parameters()) == count == network.params
     assert counter.get_total_flops() // 2 == network.macs
     assert ruff_problems(path) == ""
+
+
+def assert_same_outputs_as_timm(spec: Path, name: str, folder) -> None:
+    """timm's `name` (seeded, its norms' statistics randomised) and the generated model of
+    `spec` with its weights: the same outputs (see :func:`assert_same_outputs`)."""
+    import timm
+    import torch
+
+    torch.manual_seed(0)
+    reference = timm.create_model(name, pretrained=False)
+    module, _ = generated_torch(str(spec), folder, name)
+    assert_same_outputs(reference, module.build_model())
+
+
+def by_cost(names, representative) -> list:
+    """`names` as test parameters: the `representative` ones in `make test`, the others under
+    `make conformance`."""
+    import pytest
+
+    return [
+        pytest.param(name, id=name)
+        if name in representative
+        else pytest.param(name, marks=pytest.mark.conformance, id=name)
+        for name in names
+    ]
