@@ -121,8 +121,9 @@ class NormHelper(NamedTuple):
 
 
 class AttentionHelper(NamedTuple):
-    """`squeeze_excite` or `efficient_channel_attention`: the gate of squeeze-excitation, how
-    its 1x1 convolutions ask `conv` for a bias, and ECA's kernel initializer (if any)."""
+    """`squeeze_excite`, `efficient_channel_attention` or `global_context`: the gate of
+    squeeze-excitation (of global context: "" where it adds), how their 1x1 convolutions ask
+    `conv` for a bias, and ECA's kernel initializer (if any)."""
 
     gate: str = "sigmoid"
     bias: str = ""
@@ -162,6 +163,7 @@ class Module(NamedTuple):
     make_divisible: bool
     limits: bool  # `make_divisible` takes a round limit and a minimum (select's attention)
     eca: AttentionHelper | None
+    global_context: AttentionHelper | None
     selective_kernel: SelectiveHelper | None
     split_attention: SelectiveHelper | None
     channel_pad: bool
@@ -226,7 +228,9 @@ def _module(network: Network) -> Module:
         for run in stage.runs:
             layers += weighted(run.block.layers)
     convs = [layer.conv for layer in layers if isinstance(layer, ConvLayer)]
-    if any(isinstance(la, NormLayer) and la.kind != conventions.norm for la in layers):
+    if any(
+        isinstance(la, NormLayer) and la.kind not in (conventions.norm, "layer") for la in layers
+    ):
         raise PlanError("norms of another kind than the network's")
     ctx = Context(
         activation=conventions.activation,
@@ -297,6 +301,14 @@ def _module(network: Network) -> Module:
         if ctx.kaiming:
             init = 'keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")'
         eca = AttentionHelper(init=init)
+    global_context = None
+    if "global_context" in ctx.uses:
+        if len(ctx.fuses) != 1:
+            raise PlanError("global context fused both by adding and by scaling")
+        if len(ctx.bias) > 1:
+            ctx.uses.add("conv.bias")
+        gate = "sigmoid" if ctx.fuses == {"scale"} else ""
+        global_context = AttentionHelper(gate=gate, bias=", bias=True" * (len(ctx.bias) > 1))
     selective_kernel = _selective_helper("selective_kernel", conventions.activation, ctx)
     split_attention = _selective_helper("split_attention", "relu", ctx)
     drop_path = None
@@ -322,6 +334,7 @@ def _module(network: Network) -> Module:
         make_divisible="make_divisible" in ctx.uses,
         limits="make_divisible.limits" in ctx.uses,
         eca=eca,
+        global_context=global_context,
         selective_kernel=selective_kernel,
         split_attention=split_attention,
         channel_pad="ChannelPad" in ctx.uses,

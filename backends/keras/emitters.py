@@ -15,6 +15,7 @@ from resdsl.ir import (
     ConvLayer,
     DropoutLayer,
     EcaLayer,
+    GlobalContextLayer,
     GlobalPoolLayer,
     IdentityLayer,
     LinearLayer,
@@ -81,6 +82,7 @@ class Context:
     bias: set[bool]
     uses: set[str] = field(default_factory=set)
     gates: set[str] = field(default_factory=set)  # squeeze-excitation's
+    fuses: set[str] = field(default_factory=set)  # global context's
     # Where a shortcut's ceil-mode average pool strides by more than 2, every one is a
     # `CeilAveragePooling2D` (Keras' "same" pooling pads before the input there).
     ceil_pool_layer: bool = False
@@ -225,6 +227,19 @@ def _eca(layer: EcaLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply
     return [Apply("efficient_channel_attention", args, helper=True)]
 
 
+def _global_context(layer: GlobalContextLayer, f, scope: Scope, ctx: Context, previous):
+    # `global_context` names its layers from the stem `name`: `gc_attend`, `gc_fc1` ...
+    parts = (layer.attend, layer.fc1, layer.norm, layer.fc2)
+    if [x.keras for x in parts] != [f"{layer.keras}_{x}" for x in ("attend", "fc1", "norm", "fc2")]:
+        raise PlanError(f"global context's layers not named after `{layer.keras}`")
+    ctx.uses.add("global_context")
+    ctx.fuses.add(layer.fuse)
+    reduced = scope.value(f, "reduced", layer.fc1.conv.out_channels)
+    if reduced.startswith("make_divisible("):
+        ctx.uses.add("make_divisible")
+    return [Apply("global_context", (reduced, scope.name(layer.keras)), helper=True)]
+
+
 def _identity(layer: IdentityLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     return []  # a place in PyTorch's Sequential; nothing in Keras
 
@@ -271,6 +286,7 @@ EMITTERS = {
     BlurPoolLayer: _blur,
     SqueezeExciteLayer: _squeeze_excite,
     EcaLayer: _eca,
+    GlobalContextLayer: _global_context,
     IdentityLayer: _identity,
     PadChannelsLayer: _pad_channels,
     LinearLayer: _linear,

@@ -98,7 +98,7 @@ _MODULE_NAMES = frozenset(
         "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
-        "SelectiveKernelAttn", "SplitAttn", "OrderedDict",
+        "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext",
     }
 )  # fmt: skip
 
@@ -667,6 +667,8 @@ def _render_module(plan: TorchPlan) -> str:
         limits=plan.limits,
         gate=_GATES[plan.gate],
         eca=plan.uses("eca"),
+        global_context=plan.uses("gc")
+        and {"mlp": f"mlp_{plan.fuse}", "scale": plan.fuse == "scale"},
         conv_norm_act=plan.conv_norm_act,
         selective_kernel=plan.selective_kernel,
         split_attention=plan.split_attention,
@@ -685,7 +687,8 @@ def _render_module(plan: TorchPlan) -> str:
         model=plan.model,
         stem_init=stem_init,
         stage_init=stage_init(plan),
-        ordered_dict=any(unit.children is not None for unit in (*plan.stem, *plan.head)),
+        ordered_dict=plan.uses("gc")
+        or any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],
         forward_features=[f"{INDENT * 2}{line}" for line in features],

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import Call
-from resdsl.ir import BlurPoolLayer, Conv, EcaLayer, Network, NormLayer, SqueezeExciteLayer
+from resdsl.ir import (
+    BlurPoolLayer,
+    Conv,
+    EcaLayer,
+    GlobalContextLayer,
+    Network,
+    NormLayer,
+    SqueezeExciteLayer,
+)
 
 
 def float_literal(value: float) -> str:
@@ -40,7 +48,26 @@ def implied(layer, network: Network) -> str | None:
         layer.conv.torch != f"{layer.torch}.conv" or layer.conv.kernel % 2 == 0
     ):
         return "a channel attention other than EfficientChannelAttention builds"
+    if isinstance(layer, GlobalContextLayer) and _context_parts(layer) != [
+        (x.torch, x.conv) for x in (layer.attend, layer.fc1, layer.fc2)
+    ] + [(layer.norm.torch, layer.norm.kind)]:
+        return "a global context other than GlobalContext builds"
     return None
+
+
+def _context_parts(layer: GlobalContextLayer) -> list[tuple]:
+    """What the generated `GlobalContext` builds for a layer: its convolutions and its norm."""
+    wide, narrow, mlp = (
+        layer.channels,
+        layer.fc1.conv.out_channels,
+        f"{layer.torch}.mlp_{layer.fuse}",
+    )
+    convs = [
+        (f"{layer.torch}.conv_attn", Conv(in_channels=wide, out_channels=1, kernel=1, bias=True)),
+        (f"{mlp}.fc1", Conv(in_channels=wide, out_channels=narrow, kernel=1, bias=True)),
+        (f"{mlp}.fc2", Conv(in_channels=narrow, out_channels=wide, kernel=1, bias=True)),
+    ]
+    return [*convs, (f"{mlp}.norm", "layer")]
 
 
 # --------------------------------------------------------------------------- emitters
@@ -116,6 +143,10 @@ def _eca(f: dict, activation: str) -> Call:
     return Call("EfficientChannelAttention", (f"kernel_size={f['kernel']}",))
 
 
+def _global_context(f: dict, activation: str) -> Call:
+    return Call("GlobalContext", (str(f["channels"]), str(f["reduced"])))
+
+
 BUILT_IN_EMITTERS = {
     "conv": _conv,
     "norm": _norm,
@@ -129,6 +160,7 @@ BUILT_IN_EMITTERS = {
     "blur": _blur,
     "se": _squeeze_excite,
     "eca": _eca,
+    "gc": _global_context,
 }
 
 

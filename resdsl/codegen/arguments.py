@@ -15,6 +15,7 @@ from resdsl.ir import (
     Conv,
     ConvLayer,
     EcaLayer,
+    GlobalContextLayer,
     PadChannelsLayer,
     PoolLayer,
     SqueezeExciteLayer,
@@ -225,6 +226,8 @@ def layer_fields(layer) -> dict:
         return {"channels": conv.in_channels, "reduced": conv.out_channels}
     if isinstance(layer, EcaLayer):
         return {"kernel": layer.conv.kernel}
+    if isinstance(layer, GlobalContextLayer):
+        return {"channels": layer.channels, "reduced": layer.fc1.conv.out_channels}
     if isinstance(layer, BranchLayer) and layer.shared:
         return split_fields(layer)
     if isinstance(layer, BranchLayer) and layer.merge == "select":
@@ -457,7 +460,11 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
             fields["kernel"] = Sym("stride")
     elif isinstance(first, BlurPoolLayer) and first.strided:
         fields["stride"] = Sym("stride")
-    elif isinstance(first, SqueezeExciteLayer) and first.ratio is not None and width in widths:
+    elif (
+        isinstance(first, (SqueezeExciteLayer, GlobalContextLayer))
+        and first.ratio is not None
+        and width in widths
+    ):
         fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor)
     elif isinstance(first, EcaLayer) and first.gamma is not None and "eca_kernel" in symbols:
         fields["kernel"] = Sym("eca_kernel")
@@ -514,14 +521,17 @@ def structure(layer) -> tuple:
         fixed = attention.reduce.conv.out_channels if attention.ratio is None else None
         shared = tuple(structure(x) for x in layer.shared)
         return (*kept, rule, fixed, tuple(x.op for x in attention.norm), attention.gate, shared)
-    meta = field_values(layer, frozenset({"keras", "conv", "pool", "reduce", "expand"}))
+    meta = field_values(
+        layer,
+        frozenset({"keras", "conv", "pool", "reduce", "expand", "attend", "fc1", "norm", "fc2"}),
+    )
     fields = layer_fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
     if getattr(layer, "strided", False):
         varying |= {"stride", "kernel"} if isinstance(layer, PoolLayer) else {"stride"}
     if isinstance(layer, PadChannelsLayer):
         varying |= {"before", "after"}
-    if isinstance(layer, SqueezeExciteLayer) and layer.ratio is not None:
+    if isinstance(layer, (SqueezeExciteLayer, GlobalContextLayer)) and layer.ratio is not None:
         varying.add("reduced")
     if isinstance(layer, EcaLayer) and layer.gamma is not None:
         varying.add("kernel")

@@ -59,6 +59,7 @@ from resdsl.codegen.words import name_classes, name_functions
 from resdsl.ir import (
     Block,
     ConvLayer,
+    GlobalContextLayer,
     Network,
     Shortcut,
     SqueezeExciteLayer,
@@ -290,6 +291,7 @@ class Plan:
         # block's), where some block needs it; else torchvision's (`dilation` the block's).
         self.two_dilations = any(block.two_dilations for _, block in self.runs)
         self.gate = self._gate()
+        self.fuse = self._fuse()
         self._outcomes: dict[int, Outcome | None] = {}
         self.rank: dict[Outcome | None, int] = {}  # order of first use
         self.examples: dict[Outcome, Shortcut] = {}  # a shortcut of each outcome, as the IR has it
@@ -345,6 +347,15 @@ class Plan:
         if len(gates) > 1:
             self.problem(f"squeeze-excitations of several gates ({', '.join(gates)})")
         return gates[0] if gates else "sigmoid"
+
+    def _fuse(self) -> str:
+        """How global context attention fuses its term, which its helper fixes for the whole
+        network: "add" or "scale"."""
+        layers = self.layers()
+        fuses = sorted({x.fuse for x in layers if isinstance(x, GlobalContextLayer)})
+        if len(fuses) > 1:
+            self.problem("global context attention fused both by adding and by scaling")
+        return fuses[0] if fuses else "add"
 
     # ----------------------------------------------------------------- block classes
 

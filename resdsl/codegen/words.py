@@ -102,7 +102,16 @@ def _features(function: ShortcutFunction) -> set[str]:
 # --------------------------------------------------------------------------- rendering
 
 _STRIDERS = {"blur": "a blur pool", "avg": "an average pool", "max": "a max pool"}
-_ATTENTION = {"se": "squeeze-excitation", "eca": "efficient channel attention"}
+_ATTENTION = {
+    "se": "squeeze-excitation",
+    "eca": "efficient channel attention",
+    "gc": "global context attention",
+}
+
+
+def _attention_place(layer) -> str:
+    """Where channel attention sits: after the 3x3 (over the inner width), or last."""
+    return "follows the 3x3" if layer.width == "mid" else "ends the branch"
 
 
 def block_doc(cls: BlockClass) -> str:
@@ -123,13 +132,16 @@ def block_doc(cls: BlockClass) -> str:
             strider = _STRIDERS[layer.pool.kind if isinstance(layer, PoolLayer) else layer.op]
             extras.append(f"{strider}{after} applies the stride")
         elif isinstance(layer, EcaLayer) and layer.gamma is not None:
-            rule = f"|log2(out_channels) + {_number(layer.beta)}| / {_number(layer.gamma)}"
+            channels = "mid_channels" if layer.width == "mid" else "out_channels"
+            rule = f"|log2({channels}) + {_number(layer.beta)}| / {_number(layer.gamma)}"
             extras.append(
-                f"efficient channel attention ends the branch (`eca_kernel`: {rule}, up to an"
-                " odd number, at least 3)"
+                f"efficient channel attention {_attention_place(layer)} (`eca_kernel`: {rule},"
+                " up to an odd number, at least 3)"
             )
         elif layer.op in _ATTENTION:
-            extras.append(f"{_ATTENTION[layer.op]} ends the branch")
+            fused = {"add": ", its term added", "scale": ", gating the channels"}
+            how = fused.get(getattr(layer, "fuse", ""), "")
+            extras.append(f"{_ATTENTION[layer.op]} {_attention_place(layer)}{how}")
         elif layer.summary:  # a plugin's layer type says what it does
             extras.append(layer.summary)
     tail = "".join(f"; {extra}" for extra in extras)

@@ -188,7 +188,7 @@ E_NORM_GROUPS = _code(
 E_MIXED_GATES = _code(
     "E408",
     "error",
-    "squeeze-excitation gates differ between stages",
+    "squeeze-excitation's gates, or global context's fusions, differ between stages",
     _net(
         "  attention se\n  stage a: 1 x 16\n"
         "  stage b: 1 x 32 / 2 { attention se(gate: hard_sigmoid) }"

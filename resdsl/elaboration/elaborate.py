@@ -30,6 +30,7 @@ from resdsl.ir import (
     ConvLayer,
     DropoutLayer,
     EcaLayer,
+    GlobalContextLayer,
     GlobalPoolLayer,
     Head,
     IdentityLayer,
@@ -481,6 +482,36 @@ def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
             conv=ChannelConvLayer(**ctx.names("attention.eca.conv"), kernel=kernel),
             gamma=spec.gamma if adaptive else None,
             beta=spec.beta if adaptive else None,
+            width=width,
+        )
+    if spec.kind == "gc":
+        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
+
+        def conv(role: str, source: str, target: str, ins: int, outs: int) -> ConvLayer:
+            names = ctx.names(f"attention.gc.{role}", fuse=spec.fuse)
+            return ConvLayer(
+                **names,
+                conv=Conv(in_channels=ins, out_channels=outs, kernel=1, bias=True),
+                source=source,
+                target=target,
+            )
+
+        return GlobalContextLayer(
+            **ctx.names("attention.gc"),
+            channels=channels,
+            # one map over the positions: its width is none of the block's
+            attend=conv("attend", width, "reduced", channels, 1),
+            fc1=conv("fc1", width, "reduced", channels, reduced),
+            norm=NormLayer(
+                **ctx.names("attention.gc.norm", fuse=spec.fuse),
+                channels=reduced,
+                width="reduced",
+                kind="layer",
+            ),
+            fc2=conv("fc2", "reduced", width, reduced, channels),
+            fuse=spec.fuse,
+            ratio=None if spec.width else 1 / spec.reduction,
+            divisor=spec.divisor,
             width=width,
         )
     return None

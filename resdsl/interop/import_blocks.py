@@ -35,7 +35,7 @@ class Block:
     groups: int
     projection: int | None  # the shortcut convolution's index in its Sequential
     kernel: int  # the shortcut convolution's kernel
-    attention: tuple | None  # ("se", reduced) or ("eca", kernel)
+    attention: tuple | None  # ("se", reduced), ("eca", kernel) or ("gc", reduced, fuse)
     scale: int = 1  # Res2Net's splits (`mid` is each split's width)
     # SKNet's selective kernel: its paths (0: none), whether they split the input, the
     # attention's width; the keys of the block's first convolution and of its grouped 3x3.
@@ -83,6 +83,10 @@ def shortcut_and_attention(t: Mapping[str, tuple]) -> tuple[int | None, int, tup
         attention = ("se", t[se][0])
     elif eca in t:
         attention = ("eca", t[eca][-1])
+    for fuse in ("add", "scale"):
+        gc = weight("attention.gc.fc1", fuse=fuse)
+        if gc in t:
+            attention = ("gc", t[gc][0], fuse)
     return projection, kernel, attention
 
 

@@ -165,6 +165,19 @@ def _attention(blocks: list[Block]) -> str:
         if len(kernels) == 1:
             return f"eca(kernel: {kernels.pop()})"
         raise ImportFailed("ECA kernels that neither timm's rule nor one size explains")
+    if found == {"gc"}:
+        fuses = {b.attention[2] for b in blocks}
+        if len(fuses) > 1:
+            raise ImportFailed(
+                "global context attention that adds in some blocks, scales in others"
+            )
+        fuse = ", fuse: scale" if fuses == {"scale"} else ""
+        if all(b.attention[1] == make_divisible(b.out / 8, 1) for b in blocks):
+            return f"gc({fuse.removeprefix(', ')})" if fuse else "gc"
+        widths = {b.attention[1] for b in blocks}
+        if len(widths) == 1:
+            return f"gc(width: {widths.pop()}{fuse})"
+        raise ImportFailed("global context widths that timm's rule (channels / 8) does not explain")
     for reduction in (16, 4, 8, 2, 32):
         if all(b.attention[1] == make_divisible(b.out / reduction, 8) for b in blocks):
             return "se" if reduction == 16 else f"se(reduction: {reduction})"

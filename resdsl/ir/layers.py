@@ -222,7 +222,9 @@ class NormLayer(Layer):
     channels: int
     width: Width = "out"
     zero_init: bool = False  # scale starts at zero (`zero_last_norm`)
-    kind: NormKind = "batch"  # the network's (see Conventions); group norm has no statistics
+    # The network's (see Conventions), or "layer": a layer norm over the channels that a module
+    # fixes whatever the network's (global context's). Only batch norm keeps statistics.
+    kind: NormKind | Literal["layer"] = "batch"
 
     def cost(self, shape: Shape) -> Cost:
         statistics = 2 * self.channels if self.kind == "batch" else 0
@@ -385,6 +387,42 @@ class EcaLayer(Layer):
 
     def words(self, activation: str = "relu") -> str:
         return f"eca kernel {self.conv.kernel}"
+
+
+class GlobalContextLayer(Layer):
+    """Global context attention (Cao et al., 2019; timm's GlobalContext): `attend` (a 1x1
+    convolution with bias to one map) and a softmax over the positions weight the input's
+    pixels into one context vector per channel; `fc1` (1x1, bias) to the reduced width, a
+    layer norm over the channels (`norm`, eps 1e-6), a ReLU and `fc2` back to the channels
+    turn it into a term that `fuse` adds to every position ("add", timm's `gca`) or, through a
+    sigmoid, scales the channels by ("scale", timm's `gc`). `ratio` and `divisor` say how the
+    reduced width was computed (None: a fixed width)."""
+
+    op: Literal["gc"] = "gc"
+    channels: int
+    attend: ConvLayer
+    fc1: ConvLayer
+    norm: NormLayer
+    fc2: ConvLayer
+    fuse: Literal["add", "scale"]
+    ratio: float | None
+    divisor: int
+    width: Width = "out"
+
+    def cost(self, shape: Shape) -> Cost:
+        # The map and the weighted sum touch every pixel; the MLP runs on one.
+        pixels = shape.height * shape.width
+        mlp = (self.fc1.conv, self.fc2.conv)
+        macs = 2 * self.channels * pixels + sum(c.in_channels * c.out_channels for c in mlp)
+        params = self.attend.conv.params + sum(c.params for c in mlp) + 2 * self.norm.channels
+        return Cost(macs=macs, params=params)
+
+    def weighted(self) -> tuple[Layer, ...]:
+        return (self.attend, self.fc1, self.norm, self.fc2)
+
+    def words(self, activation: str = "relu") -> str:
+        wide, narrow = self.channels, self.fc1.conv.out_channels
+        return f"global context {wide}->{narrow}->{wide}, {self.fuse}"
 
 
 class IdentityLayer(Layer):
@@ -640,6 +678,7 @@ AnyLayer = Annotated[
     | BlurPoolLayer
     | SqueezeExciteLayer
     | EcaLayer
+    | GlobalContextLayer
     | ChannelConvLayer
     | IdentityLayer
     | PadChannelsLayer

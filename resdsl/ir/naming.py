@@ -8,7 +8,8 @@ part after the block's prefix). Elaboration names every layer from the spec's sc
 or the same table. Templates take `{n}` (a block's convolution, from 1), `{m}` (n - 1), `{i}`
 (a position in a PyTorch Sequential or list), `{k}` (i + 1), `{part}` (a Keras name's last
 word: conv, bn, pool, ...), `{unit}` (a layer's attribute in timm's ConvNormAct: conv, bn, act),
-`{shape}` (a block convolution's kernel in byobnet's words: `1x1` or `kxk`), `{act}` (the
+`{shape}` (a block convolution's kernel in byobnet's words: `1x1` or `kxk`), `{fuse}`
+(global context's: add or scale), `{act}` (the
 activation's module name in PyTorch, its function's name in Keras), and for the block prefix
 `{stage}` (the stage's name), `{position}` (the stage's, from 0), `{index}` (the block's, from
 0) and `{number}` (from 1).
@@ -115,6 +116,12 @@ RESNET = Naming(
         "attention.se.expand": ("se.fc2", "se_expand"),
         "attention.eca": ("se", "eca"),
         "attention.eca.conv": ("se.conv", "eca_conv"),
+        # global context: its map's convolution, then the MLP `mlp_add` or `mlp_scale` (`{fuse}`)
+        "attention.gc": ("se", "gc"),
+        "attention.gc.attend": ("se.conv_attn", "gc_attend"),
+        "attention.gc.fc1": ("se.mlp_{fuse}.fc1", "gc_fc1"),
+        "attention.gc.norm": ("se.mlp_{fuse}.norm", "gc_norm"),
+        "attention.gc.fc2": ("se.mlp_{fuse}.fc2", "gc_fc2"),
         # a shortcut's layers: torchvision's `downsample` Sequential
         "shortcut": ("downsample.{i}", "0_{part}"),
         # the head: a pre-activation net's final norm, the pool, dropout, the classifier
@@ -158,6 +165,11 @@ BYOBNET = Naming(
         "attention.se.expand": ("attn.fc2", "se_expand"),
         "attention.eca": ("attn", "eca"),
         "attention.eca.conv": ("attn.conv", "eca_conv"),
+        "attention.gc": ("attn", "gc"),
+        "attention.gc.attend": ("attn.conv_attn", "gc_attend"),
+        "attention.gc.fc1": ("attn.mlp_{fuse}.fc1", "gc_fc1"),
+        "attention.gc.norm": ("attn.mlp_{fuse}.norm", "gc_norm"),
+        "attention.gc.fc2": ("attn.mlp_{fuse}.fc2", "gc_fc2"),
         "shortcut": ("shortcut.{unit}", "0_{part}"),
         "head.pool": ("head.global_pool", "avg_pool"),
         "head.dropout": ("head.drop", "top_dropout"),

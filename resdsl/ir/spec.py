@@ -65,11 +65,12 @@ class BlockSpec(Node):
 
 
 class AttentionSpec(Node):
-    """Channel attention at the end of each block's branch (`attention se(...)` or `eca`)."""
+    """Channel attention in each block's branch (`attention se(...)`, `eca` or `gc`)."""
 
-    kind: Literal["none", "se", "eca"]
-    # squeeze-excitation: the reduced width is `width`, or the channels divided by `reduction`
-    # and rounded to a multiple of `divisor` (timm's make_divisible with round_limit 0)
+    kind: Literal["none", "se", "eca", "gc"]
+    # squeeze-excitation and global context: the reduced width is `width`, or the channels
+    # divided by `reduction` and rounded to a multiple of `divisor` (timm's make_divisible with
+    # round_limit 0)
     reduction: float
     width: int | None
     divisor: int
@@ -79,6 +80,8 @@ class AttentionSpec(Node):
     kernel: int | None
     gamma: float
     beta: float
+    # global context: its term is added to every position, or gates the channels
+    fuse: Literal["add", "scale"] = "add"
     # after the branch's last convolution, or after a bottleneck's 3x3 and its activation
     after: Literal["last", "3x3"] = "last"
     span: Span | None

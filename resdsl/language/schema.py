@@ -205,7 +205,7 @@ NORMS = {
 }
 _ATTENTION_DEFAULTS = {
     "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
-    "kernel": None, "gamma": 2.0, "beta": 1.0, "after": "last",
+    "kernel": None, "gamma": 2.0, "beta": 1.0, "fuse": "add", "after": "last",
 }  # fmt: skip
 # Where the attention sits: after the branch's last convolution (timm's resnet.py), or after
 # a bottleneck's 3x3 and its activation, over the inner width (timm's byobnet and RegNetY).
@@ -232,6 +232,19 @@ ATTENTIONS = {
             "kernel": whole_number(1, MAX_KERNEL, odd=True),
             "gamma": positive_number(64),
             "beta": number_in(-64.0, 64.0),
+            "after": _AFTER,
+        },
+    ),
+    # Global context (GCNet): a softmax-weighted sum over the positions, through a 1x1, layer
+    # norm, ReLU and 1x1 MLP, `fuse`d by adding it to every position (timm's `gca`) or by
+    # gating the channels (`gc`); the MLP's width as squeeze-excitation's, timm's channels / 8.
+    "gc": Kind(
+        {**_ATTENTION_DEFAULTS, "reduction": 8.0, "divisor": 1},
+        {
+            "reduction": positive_number(MAX_WIDTH),
+            "width": whole_number(1, MAX_WIDTH),
+            "divisor": whole_number(1, MAX_WIDTH),
+            "fuse": choice("add", "scale"),
             "after": _AFTER,
         },
     ),

@@ -168,10 +168,12 @@ def _features(network) -> tuple[str, list[str]]:
     kernel = max((b.shortcut.conv.kernel for b in blocks if b.shortcut.conv is not None), default=1)
     if kernel > 1:
         needs.append(f"{kernel}x{kernel} projections")
-    attention = next((x for b in blocks for x in b.branch if x.op in ("se", "eca")), None)
+    attention = next((x for b in blocks for x in b.branch if x.op in ("se", "eca", "gc")), None)
     where = " after the 3x3" if attention is not None and attention.width == "mid" else ""
     if attention is not None and attention.op == "se":
         needs.append((f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE") + where)
+    elif attention is not None and attention.op == "gc":
+        needs.append(("GC" if attention.fuse == "add" else "GC gating") + where)
     elif attention is not None:
         needs.append("ECA" + where)
     sizes = sorted({s.group_size for s in specs if s.group_size is not None})
@@ -222,7 +224,8 @@ def _features(network) -> tuple[str, list[str]]:
     elif mixed:
         family = "test network"
     else:
-        prefix = {"se": "SE-", "eca": "ECA-"}.get(attention.op if attention else "", "")
+        prefixes = {"se": "SE-", "eca": "ECA-", "gc": "GC-"}
+        prefix = prefixes.get(attention.op if attention else "", "")
         family = prefix + ("ResNeXt" if grouped else "Wide ResNet" if wide else "ResNet")
     return family, needs
 

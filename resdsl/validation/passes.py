@@ -20,6 +20,7 @@ from resdsl.ir import (
     BranchLayer,
     ConvLayer,
     EcaLayer,
+    GlobalContextLayer,
     Network,
     NormLayer,
     Shape,
@@ -213,9 +214,10 @@ def _size_change(stride: int, dilates: float) -> str:
 
 @register("attention", "E402, E408, E602")
 def check_attention(network: Network, diags: Diagnostics) -> None:
-    """Squeeze-excitation has one gate in the whole network: the backends write one
-    squeeze-excitation module (or function) per network. A kernel ECA derives from `gamma` and
-    `beta` stays within the limit a stated `kernel` has (reported once per setting)."""
+    """Squeeze-excitation has one gate, and global context one fusion, in the whole network:
+    the backends write one module (or function) of each per network. A kernel ECA derives from
+    `gamma` and `beta` stays within the limit a stated `kernel` has (reported once per
+    setting)."""
     reported: set[Span] = set()
     for stage in network.stages:
         eca = next(
@@ -252,7 +254,7 @@ def check_attention(network: Network, diags: Diagnostics) -> None:
                 and any(
                     getattr(x, "width", "") == "out"
                     for x in run.block.branch
-                    if x.op in ("se", "eca")
+                    if x.op in ("se", "eca", "gc")
                 )
             ),
             None,
@@ -266,27 +268,34 @@ def check_attention(network: Network, diags: Diagnostics) -> None:
                 label="attention after the 3x3",
                 help="use `bottleneck` (or `basic`) blocks, or leave the attention `after: last`",
             )
-    first = None
-    for stage in network.stages:
-        gates = {
-            layer.gate
-            for run in stage.runs
-            for layer in run.block.branch
-            if isinstance(layer, SqueezeExciteLayer)
-        }
-        for gate in sorted(gates):
-            if first is None:
-                first = (gate, stage)
-            elif gate != first[0]:
-                diags.add(
-                    dx.E_MIXED_GATES,
-                    f"stage `{stage.name}`'s squeeze-excitation gates with {gate}, stage "
-                    f"`{first[1].name}`'s with {first[0]}",
-                    _setting_span(stage, network, "attention"),
-                    notes=(Label(_setting_span(first[1], network, "attention"), first[0]),),
-                    help="give every stage's squeeze-excitation the same `gate`",
-                )
-                return
+    # What one helper fixes for the whole network: squeeze-excitation's gate, global context's
+    # fusion.
+    fixed = (
+        (SqueezeExciteLayer, "gate", "squeeze-excitation", "gates with {}"),
+        (GlobalContextLayer, "fuse", "global context", "fuses by {}"),
+    )
+    for kind, setting, what, verb in fixed:
+        first = None
+        for stage in network.stages:
+            values = {
+                getattr(layer, setting)
+                for run in stage.runs
+                for layer in run.block.branch
+                if isinstance(layer, kind)
+            }
+            for value in sorted(values):
+                if first is None:
+                    first = (value, stage)
+                elif value != first[0]:
+                    diags.add(
+                        dx.E_MIXED_GATES,
+                        f"stage `{stage.name}`'s {what} {verb.format(value)}, stage "
+                        f"`{first[1].name}`'s {verb.format(first[0])}",
+                        _setting_span(stage, network, "attention"),
+                        notes=(Label(_setting_span(first[1], network, "attention"), first[0]),),
+                        help=f"give every stage's {what} the same `{setting}`",
+                    )
+                    break
 
 
 @register("norms", "E407")

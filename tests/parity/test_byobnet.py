@@ -32,6 +32,7 @@ REPRESENTATIVE = {
     "resnet33ts": "a tiered stem striding in its last convolution, the 1x1 before the pool",
     "seresnext26ts": "groups of 32 channels, squeeze-excitation after the 3x3, the stem's pool",
     "eca_resnet33ts": "efficient channel attention after the 3x3",
+    "gcresnet33ts": "global context attention after the 3x3, its term added",
     "resnet51q": "the quad stem's two plain convolutions, depthwise 3x3s at full width",
 }
 NAMES = covered()

@@ -64,6 +64,14 @@ CUSTOM = {
         "block_args": {"attn_layer": "se"},
         "num_classes": 10,
     },
+    # Global context attention that gates the channels (timm's `gc`) ends each branch.
+    "gc_small": {
+        "block": "Bottleneck",
+        "layers": (1, 1, 1, 1),
+        "channels": (16, 32, 64, 128),
+        "block_args": {"attn_layer": "gc"},
+        "num_classes": 10,
+    },
     # Output stride 8: the last two stages dilate, each first block by the stage before's.
     "dilated_small": {
         "block": "Bottleneck",
@@ -94,6 +102,8 @@ REPRESENTATIVE = [
     "resnest50d_4s2x40d",  # four paths in two groups: the weights ordered by group
     "resnet33ts",  # byobnet: a tiered stem striding in its last 3x3, SiLU, a 1x1 before the pool
     "seresnext26ts",  # byobnet: groups of 32 channels, squeeze-excitation after the 3x3
+    "gcresnet33ts",  # byobnet: global context attention added after the 3x3
+    "gc_small",  # global context attention gating the channels at the end of the branch
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.

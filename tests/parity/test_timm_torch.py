@@ -23,6 +23,7 @@ timm = pytest.importorskip("timm")
 
 TIMM = SPECS / "timm"
 TORCH_SPECS = Path(__file__).parents[1] / "support" / "torch_specs"
+KERAS_SPECS = Path(__file__).parent / "keras_specs"  # specs both backends compare with timm
 CONFORMANCE = pytest.mark.conformance
 PRUNED = (
     "timm's pruned networks give every convolution a width of its own (a table per network); "
@@ -162,6 +163,28 @@ def test_senet_features_match_timm():
         block_args={"attn_layer": "se"},
     )
     _assert_same_outputs(reference, TORCH_SPECS / "senet_small.res")
+
+
+@pytest.mark.parametrize("fuse", ["scale", "add"])
+def test_global_context_at_the_end_of_the_branch_matches_timm(fuse, tmp_path):
+    """Global context attention under resnet.py's names (`se.conv_attn`, `se.mlp_scale.fc1`):
+    gating the channels (timm's `gc`) or adding its term (`gca`), at the end of the branch."""
+    from timm.models.resnet import Bottleneck, ResNet
+
+    torch.manual_seed(0)
+    reference = ResNet(
+        block=Bottleneck,
+        layers=(1, 1, 1, 1),
+        channels=(16, 32, 64, 128),
+        num_classes=10,
+        block_args={"attn_layer": "gc" if fuse == "scale" else "gca"},
+    )
+    spec = (KERAS_SPECS / "gc_small.res").read_text()
+    spec = spec.replace("gc(fuse: scale)", f"gc(fuse: {fuse})")
+    assert f"fuse: {fuse}" in spec
+    path = tmp_path / "gc_small.res"
+    path.write_text(spec)
+    _assert_same_outputs(reference, path)
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,6 @@ import re
 
 LEFT_OUT = re.compile(r"_clip|_mlp$")
 PENDING = {
-    "gcresnet33ts": "global-context attention",
-    "gcresnet50t": "global-context attention",
-    "gcresnext26ts": "global-context attention",
-    "gcresnext50ts": "global-context attention",
     "bat_resnext26ts": "bottleneck attention (BAT)",
     "resnet61q": "an edge block, a second 3x3 in each bottleneck",
 }

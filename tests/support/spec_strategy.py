@@ -107,7 +107,9 @@ def spec_texts(draw) -> str:
     eps = draw(st.sampled_from(["1e-5", "1.001e-5", "1e-3"]))
     lines.append(f"  norm batch(eps: {eps}, momentum: {draw(st.sampled_from(['0.1', '0.01']))})")
     lines.append(f"  activation {draw(st.sampled_from(['relu', 'silu', 'gelu']))}")
-    attention = draw(st.sampled_from(["none", "none", "se", "se(reduction: 8)", "eca"]))
+    attention = draw(
+        st.sampled_from(["none", "none", "se", "se(reduction: 8)", "eca", "gc", "gc(fuse: scale)"])
+    )
     if attention != "none" and not composite and draw(st.booleans()):  # after the 3x3
         kind_name, _, args = attention.removesuffix(")").partition("(")
         attention = f"{kind_name}({args + ', ' if args else ''}after: 3x3)"

@@ -85,6 +85,20 @@ def test_every_library_spec_comes_back_from_its_tensors(path):
     assert imported.text.startswith(f"# Imported by resdsl {resdsl.__version__} from ")
 
 
+@pytest.mark.parametrize("fuse", ["add", "scale"])
+def test_global_context_comes_back_from_its_tensors(fuse):
+    """Global context under resnet.py's names (`se.conv_attn`, `se.mlp_add.fc1` or
+    `se.mlp_scale.fc1`): its fusion from the MLP's name, its width by timm's rule."""
+    text = (ROOT / "tests/parity/keras_specs/gc_small.res").read_text()
+    network = analyze_text(text.replace("gc(fuse: scale)", f"gc(fuse: {fuse})"), "gc.res").network
+    imported = infer(Source("gc.pt", _shapes(network)), network.name, _input(network))
+    again = analyze_text(imported.text, "imported.res")
+    assert again.ok, again.diagnostics
+    _same_network(again.network, network)
+    expected = "attention gc(fuse: scale)\n" if fuse == "scale" else "attention gc\n"
+    assert expected in imported.text, imported.text
+
+
 @pytest.mark.parametrize("name", TORCHVISION_BUILDERS)
 def test_torchvision_models_import_to_the_library_specs(name):
     pytest.importorskip("torchvision")

@@ -21,6 +21,7 @@ def root(context, missing=missing):
     l_0_make_divisible = resolve('make_divisible')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
+    l_0_global_context = resolve('global_context')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
     l_0_channel_pad = resolve('channel_pad')
@@ -114,6 +115,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='global_context') if l_0_global_context is missing else l_0_global_context):
+        pass
+        template = environment.get_template('global_context.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel):
         pass
         template = environment.get_template('selective_kernel.py.j2', 'model.py.j2')
@@ -196,4 +205,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=34&3=36&5=40&9=42&14=44&19=48&21=50&22=52&23=54&24=57&25=59&26=62&28=67&31=71&32=74&33=76&37=79&38=85&39=87&41=93&42=95&44=101&45=103&47=109&48=111&50=117&51=119&53=125&54=127&56=133&57=135&59=141&60=143&62=149&63=151&65=157&66=159&68=165&69=167&71=173&72=176&76=180&77=183&78=185&79=187&80=190&82=193'
+debug_info = '1=35&3=37&5=41&9=43&14=45&19=49&21=51&22=53&23=55&24=58&25=60&26=63&28=68&31=72&32=75&33=77&37=80&38=86&39=88&41=94&42=96&44=102&45=104&47=110&48=112&50=118&51=120&53=126&54=128&56=134&57=136&59=142&60=144&62=150&63=152&65=158&66=160&68=166&69=168&71=174&72=176&74=182&75=185&79=189&80=192&81=194&82=196&83=199&85=202'

@@ -33,6 +33,7 @@ def root(context, missing=missing):
     l_0_limits = resolve('limits')
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
+    l_0_global_context = resolve('global_context')
     l_0_conv_norm_act = resolve('conv_norm_act')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
@@ -169,6 +170,15 @@ def root(context, missing=missing):
         pass
         yield '\n\n'
         template = environment.get_template('eca.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='global_context') if l_0_global_context is missing else l_0_global_context):
+        pass
+        yield '\n\n'
+        template = environment.get_template('global_context.py.j2', 'module.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -348,4 +358,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=66&3=68&5=70&6=72&7=80&8=82&9=84&17=87&20=90&23=93&27=97&32=101&33=104&34=106&35=108&36=111&37=113&39=115&40=118&41=120&45=123&48=126&52=129&55=132&57=138&73=141&76=144&78=150&81=153&98=159&101=162&103=168&106=171&108=177&111=180&113=186&116=189&118=195&121=198&123=204&131=207&134=211&136=214&139=218&141=220&144=224&146=226&157=230&158=233&160=236&161=239&163=242&166=245&168=248&173=251&178=257&179=260&181=262&182=265&187=269&188=271&190=275&192=277&193=280&195=283&196=286&198=289&199=292&204=296&206=298&217=304&218=307&222=309&230=313&231=316&237=320&238=323&241=327&242=330&249=334&250=337&255=341&256=345'
+debug_info = '1=67&3=69&5=71&6=73&7=81&8=83&9=85&17=88&20=91&23=94&27=98&32=102&33=105&34=107&35=109&36=112&37=114&39=116&40=119&41=121&45=124&48=127&52=130&55=133&57=139&73=142&76=145&78=151&81=154&98=160&101=163&103=169&106=172&108=178&111=181&113=187&116=190&118=196&121=199&123=205&126=208&128=214&136=217&139=221&141=224&144=228&146=230&149=234&151=236&162=240&163=243&165=246&166=249&168=252&171=255&173=258&178=261&183=267&184=270&186=272&187=275&192=279&193=281&195=285&197=287&198=290&200=293&201=296&203=299&204=302&209=306&211=308&222=314&223=317&227=319&235=323&236=326&242=330&243=333&246=337&247=340&254=344&255=347&260=351&261=355'
