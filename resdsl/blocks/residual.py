@@ -1,5 +1,6 @@
 """The residual blocks of He et al.: basic (two 3x3 convolutions) and bottleneck (1x1, 3x3,
-1x1), each post-activation (the 2015 paper: a norm after each convolution, the activation
+1x1; with `extra_3x3`, a second 3x3 after the first, timm's byobnet `extra_conv`), each
+post-activation (the 2015 paper: a norm after each convolution, the activation
 after the addition) or pre-activation (the 2016 paper: a norm and activation before each
 convolution), named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation blocks put
 `bn{k}` before `conv{k}`) and keras.applications (`1_conv`, `1_bn`, `1_relu`; V2's
@@ -7,17 +8,20 @@ convolution), named as torchvision and timm (`conv1`, `bn1`, ...; pre-activation
 
 With anti-aliasing, the convolution that would stride runs at stride 1 and the anti-aliasing
 layer strides after its activation (timm's `aa_layer`).
+
+The edge block (timm's byobnet EdgeBlock) is the basic block with its second 3x3 a 1x1: a 3x3
+to the inner width, which strides and takes the groups, and a 1x1 out.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder
+from resdsl.blocks.recipe import BlockLayers, BlockRecipe, Builder, refuse
 from resdsl.diagnostics import core as dx
 from resdsl.ir import Conv, ConvLayer
 from resdsl.language.schema import MAX_EXPANSION, MAX_WIDTH
-from resdsl.language.values import choice, positive_number, whole_number
+from resdsl.language.values import choice, on_off, positive_number, whole_number
 
 
 class Step(NamedTuple):
@@ -31,6 +35,9 @@ class Step(NamedTuple):
     # dilated by the stage's dilation even in a dilated stage's first block (a basic block's
     # second 3x3, as timm's `dilation`; the others take the block's own, `first_dilation`)
     by_stage: bool = False
+    # its number in the names, where not its position (the extra 3x3's `2b`: timm's
+    # `conv2b_kxk`)
+    label: str = ""
 
 
 def basic_steps(spec) -> list[Step]:
@@ -39,11 +46,17 @@ def basic_steps(spec) -> list[Step]:
 
 def bottleneck_steps(spec) -> list[Step]:
     on_1x1 = spec.stride_on == "1x1"  # None: the 3x3 strides (torchvision)
+    extra = dict(spec.options).get("extra_3x3", False)
     return [
         Step(1, "in", "first", on_1x1, False),
         Step(3, "first", "mid", not on_1x1, True),
-        Step(1, "mid", "out", False, False),
+        *([Step(3, "mid", "mid", False, True, True, label="2b")] if extra else []),
+        Step(1, "mid", "out", False, False, label="3"),
     ]
+
+
+def edge_steps(spec) -> list[Step]:
+    return [Step(3, "in", "mid", True, True), Step(1, "mid", "out", False, False)]
 
 
 def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool) -> BlockLayers:
@@ -62,10 +75,12 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
     pre: list = []
     branch: list = []
     last = len(steps)
-    for number, step in enumerate(steps, start=1):
+    for position, step in enumerate(steps, start=1):
+        number = step.label or position
+        last_one = position == last
         # A post-activation block normalises after each convolution; a pre-activation block
         # before each, so its last convolution feeds the addition directly.
-        normed = not preact or number < last
+        normed = not preact or not last_one
         dilation = build.stage_dilation if step.by_stage else build.dilation
         dilation = dilation if step.spatial else 1
         strides_here = step.strided and aa is None
@@ -88,7 +103,7 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
             target=step.target,
             strided=strides_here,
             # Where no norm follows it, the last convolution starts the branch at zero.
-            zero_init=(preact or not build.normalised) and number == last and build.zero_last,
+            zero_init=(preact or not build.normalised) and last_one and build.zero_last,
             stage_dilated=step.by_stage,
         )
         blur = (
@@ -97,18 +112,18 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
             else []
         )
         if preact:
-            first = ".first" if number == 1 else ""
-            where = {"n": number, "m": number - 1}
+            first = ".first" if position == 1 else ""
+            where = {"n": position, "m": position - 1}
             norm = build.norm(build.names(f"block.preact_norm{first}", **where), step.source)
             act = build.act(build.names(f"block.preact_act{first}", **where))
-            (pre if number == 1 else branch).extend([*norm, act])
+            (pre if position == 1 else branch).extend([*norm, act])
             branch += [conv_layer, *blur]
         else:
             branch.append(conv_layer)
-            zero = number == last and build.zero_last
+            zero = last_one and build.zero_last
             names = build.names("block.norm", n=number, shape=shape)
             branch += build.norm(names, step.target, zero_init=zero)
-            if number < last:
+            if not last_one:
                 branch.append(build.act(build.names("block.act", n=number, shape=shape)))
             branch += blur
     post = () if preact else (build.act(build.names("block.out_act")),)
@@ -196,6 +211,7 @@ DOCS = {
     "width_factor": "the inner width over the stage's width (Wide ResNet)",
     "stride_on": "the convolution that strides: `3x3` (torchvision) or `1x1` (Caffe, v1)",
     "reduce_first": "the first convolution's output is the inner width over this",
+    "extra_3x3": "a second 3x3 after the first, of the inner width (timm's `extra_conv`)",
 }
 BOTTLENECK_ONLY = frozenset({"groups", "group_width", "group_size", "stride_on"})
 # The residual blocks' own: groups of a fixed size (byobnet's and RegNet's `group_size`).
@@ -204,6 +220,7 @@ RESIDUAL_ARGUMENTS = {**ARGUMENTS, "group_size": whole_number(1, MAX_WIDTH)}
 
 def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRecipe:
     steps = bottleneck_steps if bottleneck else basic_steps
+    extra = bottleneck and not preact  # a second 3x3 (`extra_3x3`), post-activation only
 
     def build(builder: Builder) -> BlockLayers:
         return convolutions(builder, steps(builder.spec), bottleneck, preact)
@@ -212,8 +229,11 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
         name=name,
         summary=summary,
         build=build,
-        arguments=RESIDUAL_ARGUMENTS,
-        defaults={"expansion": 4.0 if bottleneck else 1.0},
+        arguments={**RESIDUAL_ARGUMENTS, **({"extra_3x3": on_off} if extra else {})},
+        defaults={
+            "expansion": 4.0 if bottleneck else 1.0,
+            **({"extra_3x3": False} if extra else {}),
+        },
         layout="bottleneck" if bottleneck else "basic",
         class_words=("Bottleneck",) if bottleneck else ("Basic", "Block"),
         preact=preact,
@@ -221,6 +241,27 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
         inapplicable=frozenset() if bottleneck else BOTTLENECK_ONLY,
         check=check,
         docs=DOCS,
+    )
+
+
+def _edge(builder: Builder) -> BlockLayers:
+    return convolutions(builder, edge_steps(builder.spec), True, False)
+
+
+def edge_check(stage, block, mid: int, report) -> None:
+    """What a bottleneck checks of its widths and groups; the edge block's one 3x3 strides and
+    makes the inner width, so neither `stride_on` nor `reduce_first` applies."""
+    check(stage, block, mid, report)
+    refuse(
+        stage,
+        block,
+        report,
+        {
+            "stride_on": "its one 3x3 strides",
+            "reduce_first": "its 3x3 makes the inner width",
+            "anti_alias": "its one 3x3 strides",
+        },
+        "bottleneck",
     )
 
 
@@ -233,5 +274,17 @@ RECIPES = (
         "1x1, 3x3 and 1x1 convolutions, each after a norm and activation",
         True,
         True,
+    ),
+    BlockRecipe(
+        name="edge",
+        summary="a 3x3 to the inner width, then a 1x1 (timm's byobnet EdgeBlock)",
+        build=_edge,
+        arguments=RESIDUAL_ARGUMENTS,
+        defaults={"expansion": 1.0},
+        layout="edge",
+        class_words=("Edge", "Block"),
+        grouped=True,
+        check=edge_check,
+        docs=DOCS,
     ),
 )

@@ -99,6 +99,9 @@ def docstring(text: str, depth: int) -> list[str]:
     if len(pad) + len(text) + 6 <= LINE:
         return [f'{pad}"""{text}"""']
     lines = textwrap.wrap(text, LINE - len(pad), initial_indent='"""', break_on_hyphens=False)
+    if len(lines) == 1:  # fits with the opening quotes only: ruff would join it, too long
+        width = LINE - len(pad) - 4
+        lines = textwrap.wrap(text, width, initial_indent='"""', break_on_hyphens=False)
     return [pad + line for line in lines] + [f'{pad}"""']
 
 

@@ -146,8 +146,8 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
     if s.preset in ("deep", "quad"):
         if s.preset == "deep":
             outs = [s.first_width or s.width, s.width, s.channels]
-        else:  # NFNet's stem as timm's byobnet: widths c/8, c/4, c/2, c
-            outs = [max(1, round(s.channels / 2**k)) for k in (3, 2, 1, 0)]
+        else:
+            outs = quad_widths(s.channels)
             plain = s.plain
         ins = [shape.channels, *outs[:-1]]
         strides = [s.stride] + [1] * (len(outs) - 2) + [s.last_stride]
@@ -258,6 +258,11 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
         ]
     pool = Pool(kind="max", kernel=3, stride=2, padding=1, zero_padded=zero_padded)
     return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
+
+
+def quad_widths(channels: int) -> list[int]:
+    """The quad stem's convolutions' widths: NFNet's stem as timm's byobnet, c/8, c/4, c/2, c."""
+    return [max(1, round(channels / 2**k)) for k in (3, 2, 1, 0)]
 
 
 def inner_width(block: BlockSpec, width: int) -> int:
@@ -427,17 +432,17 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
 
 
 def after_3x3(branch: list) -> int | None:
-    """Where attention `after: 3x3` goes in a branch: after its one spatial convolution of the
-    inner width and what follows it up to the next convolution (its norm and activation);
-    None where the branch has no such convolution (the blocks pass reports it)."""
+    """Where attention `after: 3x3` goes in a branch: after its spatial convolution of the
+    inner width (the last of them where two follow each other: timm's `conv2b_kxk`) and what
+    follows it up to the next convolution (its norm and activation); None where the branch has
+    no such convolution, or several apart (the attention pass reports it)."""
+    convs = [i for i, layer in enumerate(branch) if isinstance(layer, ConvLayer)]
     spatial = [
-        i
-        for i, layer in enumerate(branch)
-        if isinstance(layer, ConvLayer) and layer.conv.kernel > 1 and layer.target == "mid"
+        n for n, i in enumerate(convs) if branch[i].conv.kernel > 1 and branch[i].target == "mid"
     ]
-    if len(spatial) != 1:
+    if not spatial or spatial != list(range(spatial[0], spatial[0] + len(spatial))):
         return None
-    end = spatial[0] + 1
+    end = convs[spatial[-1]] + 1
     while end < len(branch) and not isinstance(branch[end], ConvLayer):
         end += 1
     return end if end < len(branch) else None
@@ -452,18 +457,23 @@ def eca_kernel(channels: int, gamma: float, beta: float) -> int:
 
 def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
     """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
+
+    def names(role: str, **fields) -> dict[str, str]:
+        # byobnet names attention after the 3x3 `attn`, at the branch's end `attn_last`
+        return ctx.names(role, place="" if width == "mid" else "_last", **fields)
+
     if spec.kind == "se":
         reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
         return SqueezeExciteLayer(
-            **ctx.names("attention.se"),
+            **names("attention.se"),
             reduce=ConvLayer(
-                **ctx.names("attention.se.reduce"),
+                **names("attention.se.reduce"),
                 conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
                 source=width,
                 target="reduced",
             ),
             expand=ConvLayer(
-                **ctx.names("attention.se.expand"),
+                **names("attention.se.expand"),
                 conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
                 source="reduced",
                 target=width,
@@ -477,9 +487,9 @@ def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
         adaptive = spec.kernel is None
         kernel = eca_kernel(channels, spec.gamma, spec.beta) if adaptive else spec.kernel
         return EcaLayer(
-            **ctx.names("attention.eca"),
+            **names("attention.eca"),
             channels=channels,
-            conv=ChannelConvLayer(**ctx.names("attention.eca.conv"), kernel=kernel),
+            conv=ChannelConvLayer(**names("attention.eca.conv"), kernel=kernel),
             gamma=spec.gamma if adaptive else None,
             beta=spec.beta if adaptive else None,
             width=width,
@@ -488,22 +498,21 @@ def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
         reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
 
         def conv(role: str, source: str, target: str, ins: int, outs: int) -> ConvLayer:
-            names = ctx.names(f"attention.gc.{role}", fuse=spec.fuse)
             return ConvLayer(
-                **names,
+                **names(f"attention.gc.{role}", fuse=spec.fuse),
                 conv=Conv(in_channels=ins, out_channels=outs, kernel=1, bias=True),
                 source=source,
                 target=target,
             )
 
         return GlobalContextLayer(
-            **ctx.names("attention.gc"),
+            **names("attention.gc"),
             channels=channels,
             # one map over the positions: its width is none of the block's
             attend=conv("attend", width, "reduced", channels, 1),
             fc1=conv("fc1", width, "reduced", channels, reduced),
             norm=NormLayer(
-                **ctx.names("attention.gc.norm", fuse=spec.fuse),
+                **names("attention.gc.norm", fuse=spec.fuse),
                 channels=reduced,
                 width="reduced",
                 kind="layer",

@@ -46,6 +46,7 @@ class Block:
     spatial_key: str = ""
     where: str = ""  # its stage and index: `layer2.0`
     radix: int = 0  # ResNeSt's split attention: its paths (0: none); `reduced` its width
+    extra_3x3: bool = False  # byobnet's second 3x3 (`conv2b_kxk`)
 
     @property
     def selective_out(self) -> int:

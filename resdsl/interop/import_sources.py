@@ -166,6 +166,9 @@ def _module_facts(model) -> dict:
         spatial = getattr(spatial, "conv", spatial)
         dilation = spatial.dilation[0] if spatial is not None else 1
         facts["stages"][name] = (stride, dilation)
+    stages = getattr(model, "stages", None)
+    if isinstance(stages, nn.Sequential) and isinstance(getattr(model, "stem", None), nn.Module):
+        _byobnet_facts(model, facts)
     for module in model.modules():
         kind = type(module).__name__
         if kind == "BlurPool2d":
@@ -185,6 +188,21 @@ def _module_facts(model) -> dict:
         elif hasattr(module, "avd_first") and hasattr(module, "avd_last"):
             _avd(module, facts)  # timm's ResNestBottleneck
     return facts
+
+
+def _byobnet_facts(model, facts: dict) -> None:
+    """timm's byobnet: each stage's stride and dilation (its first block's largest stride, its
+    last block's 3x3's dilation), named `stage1`.. as the importer names them; whether the stem
+    has a pool (`stem_pool`, a MaxPool2d's "max"; "" for none)."""
+    for i, stage in enumerate(model.stages):
+        strides = [getattr(m, "stride", 1) for m in stage[0].modules()]
+        stride = max((s[0] if isinstance(s, tuple) else s) for s in strides if s)
+        spatial = getattr(stage[-1], "conv2_kxk", None) or getattr(stage[-1], "conv1_kxk", None)
+        conv = getattr(spatial, "conv", None)
+        dilation = conv.dilation[0] if conv is not None else 1
+        facts["stages"][f"stage{i + 1}"] = (stride, dilation)
+    pool = getattr(model.stem, "pool", None)
+    facts["stem_pool"] = "" if pool is None else type(pool).__name__.removesuffix("Pool2d").lower()
 
 
 def _avd(block, facts: dict) -> None:

@@ -31,6 +31,7 @@ from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.elaborate import eca_kernel
+from resdsl.interop import import_byobnet
 from resdsl.interop.import_blocks import (
     CONV,
     Block,
@@ -151,15 +152,20 @@ def _block_call(
     return kind + (f"({', '.join(args)})" if args else ""), planes
 
 
-def _attention(blocks: list[Block]) -> str:
-    """The `attention` setting the blocks' tensors give."""
+def attention_setting(blocks: list[Block], inner: bool = False) -> str:
+    """The `attention` setting the blocks' tensors give; `inner`: the attention sits after the
+    3x3, over the inner width (its width's rule is read from that)."""
+
+    def seen(b: Block) -> int:
+        return b.mid if inner else b.out
+
     found = {b.attention[0] for b in blocks if b.attention}
     if not found:
         return "none"
     if len(found) > 1 or any(b.attention is None for b in blocks):
         raise ImportFailed("channel attention in some blocks and not others, or of two kinds")
     if found == {"eca"}:
-        if all(b.attention[1] == eca_kernel(b.out, 2.0, 1.0) for b in blocks):
+        if all(b.attention[1] == eca_kernel(seen(b), 2.0, 1.0) for b in blocks):
             return "eca"
         kernels = {b.attention[1] for b in blocks}
         if len(kernels) == 1:
@@ -172,14 +178,14 @@ def _attention(blocks: list[Block]) -> str:
                 "global context attention that adds in some blocks, scales in others"
             )
         fuse = ", fuse: scale" if fuses == {"scale"} else ""
-        if all(b.attention[1] == make_divisible(b.out / 8, 1) for b in blocks):
+        if all(b.attention[1] == make_divisible(seen(b) / 8, 1) for b in blocks):
             return f"gc({fuse.removeprefix(', ')})" if fuse else "gc"
         widths = {b.attention[1] for b in blocks}
         if len(widths) == 1:
             return f"gc(width: {widths.pop()}{fuse})"
         raise ImportFailed("global context widths that timm's rule (channels / 8) does not explain")
     for reduction in (16, 4, 8, 2, 32):
-        if all(b.attention[1] == make_divisible(b.out / reduction, 8) for b in blocks):
+        if all(b.attention[1] == make_divisible(seen(b) / reduction, 8) for b in blocks):
             return "se" if reduction == 16 else f"se(reduction: {reduction})"
     widths = {b.attention[1] for b in blocks}
     if len(widths) == 1:
@@ -219,12 +225,8 @@ def infer(
     shapes = source.shapes
     facts = source.facts
     stages = _stages(shapes)
-    byobnet = next((k for k in shapes if re.match(r"stages\.\d+\.\d+\.conv1_", k)), None)
-    if byobnet is not None:
-        raise ImportFailed(
-            f"`{byobnet}` is timm's byobnet layout, which `resdsl import` does not read yet; "
-            "specs/byobnet holds timm's byobnet ResNets as specs"
-        )
+    if import_byobnet.is_byobnet(shapes):  # timm's byobnet layout: a reader of its own
+        return import_byobnet.infer(source, name, input_shape, choices)
     if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(
@@ -312,7 +314,7 @@ def infer(
         settings.append(("shortcut", shortcut))
     if keras and preact:
         settings.append(("strided_block", "last"))
-    attention = _attention(every)
+    attention = attention_setting(every)
     if attention != "none":
         settings.append(("attention", attention))
     aa = facts.get("aa")
@@ -373,6 +375,18 @@ def infer(
             body.append(f"dilation {dilation}")
         stage_lines.append((stage, len(bs), planes, stride, body))
 
+    return checked(name, source, settings, stage_lines, assumed)
+
+
+def checked(
+    name: str,
+    source: Source,
+    settings: list[tuple[str, str]],
+    stage_lines: list[tuple],
+    assumed: list[str],
+) -> Imported:
+    """The spec of `settings` and `stage_lines`, with `waive halve_double` in the stages that
+    need it, checked and compiled: its tensors must be the source's."""
     text = _render(name, source, settings, stage_lines, assumed, waive=set())
     result = analyze_text(text, f"{name}.res")
     waive = {
@@ -386,7 +400,7 @@ def infer(
     if not result.ok:
         problems = "; ".join(f"{d.code} {d.message}" for d in result.diagnostics[:3])
         raise ImportFailed(f"the inferred spec does not check: {problems}")
-    _verify(result.network, shapes)
+    _verify(result.network, source.shapes)
     return Imported(format_text(text, f"{name}.res"), assumed)
 
 

@@ -8,9 +8,10 @@ part after the block's prefix). Elaboration names every layer from the spec's sc
 or the same table. Templates take `{n}` (a block's convolution, from 1), `{m}` (n - 1), `{i}`
 (a position in a PyTorch Sequential or list), `{k}` (i + 1), `{part}` (a Keras name's last
 word: conv, bn, pool, ...), `{unit}` (a layer's attribute in timm's ConvNormAct: conv, bn, act),
-`{shape}` (a block convolution's kernel in byobnet's words: `1x1` or `kxk`), `{fuse}`
-(global context's: add or scale), `{act}` (the
-activation's module name in PyTorch, its function's name in Keras), and for the block prefix
+`{shape}` (a block convolution's kernel in byobnet's words: `1x1` or `kxk`), `{fuse}` (global
+context's: add or scale), `{place}` (byobnet's attention: "" after the 3x3, `_last` at the
+branch's end), `{act}` (the activation's module name in PyTorch, its function's name in
+Keras), and for the block prefix
 `{stage}` (the stage's name), `{position}` (the stage's, from 0), `{index}` (the block's, from
 0) and `{number}` (from 1).
 
@@ -160,16 +161,16 @@ BYOBNET = Naming(
         "block.norm": ("conv{n}_{shape}.bn", "{n}_bn"),
         "block.act": ("conv{n}_{shape}.act", "{n}_{act}"),
         "block.out_act": ("act", "out"),
-        "attention.se": ("attn", "se"),
-        "attention.se.reduce": ("attn.fc1", "se_reduce"),
-        "attention.se.expand": ("attn.fc2", "se_expand"),
-        "attention.eca": ("attn", "eca"),
-        "attention.eca.conv": ("attn.conv", "eca_conv"),
-        "attention.gc": ("attn", "gc"),
-        "attention.gc.attend": ("attn.conv_attn", "gc_attend"),
-        "attention.gc.fc1": ("attn.mlp_{fuse}.fc1", "gc_fc1"),
-        "attention.gc.norm": ("attn.mlp_{fuse}.norm", "gc_norm"),
-        "attention.gc.fc2": ("attn.mlp_{fuse}.fc2", "gc_fc2"),
+        "attention.se": ("attn{place}", "se"),
+        "attention.se.reduce": ("attn{place}.fc1", "se_reduce"),
+        "attention.se.expand": ("attn{place}.fc2", "se_expand"),
+        "attention.eca": ("attn{place}", "eca"),
+        "attention.eca.conv": ("attn{place}.conv", "eca_conv"),
+        "attention.gc": ("attn{place}", "gc"),
+        "attention.gc.attend": ("attn{place}.conv_attn", "gc_attend"),
+        "attention.gc.fc1": ("attn{place}.mlp_{fuse}.fc1", "gc_fc1"),
+        "attention.gc.norm": ("attn{place}.mlp_{fuse}.norm", "gc_norm"),
+        "attention.gc.fc2": ("attn{place}.mlp_{fuse}.fc2", "gc_fc2"),
         "shortcut": ("shortcut.{unit}", "0_{part}"),
         "head.pool": ("head.global_pool", "avg_pool"),
         "head.dropout": ("head.drop", "top_dropout"),

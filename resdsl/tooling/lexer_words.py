@@ -8,8 +8,8 @@ SETTINGS = (
 )  # fmt: skip
 KINDS = (
     "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
-    "res2net", "sk_basic", "sk_bottleneck", "resnest", "identity", "none", "se", "eca", "gc",
-    "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool", "first", "last",
+    "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "identity", "none", "se", "eca",
+    "gc", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool", "first", "last",
     "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "halve_double", "max", "conv",
     "subsample", "project", "sigmoid", "hard_sigmoid", "add", "scale",
 )  # fmt: skip

@@ -34,6 +34,7 @@ REPRESENTATIVE = {
     "eca_resnet33ts": "efficient channel attention after the 3x3",
     "gcresnet33ts": "global context attention after the 3x3, its term added",
     "resnet51q": "the quad stem's two plain convolutions, depthwise 3x3s at full width",
+    "resnet61q": "an edge block, bottlenecks with a second 3x3 (timm's `extra_conv`)",
 }
 NAMES = covered()
 

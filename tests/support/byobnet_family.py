@@ -14,7 +14,6 @@ import re
 LEFT_OUT = re.compile(r"_clip|_mlp$")
 PENDING = {
     "bat_resnext26ts": "bottleneck attention (BAT)",
-    "resnet61q": "an edge block, a second 3x3 in each bottleneck",
 }
 
 

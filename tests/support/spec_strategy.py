@@ -17,8 +17,9 @@ import resdsl
 @st.composite
 def spec_texts(draw) -> str:
     kinds = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "res2net"]
-    kinds += ["sk_basic", "sk_bottleneck", "resnest"]
+    kinds += ["sk_basic", "sk_bottleneck", "resnest", "edge"]
     kind = draw(st.sampled_from(kinds))
+    edge = kind == "edge"  # a 3x3 and a 1x1: groups, no stride_on or anti-aliasing (E402)
     res2net = kind == "res2net"  # a bottleneck whose 3x3 is a composite layer
     selective = kind.startswith("sk_")  # a 3x3 as a selective kernel (a composite layer)
     resnest = kind == "resnest"  # a 3x3 as split attention (a composite layer)
@@ -27,7 +28,7 @@ def spec_texts(draw) -> str:
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep", "quad"]))
     # timm's byobnet layout for the chain-of-convolutions kinds with a projecting shortcut
-    byobnet = kind in ("basic", "bottleneck") and draw(st.booleans())
+    byobnet = kind in ("basic", "bottleneck", "edge") and draw(st.booleans())
     stem_channels = draw(st.sampled_from([4, 8]))
     size = (
         draw(st.sampled_from([16, 17, 24, 32, 33]))
@@ -66,6 +67,12 @@ def spec_texts(draw) -> str:
             block_args.append("width_factor: 2")
         if not composite:  # every path's 3x3 strides (E402)
             block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
+        if kind == "bottleneck" and draw(st.booleans()):  # a second 3x3 (byobnet's)
+            block_args.append("extra_3x3: on")
+    elif edge:
+        expansion = draw(st.sampled_from([1, 2]))
+        block_args += [f"expansion: {expansion}"] * (expansion != 1)
+        block_args += [f"group_size: {draw(st.sampled_from([1, 2, 4]))}"] * draw(st.booleans())
     else:
         expansion = 1
 
@@ -118,7 +125,7 @@ def spec_texts(draw) -> str:
     anti_alias = draw(
         st.sampled_from(["none", "none", "avg", "blur", "blur(size: 2)", "blur(size: 4)"])
     )
-    if anti_alias != "none" and not composite and not byobnet:  # composites do not (E402)
+    if anti_alias != "none" and not (composite or edge or byobnet):  # they do not (E402)
         lines.append(f"  anti_alias {anti_alias}")
     zero = draw(st.sampled_from(["on", "off"]))
     lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")

@@ -324,3 +324,85 @@ def test_a_quad_stem_has_four_convolutions_the_first_plain_ones_without_norms():
     assert ops == ["conv", "conv", "conv", "norm", "act", "conv", "norm", "act"]
     widths = [layer.conv.out_channels for layer in network.stem.layers if layer.op == "conv"]
     assert widths == [8, 16, 32, 64]
+
+
+@pytest.mark.parametrize("channels", [16, 24, 60, 100, 256, 1536])
+def test_global_context_widths_are_timms(channels):
+    """The MLP's width against timm's GlobalContext built for the same channels."""
+    from timm.layers import GlobalContext
+
+    text = BASE.format(block="bottleneck", settings="  attention gc").replace(
+        "2 x 64\n", f"2 x {channels // 4}\n"
+    )
+    block = blocks(analyze(text=text).network)[0]
+    gc = block.branch[-1]
+    reference = GlobalContext(gc.channels, fuse_add=True, fuse_scale=False)
+    assert gc.channels == channels
+    assert gc.fc1.conv.out_channels == reference.mlp_add.fc1.out_channels
+    assert (gc.attend.torch, gc.fc1.torch, gc.norm.torch) == (
+        "se.conv_attn", "se.mlp_add.fc1", "se.mlp_add.norm"
+    )  # fmt: skip
+
+
+def test_a_fixed_global_context_width_and_its_gating_names():
+    network = analyze("  attention gc(width: 12, fuse: scale)").network
+    gc = blocks(network)[0].branch[-1]
+    assert (gc.fc1.conv.out_channels, gc.fuse, gc.ratio) == (12, "scale", None)
+    assert gc.fc2.torch == "se.mlp_scale.fc2" and gc.keras == "gc"
+
+
+def test_global_context_that_fuses_two_ways_is_refused():
+    text = BASE.format(block="bottleneck", settings="  attention gc").replace(
+        "2 x 128 / 2\n", "2 x 128 / 2 { attention gc(fuse: scale) }\n"
+    )
+    result = analyze(text=text)
+    assert codes(result) == ["E408"]
+    assert "global context fuses by scale, stage `layer1`'s fuses by add" in str(
+        result.diagnostics[0].message
+    )
+
+
+def test_an_extra_3x3_follows_the_first_and_attention_after_both():
+    """timm's `extra_conv`: `conv2b_kxk` after `conv2_kxk`, of the inner width, grouped, not
+    strided; attention `after: 3x3` follows it."""
+    settings = "  naming byobnet\n  attention se(after: 3x3)"
+    network = analyze(settings, block="bottleneck(extra_3x3: on, group_size: 16)").network
+    block = next(b for b in blocks(network) if b.stride == 2)
+    convs = [x for x in block.branch if x.op == "conv"]
+    assert [x.torch for x in convs] == [
+        "conv1_1x1.conv", "conv2_kxk.conv", "conv2b_kxk.conv", "conv3_1x1.conv"
+    ]  # fmt: skip
+    assert [(x.conv.stride, x.conv.groups) for x in convs] == [(1, 1), (2, 8), (1, 8), (1, 1)]
+    assert block.branch[block.branch.index(convs[3]) - 1].op == "se"
+    assert block.branch[block.branch.index(convs[2]) + 3].op == "se"
+    resnet = blocks(analyze(block="bottleneck(extra_3x3: on)").network)[0]
+    names = [(x.torch, x.keras) for x in resnet.branch if x.op in ("conv", "norm")]
+    assert names[4:6] == [("conv2b", "2b_conv"), ("bn2b", "2b_bn")]
+
+
+def test_an_edge_block_is_a_3x3_to_the_inner_width_then_a_1x1():
+    network = analyze("  naming byobnet", block="edge(group_size: 8)").network
+    block = next(b for b in blocks(network) if b.stride == 2)
+    convs = [x.conv for x in block.branch if x.op == "conv"]
+    assert [(c.kernel, c.stride, c.groups, c.out_channels) for c in convs] == [
+        (3, 2, 16, 128), (1, 1, 1, 128)
+    ]  # fmt: skip
+    assert [x.torch for x in block.branch if x.op == "conv"] == [
+        "conv1_kxk.conv", "conv2_1x1.conv"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("block", "settings", "words"),
+    [
+        ("edge(stride_on: 1x1)", "", "`stride_on` (its one 3x3 strides)"),
+        ("edge(reduce_first: 2)", "", "`reduce_first` (its 3x3 makes the inner width)"),
+        ("edge", "  anti_alias blur", "`anti_alias` (its one 3x3 strides)"),
+        ("preact_bottleneck(extra_3x3: on)", "", "extra_3x3"),
+    ],
+)
+def test_what_an_edge_block_or_extra_3x3_cannot_take_is_located(block, settings, words):
+    result = analyze(settings, block=block)
+    assert not result.ok
+    error = next(d for d in result.diagnostics if d.severity == "error")
+    assert words in error.message and error.span is not None, error.message

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import byobnet_family
 import pytest
 from spec_sets import ALL_SPECS, CONFORMANCE, ROOT, TIMM_SPECS, TORCHVISION_BUILDERS, spec_id
 from train_helpers import in_process
@@ -61,13 +62,15 @@ def test_every_library_spec_comes_back_from_its_tensors(path):
     from resdsl.interop.importer import Choices
 
     network = resdsl.load(path)
-    if path.parent.name == "byobnet":  # not read yet: the importer says so
-        with pytest.raises(ImportFailed, match="timm's byobnet layout, which `resdsl import`"):
-            infer(Source(path.name, _shapes(network)), network.name, _input(network))
-        return
     plain = all(blk.shortcut.kind == "none" for *_, blk in network.blocks())
+    facts = {}
+    if path.parent.name == "byobnet":  # the stem's pool has no weights: a module tree says it
+        facts = {"stem_pool": "max" if any(x.op == "pool" for x in network.stem.layers) else ""}
     imported = infer(
-        Source(path.name, _shapes(network)), network.name, _input(network), Choices(plain=plain)
+        Source(path.name, _shapes(network), facts=facts),
+        network.name,
+        _input(network),
+        Choices(plain=plain),
     )
     again = analyze_text(imported.text, "imported.res")
     assert again.ok, again.diagnostics
@@ -105,6 +108,56 @@ def test_torchvision_models_import_to_the_library_specs(name):
     expected = resdsl.load(ROOT / "specs" / f"{name}.res")
     imported = infer(read(f"torchvision:{name}"), name)
     _same_network(analyze_text(imported.text, "i.res").network, expected)
+
+
+@pytest.mark.parametrize("name", byobnet_family.covered())
+def test_timm_byobnet_resnets_import_to_the_library_specs(name):
+    """timm's byobnet layout (`naming byobnet`): the stem, edge blocks, bottlenecks and their
+    second 3x3, group sizes, attention after the 3x3, the 1x1 before the pool from the names
+    and shapes; the stem's pool, the strides and the activation from the module tree."""
+    expected = resdsl.load(ROOT / "specs" / "byobnet" / f"{name}.res")
+    imported = infer(read(f"timm:{name}"), name)
+    network = analyze_text(imported.text, "i.res").network
+    _same_network(network, expected)
+    assert network.conventions.activation == expected.conventions.activation
+    assert imported.assumed == []
+
+
+def test_a_byobnet_checkpoint_imports_and_gives_timms_outputs(tmp_path):
+    """A state dict file of timm's gcresnet33ts: `resdsl import` writes a spec (what the
+    weights cannot say assumed in its header) whose model loads it strictly and computes what
+    timm's does."""
+    torch = pytest.importorskip("torch")
+    timm = pytest.importorskip("timm")
+    from torch_helpers import randomise_norms
+
+    from resdsl.interop.weights import build_generated
+
+    torch.manual_seed(0)
+    reference = timm.create_model("gcresnet33ts", pretrained=False).eval()
+    randomise_norms(reference)
+    checkpoint = tmp_path / "gcresnet33ts.pth"
+    torch.save(reference.state_dict(), checkpoint)
+    status, text, stderr = in_process("import", checkpoint)
+    assert status == 0, stderr
+    assert "# Assumed, as the weights do not say: a stem without a pool" in text
+    assert "naming     byobnet" in text and "attention  gc(after: 3x3)" in text
+    model = build_generated(resdsl.load(text), "torch").build_model().eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(1, 3, 64, 48)
+    with torch.no_grad():
+        expected, actual = reference(x), model(x)
+    assert (actual - expected).abs().max() <= 1e-5 * expected.abs().max()
+
+
+def test_byobnet_tensors_no_block_describes_name_the_tensor():
+    shapes = _shapes(resdsl.load(ROOT / "specs" / "byobnet" / "resnet61q.res"))
+    shapes["stages.1.0.conv2b_kxk.conv.weight"] = (128, 8, 3, 3)
+    with pytest.raises(ImportFailed, match=r"`stages\.1\.0\.conv2b_kxk\.conv\.weight`"):
+        infer(Source("x.pt", shapes), "x")
+    del shapes["stages.0.0.conv2_1x1.conv.weight"]
+    with pytest.raises(ImportFailed, match=re.escape("neither `conv2_1x1.conv.weight` (an edge")):
+        infer(Source("x.pt", shapes), "x")
 
 
 def _timm_names() -> list[str]:
