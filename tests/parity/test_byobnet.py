@@ -72,3 +72,42 @@ def test_the_model_holds_its_stem_stages_and_head_in_containers(tmp_path):
     assert [tuple(f.shape[1:]) for f in features] == [
         (256, 16, 16), (512, 8, 8), (1536, 4, 4), (1536, 2, 2)
     ]  # fmt: skip
+
+
+def test_attention_at_the_branch_end_is_timms_attn_last(tmp_path):
+    """byobnet's attention after the last 1x1 (`attn_last=True`): `attn_last`, over the
+    output's width, against timm's ByobNet built with it."""
+    from timm.models.byobnet import ByoBlockCfg, ByobNet, ByoModelCfg
+    from torch_helpers import assert_same_outputs
+
+    config = ByoModelCfg(
+        blocks=(
+            ByoBlockCfg(type="bottle", d=1, c=64, s=1, gs=0, br=0.25),
+            ByoBlockCfg(type="bottle", d=2, c=128, s=2, gs=0, br=0.25),
+        ),
+        stem_chs=32,
+        stem_type="tiered",
+        stem_pool="maxpool",
+        act_layer="silu",
+        attn_layer="se",
+        block_kwargs={"attn_last": True},
+    )
+    torch.manual_seed(0)
+    reference = ByobNet(config, num_classes=10)
+    spec = """network n {
+  input      3x64x64
+  classes    10
+  naming     byobnet
+  stem       deep(first_width: 12, width: 16, channels: 32)
+  block      bottleneck
+  activation silu
+  attention  se
+
+  stage stage1: 1 x 16
+  stage stage2: 2 x 32 / 2
+}
+"""
+    module, _ = generated_torch(spec, tmp_path, "n")
+    model = module.build_model()
+    assert "stages.0.0.attn_last.fc1.weight" in model.state_dict()
+    assert_same_outputs(reference, model)
