@@ -164,6 +164,7 @@ class Module(NamedTuple):
     limits: bool  # `make_divisible` takes a round limit and a minimum (select's attention)
     eca: AttentionHelper | None
     global_context: AttentionHelper | None
+    bilinear: AttentionHelper | None
     selective_kernel: SelectiveHelper | None
     split_attention: SelectiveHelper | None
     channel_pad: bool
@@ -309,6 +310,15 @@ def _module(network: Network) -> Module:
             ctx.uses.add("conv.bias")
         gate = "sigmoid" if ctx.fuses == {"scale"} else ""
         global_context = AttentionHelper(gate=gate, bias=", bias=True" * (len(ctx.bias) > 1))
+    bilinear = None
+    if "bilinear_attention" in ctx.uses:
+        if len(ctx.bilinear_bias) != 1:
+            raise PlanError("bilinear attention with and without biases")
+        (biased,) = ctx.bilinear_bias
+        mixed = len(ctx.bias) > 1
+        if mixed and biased:
+            ctx.uses.add("conv.bias")
+        bilinear = AttentionHelper(bias=", bias=True" * (mixed and biased))
     selective_kernel = _selective_helper("selective_kernel", conventions.activation, ctx)
     split_attention = _selective_helper("split_attention", "relu", ctx)
     drop_path = None
@@ -335,6 +345,7 @@ def _module(network: Network) -> Module:
         limits="make_divisible.limits" in ctx.uses,
         eca=eca,
         global_context=global_context,
+        bilinear=bilinear,
         selective_kernel=selective_kernel,
         split_attention=split_attention,
         channel_pad="ChannelPad" in ctx.uses,

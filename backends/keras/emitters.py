@@ -10,6 +10,7 @@ from resdsl.codegen.arguments import Divisible, Sym, layer_fields, optional
 from resdsl.codegen.emitters import emitter
 from resdsl.ir import (
     ActLayer,
+    BilinearAttentionLayer,
     BlurPoolLayer,
     BranchLayer,
     ConvLayer,
@@ -83,6 +84,7 @@ class Context:
     uses: set[str] = field(default_factory=set)
     gates: set[str] = field(default_factory=set)  # squeeze-excitation's
     fuses: set[str] = field(default_factory=set)  # global context's
+    bilinear_bias: set[bool] = field(default_factory=set)  # bilinear attention's 1x1s'
     # Where a shortcut's ceil-mode average pool strides by more than 2, every one is a
     # `CeilAveragePooling2D` (Keras' "same" pooling pads before the input there).
     ceil_pool_layer: bool = False
@@ -240,6 +242,29 @@ def _global_context(layer: GlobalContextLayer, f, scope: Scope, ctx: Context, pr
     return [Apply("global_context", (reduced, scope.name(layer.keras)), helper=True)]
 
 
+_BILINEAR_PARTS = (
+    ("reduce", "reduce_conv"), ("reduce_norm", "reduce_bn"), ("to_groups", "groups_conv"),
+    ("groups_norm", "groups_bn"), ("rows", "rows_conv"), ("columns", "columns_conv"),
+    ("mix", "mix_conv"), ("mix_norm", "mix_bn"), ("expand", "expand_conv"),
+    ("expand_norm", "expand_bn"),
+)  # fmt: skip
+
+
+def _bilinear(layer: BilinearAttentionLayer, f, scope: Scope, ctx: Context, previous):
+    # `bilinear_attention` names its layers from the stem `name`: `bat_reduce_conv` ...
+    if any(getattr(layer, part).keras != f"{layer.keras}_{name}" for part, name in _BILINEAR_PARTS):
+        raise PlanError(f"bilinear attention's layers not named after `{layer.keras}`")
+    ctx.uses |= {"bilinear_attention", "norm"}
+    ctx.bilinear_bias.add(layer.reduce.conv.bias)
+    reduced = scope.value(f, "reduced", layer.reduced)
+    if reduced.startswith("make_divisible("):
+        ctx.uses |= {"make_divisible", "make_divisible.limits"}  # timm's round limit of 0.9
+    args = [reduced, str(layer.block_size), scope.name(layer.keras)]
+    args += [f"groups={layer.groups}"] * (layer.groups != 2)
+    args += [f"dropout={float_literal(layer.dropout)}"] * (layer.dropout != 0.2)
+    return [Apply("bilinear_attention", tuple(args), helper=True)]
+
+
 def _identity(layer: IdentityLayer, f, scope: Scope, ctx: Context, previous) -> list[Apply]:
     return []  # a place in PyTorch's Sequential; nothing in Keras
 
@@ -287,6 +312,7 @@ EMITTERS = {
     SqueezeExciteLayer: _squeeze_excite,
     EcaLayer: _eca,
     GlobalContextLayer: _global_context,
+    BilinearAttentionLayer: _bilinear,
     IdentityLayer: _identity,
     PadChannelsLayer: _pad_channels,
     LinearLayer: _linear,

@@ -98,7 +98,8 @@ _MODULE_NAMES = frozenset(
         "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
-        "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext",
+        "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "BilinearAttention",
+        "BilinearTransform", "conv_norm_relu",
     }
 )  # fmt: skip
 
@@ -606,6 +607,15 @@ def _pools(unit: _Unit) -> bool:
     return any(u.ops == ["global_pool"] for u in units)
 
 
+def _bilinear_bias(plan: TorchPlan) -> bool:
+    """Whether bilinear attention's 1x1s have biases (the network's rule for normed ones)."""
+    layers = [x for x in flatten(plan.layers()) if x.op == "bat"]
+    biases = {x.reduce.conv.bias for x in layers}
+    if len(biases) > 1:
+        plan.problem("bilinear attention with and without biases")
+    return biases.pop()
+
+
 def _render_module(plan: TorchPlan) -> str:
     network = plan.network
     conventions = network.conventions
@@ -654,7 +664,7 @@ def _render_module(plan: TorchPlan) -> str:
         zero_note=zero_note,
         pad_channels=plan.pad_channels,
         from_input=plan.from_input,
-        functional=plan.pad_channels or plan.uses("blur"),
+        functional=plan.pad_channels or plan.uses("blur") or plan.uses("bat"),
         has_norm=plan.uses("norm"),
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
@@ -669,6 +679,7 @@ def _render_module(plan: TorchPlan) -> str:
         eca=plan.uses("eca"),
         global_context=plan.uses("gc")
         and {"mlp": f"mlp_{plan.fuse}", "scale": plan.fuse == "scale"},
+        bilinear=plan.uses("bat") and {"bias": _bilinear_bias(plan)},
         conv_norm_act=plan.conv_norm_act,
         selective_kernel=plan.selective_kernel,
         split_attention=plan.split_attention,
@@ -688,6 +699,7 @@ def _render_module(plan: TorchPlan) -> str:
         stem_init=stem_init,
         stage_init=stage_init(plan),
         ordered_dict=plan.uses("gc")
+        or plan.uses("bat")
         or any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],

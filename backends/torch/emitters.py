@@ -8,6 +8,7 @@ from __future__ import annotations
 from resdsl.codegen.emitters import emitter
 from resdsl.codegen.layout import Call
 from resdsl.ir import (
+    BilinearAttentionLayer,
     BlurPoolLayer,
     Conv,
     EcaLayer,
@@ -52,7 +53,32 @@ def implied(layer, network: Network) -> str | None:
         (x.torch, x.conv) for x in (layer.attend, layer.fc1, layer.fc2)
     ] + [(layer.norm.torch, layer.norm.kind)]:
         return "a global context other than GlobalContext builds"
+    if isinstance(layer, BilinearAttentionLayer) and _bilinear_parts(layer) != [
+        (x.torch, getattr(x, "conv", None) or (x.in_channels, x.out_channels, x.kernel))
+        for x in layer.weighted()
+        if x.op != "norm"
+    ]:
+        return "a bilinear attention other than BilinearAttention builds"
     return None
+
+
+def _bilinear_parts(layer: BilinearAttentionLayer) -> list[tuple]:
+    """What the generated `BilinearAttention` builds for a layer: its convolutions in order."""
+    wide, narrow, groups, size = layer.channels, layer.reduced, layer.groups, layer.block_size
+    bias, name = layer.reduce.conv.bias, layer.torch
+
+    def conv(where: str, ins: int, outs: int) -> tuple:
+        return (f"{name}.{where}", Conv(in_channels=ins, out_channels=outs, kernel=1, bias=bias))
+
+    matrices = size * size * groups
+    return [
+        conv("conv1.conv", wide, narrow),
+        conv("ba.conv1.conv", narrow, groups),
+        (f"{name}.ba.conv_p", (groups, matrices, (size, 1))),
+        (f"{name}.ba.conv_q", (groups, matrices, (1, size))),
+        conv("ba.conv2.conv", narrow, narrow),
+        conv("conv2.conv", narrow, wide),
+    ]
 
 
 def _context_parts(layer: GlobalContextLayer) -> list[tuple]:
@@ -143,6 +169,13 @@ def _eca(f: dict, activation: str) -> Call:
     return Call("EfficientChannelAttention", (f"kernel_size={f['kernel']}",))
 
 
+def _bilinear(f: dict, activation: str) -> Call:
+    args = [str(f["channels"]), str(f["reduced"]), f"block_size={f['block_size']}"]
+    args += [f"groups={f['groups']}"] * (f["groups"] != 2)
+    args += [f"dropout={float_literal(f['dropout'])}"] * (f["dropout"] != 0.2)
+    return Call("BilinearAttention", tuple(args))
+
+
 def _global_context(f: dict, activation: str) -> Call:
     return Call("GlobalContext", (str(f["channels"]), str(f["reduced"])))
 
@@ -161,6 +194,7 @@ BUILT_IN_EMITTERS = {
     "se": _squeeze_excite,
     "eca": _eca,
     "gc": _global_context,
+    "bat": _bilinear,
 }
 
 

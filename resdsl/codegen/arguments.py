@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from resdsl.ir import (
+    BilinearAttentionLayer,
     Block,
     BlurPoolLayer,
     BranchLayer,
@@ -228,6 +229,9 @@ def layer_fields(layer) -> dict:
         return {"kernel": layer.conv.kernel}
     if isinstance(layer, GlobalContextLayer):
         return {"channels": layer.channels, "reduced": layer.fc1.conv.out_channels}
+    if isinstance(layer, BilinearAttentionLayer):
+        fields = ("channels", "reduced", "block_size", "groups", "dropout")
+        return {name: getattr(layer, name) for name in fields}
     if isinstance(layer, BranchLayer) and layer.shared:
         return split_fields(layer)
     if isinstance(layer, BranchLayer) and layer.merge == "select":
@@ -461,11 +465,12 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
     elif isinstance(first, BlurPoolLayer) and first.strided:
         fields["stride"] = Sym("stride")
     elif (
-        isinstance(first, (SqueezeExciteLayer, GlobalContextLayer))
+        isinstance(first, (SqueezeExciteLayer, GlobalContextLayer, BilinearAttentionLayer))
         and first.ratio is not None
         and width in widths
     ):
-        fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor)
+        limit = first.ROUND_LIMIT if isinstance(first, BilinearAttentionLayer) else 0.0
+        fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor, limit)
     elif isinstance(first, EcaLayer) and first.gamma is not None and "eca_kernel" in symbols:
         fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):
@@ -521,17 +526,18 @@ def structure(layer) -> tuple:
         fixed = attention.reduce.conv.out_channels if attention.ratio is None else None
         shared = tuple(structure(x) for x in layer.shared)
         return (*kept, rule, fixed, tuple(x.op for x in attention.norm), attention.gate, shared)
-    meta = field_values(
-        layer,
-        frozenset({"keras", "conv", "pool", "reduce", "expand", "attend", "fc1", "norm", "fc2"}),
-    )
+    # the layers inside attention: its fields say what varies
+    inner = {"conv", "pool", "reduce", "expand", "attend", "fc1", "norm", "fc2", "to_groups"}
+    inner |= {"reduce_norm", "groups_norm", "rows", "columns", "mix", "mix_norm", "expand_norm"}
+    meta = field_values(layer, frozenset({"keras", *inner}))
     fields = layer_fields(layer)
     varying = {"in_channels", "out_channels", "channels", "groups", "dilation", "padding"}
     if getattr(layer, "strided", False):
         varying |= {"stride", "kernel"} if isinstance(layer, PoolLayer) else {"stride"}
     if isinstance(layer, PadChannelsLayer):
         varying |= {"before", "after"}
-    if isinstance(layer, (SqueezeExciteLayer, GlobalContextLayer)) and layer.ratio is not None:
+    attention = (SqueezeExciteLayer, GlobalContextLayer, BilinearAttentionLayer)
+    if isinstance(layer, attention) and layer.ratio is not None:
         varying.add("reduced")
     if isinstance(layer, EcaLayer) and layer.gamma is not None:
         varying.add("kernel")

@@ -106,6 +106,7 @@ _ATTENTION = {
     "se": "squeeze-excitation",
     "eca": "efficient channel attention",
     "gc": "global context attention",
+    "bat": "bilinear attention",
 }
 
 

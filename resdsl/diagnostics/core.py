@@ -218,6 +218,13 @@ E_BLUR_MAP = _code(
     "  anti_alias blur(size: 5)\n  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n"
     "  stage c: 1 x 64 / 2\n  stage d: 1 x 128 / 2\n  stage e: 1 x 256 / 2\n}\n",
 )
+E_BLOCK_SIZE = _code(
+    "E504",
+    "error",
+    "map not a multiple of bilinear attention's block size",
+    "network n {\n  input 3x40x40\n  classes 10\n  stem cifar\n  block bottleneck\n"
+    "  attention bat(block_size: 8)\n  stage a: 1 x 16\n  stage b: 1 x 32 / 2\n}\n",
+)
 # Numbers: E6xx
 E_NOT_POSITIVE = _code("E601", "error", "value must be positive", _net("  stage a: 0 x 16"))
 E_LIMIT = _code(

@@ -21,6 +21,7 @@ from resdsl.blocks import RECIPES, Builder, anti_alias_layer
 from resdsl.ir import (
     ActLayer,
     AttentionSpec,
+    BilinearAttentionLayer,
     Block,
     BlockRun,
     BlockSpec,
@@ -35,6 +36,7 @@ from resdsl.ir import (
     Head,
     IdentityLayer,
     LinearLayer,
+    LineConvLayer,
     Network,
     NetworkSpec,
     NormLayer,
@@ -523,7 +525,60 @@ def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
             divisor=spec.divisor,
             width=width,
         )
+    if spec.kind == "bat":
+        return _bilinear_attention(spec, channels, width, names, ctx)
     return None
+
+
+def _bilinear_attention(spec: AttentionSpec, channels: int, width: str, names, ctx: _Context):
+    """Bilinear attention (timm's BatNonLocalAttn) over `channels`: its 1x1s with the network's
+    norm (and bias rule), ReLUs implied, the two strip convolutions with biases."""
+    limit = BilinearAttentionLayer.ROUND_LIMIT
+    reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor, limit)
+    size, groups = spec.block_size, spec.groups
+
+    def conv(role: str, ins: int, outs: int, source: str, target: str) -> ConvLayer:
+        return ConvLayer(
+            **names(f"attention.bat.{role}"),
+            conv=Conv(in_channels=ins, out_channels=outs, kernel=1, bias=ctx.bias(True)),
+            source=source,
+            target=target,
+        )
+
+    def norm(role: str, count: int, on: str) -> NormLayer:
+        return NormLayer(
+            **names(f"attention.bat.{role}"), channels=count, width=on, kind=ctx.norm_kind
+        )
+
+    def strip(role: str, kernel: tuple[int, int]) -> LineConvLayer:
+        return LineConvLayer(
+            **names(f"attention.bat.{role}"),
+            in_channels=groups,
+            out_channels=size * size * groups,
+            kernel=kernel,
+        )
+
+    return BilinearAttentionLayer(
+        **names("attention.bat"),
+        channels=channels,
+        reduced=reduced,
+        block_size=size,
+        groups=groups,
+        dropout=spec.dropout,
+        reduce=conv("reduce", channels, reduced, width, "reduced"),
+        reduce_norm=norm("reduce_norm", reduced, "reduced"),
+        to_groups=conv("to_groups", reduced, groups, "reduced", "reduced"),
+        groups_norm=norm("groups_norm", groups, "reduced"),
+        rows=strip("rows", (size, 1)),
+        columns=strip("columns", (1, size)),
+        mix=conv("mix", reduced, reduced, "reduced", "reduced"),
+        mix_norm=norm("mix_norm", reduced, "reduced"),
+        expand=conv("expand", reduced, channels, "reduced", width),
+        expand_norm=norm("expand_norm", channels, width),
+        ratio=None if spec.width else 1 / spec.reduction,
+        divisor=spec.divisor,
+        width=width,
+    )
 
 
 def _shortcut(

@@ -35,7 +35,8 @@ class Block:
     groups: int
     projection: int | None  # the shortcut convolution's index in its Sequential
     kernel: int  # the shortcut convolution's kernel
-    attention: tuple | None  # ("se", reduced), ("eca", kernel) or ("gc", reduced, fuse)
+    # ("se", reduced), ("eca", kernel), ("gc", reduced, fuse), ("bat", reduced, size, groups)
+    attention: tuple | None
     scale: int = 1  # Res2Net's splits (`mid` is each split's width)
     # SKNet's selective kernel: its paths (0: none), whether they split the input, the
     # attention's width; the keys of the block's first convolution and of its grouped 3x3.
@@ -88,7 +89,24 @@ def shortcut_and_attention(t: Mapping[str, tuple]) -> tuple[int | None, int, tup
         gc = weight("attention.gc.fc1", fuse=fuse)
         if gc in t:
             attention = ("gc", t[gc][0], fuse)
+    attention = bilinear_attention(t, weight) or attention
     return projection, kernel, attention
+
+
+def bilinear_attention(t: Mapping[str, tuple], key) -> tuple | None:
+    """("bat", width, block size, groups) from bilinear attention's tensors (`key(role)`: a
+    role's weight key in the layout read), or None: its first 1x1's width, and its row
+    matrices' convolution, (block_size^2 x groups, groups, block_size, 1)."""
+    reduce, rows = key("attention.bat.reduce"), key("attention.bat.rows")
+    if reduce not in t or rows not in t:
+        return None
+    shape = t[rows]
+    if len(shape) != 4 or shape[3] != 1 or shape[0] != shape[2] ** 2 * shape[1]:
+        raise ImportFailed(
+            f"`{rows}` {shape}: expected bilinear attention's (block_size^2 x groups, groups, "
+            "block_size, 1)"
+        )
+    return ("bat", t[reduce][0], shape[2], shape[1])
 
 
 def read_block(

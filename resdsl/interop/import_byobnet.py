@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from resdsl.elaboration.elaborate import quad_widths
-from resdsl.interop.import_blocks import Block
+from resdsl.interop.import_blocks import Block, bilinear_attention
 from resdsl.interop.import_sources import ImportFailed, Shapes, Source
 from resdsl.ir.naming import BYOBNET
 
@@ -69,6 +69,9 @@ def _attention(t: Mapping[str, tuple]) -> tuple[tuple | None, str]:
             gc = _key("attention.gc.fc1", place=place, fuse=fuse)
             if gc in t:
                 return ("gc", t[gc][0], fuse), after
+        bat = bilinear_attention(t, lambda role, place=place: _key(role, place=place))
+        if bat is not None:
+            return bat, after
     return None, "last"
 
 
@@ -198,7 +201,14 @@ def _bias(shapes: Shapes) -> str:
 
 def infer(source: Source, name: str, input_shape, choices) -> Imported:
     """The spec in `naming byobnet` that reproduces `source`, checked against its tensors."""
-    from resdsl.interop.importer import _norm, _shortcut, _with_arg, attention_setting, checked
+    from resdsl.interop.importer import (
+        _norm,
+        _shortcut,
+        _with_arg,
+        attention_setting,
+        bilinear_dropout,
+        checked,
+    )
 
     shapes, facts = source.shapes, source.facts
     if "head.fc.weight" not in shapes:
@@ -268,6 +278,8 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     if attention != "none":
         if "3x3" in places:
             attention = _with_arg(attention, "after: 3x3")
+        if attention.startswith("bat"):
+            attention = bilinear_dropout(attention, facts, assumed)
         settings.append(("attention", attention))
     if _bias(shapes) == "on":
         settings.append(("conv_bias", "on"))

@@ -34,7 +34,8 @@ class Source:
     # From a module tree: per stage (by name) its stride and dilation; "aa" (blur, avg);
     # "blur_size"; "activation"; "gate"; "norm_groups"; "norm_eps"; "input"; "split" (whether
     # selective kernels split their input); "avd" (where ResNeSt's strided blocks apply their
-    # stride: an average pool "first" or "last" around split attention, or "off": the 3x3).
+    # stride: an average pool "first" or "last" around split attention, or "off": the 3x3);
+    # "dropout2d" (bilinear attention's channel dropout).
     facts: dict = field(default_factory=dict)
 
 
@@ -177,6 +178,8 @@ def _module_facts(model) -> dict:
             facts["aa"] = "avg"
         elif kind in ("SiLU", "GELU") and "activation" not in facts:
             facts["activation"] = kind.lower()
+        elif kind == "Dropout2d":  # bilinear attention's channel dropout
+            facts.setdefault("dropout2d", module.p)
         elif kind == "Hardsigmoid":
             facts["gate"] = "hard_sigmoid"
         elif kind == "GroupNorm":

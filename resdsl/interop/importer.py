@@ -43,7 +43,7 @@ from resdsl.interop.import_blocks import (
 )
 from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
-from resdsl.ir import make_divisible
+from resdsl.ir import BilinearAttentionLayer, make_divisible
 from resdsl.tooling.formatter import format_text
 
 # --------------------------------------------------------------------------- inference
@@ -152,6 +152,16 @@ def _block_call(
     return kind + (f"({', '.join(args)})" if args else ""), planes
 
 
+def bilinear_dropout(attention: str, facts: dict, assumed: list[str]) -> str:
+    """`attention bat(...)` with the module tree's channel dropout, or timm's 0.2 assumed."""
+    rate = facts.get("dropout2d")
+    if rate is None:
+        assumed.append("bilinear attention's channel dropout of 0.2 (timm's; it has no weights)")
+    elif rate != 0.2:
+        return _with_arg(attention, f"dropout: {rate:g}")
+    return attention
+
+
 def attention_setting(blocks: list[Block], inner: bool = False) -> str:
     """The `attention` setting the blocks' tensors give; `inner`: the attention sits after the
     3x3, over the inner width (its width's rule is read from that)."""
@@ -171,6 +181,19 @@ def attention_setting(blocks: list[Block], inner: bool = False) -> str:
         if len(kernels) == 1:
             return f"eca(kernel: {kernels.pop()})"
         raise ImportFailed("ECA kernels that neither timm's rule nor one size explains")
+    if found == {"bat"}:
+        shapes = {b.attention[2:] for b in blocks}
+        if len(shapes) > 1:
+            raise ImportFailed("bilinear attention of several block sizes or groups")
+        ((size, groups),) = shapes
+        args = [f"block_size: {size}"] + [f"groups: {groups}"] * (groups != 2)
+        limit = BilinearAttentionLayer.ROUND_LIMIT
+        if not all(b.attention[1] == make_divisible(seen(b) / 4, 8, limit) for b in blocks):
+            widths = {b.attention[1] for b in blocks}
+            if len(widths) > 1:
+                raise ImportFailed("bilinear attention widths that timm's rule does not explain")
+            args.insert(0, f"width: {widths.pop()}")
+        return f"bat({', '.join(args)})"
     if found == {"gc"}:
         fuses = {b.attention[2] for b in blocks}
         if len(fuses) > 1:
@@ -317,6 +340,9 @@ def infer(
     attention = attention_setting(every)
     if attention != "none":
         settings.append(("attention", attention))
+    if attention.startswith("bat"):
+        attention = bilinear_dropout(attention, facts, assumed)
+        settings[-1] = ("attention", attention)
     aa = facts.get("aa")
     if aa == "blur":
         size = facts.get("blur_size", 3)

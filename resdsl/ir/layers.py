@@ -3,6 +3,7 @@ them."""
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Annotated, Literal, NamedTuple
 
@@ -425,6 +426,94 @@ class GlobalContextLayer(Layer):
         return f"global context {wide}->{narrow}->{wide}, {self.fuse}"
 
 
+class LineConvLayer(Layer):
+    """A convolution with bias whose kernel spans `kernel` (rows, columns): bilinear attention's
+    `conv_p` (block_size, 1) and `conv_q` (1, block_size), on a map of that size, so one
+    output pixel."""
+
+    op: Literal["line_conv"] = "line_conv"
+    in_channels: int
+    out_channels: int
+    kernel: tuple[int, int]
+
+    def weighted(self) -> tuple[Layer, ...]:
+        return (self,)
+
+    def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
+        weight = (self.out_channels, self.in_channels, *self.kernel)
+        return {"weight": weight, "bias": (self.out_channels,)}
+
+    def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+        return (("weight", (2, 3, 1, 0)), ("bias", None))
+
+    @property
+    def macs(self) -> int:
+        return self.out_channels * self.in_channels * self.kernel[0] * self.kernel[1]
+
+
+class BilinearAttentionLayer(Layer):
+    """Bilinear attention transform (BAT; Chi et al., 2020; timm's BatNonLocalAttn, as
+    byobnet's bat_resnext26ts uses it): `reduce` (a 1x1, its norm and a ReLU) to the reduced
+    width; `to_groups` (1x1, norm, ReLU) to `groups` maps whose rows' and columns' maxima over
+    `block_size` bands `rows` and `columns` turn into one `block_size` x `block_size` matrix
+    per group and axis (a sigmoid, each row or column summing to 1); each group's channels are
+    mixed along the rows and columns by these, widened to the map by a Kronecker product with
+    the identity (P x Q); `mix` (1x1, norm, ReLU), `expand` (1x1, norm, ReLU) back to the
+    channels, dropped out by channel at `dropout` in training, added to the input. The map's
+    sides must be multiples of `block_size`. `ratio` and `divisor` say how the reduced width
+    was computed (None: a fixed width), with timm's default round limit (`ROUND_LIMIT`)."""
+
+    ROUND_LIMIT = 0.9  # a class constant, not a field: timm's make_divisible default
+
+    op: Literal["bat"] = "bat"
+    channels: int
+    reduced: int
+    block_size: int
+    groups: int
+    dropout: float
+    reduce: ConvLayer
+    reduce_norm: NormLayer
+    to_groups: ConvLayer
+    groups_norm: NormLayer
+    rows: LineConvLayer
+    columns: LineConvLayer
+    mix: ConvLayer
+    mix_norm: NormLayer
+    expand: ConvLayer
+    expand_norm: NormLayer
+    ratio: float | None
+    divisor: int
+    width: Width = "out"
+
+    def cost(self, shape: Shape) -> Cost:
+        pixels = shape.height * shape.width
+        convs = (self.reduce, self.to_groups, self.mix, self.expand)
+        macs = sum(c.conv.in_channels * c.conv.out_channels for c in convs) * pixels
+        macs += self.rows.macs + self.columns.macs
+        # P (h x h) times the map, times Q (w x w), for every reduced channel
+        macs += self.reduced * pixels * (shape.height + shape.width)
+        norms = (self.reduce_norm, self.groups_norm, self.mix_norm, self.expand_norm)
+        params = sum(c.conv.params for c in convs) + sum(
+            sum(math.prod(t) for t in x.tensors().values()) for x in (self.rows, self.columns)
+        )
+        params += sum(n.cost(shape).params for n in norms)
+        return Cost(
+            macs=macs, params=params, norm_stats=sum(n.cost(shape).norm_stats for n in norms)
+        )
+
+    def weighted(self) -> tuple[Layer, ...]:
+        return (
+            self.reduce, self.reduce_norm, self.to_groups, self.groups_norm, self.rows,
+            self.columns, self.mix, self.mix_norm, self.expand, self.expand_norm,
+        )  # fmt: skip
+
+    def words(self, activation: str = "relu") -> str:
+        return (
+            f"bilinear attention {self.channels}->{self.reduced}, {self.groups} groups of "
+            f"{self.block_size}x{self.block_size}"
+        )
+
+
 class IdentityLayer(Layer):
     """Passes its input on. Holds an index in a PyTorch Sequential so that the layers after it
     keep the names of the reference (timm's ResNet-D shortcut at stride 1: `downsample.0` is
@@ -679,6 +768,8 @@ AnyLayer = Annotated[
     | SqueezeExciteLayer
     | EcaLayer
     | GlobalContextLayer
+    | BilinearAttentionLayer
+    | LineConvLayer
     | ChannelConvLayer
     | IdentityLayer
     | PadChannelsLayer

@@ -101,7 +101,7 @@ class Block(Node):
     kind: str  # the block kind, whose recipe built it (resdsl.blocks)
     layout: BlockLayout
     preact: bool
-    attention: Literal["none", "se", "eca", "gc"]
+    attention: Literal["none", "se", "eca", "gc", "bat"]
     anti_alias: Literal["none", "blur", "avg"]
     in_channels: int
     first_channels: int  # the first convolution's output (mid_channels // reduce_first)

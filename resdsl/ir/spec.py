@@ -65,9 +65,9 @@ class BlockSpec(Node):
 
 
 class AttentionSpec(Node):
-    """Channel attention in each block's branch (`attention se(...)`, `eca` or `gc`)."""
+    """Channel attention in each block's branch (`attention se(...)`, `eca`, `gc` or `bat`)."""
 
-    kind: Literal["none", "se", "eca", "gc"]
+    kind: Literal["none", "se", "eca", "gc", "bat"]
     # squeeze-excitation and global context: the reduced width is `width`, or the channels
     # divided by `reduction` and rounded to a multiple of `divisor` (timm's make_divisible with
     # round_limit 0)
@@ -82,6 +82,11 @@ class AttentionSpec(Node):
     beta: float
     # global context: its term is added to every position, or gates the channels
     fuse: Literal["add", "scale"] = "add"
+    # bilinear attention: the side of its matrices, its groups and its channel dropout (its
+    # width as squeeze-excitation's)
+    block_size: int = 7
+    groups: int = 2
+    dropout: float = 0.2
     # after the branch's last convolution, or after a bottleneck's 3x3 and its activation
     after: Literal["last", "3x3"] = "last"
     span: Span | None

@@ -205,8 +205,10 @@ NORMS = {
 }
 _ATTENTION_DEFAULTS = {
     "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
-    "kernel": None, "gamma": 2.0, "beta": 1.0, "fuse": "add", "after": "last",
+    "kernel": None, "gamma": 2.0, "beta": 1.0, "fuse": "add", "block_size": 7, "groups": 2,
+    "dropout": 0.2, "after": "last",
 }  # fmt: skip
+MAX_BLOCK_SIZE = 64
 # Where the attention sits: after the branch's last convolution (timm's resnet.py), or after
 # a bottleneck's 3x3 and its activation, over the inner width (timm's byobnet and RegNetY).
 _AFTER = choice("last", "3x3")
@@ -245,6 +247,21 @@ ATTENTIONS = {
             "width": whole_number(1, MAX_WIDTH),
             "divisor": whole_number(1, MAX_WIDTH),
             "fuse": choice("add", "scale"),
+            "after": _AFTER,
+        },
+    ),
+    # Bilinear attention (BAT): `groups` pairs of `block_size`-square matrices mix the reduced
+    # channels along the rows and the columns; the reduced width as squeeze-excitation's,
+    # timm's channels / 4 to a multiple of 8; channel `dropout` in training (timm's 0.2).
+    "bat": Kind(
+        {**_ATTENTION_DEFAULTS, "reduction": 4.0},
+        {
+            "reduction": positive_number(MAX_WIDTH),
+            "width": whole_number(1, MAX_WIDTH),
+            "divisor": whole_number(1, MAX_WIDTH),
+            "block_size": whole_number(1, MAX_BLOCK_SIZE),
+            "groups": whole_number(1, MAX_WIDTH),
+            "dropout": number_in(0.0, 1.0, high_open=True),
             "after": _AFTER,
         },
     ),

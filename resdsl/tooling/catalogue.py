@@ -168,10 +168,14 @@ def _features(network) -> tuple[str, list[str]]:
     kernel = max((b.shortcut.conv.kernel for b in blocks if b.shortcut.conv is not None), default=1)
     if kernel > 1:
         needs.append(f"{kernel}x{kernel} projections")
-    attention = next((x for b in blocks for x in b.branch if x.op in ("se", "eca", "gc")), None)
+    attention = next(
+        (x for b in blocks for x in b.branch if x.op in ("se", "eca", "gc", "bat")), None
+    )
     where = " after the 3x3" if attention is not None and attention.width == "mid" else ""
     if attention is not None and attention.op == "se":
         needs.append((f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE") + where)
+    elif attention is not None and attention.op == "bat":
+        needs.append(f"BAT {attention.block_size}x{attention.block_size}" + where)
     elif attention is not None and attention.op == "gc":
         needs.append(("GC" if attention.fuse == "add" else "GC gating") + where)
     elif attention is not None:
@@ -224,7 +228,7 @@ def _features(network) -> tuple[str, list[str]]:
     elif mixed:
         family = "test network"
     else:
-        prefixes = {"se": "SE-", "eca": "ECA-", "gc": "GC-"}
+        prefixes = {"se": "SE-", "eca": "ECA-", "gc": "GC-", "bat": "BAT-"}
         prefix = prefixes.get(attention.op if attention else "", "")
         family = prefix + ("ResNeXt" if grouped else "Wide ResNet" if wide else "ResNet")
     return family, needs

@@ -111,14 +111,19 @@ MEANINGS = {
     "`width_factor` as torchvision computes it, rounds down to zero channels.",
     "E407": "Group norm splits each norm's channels into `groups` equal parts, so the groups "
     "must divide the channels of every norm in the network.",
-    "E408": "The squeeze-excitation layers of one network share one gate; stages that choose "
-    "different gates (`sigmoid`, `hard_sigmoid`) are refused.",
+    "E408": "The squeeze-excitation layers of one network share one gate, and its global "
+    "context layers one fusion: the generated module writes one helper of each. Stages that "
+    "choose different gates (`sigmoid`, `hard_sigmoid`) or fusions (`add`, `scale`) are refused.",
     "E501": "The strides of the stem and the stages shrink the feature map below one pixel "
     "before the head.",
     "W502": "A stride of 2 met an odd size, which is floored (as PyTorch and Keras floor it); "
     "the network runs, but the shapes lose a row and a column.",
     "E503": "A blur pool reflects its map's edge pixels to pad it; a late map smaller than the "
     "padding cannot be reflected.",
+    "E504": "Bilinear attention mixes each map with matrices of `block_size` rows and columns, "
+    "widened to the map by a Kronecker product with the identity, so every map it sees must be "
+    "a whole number of blocks on each side (timm asserts the same). The check uses the spec's "
+    "input; a model built for another size needs the same.",
     "E601": "The number must be 1 or more: a stage of 0 blocks, a width of 0.",
     "E602": "The number is beyond what resdsl supports for it (block counts, widths, kernels, "
     "...): no real network uses it, and building one could run out of memory.",

@@ -16,6 +16,7 @@ from resdsl.diagnostics import core as dx
 from resdsl.diagnostics.core import Diagnostics, Label
 from resdsl.elaboration.elaborate import inner_width, out_width, walk
 from resdsl.ir import (
+    BilinearAttentionLayer,
     BlurPoolLayer,
     BranchLayer,
     ConvLayer,
@@ -512,6 +513,57 @@ def _blurred_maps(layers, shape: Shape):
     for number, layer in enumerate(layers):
         if isinstance(layer, BlurPoolLayer):
             yield layer, walk(layers[:number], shape)[0]
+
+
+@register("bilinear attention", "E402, E403, E504")
+def check_bilinear_attention(network: Network, diags: Diagnostics) -> None:
+    """Bilinear attention's 1x1s each have a norm (timm's ConvNormAct), its groups divide its
+    width, and every map it mixes is a whole number of its blocks on each side (timm asserts
+    it; the Kronecker-widened matrices need it). Reported once per stage."""
+    for stage in network.stages:
+        where = _setting_span(stage, network, "attention")
+        for run in stage.runs:
+            block = run.block
+            found = [
+                (i, x) for i, x in enumerate(block.branch) if isinstance(x, BilinearAttentionLayer)
+            ]
+            if not found:
+                continue
+            index, bat = found[0]
+            seen = walk((*block.pre, *block.branch[:index]), block.in_shape)[0]
+            size = bat.block_size
+            if network.conventions.norm == "none":
+                diags.add(
+                    dx.E_NOT_FOR_KIND,
+                    "bilinear attention normalises after each of its 1x1 convolutions; a "
+                    "network of `norm none` has no norm to give them",
+                    where,
+                    label="bilinear attention",
+                    help="use another attention, or a norm",
+                )
+            elif bat.reduced % bat.groups:
+                diags.add(
+                    dx.E_GROUPS_DIVIDE,
+                    f"bilinear attention's {bat.groups} groups do not divide its width "
+                    f"{bat.reduced} in stage `{stage.name}`",
+                    where,
+                    label=f"width {bat.reduced} in stage `{stage.name}`",
+                    help="choose `groups` that divide the width, or a `width` they divide",
+                )
+            elif seen.height % size or seen.width % size:
+                diags.add(
+                    dx.E_BLOCK_SIZE,
+                    f"stage `{stage.name}`'s bilinear attention mixes a {seen.height}x"
+                    f"{seen.width} map in blocks of {size}x{size}: its sides must be "
+                    f"multiples of {size}",
+                    where,
+                    label=f"block size {size}",
+                    help=f"use an input whose maps stay multiples of {size} at every stage, or "
+                    "a `block_size` that divides them",
+                )
+            else:
+                continue
+            break
 
 
 @register("blur maps", "E503")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import byobnet_family
 import pytest
-from torch_helpers import trained_norms
+from torch_helpers import comparison_size, trained_norms
 
 # torchvision (through triton) segfaults when imported after TensorFlow in one process; the
 # Keras tests load TensorFlow, so take torchvision first wherever these tests run.
@@ -104,6 +104,7 @@ REPRESENTATIVE = [
     "seresnext26ts",  # byobnet: groups of 32 channels, squeeze-excitation after the 3x3
     "gcresnet33ts",  # byobnet: global context attention added after the 3x3
     "gc_small",  # global context attention gating the channels at the end of the branch
+    "bat_resnext26ts",  # byobnet: bilinear attention (a custom layer's einsum), at 256x256
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.
@@ -158,6 +159,10 @@ def reference(name: str):
 
 
 def input_size(network) -> tuple[int, int]:
+    """SIZE; a larger odd size for average-pool anti-aliasing; the spec's own where bilinear
+    attention needs each map's sides to be multiples of its block size."""
+    if comparison_size(network) != (67, 51):
+        return comparison_size(network)
     average = any(block.anti_alias == "avg" for *_, block in network.blocks())
     return AVERAGE_AA_SIZE if average else SIZE
 

@@ -117,6 +117,7 @@ def test_state_dict_layout_matches_model(path):
     expected = {
         "conv": torch.nn.Conv2d,
         "channel_conv": torch.nn.Conv1d,  # ECA's
+        "line_conv": torch.nn.Conv2d,  # bilinear attention's (block_size, 1) and (1, block_size)
         "norm": torch.nn.BatchNorm2d,
         "linear": torch.nn.Linear,
     }

@@ -115,7 +115,12 @@ def spec_texts(draw) -> str:
     lines.append(f"  norm batch(eps: {eps}, momentum: {draw(st.sampled_from(['0.1', '0.01']))})")
     lines.append(f"  activation {draw(st.sampled_from(['relu', 'silu', 'gelu']))}")
     attention = draw(
-        st.sampled_from(["none", "none", "se", "se(reduction: 8)", "eca", "gc", "gc(fuse: scale)"])
+        st.sampled_from(
+            [
+                *("none", "none", "se", "se(reduction: 8)", "eca", "gc", "gc(fuse: scale)"),
+                *("bat(block_size: 2)", "bat(block_size: 1, groups: 1)"),
+            ]
+        )
     )
     if attention != "none" and not composite and draw(st.booleans()):  # after the 3x3
         kind_name, _, args = attention.removesuffix(")").partition("(")

@@ -406,3 +406,41 @@ def test_what_an_edge_block_or_extra_3x3_cannot_take_is_located(block, settings,
     assert not result.ok
     error = next(d for d in result.diagnostics if d.severity == "error")
     assert words in error.message and error.span is not None, error.message
+
+
+@pytest.mark.parametrize("channels", [16, 40, 64, 100, 512])
+def test_bilinear_attention_widths_and_strips_are_timms(channels):
+    """Bilinear attention's reduced width and its row and column convolutions against timm's
+    BatNonLocalAttn built for the same channels."""
+    from timm.layers.non_local_attn import BatNonLocalAttn
+
+    text = BASE.format(block="bottleneck", settings="  attention bat(block_size: 8)")
+    text = text.replace("2 x 64\n", f"2 x {channels // 4}\n")
+    bat = blocks(analyze(text=text).network)[0].branch[-1]
+    reference = BatNonLocalAttn(bat.channels, block_size=8)
+    assert bat.channels == channels
+    assert bat.reduced == reference.conv1.conv.out_channels
+    assert bat.rows.tensors()["weight"] == tuple(reference.ba.conv_p.weight.shape)
+    assert bat.columns.tensors()["weight"] == tuple(reference.ba.conv_q.weight.shape)
+    assert (bat.reduce.torch, bat.rows.torch, bat.expand_norm.torch) == (
+        "se.conv1.conv", "se.ba.conv_p", "se.conv2.bn"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("settings", "code", "words"),
+    [
+        ("  input 3x40x40\n  attention bat(block_size: 8)", "E504", "mixes a 20x20 map in"),
+        ("  attention bat(groups: 3)", "E403", "3 groups do not divide its width 64"),
+        ("  norm none\n  attention bat", "E402", "a network of `norm none` has no norm"),
+    ],
+)
+def test_what_bilinear_attention_cannot_build_is_located(settings, code, words):
+    text = BASE.format(block="bottleneck", settings=settings).replace(
+        "network n {", "network n {\n  stem cifar"
+    )
+    if "input" in settings:
+        text = text.replace("  input    3x64x64\n", "")
+    result = analyze(text=text)
+    error = next(d for d in result.diagnostics if d.code == code)
+    assert words in error.message and error.span is not None, error.message

@@ -22,6 +22,7 @@ def root(context, missing=missing):
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_global_context = resolve('global_context')
+    l_0_bilinear = resolve('bilinear')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
     l_0_channel_pad = resolve('channel_pad')
@@ -123,6 +124,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='bilinear') if l_0_bilinear is missing else l_0_bilinear):
+        pass
+        template = environment.get_template('bilinear_attention.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel):
         pass
         template = environment.get_template('selective_kernel.py.j2', 'model.py.j2')
@@ -205,4 +214,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=35&3=37&5=41&9=43&14=45&19=49&21=51&22=53&23=55&24=58&25=60&26=63&28=68&31=72&32=75&33=77&37=80&38=86&39=88&41=94&42=96&44=102&45=104&47=110&48=112&50=118&51=120&53=126&54=128&56=134&57=136&59=142&60=144&62=150&63=152&65=158&66=160&68=166&69=168&71=174&72=176&74=182&75=185&79=189&80=192&81=194&82=196&83=199&85=202'
+debug_info = '1=36&3=38&5=42&9=44&14=46&19=50&21=52&22=54&23=56&24=59&25=61&26=64&28=69&31=73&32=76&33=78&37=81&38=87&39=89&41=95&42=97&44=103&45=105&47=111&48=113&50=119&51=121&53=127&54=129&56=135&57=137&59=143&60=145&62=151&63=153&65=159&66=161&68=167&69=169&71=175&72=177&74=183&75=185&77=191&78=194&82=198&83=201&84=203&85=205&86=208&88=211'

@@ -34,6 +34,7 @@ def root(context, missing=missing):
     l_0_squeeze_excite = resolve('squeeze_excite')
     l_0_eca = resolve('eca')
     l_0_global_context = resolve('global_context')
+    l_0_bilinear = resolve('bilinear')
     l_0_conv_norm_act = resolve('conv_norm_act')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
@@ -179,6 +180,15 @@ def root(context, missing=missing):
         pass
         yield '\n\n'
         template = environment.get_template('global_context.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='bilinear') if l_0_bilinear is missing else l_0_bilinear):
+        pass
+        yield '\n\n'
+        template = environment.get_template('bilinear_attention.py.j2', 'module.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -358,4 +368,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=67&3=69&5=71&6=73&7=81&8=83&9=85&17=88&20=91&23=94&27=98&32=102&33=105&34=107&35=109&36=112&37=114&39=116&40=119&41=121&45=124&48=127&52=130&55=133&57=139&73=142&76=145&78=151&81=154&98=160&101=163&103=169&106=172&108=178&111=181&113=187&116=190&118=196&121=199&123=205&126=208&128=214&136=217&139=221&141=224&144=228&146=230&149=234&151=236&162=240&163=243&165=246&166=249&168=252&171=255&173=258&178=261&183=267&184=270&186=272&187=275&192=279&193=281&195=285&197=287&198=290&200=293&201=296&203=299&204=302&209=306&211=308&222=314&223=317&227=319&235=323&236=326&242=330&243=333&246=337&247=340&254=344&255=347&260=351&261=355'
+debug_info = '1=68&3=70&5=72&6=74&7=82&8=84&9=86&17=89&20=92&23=95&27=99&32=103&33=106&34=108&35=110&36=113&37=115&39=117&40=120&41=122&45=125&48=128&52=131&55=134&57=140&73=143&76=146&78=152&81=155&98=161&101=164&103=170&106=173&108=179&111=182&113=188&116=191&118=197&121=200&123=206&126=209&128=215&131=218&133=224&141=227&144=231&146=234&149=238&151=240&154=244&156=246&167=250&168=253&170=256&171=259&173=262&176=265&178=268&183=271&188=277&189=280&191=282&192=285&197=289&198=291&200=295&202=297&203=300&205=303&206=306&208=309&209=312&214=316&216=318&227=324&228=327&232=329&240=333&241=336&247=340&248=343&251=347&252=350&259=354&260=357&265=361&266=365'
