@@ -85,14 +85,19 @@ def check_blocks(network: Network, diags: Diagnostics) -> None:
                 reported.add((where.start, code))
                 diags.add(code, *args, span=where, **kwargs)
 
+        before = len(reported)
         recipe.check(stage, block, inner_width(block, stage.width), report)
-        # Inside composite layers, where a split path reads fewer channels than the block's
-        # width (the recipes' checks cover the block's own convolutions).
+        # Every convolution's groups divide what it reads: inside composite layers, where a
+        # split path reads fewer channels than the block's width, and (where the recipe's
+        # check, which covers the inner width, found nothing) where a block's grouped 3x3
+        # reads its input, as an edge block's does.
         for run in stage.runs:
             for layer in run.block.branch:
                 if isinstance(layer, BranchLayer):
                     for inner in (layer, *flatten(layer.parts())):
                         _check_divides(inner, stage, report)
+                elif len(reported) == before:
+                    _check_divides(layer, stage, report)
 
 
 def _check_divides(layer, stage: Stage, report) -> None:

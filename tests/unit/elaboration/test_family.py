@@ -398,6 +398,8 @@ def test_an_edge_block_is_a_3x3_to_the_inner_width_then_a_1x1():
         ("edge(stride_on: 1x1)", "", "`stride_on` (its one 3x3 strides)"),
         ("edge(reduce_first: 2)", "", "`reduce_first` (its 3x3 makes the inner width)"),
         ("edge", "  anti_alias blur", "`anti_alias` (its one 3x3 strides)"),
+        # the grouped 3x3 reads the block's input: groups of one channel at the inner width
+        ("edge(group_size: 1)", "", "128 groups do not divide the 64 channels"),
         ("preact_bottleneck(extra_3x3: on)", "", "extra_3x3"),
     ],
 )
