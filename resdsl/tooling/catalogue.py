@@ -200,10 +200,15 @@ def _features(network) -> tuple[str, list[str]]:
     for radix, first in sorted({(s.option("radix"), s.option("avd_first")) for s in split}):
         where = "before" if first else "after"
         needs.append(f"`resnest(radix: {radix})` (the average pool {where})")
+    if any(s.name == "edge" for s in specs):
+        needs.append("edge blocks")
+    if any(dict(s.options).get("extra_3x3") for s in specs):
+        needs.append("a second 3x3")
     grouped = max(s.groups for s in specs) > 1 or any(s.group_size for s in specs)
     wide = max(s.width_factor for s in specs) > 1
     reduced = max(s.reduce_first for s in specs) > 1
-    mixed = len({s.layout for s in specs}) > 1
+    # per-stage block types, but for byobnet's edge blocks before bottlenecks
+    mixed = len({s.layout for s in specs} - {"edge"}) > 1
     needs += [
         words
         for words, used in (
