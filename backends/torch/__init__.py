@@ -98,8 +98,8 @@ _MODULE_NAMES = frozenset(
         "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
-        "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "BilinearAttention",
-        "BilinearTransform", "conv_norm_relu",
+        "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "LayerNorm2d",
+        "BilinearAttention", "BilinearTransform", "conv_norm_relu",
     }
 )  # fmt: skip
 
@@ -664,7 +664,7 @@ def _render_module(plan: TorchPlan) -> str:
         zero_note=zero_note,
         pad_channels=plan.pad_channels,
         from_input=plan.from_input,
-        functional=plan.pad_channels or plan.uses("blur") or plan.uses("bat"),
+        functional=plan.pad_channels or any(plan.uses(op) for op in ("blur", "bat", "gc")),
         has_norm=plan.uses("norm"),
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
