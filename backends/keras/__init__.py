@@ -131,9 +131,9 @@ class AttentionHelper(NamedTuple):
 
 
 class SelectiveHelper(NamedTuple):
-    """`selective_kernel`: the paths' activation, whether they and the attention have norms,
-    and how its convolutions ask `conv` for a bias (the paths' the network's, the attention's
-    none)."""
+    """`selective_kernel`, `split_attention` or `aggregated_paths`: the paths' activation,
+    whether they and the attention have norms, and how its convolutions ask `conv` for a bias
+    (the paths' the network's, the attention's none)."""
 
     activation: str
     norm: bool
@@ -165,6 +165,7 @@ class Module(NamedTuple):
     eca: AttentionHelper | None
     global_context: AttentionHelper | None
     bilinear: AttentionHelper | None
+    aggregated: SelectiveHelper | None
     selective_kernel: SelectiveHelper | None
     split_attention: SelectiveHelper | None
     channel_pad: bool
@@ -235,6 +236,7 @@ def _module(network: Network) -> Module:
         raise PlanError("norms of another kind than the network's")
     ctx = Context(
         activation=conventions.activation,
+        normalised=conventions.norm != "none",
         kaiming=conventions.init == "kaiming",
         classes=network.classes,
         bias={c.bias for c in convs},
@@ -319,6 +321,17 @@ def _module(network: Network) -> Module:
         if mixed and biased:
             ctx.uses.add("conv.bias")
         bilinear = AttentionHelper(bias=", bias=True" * (mixed and biased))
+    aggregated = None
+    if "aggregated_paths" in ctx.uses:
+        biased = "aggregated_paths.bias" in ctx.uses
+        mixed = len(ctx.bias) > 1
+        if mixed and biased:
+            ctx.uses.add("conv.bias")
+        aggregated = SelectiveHelper(
+            activation=conventions.activation,
+            norm=ctx.normalised,
+            bias=", bias=True" * (mixed and biased),
+        )
     selective_kernel = _selective_helper("selective_kernel", conventions.activation, ctx)
     split_attention = _selective_helper("split_attention", "relu", ctx)
     drop_path = None
@@ -346,6 +359,7 @@ def _module(network: Network) -> Module:
         eca=eca,
         global_context=global_context,
         bilinear=bilinear,
+        aggregated=aggregated,
         selective_kernel=selective_kernel,
         split_attention=split_attention,
         channel_pad="ChannelPad" in ctx.uses,

@@ -13,6 +13,8 @@ from dataclasses import replace
 
 from resdsl.codegen.arguments import (
     Paths,
+    aggregated_fields,
+    aggregated_problems,
     selective_fields,
     selective_problems,
     split_fields,
@@ -73,6 +75,38 @@ def selective(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) ->
     extra = [] if layer.split else ["split=False"]
     values = selective_fields(layer)
     return _helper_call("selective_kernel", layer, f, scope, ctx, values, "_select", paths, extra)
+
+
+def aggregated(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> Apply:
+    """Aggregated paths (a composite layer that merges by "sum"): a call of the module's
+    `aggregated_paths`, which names its layers after the layer's (`paths`): `paths_1_1_conv`,
+    `paths_1_1_bn`, ..., `paths_sum`."""
+    problems = aggregated_problems(layer, ctx.normalised)
+    if problems:
+        raise PlanError(problems[0])
+    parts = {"conv": "conv", "norm": "bn", "act": ctx.activation}
+    expected = []
+    for k, path in enumerate(layer.paths, 1):
+        number = 0  # a norm's and an activation's: the convolution's they follow
+        for x in path.layers:
+            number += x.op == "conv"
+            expected.append(f"{layer.keras}_{k}_{number}_{parts[x.op]}")
+    if [x.keras for x in layer.parts()] != expected:
+        raise PlanError(f"`{layer.keras}` named otherwise than `aggregated_paths` names its layers")
+    values = aggregated_fields(layer)
+    if ctx.normalised:
+        ctx.uses.add("norm")
+    if layer.paths[0].layers[0].conv.bias:
+        ctx.uses.add("aggregated_paths.bias")
+    args = [scope.value(f, key, values[key]) for key in ("mid_channels", "out_channels")]
+    args.append(f"paths={scope.value(f, 'paths', values['paths'])}")
+    for key in ("stride", "dilation"):
+        value = scope.value(f, key, values[key])
+        if value != "1":
+            args.append(f"{key}={value}")
+    args.append(f"name={scope.name(layer.keras)}")
+    ctx.uses |= {"aggregated_paths", "conv.stride", "conv.dilation", "conv.subsample"}
+    return Apply("aggregated_paths", tuple(args), helper=True)
 
 
 def split(layer: BranchLayer, f: dict | None, scope: Scope, ctx: Context) -> Apply:
@@ -137,6 +171,8 @@ def composite(layer: BranchLayer, fields: dict | None, scope: Scope, ctx: Contex
         return split(layer, fields, scope, ctx)
     if layer.merge == "select":
         return selective(layer, fields, scope, ctx)
+    if layer.merge == "sum":
+        return aggregated(layer, fields, scope, ctx)
     paths = fields["paths"] if fields is not None else None
     if not isinstance(paths, Paths) or scope.names is None:
         raise PlanError("a composite layer outside a block")

@@ -79,6 +79,7 @@ class Context:
 
     activation: str
     kaiming: bool
+    normalised: bool
     classes: int
     bias: set[bool]
     uses: set[str] = field(default_factory=set)

@@ -56,7 +56,7 @@ from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, Plan, Shortcut
 from resdsl.codegen.words import block_doc
 from resdsl.ir import Network, PadChannelsLayer, flatten
 
-from . import composites, selective
+from . import aggregated, composites, selective
 from .emitters import BUILT_IN_EMITTERS, float_literal, implied, module_call
 from .stages import make_stage, stage_container, stage_init, stage_loop
 
@@ -99,7 +99,7 @@ _MODULE_NAMES = frozenset(
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
         "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "LayerNorm2d",
-        "BilinearAttention", "BilinearTransform", "conv_norm_relu",
+        "BilinearAttention", "BilinearTransform", "conv_norm_relu", "AggregatedPaths",
     }
 )  # fmt: skip
 
@@ -172,6 +172,9 @@ class TorchPlan(Plan):
             if getattr(layer, "merge", None) == "select":
                 for text in selective.kernel_problems(layer):
                     self.problem(text)
+            if getattr(layer, "merge", None) == "sum":
+                for text in aggregated.problems(layer, self.normalised):
+                    self.problem(text)
             known = layer.op in BUILT_IN_EMITTERS or layer.op in COMPOSITES
             if not known and emitter("torch", layer.op) is None:
                 self.problem(f"a layer of type `{layer.op}`, which no PyTorch emitter writes")
@@ -179,7 +182,7 @@ class TorchPlan(Plan):
         # Each class's pre-activation, branch and post-activation as units.
         for cls in self.classes:
             for layer, fields in zip(cls.layers, cls.fields, strict=True):
-                if layer.op in COMPOSITES and not selective.is_selective(fields):
+                if layer.op in COMPOSITES and not _is_helper(fields):
                     for text in composites.problems(fields):
                         self.problem(text)
         self.parts = {
@@ -399,7 +402,7 @@ def _register(
             if (seen[unit.attr].ops, seen[unit.attr].fields) != (unit.ops, unit.fields):
                 plan.problem(f"two different layers named `{unit.attr}`")
             continue
-        if unit.ops == ["branches"] and not selective.is_selective(unit.fields[0]):
+        if unit.ops == ["branches"] and not _is_helper(unit.fields[0]):
             values = unit.fields[0]
             lines += _register(
                 plan,
@@ -417,6 +420,8 @@ def _module(plan: TorchPlan, unit: _Unit, where: str = "stride != 1") -> str | C
     """The module expression of one unit (not a container)."""
     if unit.named:
         return selective.unit_call(unit.ops, unit.fields)
+    if unit.ops == ["branches"] and aggregated.is_aggregated(unit.fields[0]):
+        return aggregated.aggregated_call(unit.fields[0])
     if unit.ops == ["branches"]:
         return selective.selective_call(unit.fields[0])
     parts = [
@@ -522,7 +527,7 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
     chained = [op for unit in branch if unit.chains for op in unit.ops]
     conv_last = bool(chained) and chained[-1] == "conv"
     for group in _statements(branch, conv_last):
-        if group[0].ops == ["branches"] and not selective.is_selective(group[0].fields[0]):
+        if group[0].ops == ["branches"] and not _is_helper(group[0].fields[0]):
             forward += composites.forward(group[0].fields[0], value)
         else:
             forward.append(f"out = {_apply(group, value)}")
@@ -607,6 +612,23 @@ def _pools(unit: _Unit) -> bool:
     return any(u.ops == ["global_pool"] for u in units)
 
 
+def _is_helper(fields: dict) -> bool:
+    """Whether a composite layer is one helper module (a selective kernel, split attention,
+    aggregated paths), not paths the block class writes out (Res2Net's)."""
+    return selective.is_selective(fields) or aggregated.is_aggregated(fields)
+
+
+def _aggregated(plan: TorchPlan) -> dict | None:
+    """`AggregatedPaths`' template values (its convolutions' bias), where a block has them."""
+    layers = [x for x in flatten(plan.layers()) if getattr(x, "merge", None) == "sum"]
+    if not layers:
+        return None
+    biases = {x.paths[0].layers[0].conv.bias for x in layers}
+    if len(biases) > 1:
+        plan.problem("aggregated paths with and without biases")
+    return {"bias": min(biases)}
+
+
 def _bilinear_bias(plan: TorchPlan) -> bool:
     """Whether bilinear attention's 1x1s have biases (the network's rule for normed ones)."""
     layers = [x for x in flatten(plan.layers()) if x.op == "bat"]
@@ -680,6 +702,7 @@ def _render_module(plan: TorchPlan) -> str:
         global_context=plan.uses("gc")
         and {"mlp": f"mlp_{plan.fuse}", "scale": plan.fuse == "scale"},
         bilinear=plan.uses("bat") and {"bias": _bilinear_bias(plan)},
+        aggregated=_aggregated(plan),
         conv_norm_act=plan.conv_norm_act,
         selective_kernel=plan.selective_kernel,
         split_attention=plan.split_attention,
@@ -700,6 +723,7 @@ def _render_module(plan: TorchPlan) -> str:
         stage_init=stage_init(plan),
         ordered_dict=plan.uses("gc")
         or plan.uses("bat")
+        or bool(_aggregated(plan))
         or any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],

@@ -22,6 +22,7 @@ BUILT_IN_MODULES = (
     "resdsl.blocks.res2net",
     "resdsl.blocks.sknet",
     "resdsl.blocks.resnest",
+    "resdsl.blocks.aggregated",
 )
 
 

@@ -236,6 +236,8 @@ def layer_fields(layer) -> dict:
         return split_fields(layer)
     if isinstance(layer, BranchLayer) and layer.merge == "select":
         return selective_fields(layer)
+    if isinstance(layer, BranchLayer) and layer.merge == "sum":
+        return aggregated_fields(layer)
     if isinstance(layer, BranchLayer):
         fields = {"channels": layer.channels, "split": layer.split, "merge": layer.merge}
         return {**fields, "paths": paths_of(layer)}
@@ -258,6 +260,56 @@ def selective_fields(layer: BranchLayer) -> dict:
         "paths": len(layer.paths),
         "split": layer.split,
     }
+
+
+def aggregated_fields(layer: BranchLayer) -> dict:
+    """Aggregated paths' values (a composite layer that merges by "sum"), as their helper (the
+    generated `AggregatedPaths`) takes them: the paths' widths together, the 3x3's stride and
+    dilation; :func:`aggregated_problems` checks the rest."""
+    first, spatial, last = (x.conv for x in layer.paths[0].layers if isinstance(x, ConvLayer))
+    return {
+        "in_channels": layer.channels,
+        "mid_channels": first.out_channels * len(layer.paths),
+        "out_channels": last.out_channels,
+        "paths": len(layer.paths),
+        "stride": spatial.stride,
+        "dilation": spatial.dilation,
+        "merge": "sum",
+    }
+
+
+def aggregated_problems(layer: BranchLayer, normalised: bool) -> list[str]:
+    """What `AggregatedPaths` would build otherwise than `layer` says, its names aside: every
+    path a 1x1, a 3x3 (dilated and padded by the same) and a 1x1 of one bias rule, a norm (in
+    a normalised network) and the activation after the first two."""
+    if layer.split or not layer.paths or layer.attention is not None or layer.shared:
+        return ["summed paths other than copies on the whole input"]
+    f = aggregated_fields(layer)
+    width = f["mid_channels"] // f["paths"]
+    bias = layer.paths[0].layers[0].conv.bias
+    d = f["dilation"]
+    convs = [
+        Conv(in_channels=f["in_channels"], out_channels=width, kernel=1, bias=bias),
+        Conv(
+            in_channels=width,
+            out_channels=width,
+            kernel=3,
+            stride=f["stride"],
+            padding=d,
+            dilation=d,
+            bias=bias,
+        ),
+        Conv(in_channels=width, out_channels=f["out_channels"], kernel=1, bias=bias),
+    ]
+    unit = ["conv", "norm", "act"] if normalised else ["conv", "act"]
+    for path in layer.paths:
+        if [x.op for x in path.layers] != [*unit, *unit, "conv"] or path.adds_previous:
+            return ["a path other than 1x1, 3x3 and 1x1 with norms and activations between"]
+        if [x.conv for x in path.layers if isinstance(x, ConvLayer)] != convs:
+            return ["paths of other convolutions than AggregatedPaths builds"]
+        if any(getattr(x, "kind", "network") != "network" for x in path.layers if x.op == "act"):
+            return ["paths whose activation is not the network's"]
+    return []
 
 
 def selective_problems(layer: BranchLayer) -> list[str]:
@@ -493,6 +545,20 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
                 attention.round_limit,
                 attention.minimum,
             )
+    elif isinstance(first, BranchLayer) and first.merge == "sum":
+        # The helper's arguments: the block's widths, the paths (the block's groups), the 3x3's
+        # stride and dilation.
+        spatial = [
+            next(x for x in m.paths[0].layers if x.op == "conv" and x.conv.kernel > 1)
+            for m in layers
+        ]
+        inner = abstract(spatial, symbols, widths)
+        fields["in_channels"] = widths.get("in", fields["in_channels"])
+        fields["mid_channels"] = widths.get("mid", fields["mid_channels"])
+        fields["out_channels"] = widths.get("out", fields["out_channels"])
+        if "groups" in symbols:
+            fields["paths"] = Sym("groups")
+        fields.update({k: inner[k] for k in ("stride", "dilation")})
     elif isinstance(first, BranchLayer) and first.merge == "select":
         # The helper's arguments: its widths, and the first path's stride, dilation and groups.
         conv = first.paths[0].layers[0]

@@ -156,6 +156,14 @@ def block_doc(cls: BlockClass) -> str:
     if any(getattr(x, "merge", None) == "select" for x in sequence):
         kernels = f"in order: {kernels};"  # a selective kernel's words hold commas
         normed = " a norm after each" if normed else ""
+    if any(getattr(x, "merge", None) == "sum" for x in sequence):
+        # aggregated paths: a norm and the activation inside each path, one norm after the sum
+        normed = ", then a norm" if isinstance(sequence[-1], NormLayer) else ""
+        head = f"{kernels[0].upper()}{kernels[1:]}"
+        if not cls.adds:
+            return f"{head}{normed}{tail}; no shortcut (a plain network)."
+        tail += "; the activation after the addition" if cls.part(2) else ""
+        return f"{head}{normed}{tail}."
     if not cls.adds:
         tail += ", the activation last" if cls.part(2) else ""
         return f"Convolutions {kernels}{normed}{tail}; no shortcut (a plain network)."
@@ -185,6 +193,10 @@ def _paths_words(layer: BranchLayer, cls: BlockClass) -> str:
             " times,"
             f" {reads}, summed by attention weights)"
         )
+    if layer.merge == "sum":
+        inner = [x for x in layer.paths[0].layers if isinstance(x, ConvLayer)]
+        what = " then ".join(_kernel_words(x) for x in inner)
+        return f"{len(layer.paths)} paths of {what} on the whole input, summed"
     count = len(layer.paths) - 1
     inner = [x for x in layer.paths[0].layers if isinstance(x, ConvLayer)]
     what = " then ".join(_kernel_words(x) for x in inner) or "nothing"

@@ -107,8 +107,9 @@ def _sized(shape: Shape, out_size, channels: int | None = None) -> Shape:
 
 # "first": the first convolution's output, the inner width over the block's `reduce_first`;
 # "reduced": a squeeze-excitation's inner width; "wide": the input of a composite layer that
-# splits its channels into paths of the inner width each (Res2Net's `width * scale`).
-Width = Literal["in", "first", "mid", "out", "reduced", "wide"]
+# splits its channels into paths of the inner width each (Res2Net's `width * scale`); "path":
+# one of a composite's parallel paths, the inner width over their number (ResNeXt's Fig. 3a).
+Width = Literal["in", "first", "mid", "out", "reduced", "wide", "path"]
 
 
 class Cost(NamedTuple):
@@ -666,8 +667,9 @@ class BranchLayer(Layer):
     """Paths in parallel, merged: a composite layer. With `split`, path k reads the k-th of
     equal slices of the input's channels, in order (Res2Net's scales, SKNet's split input);
     otherwise every path reads the whole input. `merge` says how their outputs join:
-    "concat" along the channels, or "select": summed, each path's channels weighted by the
-    `attention` computed from that sum (SKNet's selective kernel)."""
+    "concat" along the channels, "sum" (ResNeXt's aggregated transformations, Fig. 3a), or
+    "select": summed, each path's channels weighted by the `attention` computed from that sum
+    (SKNet's selective kernel)."""
 
     op: Literal["branches"] = "branches"
     channels: int  # the input's
@@ -676,7 +678,7 @@ class BranchLayer(Layer):
     # Layers before the split that make every path's input at once (ResNeSt's one grouped
     # convolution for all its paths, its norm and activation), named inside the composite.
     shared: tuple[AnyLayer, ...] = ()
-    merge: Literal["concat", "select"] = "concat"
+    merge: Literal["concat", "sum", "select"] = "concat"
     attention: SelectAttention | None = None  # a "select" merge's
     width: Width = "wide"
 

@@ -106,6 +106,12 @@ RESNET = Naming(
         "block.split_reduce": ("conv{n}.fc1", "{n}_attn_reduce"),
         "block.split_attn_norm": ("conv{n}.bn1", "{n}_attn_bn"),
         "block.split_select": ("conv{n}.fc2", "{n}_attn_select"),
+        # ResNeXt's aggregated transformations as paths (Xie et al., Fig. 3a): path i's (from
+        # 0; `{k}` = i + 1 in Keras) 1x1, 3x3 and 1x1 `paths.{i}.conv{n}`, their sum `paths`
+        "block.paths": ("paths", "paths"),
+        "block.path_conv": ("paths.{i}.conv{n}", "paths_{k}_{n}_conv"),
+        "block.path_norm": ("paths.{i}.bn{n}", "paths_{k}_{n}_bn"),
+        "block.path_act": ("paths.{i}.act{n}", "paths_{k}_{n}_{act}"),
         "block.avd_first": ("avd_first", "avd_pool"),
         "block.avd_last": ("avd_last", "avd_pool"),
         "block.add": ("", "add"),

@@ -200,6 +200,8 @@ def _features(network) -> tuple[str, list[str]]:
     for radix, first in sorted({(s.option("radix"), s.option("avd_first")) for s in split}):
         where = "before" if first else "after"
         needs.append(f"`resnest(radix: {radix})` (the average pool {where})")
+    if any(s.name == "aggregated" for s in specs):
+        needs.append("summed paths (ResNeXt's Fig. 3a)")
     if any(s.name == "edge" for s in specs):
         needs.append("edge blocks")
     if any(dict(s.options).get("extra_3x3") for s in specs):

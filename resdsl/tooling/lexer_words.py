@@ -8,10 +8,10 @@ SETTINGS = (
 )  # fmt: skip
 KINDS = (
     "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
-    "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "identity", "none", "se", "eca",
-    "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool", "first", "last",
-    "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "halve_double", "max", "conv",
-    "subsample", "project", "sigmoid", "hard_sigmoid", "add", "scale",
+    "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "aggregated", "identity", "none",
+    "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool",
+    "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "halve_double",
+    "max", "conv", "subsample", "project", "sigmoid", "hard_sigmoid", "add", "scale",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

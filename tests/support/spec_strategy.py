@@ -17,14 +17,15 @@ import resdsl
 @st.composite
 def spec_texts(draw) -> str:
     kinds = ["basic", "bottleneck", "preact_basic", "preact_bottleneck", "res2net"]
-    kinds += ["sk_basic", "sk_bottleneck", "resnest", "edge"]
+    kinds += ["sk_basic", "sk_bottleneck", "resnest", "edge", "aggregated"]
     kind = draw(st.sampled_from(kinds))
     edge = kind == "edge"  # a 3x3 and a 1x1: groups, no stride_on or anti-aliasing (E402)
     res2net = kind == "res2net"  # a bottleneck whose 3x3 is a composite layer
     selective = kind.startswith("sk_")  # a 3x3 as a selective kernel (a composite layer)
     resnest = kind == "resnest"  # a 3x3 as split attention (a composite layer)
-    composite = res2net or selective or resnest  # no stride_on, no anti-aliasing (E402)
-    bottleneck = kind.endswith("bottleneck") or res2net or resnest
+    aggregated = kind == "aggregated"  # ResNeXt's paths, summed (a composite layer)
+    composite = res2net or selective or resnest or aggregated  # no stride_on, anti-aliasing
+    bottleneck = kind.endswith("bottleneck") or res2net or resnest or aggregated
     basic_like = not bottleneck
     stem = draw(st.sampled_from(["cifar", "imagenet", "deep", "quad"]))
     # timm's byobnet layout for the chain-of-convolutions kinds with a projecting shortcut
@@ -57,7 +58,9 @@ def spec_texts(draw) -> str:
         if expansion != 4:
             block_args.append(f"expansion: {expansion}")
         groups = draw(st.sampled_from([1, 2, 4]))
-        if groups > 1 and not composite and draw(st.booleans()):
+        if aggregated:  # its defaults (32 paths of 4 channels at width 64) are ResNeXt-50's
+            block_args += [f"groups: {groups}", f"group_width: {draw(st.sampled_from([16, 32]))}"]
+        elif groups > 1 and not composite and draw(st.booleans()):
             # groups of a fixed size (byobnet's), which divides every drawn inner width
             block_args.append(f"group_size: {draw(st.sampled_from([1, 2, 4]))}")
         elif groups > 1:

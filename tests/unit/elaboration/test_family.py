@@ -401,9 +401,11 @@ def test_an_edge_block_is_a_3x3_to_the_inner_width_then_a_1x1():
         # the grouped 3x3 reads the block's input: groups of one channel at the inner width
         ("edge(group_size: 1)", "", "128 groups do not divide the 64 channels"),
         ("preact_bottleneck(extra_3x3: on)", "", "extra_3x3"),
+        ("aggregated(stride_on: 1x1)", "", "`stride_on` (each path's 3x3 strides)"),
+        ("aggregated", "  anti_alias avg", "`anti_alias` (each path's 3x3 strides)"),
     ],
 )
-def test_what_an_edge_block_or_extra_3x3_cannot_take_is_located(block, settings, words):
+def test_what_edge_blocks_extra_3x3s_or_summed_paths_cannot_take_is_located(block, settings, words):
     result = analyze(settings, block=block)
     assert not result.ok
     error = next(d for d in result.diagnostics if d.severity == "error")
@@ -446,3 +448,16 @@ def test_what_bilinear_attention_cannot_build_is_located(settings, code, words):
     result = analyze(text=text)
     error = next(d for d in result.diagnostics if d.code == code)
     assert words in error.message and error.span is not None, error.message
+
+
+def test_aggregated_paths_are_resnexts_widths_summed_then_one_norm():
+    """`block aggregated`'s defaults are ResNeXt-50 32x4d's: 32 paths of 4 channels at width
+    64, each 1x1, 3x3 (strided), 1x1 on the whole input; their sum, then `bn3`."""
+    network = analyze(block="aggregated").network
+    block = next(b for b in blocks(network) if b.stride == 2)
+    paths, norm = block.branch
+    assert (paths.merge, paths.split, len(paths.paths), norm.torch) == ("sum", False, 32, "bn3")
+    convs = [x for x in paths.paths[5].layers if x.op == "conv"]
+    assert [(x.torch, x.conv.in_channels, x.conv.out_channels, x.conv.stride) for x in convs] == [
+        ("paths.5.conv1", 256, 8, 1), ("paths.5.conv2", 8, 8, 2), ("paths.5.conv3", 8, 512, 1)
+    ]  # fmt: skip

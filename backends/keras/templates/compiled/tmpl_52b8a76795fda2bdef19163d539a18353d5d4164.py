@@ -23,6 +23,7 @@ def root(context, missing=missing):
     l_0_eca = resolve('eca')
     l_0_global_context = resolve('global_context')
     l_0_bilinear = resolve('bilinear')
+    l_0_aggregated = resolve('aggregated')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
     l_0_channel_pad = resolve('channel_pad')
@@ -132,6 +133,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='aggregated') if l_0_aggregated is missing else l_0_aggregated):
+        pass
+        template = environment.get_template('aggregated_paths.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='selective_kernel') if l_0_selective_kernel is missing else l_0_selective_kernel):
         pass
         template = environment.get_template('selective_kernel.py.j2', 'model.py.j2')
@@ -214,4 +223,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=36&3=38&5=42&9=44&14=46&19=50&21=52&22=54&23=56&24=59&25=61&26=64&28=69&31=73&32=76&33=78&37=81&38=87&39=89&41=95&42=97&44=103&45=105&47=111&48=113&50=119&51=121&53=127&54=129&56=135&57=137&59=143&60=145&62=151&63=153&65=159&66=161&68=167&69=169&71=175&72=177&74=183&75=185&77=191&78=194&82=198&83=201&84=203&85=205&86=208&88=211'
+debug_info = '1=37&3=39&5=43&9=45&14=47&19=51&21=53&22=55&23=57&24=60&25=62&26=65&28=70&31=74&32=77&33=79&37=82&38=88&39=90&41=96&42=98&44=104&45=106&47=112&48=114&50=120&51=122&53=128&54=130&56=136&57=138&59=144&60=146&62=152&63=154&65=160&66=162&68=168&69=170&71=176&72=178&74=184&75=186&77=192&78=194&80=200&81=203&85=207&86=210&87=212&88=214&89=217&91=220'

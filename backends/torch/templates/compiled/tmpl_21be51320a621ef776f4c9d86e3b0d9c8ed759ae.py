@@ -35,6 +35,7 @@ def root(context, missing=missing):
     l_0_eca = resolve('eca')
     l_0_global_context = resolve('global_context')
     l_0_bilinear = resolve('bilinear')
+    l_0_aggregated = resolve('aggregated')
     l_0_conv_norm_act = resolve('conv_norm_act')
     l_0_selective_kernel = resolve('selective_kernel')
     l_0_split_attention = resolve('split_attention')
@@ -189,6 +190,15 @@ def root(context, missing=missing):
         pass
         yield '\n\n'
         template = environment.get_template('bilinear_attention.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+    if (undefined(name='aggregated') if l_0_aggregated is missing else l_0_aggregated):
+        pass
+        yield '\n\n'
+        template = environment.get_template('aggregated_paths.py.j2', 'module.py.j2')
         gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
         try:
             for event in gen:
@@ -368,4 +378,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=68&3=70&5=72&6=74&7=82&8=84&9=86&17=89&20=92&23=95&27=99&32=103&33=106&34=108&35=110&36=113&37=115&39=117&40=120&41=122&45=125&48=128&52=131&55=134&57=140&73=143&76=146&78=152&81=155&98=161&101=164&103=170&106=173&108=179&111=182&113=188&116=191&118=197&121=200&123=206&126=209&128=215&131=218&133=224&141=227&144=231&146=234&149=238&151=240&154=244&156=246&167=250&168=253&170=256&171=259&173=262&176=265&178=268&183=271&188=277&189=280&191=282&192=285&197=289&198=291&200=295&202=297&203=300&205=303&206=306&208=309&209=312&214=316&216=318&227=324&228=327&232=329&240=333&241=336&247=340&248=343&251=347&252=350&259=354&260=357&265=361&266=365'
+debug_info = '1=69&3=71&5=73&6=75&7=83&8=85&9=87&17=90&20=93&23=96&27=100&32=104&33=107&34=109&35=111&36=114&37=116&39=118&40=121&41=123&45=126&48=129&52=132&55=135&57=141&73=144&76=147&78=153&81=156&98=162&101=165&103=171&106=174&108=180&111=183&113=189&116=192&118=198&121=201&123=207&126=210&128=216&131=219&133=225&136=228&138=234&146=237&149=241&151=244&154=248&156=250&159=254&161=256&172=260&173=263&175=266&176=269&178=272&181=275&183=278&188=281&193=287&194=290&196=292&197=295&202=299&203=301&205=305&207=307&208=310&210=313&211=316&213=319&214=322&219=326&221=328&232=334&233=337&237=339&245=343&246=346&252=350&253=353&256=357&257=360&264=364&265=367&270=371&271=375'
