@@ -68,10 +68,10 @@ def spec_texts(draw) -> str:
             block_args.append(f"group_width: {draw(st.sampled_from([16, 32]))}")
         elif draw(st.booleans()):
             block_args.append("width_factor: 2")
-        if not composite:  # every path's 3x3 strides (E402)
-            block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
         if kind == "bottleneck" and draw(st.booleans()):  # a second 3x3 (byobnet's)
-            block_args.append("extra_3x3: on")
+            block_args.append("extra_3x3: on")  # in place of stride_on: the line stays short
+        elif not composite:  # every path's 3x3 strides (E402)
+            block_args.append(f"stride_on: {draw(st.sampled_from(['1x1', '3x3']))}")
     elif edge:
         expansion = draw(st.sampled_from([1, 2]))
         block_args += [f"expansion: {expansion}"] * (expansion != 1)
