@@ -13,30 +13,24 @@ with depth.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import re
 
 from resdsl.blocks import RECIPES, Builder, anti_alias_layer
+from resdsl.elaboration.attention import after_3x3, attention_layer
 from resdsl.ir import (
     ActLayer,
-    AttentionSpec,
-    BilinearAttentionLayer,
     Block,
     BlockRun,
     BlockSpec,
-    ChannelConvLayer,
     Conv,
     Conventions,
     ConvLayer,
     DropoutLayer,
-    EcaLayer,
-    GlobalContextLayer,
     GlobalPoolLayer,
     Head,
     IdentityLayer,
     LinearLayer,
-    LineConvLayer,
     Network,
     NetworkSpec,
     NormLayer,
@@ -46,11 +40,9 @@ from resdsl.ir import (
     Shape,
     Shortcut,
     Source,
-    SqueezeExciteLayer,
     Stage,
     StageSpec,
     Stem,
-    make_divisible,
 )
 from resdsl.ir.naming import NAMINGS
 
@@ -394,7 +386,7 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     branch = list(built.branch)
     inner = after_3x3(branch) if spec.attention.after == "3x3" else None
     width = "mid" if inner is not None else "out"
-    attention = _attention(spec.attention, widths[width], width, ctx)
+    attention = attention_layer(spec.attention, widths[width], width, ctx)
     if attention is not None:
         branch.insert(len(branch) if inner is None else inner, attention)
     branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)
@@ -430,154 +422,6 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
         params=params + shortcut_params + post_params,
         norm_stats=norm_stats + shortcut_stats + post_stats,
         macs=macs + shortcut_macs + post_macs,
-    )
-
-
-def after_3x3(branch: list) -> int | None:
-    """Where attention `after: 3x3` goes in a branch: after its spatial convolution of the
-    inner width (the last of them where two follow each other: timm's `conv2b_kxk`) and what
-    follows it up to the next convolution (its norm and activation); None where the branch has
-    no such convolution, or several apart (the attention pass reports it)."""
-    convs = [i for i, layer in enumerate(branch) if isinstance(layer, ConvLayer)]
-    spatial = [
-        n for n, i in enumerate(convs) if branch[i].conv.kernel > 1 and branch[i].target == "mid"
-    ]
-    if not spatial or spatial != list(range(spatial[0], spatial[0] + len(spatial))):
-        return None
-    end = convs[spatial[-1]] + 1
-    while end < len(branch) and not isinstance(branch[end], ConvLayer):
-        end += 1
-    return end if end < len(branch) else None
-
-
-def eca_kernel(channels: int, gamma: float, beta: float) -> int:
-    """ECA's kernel for `channels`: |log2(channels) + beta| / gamma, to the odd number at or
-    above it, at least 3 (timm's EcaModule)."""
-    t = int(abs(math.log(channels, 2) + beta) / gamma)
-    return max(t if t % 2 else t + 1, 3)
-
-
-def _attention(spec: AttentionSpec, channels: int, width: str, ctx: _Context):
-    """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
-
-    def names(role: str, **fields) -> dict[str, str]:
-        # byobnet names attention after the 3x3 `attn`, at the branch's end `attn_last`
-        return ctx.names(role, place="" if width == "mid" else "_last", **fields)
-
-    if spec.kind == "se":
-        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
-        return SqueezeExciteLayer(
-            **names("attention.se"),
-            reduce=ConvLayer(
-                **names("attention.se.reduce"),
-                conv=Conv(in_channels=channels, out_channels=reduced, kernel=1, bias=True),
-                source=width,
-                target="reduced",
-            ),
-            expand=ConvLayer(
-                **names("attention.se.expand"),
-                conv=Conv(in_channels=reduced, out_channels=channels, kernel=1, bias=True),
-                source="reduced",
-                target=width,
-            ),
-            gate=spec.gate,
-            ratio=None if spec.width else 1 / spec.reduction,
-            divisor=spec.divisor,
-            width=width,
-        )
-    if spec.kind == "eca":
-        adaptive = spec.kernel is None
-        kernel = eca_kernel(channels, spec.gamma, spec.beta) if adaptive else spec.kernel
-        return EcaLayer(
-            **names("attention.eca"),
-            channels=channels,
-            conv=ChannelConvLayer(**names("attention.eca.conv"), kernel=kernel),
-            gamma=spec.gamma if adaptive else None,
-            beta=spec.beta if adaptive else None,
-            width=width,
-        )
-    if spec.kind == "gc":
-        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
-
-        def conv(role: str, source: str, target: str, ins: int, outs: int) -> ConvLayer:
-            return ConvLayer(
-                **names(f"attention.gc.{role}", fuse=spec.fuse),
-                conv=Conv(in_channels=ins, out_channels=outs, kernel=1, bias=True),
-                source=source,
-                target=target,
-            )
-
-        return GlobalContextLayer(
-            **names("attention.gc"),
-            channels=channels,
-            # one map over the positions: its width is none of the block's
-            attend=conv("attend", width, "reduced", channels, 1),
-            fc1=conv("fc1", width, "reduced", channels, reduced),
-            norm=NormLayer(
-                **names("attention.gc.norm", fuse=spec.fuse),
-                channels=reduced,
-                width="reduced",
-                kind="layer",
-            ),
-            fc2=conv("fc2", "reduced", width, reduced, channels),
-            fuse=spec.fuse,
-            ratio=None if spec.width else 1 / spec.reduction,
-            divisor=spec.divisor,
-            width=width,
-        )
-    if spec.kind == "bat":
-        return _bilinear_attention(spec, channels, width, names, ctx)
-    return None
-
-
-def _bilinear_attention(spec: AttentionSpec, channels: int, width: str, names, ctx: _Context):
-    """Bilinear attention (timm's BatNonLocalAttn) over `channels`: its 1x1s with the network's
-    norm (and bias rule), ReLUs implied, the two strip convolutions with biases."""
-    limit = BilinearAttentionLayer.ROUND_LIMIT
-    reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor, limit)
-    size, groups = spec.block_size, spec.groups
-
-    def conv(role: str, ins: int, outs: int, source: str, target: str) -> ConvLayer:
-        return ConvLayer(
-            **names(f"attention.bat.{role}"),
-            conv=Conv(in_channels=ins, out_channels=outs, kernel=1, bias=ctx.bias(True)),
-            source=source,
-            target=target,
-        )
-
-    def norm(role: str, count: int, on: str) -> NormLayer:
-        return NormLayer(
-            **names(f"attention.bat.{role}"), channels=count, width=on, kind=ctx.norm_kind
-        )
-
-    def strip(role: str, kernel: tuple[int, int]) -> LineConvLayer:
-        return LineConvLayer(
-            **names(f"attention.bat.{role}"),
-            in_channels=groups,
-            out_channels=size * size * groups,
-            kernel=kernel,
-        )
-
-    return BilinearAttentionLayer(
-        **names("attention.bat"),
-        channels=channels,
-        reduced=reduced,
-        block_size=size,
-        groups=groups,
-        dropout=spec.dropout,
-        reduce=conv("reduce", channels, reduced, width, "reduced"),
-        reduce_norm=norm("reduce_norm", reduced, "reduced"),
-        to_groups=conv("to_groups", reduced, groups, "reduced", "reduced"),
-        groups_norm=norm("groups_norm", groups, "reduced"),
-        rows=strip("rows", (size, 1)),
-        columns=strip("columns", (1, size)),
-        mix=conv("mix", reduced, reduced, "reduced", "reduced"),
-        mix_norm=norm("mix_norm", reduced, "reduced"),
-        expand=conv("expand", reduced, channels, "reduced", width),
-        expand_norm=norm("expand_norm", channels, width),
-        ratio=None if spec.width else 1 / spec.reduction,
-        divisor=spec.divisor,
-        width=width,
     )
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
-from resdsl.elaboration.elaborate import eca_kernel
+from resdsl.elaboration.attention import eca_kernel
 from resdsl.interop import import_byobnet
 from resdsl.interop.import_blocks import (
     CONV,

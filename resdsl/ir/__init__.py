@@ -31,38 +31,42 @@ and words) and `network`; `models` holds the pydantic models. Everything is impo
 
 from __future__ import annotations
 
-from resdsl.ir.layers import (
-    ActLayer,
-    AnyLayer,
+from resdsl.ir.attention import (
     BilinearAttentionLayer,
-    BlurPoolLayer,
-    BranchLayer,
-    BranchPath,
     ChannelConvLayer,
-    Conv,
-    ConvLayer,
-    Cost,
-    DropoutLayer,
     EcaLayer,
     GlobalContextLayer,
-    GlobalPoolLayer,
-    IdentityLayer,
-    Layer,
-    LinearLayer,
     LineConvLayer,
-    NormLayer,
-    PadChannelsLayer,
-    Pool,
-    PoolLayer,
-    SelectAttention,
-    Shape,
     SqueezeExciteLayer,
-    Width,
+)
+from resdsl.ir.composite import (
+    AnyLayer,
+    BranchLayer,
+    BranchPath,
+    SelectAttention,
     flatten,
     layer_stride,
     make_divisible,
     register_layer,
     weighted,
+)
+from resdsl.ir.layers import (
+    ActLayer,
+    BlurPoolLayer,
+    Conv,
+    ConvLayer,
+    Cost,
+    DropoutLayer,
+    GlobalPoolLayer,
+    IdentityLayer,
+    Layer,
+    LinearLayer,
+    NormLayer,
+    PadChannelsLayer,
+    Pool,
+    PoolLayer,
+    Shape,
+    Width,
 )
 from resdsl.ir.network import (
     Block,

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from resdsl.ir import layers, network, spec, syntax
+from resdsl.ir import attention, composite, layers, network, spec, syntax
 from resdsl.ir import node as nodes_module
 from resdsl.ir.node import Discriminator, Node
 
 # The IR's modules, each after those it builds on: a node's base is defined before it.
-_MODULES = (nodes_module, syntax, spec, layers, network)
+_MODULES = (nodes_module, syntax, spec, layers, attention, composite, network)
 
 
 class _Model(BaseModel):
@@ -35,7 +35,7 @@ class _Model(BaseModel):
 def _models() -> dict[type, type[BaseModel]]:
     """Every node class of resdsl.ir and its model, with the layer types plugins registered
     (built again when one more is)."""
-    return _models_with(len(layers.PLUGIN_LAYERS))
+    return _models_with(len(composite.PLUGIN_LAYERS))
 
 
 @cache
@@ -46,7 +46,7 @@ def _models_with(plugins: int) -> dict[type, type[BaseModel]]:
         for v in vars(module).values()
         if isinstance(v, type) and issubclass(v, Node) and v.__module__ == module.__name__
     ]
-    nodes += layers.PLUGIN_LAYERS
+    nodes += composite.PLUGIN_LAYERS
     models: dict[type, type[BaseModel]] = {Node: _Model}
     for node in nodes[1:]:  # in the order of definition: bases before their subclasses
         (base,) = node.__bases__
@@ -65,8 +65,8 @@ def _models_with(plugins: int) -> dict[type, type[BaseModel]]:
     # resdsl.ir's names (node classes, the unions and literals built of them, typing's names)
     # with every node class replaced by its model.
     namespace = {name: value for module in _MODULES for name, value in vars(module).items()}
-    if layers.PLUGIN_LAYERS:  # the union of layer types, with the plugins'
-        union = typing.Union[(*layers._BUILT_IN, *layers.PLUGIN_LAYERS)]
+    if composite.PLUGIN_LAYERS:  # the union of layer types, with the plugins'
+        union = typing.Union[(*composite._BUILT_IN, *composite.PLUGIN_LAYERS)]
         namespace["AnyLayer"] = typing.Annotated[union, Discriminator("op")]
     names = {name: _translate(value, models) for name, value in namespace.items()}
     for model in models.values():
@@ -121,7 +121,7 @@ def _as_node(value: Any) -> Any:
 
 
 def _nodes() -> dict[type[BaseModel], type]:
-    return _nodes_with(len(layers.PLUGIN_LAYERS))
+    return _nodes_with(len(composite.PLUGIN_LAYERS))
 
 
 @cache

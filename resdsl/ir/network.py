@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from resdsl.ir.layers import (
-    AnyLayer,
-    BlurPoolLayer,
-    Conv,
-    ConvLayer,
-    Pool,
-    PoolLayer,
-    Shape,
-    layer_stride,
-    weighted,
-)
+from resdsl.ir.composite import AnyLayer, layer_stride, weighted
+from resdsl.ir.layers import BlurPoolLayer, Conv, ConvLayer, Pool, PoolLayer, Shape
 from resdsl.ir.node import Node, Span
 from resdsl.ir.spec import (
     Activation,

@@ -12,8 +12,8 @@ import math
 import pytest
 
 from resdsl.driver import analyze_text
-from resdsl.elaboration.elaborate import eca_kernel, make_divisible
-from resdsl.ir import BlurPoolLayer, EcaLayer, IdentityLayer, SqueezeExciteLayer
+from resdsl.elaboration.attention import eca_kernel
+from resdsl.ir import BlurPoolLayer, EcaLayer, IdentityLayer, SqueezeExciteLayer, make_divisible
 
 BASE = """network n {{
   input    3x64x64
