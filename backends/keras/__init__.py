@@ -172,6 +172,7 @@ class Module(NamedTuple):
     minus_inf_padding: bool
     blur_pool: bool
     ceil_pool: bool
+    ceil_max_pool: bool
     drop_path: DropPath | None
     plugin_helpers: tuple[str, ...]
     functions: tuple[Function, ...]
@@ -201,8 +202,9 @@ def _unsupported(network: Network) -> list[str]:
             if any(p.ceil and (p.kernel, p.padding) != (p.stride, 0) for p in pools):
                 return [f"a ceil-mode pool in `{stage.name}` other than a stride-sized window"]
     for layer in (*network.stem.layers, *network.head.layers):
-        if isinstance(layer, PoolLayer) and layer.pool.ceil:
-            return ["a pool that rounds up outside a block"]
+        pool = layer.pool if isinstance(layer, PoolLayer) else None
+        if pool is not None and pool.ceil and (pool.kind, pool.padding) != ("max", 0):
+            return ["a pool that rounds up outside a block, other than Caffe's unpadded max pool"]
     return []
 
 
@@ -366,6 +368,7 @@ def _module(network: Network) -> Module:
         minus_inf_padding="MinusInfPadding2D" in ctx.uses,
         blur_pool="BlurPool2D" in ctx.uses,
         ceil_pool="CeilAveragePooling2D" in ctx.uses,
+        ceil_max_pool="CeilMaxPooling2D" in ctx.uses,
         drop_path=drop_path,
         plugin_helpers=tuple(
             e.helper for op, e in PLUGIN_EMITTERS["keras"].items() if f"plugin:{op}" in ctx.uses

@@ -150,6 +150,9 @@ def _pool_applies(layer: PoolLayer, f, scope: Scope, ctx: Context, previous) -> 
     stride = scope.value(f, "stride", p.stride)
     kernel = scope.value(f, "kernel", p.kernel)
     name = f"name={scope.name(layer.keras)}"
+    if p.ceil and p.kind == "max":  # Caffe's stem pool (checked in `_unsupported`: unpadded)
+        ctx.uses.add("CeilMaxPooling2D")
+        return [Apply("CeilMaxPooling2D", (kernel, f"strides={stride}", name))]
     if p.ceil:
         # Checked in `_unsupported`: a `stride`x`stride` window, unpadded.
         if ctx.ceil_pool_layer:

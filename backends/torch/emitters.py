@@ -124,6 +124,8 @@ def _pool(f: dict, activation: str) -> Call:
         return Call("nn.Sequential", (pad, Call("nn.MaxPool2d", tuple(window))))
     if f["padding"]:
         window.append(f"padding={f['padding']}")
+    if f["kind"] == "max" and f["ceil"]:  # Caffe's: the size rounded up
+        return Call("nn.MaxPool2d", (*window, "ceil_mode=True"))
     if f["kind"] == "max":
         return Call("nn.MaxPool2d", tuple(window))
     if f["ceil"]:

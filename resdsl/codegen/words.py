@@ -110,9 +110,14 @@ _ATTENTION = {
 }
 
 
-def _attention_place(layer) -> str:
-    """Where channel attention sits: after the 3x3 (over the inner width), or last."""
-    return "follows the 3x3" if layer.width == "mid" else "ends the branch"
+def _attention_place(layer, cls: BlockClass) -> str:
+    """Where channel attention sits: after the 3x3 (over the inner width), last, or last after
+    an activation of its own (timm's legacy SE-ResNet basic block)."""
+    if layer.width == "mid":
+        return "follows the 3x3"
+    index = next(i for i, x in enumerate(cls.layers) if x is layer)
+    after_act = index > 0 and isinstance(cls.layers[index - 1], ActLayer)
+    return "ends the branch, after an activation" if after_act else "ends the branch"
 
 
 def block_doc(cls: BlockClass) -> str:
@@ -136,13 +141,13 @@ def block_doc(cls: BlockClass) -> str:
             channels = "mid_channels" if layer.width == "mid" else "out_channels"
             rule = f"|log2({channels}) + {_number(layer.beta)}| / {_number(layer.gamma)}"
             extras.append(
-                f"efficient channel attention {_attention_place(layer)} (`eca_kernel`: {rule},"
+                f"efficient channel attention {_attention_place(layer, cls)} (`eca_kernel`: {rule},"
                 " up to an odd number, at least 3)"
             )
         elif layer.op in _ATTENTION:
             fused = {"add": ", its term added", "scale": ", gating the channels"}
             how = fused.get(getattr(layer, "fuse", ""), "")
-            extras.append(f"{_ATTENTION[layer.op]} {_attention_place(layer)}{how}")
+            extras.append(f"{_ATTENTION[layer.op]} {_attention_place(layer, cls)}{how}")
         elif layer.summary:  # a plugin's layer type says what it does
             extras.append(layer.summary)
     tail = "".join(f"; {extra}" for extra in extras)

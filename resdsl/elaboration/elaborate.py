@@ -240,6 +240,9 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
             layers += ctx.norm(part(len(layers), "bn"), channels)
             layers.append(ActLayer(**part(len(layers), ctx.keras_act)))
         return layers
+    if s.pool == "max_ceil":  # Caffe's: unpadded, rounding its size up (anti-aliasing: E402)
+        pool = Pool(kind="max", kernel=3, stride=2, padding=0, ceil=True)
+        return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
     if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
         pool = Pool(kind="avg", kernel=2, stride=2, padding=0)
         return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
@@ -387,6 +390,15 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     inner = after_3x3(branch) if spec.attention.after == "3x3" else None
     width = "mid" if inner is not None else "out"
     attention = attention_layer(spec.attention, widths[width], width, ctx)
+    if attention is not None and spec.attention.after == "activation":
+        # timm's legacy SE-ResNet basic block: the activation after the last norm, then the
+        # attention (a branch that ends otherwise is the attention pass's E402)
+        convs = [x for x in branch if isinstance(x, ConvLayer)]
+        # numbered as the branch's last layer (its norm: `3_bn` gives `3_relu`), and in
+        # byobnet's names its ConvNormAct's activation
+        kernel = "kxk" if convs and convs[-1].conv.kernel > 1 else "1x1"
+        number = branch[-1].keras.partition("_")[0]
+        branch.append(ActLayer(**ctx.names("block.act", n=number, shape=kernel)))
     if attention is not None:
         branch.insert(len(branch) if inner is None else inner, attention)
     branch_shape, macs, params, norm_stats = walk((*pre, *branch), shape)

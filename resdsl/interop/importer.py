@@ -44,6 +44,7 @@ from resdsl.interop.import_blocks import (
 from resdsl.interop.import_sources import NAMES, ImportFailed, Shapes, Source
 from resdsl.interop.weights import fit_problem, state_dict_shapes
 from resdsl.ir import BilinearAttentionLayer, make_divisible
+from resdsl.ir.naming import NAMINGS
 from resdsl.tooling.formatter import format_text
 
 # --------------------------------------------------------------------------- inference
@@ -60,6 +61,7 @@ _DEEP_STEM_CONV = weight("stem.deep", i=0, n=1, part="conv")
 # any position of the deep stem's Sequential
 _DEEP_STEM = re.compile(re.escape(weight("stem.deep", i="@", n=1, part="")).replace("@", r"\d+"))
 _HEAD_NORM = weight("head.norm")
+LEGACY_SENET = NAMINGS["senet"].torch("stem.conv") + ".weight"  # `layer0.conv1.weight`
 
 
 def _stages(shapes: Shapes) -> dict[str, dict[int, dict[str, tuple]]]:
@@ -250,6 +252,11 @@ def infer(
     stages = _stages(shapes)
     if import_byobnet.is_byobnet(shapes):  # timm's byobnet layout: a reader of its own
         return import_byobnet.infer(source, name, input_shape, choices)
+    if LEGACY_SENET in shapes:
+        raise ImportFailed(
+            f"`{LEGACY_SENET}` is timm's legacy SENet layout (senet.py), which `resdsl import` "
+            "does not read yet; specs/legacy_senet holds those networks as specs"
+        )
     if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(

@@ -210,4 +210,29 @@ BYOBNET = Naming(
     shortcut_first=True,
 )
 
-NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET)}
+# timm's senet.py, the layout of Cadene's pretrainedmodels (`legacy_*`): the stem in a `layer0`
+# Sequential (`layer0.conv1`, `bn1`, `relu1`, and with three convolutions `conv2` ...), the
+# pool `pool0`, squeeze-excitation `se_module`, the classifier `last_linear`; Keras keeps
+# keras.applications' names, as for `resnet`.
+SENET = Naming(
+    "senet",
+    "timm's senet.py (the legacy SENets); keras.applications' ResNet names in Keras",
+    {
+        **RESNET.roles,
+        "stem.conv": ("layer0.conv1", "conv1_conv"),
+        "stem.norm": ("layer0.bn1", "conv1_bn"),
+        "stem.act": ("layer0.relu1", "conv1_{act}"),
+        "stem.deep": ("layer0.{unit}{n}", "conv1_{n}_{part}"),
+        "stem.deep.last_norm": ("layer0.bn{n}", "conv1_{n}_bn"),
+        "stem.deep.last_act": ("layer0.relu{n}", "conv1_{n}_{act}"),
+        "stem.pool": ("pool0", "pool1_pool"),
+        "attention.se": ("se_module", "se"),
+        "attention.se.reduce": ("se_module.fc1", "se_reduce"),
+        "attention.se.expand": ("se_module.fc2", "se_expand"),
+        "head.pool": ("global_pool", "avg_pool"),
+        "head.classifier": ("last_linear", "predictions"),
+    },
+    containers=("layer0",),
+)
+
+NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET)}

@@ -110,7 +110,7 @@ class Block(Node):
     shortcut_first: bool = False  # registered before the branch (the naming scheme's order)
     # where the spec puts the attention: "3x3" where the branch has no single inner 3x3
     # leaves it at the end, and the attention pass reports it
-    attention_after: Literal["last", "3x3"] = "last"
+    attention_after: Literal["last", "3x3", "activation"] = "last"
     in_shape: Shape
     out_shape: Shape
     params: int

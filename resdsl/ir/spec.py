@@ -10,7 +10,7 @@ from resdsl.ir.node import Node, Span
 BlockLayout = str  # the recipe's structure in words: "basic", "bottleneck", ...
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
 StemPreset = Literal["imagenet", "cifar", "deep", "quad"]
-StemPool = Literal["max", "avg", "conv", "none"]
+StemPool = Literal["max", "max_ceil", "avg", "conv", "none"]
 NormKind = Literal["batch", "group", "none"]
 Gate = Literal["sigmoid", "hard_sigmoid"]
 Activation = Literal["relu", "silu", "gelu"]
@@ -88,7 +88,8 @@ class AttentionSpec(Node):
     groups: int = 2
     dropout: float = 0.2
     # after the branch's last convolution, or after a bottleneck's 3x3 and its activation
-    after: Literal["last", "3x3"] = "last"
+    # or after the last norm and an activation of its own (timm's legacy SE-ResNet basic block)
+    after: Literal["last", "3x3", "activation"] = "last"
     span: Span | None
 
 

@@ -135,6 +135,16 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         return None
 
     stem_name, stem_args = values.get("stem", ("imagenet", STEMS["imagenet"].defaults))
+    if stem_args.get("pool") == "max_ceil" and anti_alias.kind != "none":
+        # anti-aliasing replaces the stem's max pool or unstrides it; Caffe's strides itself
+        diags.add(
+            dx.E_NOT_FOR_KIND,
+            "the stem's `pool: max_ceil` (Caffe's, rounding its size up) cannot be anti-aliased",
+            anti_alias.span or decl.span,
+            label=f"anti_alias {anti_alias.kind}",
+            help="use `pool: max` with anti-aliasing, or no anti-aliasing",
+        )
+        return None
     norm_kind, norm_args = values.get("norm", ("batch", NORMS["batch"].defaults))
     init_name, init_args = values.get("init", ("kaiming", INITS["kaiming"].defaults))
     head_args = values.get("head", ("avgpool", HEADS["avgpool"].defaults))[1]

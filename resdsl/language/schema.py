@@ -54,6 +54,7 @@ GENERATED_NAMES = frozenset(
         "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
         "forward", "forward_features", "forward_stages", "reset_parameters", "training",
         "features", "flatten", "norm", "input", "final_conv", "top_conv", "top_bn",
+        "layer0", "pool0", "last_linear", "global_pool",
         "model", "self", "x",
     }
 )  # fmt: skip
@@ -126,8 +127,9 @@ _STEM_READERS = {
     "stride": whole_number(1, MAX_STRIDE),
     "width": whole_number(1, MAX_WIDTH),
     "first_width": whole_number(1, MAX_WIDTH),
-    # "conv": a strided 3x3 convolution with its norm and activation (ResNet-RS)
-    "pool": choice("max", "avg", "conv", "none"),
+    # "conv": a strided 3x3 convolution with its norm and activation (ResNet-RS); "max_ceil":
+    # Caffe's 3x3 max pool at stride 2, unpadded, its size rounded up (timm's legacy SENets)
+    "pool": choice("max", "max_ceil", "avg", "conv", "none"),
     "norm": on_off,
     "last_stride": whole_number(1, MAX_STRIDE),
     "plain": whole_number(0, 3),
@@ -211,7 +213,9 @@ _ATTENTION_DEFAULTS = {
 MAX_BLOCK_SIZE = 64
 # Where the attention sits: after the branch's last convolution (timm's resnet.py), or after
 # a bottleneck's 3x3 and its activation, over the inner width (timm's byobnet and RegNetY).
-_AFTER = choice("last", "3x3")
+# "activation": after the branch's last norm and an activation of its own (timm's legacy
+# SE-ResNet basic block).
+_AFTER = choice("last", "3x3", "activation")
 ATTENTIONS = {
     "none": Kind(_ATTENTION_DEFAULTS, {}),
     # Squeeze-excitation: the reduced width is `width`, or the channels over `reduction`

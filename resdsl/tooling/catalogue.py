@@ -135,6 +135,7 @@ FAMILY_SPECS = {
     "sknet coverage": "specs/sknet",
     "resnest coverage": "specs/resnest",
     "byobnet coverage": "specs/byobnet",
+    "legacy senet coverage": "specs/legacy_senet",
 }
 
 
@@ -163,6 +164,10 @@ def _features(network) -> tuple[str, list[str]]:
     )
     if conv_pool:
         needs.append("strided-conv stem pool")
+    if any(x.op == "pool" and x.pool.kind == "max" and x.pool.ceil for x in network.stem.layers):
+        needs.append("Caffe's stem pool")
+    if any(b.attention_after == "activation" for b in blocks):
+        needs.append("an activation before the attention")
     if any(b.shortcut.kind == "pool_project" for b in blocks):
         needs.append("`shortcut D`")
     kernel = max((b.shortcut.conv.kernel for b in blocks if b.shortcut.conv is not None), default=1)

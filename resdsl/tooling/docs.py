@@ -230,6 +230,7 @@ SECTIONS = {
     ("family.md", "sknet coverage"): "sknet coverage",
     ("family.md", "resnest coverage"): "resnest coverage",
     ("family.md", "byobnet coverage"): "byobnet coverage",
+    ("family.md", "legacy senet coverage"): "legacy senet coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

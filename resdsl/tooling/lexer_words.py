@@ -10,8 +10,9 @@ KINDS = (
     "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
     "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "aggregated", "identity", "none",
     "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool",
-    "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "halve_double",
-    "max", "conv", "subsample", "project", "sigmoid", "hard_sigmoid", "add", "scale",
+    "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "senet",
+    "halve_double", "max", "max_ceil", "conv", "subsample", "project", "sigmoid", "hard_sigmoid",
+    "activation", "add", "scale",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

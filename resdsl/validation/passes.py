@@ -251,29 +251,43 @@ def check_attention(network: Network, diags: Diagnostics) -> None:
                 help="give ECA a larger `gamma`, a `beta` nearer -log2 of the channels, or a "
                 "`kernel` of its own",
             )
+    # Where `after:` puts the attention must exist: one 3x3 of the inner width (`3x3`), a
+    # branch that ends with a norm (`activation`: pre-activation branches end with a
+    # convolution).
     for stage in network.stages:
-        misplaced = next(
-            (
-                run.block
-                for run in stage.runs
-                if run.block.attention_after == "3x3"
-                and any(
-                    getattr(x, "width", "") == "out"
-                    for x in run.block.branch
-                    if x.op in ("se", "eca", "gc")
+        for run in stage.runs:
+            block = run.block
+            inner_missing = block.attention_after == "3x3" and any(
+                getattr(x, "width", "") == "out"
+                for x in block.branch
+                if x.op in ("se", "eca", "gc", "bat")
+            )
+            if inner_missing:
+                what = (
+                    "`after: 3x3` puts attention after the one 3x3 that makes a block's inner "
+                    f"width; stage `{stage.name}`'s `{block.kind}` blocks have none",
+                    "attention after the 3x3",
+                    "use `bottleneck` (or `basic`) blocks",
                 )
-            ),
-            None,
-        )
-        if misplaced is not None:
+            elif block.attention_after == "activation" and block.preact:
+                what = (
+                    "`after: activation` puts attention after the branch's last norm and an "
+                    f"activation; stage `{stage.name}`'s `{block.kind}` blocks end with a "
+                    "convolution",
+                    "attention after an activation",
+                    "use post-activation blocks",
+                )
+            else:
+                continue
+            message, label, fix = what
             diags.add(
                 dx.E_NOT_FOR_KIND,
-                "`after: 3x3` puts attention after the one 3x3 that makes a block's inner "
-                f"width; stage `{stage.name}`'s `{misplaced.kind}` blocks have none",
+                message,
                 _setting_span(stage, network, "attention"),
-                label="attention after the 3x3",
-                help="use `bottleneck` (or `basic`) blocks, or leave the attention `after: last`",
+                label=label,
+                help=f"{fix}, or leave the attention `after: last`",
             )
+            break
     # What one helper fixes for the whole network: squeeze-excitation's gate, global context's
     # fusion.
     fixed = (

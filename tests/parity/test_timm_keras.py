@@ -105,6 +105,7 @@ REPRESENTATIVE = [
     "gcresnet33ts",  # byobnet: global context attention added after the 3x3
     "gc_small",  # global context attention gating the channels at the end of the branch
     "bat_resnext26ts",  # byobnet: bilinear attention (a custom layer's einsum), at 256x256
+    "legacy_seresnet18",  # legacy SENet: Caffe's rounding-up stem pool, the legacy names
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.
@@ -124,6 +125,7 @@ FAMILIES = {
     "sknet": ROOT / "specs" / "sknet",
     "resnest": ROOT / "specs" / "resnest",
     "byobnet": ROOT / "specs" / "byobnet",
+    "senet": ROOT / "specs" / "legacy_senet",
 }
 
 
@@ -133,8 +135,8 @@ def _members(module: str) -> list[str]:
 
 
 def registry() -> list[str]:
-    """timm's ResNet family (its `resnet` module's, Res2Net's, SKNet's, ResNeSt's and byobnet's
-    ResNets) as the installed timm registers it."""
+    """timm's ResNet family (its `resnet` module's, Res2Net's, SKNet's, ResNeSt's, byobnet's
+    ResNets and the legacy SENets) as the installed timm registers it."""
     return [name for module in FAMILIES for name in _members(module)]
 
 

@@ -107,7 +107,8 @@ def spec_texts(draw) -> str:
         plain = draw(st.sampled_from([0, 1, 2]))
         lines.append(f"  stem quad(channels: {stem_channels * 2}, plain: {plain}{last})")
     else:
-        pool = draw(st.sampled_from(["max", "none"] if byobnet else ["max", "avg", "conv", "none"]))
+        pools = ["max", "none"] if byobnet else ["max", "max_ceil", "avg", "conv", "none"]
+        pool = draw(st.sampled_from(pools))
         norm = "on" if byobnet else draw(st.sampled_from(["on", "off"]))  # ConvNormAct's norm
         lines.append(f"  stem {stem}(channels: {stem_channels}, pool: {pool}, norm: {norm})")
     lines.append(f"  block {kind}({', '.join(block_args)})" if block_args else f"  block {kind}")
@@ -125,15 +126,20 @@ def spec_texts(draw) -> str:
             ]
         )
     )
-    if attention != "none" and not composite and draw(st.booleans()):  # after the 3x3
+    # after the 3x3, or (post-activation blocks) after an activation of its own
+    where = draw(st.sampled_from(["", "3x3", "activation"]))
+    if (where == "3x3" and composite) or (where == "activation" and kind.startswith("preact")):
+        where = ""
+    if attention != "none" and where:
         kind_name, _, args = attention.removesuffix(")").partition("(")
-        attention = f"{kind_name}({args + ', ' if args else ''}after: 3x3)"
+        attention = f"{kind_name}({args + ', ' if args else ''}after: {where})"
     if attention != "none":
         lines.append(f"  attention {attention}")
     anti_alias = draw(
         st.sampled_from(["none", "none", "avg", "blur", "blur(size: 2)", "blur(size: 4)"])
     )
-    if anti_alias != "none" and not (composite or edge or byobnet):  # they do not (E402)
+    caffe = "pool: max_ceil" in "\n".join(lines)  # Caffe's stem pool is not anti-aliased
+    if anti_alias != "none" and not (composite or edge or byobnet or caffe):  # (E402)
         lines.append(f"  anti_alias {anti_alias}")
     zero = draw(st.sampled_from(["on", "off"]))
     lines.append(f"  init {draw(st.sampled_from(['kaiming', 'glorot']))}(zero_last_norm: {zero})")

@@ -461,3 +461,32 @@ def test_aggregated_paths_are_resnexts_widths_summed_then_one_norm():
     assert [(x.torch, x.conv.in_channels, x.conv.out_channels, x.conv.stride) for x in convs] == [
         ("paths.5.conv1", 256, 8, 1), ("paths.5.conv2", 8, 8, 2), ("paths.5.conv3", 8, 512, 1)
     ]  # fmt: skip
+
+
+def test_caffes_stem_pool_rounds_up_and_is_not_padded():
+    """`pool: max_ceil` (timm's legacy SENets' `pool0`): 3x3 at stride 2, no padding, ceil mode;
+    a 35x35 map becomes 17x17 (timm's padded pool would give 18x18)."""
+    text = BASE.format(block="basic", settings="  stem imagenet(pool: max_ceil)")
+    network = analyze(text=text.replace("3x64x64", "3x70x70")).network
+    (pool,) = [x for x in network.stem.layers if x.op == "pool"]
+    assert (pool.pool.padding, pool.pool.ceil, pool.pool.kernel) == (0, True, 3)
+    assert (network.stem.out_shape.height, network.stem.out_shape.width) == (17, 17)
+
+
+def test_attention_after_an_activation_follows_the_last_norm_and_its_activation():
+    network = analyze("  attention se(after: activation)", block="basic").network
+    ops = [x.op for x in blocks(network)[0].branch]
+    assert ops == ["conv", "norm", "act", "conv", "norm", "act", "se"]
+
+
+@pytest.mark.parametrize(
+    ("block", "settings", "words"),
+    [
+        ("preact_basic", "  attention se(after: activation)", "blocks end with a convolution"),
+        ("basic", "  stem imagenet(pool: max_ceil)\n  anti_alias avg", "cannot be anti-aliased"),
+    ],
+)
+def test_what_the_legacy_settings_cannot_do_is_located(block, settings, words):
+    result = analyze(settings, block=block)
+    error = next(d for d in result.diagnostics if d.code == "E402")
+    assert words in error.message and error.span is not None, error.message

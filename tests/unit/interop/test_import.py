@@ -62,6 +62,10 @@ def test_every_library_spec_comes_back_from_its_tensors(path):
     from resdsl.interop.importer import Choices
 
     network = resdsl.load(path)
+    if path.parent.name == "legacy_senet":  # not read yet: the importer says so
+        with pytest.raises(ImportFailed, match=r"timm's legacy SENet layout \(senet.py\), which"):
+            infer(Source(path.name, _shapes(network)), network.name, _input(network))
+        return
     plain = all(blk.shortcut.kind == "none" for *_, blk in network.blocks())
     facts = {}
     if path.parent.name == "byobnet":  # the stem's pool has no weights: a module tree says it

@@ -29,6 +29,7 @@ def root(context, missing=missing):
     l_0_channel_pad = resolve('channel_pad')
     l_0_minus_inf_padding = resolve('minus_inf_padding')
     l_0_blur_pool = resolve('blur_pool')
+    l_0_ceil_max_pool = resolve('ceil_max_pool')
     l_0_ceil_pool = resolve('ceil_pool')
     l_0_plugin_helpers = resolve('plugin_helpers')
     l_0_functions = resolve('functions')
@@ -181,6 +182,14 @@ def root(context, missing=missing):
             for event in gen:
                 yield event
         finally: gen.close()
+    if (undefined(name='ceil_max_pool') if l_0_ceil_max_pool is missing else l_0_ceil_max_pool):
+        pass
+        template = environment.get_template('ceil_max_pool.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='ceil_pool') if l_0_ceil_pool is missing else l_0_ceil_pool):
         pass
         template = environment.get_template('ceil_pool.py.j2', 'model.py.j2')
@@ -223,4 +232,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=37&3=39&5=43&9=45&14=47&19=51&21=53&22=55&23=57&24=60&25=62&26=65&28=70&31=74&32=77&33=79&37=82&38=88&39=90&41=96&42=98&44=104&45=106&47=112&48=114&50=120&51=122&53=128&54=130&56=136&57=138&59=144&60=146&62=152&63=154&65=160&66=162&68=168&69=170&71=176&72=178&74=184&75=186&77=192&78=194&80=200&81=203&85=207&86=210&87=212&88=214&89=217&91=220'
+debug_info = '1=38&3=40&5=44&9=46&14=48&19=52&21=54&22=56&23=58&24=61&25=63&26=66&28=71&31=75&32=78&33=80&37=83&38=89&39=91&41=97&42=99&44=105&45=107&47=113&48=115&50=121&51=123&53=129&54=131&56=137&57=139&59=145&60=147&62=153&63=155&65=161&66=163&68=169&69=171&71=177&72=179&74=185&75=187&77=193&78=195&80=201&81=203&83=209&84=212&88=216&89=219&90=221&91=223&92=226&94=229'
