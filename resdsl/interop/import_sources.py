@@ -167,6 +167,13 @@ def _module_facts(model) -> dict:
         spatial = getattr(spatial, "conv", spatial)
         dilation = spatial.dilation[0] if spatial is not None else 1
         facts["stages"][name] = (stride, dilation)
+        conv1 = getattr(first, "conv1", None)
+        # a bottleneck striding on its first 1x1 (Caffe's; timm's legacy SE-ResNets)
+        bottleneck = getattr(first, "conv3", None) is not None and conv1 is not None
+        if stride > 1 and bottleneck and getattr(conv1, "stride", (1,))[0] > 1:
+            facts["stride_on"] = "1x1"
+    if isinstance(getattr(model, "drop_rate", None), float):  # timm's head dropout
+        facts["drop_rate"] = model.drop_rate
     stages = getattr(model, "stages", None)
     if isinstance(stages, nn.Sequential) and isinstance(getattr(model, "stem", None), nn.Module):
         _byobnet_facts(model, facts)

@@ -209,9 +209,12 @@ def attention_setting(blocks: list[Block], inner: bool = False) -> str:
         if len(widths) == 1:
             return f"gc(width: {widths.pop()}{fuse})"
         raise ImportFailed("global context widths that timm's rule (channels / 8) does not explain")
-    for reduction in (16, 4, 8, 2, 32):
-        if all(b.attention[1] == make_divisible(seen(b) / reduction, 8) for b in blocks):
-            return "se" if reduction == 16 else f"se(reduction: {reduction})"
+    for divisor in (8, 1):  # timm's resnet.py rounds to 8; its senet.py floors (divisor 1)
+        for reduction in (16, 4, 8, 2, 32):
+            if all(b.attention[1] == make_divisible(seen(b) / reduction, divisor) for b in blocks):
+                args = [f"reduction: {reduction}"] * (reduction != 16)
+                args += [f"divisor: {divisor}"] * (divisor != 8)
+                return f"se({', '.join(args)})" if args else "se"
     widths = {b.attention[1] for b in blocks}
     if len(widths) == 1:
         return f"se(width: {widths.pop()})"
@@ -244,19 +247,18 @@ def infer(
     name: str,
     input_shape: tuple[int, int, int] | None = None,
     choices: Choices = Choices(),
+    legacy: Source | None = None,
 ) -> Imported:
     """The spec that reproduces `source`, checked against its tensors. `choices` override the
-    conventions for what the weights cannot say."""
+    conventions for what the weights cannot say. (`legacy`: the legacy SENet whose tensors
+    `source` holds under resnet.py's names, :func:`_legacy_senet`.)"""
     shapes = source.shapes
     facts = source.facts
     stages = _stages(shapes)
     if import_byobnet.is_byobnet(shapes):  # timm's byobnet layout: a reader of its own
         return import_byobnet.infer(source, name, input_shape, choices)
     if LEGACY_SENET in shapes:
-        raise ImportFailed(
-            f"`{LEGACY_SENET}` is timm's legacy SENet layout (senet.py), which `resdsl import` "
-            "does not read yet; specs/legacy_senet holds those networks as specs"
-        )
+        return _legacy_senet(source, name, input_shape, choices)
     if not stages or _CLASSIFIER not in shapes:
         first = next(iter(shapes), None)
         raise ImportFailed(
@@ -375,6 +377,8 @@ def infer(
         settings.append(("init", "glorot"))
     if preact != (_HEAD_NORM in shapes):
         settings.append(("head", f"avgpool(norm: {'on' if not preact else 'off'})"))
+    if legacy is not None:
+        _legacy_settings(settings, assumed, every, facts)
     # ----- stages
     strides = _strides(list(blocks), facts, keras and preact)
     for what, given, index in (
@@ -408,7 +412,68 @@ def infer(
             body.append(f"dilation {dilation}")
         stage_lines.append((stage, len(bs), planes, stride, body))
 
-    return checked(name, source, settings, stage_lines, assumed)
+    return checked(name, legacy or source, settings, stage_lines, assumed)
+
+
+def _legacy_senet(source: Source, name: str, input_shape, choices: Choices) -> Imported:
+    """timm's legacy SENet layout (`naming senet`), read as resnet.py's: its tensors renamed
+    where the two naming tables differ (the stem, squeeze-excitation, the classifier), then
+    what no weights say of it (:func:`_legacy_settings`); the spec is checked against the
+    tensors as they are."""
+    legacy, plain = NAMINGS["senet"], NAMINGS["resnet"]
+    renames = {
+        legacy.torch(role): plain.torch(role)
+        for role in ("stem.conv", "stem.norm", "attention.se.reduce", "attention.se.expand")
+    }
+    renames[legacy.torch("head.classifier")] = plain.torch("head.classifier")
+    deep = legacy.torch("stem.deep", unit="conv", n=3) + ".weight" in source.shapes
+    if deep:  # three convolutions: timm's deep stem, `conv1.{i}` with its last norm `bn1`
+        renames = {k: v for k, v in renames.items() if not k.startswith("layer0")}
+        for n in (1, 2, 3):
+            parts = (("conv", 3 * (n - 1)), ("bn", 3 * (n - 1) + 1))
+            for unit, index in parts:
+                renames[legacy.torch("stem.deep", unit=unit, n=n)] = plain.torch(
+                    "stem.deep", i=index
+                )
+        renames[legacy.torch("stem.deep.last_norm", n=3)] = plain.torch("stem.deep.last_norm")
+
+    def renamed(key: str) -> str:
+        for old, new in renames.items():
+            if key.startswith(old + ".") or f".{old}." in f".{key}":
+                return key.replace(old + ".", new + ".", 1)
+        return key
+
+    shapes = {renamed(key): shape for key, shape in source.shapes.items()}
+    inner = Source(source.description, shapes, source.scheme, source.facts)
+    return infer(inner, name, input_shape, choices, legacy=source)
+
+
+def _legacy_settings(settings: list, assumed: list[str], blocks: list[Block], facts: dict):
+    """The legacy SENets' names, Caffe's stem pool, the basic blocks' activation before
+    squeeze-excitation and the classifier's dropout, from the module tree where it says."""
+    assumed[:] = [x for x in assumed if not x.startswith("a 3x3 max pool")]
+    at = next(i for i, (key, _) in enumerate(settings) if key == "classes") + 1
+    settings.insert(at, ("naming", "senet"))
+    # Where a bottleneck strides: timm's SEResNetBottleneck on its 1x1 (Caffe's), its
+    # SEResNeXtBottleneck and SENet-154's on the 3x3.
+    bottleneck = all(b.layout == "bottleneck" for b in blocks)
+    stride_on = facts.get("stride_on") or ("1x1" if all(b.groups == 1 for b in blocks) else None)
+    for i, (key, value) in enumerate(settings):
+        if key == "stem":
+            settings[i] = (key, _with_arg(value, "pool: max_ceil"))
+        if key == "attention" and all(b.layout == "basic" for b in blocks):
+            settings[i] = (key, _with_arg(value, "after: activation"))
+        if key == "block" and bottleneck and stride_on == "1x1" and "stride_on" not in value:
+            settings[i] = (key, _with_arg(value, "stride_on: 1x1"))
+    if not facts:
+        assumed.append(
+            "Caffe's stem pool (`pool: max_ceil`), a dropout of 0.2 before the classifier, an "
+            "activation before squeeze-excitation in basic blocks and the stride on the first 1x1 "
+            "of ungrouped bottlenecks: timm's legacy SENets' (no weights say)"
+        )
+    rate = facts.get("drop_rate", 0.2)
+    if rate:
+        settings.append(("head", f"avgpool(dropout: {rate:g})"))
 
 
 def checked(

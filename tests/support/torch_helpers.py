@@ -97,7 +97,9 @@ def trained_norms(model, size: tuple[int, int]) -> None:
     norms = [module for module in model.modules() if isinstance(module, kinds)]
     # Each residual branch's last norm (timm's `zero_init_last` blocks: bn3, or bn2 in basic
     # blocks; SKNet's conv3.bn or conv2.bn) keeps a small scale, as trained networks' do.
-    last = {id(_last_norm(block)) for block in model.modules() if hasattr(block, "zero_init_last")}
+    # timm's legacy SENet blocks (`se_module`) have no `zero_init_last` but the same last norm.
+    blocks = [m for m in model.modules() if hasattr(m, "zero_init_last") or hasattr(m, "se_module")]
+    last = {id(_last_norm(block)) for block in blocks}
     with torch.no_grad():
         for norm in norms:
             n = norm.weight.shape[0]

@@ -62,10 +62,6 @@ def test_every_library_spec_comes_back_from_its_tensors(path):
     from resdsl.interop.importer import Choices
 
     network = resdsl.load(path)
-    if path.parent.name == "legacy_senet":  # not read yet: the importer says so
-        with pytest.raises(ImportFailed, match=r"timm's legacy SENet layout \(senet.py\), which"):
-            infer(Source(path.name, _shapes(network)), network.name, _input(network))
-        return
     plain = all(blk.shortcut.kind == "none" for *_, blk in network.blocks())
     facts = {}
     if path.parent.name == "byobnet":  # the stem's pool has no weights: a module tree says it
@@ -125,6 +121,22 @@ def test_timm_byobnet_resnets_import_to_the_library_specs(name):
     _same_network(network, expected)
     assert network.conventions.activation == expected.conventions.activation
     assert imported.assumed == []
+
+
+@pytest.mark.parametrize("name", ["legacy_seresnet18", "legacy_seresnet50", "legacy_senet154"])
+def test_timm_legacy_senets_import_to_the_library_specs(name):
+    """timm's legacy SENet layout (`naming senet`), read as resnet.py's where the tables differ:
+    the library's network, its convolutions striding where timm's do (the ungrouped
+    bottlenecks' first 1x1, from the module tree) and the basic blocks' activation before
+    squeeze-excitation."""
+    expected = resdsl.load(ROOT / "specs" / "legacy_senet" / f"{name}.res")
+    network = analyze_text(infer(read(f"timm:{name}"), name).text, "i.res").network
+    _same_network(network, expected)
+    strides = [[c.stride for c in b.convs] for *_, b in network.blocks()]
+    assert strides == [[c.stride for c in b.convs] for *_, b in expected.blocks()]
+    assert [b.branch[-2].op for *_, b in network.blocks()] == [
+        b.branch[-2].op for *_, b in expected.blocks()
+    ]
 
 
 def test_a_byobnet_checkpoint_imports_and_gives_timms_outputs(tmp_path):
