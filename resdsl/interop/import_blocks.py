@@ -79,18 +79,23 @@ def shortcut_and_attention(t: Mapping[str, tuple]) -> tuple[int | None, int, tup
         if shape is not None and len(shape) == 4:
             projection, kernel = index, shape[2]
             break
-    attention = None
-    se, eca = weight("attention.se.reduce"), weight("attention.eca.conv")
+    return projection, kernel, read_attention(t, weight)
+
+
+def read_attention(t: Mapping[str, tuple], key) -> tuple | None:
+    """A block's channel attention from its tensors, or None: ("se", width), ("eca", kernel),
+    ("gc", width, fuse) or ("bat", width, block size, groups). `key(role, **fields)` is a
+    role's weight key in the layout read (both importers')."""
+    se, eca = key("attention.se.reduce"), key("attention.eca.conv")
     if se in t:
-        attention = ("se", t[se][0])
-    elif eca in t:
-        attention = ("eca", t[eca][-1])
+        return ("se", t[se][0])
+    if eca in t:
+        return ("eca", t[eca][-1])
     for fuse in ("add", "scale"):
-        gc = weight("attention.gc.fc1", fuse=fuse)
+        gc = key("attention.gc.fc1", fuse=fuse)
         if gc in t:
-            attention = ("gc", t[gc][0], fuse)
-    attention = bilinear_attention(t, weight) or attention
-    return projection, kernel, attention
+            return ("gc", t[gc][0], fuse)
+    return bilinear_attention(t, key)
 
 
 def bilinear_attention(t: Mapping[str, tuple], key) -> tuple | None:

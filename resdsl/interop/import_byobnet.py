@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from resdsl.elaboration.elaborate import quad_widths
-from resdsl.interop.import_blocks import Block, bilinear_attention
+from resdsl.interop.import_blocks import Block, read_attention
 from resdsl.interop.import_sources import ImportFailed, Shapes, Source
 from resdsl.ir.naming import BYOBNET
 
@@ -59,19 +59,9 @@ def _attention(t: Mapping[str, tuple]) -> tuple[tuple | None, str]:
     """A block's attention as the resnet.py reader gives it (("se", width), ("eca", kernel),
     ("gc", width, fuse)) and where it sits: after the 3x3 (`attn`) or last (`attn_last`)."""
     for place, after in (("", "3x3"), ("_last", "last")):
-        se = _key("attention.se.reduce", place=place)
-        eca = _key("attention.eca.conv", place=place)
-        if se in t:
-            return ("se", t[se][0]), after
-        if eca in t:
-            return ("eca", t[eca][-1]), after
-        for fuse in ("add", "scale"):
-            gc = _key("attention.gc.fc1", place=place, fuse=fuse)
-            if gc in t:
-                return ("gc", t[gc][0], fuse), after
-        bat = bilinear_attention(t, lambda role, place=place: _key(role, place=place))
-        if bat is not None:
-            return bat, after
+        found = read_attention(t, lambda role, place=place, **f: _key(role, place=place, **f))
+        if found is not None:
+            return found, after
     return None, "last"
 
 
@@ -134,7 +124,7 @@ def stem(shapes: Shapes) -> tuple[str, int]:
     """The `stem` value but for its pool (tiered: `deep`; `quad`), and its output width."""
     convs, plain = [], 0
     for n in range(1, 9):
-        normed, bare = f"stem.conv{n}.conv.weight", f"stem.conv{n}.weight"
+        normed, bare = _key("stem.deep", unit="conv", n=n), _key("stem.plain", n=n)
         if normed in shapes:
             convs.append(_conv(shapes, normed, ""))
         elif bare in shapes:
