@@ -55,7 +55,14 @@ from resdsl.codegen.plan import Plan
 from resdsl.ir import ConvLayer, GlobalPoolLayer, Network, NormLayer, PoolLayer, weighted
 
 from .emitters import Context, Scope, layer_applies
-from .functions import VARIABLES, block_function, block_functions_of, stack_function, stage_call
+from .functions import (
+    VARIABLES,
+    block_function,
+    block_functions_of,
+    block_names,
+    stack_function,
+    stage_call,
+)
 from .statements import Function, PlanError, chain, def_line, doc_text, float_literal, literal
 
 # From this many blocks, the generated module raises Python's recursion limit (Keras walks
@@ -114,6 +121,7 @@ class NormHelper(NamedTuple):
 
     group: bool
     groups: int
+    group_size: int | None
     epsilon: str
     momentum: str
     torch_momentum: str
@@ -128,6 +136,11 @@ class AttentionHelper(NamedTuple):
     gate: str = "sigmoid"
     bias: str = ""
     init: str = ""
+    activation: str = "relu"  # squeeze-excitation's, between its convolutions
+
+    @property
+    def activation_name(self) -> str:
+        return {"relu": "ReLU", "silu": "SiLU", "gelu": "GELU"}[self.activation]
 
 
 class SelectiveHelper(NamedTuple):
@@ -271,9 +284,12 @@ def _module(network: Network) -> Module:
             head = def_line(shortcut.name, [*params, *shortcut.params])
             functions.append(Function(head, doc, shortcut.body))
         functions.append(block_function(function, ctx, drop))
+        suffixes = {block_names(call.stage)[1] for call in plan.stages}
+        if len(suffixes) > 1:
+            raise PlanError("stages whose blocks are named in several ways")
         for (owner, pattern), name in patterns.items():
             if owner == function.name:
-                functions.append(stack_function(name, function, pattern, drop))
+                functions.append(stack_function(name, function, pattern, drop, *suffixes))
     stage_calls: list[str] = []
     for call in plan.stages:
         function = next(f for f in block_functions if f.cls is call.block)
@@ -287,6 +303,7 @@ def _module(network: Network) -> Module:
         norm = NormHelper(
             group=conventions.norm == "group",
             groups=conventions.norm_groups,
+            group_size=conventions.norm_group_size,
             epsilon=float_literal(conventions.norm_eps),
             momentum=float_literal(round(1.0 - conventions.norm_momentum, 12)),
             torch_momentum=float_literal(conventions.norm_momentum),
@@ -297,9 +314,14 @@ def _module(network: Network) -> Module:
         if len(ctx.gates) != 1:
             raise PlanError("squeeze-excitation with several gates")
         (gate,) = ctx.gates
+        if len(ctx.se_activations) != 1:
+            raise PlanError("squeeze-excitation with several activations")
+        (se_activation,) = ctx.se_activations
         if len(ctx.bias) > 1:
             ctx.uses.add("conv.bias")
-        squeeze_excite = AttentionHelper(gate=gate, bias=", bias=True" * (len(ctx.bias) > 1))
+        squeeze_excite = AttentionHelper(
+            gate=gate, bias=", bias=True" * (len(ctx.bias) > 1), activation=se_activation
+        )
     eca = None
     if "efficient_channel_attention" in ctx.uses:
         init = ""

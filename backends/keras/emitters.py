@@ -84,6 +84,7 @@ class Context:
     bias: set[bool]
     uses: set[str] = field(default_factory=set)
     gates: set[str] = field(default_factory=set)  # squeeze-excitation's
+    se_activations: set[str] = field(default_factory=set)  # squeeze-excitation's
     fuses: set[str] = field(default_factory=set)  # global context's
     bilinear_bias: set[bool] = field(default_factory=set)  # bilinear attention's 1x1s'
     # Where a shortcut's ceil-mode average pool strides by more than 2, every one is a
@@ -96,7 +97,8 @@ def _conv(layer: ConvLayer, f, scope: Scope, ctx: Context, previous) -> list[App
     # `conv` pads by the IR's padding: by default PyTorch's "same-size" padding, and where that
     # is not the IR's (an even kernel, padded by half of it on both sides), by `pad_by`. The
     # padding layer is named after the convolution (`2_conv`, `2_pad`).
-    if not layer.keras.endswith("_conv"):
+    # (or, in Keras 2's RegNet names, `conv_3x3`, `conv_3x3_pad`)
+    if not layer.keras.endswith("_conv") and "conv_" not in layer.keras:
         raise PlanError(f"a convolution named `{layer.keras}`, not `*_conv`")
     args = [scope.value(f, "out_channels", c.out_channels), str(c.kernel), scope.name(layer.keras)]
     options = {
@@ -219,6 +221,7 @@ def _squeeze_excite(layer: SqueezeExciteLayer, f, scope: Scope, ctx: Context, pr
         raise PlanError(f"a squeeze-excitation (`{layer.keras}`) unlike Hu et al.'s")
     ctx.uses.add("squeeze_excite")
     ctx.gates.add(layer.gate)
+    ctx.se_activations.add(layer.activation)
     reduced = scope.value(f, "reduced", reduce.out_channels)
     if reduced.startswith("make_divisible("):
         ctx.uses.add("make_divisible")

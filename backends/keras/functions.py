@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from resdsl.codegen.arguments import Paths
+from resdsl.codegen.arguments import Divisible, Paths
 from resdsl.codegen.layout import INDENT
 from resdsl.codegen.plan import BlockClass, Outcome, Plan, ShortcutFunction, StageCall, align
 from resdsl.codegen.words import block_doc
@@ -66,6 +66,11 @@ def _shortcut_code(
     if all(case.outcome is None for case in function.chain) and not full:
         return None
     sources = full or _sources(function)
+    # timm's RegNetV: the identity is the first norm and activation's output
+    identity = "input"
+    if any(plan.stage_class(s).identity_source == "preactivated" for s in function.stages):
+        identity = "preactivated"
+        sources = tuple(dict.fromkeys((*sources, identity)))
     names = {s: VARIABLES[s] if len(sources) > 1 else "x" for s in sources}
     conditions = "".join(case.template or "" for case in function.chain)
     examples = [plan.examples[case.outcome] for case in function.chain if case.outcome]
@@ -87,7 +92,7 @@ def _shortcut_code(
     scope = Scope(names=widths)
 
     def case_lines(outcome: Outcome | None, depth: int) -> list[str]:
-        source = names[_source(outcome)]
+        source = names[identity if outcome is None else outcome.source]
         if outcome is None:
             return [f"{INDENT * depth}return {source}"]
         shortcut = plan.examples[outcome]
@@ -170,7 +175,9 @@ class BlockFunction:
     def names(self) -> dict[str, str]:
         """The plan's arguments by this function's parameters."""
         names = {
-            "in_channels": "x.shape[-1]",
+            # once the branch has begun, `x` is no longer the input: a block that sizes a
+            # layer by its input (RegNet's squeeze-excitation) reads it first
+            "in_channels": "in_channels" if self.reads_input_width else "x.shape[-1]",
             "mid_channels": "filters",
             "out_channels": "out_filters" if self.out_filters else "filters",
         }
@@ -178,6 +185,15 @@ class BlockFunction:
         if self.stride:
             names["stride"] = "stride"
         return names
+
+    @property
+    def reads_input_width(self) -> bool:
+        """Whether an attention inside the branch is sized by the block's input channels."""
+        return any(
+            isinstance(value, Divisible) and "in_channels" in value.names
+            for fields in self.cls.fields
+            for value in fields.values()
+        )
 
     def scope(self) -> Scope:
         # keras.applications' V2 (pre-activation) blocks pad explicitly at any stride, its V1
@@ -223,9 +239,8 @@ def _check_names(function: BlockFunction) -> None:
     for block in cls.blocks:
         own = [*block.pre, *block.branch, *block.post]
         pairs = zip(cls.layers, align(cls.layers, own), strict=True)
-        if block.add != cls.blocks[0].add or any(
-            x is not None and x.keras != t.keras for t, x in pairs
-        ):
+        adds = {b.add for b in cls.blocks if b.add or not b.shortcut.transition}
+        if len(adds) > 1 or any(x is not None and x.keras != t.keras for t, x in pairs):
             raise PlanError(f"a block whose layers `{function.name}` would name otherwise")
 
 
@@ -240,6 +255,8 @@ def _block_body(function: BlockFunction, ctx: Context, residual: tuple | None, d
         return layer_applies([x for x, _ in pairs], scope, ctx, [f for _, f in pairs])
 
     lines: list[str] = []
+    if function.reads_input_width or cls.keeps_only:
+        lines.append(f"{INDENT}in_channels = x.shape[-1]")
     paths = [f["paths"] for f in cls.fields if isinstance(f.get("paths"), Paths)]
     if any(needs_first(p) for p in paths):
         lines.append(first_line(function.names()))
@@ -252,7 +269,9 @@ def _block_body(function: BlockFunction, ctx: Context, residual: tuple | None, d
         lines += chain(applies(1), source, "x", "x" if post else "return")
         return lines + chain(post, "x", "x", "return")
     if residual is None:
-        lines.append(f"{INDENT}residual = x")
+        # timm's RegNetV: the identity adds the first norm and activation's output
+        identity = "preact" if source == "preact" and cls.identity_source == "preactivated" else "x"
+        lines.append(f"{INDENT}residual = {identity}")
     else:
         lines += statement("residual", *residual)
     lines += chain(applies(1), source, "x", "x")
@@ -263,7 +282,14 @@ def _block_body(function: BlockFunction, ctx: Context, residual: tuple | None, d
         )
         lines.append(f"{INDENT}if drop_rate:  # stochastic depth: drop whole branches in training")
         lines += statement("x", dropout, "x", 2)
-    add = Apply("layers.Add", (f"name={scope.name(cls.blocks[0].add)}",))
+    adding = next(b for b in cls.blocks if b.add)
+    add = Apply("layers.Add", (f"name={scope.name(adding.add)}",))
+    if cls.keeps_only:  # RegNetZ's: no shortcut where the shape changes
+        stride = "stride" if function.stride else "1"
+        out = function.names()["out_channels"]
+        lines.append(f"{INDENT}if in_channels == {out} and {stride} == 1:")
+        lines += statement("x", add, "[residual, x]", 2)
+        return lines + (chain(post, "x", "x", "return") if post else [f"{INDENT}return x"])
     lines += statement("x" if post else "return", add, "[residual, x]")
     lines += chain(post, "x", "x", "return")
     return lines
@@ -296,7 +322,30 @@ def block_function(function: BlockFunction, ctx: Context, drop: bool) -> Functio
 # --------------------------------------------------------------------------- stages
 
 
-def stack_function(name: str, function: BlockFunction, pattern: str | None, drop: bool):
+def block_names(stage) -> tuple[str, str]:
+    """How a stack names its blocks: the stage's part of the Keras prefix, which the stack
+    takes as `name` (keras.applications' `conv2`, Keras 2's RegNet `Stage_0_XBlock`), and the
+    block's, with `{number}` (from 1) or `{index}` (from 0): `_block{number}`, `_{index}`."""
+    template = stage.block_names[1]
+    at = min(template.find(f) for f in ("{index}", "{number}") if f in template)
+    cut = template.rfind("_", 0, at)
+    return template[:cut].format(**stage._name_fields(0)), template[cut:]
+
+
+def _block_name(suffix: str, number: str) -> str:
+    """The f-string naming a block by `suffix` (see :func:`block_names`), whose number from 1
+    is `number`: "1", "{i}" or "{blocks}"."""
+    index = {"1": "0", "{i}": "{i - 1}", "{blocks}": "{blocks - 1}"}[number]
+    return 'f"{name}' + suffix.replace("{number}", number).replace("{index}", index) + '"'
+
+
+def stack_function(
+    name: str,
+    function: BlockFunction,
+    pattern: str | None,
+    drop: bool,
+    suffix: str = "_block{number}",
+):
     """A stage of `function`'s blocks; `pattern` says which applies the stride ("first",
     "last", or None where none does)."""
     widths = function.params()
@@ -317,7 +366,7 @@ def stack_function(name: str, function: BlockFunction, pattern: str | None, drop
             args.append(f"dilation={dilation}")
         if function.takes_shortcut:
             args.append("shortcut=shortcut")
-        args.append(f'name=f"{{name}}_block{number}"')
+        args.append(f"name={_block_name(suffix, number)}")
         if drop:
             index = "first_block" if number == "1" else f"first_block + {number[1:-1]} - 1"
             args.append(f"drop_rate=drop_path_rate({index})")
@@ -340,10 +389,12 @@ def stack_function(name: str, function: BlockFunction, pattern: str | None, drop
     else:
         body = [f"{INDENT}for i in range(1, blocks + 1):", *call("x", None, rest, "{i}", 2)]
         body.append(f"{INDENT}return x")
-    doc = (
-        f"A stage: `blocks` blocks by `{function.name}`, named `{{name}}_block1` to "
-        "`{name}_block{blocks}`"
-    )
+    first, last = (_block_name(suffix, n)[2:-1] for n in ("1", "{blocks}"))
+    doc = f"A stage: `blocks` blocks by `{function.name}`, named `{first}` to `{last}`"
+    if "{blocks - 1}" in last:  # too long a name to break well: the second instead
+        second = suffix.format(number=2, index=1)
+        doc = f"A stage: `blocks` blocks by `{function.name}`, named `{first}`, "
+        doc += f"`{{name}}{second}` and so on"
     if pattern:
         doc += f"; the {pattern} applies the stride"
     if function.two_dilations:
@@ -372,9 +423,11 @@ def stage_call(call: StageCall, function: BlockFunction, name: str, pattern: str
             if position + offset != strided_at and run.block.stride != 1:
                 raise PlanError(f"stage `{stage.name}` strides where its stack does not")
         position += run.count
+    prefix, suffix = block_names(stage)
     for number in (0, stage.blocks - 1):
-        if stage.keras_prefix(number) != f"{stage.name}_block{number + 1}":
-            raise PlanError(f"stage `{stage.name}` names its blocks unlike keras.applications")
+        named = suffix.format(number=number + 1, index=number)
+        if stage.keras_prefix(number) != prefix + named:
+            raise PlanError(f"stage `{stage.name}` names its blocks unlike its stack")
     values = {"filters": call.mid_channels, "out_filters": call.out_channels, **call.options}
     args = [f"blocks={call.blocks}", *(f"{p}={values[p]}" for p in function.params())]
     if function.stride:
@@ -387,7 +440,7 @@ def stage_call(call: StageCall, function: BlockFunction, name: str, pattern: str
     if function.takes_shortcut:
         index = next(i for i, c in enumerate(function.calls) if c is call)
         args.append(f"shortcut={function.shortcuts[index].name}")
-    args.append(f"name={literal(stage.name)}")
+    args.append(f"name={literal(prefix)}")
     if drop:
         args.append(f"first_block={call.first_index}")
     return statement("x", Apply(name, tuple(args), helper=True), "x")

@@ -48,8 +48,8 @@ from resdsl.ir import Network, flatten
 
 from . import aggregated, composites, selective
 from .emitters import float_literal, module_call
-from .plan import TorchPlan, _is_helper, _Unit
-from .stages import make_stage, stage_container, stage_init, stage_loop
+from .plan import _ACTIVATION, TorchPlan, _is_helper, _Unit
+from .stages import block_key, make_stage, stage_container, stage_init, stage_loop
 
 _GATES = {"sigmoid": "nn.Sigmoid()", "hard_sigmoid": "nn.Hardsigmoid()"}
 _INIT_DOC = {
@@ -182,10 +182,14 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
             f"{INDENT * 2}self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()"
         )
 
+    if cls.keeps_only:  # RegNetZ's: no shortcut where the shape changes
+        init.append(f"{INDENT * 2}self.residual = in_channels == out_channels and stride == 1")
     forward, value, identity = [], "x", "x"
     if pre:
         forward.append(f"out = {_apply(pre, 'x')}")
         value = "out"
+        if cls.identity_source == "preactivated":  # timm's RegNetV: the identity adds `out`
+            forward[-1] = f"x = out = {_apply(pre, 'x')}"
     if plan.downsample and cls.adds:
         source = "out" if cls.sources == {"preactivated"} else "x"
         if both:
@@ -205,6 +209,9 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
         value = "out"
     residual = "self.drop_path(out)" if plan.drop_path else "out"
     total = f"{residual} + {identity}" if cls.adds else residual
+    if cls.keeps_only:
+        forward += ["if self.residual:", f"{INDENT}out = {total}"]
+        total = "out"
     forward.append(f"return {_apply(post, total)}")
 
     signature = ["self", "in_channels: int", "mid_channels: int", "out_channels: int"]
@@ -235,6 +242,8 @@ def _shortcut_module(plan: TorchPlan, outcome: Outcome | None, marks: bool) -> s
         ops, fields = zip(*outcome.layers, strict=True)
         return selective.unit_call(list(ops), [dict(values) for values in fields])
     parts = tuple(module_call(op, dict(values), plan.activation) for op, values in outcome.layers)
+    if plan.shortcut_alone and len(parts) == 1:
+        return parts[0]
     return Call("FromInput" if marks and outcome.source == "input" else "nn.Sequential", parts)
 
 
@@ -356,6 +365,7 @@ def _render_module(plan: TorchPlan) -> str:
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
         norm_groups=conventions.norm_groups,
+        norm_group_size=conventions.norm_group_size,
         eps=float_literal(conventions.norm_eps),
         momentum=float_literal(conventions.norm_momentum),
         blur_pool=plan.uses("blur"),
@@ -363,6 +373,8 @@ def _render_module(plan: TorchPlan) -> str:
         make_divisible=plan.divisible,
         limits=plan.limits,
         gate=_GATES[plan.gate],
+        se_act=_ACTIVATION[plan.se_activation],
+        se_act_name={"relu": "ReLU", "silu": "SiLU", "gelu": "GELU"}[plan.se_activation],
         eca=plan.uses("eca"),
         global_context=plan.uses("gc")
         and {"mlp": f"mlp_{plan.fuse}", "scale": plan.fuse == "scale"},
@@ -389,6 +401,7 @@ def _render_module(plan: TorchPlan) -> str:
         ordered_dict=plan.uses("gc")
         or plan.uses("bat")
         or bool(_aggregated(plan))
+        or block_key(plan) is not None
         or any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],

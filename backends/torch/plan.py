@@ -44,6 +44,11 @@ _SPELLINGS = (
     ("resnetblur", "ResNetBlur"),
     ("resnetaa", "ResNetAA"),
     ("resnetrs", "ResNetRS"),
+    ("regnetx", "RegNetX"),
+    ("regnety", "RegNetY"),
+    ("regnetv", "RegNetV"),
+    ("regnetz", "RegNetZ"),
+    ("regnet", "RegNet"),
     ("resnet", "ResNet"),
     ("preact", "PreAct"),
 )
@@ -54,7 +59,8 @@ _SPELLINGS = (
 _MODULE_NAMES = frozenset(
     {
         "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
-        "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm", "drop_path_rate", "make_stage",
+        "NORM_GROUP_SIZE", "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm",
+        "drop_path_rate", "make_stage",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
         "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "LayerNorm2d",
@@ -227,7 +233,9 @@ class TorchPlan(Plan):
 
     def _divisible(self, limited: bool = False) -> bool:
         return any(
-            isinstance(value, Divisible) and (not limited or value.round_limit or value.minimum)
+            isinstance(value, Divisible)
+            and not value.rounded
+            and (not limited or value.round_limit or value.minimum)
             for unit in self.all_units()
             for fields in unit.fields
             for value in fields.values()
@@ -322,11 +330,15 @@ class TorchPlan(Plan):
         an nn.Sequential; byobnet's `shortcut`, a ConvNormAct whose parts are named)."""
         attrs = set()
         self.shortcut_unit = False
+        self.shortcut_alone = False  # a one-layer shortcut is the module, not a Sequential
         for _, block in self.runs:
             layers = block.shortcut.layers
             for index, layer in enumerate(layers):
                 attr, _, rest = layer.torch.partition(".")
                 attrs.add(attr)
+                if not rest and len(layers) == 1:  # one module alone (timm's RegNetV)
+                    self.shortcut_alone = True
+                    continue
                 if rest and not rest.isdigit():
                     self.shortcut_unit = True
                 elif rest != str(index):

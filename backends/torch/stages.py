@@ -22,6 +22,34 @@ def stage_container(plan) -> str | None:
     return container
 
 
+def block_key(plan) -> str | None:
+    """How make_stage names its blocks, as the f-string that names block `index`: None where
+    they are the stage Sequential's positions (torchvision's `layer1.0`), `f"b{index + 1}"`
+    for timm's regnet.py (`s1.b1`), `f"{name}-{index}"` for torchvision's RegNets
+    (`block1-0`, the stage's name passed as `name`). Checked against every block's name."""
+    if not plan.stages:
+        return None
+    template = plan.stages[0].stage.block_names[0].rpartition(".")[2]
+    if template == "{index}":
+        key = None
+    else:
+        key = template.replace("{number}", "{index + 1}").replace("{stage}", "{name}")
+    for call in plan.stages:
+        stage = call.stage
+        for index in range(call.blocks):
+            expected = str(index) if key is None else _key(key, index, stage.name)
+            if stage.torch_prefix(index) != f"{call.attr}.{expected}":
+                plan.problem(f"block `{stage.torch_prefix(index)}`, which make_stage cannot name")
+                return key
+    return key
+
+
+def _key(key: str, index: int, name: str) -> str:
+    """What make_stage's f-string `key` gives block `index` of stage `name`."""
+    text = key.replace("{index + 1}", str(index + 1)).replace("{index}", str(index))
+    return text.replace("{name}", name)
+
+
 def stage_init(plan) -> list[str]:
     """`self.layer1 = make_stage(...)` for each stage, or one
     `self.stages = nn.Sequential(make_stage(...), ...)`."""
@@ -38,6 +66,8 @@ def stage_init(plan) -> list[str]:
 
 def stage_call(plan, call: StageCall) -> Call:
     args = [call.block.name, f"blocks={call.blocks}"]
+    if "{name}" in (block_key(plan) or ""):
+        args.append(f'name="{call.stage.name}"')
     args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
     if call.stride != 1:
         args.append(f"stride={call.stride}")
@@ -58,7 +88,10 @@ def stage_call(plan, call: StageCall) -> Call:
 def make_stage(plan) -> dict:
     """make_stage's signature, docstring and the lines of its loop that vary."""
     several = len(plan.functions) > 1
+    key = block_key(plan)
     params = ["block: type[nn.Module]", "blocks: int"]
+    if "{name}" in (key or ""):
+        params.append("name: str")
     params += ["in_channels: int", "mid_channels: int", "out_channels: int"]
     if several:
         params.append("shortcut: Callable[[int, int, int], nn.Module | None]")
@@ -75,6 +108,8 @@ def make_stage(plan) -> dict:
     doc += "`stride` (its last, with `stride_last`)." if plan.stride_last else "`stride`."
     if several:
         doc += " `shortcut` makes each block's downsample."
+    if key is not None:
+        doc += f' Block `index` is named `f"{key}"`.'
     if plan.options:
         names = ["groups", "dilation"]
         names += [
@@ -101,11 +136,16 @@ def make_stage(plan) -> dict:
         block_args.append("**(first_options if index == 0 else options)")
     elif plan.options:
         block_args.append("**options")
+    made = Call("block", tuple(block_args))
+    added = (made,) if key is None else (Call("", (f'f"{key}"', made)),)
     return {
         "make_stage": layout("def make_stage", Call("", tuple(params)), 0, " -> nn.Sequential:"),
         "make_stage_doc": docstring(doc, 1),
         "downsample": downsample,
-        "add_block": layout("layers.append", Call("", (Call("block", tuple(block_args)),)), 2),
+        "add_block": layout("layers.append", Call("", added), 2),
+        "stage_sequential": "nn.Sequential(*layers)"
+        if key is None
+        else "nn.Sequential(OrderedDict(layers))",
         "callable": several,
         "first_dilation": plan.first_dilation,
         # timm's convention passes it on, torchvision's replaces the first block's dilation

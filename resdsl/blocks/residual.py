@@ -75,8 +75,10 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
     pre: list = []
     branch: list = []
     last = len(steps)
+    words = _keras2_words(steps)
     for position, step in enumerate(steps, start=1):
         number = step.label or position
+        word = words[position - 1]
         last_one = position == last
         # A post-activation block normalises after each convolution; a pre-activation block
         # before each, so its last convolution feeds the addition directly.
@@ -96,8 +98,9 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         )
         # byobnet's names say the kernel: `conv1_1x1`, `conv2_kxk`
         shape = "1x1" if step.kernel == 1 else "kxk"
+        role = "block.preact_conv" if preact else "block.conv"
         conv_layer = ConvLayer(
-            **build.names("block.conv", n=number, shape=shape),
+            **build.names(role, n=number, shape=shape, conv=word),
             conv=conv,
             source=step.source,
             target=step.target,
@@ -113,7 +116,7 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         )
         if preact:
             first = ".first" if position == 1 else ""
-            where = {"n": position, "m": position - 1}
+            where = {"n": position, "m": position - 1, "conv": word}
             norm = build.norm(build.names(f"block.preact_norm{first}", **where), step.source)
             act = build.act(build.names(f"block.preact_act{first}", **where))
             (pre if position == 1 else branch).extend([*norm, act])
@@ -121,13 +124,29 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         else:
             branch.append(conv_layer)
             zero = last_one and build.zero_last
-            names = build.names("block.norm", n=number, shape=shape)
+            names = build.names("block.norm", n=number, shape=shape, conv=word)
             branch += build.norm(names, step.target, zero_init=zero)
             if not last_one:
-                branch.append(build.act(build.names("block.act", n=number, shape=shape)))
+                act = build.names("block.act", n=number, shape=shape, conv=word)
+                branch.append(build.act(act))
             branch += blur
-    post = () if preact else (build.act(build.names("block.out_act")),)
+    # timm's `linear_out` (RegNetZ): no activation after the addition
+    out_act = dict(spec.options).get("out_activation", True)
+    post = () if preact or not out_act else (build.act(build.names("block.out_act")),)
     return BlockLayers(pre=tuple(pre), branch=tuple(branch), post=post)
+
+
+def _keras2_words(steps: list[Step]) -> list[str]:
+    """Each convolution in Keras 2's RegNet words: `conv_3x3`, or `conv_1x1_1` and `conv_1x1_2`
+    where a kernel occurs twice."""
+    kernels = [step.kernel for step in steps]
+    seen: dict[int, int] = {}
+    words = []
+    for kernel in kernels:
+        seen[kernel] = seen.get(kernel, 0) + 1
+        word = f"conv_{kernel}x{kernel}"
+        words.append(f"{word}_{seen[kernel]}" if kernels.count(kernel) > 1 else word)
+    return words
 
 
 def check(stage, block, mid: int, report) -> None:
@@ -212,6 +231,7 @@ DOCS = {
     "stride_on": "the convolution that strides: `3x3` (torchvision) or `1x1` (Caffe, v1)",
     "reduce_first": "the first convolution's output is the inner width over this",
     "extra_3x3": "a second 3x3 after the first, of the inner width (timm's `extra_conv`)",
+    "out_activation": "the activation after the addition; `off`: none (timm's `linear_out`)",
 }
 BOTTLENECK_ONLY = frozenset({"groups", "group_width", "group_size", "stride_on"})
 # The residual blocks' own: groups of a fixed size (byobnet's and RegNet's `group_size`).
@@ -225,14 +245,16 @@ def _recipe(name: str, summary: str, bottleneck: bool, preact: bool) -> BlockRec
     def build(builder: Builder) -> BlockLayers:
         return convolutions(builder, steps(builder.spec), bottleneck, preact)
 
+    post = {} if preact else {"out_activation": on_off}  # a pre-activation block has none
     return BlockRecipe(
         name=name,
         summary=summary,
         build=build,
-        arguments={**RESIDUAL_ARGUMENTS, **({"extra_3x3": on_off} if extra else {})},
+        arguments={**RESIDUAL_ARGUMENTS, **({"extra_3x3": on_off} if extra else {}), **post},
         defaults={
             "expansion": 4.0 if bottleneck else 1.0,
             **({"extra_3x3": False} if extra else {}),
+            **({"out_activation": True} if not preact else {}),
         },
         layout="bottleneck" if bottleneck else "basic",
         class_words=("Bottleneck",) if bottleneck else ("Basic", "Block"),

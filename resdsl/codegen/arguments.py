@@ -62,6 +62,9 @@ class Divisible(NamedTuple):
     divisor: int
     round_limit: float = 0.0
     minimum: int | None = None
+    # Python's round, half to even, in place of make_divisible by 1 (RegNet's squeeze-excitation
+    # of the block's input: timm's and torchvision's int(round(in_chs * se_ratio)))
+    rounded: bool = False
 
     @property
     def reduction(self) -> int | float:
@@ -75,6 +78,8 @@ class Divisible(NamedTuple):
 
     def evaluate(self, env: dict) -> int:
         value = self.channels.evaluate(env) / self.reduction
+        if self.rounded:
+            return max(1, round(value))
         return make_divisible(value, self.divisor, self.round_limit, self.minimum)
 
     def __str__(self) -> str:
@@ -85,6 +90,8 @@ class Divisible(NamedTuple):
         limit = f", {self.round_limit!r}" if self.round_limit or self.minimum else ""
         limit += f", {self.minimum}" if self.minimum else ""
         value = channels if self.reduction == 1 else f"{channels} / {self.reduction!r}"
+        if self.rounded:
+            return f"max(1, round({value}))"
         return f"make_divisible({value}, {self.divisor}{limit})"
 
 
@@ -522,7 +529,11 @@ def abstract(layers: list, symbols: frozenset[str], widths: dict[str, Sym]) -> d
         and width in widths
     ):
         limit = first.ROUND_LIMIT if isinstance(first, BilinearAttentionLayer) else 0.0
-        fields["reduced"] = Divisible(widths[width], first.ratio, first.divisor, limit)
+        basis = getattr(first, "basis", None) or width
+        rounded = basis == "in" and first.divisor == 1
+        fields["reduced"] = Divisible(
+            widths[basis], first.ratio, first.divisor, limit, rounded=rounded
+        )
     elif isinstance(first, EcaLayer) and first.gamma is not None and "eca_kernel" in symbols:
         fields["kernel"] = Sym("eca_kernel")
     elif isinstance(first, PadChannelsLayer):

@@ -94,6 +94,11 @@ class BlockClass:
     takes: list[str]  # what it takes besides the widths, the stride and the shortcut
     sources: set[str]  # what its shortcuts read: "input", "preactivated"
     adds: bool = True  # adds a shortcut; a plain network's block (`shortcut none`) does not
+    # adds its input only where the shape stays: none where it changes (RegNetZ's
+    # `identity(transition: none)`)
+    keeps_only: bool = False
+    # what its identity shortcuts add: the input, or the first norm and activation's output
+    identity_source: str = "input"
     words: tuple[str, ...] = ()  # its name's words, `("PreAct", "Bottleneck")`; see `name`
     number: int = 0  # told apart from classes of the same words by a number (0: none)
 
@@ -291,11 +296,15 @@ class Plan:
         # block's), where some block needs it; else torchvision's (`dilation` the block's).
         self.two_dilations = any(block.two_dilations for _, block in self.runs)
         self.gate = self._gate()
+        self.se_activation = self._se_activation()
         self.fuse = self._fuse()
         self._outcomes: dict[int, Outcome | None] = {}
         self.rank: dict[Outcome | None, int] = {}  # order of first use
         self.examples: dict[Outcome, Shortcut] = {}  # a shortcut of each outcome, as the IR has it
-        plain = {block.shortcut.kind == "none" for _, block in self.runs}
+        plain = {
+            block.shortcut.kind == "none" and not block.shortcut.transition
+            for _, block in self.runs
+        }
         if len(plain) > 1:  # make_stage gives every block of a module a downsample, or none
             self.problem("plain and residual blocks in one network")
         self.classes = self._classes()
@@ -347,6 +356,13 @@ class Plan:
         if len(gates) > 1:
             self.problem(f"squeeze-excitations of several gates ({', '.join(gates)})")
         return gates[0] if gates else "sigmoid"
+
+    def _se_activation(self) -> str:
+        """Squeeze-excitation's activation, which its helper fixes for the whole network."""
+        found = sorted({x.activation for x in self.layers() if isinstance(x, SqueezeExciteLayer)})
+        if len(found) > 1:
+            self.problem(f"squeeze-excitations of several activations ({', '.join(found)})")
+        return found[0] if found else "relu"
 
     def _fuse(self) -> str:
         """How global context attention fuses its term, which its helper fixes for the whole
@@ -416,6 +432,18 @@ class Plan:
                 self.problem(f"a {_describe(block)} block that no class rebuilds")
             if not block.pre and block.shortcut.source == "preactivated":
                 self.problem("a shortcut that reads a pre-activation its block lacks")
+            transition = block.in_channels != block.out_channels or block.stride != 1
+            if block.shortcut.transition and not transition:
+                self.problem("a block without a shortcut whose shape stays")
+        keeps_only = any(b.shortcut.transition for b in members)
+        if keeps_only and any(
+            (b.shortcut.kind == "none") != (b.in_channels != b.out_channels or b.stride != 1)
+            for b in members
+        ):
+            self.problem("blocks whose shortcuts are not exactly those that keep the shape")
+        identity_sources = {b.shortcut.source for b in members if b.shortcut.kind == "identity"}
+        if len(identity_sources) > 1:
+            self.problem("identity shortcuts of one class that read different tensors")
         if redilated:  # `first_dilation` defaults to `dilation`
             used |= {"dilation", "first_dilation"}
         return BlockClass(
@@ -425,7 +453,9 @@ class Plan:
             cut=(len(template.pre), len(template.pre) + len(template.branch)),
             takes=[name for name in OPTIONS if name in used],
             sources={b.shortcut.source for b in members if b.shortcut.layers},
-            adds=template.shortcut.kind != "none",
+            adds=template.shortcut.kind != "none" or keeps_only,
+            keeps_only=keeps_only,
+            identity_source=identity_sources.pop() if identity_sources else "input",
         )
 
     def stage_class(self, stage) -> BlockClass:
@@ -571,8 +601,9 @@ def _key(block: Block) -> tuple:
             if convs:
                 kept[convs[-1]] = _strided(kept[convs[-1]])
         key.append(tuple(structure(x) for x in kept))
-    # A plain block (`shortcut none`) adds nothing: a class of its own.
-    key.append(block.shortcut.kind == "none")
+    # A plain block (`shortcut none`) adds nothing: a class of its own. A block that drops its
+    # shortcut where its shape changes (`identity(transition: none)`) shares its stage's class.
+    key.append(block.shortcut.kind == "none" and not block.shortcut.transition)
     return tuple(key)
 
 

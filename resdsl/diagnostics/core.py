@@ -92,6 +92,26 @@ E_PARENT_OUTSIDE = _code(
     "parent spec outside the spec's folder",
     'network n extends "../secrets.env" {\n}\n',
 )
+# Stage generators: E16x
+_REGNET = (
+    "network n {{\n  input 3x224x224\n  classes 10\n  block bottleneck(expansion: 1)\n"
+    "  stages regnet({args})\n{body}}}\n"
+)
+E_STAGES_TWICE = _code(
+    "E160",
+    "error",
+    "stages both listed and generated",
+    _REGNET.format(
+        args="w0: 24, wa: 36.44, wm: 2.49, depth: 13, group_size: 8",
+        body="  stage a: 1 x 24\n",
+    ),
+)
+E_GENERATOR = _code(
+    "E161",
+    "error",
+    "generator makes no usable stages",
+    _REGNET.format(args="w0: 24, wa: 36.44, wm: 9.5, depth: 13, group_size: 8", body=""),
+)
 # Design rule: E2xx
 E_HALVE_DOUBLE = _code(
     "E201",

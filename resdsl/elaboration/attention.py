@@ -22,11 +22,13 @@ from resdsl.ir import (
 )
 
 
-def after_3x3(branch: list) -> int | None:
+def after_3x3(branch: list, preact: bool = False) -> int | None:
     """Where attention `after: 3x3` goes in a branch: after its spatial convolution of the
     inner width (the last of them where two follow each other: timm's `conv2b_kxk`) and what
-    follows it up to the next convolution (its norm and activation); None where the branch has
-    no such convolution, or several apart (the attention pass reports it)."""
+    follows it up to the next convolution (its norm and activation; in a pre-activation
+    branch, whose norms come before the next convolution, directly after it: timm's RegNetV);
+    None where the branch has no such convolution, or several apart (the attention pass
+    reports it)."""
     convs = [i for i, layer in enumerate(branch) if isinstance(layer, ConvLayer)]
     spatial = [
         n for n, i in enumerate(convs) if branch[i].conv.kernel > 1 and branch[i].target == "mid"
@@ -34,7 +36,7 @@ def after_3x3(branch: list) -> int | None:
     if not spatial or spatial != list(range(spatial[0], spatial[0] + len(spatial))):
         return None
     end = convs[spatial[-1]] + 1
-    while end < len(branch) and not isinstance(branch[end], ConvLayer):
+    while not preact and end < len(branch) and not isinstance(branch[end], ConvLayer):
         end += 1
     return end if end < len(branch) else None
 
@@ -46,15 +48,22 @@ def eca_kernel(channels: int, gamma: float, beta: float) -> int:
     return max(t if t % 2 else t + 1, 3)
 
 
-def attention_layer(spec: AttentionSpec, channels: int, width: str, ctx):
-    """A block's channel attention (timm's `se` attribute, whatever its kind), or None."""
+def attention_layer(spec: AttentionSpec, widths: dict[str, int], width: str, ctx):
+    """A block's channel attention (timm's `se` attribute, whatever its kind) over the block's
+    `width` (of its `widths`), or None."""
+    channels = widths[width]
 
     def names(role: str, **fields) -> dict[str, str]:
         # byobnet names attention after the 3x3 `attn`, at the branch's end `attn_last`
         return ctx.names(role, place="" if width == "mid" else "_last", **fields)
 
     if spec.kind == "se":
-        reduced = spec.width or make_divisible(channels / spec.reduction, spec.divisor)
+        # RegNetY's is sized from the block's input, timm's `in_chs * se_ratio`
+        basis = "in" if spec.of == "input" else width
+        reduced = spec.width or make_divisible(widths[basis] / spec.reduction, spec.divisor)
+        if spec.of == "input" and spec.divisor == 1 and not spec.width:
+            # timm's and torchvision's int(round(in_chs * se_ratio)): half to even
+            reduced = max(1, round(widths[basis] / spec.reduction))
         return SqueezeExciteLayer(
             **names("attention.se"),
             reduce=ConvLayer(
@@ -73,6 +82,8 @@ def attention_layer(spec: AttentionSpec, channels: int, width: str, ctx):
             ratio=None if spec.width else 1 / spec.reduction,
             divisor=spec.divisor,
             width=width,
+            basis="in" if spec.of == "input" else None,
+            activation=ctx.keras_act if spec.activation == "network" else "relu",
         )
     if spec.kind == "eca":
         adaptive = spec.kernel is None

@@ -77,6 +77,7 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
             norm_eps=spec.norm.eps,
             norm_momentum=spec.norm.momentum,
             norm_groups=spec.norm.groups,
+            norm_group_size=spec.norm.size,
             activation=spec.activation,
             init=spec.init.scheme,
             zero_last_norm=spec.init.zero_last_norm,
@@ -201,7 +202,9 @@ def _stem_names(
     """A stem layer's names: one convolution's (`stem.conv`, `stem.norm`, `stem.act`), or a
     deep stem's, positions `index` of one Sequential but for the last norm and activation."""
     if convs == 1:
-        return ctx.names(f"stem.{role}")
+        # a convolution with no norm after it is the stem itself where the naming says so
+        bare = role == "conv" and not ctx.stem_norm
+        return ctx.names("stem.bare" if bare else f"stem.{role}")
     if last:
         return ctx.names(f"stem.deep.last_{role}", n=number)
     return ctx.names("stem.deep", i=index, n=number, part=part or role)
@@ -305,6 +308,16 @@ def _stage(
             runs[-1] = last.model_copy(update={"count": last.count + count})
         else:
             runs.append(BlockRun(first_index=first_index + start, count=count, block=block))
+    first_block = runs[0].block
+    letter = (
+        "V"
+        if first_block.preact
+        else "Z"
+        if first_block.mid_channels > first_block.out_channels
+        else "Y"
+        if first_block.attention != "none"
+        else "X"
+    )
     return Stage(
         name=spec.name,
         index=number,
@@ -324,6 +337,8 @@ def _stage(
         span=spec.span,
         spans=spec.spans,
         block_names=ctx.naming.roles["block"],
+        generated=spec.generated,
+        letter=letter,
     )
 
 
@@ -347,6 +362,7 @@ class _Context:
         self.keras_act = spec.activation
         self.zero_last = spec.init.zero_last_norm
         self.naming = NAMINGS[spec.naming]
+        self.stem_norm = spec.stem.norm
 
     def names(self, role: str, **fields) -> dict[str, str]:
         """A layer's `torch` and `keras` names for `role` in the spec's naming scheme. A layer's
@@ -354,6 +370,9 @@ class _Context:
         naming = self.naming
         part = fields.get("part", "")
         fields.setdefault("unit", part if part in _UNIT_PARTS else "act")
+        # Keras 2's RegNet words for a block's convolution n, where a caller has no better
+        fields.setdefault("conv", f"conv_{fields.get('n', '')}")
+        fields.setdefault("at", f".{fields['i']}" if "i" in fields else "")
         return {
             "torch": naming.torch(role, act=self.torch_act, **fields),
             "keras": naming.keras(role, act=self.keras_act, **fields),
@@ -387,9 +406,9 @@ def _block(spec: StageSpec, shape: Shape, stride: int, dilation: int, ctx: _Cont
     built = recipe.build(Builder(b, widths, stride, dilation, spec.dilation, aa, ctx))
     pre, post = built.pre, built.post
     branch = list(built.branch)
-    inner = after_3x3(branch) if spec.attention.after == "3x3" else None
+    inner = after_3x3(branch, recipe.preact) if spec.attention.after == "3x3" else None
     width = "mid" if inner is not None else "out"
-    attention = attention_layer(spec.attention, widths[width], width, ctx)
+    attention = attention_layer(spec.attention, widths, width, ctx)
     if attention is not None and spec.attention.after == "activation":
         # timm's legacy SE-ResNet basic block: the activation after the last norm, then the
         # attention (a branch that ends otherwise is the attention pass's E402)
@@ -454,9 +473,18 @@ def _shortcut(
     if policy.policy == "none":
         return Shortcut(kind="none", stride=stride)
     same_width = shape.channels == out.channels
+    reshapes = not same_width or stride != 1
+    if policy.policy == "identity" and policy.transition == "none" and reshapes:
+        return Shortcut(kind="none", stride=stride, transition=True)
     if policy.policy == "identity" or (same_width and stride == 1 and policy.policy != "C"):
-        return Shortcut(kind="identity", stride=1)
+        # a pre-activation block's identity adds its input, or (timm's RegNetV) the output of
+        # its first norm and activation
+        preactivated = preact and policy.identity == "preactivated"
+        return Shortcut(
+            kind="identity", stride=1, source="preactivated" if preactivated else "input"
+        )
     layers: list = []
+    role = "shortcut.preact" if preact else "shortcut"
     if policy.policy == "A" or (
         policy.policy == "B" and same_width and policy.stride_only == "subsample"
     ):
@@ -477,7 +505,7 @@ def _shortcut(
     # A projection: normalised afterwards unless the block is pre-activation (its input is).
     pooled = policy.policy == "D" and (stride > 1 or spec.dilation > 1)
     if pooled and stride > 1:
-        layers.append(_shortcut_pool(stride, True, ctx))
+        layers.append(_shortcut_pool(stride, True, ctx, role))
     elif pooled:
         # A dilated stage's first block does not stride, and timm's ResNet-D shortcut still
         # averages there: 2x2 at stride 1, zeros after, in the average (AvgPool2dSame).
@@ -502,9 +530,11 @@ def _shortcut(
         dilation=conv_dilation,
         bias=ctx.bias(not preact),
     )
+    several = bool(layers) or not preact
+    at = {} if several else {"at": ""}  # one convolution alone: no Sequential to index
     layers.append(
         ConvLayer(
-            **ctx.names("shortcut", i=len(layers), part="conv"),
+            **ctx.names(role, i=len(layers), part="conv", **at),
             conv=conv,
             strided=not pooled,
         )
@@ -519,14 +549,14 @@ def _shortcut(
     )
 
 
-def _shortcut_pool(stride: int, averaged: bool, ctx: _Context) -> PoolLayer:
+def _shortcut_pool(stride: int, averaged: bool, ctx: _Context, role: str = "shortcut") -> PoolLayer:
     """A shortcut's downsampling: every `stride`-th pixel (a 1x1 max pool), or the average of
     each `stride`x`stride` window, rounding up and ignoring padding (timm's ResNet-D)."""
     if averaged:
         pool = Pool(kind="avg", kernel=stride, stride=stride, padding=0, ceil=True)
     else:
         pool = Pool(kind="max", kernel=1, stride=stride, padding=0)
-    return PoolLayer(**ctx.names("shortcut", i=0, part="pool"), pool=pool, strided=True)
+    return PoolLayer(**ctx.names(role, i=0, part="pool"), pool=pool, strided=True)
 
 
 def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -> Head:
@@ -534,10 +564,12 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     and the classifier (`fc`, `predictions`)."""
     last_preact = stages[-1].runs[-1].block.preact if stages else False
     norm = spec.head.norm if spec.head.norm is not None else last_preact
+    act = spec.head.act if spec.head.act is not None else norm
     features = shape.channels
     layers: list = []
     if norm:
         layers += ctx.norm(ctx.names("head.norm"), features)
+    if act:
         layers.append(ActLayer(**ctx.names("head.act")))
     if spec.head.features is not None:  # timm's `final_conv`
         conv = Conv(

@@ -9,7 +9,7 @@ import math
 from typing import Literal
 
 from resdsl.ir.layers import ConvLayer, Cost, Layer, NormLayer, Shape, Width
-from resdsl.ir.spec import Gate
+from resdsl.ir.spec import Activation, Gate
 
 
 class SqueezeExciteLayer(Layer):
@@ -26,6 +26,10 @@ class SqueezeExciteLayer(Layer):
     ratio: float | None
     divisor: int
     width: Width = "out"
+    # the width its reduced width is a ratio of: the attended one, or the block's input
+    # (RegNetY's); and the activation between its convolutions (timm's RegNets: the network's)
+    basis: Width | None = None  # None: `width`
+    activation: Activation = "relu"
 
     def cost(self, shape: Shape) -> Cost:
         convs = (self.reduce.conv, self.expand.conv)  # on the channels' means: one pixel
@@ -39,7 +43,8 @@ class SqueezeExciteLayer(Layer):
 
     def words(self, activation: str = "relu") -> str:
         conv = self.reduce.conv
-        return f"se {conv.in_channels}->{conv.out_channels}->{conv.in_channels}, {self.gate}"
+        act = "" if self.activation == "relu" else f" {self.activation}"
+        return f"se {conv.in_channels}->{conv.out_channels}->{conv.in_channels}{act}, {self.gate}"
 
 
 class ChannelConvLayer(Layer):

@@ -13,7 +13,11 @@ context's: add or scale), `{place}` (byobnet's attention: "" after the 3x3, `_la
 branch's end), `{act}` (the activation's module name in PyTorch, its function's name in
 Keras), and for the block prefix
 `{stage}` (the stage's name), `{position}` (the stage's, from 0), `{index}` (the block's, from
-0) and `{number}` (from 1).
+0), `{number}` (from 1) and `{letter}` (Keras 2's RegNet block letter: X, Y with attention, Z
+inverted, V pre-activation). `{conv}` is a block convolution in Keras 2's RegNet words
+(`conv_1x1_1`, `conv_3x3`, `conv_1x1_2`), and `{at}` a shortcut layer's place in its
+Sequential (`.{i}`; "" where the shortcut is one layer, which PyTorch then holds alone). The
+`stage` role names the stages a generator writes (`stages regnet(...)`): `{number}` from 1.
 
 `containers` are the model's attributes that hold named modules in order (byobnet's `stem`,
 `stages` and `head`): the PyTorch backend writes each as one `nn.Sequential` of them. With
@@ -60,9 +64,16 @@ RESNET = Naming(
         "stem.pool.part": ("maxpool.{i}", "pool1_{part}"),
         # quad stems: convolutions before the first norm (no norm or activation of their own)
         "stem.plain": ("conv1.{i}", "conv1_{n}_conv"),
+        # a one-convolution stem without a norm (timm's pre-activation RegNets: the model's
+        # `stem` is the convolution)
+        "stem.bare": ("conv1", "conv1_conv"),
+        # the stages a generator writes
+        "stage": ("layer{number}", ""),
         # a block: its prefix, then its layers inside it
         "block": ("{stage}.{index}", "{stage}_block{number}"),
         "block.conv": ("conv{n}", "{n}_conv"),
+        # a pre-activation block's convolutions, which no norm follows in their unit
+        "block.preact_conv": ("conv{n}", "{n}_conv"),
         "block.norm": ("bn{n}", "{n}_bn"),
         "block.act": ("{act}", "{n}_{act}"),
         # pre-activation: the norm and activation before convolution n
@@ -142,8 +153,10 @@ RESNET = Naming(
         "attention.bat.mix_norm": ("se.ba.conv2.bn", "bat_mix_bn"),
         "attention.bat.expand": ("se.conv2.conv", "bat_expand_conv"),
         "attention.bat.expand_norm": ("se.conv2.bn", "bat_expand_bn"),
-        # a shortcut's layers: torchvision's `downsample` Sequential
+        # a shortcut's layers: torchvision's `downsample` Sequential; a pre-activation block's
+        # (no norm after its projection)
         "shortcut": ("downsample.{i}", "0_{part}"),
+        "shortcut.preact": ("downsample.{i}", "0_{part}"),
         # the head: a pre-activation net's final norm, the pool, dropout, the classifier
         "head.norm": ("norm", "post_bn"),
         "head.act": ("{act}", "post_{act}"),
@@ -235,4 +248,48 @@ SENET = Naming(
     containers=("layer0",),
 )
 
-NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET)}
+# timm's regnet.py (`stem.conv`, `s1.b1.conv1.conv`, `se.fc1`, `downsample.conv`, `final_conv`,
+# `head.fc`; pre-activation: `stem`, `norm1`, `conv1`, `downsample`), every convolution with
+# its norm and activation one ConvNormAct; in Keras, Keras 2's RegNet names
+# (`Stage_0_XBlock_0_conv_1x1_1`, `squeeze_and_excite`, `skip_bn`, `exit_relu`, `head_dense`)
+# without the model's name before them; squeeze-excitation's convolutions are `_reduce` and
+# `_expand` (Keras 2's `_squeeze` and `_excite`), as every squeeze-excitation's here.
+REGNET = Naming(
+    "regnet",
+    "timm's regnet.py; Keras 2's RegNet names in Keras",
+    {
+        **RESNET.roles,
+        "stem.conv": ("stem.conv", "stem_conv"),
+        "stem.norm": ("stem.bn", "stem_bn"),
+        "stem.act": ("stem.act", "stem_{act}"),
+        "stem.bare": ("stem", "stem_conv"),
+        "stage": ("s{number}", ""),
+        "block": ("{stage}.b{number}", "Stage_{position}_{letter}Block_{index}"),
+        "block.conv": ("conv{n}.conv", "{conv}"),
+        "block.norm": ("conv{n}.bn", "{conv}_bn"),
+        "block.act": ("conv{n}.act", "{conv}_{act}"),
+        "block.preact_conv": ("conv{n}", "{conv}"),
+        "block.preact_norm.first": ("norm1", "{conv}_preact_bn"),
+        "block.preact_act.first": ("{act}", "{conv}_preact_{act}"),
+        "block.preact_norm": ("norm{n}", "{conv}_preact_bn"),
+        "block.preact_act": ("{act}", "{conv}_preact_{act}"),
+        "block.add": ("", "add"),
+        "block.preact_add": ("", "add"),
+        "block.out_act": ("{act}", "exit_{act}"),
+        "attention.se": ("se", "squeeze_and_excite"),
+        "attention.se.reduce": ("se.fc1", "squeeze_and_excite_reduce"),
+        "attention.se.expand": ("se.fc2", "squeeze_and_excite_expand"),
+        "shortcut": ("downsample.{unit}", "skip_{part}"),
+        "shortcut.preact": ("downsample{at}", "skip_{part}"),
+        "head.act": ("final_conv", "final_{act}"),
+        "head.conv": ("final_conv.conv", "final_conv"),
+        "head.conv_norm": ("final_conv.bn", "final_bn"),
+        "head.conv_act": ("final_conv.act", "final_{act}"),
+        "head.pool": ("head.global_pool", "head_gap"),
+        "head.dropout": ("head.drop", "head_dropout"),
+        "head.classifier": ("head.fc", "head_dense"),
+    },
+    containers=("head",),
+)
+
+NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET, REGNET)}

@@ -68,6 +68,9 @@ class Shortcut(Node):
     # What the shortcut reads: the block's input, or (pre-activation blocks' projections, as
     # the paper's v2) the input after the block's first norm and activation.
     source: Literal["input", "preactivated"] = "input"
+    # "none" where `identity(transition: none)` drops a shape-changing block's shortcut
+    # (RegNetZ's transition blocks): the network is residual, the block alone is not
+    transition: bool = False
 
     @property
     def conv(self) -> Conv | None:
@@ -187,18 +190,27 @@ class Stage(Node):
     spans: dict[str, Span]
     # How its blocks are named, PyTorch's and Keras' templates (the naming scheme's `block`)
     block_names: tuple[str, str] = ("{stage}.{index}", "{stage}_block{number}")
+    # written by a stage generator, whose rule its widths follow (not halve/double)
+    generated: bool = False
+    # its blocks' letter in Keras 2's RegNet names: X, Y (attention), Z (inverted), V (preact)
+    letter: str = "X"
+
+    def _name_fields(self, position: int) -> dict:
+        return {
+            "stage": self.name,
+            "position": self.index,
+            "index": position,
+            "number": position + 1,
+            "letter": self.letter,
+        }
 
     def torch_prefix(self, position: int) -> str:
         """The PyTorch path of block `position` (from 0): `layer1.0`."""
-        return self.block_names[0].format(
-            stage=self.name, position=self.index, index=position, number=position + 1
-        )
+        return self.block_names[0].format(**self._name_fields(position))
 
     def keras_prefix(self, position: int) -> str:
         """The Keras prefix of block `position`: keras.applications' `conv2_block1`."""
-        return self.block_names[1].format(
-            stage=self.name, position=self.index, index=position, number=position + 1
-        )
+        return self.block_names[1].format(**self._name_fields(position))
 
 
 class Head(Node):
@@ -221,6 +233,7 @@ class Conventions(Node):
     norm_eps: float
     norm_momentum: float
     norm_groups: int
+    norm_group_size: int | None = None  # group norm: each group's channels, if not `norm_groups`
     activation: Activation
     init: Literal["kaiming", "glorot"]
     zero_last_norm: bool

@@ -90,6 +90,10 @@ class AttentionSpec(Node):
     # after the branch's last convolution, or after a bottleneck's 3x3 and its activation
     # or after the last norm and an activation of its own (timm's legacy SE-ResNet basic block)
     after: Literal["last", "3x3", "activation"] = "last"
+    # squeeze-excitation: reduced from the attended channels or from the block's input
+    # (RegNetY), through ReLU or the network's activation
+    of: Literal["channels", "input"] = "channels"
+    activation: Literal["relu", "network"] = "relu"
     span: Span | None
 
 
@@ -112,6 +116,11 @@ class ShortcutSpec(Node):
     # "B", "C": the projection's kernel where it strides (SENet-154's 3x3, timm's
     # `down_kernel_size`); a projection at stride 1 is always 1x1.
     kernel: int
+    # "identity" with `transition: none`: no shortcut where the shape changes (RegNetZ)
+    transition: Literal["identity", "none"] = "identity"
+    # what a pre-activation block's identity shortcut adds: its input, or its first norm and
+    # activation's output (timm's RegNetV)
+    identity: Literal["input", "preactivated"] = "input"
     span: Span | None
 
 
@@ -120,6 +129,7 @@ class NormSpec(Node):
     eps: float
     momentum: float  # batch norm, PyTorch's convention: weight of the new batch statistic
     groups: int  # group norm
+    size: int | None = None  # group norm: each group's channels, in place of `groups`
     span: Span | None
 
 
@@ -135,6 +145,8 @@ class HeadSpec(Node):
         bool | None
     )  # None: a norm and activation before the pool exactly when blocks are pre-activation
     features: int | None = None  # a 1x1 convolution to this width before the pool
+    # the activation before the pool; None: exactly where the norm is
+    act: bool | None = None
     span: Span | None
 
 
@@ -158,6 +170,8 @@ class StageSpec(Node):
     span: Span
     # Where each overridable field was set: "blocks", "width", "stride", "block", ...
     spans: dict[str, Span]
+    # written by a stage generator (`stages regnet(...)`), whose rule its widths follow
+    generated: bool = False
 
 
 class NetworkSpec(Node):

@@ -31,6 +31,7 @@ from resdsl.ir import (
     Waiver,
 )
 from resdsl.language.extends import Merged
+from resdsl.language.generators import expand
 from resdsl.language.schema import (
     ANTI_ALIASES,
     ATTENTIONS,
@@ -79,7 +80,19 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
                 label=f"`{key}` is required",
                 help=_REQUIRED_HELP[key],
             )
-    if not merged.stages and not damaged:
+    generator = values.get("stages")
+    if generator is not None and merged.stages:
+        first = next(iter(merged.stages.values()))
+        diags.add(
+            dx.E_STAGES_TWICE,
+            f"network `{decl.name.text}` lists stages and generates them with `stages`",
+            first.span,
+            label="a listed stage",
+            notes=(dx.Label(spans["stages"], "the generator"),),
+            help="remove the `stage` lines, or the `stages` setting",
+        )
+        return None
+    if not merged.stages and "stages" not in merged.settings and not damaged:
         diags.add(
             dx.E_MISSING,
             f"network `{decl.name.text}` has no stages",
@@ -98,6 +111,23 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
     anti_alias = _anti_alias_spec(values.get("anti_alias"), spans.get("anti_alias"))
     stages = []
     total_blocks = 0
+    if generator is not None:
+        stages = _generated_stages(
+            merged.settings["stages"],
+            generator,
+            block,
+            {
+                "shortcut": shortcut,
+                "attention": attention,
+                "anti_alias": anti_alias,
+                "strided_block": strided_block,
+            },
+            values.get("naming", "resnet"),
+            diags,
+        )
+        if stages is None:
+            return None
+        total_blocks = sum(stage.blocks for stage in stages)
     for stage in merged.stages.values():
         defaults = {
             "block": block,
@@ -131,7 +161,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
     limits_ok = len(merged.stages) <= MAX_STAGES and total_blocks <= MAX_BLOCKS
     if not (shaping_ok and limits_ok and block is not None and stages):
         return None
-    if len(stages) != len(merged.stages):
+    if generator is None and len(stages) != len(merged.stages):
         return None
 
     stem_name, stem_args = values.get("stem", ("imagenet", STEMS["imagenet"].defaults))
@@ -324,6 +354,67 @@ def _stage_spec(stage: StageDecl, defaults: dict[str, Any], diags: Diagnostics) 
         span=stage.span,
         spans=spans,
     )
+
+
+def _generated_stages(
+    setting: Setting,
+    generator: tuple[str, dict[str, Any]],
+    block: BlockSpec | None,
+    defaults: dict[str, Any],
+    naming: str,
+    diags: Diagnostics,
+) -> list[StageSpec] | None:
+    """The stages a generator writes (`stages regnet(...)`), named as the naming scheme names
+    stages (timm's regnet.py: `s1` ...), each block taking the stage's group size and inner
+    width. The generator owns those: a block that sets its own groups or inner width is E402."""
+    from resdsl.ir.naming import NAMINGS
+
+    _, args = generator
+    call = setting.value
+    if block is None:
+        return None
+    owned = {
+        "groups": block.groups != 1,
+        "group_width": block.group_width is not None,
+        "group_size": block.group_size is not None,
+        "width_factor": block.width_factor != 1,
+    }
+    given = [name for name, set_ in owned.items() if set_]
+    if given:
+        diags.add(
+            dx.E_NOT_FOR_KIND,
+            "the generator sets each stage's groups and inner width; the block sets "
+            + ", ".join(f"`{name}`" for name in given),
+            block.span or setting.span,
+            label="block",
+            notes=(dx.Label(setting.span, "the generator"),),
+            help="remove them from the block: `group_size` and `bottleneck` go to `regnet(...)`",
+        )
+        return None
+    generated = expand(call, args, diags)
+    if generated is None:
+        return None
+    template = NAMINGS[naming].roles["stage"][0]
+    spans = {key: setting.span for key in ("blocks", "width", "stride", "stage")}
+    return [
+        StageSpec(
+            name=template.format(number=number, position=number - 1),
+            blocks=stage.blocks,
+            width=stage.width,
+            stride=stage.stride,
+            dilation=1,
+            block=block.model_copy(
+                update={"group_size": stage.group_size, "width_factor": stage.bottleneck}
+            ),
+            **{key: defaults[key] for key in ("shortcut", "attention", "anti_alias")},
+            strided_block=defaults["strided_block"],
+            waivers=(),
+            span=setting.span,
+            spans=dict(spans),
+            generated=True,
+        )
+        for number, stage in enumerate(generated, start=1)
+    ]
 
 
 def _check_identifier(name: Name, what: str, diags: Diagnostics, *, reserved: bool) -> bool:

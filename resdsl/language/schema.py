@@ -179,27 +179,48 @@ class _BlockKinds(Mapping[str, Kind]):
 
 BLOCKS = _BlockKinds()
 
-_SHORTCUT_DEFAULTS = {"downsample": "subsample", "stride_only": "project", "kernel": 1}
+_SHORTCUT_DEFAULTS = {
+    "downsample": "subsample", "stride_only": "project", "kernel": 1, "transition": "identity",
+    "identity": "input",
+}  # fmt: skip
 # A strided projection's kernel: odd, so that PyTorch's padding centres it.
 _PROJECTION_KERNEL = whole_number(1, MAX_KERNEL, odd=True)
+# What an identity shortcut of a pre-activation block adds: the block's input (timm's resnetv2,
+# the 2016 paper) or its first norm and activation's output (timm's RegNetV, `preactivated`).
+_IDENTITY_SOURCE = choice("input", "preactivated")
 SHORTCUTS = {
-    "identity": Kind(_SHORTCUT_DEFAULTS, {}),
+    # `transition: none`: no shortcut where the shape changes (RegNetZ's transition blocks);
+    # elsewhere an identity shortcut adds a block's shape-changing input, which is E301.
+    "identity": Kind(
+        _SHORTCUT_DEFAULTS,
+        {"transition": choice("identity", "none"), "identity": _IDENTITY_SOURCE},
+    ),
     "A": Kind(_SHORTCUT_DEFAULTS, {"downsample": choice("subsample", "avgpool")}),
     "B": Kind(
         _SHORTCUT_DEFAULTS,
-        {"stride_only": choice("project", "subsample"), "kernel": _PROJECTION_KERNEL},
+        {
+            "stride_only": choice("project", "subsample"),
+            "kernel": _PROJECTION_KERNEL,
+            "identity": _IDENTITY_SOURCE,
+        },
     ),
     "C": Kind(_SHORTCUT_DEFAULTS, {"kernel": _PROJECTION_KERNEL}),
-    "D": Kind(_SHORTCUT_DEFAULTS, {}),
+    "D": Kind(_SHORTCUT_DEFAULTS, {"identity": _IDENTITY_SOURCE}),
     # No shortcut: the branch alone, the paper's plain network.
     "none": Kind(_SHORTCUT_DEFAULTS, {}),
 }
-_NORM_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "groups": 32}
+_NORM_DEFAULTS = {"eps": 1e-5, "momentum": 0.1, "groups": 32, "size": None}
 NORMS = {
     "batch": Kind(_NORM_DEFAULTS, {"eps": positive_number(1.0), "momentum": number_in(0.0, 1.0)}),
-    # Group norm (Wu and He; timm's resnet50_gn): 32 groups by default, no running statistics.
+    # Group norm (Wu and He; timm's resnet50_gn): 32 groups by default, no running statistics;
+    # or groups of `size` channels each, however wide the norm (timm's `group_size`).
     "group": Kind(
-        _NORM_DEFAULTS, {"eps": positive_number(1.0), "groups": whole_number(1, MAX_WIDTH)}
+        _NORM_DEFAULTS,
+        {
+            "eps": positive_number(1.0),
+            "groups": whole_number(1, MAX_WIDTH),
+            "size": whole_number(1, MAX_WIDTH),
+        },
     ),
     # No normalisation layers (the unnormalised ResNets of signal-propagation studies):
     # `zero_last_norm` then zeroes each branch's last convolution.
@@ -208,7 +229,7 @@ NORMS = {
 _ATTENTION_DEFAULTS = {
     "reduction": 16.0, "width": None, "divisor": 8, "gate": "sigmoid",
     "kernel": None, "gamma": 2.0, "beta": 1.0, "fuse": "add", "block_size": 7, "groups": 2,
-    "dropout": 0.2, "after": "last",
+    "dropout": 0.2, "after": "last", "of": "channels", "activation": "relu",
 }  # fmt: skip
 MAX_BLOCK_SIZE = 64
 # Where the attention sits: after the branch's last convolution (timm's resnet.py), or after
@@ -219,7 +240,9 @@ _AFTER = choice("last", "3x3", "activation")
 ATTENTIONS = {
     "none": Kind(_ATTENTION_DEFAULTS, {}),
     # Squeeze-excitation: the reduced width is `width`, or the channels over `reduction`
-    # rounded to a multiple of `divisor`.
+    # rounded to a multiple of `divisor`; `of: input`, the block's input channels over it
+    # (RegNetY's, timm's and torchvision's `se_ratio` of `in_chs`). Its activation is ReLU, or
+    # `activation: network`, the network's (timm's RegNets with SiLU).
     "se": Kind(
         _ATTENTION_DEFAULTS,
         {
@@ -228,6 +251,8 @@ ATTENTIONS = {
             "divisor": whole_number(1, MAX_WIDTH),
             "gate": choice("sigmoid", "hard_sigmoid"),
             "after": _AFTER,
+            "of": choice("channels", "input"),
+            "activation": choice("relu", "network"),
         },
     ),
     # Efficient channel attention: a fixed odd `kernel`, or the one timm computes from the
@@ -284,15 +309,42 @@ INITS = {
 HEADS = {
     # `features`: a 1x1 convolution to that width, with its norm and activation, before the
     # pool (timm's `num_features` and `final_conv`).
+    # `act: on` without a norm: the activation alone before the pool (timm's RegNetZ and
+    # RegNetV `final_conv`); by default the activation follows the norm.
     "avgpool": Kind(
-        {"dropout": 0.0, "norm": None, "features": None},
+        {"dropout": 0.0, "norm": None, "features": None, "act": None},
         {
             "dropout": number_in(0.0, 1.0, high_open=True),
             "norm": on_off,
             "features": whole_number(1, MAX_WIDTH),
+            "act": on_off,
         },
     )
 }
+# Stage generators: `stages regnet(...)` writes the stages from RegNet's six numbers (see
+# resdsl.language.generators); the arguments without a default are required.
+MAX_GENERATED_DEPTH = 1_000
+GENERATORS = {
+    "regnet": Kind(
+        {
+            "w0": None, "wa": None, "wm": None, "depth": None, "group_size": None,
+            "bottleneck": 1.0, "quantum": 8, "stride": 2, "rounding": "nearest",
+        },
+        {
+            "w0": whole_number(1, MAX_WIDTH),
+            "wa": number_in(0.0, float(MAX_WIDTH)),
+            "wm": positive_number(64),
+            "depth": whole_number(1, MAX_GENERATED_DEPTH),
+            "group_size": whole_number(1, MAX_WIDTH),
+            "bottleneck": positive_number(MAX_EXPANSION),
+            "quantum": whole_number(1, 64),
+            "stride": whole_number(1, MAX_STRIDE),
+            # each stage's inner width to a multiple of its group size: the nearest (pycls and
+            # timm), or torchvision's make_divisible, never below 90% (timm's `_tv` nets)
+            "rounding": choice("nearest", "divisible"),
+        },
+    )
+}  # fmt: skip
 
 
 def read_kind(value: Value, what: str, kinds: dict[str, Kind]) -> tuple[str, dict[str, Any]]:
@@ -424,6 +476,8 @@ FIELDS: dict[str, Field] = {
     "head": Field(kind_reader("head", HEADS)),
     # The state-dict layout: how layers are named in PyTorch and Keras (resdsl.ir.naming).
     "naming": Field(choice(*NAMINGS)),
+    # the stages from a generator, in place of `stage` lines
+    "stages": Field(kind_reader("stage generator", GENERATORS)),
     "dilation": Field(whole_number(1, MAX_DILATION), stage=True, network=False),
     "waive": Field(choice("halve_double"), stage=True, network=False),
 }
@@ -437,8 +491,9 @@ KIND_TABLES: dict[str, Mapping[str, Kind]] = {
     "norm": NORMS,
     "init": INITS,
     "head": HEADS,
+    "stages": GENERATORS,
 }
 REQUIRED = ("input", "classes", "block")
 # Settings that decide shapes: when one is wrong, elaborating with its default would only
 # produce misleading follow-on errors.
-SHAPING = ("stem", "strided_block")
+SHAPING = ("stem", "strided_block", "stages")

@@ -3,16 +3,17 @@ schema and the block registry (resdsl.tooling.vocabulary); do not edit."""
 
 SETTINGS = (
     "input", "classes", "stem", "block", "shortcut", "strided_block", "conv_bias", "attention",
-    "anti_alias", "norm", "activation", "init", "stochastic_depth", "head", "naming", "dilation",
-    "waive",
+    "anti_alias", "norm", "activation", "init", "stochastic_depth", "head", "naming", "stages",
+    "dilation", "waive",
 )  # fmt: skip
 KINDS = (
     "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
     "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "aggregated", "identity", "none",
     "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool",
-    "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "senet",
-    "halve_double", "max", "max_ceil", "conv", "subsample", "project", "sigmoid", "hard_sigmoid",
-    "activation", "add", "scale",
+    "regnet", "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "senet",
+    "halve_double", "max", "max_ceil", "conv", "input", "preactivated", "subsample", "project",
+    "sigmoid", "hard_sigmoid", "activation", "channels", "network", "add", "scale", "nearest",
+    "divisible",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

@@ -141,6 +141,8 @@ def check_halve_double(network: Network, diags: Diagnostics) -> None:
     """
     stages = network.stages
     for i, stage in enumerate(stages):
+        if stage.generated:
+            continue  # its width follows its generator's rule (RegNet's), not this one
         violated = False
         message = label = help_text = ""
         notes: tuple[Label, ...] = ()
@@ -324,22 +326,27 @@ def check_norms(network: Network, diags: Diagnostics) -> None:
     conventions = network.conventions
     if conventions.norm != "group":
         return
-    groups = conventions.norm_groups
+    # groups of a fixed count, or of a fixed size (timm's `group_size`): either divides
+    size = conventions.norm_group_size
+    divisor = size or conventions.norm_groups
+    what = f"groups of {size} channels" if size else f"{divisor} groups"
     widths = sorted(
         {
             layer.channels
             for layer in _every_layer(network)
-            if isinstance(layer, NormLayer) and layer.channels % groups
+            if isinstance(layer, NormLayer) and layer.channels % divisor
         }
     )
     if widths:
         listed = ", ".join(map(str, widths[:5])) + (" ..." if len(widths) > 5 else "")
         diags.add(
             dx.E_NORM_GROUPS,
-            f"{groups} groups do not divide the channels of every norm ({listed})",
+            f"{what} do not divide the channels of every norm ({listed})",
             network.spans.get("norm") or network.span,
-            label=f"{groups} groups",
-            help="choose groups that divide every width (32 divides the usual 64 to 2048)",
+            label=what,
+            help="choose a group size that divides every width"
+            if size
+            else "choose groups that divide every width (32 divides the usual 64 to 2048)",
         )
 
 
@@ -405,7 +412,13 @@ def check_shortcuts(network: Network, diags: Diagnostics) -> None:
 def check_plain(network: Network, diags: Diagnostics) -> None:
     """`shortcut none` (a plain network) holds for every stage; nothing may drop or zero a
     branch, which is then the only path through its block."""
-    plain = [stage for stage in network.stages if stage.runs[0].block.shortcut.kind == "none"]
+    # a stage whose transition block alone has none (RegNetZ's) is residual
+    plain = [
+        stage
+        for stage in network.stages
+        if all(run.block.shortcut.kind == "none" for run in stage.runs)
+        and not any(run.block.shortcut.transition for run in stage.runs)
+    ]
     if not plain:
         return
     residual = [stage for stage in network.stages if stage not in plain]

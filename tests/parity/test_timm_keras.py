@@ -126,6 +126,7 @@ FAMILIES = {
     "resnest": ROOT / "specs" / "resnest",
     "byobnet": ROOT / "specs" / "byobnet",
     "senet": ROOT / "specs" / "legacy_senet",
+    "regnet": ROOT / "specs" / "regnet",
 }
 
 

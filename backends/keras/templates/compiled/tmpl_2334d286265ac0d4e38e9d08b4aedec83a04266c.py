@@ -9,7 +9,15 @@ def root(context, missing=missing):
     if 0: yield None
     l_0_norm = resolve('norm')
     pass
-    if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
+    if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
+        pass
+        if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
+            pass
+            yield 'def norm(x, name, zero=False):\n    """A group norm of NORM_GROUP_SIZE channels a group with PyTorch\'s epsilon; with `zero`, its\n    scale starts at zero, so the residual branch it ends starts as nothing."""\n    return layers.GroupNormalization(\n        x.shape[-1] // NORM_GROUP_SIZE,\n        epsilon=NORM_EPSILON,\n        gamma_initializer="zeros" if zero else "ones",\n        name=name,\n    )(x)\n'
+        else:
+            pass
+            yield 'def norm(x, name):\n    """A group norm of NORM_GROUP_SIZE channels a group with PyTorch\'s epsilon."""\n    return layers.GroupNormalization(\n        x.shape[-1] // NORM_GROUP_SIZE, epsilon=NORM_EPSILON, name=name\n    )(x)\n'
+    elif environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
         pass
         if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
             pass
@@ -26,4 +34,4 @@ def root(context, missing=missing):
     yield '\n\n'
 
 blocks = {}
-debug_info = '1=12&2=14&17=20'
+debug_info = '1=12&2=14&19=20&20=22&35=28'

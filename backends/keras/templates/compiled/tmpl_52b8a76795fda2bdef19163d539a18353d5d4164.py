@@ -60,7 +60,12 @@ def root(context, missing=missing):
         yield 'NORM_EPSILON = '
         yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'epsilon'))
         yield '\n'
-        if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
+        if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
+            pass
+            yield 'NORM_GROUP_SIZE = '
+            yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size'))
+            yield '  # channels a group: the groups grow with the width\n'
+        elif environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group'):
             pass
             yield 'NORM_GROUPS = '
             yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'groups'))
@@ -232,4 +237,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=38&3=40&5=44&9=46&14=48&19=52&21=54&22=56&23=58&24=61&25=63&26=66&28=71&31=75&32=78&33=80&37=83&38=89&39=91&41=97&42=99&44=105&45=107&47=113&48=115&50=121&51=123&53=129&54=131&56=137&57=139&59=145&60=147&62=153&63=155&65=161&66=163&68=169&69=171&71=177&72=179&74=185&75=187&77=193&78=195&80=201&81=203&83=209&84=212&88=216&89=219&90=221&91=223&92=226&94=229'
+debug_info = '1=38&3=40&5=44&9=46&14=48&19=52&21=54&22=56&23=58&24=61&25=63&26=66&27=68&28=71&30=76&33=80&34=83&35=85&39=88&40=94&41=96&43=102&44=104&46=110&47=112&49=118&50=120&52=126&53=128&55=134&56=136&58=142&59=144&61=150&62=152&64=158&65=160&67=166&68=168&70=174&71=176&73=182&74=184&76=190&77=192&79=198&80=200&82=206&83=208&85=214&86=217&90=221&91=224&92=226&93=228&94=231&96=234'

@@ -21,8 +21,9 @@ def root(context, missing=missing):
     l_0_functional = resolve('functional')
     l_0_has_norm = resolve('has_norm')
     l_0_group_norm = resolve('group_norm')
-    l_0_norm_groups = resolve('norm_groups')
+    l_0_norm_group_size = resolve('norm_group_size')
     l_0_eps = resolve('eps')
+    l_0_norm_groups = resolve('norm_groups')
     l_0_momentum = resolve('momentum')
     l_0_drop_path = resolve('drop_path')
     l_0_drop_path_rate = resolve('drop_path_rate')
@@ -50,6 +51,7 @@ def root(context, missing=missing):
     l_0_first_key = resolve('first_key')
     l_0_downsample = resolve('downsample')
     l_0_add_block = resolve('add_block')
+    l_0_stage_sequential = resolve('stage_sequential')
     l_0_model = resolve('model')
     l_0_network = resolve('network')
     l_0_source = resolve('source')
@@ -101,7 +103,14 @@ def root(context, missing=missing):
         pass
         yield 'import torch.nn.functional as F\n'
     yield 'from torch import nn\n\n'
-    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
+    if (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
+        pass
+        yield 'NORM_GROUP_SIZE = '
+        yield str((undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size))
+        yield '  # channels a group: the groups grow with the width\nNORM_EPS = '
+        yield str((undefined(name='eps') if l_0_eps is missing else l_0_eps))
+        yield '\n'
+    elif ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
         pass
         yield 'NORM_GROUPS = '
         yield str((undefined(name='norm_groups') if l_0_norm_groups is missing else l_0_norm_groups))
@@ -123,7 +132,10 @@ def root(context, missing=missing):
         yield str((undefined(name='total_blocks') if l_0_total_blocks is missing else l_0_total_blocks))
         yield '\n'
     yield '\n\n'
-    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
+    if (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
+        pass
+        yield 'def norm(channels: int) -> nn.GroupNorm:\n    return nn.GroupNorm(channels // NORM_GROUP_SIZE, channels, eps=NORM_EPS)\n'
+    elif ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
         pass
         yield 'def norm(channels: int) -> nn.GroupNorm:\n    return nn.GroupNorm(NORM_GROUPS, channels, eps=NORM_EPS)\n'
     elif (undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm):
@@ -295,7 +307,9 @@ def root(context, missing=missing):
         yield str(l_1_line)
         yield '\n'
     l_1_line = missing
-    yield '    return nn.Sequential(*layers)\n\n\nclass '
+    yield '    return '
+    yield str((undefined(name='stage_sequential') if l_0_stage_sequential is missing else l_0_stage_sequential))
+    yield '\n\n\nclass '
     yield str((undefined(name='model') if l_0_model is missing else l_0_model))
     yield '(nn.Module):\n    """'
     yield str((undefined(name='network') if l_0_network is missing else l_0_network))
@@ -378,4 +392,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=69&3=71&5=73&6=75&7=83&8=85&9=87&17=90&20=93&23=96&27=100&32=104&33=107&34=109&35=111&36=114&37=116&39=118&40=121&41=123&45=126&48=129&52=132&55=135&57=141&73=144&76=147&78=153&81=156&98=162&101=165&103=171&106=174&108=180&111=183&113=189&116=192&118=198&121=201&123=207&126=210&128=216&131=219&133=225&136=228&138=234&146=237&149=241&151=244&154=248&156=250&159=254&161=256&172=260&173=263&175=266&176=269&178=272&181=275&183=278&188=281&193=287&194=290&196=292&197=295&202=299&203=301&205=305&207=307&208=310&210=313&211=316&213=319&214=322&219=326&221=328&232=334&233=337&237=339&245=343&246=346&252=350&253=353&256=357&257=360&264=364&265=367&270=371&271=375'
+debug_info = '1=71&3=73&5=75&6=77&7=85&8=87&9=89&17=92&20=95&23=98&27=102&32=106&33=109&34=111&35=113&36=116&37=118&38=120&39=123&40=125&42=127&43=130&44=132&48=135&51=138&54=141&58=144&61=147&63=153&79=156&82=159&84=165&87=168&104=174&107=177&109=183&112=186&114=192&117=195&119=201&122=204&124=210&127=213&129=219&132=222&134=228&137=231&139=237&142=240&144=246&152=249&155=253&157=256&160=260&162=262&165=266&167=268&178=272&179=275&181=278&182=281&184=284&187=287&189=290&194=293&199=299&200=302&202=304&203=307&205=311&208=313&209=315&211=319&213=321&214=324&216=327&217=330&219=333&220=336&225=340&227=342&238=348&239=351&243=353&251=357&252=360&258=364&259=367&262=371&263=374&270=378&271=381&276=385&277=389'
