@@ -148,9 +148,13 @@ def _module_facts(model) -> dict:
 
     facts: dict = {"stages": {}}
     for name, stage in model.named_children():
-        if not isinstance(stage, nn.Sequential) or not name.startswith("layer"):
+        # torchvision's and timm's resnet.py `layer1` ..; timm's regnet.py `s1` .. (a RegStage)
+        regnet = type(stage).__name__ == "RegStage"
+        if not (isinstance(stage, nn.Sequential) and name.startswith("layer")) and not regnet:
             continue
-        first, last = stage[0], stage[-1]
+        first, last = list(stage.children())[0], list(stage.children())[-1]
+        if regnet:  # RegNetZ's `linear_out`: no activation after the sum
+            facts["linear_out"] = isinstance(getattr(first, "act3", None), nn.Identity)
         stride = 1
         for module in first.modules():
             value = getattr(module, "stride", 1)
@@ -189,8 +193,11 @@ def _module_facts(model) -> dict:
             facts.setdefault("dropout2d", module.p)
         elif kind == "Hardsigmoid":
             facts["gate"] = "hard_sigmoid"
-        elif kind == "GroupNorm":
+        elif kind in ("GroupNorm", "GroupNormAct"):
             facts["norm_groups"], facts["norm_eps"] = module.num_groups, module.eps
+            # one size for every group norm (timm's `group_size`), else None
+            size = module.num_channels // module.num_groups
+            facts["norm_group_size"] = size if facts.get("norm_group_size", size) == size else None
         elif kind == "BatchNorm2d":
             facts.setdefault("norm_eps", module.eps)
         elif kind == "SelectiveKernel":  # whether its paths split the input: no shape says

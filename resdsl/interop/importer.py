@@ -31,7 +31,7 @@ from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.attention import eca_kernel
-from resdsl.interop import import_byobnet
+from resdsl.interop import import_byobnet, import_regnet
 from resdsl.interop.import_blocks import (
     CONV,
     Block,
@@ -257,6 +257,8 @@ def infer(
     stages = _stages(shapes)
     if import_byobnet.is_byobnet(shapes):  # timm's byobnet layout: a reader of its own
         return import_byobnet.infer(source, name, input_shape, choices)
+    if import_regnet.is_regnet(shapes):  # timm's regnet layout
+        return import_regnet.infer(source, name, input_shape, choices)
     if LEGACY_SENET in shapes:
         return _legacy_senet(source, name, input_shape, choices)
     if not stages or _CLASSIFIER not in shapes:

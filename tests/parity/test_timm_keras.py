@@ -106,11 +106,15 @@ REPRESENTATIVE = [
     "gc_small",  # global context attention gating the channels at the end of the branch
     "bat_resnext26ts",  # byobnet: bilinear attention (a custom layer's einsum), at 256x256
     "legacy_seresnet18",  # legacy SENet: Caffe's rounding-up stem pool, the legacy names
+    "regnety_002",  # RegNet: Keras 2's names, squeeze-excitation of the block's input
+    "regnetv_040",  # RegNetV: pre-activation, the identity adding the first norm's output
+    "regnetz_005",  # RegNetZ: no shortcut where the shape changes, SiLU in squeeze-excitation
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.
 TORCH_BACKEND = [
-    "resnetblur18", "ecaresnet26t", "res2next50", "skresnet18", "resnest14d", "seresnext26ts"
+    "resnetblur18", "ecaresnet26t", "res2next50", "skresnet18", "resnest14d", "seresnext26ts",
+    "regnetz_005",
 ]  # fmt: skip
 PRUNED = (
     "timm builds its pruned networks with a different width for every layer, read from a "

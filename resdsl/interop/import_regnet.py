@@ -1,0 +1,227 @@
+"""`resdsl import` for timm's regnet layout (`naming regnet`): RegNet state dicts to a spec.
+
+The stem is `stem.conv` with `stem.bn` (a bare `stem` convolution in the pre-activation
+RegNetV); block j of stage i is `s{i}.b{j}`: `conv1`, the grouped `conv2`, squeeze-excitation
+`se.fc1`/`se.fc2` after it, `conv3` (each `.conv` with `.bn`; pre-activation, bare convolutions
+after `norm1` .. `norm3`) and the projection `downsample` (`downsample.1` after an average
+pool); `final_conv` before the head's `head.fc`. The shapes say each stage's width, depth,
+group size and inner width (RegNetZ's inverted bottlenecks), squeeze-excitation's width, which
+must be a quarter of the block's input as RegNet's (`of: input`), and whether transition
+blocks have shortcuts. What no weights say (the strides, the activation, RegNetZ's missing
+activation after the sum) comes from the module tree where the source is `timm:NAME`, else from
+timm's RegNet conventions, written into the spec's header as assumed.
+
+The stages are listed: RegNet's six generator numbers are not recoverable from four widths and
+depths (many generators give one network), so the import writes what the tensors hold.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from resdsl.interop.import_sources import ImportFailed, Shapes, Source
+
+if TYPE_CHECKING:  # the resnet.py importer, which dispatches here, lends its helpers
+    from resdsl.interop.importer import Imported
+
+_BLOCK = re.compile(r"^s(\d+)\.b(\d+)\.(.+)$")
+# A RegNet block's first convolution: what tells the layout.
+_MARK = re.compile(r"^s\d+\.b\d+\.conv1(\.conv)?\.weight$")
+# squeeze-excitation's width over the block's input (RegNet's `se_ratio` of 0.25)
+SE_REDUCTION = 4
+
+
+def is_regnet(shapes: Shapes) -> bool:
+    return any(_MARK.match(key) for key in shapes)
+
+
+def _conv(t: Mapping[str, tuple], key: str, where: str) -> tuple:
+    shape = t.get(key)
+    if shape is None:
+        raise ImportFailed(f"`{where}{key}` is missing: expected a RegNet block's")
+    if len(shape) != 4 or 0 in shape:
+        raise ImportFailed(f"`{where}{key}` has shape {shape}: expected a 2-d convolution")
+    return shape
+
+
+def _read_block(where: str, t: Mapping[str, tuple], preact: bool, width: int) -> dict:
+    """One block's widths, group size, attention width and shortcut."""
+    unit = "" if preact else ".conv"
+    first = _conv(t, f"conv1{unit}.weight", where)
+    spatial = _conv(t, f"conv2{unit}.weight", where)
+    last = _conv(t, f"conv3{unit}.weight", where)
+    if first[1] != width:
+        raise ImportFailed(f"`{where}conv1` {first} reads {first[1]} channels, not {width}")
+    if spatial[2:] != (3, 3) or spatial[0] != first[0] or first[0] % spatial[1]:
+        raise ImportFailed(f"`{where}conv2` {spatial}: expected a grouped 3x3 of {first[0]}")
+    if last[1] != first[0]:
+        raise ImportFailed(f"`{where}conv3` {last} reads {last[1]} channels, not {first[0]}")
+    shortcut = None
+    for key, kind in (("downsample.conv.weight", "B"), ("downsample.weight", "B")):
+        if key in t:
+            shortcut = kind
+    if "downsample.1.weight" in t or "downsample.1.conv.weight" in t:
+        shortcut = "D"
+    se = t.get("se.fc1.weight")
+    return {
+        "in": width,
+        "mid": first[0],
+        "out": last[0],
+        "group_size": spatial[1],
+        "se": se[0] if se is not None else None,
+        "shortcut": shortcut,
+        "where": where,
+    }
+
+
+def _stage_blocks(shapes: Shapes) -> dict[int, dict[int, dict[str, tuple]]]:
+    stages: dict[int, dict[int, dict[str, tuple]]] = {}
+    for key, shape in shapes.items():
+        match = _BLOCK.match(key)
+        if match is not None:
+            stage, index = int(match.group(1)), int(match.group(2))
+            stages.setdefault(stage, {}).setdefault(index, {})[match.group(3)] = shape
+    return stages
+
+
+def infer(source: Source, name: str, input_shape, choices) -> Imported:
+    """The spec in `naming regnet` that reproduces `source`, checked against its tensors."""
+    from resdsl.interop.importer import _norm, checked
+
+    shapes, facts = source.shapes, source.facts
+    if "head.fc.weight" not in shapes:
+        raise ImportFailed("no classifier (`head.fc.weight`) after RegNet's stages")
+    preact = "stem.weight" in shapes
+    stem = shapes.get("stem.weight" if preact else "stem.conv.weight")
+    if stem is None or len(stem) != 4:
+        raise ImportFailed("no stem convolution (`stem.conv.weight` or `stem.weight`)")
+    assumed: list[str] = []
+    width = stem[0]
+    blocks: dict[str, list[dict]] = {}
+    for stage, by_index in sorted(_stage_blocks(shapes).items()):
+        label = f"s{stage}"
+        blocks[label] = []
+        for index, t in sorted(by_index.items()):
+            block = _read_block(f"{label}.b{index}.", t, preact, width)
+            blocks[label].append(block)
+            width = block["out"]
+    every = [b for bs in blocks.values() for b in bs]
+    if not every:
+        raise ImportFailed("no blocks under `s1.b1.`")
+    if choices.plain:
+        raise ImportFailed("--plain: RegNets have shortcuts")
+    if choices.strides is not None or choices.dilations is not None:
+        raise ImportFailed("--strides and --dilations do not apply to RegNet's layout yet")
+    transitions = [b for b in every if b["in"] != b["out"] or b is _first(blocks, b)]
+    dropped = [b for b in transitions if b["shortcut"] is None]
+    if dropped and len(dropped) != len(transitions):
+        raise ImportFailed(
+            f"`{dropped[0]['where']}` has no shortcut where other transition blocks do"
+        )
+    kinds = {b["shortcut"] for b in every} - {None}
+    if len(kinds) > 1:
+        raise ImportFailed("projection shortcuts with and without an average pool")
+    for b in every:
+        if b["se"] is not None and b["se"] != max(1, round(b["in"] / SE_REDUCTION)):
+            raise ImportFailed(
+                f"`{b['where']}se.fc1` is {b['se']} wide: RegNet's squeeze-excitation is a "
+                f"quarter of the block's input, {round(b['in'] / SE_REDUCTION)}"
+            )
+    if len({b["se"] is None for b in every}) > 1:
+        raise ImportFailed("squeeze-excitation in some blocks, not in others")
+
+    activation = facts.get("activation")
+    if activation is None and not facts:
+        activation = "silu" if preact or dropped else None
+        assumed.append(
+            "SiLU activations (timm's RegNetV and RegNetZ; no weights say)"
+            if activation
+            else "ReLU activations (RegNetX and RegNetY; no weights say)"
+        )
+    fc = shapes["head.fc.weight"]
+    if input_shape is None:
+        input_shape = facts.get("input")
+    if input_shape is None:
+        input_shape = (stem[1], 224, 224)
+        assumed.append(f"input {stem[1]}x224x224 (the size timm trains RegNets at)")
+    stem_value = f"imagenet(kernel: {stem[2]}, channels: {stem[0]}, pool: none"
+    stem_value += ", norm: off)" if preact else ")"
+    block_name = "preact_bottleneck" if preact else "bottleneck"
+    block_args = ["expansion: 1"]
+    linear_out = facts.get("linear_out")
+    if linear_out is None and dropped and not preact:
+        linear_out = True
+        assumed.append(
+            "no activation after the sum (timm's `linear_out`, with RegNetZ's transition blocks "
+            "without shortcuts; no weights say)"
+        )
+    if linear_out and not preact:
+        block_args.append("out_activation: off")
+    network_block = f"{block_name}({', '.join(block_args)})"
+    settings = [
+        ("input", "x".join(map(str, input_shape))),
+        ("classes", str(fc[0])),
+        ("naming", "regnet"),
+        ("stem", stem_value),
+        ("block", network_block),
+    ]
+    kind = kinds.pop() if kinds else None
+    if dropped:
+        shortcut = "identity(transition: none)"
+    else:
+        shortcut = f"{kind or 'B'}(identity: preactivated)" if preact else kind or "B"
+    settings.append(("shortcut", shortcut))
+    if every[0]["se"] is not None:
+        se = f"se(reduction: {SE_REDUCTION}, of: input, divisor: 1, after: 3x3"
+        settings.append(("attention", se + (", activation: network)" if activation else ")")))
+    norm, norm_words = _norm(shapes, facts, False)
+    if norm and norm.startswith("group"):
+        norm, norm_words = _group_norm(facts)
+    assumed += norm_words
+    if norm:
+        settings.append(("norm", norm))
+    if activation:
+        settings.append(("activation", activation))
+    final = shapes.get("final_conv.conv.weight")
+    if final is not None:
+        settings.append(("head", f"avgpool(features: {final[0]})"))
+    elif preact:
+        settings.append(("head", "avgpool(norm: off, act: on)"))
+    elif linear_out:
+        settings.append(("head", "avgpool(act: on)"))
+
+    strides = facts.get("stages") or {}
+    if not all(stage in strides for stage in blocks):
+        strides = {stage: (2, 1) for stage in blocks}
+        assumed.append("a stem and stages that stride by 2 (RegNet's)")
+    stage_lines = []
+    for stage, bs in blocks.items():
+        first = bs[0]
+        args = [*block_args, f"group_size: {first['group_size']}"]
+        if first["mid"] != first["out"]:
+            ratio = first["mid"] / first["out"]
+            args.append(f"width_factor: {ratio:g}")
+        for b in bs:
+            if (b["mid"], b["group_size"]) != (first["mid"], first["group_size"]):
+                raise ImportFailed(f"`{b['where']}` differs from its stage's first block")
+        body = [f"block {block_name}({', '.join(args)})"]
+        stage_lines.append((stage, len(bs), first["out"], strides[stage][0], body))
+    return checked(name, source, settings, stage_lines, assumed)
+
+
+def _first(blocks: dict[str, list[dict]], block: dict) -> dict | None:
+    """The first block of `block`'s stage."""
+    return next((bs[0] for bs in blocks.values() if block in bs), None)
+
+
+def _group_norm(facts: dict) -> tuple[str, list[str]]:
+    """Group norm by its group size (RegNet's `group_size`) where the module tree says one size
+    for all; else by its groups, where it says those; else timm's 16."""
+    size = facts.get("norm_group_size")
+    if size:
+        return f"group(size: {size})", []
+    if facts.get("norm_groups"):
+        return f"group(groups: {facts['norm_groups']})", []
+    return "group(size: 16)", ["group norms of 16 channels a group (no weights say)"]

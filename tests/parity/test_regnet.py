@@ -1,0 +1,131 @@
+"""RegNet by its generator against timm's `regnet` module (`naming regnet`).
+
+Every network of timm's regnet module (read from timm) has a spec of its name in specs/regnet,
+written with `stages regnet(...)`, never with stage lists. `make test` checks: the generator's
+stages against timm's own expansion of each network's configuration; every network's state
+dict (keys in timm's order, shapes), parameter count and multiply-accumulates; the outputs of
+one network per feature; and that `resdsl import timm:NAME` gives the library spec's network
+back for one network per layout feature. `make conformance` compares every one's outputs and
+imports. The Keras backend's comparison with timm is tests/parity/test_timm_keras.py's.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from torch_helpers import assert_same_layout_as_timm, assert_same_outputs_as_timm, by_cost
+
+import resdsl
+from resdsl.driver import analyze_text
+from resdsl.language.generators import regnet_block_widths, regnet_stages
+
+timm = pytest.importorskip("timm")
+regnet = pytest.importorskip("timm.models.regnet")
+
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "regnet"
+NAMES = timm.list_models(module="regnet")
+# One network per feature, whose outputs `make test` compares.
+REPRESENTATIVE = {
+    "regnetx_002": "X blocks: grouped bottlenecks of the stage's width, no pool in the stem",
+    "regnety_002": "squeeze-excitation after the 3x3, a quarter of the block's input",
+    "regnetx_004_tv": "torchvision's rounding of the inner widths (`rounding: divisible`)",
+    "regnety_040_sgn": "group norms of 16 channels a group, SiLU inside squeeze-excitation",
+    "regnetv_040": "pre-activation, the identity adding the first norm's output",
+    "regnetz_005": "inverted bottlenecks, no shortcut in transition blocks, a final 1x1",
+}
+# One network per layout feature, imported from timm in `make test`.
+IMPORTED = ("regnety_002", "regnety_040_sgn", "regnetv_064", "regnetz_040")
+
+
+def test_every_regnet_of_timm_has_a_spec_and_no_other_has():
+    assert sorted(p.stem for p in SPECS.glob("*.res")) == sorted(NAMES)
+    assert set(REPRESENTATIVE) <= set(NAMES)
+    for path in SPECS.glob("*.res"):
+        text = path.read_text()
+        assert "stages" in text and "  stage " not in text, f"{path.name} lists its stages"
+
+
+def _timm_stages(name: str) -> list[tuple[int, int, int]]:
+    """timm's (blocks, width, group size) per stage of `name`, from its own expansion."""
+    cfg = regnet.model_cfgs[name]
+    per_stage, _ = regnet.RegNet._get_stage_args(None, cfg)
+    return [(s["depth"], s["out_chs"], s["group_size"]) for s in per_stage]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_generator_expands_as_timm(name):
+    network = resdsl.load(SPECS / f"{name}.res")
+    ours = [(s.blocks, s.width, s.block.group_size) for s in network.stages]
+    assert ours == _timm_stages(name)
+    assert all(s.generated for s in network.stages)
+
+
+def test_the_block_widths_agree_with_timm_on_random_generators():
+    """pycls' float64 arithmetic against timm's float32 on generators no library registers:
+    they agree but for widths that fall within float32's rounding of a multiple of the
+    quantum's half (4 in 20,000 when this was written)."""
+    import math
+
+    rng = random.Random(0)
+    differ = 0
+    for _ in range(2000):
+        w0, depth = 8 * rng.randint(1, 40), rng.randint(1, 40)
+        wa, wm = round(rng.uniform(0, 200), 2), round(rng.uniform(1.05, 3.5), 3)
+        theirs = regnet.generate_regnet(wa, w0, wm, depth, 8)[0]
+        ours = regnet_block_widths(w0, wa, wm, depth, 8)
+        if theirs != ours:
+            # a float32 tie: the quantized width lies within float32's error of a half step
+            j = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
+            step = round(math.log((w0 + wa * j) / w0) / math.log(wm))
+            exact = w0 * wm**step / 8
+            assert abs(exact - round(exact) - 0.5) < 1e-4 or abs(exact % 1 - 0.5) < 1e-4, (
+                w0, wa, wm, depth,
+            )  # fmt: skip
+            differ += 1
+    assert differ <= 5
+
+
+def test_torchvisions_rounding_is_timms_tv_rounding():
+    args = {
+        "w0": 24, "wa": 24.48, "wm": 2.54, "depth": 22, "group_size": 16, "bottleneck": 1.0,
+        "quantum": 8, "stride": 2,
+    }  # fmt: skip
+    nearest = regnet_stages({**args, "rounding": "nearest"})
+    divisible = regnet_stages({**args, "rounding": "divisible"})
+    assert [(s.blocks, s.width) for s in divisible] == [
+        (d, w) for d, w, _ in _timm_stages("regnetx_004_tv")
+    ]
+    assert [(s.blocks, s.width) for s in nearest] == [
+        (d, w) for d, w, _ in _timm_stages("regnetx_004")
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
+    assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
+
+
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
+def test_outputs_match_timm(name, tmp_path):
+    assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
+
+
+@pytest.mark.parametrize("name", by_cost(NAMES, IMPORTED))
+def test_timm_models_import_to_the_library_specs(name):
+    """From `timm:NAME`: the strides, the activation and RegNetZ's missing activation after
+    the sum come from the module tree, and nothing is assumed."""
+    from resdsl.interop.import_sources import read
+    from resdsl.interop.importer import infer
+
+    imported = infer(read(f"timm:{name}"), name)
+    assert not imported.assumed, imported.assumed
+    network = analyze_text(imported.text, "i.res").network
+    expected = resdsl.load(SPECS / f"{name}.res")
+    assert [(s.blocks, s.width) for s in network.stages] == [
+        (s.blocks, s.width) for s in expected.stages
+    ]
+    assert (network.params, network.macs) == (expected.params, expected.macs)
+    ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
+    assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]
