@@ -231,7 +231,8 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
         signature=layout("def __init__", Call("", tuple(signature)), 1, " -> None:"),
         init=init,
         forward=[f"{INDENT * 2}{line}" for line in forward],
-        zero=[x.torch for x in cls.zero],
+        # `f.c.1` is `f.c[1]`: an indexed Sequential's member
+        zero=[re.sub(r"\.(\d+)", r"[\1]", x.torch) for x in cls.zero],
     )
 
 

@@ -258,9 +258,34 @@ class TorchPlan(Plan):
             yield from unit.children if unit.children is not None else (unit,)
         for cls in self.classes:
             for part in self.parts[id(cls)]:
-                yield from part
+                for unit in part:
+                    yield from unit.children if unit.children is not None else (unit,)
 
     def units(self, layers, fields, block: bool = False) -> list[_Unit]:
+        """`layers` as the attributes they occupy, in order (see :meth:`_units`); in a block,
+        those under one of the naming's block containers (torchvision's RegNet `f`) as one
+        container unit holding theirs."""
+        containers = self.network.block_containers if block else ()
+        if not containers:
+            return self._units(layers, fields, block)
+        units: list[_Unit] = []
+        for container, group in groupby(
+            zip(layers, fields, strict=True),
+            key=lambda pair: _container(pair[0].torch, containers),
+        ):
+            members = list(group)
+            if container is None:
+                units += self._units(*zip(*members, strict=True), block=block)
+                continue
+            inner = [
+                layer.model_copy(update={"torch": layer.torch.removeprefix(container + ".")})
+                for layer, _ in members
+            ]
+            children = self._units(inner, [values for _, values in members], block)
+            units.append(_Unit(container, ["container"], [{}], False, children=children))
+        return units
+
+    def _units(self, layers, fields, block: bool = False) -> list[_Unit]:
         """`layers` as the attributes they occupy, in order: a dotted name `conv1.3` puts a
         layer in Sequential `conv1` at index 3. In a block, a layer that only applies the
         stride (`optional`) is a unit of its own, registered where the block strides."""

@@ -16,10 +16,16 @@ def stage_container(plan) -> str | None:
     if not found:
         return None
     container = found.pop()
-    expected = [f"{container}.{i}" for i in range(len(plan.stages))]
-    if found or [call.attr for call in plan.stages] != expected:
+    positions = [f"{container}.{i}" for i in range(len(plan.stages))]
+    named = [f"{container}.{call.stage.name}" for call in plan.stages]  # torchvision's RegNet
+    if found or [call.attr for call in plan.stages] not in (positions, named):
         plan.problem("stages named otherwise than one container's positions or one attribute each")
     return container
+
+
+def _named_stages(plan) -> bool:
+    """Whether the stage container holds its stages by name (`trunk_output.block1`)."""
+    return any(not call.attr.rpartition(".")[2].isdigit() for call in plan.stages)
 
 
 def block_key(plan) -> str | None:
@@ -61,6 +67,14 @@ def stage_init(plan) -> list[str]:
             for line in layout(f"self.{call.attr} = ", stage_call(plan, call), 2)
         ]
     calls = tuple(stage_call(plan, call) for call in plan.stages)
+    if _named_stages(plan):
+        keyed = tuple(
+            Call(f"{call.stage.name}={made.head}", made.args)
+            for call, made in zip(plan.stages, calls, strict=True)
+        )
+        return layout(
+            f"self.{container} = ", Call("nn.Sequential", (Call("OrderedDict", keyed),)), 2
+        )
     return layout(f"self.{container} = ", Call("nn.Sequential", calls), 2)
 
 

@@ -99,8 +99,9 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         # byobnet's names say the kernel: `conv1_1x1`, `conv2_kxk`
         shape = "1x1" if step.kernel == 1 else "kxk"
         role = "block.preact_conv" if preact else "block.conv"
+        step_letter = "abcdefgh"[position - 1]  # torchvision's BottleneckTransform: `a`, `b`
         conv_layer = ConvLayer(
-            **build.names(role, n=number, shape=shape, conv=word),
+            **build.names(role, n=number, shape=shape, conv=word, step=step_letter),
             conv=conv,
             source=step.source,
             target=step.target,
@@ -124,10 +125,10 @@ def convolutions(build: Builder, steps: list[Step], grouped: bool, preact: bool)
         else:
             branch.append(conv_layer)
             zero = last_one and build.zero_last
-            names = build.names("block.norm", n=number, shape=shape, conv=word)
+            names = build.names("block.norm", n=number, shape=shape, conv=word, step=step_letter)
             branch += build.norm(names, step.target, zero_init=zero)
             if not last_one:
-                act = build.names("block.act", n=number, shape=shape, conv=word)
+                act = build.names("block.act", n=number, shape=shape, conv=word, step=step_letter)
                 branch.append(build.act(act))
             branch += blur
     # timm's `linear_out` (RegNetZ): no activation after the addition

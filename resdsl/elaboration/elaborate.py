@@ -94,6 +94,7 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         span=spec.span,
         spans=spec.spans,
         containers=ctx.naming.containers,
+        block_containers=ctx.naming.block_containers,
     )
 
 
@@ -372,6 +373,7 @@ class _Context:
         fields.setdefault("unit", part if part in _UNIT_PARTS else "act")
         # Keras 2's RegNet words for a block's convolution n, where a caller has no better
         fields.setdefault("conv", f"conv_{fields.get('n', '')}")
+        fields.setdefault("step", "")
         fields.setdefault("at", f".{fields['i']}" if "i" in fields else "")
         return {
             "torch": naming.torch(role, act=self.torch_act, **fields),

@@ -1,4 +1,5 @@
-"""`resdsl import` for timm's regnet layout (`naming regnet`): RegNet state dicts to a spec.
+"""`resdsl import` for timm's and torchvision's RegNet layouts (`naming regnet`,
+`naming torchvision_regnet`): RegNet state dicts to a spec.
 
 The stem is `stem.conv` with `stem.bn` (a bare `stem` convolution in the pre-activation
 RegNetV); block j of stage i is `s{i}.b{j}`: `conv1`, the grouped `conv2`, squeeze-excitation
@@ -10,6 +11,10 @@ must be a quarter of the block's input as RegNet's (`of: input`), and whether tr
 blocks have shortcuts. What no weights say (the strides, the activation, RegNetZ's missing
 activation after the sum) comes from the module tree where the source is `timm:NAME`, else from
 timm's RegNet conventions, written into the spec's header as assumed.
+
+torchvision's names (`stem.0`, `trunk_output.block{i}.block{i}-{j}.f.a.0`, `f.se.fc1`,
+`proj.0`, `fc`) are read as timm's, as timm's own checkpoint filter reads them, and the spec
+is written in torchvision's.
 
 The stages are listed: RegNet's six generator numbers are not recoverable from four widths and
 depths (many generators give one network), so the import writes what the tensors hold.
@@ -33,8 +38,34 @@ _MARK = re.compile(r"^s\d+\.b\d+\.conv1(\.conv)?\.weight$")
 SE_REDUCTION = 4
 
 
+_TORCHVISION_MARK = re.compile(r"^trunk_output\.block\d+\.block\d+-\d+\.f\.a\.0\.weight$")
+# torchvision's names for timm's, in a block (timm's `_filter_fn`)
+_TORCHVISION_PARTS = (
+    ("f.a.0", "conv1.conv"), ("f.a.1", "conv1.bn"), ("f.b.0", "conv2.conv"),
+    ("f.b.1", "conv2.bn"), ("f.se", "se"), ("f.c.0", "conv3.conv"), ("f.c.1", "conv3.bn"),
+    ("proj.0", "downsample.conv"), ("proj.1", "downsample.bn"),
+)  # fmt: skip
+
+
 def is_regnet(shapes: Shapes) -> bool:
-    return any(_MARK.match(key) for key in shapes)
+    return any(_MARK.match(key) or _TORCHVISION_MARK.match(key) for key in shapes)
+
+
+def _as_timm(shapes: Shapes) -> dict[str, tuple]:
+    """torchvision's RegNet keys as timm's: `trunk_output.block1.block1-0.f.a.0` is
+    `s1.b1.conv1.conv`."""
+    out = {}
+    for key, shape in shapes.items():
+        key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
+        key = re.sub(
+            r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.",
+            lambda m: f"s{m.group(1)}.b{int(m.group(2)) + 1}.",
+            key,
+        )
+        for theirs, timms in _TORCHVISION_PARTS:
+            key = key.replace(f".{theirs}.", f".{timms}.")
+        out["head.fc." + key[3:] if key.startswith("fc.") else key] = shape
+    return out
 
 
 def _conv(t: Mapping[str, tuple], key: str, where: str) -> tuple:
@@ -87,10 +118,13 @@ def _stage_blocks(shapes: Shapes) -> dict[int, dict[int, dict[str, tuple]]]:
 
 
 def infer(source: Source, name: str, input_shape, choices) -> Imported:
-    """The spec in `naming regnet` that reproduces `source`, checked against its tensors."""
+    """The spec in `naming regnet` (or `torchvision_regnet`) that reproduces `source`, checked
+    against its tensors."""
     from resdsl.interop.importer import _norm, checked
 
-    shapes, facts = source.shapes, source.facts
+    facts = source.facts
+    torchvision = any(_TORCHVISION_MARK.match(key) for key in source.shapes)
+    shapes = _as_timm(source.shapes) if torchvision else source.shapes
     if "head.fc.weight" not in shapes:
         raise ImportFailed("no classifier (`head.fc.weight`) after RegNet's stages")
     preact = "stem.weight" in shapes
@@ -101,7 +135,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     width = stem[0]
     blocks: dict[str, list[dict]] = {}
     for stage, by_index in sorted(_stage_blocks(shapes).items()):
-        label = f"s{stage}"
+        label = f"block{stage}" if torchvision else f"s{stage}"
         blocks[label] = []
         for index, t in sorted(by_index.items()):
             block = _read_block(f"{label}.b{index}.", t, preact, width)
@@ -145,7 +179,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
         input_shape = facts.get("input")
     if input_shape is None:
         input_shape = (stem[1], 224, 224)
-        assumed.append(f"input {stem[1]}x224x224 (the size timm trains RegNets at)")
+        assumed.append(f"input {stem[1]}x224x224 (the size RegNets are trained at)")
     stem_value = f"imagenet(kernel: {stem[2]}, channels: {stem[0]}, pool: none"
     stem_value += ", norm: off)" if preact else ")"
     block_name = "preact_bottleneck" if preact else "bottleneck"
@@ -163,7 +197,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     settings = [
         ("input", "x".join(map(str, input_shape))),
         ("classes", str(fc[0])),
-        ("naming", "regnet"),
+        ("naming", "torchvision_regnet" if torchvision else "regnet"),
         ("stem", stem_value),
         ("block", network_block),
     ]

@@ -85,8 +85,6 @@ def _from_library(source: str) -> Source:
     """A torchvision or timm model built on the meta device (no weights, no download): its
     state dict's names and shapes, and what its modules say of strides, dilation,
     anti-aliasing and the activation."""
-    import torch
-
     library, _, name = source.partition(":")
     if library == "timm":
         try:
@@ -115,13 +113,14 @@ def _from_library(source: str) -> Source:
                 + _nearest(name, builders)
             )
     try:
-        with torch.device("meta"):
-            if library == "timm":
-                model = timm.create_model(name, pretrained=False)
-            else:
-                import torchvision
-
-                model = torchvision.models.get_model(name, weights=None)
+        model = _build(library, name, "meta")
+    except NotImplementedError:
+        # torchvision's RegNets compute their widths with tensors, which the meta device
+        # cannot read back: those are built on the CPU
+        try:
+            model = _build(library, name, "cpu")
+        except Exception as error:
+            raise ImportFailed(f"{library} cannot build `{name}`: {error}") from None
     except Exception as error:
         raise ImportFailed(f"{library} cannot build `{name}`: {error}") from None
     shapes = _normalized({k: tuple(v.shape) for k, v in model.state_dict().items()})
@@ -131,6 +130,20 @@ def _from_library(source: str) -> Source:
         if "input_size" in config:
             facts["input"] = tuple(config["input_size"])
     return Source(source, shapes, facts=facts)
+
+
+def _build(library: str, name: str, device: str):
+    """The library's model `name`, without weights, on `device`."""
+    import torch
+
+    with torch.device(device):
+        if library == "timm":
+            import timm
+
+            return timm.create_model(name, pretrained=False)
+        import torchvision
+
+        return torchvision.models.get_model(name, weights=None)
 
 
 def _nearest(name: str, names: list[str]) -> str:
@@ -147,12 +160,16 @@ def _module_facts(model) -> dict:
     import torch.nn as nn
 
     facts: dict = {"stages": {}}
-    for name, stage in model.named_children():
-        # torchvision's and timm's resnet.py `layer1` ..; timm's regnet.py `s1` .. (a RegStage)
-        regnet = type(stage).__name__ == "RegStage"
+    trunk = getattr(model, "trunk_output", None)  # torchvision's RegNet: its stages inside
+    children = [*model.named_children(), *(trunk.named_children() if trunk is not None else ())]
+    for name, stage in children:
+        # torchvision's and timm's resnet.py `layer1` ..; timm's regnet.py `s1` .. (a RegStage);
+        # torchvision's regnet.py `block1` .. (an AnyStage)
+        regnet = type(stage).__name__ in ("RegStage", "AnyStage")
         if not (isinstance(stage, nn.Sequential) and name.startswith("layer")) and not regnet:
             continue
-        first, last = list(stage.children())[0], list(stage.children())[-1]
+        blocks = list(stage.children())
+        first, last = blocks[0], blocks[-1]
         if regnet:  # RegNetZ's `linear_out`: no activation after the sum
             facts["linear_out"] = isinstance(getattr(first, "act3", None), nn.Identity)
         stride = 1

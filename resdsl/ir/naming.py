@@ -20,7 +20,10 @@ Sequential (`.{i}`; "" where the shortcut is one layer, which PyTorch then holds
 `stage` role names the stages a generator writes (`stages regnet(...)`): `{number}` from 1.
 
 `containers` are the model's attributes that hold named modules in order (byobnet's `stem`,
-`stages` and `head`): the PyTorch backend writes each as one `nn.Sequential` of them. With
+`stages` and `head`; torchvision's RegNet `trunk_output`): the PyTorch backend writes each as
+one `nn.Sequential` of them; `block_containers` are a block's (torchvision's RegNet `f`). A
+block convolution's `{step}` is its letter in torchvision's BottleneckTransform (`a`, `b`,
+`c`). With
 `shortcut_first`, a block's shortcut comes before its branch in the state dict (byobnet's).
 """
 
@@ -37,6 +40,7 @@ class Naming:
     roles: Mapping[str, tuple[str, str]]  # role -> (PyTorch template, Keras template)
     containers: tuple[str, ...] = ()
     shortcut_first: bool = False  # a block registers its shortcut before its branch
+    block_containers: tuple[str, ...] = ()  # a block's attributes that hold named modules
 
     def torch(self, role: str, **fields) -> str:
         return self.roles[role][0].format(**fields)
@@ -292,4 +296,37 @@ REGNET = Naming(
     containers=("head",),
 )
 
-NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET, REGNET)}
+# torchvision's regnet.py (`stem.0`, `trunk_output.block1.block1-0.f.a.0`, `f.se.fc1`,
+# `proj.0`, `fc`): a block's branch is its `f` (torchvision's BottleneckTransform), each
+# convolution with its norm and activation an indexed Sequential (Conv2dNormActivation); in
+# Keras, Keras 2's RegNet names, as for `regnet`.
+TORCHVISION_REGNET = Naming(
+    "torchvision_regnet",
+    "torchvision's regnet.py; Keras 2's RegNet names in Keras",
+    {
+        **REGNET.roles,
+        "stem.conv": ("stem.0", "stem_conv"),
+        "stem.norm": ("stem.1", "stem_bn"),
+        "stem.act": ("stem.2", "stem_{act}"),
+        "stem.bare": ("stem", "stem_conv"),
+        "stage": ("block{number}", ""),
+        "block": ("trunk_output.{stage}.{stage}-{index}", "Stage_{position}_{letter}Block_{index}"),
+        "block.conv": ("f.{step}.0", "{conv}"),
+        "block.norm": ("f.{step}.1", "{conv}_bn"),
+        "block.act": ("f.{step}.2", "{conv}_{act}"),
+        "block.out_act": ("activation", "exit_{act}"),
+        "attention.se": ("f.se", "squeeze_and_excite"),
+        "attention.se.reduce": ("f.se.fc1", "squeeze_and_excite_reduce"),
+        "attention.se.expand": ("f.se.fc2", "squeeze_and_excite_expand"),
+        "shortcut": ("proj.{i}", "skip_{part}"),
+        "shortcut.preact": ("proj.{i}", "skip_{part}"),
+        "head.pool": ("avgpool", "head_gap"),
+        "head.dropout": ("dropout", "head_dropout"),
+        "head.classifier": ("fc", "head_dense"),
+    },
+    containers=("trunk_output",),
+    shortcut_first=True,
+    block_containers=("f",),
+)
+
+NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET, REGNET, TORCHVISION_REGNET)}

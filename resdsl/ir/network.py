@@ -265,6 +265,9 @@ class Network(Node):
     # The model's attributes that hold named modules in order (the naming scheme's containers:
     # byobnet's `stem`, `stages`, `head`), each one nn.Sequential in PyTorch
     containers: tuple[str, ...] = ()
+    # A block's attributes that hold named modules in order (torchvision's RegNet `f`: its
+    # `a`, `b`, `se` and `c`)
+    block_containers: tuple[str, ...] = ()
 
     def blocks(self):
         """Every block in order, as (network-wide index, stage, position in stage, block)."""

@@ -11,9 +11,9 @@ KINDS = (
     "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "aggregated", "identity", "none",
     "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool",
     "regnet", "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "senet",
-    "halve_double", "max", "max_ceil", "conv", "input", "preactivated", "subsample", "project",
-    "sigmoid", "hard_sigmoid", "activation", "channels", "network", "add", "scale", "nearest",
-    "divisible",
+    "torchvision_regnet", "halve_double", "max", "max_ceil", "conv", "input", "preactivated",
+    "subsample", "project", "sigmoid", "hard_sigmoid", "activation", "channels", "network", "add",
+    "scale", "nearest", "divisible",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

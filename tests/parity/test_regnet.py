@@ -129,3 +129,88 @@ def test_timm_models_import_to_the_library_specs(name):
     assert (network.params, network.macs) == (expected.params, expected.macs)
     ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
     assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]
+
+
+# --------------------------------------------------------------------------- torchvision
+
+TORCHVISION_SPECS = SPECS.parent / "torchvision_regnet"
+
+
+def _torchvision_names() -> list[str]:
+    torchvision = pytest.importorskip("torchvision")
+    return [name for name in torchvision.models.list_models() if name.startswith("regnet_")]
+
+
+TORCHVISION_NAMES = _torchvision_names()
+TORCHVISION_REPRESENTATIVE = {"regnet_x_400mf", "regnet_y_400mf"}
+
+
+def _meta_torchvision(name: str):
+    """torchvision's RegNet `name` on the meta device. Its builders compute the widths with
+    tensors, which the meta device cannot read back: the widths are computed on the CPU (the
+    builder, its model construction `_regnet` intercepted), the model built on the meta device
+    from them."""
+    from unittest import mock
+
+    import torch
+    from torchvision.models import regnet as tv_regnet
+
+    with mock.patch.object(tv_regnet, "_regnet", lambda params, *args, **kwargs: params):
+        params = getattr(tv_regnet, name)()
+    with torch.device("meta"):
+        return tv_regnet._regnet(params, None, False)
+
+
+def test_every_regnet_of_torchvision_has_a_spec_and_no_other_has():
+    assert sorted(p.stem for p in TORCHVISION_SPECS.glob("*.res")) == sorted(TORCHVISION_NAMES)
+    for path in TORCHVISION_SPECS.glob("*.res"):
+        assert "stages" in path.read_text() and "  stage " not in path.read_text()
+
+
+@pytest.mark.parametrize("name", TORCHVISION_NAMES)
+def test_state_dict_parameters_and_macs_match_torchvision(name, tmp_path):
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from torch_helpers import generated_torch, ruff_problems
+
+    path = TORCHVISION_SPECS / f"{name}.res"
+    module, code = generated_torch(str(path), tmp_path, name)
+    network = resdsl.load(path)
+    reference = _meta_torchvision(name)
+    with torch.device("meta"):
+        ours = module.build_model()
+        with FlopCounterMode(display=False) as counter:
+            reference.eval()(torch.empty(1, 3, network.input.height, network.input.width))
+    shapes = [(k, tuple(v.shape)) for k, v in ours.state_dict().items()]
+    assert shapes == [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    count = sum(p.numel() for p in reference.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == count == network.params
+    assert counter.get_total_flops() // 2 == network.macs
+    assert ruff_problems(code) == ""
+
+
+@pytest.mark.parametrize("name", by_cost(TORCHVISION_NAMES, TORCHVISION_REPRESENTATIVE))
+def test_outputs_match_torchvision(name, tmp_path):
+    import torch
+    import torchvision
+    from torch_helpers import assert_same_outputs, generated_torch
+
+    module, _ = generated_torch(str(TORCHVISION_SPECS / f"{name}.res"), tmp_path, name)
+    torch.manual_seed(0)
+    assert_same_outputs(torchvision.models.get_model(name), module.build_model())
+
+
+@pytest.mark.parametrize("name", by_cost(TORCHVISION_NAMES, {"regnet_y_400mf"}))
+def test_torchvision_models_import_to_the_library_specs(name):
+    """From `torchvision:NAME`, read as timm's names and written in torchvision's: only the
+    input size, which torchvision's builders do not record, is assumed."""
+    from resdsl.interop.import_sources import read
+    from resdsl.interop.importer import infer
+
+    imported = infer(read(f"torchvision:{name}"), name)
+    assert [words.split(" (")[0] for words in imported.assumed] == ["input 3x224x224"]
+    network = analyze_text(imported.text, "i.res").network
+    expected = resdsl.load(TORCHVISION_SPECS / f"{name}.res")
+    assert (network.params, network.macs) == (expected.params, expected.macs)
+    ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
+    assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]

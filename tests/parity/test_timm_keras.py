@@ -109,6 +109,7 @@ REPRESENTATIVE = [
     "regnety_002",  # RegNet: Keras 2's names, squeeze-excitation of the block's input
     "regnetv_040",  # RegNetV: pre-activation, the identity adding the first norm's output
     "regnetz_005",  # RegNetZ: no shortcut where the shape changes, SiLU in squeeze-excitation
+    "regnet_y_400mf",  # torchvision's RegNet: its names (`trunk_output`, `f.a.0`), `proj`
 ]
 # Keras on PyTorch in `make test`: the custom blur layer, ECA's 1-d convolution, `ops.split`,
 # the selective kernel's and split attention's `ops.stack` and softmax across paths.
@@ -134,6 +135,15 @@ FAMILIES = {
 }
 
 
+def torchvision_regnets() -> list[str]:
+    """torchvision's RegNet builders, as the installed torchvision registers them."""
+    tv = pytest.importorskip("torchvision")
+    return [name for name in tv.models.list_models() if name.startswith("regnet_")]
+
+
+TORCHVISION_SPECS = ROOT / "specs" / "torchvision_regnet"
+
+
 def _members(module: str) -> list[str]:
     """The family's networks of one of timm's modules (of byobnet's, its ResNets)."""
     return byobnet_family.covered() if module == "byobnet" else timm.list_models(module=module)
@@ -148,6 +158,8 @@ def registry() -> list[str]:
 def spec_path(name: str) -> Path:
     if name in CUSTOM:
         return KERAS_SPECS / f"{name}.res"
+    if name in torchvision_regnets():
+        return TORCHVISION_SPECS / f"{name}.res"
     for module, folder in FAMILIES.items():
         if name in _members(module):
             return folder / f"{name}.res"
@@ -155,7 +167,12 @@ def spec_path(name: str) -> Path:
 
 
 def reference(name: str):
-    """timm's model of `name`, randomly initialised, in eval mode."""
+    """timm's model of `name` (torchvision's, for its RegNets), randomly initialised, in eval
+    mode."""
+    if name in torchvision_regnets():
+        import torchvision as tv
+
+        return tv.models.get_model(name).eval()
     if name in CUSTOM:
         from timm.models import resnet
 
@@ -256,7 +273,7 @@ def _by_name(names: list[str], fast: set[str]) -> list:
     ]
 
 
-EVERY = sorted({*registry(), *CUSTOM})
+EVERY = sorted({*registry(), *CUSTOM, *torchvision_regnets()})
 
 
 # --------------------------------------------------------------------------- Keras on TensorFlow
