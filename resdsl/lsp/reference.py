@@ -81,7 +81,8 @@ def arguments_text(key: str, kind: str) -> str:
         return "no arguments"
     defaults = found[1][kind].defaults
     return "; ".join(
-        f"`{a}` ({default_text(defaults.get(a))}; {describe_reader(r)})" for a, r in args.items()
+        f"`{a}` ({default_text(defaults.get(a), key)}; {describe_reader(r)})"
+        for a, r in args.items()
     )
 
 
@@ -120,7 +121,7 @@ def argument_doc(key: str, kind: str, arg: str) -> str | None:
     reader = arguments(key, kind).get(arg)
     if found is None or reader is None:
         return None
-    default = default_text(found[1][kind].defaults.get(arg))
+    default = default_text(found[1][kind].defaults.get(arg), key)
     meaning = RECIPES[kind].docs.get(arg) if key == "block" else None
     return (
         f"**`{arg}`** (argument of {found[0]} `{kind}`)\n\n"

@@ -415,6 +415,12 @@ class Specs:
         last = where.end.line if where else len(doc.index.starts)
         hints = []
         for statement in doc.scan.statements:
+            if statement.head == "stages":  # a generator: the stages it writes
+                line = doc.index.line_of(statement.tokens[0].start)
+                generated = [s for s in doc.network.stages if s.generated]
+                if generated and first <= line <= last:
+                    hints.append(_generated_hint(doc, line, generated))
+                continue
             if statement.head != "stage":
                 continue
             stage = stages.get(statement.word(1) or "")
@@ -669,3 +675,20 @@ class Specs:
         ):
             network.range = lsp.Range(start=network.range.start, end=last)
         return [network]
+
+
+def _generated_hint(doc, line: int, stages) -> lsp.InlayHint:
+    """The stages a generator writes, after its line: `→ 1 x 24, 1 x 56, 4 x 152, 7 x 368`."""
+    words = ", ".join(f"{s.blocks} x {s.width}" for s in stages)
+    detail = "; ".join(
+        f"{s.name}: {s.blocks} x {s.width} / {s.stride}, groups of {s.block.group_size} "
+        f"-> {s.out_shape}"
+        for s in stages
+    )
+    return lsp.InlayHint(
+        position=doc.index.position(doc.index.line_end(line)),
+        label=f"→ {words}",
+        kind=lsp.InlayHintKind.Type,
+        padding_left=True,
+        tooltip=detail,
+    )

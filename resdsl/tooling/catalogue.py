@@ -44,9 +44,11 @@ def describe_reader(reader: Callable) -> str:
     return getattr(reader, "__name__", "")  # pragma: no cover - a reader not described here
 
 
-def default_text(value) -> str:
+def default_text(value, setting: str = "") -> str:
+    """An argument's default in words; None is derived from the rest, or (a generator's: the
+    `stages` setting's) required."""
     if value is None:
-        return "(derived)"
+        return "required" if setting == "stages" else "(derived)"
     if isinstance(value, bool):
         return "`on`" if value else "`off`"
     if isinstance(value, float):
@@ -116,7 +118,8 @@ def reference() -> str:
         for name, kind in kinds.items():
             skipped = RECIPES[name].inapplicable if setting == "block" else frozenset()
             args = "; ".join(
-                f"`{arg}` ({default_text(kind.defaults.get(arg))}; {describe_reader(reader)})"
+                f"`{arg}` ({default_text(kind.defaults.get(arg), setting)}; "
+                f"{describe_reader(reader)})"
                 for arg, reader in kind.readers.items()
                 if arg not in skipped
             )
@@ -136,6 +139,8 @@ FAMILY_SPECS = {
     "resnest coverage": "specs/resnest",
     "byobnet coverage": "specs/byobnet",
     "legacy senet coverage": "specs/legacy_senet",
+    "regnet coverage": "specs/regnet",
+    "torchvision regnet coverage": "specs/torchvision_regnet",
 }
 
 
@@ -147,6 +152,11 @@ def _features(network) -> tuple[str, list[str]]:
     specs = [stage.block for stage in stages]
     convs = network.stem.convs
     needs = []
+    generated = any(stage.generated for stage in stages)
+    if generated:
+        needs.append("`stages regnet(...)`")
+    if any(b.preact for b in blocks) and generated:
+        needs.append("pre-activation")
     if network.stem.preset == "deep":
         kind = "tiered" if convs[0].out_channels != convs[1].out_channels else "deep"
         needs.append(f"{kind} stem " + "-".join(str(c.out_channels) for c in convs[:3]))
@@ -177,8 +187,10 @@ def _features(network) -> tuple[str, list[str]]:
         (x for b in blocks for x in b.branch if x.op in ("se", "eca", "gc", "bat")), None
     )
     where = " after the 3x3" if attention is not None and attention.width == "mid" else ""
+    of = " of the input" if getattr(attention, "basis", None) == "in" else ""
     if attention is not None and attention.op == "se":
-        needs.append((f"SE 1/{round(1 / attention.ratio)}" if attention.ratio else "SE") + where)
+        ratio = f"SE 1/{round(1 / attention.ratio)}{of}" if attention.ratio else "SE"
+        needs.append(ratio + where)
     elif attention is not None and attention.op == "bat":
         needs.append(f"BAT {attention.block_size}x{attention.block_size}" + where)
     elif attention is not None and attention.op == "gc":
@@ -186,11 +198,20 @@ def _features(network) -> tuple[str, list[str]]:
     elif attention is not None:
         needs.append("ECA" + where)
     sizes = sorted({s.group_size for s in specs if s.group_size is not None})
-    needs += [f"groups of {size}" if size > 1 else "depthwise 3x3s" for size in sizes]
+    if not generated:  # a generator's group size is one of its numbers, not a feature
+        needs += [f"groups of {size}" if size > 1 else "depthwise 3x3s" for size in sizes]
+    if any(b.shortcut.transition for b in blocks):
+        needs.append("no shortcut where the shape changes")
+    if any(b.shortcut.kind == "identity" and b.shortcut.source == "preactivated" for b in blocks):
+        needs.append("identities from the first norm")
+    if generated and not any(b.post for b in blocks) and not any(b.preact for b in blocks):
+        needs.append("no activation after the sum")
     if network.head.in_features != network.stages[-1].out_shape.channels:
         needs.append(f"1x1 to {network.head.in_features} before the pool")
     needs += [f"`anti_alias {kind}`" for kind in sorted({b.anti_alias for b in blocks} - {"none"})]
-    if network.conventions.norm == "group":
+    if network.conventions.norm == "group" and network.conventions.norm_group_size:
+        needs.append(f"group norm (groups of {network.conventions.norm_group_size})")
+    elif network.conventions.norm == "group":
         needs.append(f"group norm ({network.conventions.norm_groups} groups)")
     scales = sorted({s.option("scale") for s in specs if s.name == "res2net"})
     needs += [f"`res2net(scale: {scale})`" for scale in scales]
@@ -213,6 +234,11 @@ def _features(network) -> tuple[str, list[str]]:
         needs.append("a second 3x3")
     grouped = max(s.groups for s in specs) > 1 or any(s.group_size for s in specs)
     wide = max(s.width_factor for s in specs) > 1
+    if generated:  # RegNet's words: groups are the design space's, a wider inside is inverted
+        grouped = False
+        if wide:
+            needs.append("inverted bottlenecks")
+            wide = False
     reduced = max(s.reduce_first for s in specs) > 1
     # per-stage block types, but for byobnet's edge blocks before bottlenecks
     mixed = len({s.layout for s in specs} - {"edge"}) > 1
@@ -227,7 +253,9 @@ def _features(network) -> tuple[str, list[str]]:
         )
         if used
     ]
-    if scales:
+    if generated:
+        family = f"RegNet{stages[0].letter}"
+    elif scales:
         family = "Res2NeXt" if grouped else "Res2Net"
     elif selective:
         family = "SK-ResNeXt" if grouped else "SK-ResNet"

@@ -77,6 +77,13 @@ MEANINGS = {
     "E153": "A parent must be a `.res` file inside the folder of the spec that was named "
     "(symlinks resolved), or inside a folder allowed with `--root DIR`; anything else is "
     "refused before it is read.",
+    "E160": "A network's stages are listed (`stage` lines) or generated (`stages regnet(...)`), "
+    "not both: the generator writes every stage, and a listed one would have no place among "
+    "them.",
+    "E161": "RegNet's generator cannot make a network of these numbers: `w0` is not a multiple "
+    "of the quantum (8), `wm` does not grow the width (it must be above 1), a stage's width "
+    "rounds to nothing with its group size, or the widths step up other than three times, "
+    "giving other than RegNet's four stages. The message says which stage and why.",
     "E201": "The ResNet design rule: when a stage halves the spatial size, it doubles the "
     "width; when the size stays, the width stays. It is checked at every stage boundary; a "
     "stage that breaks it on purpose waives it with `{ waive halve_double }`.",
@@ -231,6 +238,8 @@ SECTIONS = {
     ("family.md", "resnest coverage"): "resnest coverage",
     ("family.md", "byobnet coverage"): "byobnet coverage",
     ("family.md", "legacy senet coverage"): "legacy senet coverage",
+    ("family.md", "regnet coverage"): "regnet coverage",
+    ("family.md", "torchvision regnet coverage"): "torchvision regnet coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

@@ -24,6 +24,7 @@ pytest.importorskip("pygls", reason="needs pygls (the lsp extra)")
 from lsprotocol import types as lsp  # noqa: E402
 from pytest_lsp import ClientServerConfig, LanguageClient  # noqa: E402
 
+import resdsl  # noqa: E402
 from resdsl.blocks import RECIPES  # noqa: E402
 from resdsl.driver import analyze_text  # noqa: E402
 from resdsl.language import schema  # noqa: E402
@@ -307,6 +308,25 @@ async def test_hover_and_inlay_hints_on_resnet50(client: LanguageClient):
     assert [d.code for d in client.diagnostics[uri]] == ["E010"]
     assert f"| output | {network.stages[3].out_shape} |" in shown and "last version" in shown
     assert len(await inlay_hints(client, uri)) == 4
+    close(client, uri)
+
+
+@on_server
+async def test_inlay_hints_show_the_stages_a_generator_writes(client: LanguageClient):
+    """`stages regnet(...)`: the stages it expands to, after its line, with each stage's group
+    size and output in the tooltip."""
+    path = SPECS / "regnet" / "regnetx_002.res"
+    uri = uri_of(str(path))
+    text = path.read_text()
+    lines = text.splitlines()
+    assert await open_doc(client, uri, text) == []
+    network = resdsl.load(path)
+    hints = await inlay_hints(client, uri)
+    expected = ", ".join(f"{s.blocks} x {s.width}" for s in network.stages)
+    assert [h.label for h in hints] == [f"→ {expected}"]
+    line = next(i for i, t in enumerate(lines) if t.strip().startswith("stages"))
+    assert hints[0].position == lsp.Position(line, len(lines[line].rstrip()))
+    assert f"groups of {network.stages[0].block.group_size}" in hints[0].tooltip
     close(client, uri)
 
 
