@@ -54,7 +54,7 @@ GENERATED_NAMES = frozenset(
         "head", "post_bn", "post_relu", "avg_pool", "predictions", "pool1", "stem", "stages",
         "forward", "forward_features", "forward_stages", "reset_parameters", "training",
         "features", "flatten", "norm", "input", "final_conv", "top_conv", "top_bn",
-        "layer0", "pool0", "last_linear", "global_pool",
+        "layer0", "pool0", "last_linear", "global_pool", "trunk_output",
         "model", "self", "x",
     }
 )  # fmt: skip

@@ -73,10 +73,16 @@ def randomise_zero_weights(model, generator=None) -> None:
 
 
 def _last_norm(block):
-    for name in ("bn3", "bn2", "conv3", "conv2"):
+    """A block's last norm: bn3 or bn2, ConvNormAct's conv3.bn or conv2.bn, or (timm's
+    pre-activation RegNet blocks, whose branch ends with a convolution) norm3 or norm2."""
+    import torch
+
+    kinds = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm, torch.nn.LayerNorm)
+    for name in ("bn3", "bn2", "conv3", "conv2", "norm3", "norm2"):
         module = getattr(block, name, None)
-        if module is not None:
-            return getattr(module, "bn", module)
+        module = getattr(module, "bn", module)
+        if isinstance(module, kinds):
+            return module
     raise AttributeError(f"{type(block).__name__} has no last norm")
 
 
