@@ -114,6 +114,8 @@ class ConvHelper(NamedTuple):
     init: tuple[str, ...]
     options: tuple[str, ...]
     subsample: bool  # some call may stride and dilate at once
+    # the layer: Keras' Conv2D, or, choosing by `standardized`, StandardizedConv2D (BiT's)
+    layer: str = "layers.Conv2D"
 
 
 class NormHelper(NamedTuple):
@@ -186,6 +188,7 @@ class Module(NamedTuple):
     blur_pool: bool
     ceil_pool: bool
     ceil_max_pool: bool
+    conv_eps: str | None  # weight standardization's, where convolutions are standardized
     drop_path: DropPath | None
     plugin_helpers: tuple[str, ...]
     functions: tuple[Function, ...]
@@ -391,6 +394,9 @@ def _module(network: Network) -> Module:
         blur_pool="BlurPool2D" in ctx.uses,
         ceil_pool="CeilAveragePooling2D" in ctx.uses,
         ceil_max_pool="CeilMaxPooling2D" in ctx.uses,
+        conv_eps=float_literal(network.conventions.conv_eps)
+        if network.conventions.conv_eps is not None
+        else None,
         drop_path=drop_path,
         plugin_helpers=tuple(
             e.helper for op, e in PLUGIN_EMITTERS["keras"].items() if f"plugin:{op}" in ctx.uses
@@ -432,6 +438,7 @@ def _conv_helper(ctx: Context) -> ConvHelper:
         "pad_by": "None",
         "bias": "False",
         "zero": "False",
+        "standardized": "False",
     }
     params = ["x", "filters", "kernel", "name", "stride=1"]
     params += [f"{option}={value}" for option, value in defaults.items() if used(option)]
@@ -460,6 +467,9 @@ def _conv_helper(ctx: Context) -> ConvHelper:
         init=init,
         options=tuple(options),
         subsample=used("subsample"),
+        layer="(StandardizedConv2D if standardized else layers.Conv2D)"
+        if used("standardized")
+        else "layers.Conv2D",
     )
 
 

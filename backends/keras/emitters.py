@@ -109,6 +109,7 @@ def _conv(layer: ConvLayer, f, scope: Scope, ctx: Context, previous) -> list[App
         "pad_by": str(c.padding) if c.padding != c.dilation * (c.kernel - 1) // 2 else "None",
         "bias": "True" if len(ctx.bias) > 1 and c.bias else "False",
         "zero": "True" if layer.zero_init else "False",
+        "standardized": "True" if c.standardized else "False",
     }
     defaults = {"stride": "1", "groups": "1", "dilation": "1", "pad_by": "None"}
     for key, value in options.items():

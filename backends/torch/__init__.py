@@ -49,7 +49,14 @@ from resdsl.ir import Network, flatten
 from . import aggregated, composites, selective
 from .emitters import float_literal, module_call
 from .plan import _ACTIVATION, TorchPlan, _is_helper, _Unit
-from .stages import block_key, make_stage, stage_container, stage_init, stage_loop
+from .stages import (
+    block_key,
+    make_stage,
+    stage_container,
+    stage_holder,
+    stage_init,
+    stage_loop,
+)
 
 _GATES = {"sigmoid": "nn.Sigmoid()", "hard_sigmoid": "nn.Hardsigmoid()"}
 _INIT_DOC = {
@@ -120,7 +127,10 @@ def _container_call(plan: TorchPlan, children: list[_Unit]) -> Call:
             plan.problem(f"module `{child.attr}` in a container")
             continue
         modules.append(_keyword(child.attr, _module(plan, child)))
-        if child.ops == ["global_pool"]:
+        # to a vector of features: after the pool, or after a 1x1 convolution classifier
+        # (timm's ResNetV2), which takes the pooled map
+        classifies = child.ops == ["linear"] and child.fields[0].get("conv")
+        if (child.ops == ["global_pool"] and not _conv_classifier(children)) or classifies:
             modules.append("flatten=nn.Flatten(1)")
     return Call("nn.Sequential", (Call("OrderedDict", tuple(modules)),))
 
@@ -239,6 +249,13 @@ def _render_class(plan: TorchPlan, cls: BlockClass) -> str:
 def _shortcut_module(plan: TorchPlan, outcome: Outcome | None, marks: bool) -> str | Call:
     if outcome is None:
         return "None"
+    if plan.shortcut_named:  # timm's ResNetV2: `downsample.pool`, `downsample.conv`
+        names = [x.torch.partition(".")[2] for x in plan.examples[outcome].layers]
+        modules = tuple(
+            _keyword(name, module_call(op, dict(values), plan.activation))
+            for name, (op, values) in zip(names, outcome.layers, strict=True)
+        )
+        return Call("nn.Sequential", (Call("OrderedDict", modules),))
     if plan.shortcut_unit:  # byobnet's: a ConvNormAct without its activation
         ops, fields = zip(*outcome.layers, strict=True)
         return selective.unit_call(list(ops), [dict(values) for values in fields])
@@ -285,6 +302,12 @@ def _spec_line(source: str, sha256: str) -> str:
     """The docstring's line naming the spec and its hash, which a long name moves below."""
     line = f"Spec: {source} (sha256 {sha256})"
     return line if len(line) <= LINE else f"Spec: {source}\n(sha256 {sha256})"
+
+
+def _conv_classifier(units: list[_Unit]) -> bool:
+    """Whether the head classifies by a 1x1 convolution on the pooled map (timm's ResNetV2)."""
+    inner = [u for unit in units for u in (unit.children or [unit])]
+    return any(u.ops == ["linear"] and u.fields[0].get("conv") for u in inner)
 
 
 def _pools(unit: _Unit) -> bool:
@@ -334,10 +357,13 @@ def _render_module(plan: TorchPlan) -> str:
     features += [f"x = {_apply(group, 'x')}" for group in head[:pooled]]
     features[-1] = "return " + features[-1].removeprefix("x = ")
     forward = ["x = self.forward_features(x)"]
+    conv_classifier = _conv_classifier(plan.head)
     for group in head[pooled:]:
         forward.append(f"x = {_apply(group, 'x')}")
-        if group[0].ops == ["global_pool"]:
+        if group[0].ops == ["global_pool"] and not conv_classifier:
             forward.append("x = torch.flatten(x, 1)")  # to a vector of features
+        elif group[0].ops == ["linear"] and conv_classifier:
+            forward.append("x = torch.flatten(x, 1)")  # the 1x1 classifier's map to a vector
     forward[-1] = "return " + forward[-1].removeprefix("x = ")
 
     zero_note = None
@@ -361,7 +387,11 @@ def _render_module(plan: TorchPlan) -> str:
         zero_note=zero_note,
         pad_channels=plan.pad_channels,
         from_input=plan.from_input,
-        functional=plan.pad_channels or any(plan.uses(op) for op in ("blur", "bat", "gc")),
+        functional=plan.pad_channels
+        or any(plan.uses(op) for op in ("blur", "bat", "gc"))
+        or conventions.conv_eps is not None,
+        standardized=conventions.conv_eps is not None,
+        conv_eps=float_literal(conventions.conv_eps or 0.0),
         has_norm=plan.uses("norm"),
         group_norm=conventions.norm == "group",
         norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
@@ -403,6 +433,8 @@ def _render_module(plan: TorchPlan) -> str:
         or plan.uses("bat")
         or bool(_aggregated(plan))
         or block_key(plan) is not None
+        or plan.shortcut_named
+        or stage_holder(plan) is not None
         or any(unit.children is not None for unit in (*plan.stem, *plan.head)),
         head_init=head_init,
         forward=[f"{INDENT * 2}{line}" for line in forward],

@@ -105,7 +105,9 @@ def _conv(f: dict, activation: str) -> Call:
     for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
         if f[name] != default:
             args.append(f"{name}={f[name]}")
-    return Call("nn.Conv2d", (*args, f"bias={f['bias']}"))
+    # BiT's weight-standardized convolution
+    conv = "StdConv2d" if f.get("standardized") else "nn.Conv2d"
+    return Call(conv, (*args, f"bias={f['bias']}"))
 
 
 def _norm(f: dict, activation: str) -> Call:
@@ -144,7 +146,10 @@ def _pad_channels(f: dict, activation: str) -> Call:
 
 def _linear(f: dict, activation: str) -> Call:
     args = (str(f["in_features"]), str(f["out_features"]))
-    return Call("nn.Linear", args if f["bias"] else (*args, "bias=False"))
+    if f.get("conv"):  # timm's ResNetV2 classifier: a 1x1 convolution on the pooled features
+        args = (*args, "kernel_size=1")
+    layer = "nn.Conv2d" if f.get("conv") else "nn.Linear"
+    return Call(layer, args if f["bias"] else (*args, "bias=False"))
 
 
 def _dropout(f: dict, activation: str) -> str:

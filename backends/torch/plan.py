@@ -60,7 +60,7 @@ _MODULE_NAMES = frozenset(
     {
         "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
         "NORM_GROUP_SIZE", "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm",
-        "drop_path_rate", "make_stage",
+        "drop_path_rate", "make_stage", "CONV_EPS", "StdConv2d",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
         "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "LayerNorm2d",
@@ -159,6 +159,8 @@ class TorchPlan(Plan):
         }
         self.stem = self._model_units(network.stem.layers)
         self.head = self._model_units(network.head.layers)
+        if any(unit.named and unit.fields[0].get("standardized") for unit in self.all_units()):
+            self.problem("a weight-standardized convolution inside a ConvNormAct")
         if len(self._helper_biases()) > 1:
             self.problem("ConvNormAct convolutions with and without biases in one network")
         # The model class must not shadow any other name of the module, a keyword (`none`
@@ -198,7 +200,7 @@ class TorchPlan(Plan):
         """Whether the module writes `ConvNormAct` (for its units or the selective kernel)."""
         return (
             self.selective_kernel
-            or self.shortcut_unit
+            or (self.shortcut_unit and not self.shortcut_named)
             or any(unit.named for unit in self.all_units())
         )
 
@@ -356,6 +358,7 @@ class TorchPlan(Plan):
         attrs = set()
         self.shortcut_unit = False
         self.shortcut_alone = False  # a one-layer shortcut is the module, not a Sequential
+        self.shortcut_named = False  # an nn.Sequential of named layers, not a ConvNormAct
         for _, block in self.runs:
             layers = block.shortcut.layers
             for index, layer in enumerate(layers):
@@ -370,8 +373,13 @@ class TorchPlan(Plan):
                     self.problem(f"shortcut layer `{layer.torch}` out of its Sequential's order")
             if layers and self.shortcut_unit:
                 attr = layers[0].torch.partition(".")[0]
-                for text in selective.unit_problems(attr, list(layers), self.normalised):
-                    self.problem(text)
+                if selective.unit_problems(attr, list(layers), self.normalised):
+                    # not a ConvNormAct (timm's ResNetV2 DownsampleAvg: `pool`, `conv`): an
+                    # nn.Sequential of its layers by name
+                    self.shortcut_named = True
+                    parts = [x.torch.partition(".")[2] for x in layers]
+                    if not all(p.isidentifier() for p in parts) or len(set(parts)) < len(parts):
+                        self.problem(f"shortcut layers `{attr}` that no Sequential can name")
         if len(attrs) > 1:
             self.problem(f"shortcut layers under several names ({', '.join(sorted(attrs))})")
         return min(attrs) if attrs else None

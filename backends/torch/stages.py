@@ -16,11 +16,22 @@ def stage_container(plan) -> str | None:
     if not found:
         return None
     container = found.pop()
-    positions = [f"{container}.{i}" for i in range(len(plan.stages))]
+    holder = stage_holder(plan)
+    inner = f".{holder}" if holder else ""
+    positions = [f"{container}.{i}{inner}" for i in range(len(plan.stages))]
     named = [f"{container}.{call.stage.name}" for call in plan.stages]  # torchvision's RegNet
     if found or [call.attr for call in plan.stages] not in (positions, named):
         plan.problem("stages named otherwise than one container's positions or one attribute each")
     return container
+
+
+def stage_holder(plan) -> str | None:
+    """The attribute of each stage that holds its blocks, where the stage is a module of its
+    own (timm's ResNetV2 `stages.0.blocks`): `blocks`; None where the stage is its blocks."""
+    parts = {tuple(call.attr.split(".")) for call in plan.stages}
+    if all(len(p) == 3 and p[1].isdigit() for p in parts) and len({p[2] for p in parts}) == 1:
+        return next(iter(parts))[2]
+    return None
 
 
 def _named_stages(plan) -> bool:
@@ -67,6 +78,13 @@ def stage_init(plan) -> list[str]:
             for line in layout(f"self.{call.attr} = ", stage_call(plan, call), 2)
         ]
     calls = tuple(stage_call(plan, call) for call in plan.stages)
+    holder = stage_holder(plan)
+    if holder is not None:  # each stage a module holding its blocks (timm's ResNetStage)
+        calls = tuple(
+            Call("nn.Sequential", (Call("OrderedDict", (Call(f"{holder}={c.head}", c.args),)),))
+            for c in calls
+        )
+        return layout(f"self.{container} = ", Call("nn.Sequential", calls), 2)
     if _named_stages(plan):
         keyed = tuple(
             Call(f"{call.stage.name}={made.head}", made.args)

@@ -62,6 +62,8 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         index += stage.blocks
         dilation = stage_spec.dilation
     head = _head(spec, shape, stages, ctx)
+    if spec.conv.kind == "standardized":
+        stem, stages, head = _standardize(stem, stages, head)
     parts = [stem, *stages, head]
     return Network(
         name=spec.name,
@@ -78,6 +80,7 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
             norm_momentum=spec.norm.momentum,
             norm_groups=spec.norm.groups,
             norm_group_size=spec.norm.size,
+            conv_eps=spec.conv.eps if spec.conv.kind == "standardized" else None,
             activation=spec.activation,
             init=spec.init.scheme,
             zero_last_norm=spec.init.zero_last_norm,
@@ -96,6 +99,40 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         containers=ctx.naming.containers,
         block_containers=ctx.naming.block_containers,
     )
+
+
+def _standardize(stem: Stem, stages: list[Stage], head: Head):
+    """`conv standardized`: every convolution of the stem, the blocks (their own, not their
+    attention's) and the shortcuts weight-standardized (BiT's StdConv2d); the classifier is
+    not."""
+
+    def layers(items) -> tuple:
+        return tuple(
+            x.model_copy(update={"conv": x.conv.model_copy(update={"standardized": True})})
+            if isinstance(x, ConvLayer)
+            else x
+            for x in items
+        )
+
+    def block(b: Block) -> Block:
+        shortcut = b.shortcut.model_copy(update={"layers": layers(b.shortcut.layers)})
+        return b.model_copy(
+            update={
+                "pre": layers(b.pre),
+                "branch": layers(b.branch),
+                "post": layers(b.post),
+                "shortcut": shortcut,
+            }
+        )
+
+    stages = [
+        s.model_copy(
+            update={"runs": tuple(r.model_copy(update={"block": block(r.block)}) for r in s.runs)}
+        )
+        for s in stages
+    ]
+    stem = stem.model_copy(update={"layers": layers(stem.layers)})
+    return stem, stages, head.model_copy(update={"layers": layers(head.layers)})
 
 
 def _safe_file_name(path: str) -> str:
@@ -154,7 +191,7 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
                 kernel=3,
                 stride=st,
                 padding=1,
-                bias=bias(s.norm and number > plain),
+                bias=bias(s.norm and number > plain and (s.last_norm or number < len(outs))),
             )
             for number, (i, o, st) in enumerate(zip(ins, outs, strides, strict=True), start=1)
         ]
@@ -179,7 +216,7 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
         layers.append(
             ConvLayer(**_stem_names(ctx, "conv", len(convs), number, len(layers)), conv=conv)
         )
-        if s.norm:
+        if s.norm and (s.last_norm or not last):
             names = _stem_names(ctx, "norm", len(convs), number, len(layers), "bn", last)
             layers += ctx.norm(names, conv.out_channels)
             names = _stem_names(ctx, "act", len(convs), number, len(layers), ctx.keras_act, last)
@@ -250,7 +287,11 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
     if aa == "avg":  # timm: the max pool gives way to a 2x2 average pool
         pool = Pool(kind="avg", kernel=2, stride=2, padding=0)
         return [PoolLayer(**ctx.names("stem.pool"), pool=pool)]
-    zero_padded = not s.norm
+    # nothing normalises and rectifies the stem's output (no norm, or none after a deep stem's
+    # last convolution): keras.applications' V2 nets and BiT pad with zeros, timm's ResNetV2
+    # ignores the padding (`pool_pad`)
+    bare = not s.norm or not s.last_norm
+    zero_padded = bare if s.pool_pad is None else s.pool_pad == "zero"
     if aa == "blur":  # timm: the max pool at stride 1, then the blur pool strides
         pool = Pool(kind="max", kernel=3, stride=1, padding=1, zero_padded=zero_padded)
         return [
@@ -374,6 +415,8 @@ class _Context:
         # Keras 2's RegNet words for a block's convolution n, where a caller has no better
         fields.setdefault("conv", f"conv_{fields.get('n', '')}")
         fields.setdefault("step", "")
+        # timm's words for a layer's kind (the ResNetV2 stem's `conv1`, `norm1`)
+        fields.setdefault("layer", {"conv": "conv", "bn": "norm"}.get(part, "act"))
         fields.setdefault("at", f".{fields['i']}" if "i" in fields else "")
         return {
             "torch": naming.torch(role, act=self.torch_act, **fields),
@@ -515,7 +558,7 @@ def _shortcut(
         layers.append(PoolLayer(**ctx.names("shortcut", i=0, part="pool"), pool=same))
     elif policy.policy == "D":
         # timm keeps the pool's place with an identity: the convolution is `downsample.1`.
-        identity = ctx.names("shortcut", i=0, part="")
+        identity = ctx.names(role, i=0, part="", unit="pool")
         layers.append(IdentityLayer(torch=identity["torch"], keras=""))  # no layer in Keras
     # timm's `down_kernel_size`: a wider kernel only where the projection strides or its stage
     # dilates, dilated by the block's dilation and padded to keep the size.
@@ -588,7 +631,8 @@ def _head(spec: NetworkSpec, shape: Shape, stages: list[Stage], ctx: _Context) -
     if spec.head.dropout > 0:
         layers.append(DropoutLayer(**ctx.names("head.dropout"), rate=spec.head.dropout))
     names = ctx.names("head.classifier")
-    layers.append(LinearLayer(**names, in_features=features, out_features=spec.classes))
+    conv = spec.head.classifier == "conv"  # timm's ResNetV2: a 1x1 convolution
+    layers.append(LinearLayer(**names, in_features=features, out_features=spec.classes, conv=conv))
     _, macs, params, norm_stats = walk(layers, shape)
     return Head(
         layers=tuple(layers),

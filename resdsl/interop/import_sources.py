@@ -166,6 +166,9 @@ def _module_facts(model) -> dict:
         # torchvision's and timm's resnet.py `layer1` ..; timm's regnet.py `s1` .. (a RegStage);
         # torchvision's regnet.py `block1` .. (an AnyStage)
         regnet = type(stage).__name__ in ("RegStage", "AnyStage")
+        if name == "stages" and type(model).__name__ == "ResNetV2":
+            _resnetv2_facts(model, facts)
+            continue
         if not (isinstance(stage, nn.Sequential) and name.startswith("layer")) and not regnet:
             continue
         blocks = list(stage.children())
@@ -196,7 +199,8 @@ def _module_facts(model) -> dict:
     if isinstance(getattr(model, "drop_rate", None), float):  # timm's head dropout
         facts["drop_rate"] = model.drop_rate
     stages = getattr(model, "stages", None)
-    if isinstance(stages, nn.Sequential) and isinstance(getattr(model, "stem", None), nn.Module):
+    byobnet = type(model).__name__ == "ByobNet"
+    if byobnet and isinstance(stages, nn.Sequential) and isinstance(model.stem, nn.Module):
         _byobnet_facts(model, facts)
     for module in model.modules():
         kind = type(module).__name__
@@ -237,6 +241,24 @@ def _byobnet_facts(model, facts: dict) -> None:
         facts["stages"][f"stage{i + 1}"] = (stride, dilation)
     pool = getattr(model.stem, "pool", None)
     facts["stem_pool"] = "" if pool is None else type(pool).__name__.removesuffix("Pool2d").lower()
+
+
+def _resnetv2_facts(model, facts: dict) -> None:
+    """timm's ResNetV2: each stage's stride (named `stage1` .. as the importer names them),
+    whether the projections average first (`avg_down`: a DownsampleAvg), how the stem's pool
+    pads (a ConstantPad2d before it: zeros, BiT's; else ignored) and the convolutions'
+    weight standardization (StdConv2d's eps)."""
+    for i, stage in enumerate(model.stages):
+        first = stage.blocks[0]
+        strides = [getattr(m, "stride", 1) for m in first.modules()]
+        stride = max((s[0] if isinstance(s, tuple) else s) for s in strides if s)
+        facts["stages"][f"stage{i + 1}"] = (stride, 1)
+        downsample = getattr(first, "downsample", None)
+        if downsample is not None:
+            facts["avg_down"] = type(downsample).__name__ == "DownsampleAvg"
+    facts["stem_pool_pad"] = "zero" if hasattr(model.stem, "pad") else "ignore"
+    convs = [m for m in model.modules() if type(m).__name__ == "StdConv2d"]
+    facts["standardized"] = convs[0].eps if convs else 0.0
 
 
 def _avd(block, facts: dict) -> None:

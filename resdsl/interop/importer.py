@@ -31,7 +31,7 @@ from resdsl import __version__
 from resdsl.diagnostics.core import printable
 from resdsl.driver import analyze_text
 from resdsl.elaboration.attention import eca_kernel
-from resdsl.interop import import_byobnet, import_regnet
+from resdsl.interop import import_byobnet, import_regnet, import_resnetv2
 from resdsl.interop.import_blocks import (
     CONV,
     Block,
@@ -259,6 +259,8 @@ def infer(
         return import_byobnet.infer(source, name, input_shape, choices)
     if import_regnet.is_regnet(shapes):  # timm's regnet layout
         return import_regnet.infer(source, name, input_shape, choices)
+    if import_resnetv2.is_resnetv2(shapes):  # timm's resnetv2 layout
+        return import_resnetv2.infer(source, name, input_shape, choices)
     if LEGACY_SENET in shapes:
         return _legacy_senet(source, name, input_shape, choices)
     if not stages or _CLASSIFIER not in shapes:

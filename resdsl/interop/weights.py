@@ -203,6 +203,8 @@ def state_dict_to_keras(
             array = _numpy(state[key])
             arrays.append(array if axes is None else array.transpose(axes))
         expected = [tuple(w.shape) for w in keras_layer.weights]
+        # a 1x1 convolution's weight for a Dense: its trailing unit axes dropped
+        arrays = [_squeezed(a, shape) for a, shape in zip(arrays, expected, strict=False)]
         got = [tuple(a.shape) for a in arrays]
         if expected != got:
             raise PortError(
@@ -212,6 +214,14 @@ def state_dict_to_keras(
         keras_layer.set_weights(
             [a.astype(w.dtype) for a, w in zip(arrays, keras_layer.get_weights(), strict=True)]
         )
+
+
+def _squeezed(array, shape: tuple[int, ...]):
+    """`array` as `shape` where they differ only by trailing unit axes, else as it is."""
+    extra = array.shape[len(shape) :]
+    if array.ndim > len(shape) and array.shape[: len(shape)] == shape and set(extra) == {1}:
+        return array.reshape(shape)
+    return array
 
 
 def torch_to_keras(torch_model, keras_model, network: Network) -> None:
@@ -238,6 +248,8 @@ def keras_to_state_dict(keras_model, state: Mapping, pairs: list[Pair]) -> dict:
             )
         for (tensor, axes), array in zip(layout, values, strict=True):
             key = f"{prefix}.{tensor}"
+            if axes is not None and array.ndim < len(axes):  # a Dense for a 1x1 convolution
+                array = array.reshape(array.shape + (1,) * (len(axes) - array.ndim))
             array = array if axes is None else array.transpose(_inverse(axes))
             if key not in out:
                 raise PortError(f"the PyTorch model has no `{key}` for Keras layer `{name}`")

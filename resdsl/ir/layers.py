@@ -27,6 +27,8 @@ class Conv(Node):
     dilation: int = 1
     groups: int = 1
     bias: bool = False
+    # weight-standardized (BiT's StdConv2d; the network's `conv standardized` eps)
+    standardized: bool = False
 
     @property
     def params(self) -> int:
@@ -342,10 +344,14 @@ class PadChannelsLayer(Layer):
 
 
 class LinearLayer(Layer):
+    """The classifier: a Linear, or (`conv`) a 1x1 convolution on the pooled features, whose
+    weight is (out, in, 1, 1) (timm's ResNetV2 head); Keras holds either as a Dense."""
+
     op: Literal["linear"] = "linear"
     in_features: int
     out_features: int
     bias: bool = True
+    conv: bool = False
 
     def out_shape(self, shape: Shape) -> Shape:
         return Shape(channels=self.out_features, height=1, width=1)
@@ -359,13 +365,17 @@ class LinearLayer(Layer):
 
     def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
         rows = self.out_features if rows is None else rows
-        return {"weight": (rows, self.in_features)} | ({"bias": (rows,)} if self.bias else {})
+        weight = (rows, self.in_features) + (1, 1) * self.conv
+        return {"weight": weight} | ({"bias": (rows,)} if self.bias else {})
 
     def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
-        return (("weight", (1, 0)),) + ((("bias", None),) if self.bias else ())  # (out, in)
+        # (out, in) to Dense's (in, out); a 1x1 convolution's trailing unit axes go
+        axes = (1, 0, 2, 3) if self.conv else (1, 0)
+        return (("weight", axes),) + ((("bias", None),) if self.bias else ())
 
     def words(self, activation: str = "relu") -> str:
-        return f"fc {self.in_features}->{self.out_features}"
+        kind = "conv1x1" if self.conv else "fc"
+        return f"{kind} {self.in_features}->{self.out_features}"
 
 
 class DropoutLayer(Layer):

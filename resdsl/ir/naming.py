@@ -329,4 +329,43 @@ TORCHVISION_REGNET = Naming(
     block_containers=("f",),
 )
 
-NAMINGS = {naming.name: naming for naming in (RESNET, BYOBNET, SENET, REGNET, TORCHVISION_REGNET)}
+# timm's resnetv2.py (`stem.conv`, `stem.conv1` .. `stem.norm2` for deep stems, `stem.pool`,
+# `stages.0.blocks.0.norm1`, `conv1`, `downsample.conv`, the final `norm`, `head.fc`): the
+# stem, the stages (each a module holding its `blocks`) and the head are containers, a block
+# registers its shortcut first; Keras keeps keras.applications' V2 names.
+RESNETV2 = Naming(
+    "resnetv2",
+    "timm's resnetv2.py (its pre-activation ResNets and BiT); keras.applications' names in Keras",
+    {
+        **RESNET.roles,
+        "stem.conv": ("stem.conv", "conv1_conv"),
+        "stem.bare": ("stem.conv", "conv1_conv"),
+        "stem.norm": ("stem.norm", "conv1_bn"),
+        "stem.act": ("stem.act", "conv1_{act}"),
+        "stem.deep": ("stem.{layer}{n}", "conv1_{n}_{part}"),
+        "stem.deep.last_norm": ("stem.norm{n}", "conv1_{n}_bn"),
+        "stem.deep.last_act": ("stem.act{n}", "conv1_{n}_{act}"),
+        "stem.pool": ("stem.pool", "pool1_pool"),
+        "stem.avg_pool": ("stem.pool", "pool1_pool"),
+        "stage": ("stage{number}", ""),
+        "block": ("stages.{position}.blocks.{index}", "{stage}_block{number}"),
+        "block.preact_norm.first": ("norm1", "preact_bn"),
+        "block.preact_norm": ("norm{n}", "{m}_bn"),
+        "block.preact_conv": ("conv{n}", "{n}_conv"),
+        "block.conv": ("conv{n}", "{n}_conv"),
+        "block.norm": ("norm{n}", "{n}_bn"),
+        "shortcut": ("downsample.{unit}", "0_{part}"),
+        "shortcut.preact": ("downsample.{unit}", "0_{part}"),
+        "head.norm": ("norm", "post_bn"),
+        "head.act": ("{act}", "post_{act}"),
+        "head.pool": ("head.global_pool", "avg_pool"),
+        "head.dropout": ("head.drop", "top_dropout"),
+        "head.classifier": ("head.fc", "predictions"),
+    },
+    containers=("stem", "stages", "head"),
+    shortcut_first=True,
+)
+
+NAMINGS = {
+    naming.name: naming for naming in (RESNET, BYOBNET, SENET, REGNET, TORCHVISION_REGNET, RESNETV2)
+}

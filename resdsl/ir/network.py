@@ -234,6 +234,8 @@ class Conventions(Node):
     norm_momentum: float
     norm_groups: int
     norm_group_size: int | None = None  # group norm: each group's channels, if not `norm_groups`
+    # weight standardization's eps, where the convolutions are standardized (`conv standardized`)
+    conv_eps: float | None = None
     activation: Activation
     init: Literal["kaiming", "glorot"]
     zero_last_norm: bool

@@ -34,6 +34,9 @@ class StemSpec(Node):
     # still reduces by 4, as timm's byobnet stems)
     last_stride: int = 1
     plain: int = 0  # a quad stem's first convolutions without a norm or activation
+    # the max pool's padding: zeros or ignored (-inf); None: zeros exactly without a norm
+    pool_pad: Literal["zero", "ignore"] | None = None
+    last_norm: bool = True  # a deep stem's last convolution has its norm and activation
     span: Span | None
 
 
@@ -133,6 +136,12 @@ class NormSpec(Node):
     span: Span | None
 
 
+class ConvSpec(Node):
+    kind: Literal["plain", "standardized"] = "plain"
+    eps: float = 1e-6  # weight standardization's, added to the variance
+    span: Span | None = None
+
+
 class InitSpec(Node):
     scheme: Literal["kaiming", "glorot"]
     zero_last_norm: bool
@@ -147,6 +156,8 @@ class HeadSpec(Node):
     features: int | None = None  # a 1x1 convolution to this width before the pool
     # the activation before the pool; None: exactly where the norm is
     act: bool | None = None
+    # the classifier: a Linear, or a 1x1 convolution on the pooled features (timm's ResNetV2)
+    classifier: Literal["linear", "conv"] = "linear"
     span: Span | None
 
 
@@ -182,6 +193,7 @@ class NetworkSpec(Node):
     stem: StemSpec
     conv_bias: ConvBias
     norm: NormSpec
+    conv: ConvSpec = ConvSpec()
     activation: Activation
     anti_alias: AntiAliasSpec  # the network's, which its stem's pool follows
     init: InitSpec

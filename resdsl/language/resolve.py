@@ -17,6 +17,7 @@ from resdsl.ir import (
     AntiAliasSpec,
     AttentionSpec,
     BlockSpec,
+    ConvSpec,
     HeadSpec,
     InitSpec,
     Name,
@@ -35,6 +36,7 @@ from resdsl.language.generators import expand
 from resdsl.language.schema import (
     ANTI_ALIASES,
     ATTENTIONS,
+    CONVS,
     FIELDS,
     GENERATED_NAMES,
     HEADS,
@@ -176,6 +178,19 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         )
         return None
     norm_kind, norm_args = values.get("norm", ("batch", NORMS["batch"].defaults))
+    conv_kind, conv_args = values.get("conv", ("plain", CONVS["plain"].defaults))
+    if conv_kind == "standardized":
+        composite = sorted({s.block.name for s in stages if s.block.layout not in _PLAIN_CONVS})
+        if composite:
+            diags.add(
+                dx.E_NOT_FOR_KIND,
+                f"weight standardization applies to the residual blocks' convolutions; "
+                f"`{composite[0]}` blocks hold convolutions of their own",
+                spans["conv"],
+                label="conv standardized",
+                help="use basic, bottleneck or edge blocks (pre-activation or not)",
+            )
+            return None
     init_name, init_args = values.get("init", ("kaiming", INITS["kaiming"].defaults))
     head_args = values.get("head", ("avgpool", HEADS["avgpool"].defaults))[1]
     return NetworkSpec(
@@ -186,6 +201,7 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         stem=StemSpec(preset=stem_name, span=spans.get("stem"), **stem_args),
         conv_bias=values.get("conv_bias", "off"),
         norm=NormSpec(kind=norm_kind, span=spans.get("norm"), **norm_args),
+        conv=ConvSpec(kind=conv_kind, span=spans.get("conv"), **conv_args),
         activation=values.get("activation", "relu"),
         anti_alias=anti_alias,
         init=InitSpec(scheme=init_name, span=spans.get("init"), **init_args),
@@ -197,6 +213,10 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         spans=spans,
     )
 
+
+# The block layouts whose convolutions are all the residual recipes' own (weight
+# standardization applies to them).
+_PLAIN_CONVS = frozenset({"basic", "bottleneck", "edge"})
 
 # What the parser reports where a line does not parse (see parser._parse_recovering).
 SYNTAX_CODES = frozenset({dx.E_SYNTAX, dx.E_UNEXPECTED_CHAR, dx.E_UNEXPECTED_EOF})

@@ -117,6 +117,13 @@ STEMS = {
 }  # fmt: skip
 for _stem in STEMS.values():
     _stem.defaults.setdefault("first_width", None)
+    # How the max pool pads: None, with zeros where no norm and activation come before it
+    # (keras.applications' V2 stems, timm's BiT) and else by ignoring the padding (PyTorch's
+    # -inf, which a ReLU's output makes the same); `zero` or `ignore` to say so.
+    _stem.defaults.setdefault("pool_pad", None)
+    # A norm and activation after the deep stem's last convolution too (off: timm's
+    # pre-activation ResNetV2 `d` and `t` stems, whose first block normalises it)
+    _stem.defaults.setdefault("last_norm", True)
     # The last convolution's stride: 2 where a stem without a pool still reduces by 4 (timm's
     # byobnet stems).
     _stem.defaults.setdefault("last_stride", 1)
@@ -133,6 +140,8 @@ _STEM_READERS = {
     "norm": on_off,
     "last_stride": whole_number(1, MAX_STRIDE),
     "plain": whole_number(0, 3),
+    "pool_pad": choice("zero", "ignore"),
+    "last_norm": on_off,
 }
 # Only the deep stem has intermediate convolutions for `width` to size, and the deep and quad
 # stems' convolutions are 3x3 by definition (ResNet-C), so they take no `kernel`; only they
@@ -144,6 +153,7 @@ _ONLY = {
     "kernel": {"imagenet", "cifar"},
     "last_stride": {"deep", "quad"},
     "plain": {"quad"},
+    "last_norm": {"deep"},
 }
 for _name, _stem in STEMS.items():
     _stem.readers.update({k: v for k, v in _STEM_READERS.items() if _name in _ONLY.get(k, {_name})})
@@ -302,6 +312,13 @@ ANTI_ALIASES = {
     # A 2x2 average pool at stride 2.
     "avg": Kind({"size": 3}, {}),
 }
+# The convolutions: plain, or weight-standardized (Qiao et al.; BiT's StdConv2d): each output
+# channel's weights less their mean, over their standard deviation (`eps` added to the
+# variance), before convolving.
+CONVS = {
+    "plain": Kind({"eps": 1e-6}, {}),
+    "standardized": Kind({"eps": 1e-6}, {"eps": positive_number(1.0)}),
+}
 INITS = {
     name: Kind({"zero_last_norm": False}, {"zero_last_norm": on_off})
     for name in ("kaiming", "glorot")
@@ -312,12 +329,14 @@ HEADS = {
     # `act: on` without a norm: the activation alone before the pool (timm's RegNetZ and
     # RegNetV `final_conv`); by default the activation follows the norm.
     "avgpool": Kind(
-        {"dropout": 0.0, "norm": None, "features": None, "act": None},
+        {"dropout": 0.0, "norm": None, "features": None, "act": None, "classifier": "linear"},
         {
             "dropout": number_in(0.0, 1.0, high_open=True),
             "norm": on_off,
             "features": whole_number(1, MAX_WIDTH),
             "act": on_off,
+            # a 1x1 convolution on the pooled features (timm's ResNetV2 and BiT), or a Linear
+            "classifier": choice("linear", "conv"),
         },
     )
 }
@@ -470,6 +489,7 @@ FIELDS: dict[str, Field] = {
     "attention": Field(kind_reader("attention", ATTENTIONS), stage=True),
     "anti_alias": Field(kind_reader("anti-aliasing", ANTI_ALIASES), stage=True),
     "norm": Field(kind_reader("norm", NORMS)),
+    "conv": Field(kind_reader("convolution", CONVS)),
     "activation": Field(choice("relu", "silu", "gelu")),
     "init": Field(kind_reader("init scheme", INITS)),
     "stochastic_depth": Field(number_in(0.0, 1.0, high_open=True)),
@@ -489,6 +509,7 @@ KIND_TABLES: dict[str, Mapping[str, Kind]] = {
     "attention": ATTENTIONS,
     "anti_alias": ANTI_ALIASES,
     "norm": NORMS,
+    "conv": CONVS,
     "init": INITS,
     "head": HEADS,
     "stages": GENERATORS,

@@ -29,7 +29,9 @@ def root(context, missing=missing):
     l_1_line = missing
     yield '    '
     yield str(('x =' if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample') else 'return'))
-    yield ' layers.Conv2D(\n        filters,\n        kernel,\n        strides='
+    yield ' '
+    yield str(environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'layer'))
+    yield '(\n        filters,\n        kernel,\n        strides='
     yield str(('stride // subsample' if environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'subsample') else 'stride'))
     yield ',\n        padding="same" if padding else "valid",\n'
     for l_1_option in environment.getattr((undefined(name='conv') if l_0_conv is missing else l_0_conv), 'options'):
@@ -46,4 +48,4 @@ def root(context, missing=missing):
     yield '\n\n'
 
 blocks = {}
-debug_info = '1=12&3=14&5=16&6=18&9=20&14=23&15=27&17=31&20=33&22=35&23=39&27=43'
+debug_info = '1=12&3=14&5=16&6=18&9=20&14=23&15=27&17=31&20=35&22=37&23=41&27=45'

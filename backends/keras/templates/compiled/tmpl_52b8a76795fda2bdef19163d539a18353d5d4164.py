@@ -17,6 +17,7 @@ def root(context, missing=missing):
     l_0_input_shape = resolve('input_shape')
     l_0_classes = resolve('classes')
     l_0_norm = resolve('norm')
+    l_0_conv_eps = resolve('conv_eps')
     l_0_drop_path = resolve('drop_path')
     l_0_make_divisible = resolve('make_divisible')
     l_0_squeeze_excite = resolve('squeeze_excite')
@@ -77,6 +78,11 @@ def root(context, missing=missing):
             yield "  # Keras' convention: PyTorch's momentum is "
             yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'torch_momentum'))
             yield '\n'
+    if (undefined(name='conv_eps') if l_0_conv_eps is missing else l_0_conv_eps):
+        pass
+        yield 'CONV_EPS = '
+        yield str((undefined(name='conv_eps') if l_0_conv_eps is missing else l_0_conv_eps))
+        yield "  # weight standardization's, added to the weights' variance\n"
     if (undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path):
         pass
         yield 'DROP_PATH_RATE = '
@@ -85,6 +91,14 @@ def root(context, missing=missing):
         yield str(environment.getattr((undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path), 'blocks'))
         yield '\n'
     yield '\n\n'
+    if (undefined(name='conv_eps') if l_0_conv_eps is missing else l_0_conv_eps):
+        pass
+        template = environment.get_template('std_conv.py.j2', 'model.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     template = environment.get_template('conv.py.j2', 'model.py.j2')
     gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
     try:
@@ -237,4 +251,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=38&3=40&5=44&9=46&14=48&19=52&21=54&22=56&23=58&24=61&25=63&26=66&27=68&28=71&30=76&33=80&34=83&35=85&39=88&40=94&41=96&43=102&44=104&46=110&47=112&49=118&50=120&52=126&53=128&55=134&56=136&58=142&59=144&61=150&62=152&64=158&65=160&67=166&68=168&70=174&71=176&73=182&74=184&76=190&77=192&79=198&80=200&82=206&83=208&85=214&86=217&90=221&91=224&92=226&93=228&94=231&96=234'
+debug_info = '1=39&3=41&5=45&9=47&14=49&19=53&21=55&22=57&23=59&24=62&25=64&26=67&27=69&28=72&30=77&33=81&34=84&36=86&37=89&38=91&42=94&43=96&45=102&46=108&47=110&49=116&50=118&52=124&53=126&55=132&56=134&58=140&59=142&61=148&62=150&64=156&65=158&67=164&68=166&70=172&71=174&73=180&74=182&76=188&77=190&79=196&80=198&82=204&83=206&85=212&86=214&88=220&89=222&91=228&92=231&96=235&97=238&98=240&99=242&100=245&102=248'

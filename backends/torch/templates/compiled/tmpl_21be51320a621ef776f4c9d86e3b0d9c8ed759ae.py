@@ -25,6 +25,8 @@ def root(context, missing=missing):
     l_0_eps = resolve('eps')
     l_0_norm_groups = resolve('norm_groups')
     l_0_momentum = resolve('momentum')
+    l_0_standardized = resolve('standardized')
+    l_0_conv_eps = resolve('conv_eps')
     l_0_drop_path = resolve('drop_path')
     l_0_drop_path_rate = resolve('drop_path_rate')
     l_0_total_blocks = resolve('total_blocks')
@@ -124,6 +126,11 @@ def root(context, missing=missing):
         yield '\nNORM_MOMENTUM = '
         yield str((undefined(name='momentum') if l_0_momentum is missing else l_0_momentum))
         yield '\n'
+    if (undefined(name='standardized') if l_0_standardized is missing else l_0_standardized):
+        pass
+        yield 'CONV_EPS = '
+        yield str((undefined(name='conv_eps') if l_0_conv_eps is missing else l_0_conv_eps))
+        yield "  # weight standardization's, added to the weights' variance\n"
     if (undefined(name='drop_path') if l_0_drop_path is missing else l_0_drop_path):
         pass
         yield 'DROP_PATH_RATE = '
@@ -153,6 +160,15 @@ def root(context, missing=missing):
     if (undefined(name='pad_channels') if l_0_pad_channels is missing else l_0_pad_channels):
         pass
         yield '\n\nclass PadChannels(nn.Module):\n    """Zero channels on both sides of the input\'s, from `in_channels` to `out_channels` (half\n    before, rounded down): the parameter-free shortcut (option A).\n    """\n\n    def __init__(self, in_channels: int, out_channels: int) -> None:\n        super().__init__()\n        grow = out_channels - in_channels\n        self.pad = (0, 0, 0, 0, grow // 2, grow - grow // 2)\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        return F.pad(x, self.pad)\n'
+    if (undefined(name='standardized') if l_0_standardized is missing else l_0_standardized):
+        pass
+        yield '\n\n'
+        template = environment.get_template('std_conv.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
     if (undefined(name='blur_pool') if l_0_blur_pool is missing else l_0_blur_pool):
         pass
         yield '\n\n'
@@ -392,4 +408,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=71&3=73&5=75&6=77&7=85&8=87&9=89&17=92&20=95&23=98&27=102&32=106&33=109&34=111&35=113&36=116&37=118&38=120&39=123&40=125&42=127&43=130&44=132&48=135&51=138&54=141&58=144&61=147&63=153&79=156&82=159&84=165&87=168&104=174&107=177&109=183&112=186&114=192&117=195&119=201&122=204&124=210&127=213&129=219&132=222&134=228&137=231&139=237&142=240&144=246&152=249&155=253&157=256&160=260&162=262&165=266&167=268&178=272&179=275&181=278&182=281&184=284&187=287&189=290&194=293&199=299&200=302&202=304&203=307&205=311&208=313&209=315&211=319&213=321&214=324&216=327&217=330&219=333&220=336&225=340&227=342&238=348&239=351&243=353&251=357&252=360&258=364&259=367&262=371&263=374&270=378&271=381&276=385&277=389'
+debug_info = '1=73&3=75&5=77&6=79&7=87&8=89&9=91&17=94&20=97&23=100&27=104&32=108&33=111&34=113&35=115&36=118&37=120&38=122&39=125&40=127&42=129&43=132&45=134&46=137&47=139&51=142&54=145&57=148&61=151&64=154&66=160&82=163&85=166&87=172&90=175&92=181&95=184&112=190&115=193&117=199&120=202&122=208&125=211&127=217&130=220&132=226&135=229&137=235&140=238&142=244&145=247&147=253&150=256&152=262&160=265&163=269&165=272&168=276&170=278&173=282&175=284&186=288&187=291&189=294&190=297&192=300&195=303&197=306&202=309&207=315&208=318&210=320&211=323&213=327&216=329&217=331&219=335&221=337&222=340&224=343&225=346&227=349&228=352&233=356&235=358&246=364&247=367&251=369&259=373&260=376&266=380&267=383&270=387&271=390&278=394&279=397&284=401&285=405'
