@@ -124,6 +124,7 @@ class NormHelper(NamedTuple):
     group: bool
     groups: int
     group_size: int | None
+    kind: str  # the network's: batch, group, evonorm_s0 or frn
     epsilon: str
     momentum: str
     torch_momentum: str
@@ -307,6 +308,7 @@ def _module(network: Network) -> Module:
             group=conventions.norm == "group",
             groups=conventions.norm_groups,
             group_size=conventions.norm_group_size,
+            kind=conventions.norm,
             epsilon=float_literal(conventions.norm_eps),
             momentum=float_literal(round(1.0 - conventions.norm_momentum, 12)),
             torch_momentum=float_literal(conventions.norm_momentum),

@@ -394,7 +394,12 @@ def _render_module(plan: TorchPlan) -> str:
         conv_eps=float_literal(conventions.conv_eps or 0.0),
         has_norm=plan.uses("norm"),
         group_norm=conventions.norm == "group",
-        norm_class="nn.GroupNorm" if conventions.norm == "group" else "nn.BatchNorm2d",
+        norm_kind=conventions.norm,
+        norm_class={
+            "group": "nn.GroupNorm",
+            "evonorm_s0": "EvoNormS0",
+            "frn": "FilterResponseNorm",
+        }.get(conventions.norm, "nn.BatchNorm2d"),
         norm_groups=conventions.norm_groups,
         norm_group_size=conventions.norm_group_size,
         eps=float_literal(conventions.norm_eps),

@@ -60,7 +60,8 @@ _MODULE_NAMES = frozenset(
     {
         "annotations", "Callable", "torch", "F", "nn", "NORM_EPS", "NORM_MOMENTUM",
         "NORM_GROUP_SIZE", "NORM_GROUPS", "DROP_PATH_RATE", "TOTAL_BLOCKS", "norm",
-        "drop_path_rate", "make_stage", "CONV_EPS", "StdConv2d",
+        "drop_path_rate", "make_stage", "CONV_EPS", "StdConv2d", "EvoNormS0",
+        "FilterResponseNorm",
         "build_model", "DropPath", "PadChannels", "FromInput", "BlurPool2d", "make_divisible",
         "SqueezeExcite", "EfficientChannelAttention", "ConvNormAct", "SelectiveKernel",
         "SelectiveKernelAttn", "SplitAttn", "OrderedDict", "GlobalContext", "LayerNorm2d",

@@ -19,6 +19,7 @@ import re
 from resdsl.blocks import RECIPES, Builder, anti_alias_layer
 from resdsl.elaboration.attention import after_3x3, attention_layer
 from resdsl.ir import (
+    FUSED_NORMS,
     ActLayer,
     Block,
     BlockRun,
@@ -64,6 +65,8 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
     head = _head(spec, shape, stages, ctx)
     if spec.conv.kind == "standardized":
         stem, stages, head = _standardize(stem, stages, head)
+    if spec.norm.kind in FUSED_NORMS:
+        stem, stages, head = _fuse_activations(stem, stages, head)
     parts = [stem, *stages, head]
     return Network(
         name=spec.name,
@@ -99,6 +102,36 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
         containers=ctx.naming.containers,
         block_containers=ctx.naming.block_containers,
     )
+
+
+def _fuse_activations(stem: Stem, stages: list[Stage], head: Head):
+    """EvoNorm-S0 and FRN hold their nonlinearity: the activation after each is theirs, and
+    goes (timm's `norm_layer=EvoNorm2dS0` in place of BatchNormAct2d). Parameter-free, so the
+    costs stand but for the activations' own, which count nothing."""
+
+    def layers(items) -> tuple:
+        kept: list = []
+        for x in items:
+            after_norm = kept and isinstance(kept[-1], NormLayer) and kept[-1].kind in FUSED_NORMS
+            if isinstance(x, ActLayer) and after_norm:
+                continue
+            kept.append(x)
+        return tuple(kept)
+
+    def block(b: Block) -> Block:
+        # a pre-activation block's first activation ends its `pre`
+        return b.model_copy(
+            update={"pre": layers(b.pre), "branch": layers(b.branch), "post": layers(b.post)}
+        )
+
+    stages = [
+        s.model_copy(
+            update={"runs": tuple(r.model_copy(update={"block": block(r.block)}) for r in s.runs)}
+        )
+        for s in stages
+    ]
+    stem = stem.model_copy(update={"layers": layers(stem.layers)})
+    return stem, stages, head.model_copy(update={"layers": layers(head.layers)})
 
 
 def _standardize(stem: Stem, stages: list[Stage], head: Head):

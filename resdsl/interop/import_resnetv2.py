@@ -127,13 +127,11 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
         )
     standardized = facts.get("standardized")
     norm = _norm(shapes)
-    if standardized is None and not facts:
-        standardized = None
-        if norm.startswith("group"):
-            assumed.append(
-                "plain convolutions (BiT's are weight-standardized: `conv standardized(eps: "
-                "1e-8)`; no weights say)"
-            )
+    if standardized is None and not facts and norm == "group":
+        assumed.append(
+            "plain convolutions (BiT's are weight-standardized: `conv standardized(eps: "
+            "1e-8)`; no weights say)"
+        )
     if input_shape is None:
         input_shape = facts.get("input")
     if input_shape is None:
@@ -151,6 +149,11 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     if standardized:
         eps = f"{standardized:g}".replace("e-0", "e-")
         settings.append(("conv", f"standardized(eps: {eps})"))
+    groups = facts.get("norm_groups")
+    if norm in ("group", "evonorm_s0") and groups not in (None, 32):
+        norm += f"(groups: {groups})"
+    elif norm in ("group", "evonorm_s0") and groups is None and not facts:
+        assumed.append(f"{norm} norms of 32 groups (no weights say how many)")
     if norm != "batch":
         settings.append(("norm", norm))
     settings.append(("head", "avgpool(classifier: conv)" if len(fc) == 4 else "avgpool"))
@@ -168,8 +171,10 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
 
 
 def _norm(shapes: Shapes) -> str:
-    """The norm kind its tensors say: running statistics, batch norm; none, group norm."""
+    """The norm kind its tensors say: running statistics, batch norm; a `v`, EvoNorm-S0; a
+    `tau`, FRN; none of them, group norm."""
     norms = [k for k in shapes if k.endswith(".weight") and (".norm" in k or k == "norm.weight")]
-    if any(k.removesuffix("weight") + "running_mean" in shapes for k in norms):
-        return "batch"
+    for extra, kind in (("running_mean", "batch"), ("v", "evonorm_s0"), ("tau", "frn")):
+        if any(k.removesuffix("weight") + extra in shapes for k in norms):
+            return kind
     return "group"

@@ -259,6 +259,9 @@ def _resnetv2_facts(model, facts: dict) -> None:
     facts["stem_pool_pad"] = "zero" if hasattr(model.stem, "pad") else "ignore"
     convs = [m for m in model.modules() if type(m).__name__ == "StdConv2d"]
     facts["standardized"] = convs[0].eps if convs else 0.0
+    evonorms = [m for m in model.modules() if type(m).__name__ == "EvoNorm2dS0"]
+    if evonorms:
+        facts["norm_groups"] = evonorms[0].groups
 
 
 def _avd(block, facts: dict) -> None:

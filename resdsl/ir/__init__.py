@@ -86,6 +86,7 @@ from resdsl.ir.node import (
     Span,
 )
 from resdsl.ir.spec import (
+    FUSED_NORMS,
     Activation,
     AntiAliasSpec,
     AttentionSpec,
@@ -122,6 +123,7 @@ from resdsl.ir.syntax import (
 )
 
 __all__ = [
+    "FUSED_NORMS",
     "ActLayer",
     "Activation",
     "AntiAliasSpec",

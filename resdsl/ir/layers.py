@@ -230,15 +230,18 @@ class NormLayer(Layer):
 
     def cost(self, shape: Shape) -> Cost:
         statistics = 2 * self.channels if self.kind == "batch" else 0
-        return Cost(params=2 * self.channels, norm_stats=statistics)
+        return Cost(params=len(self._learnt()) * self.channels, norm_stats=statistics)
+
+    def _learnt(self) -> tuple[str, ...]:
+        """Its learnt tensors: the scale and shift, and EvoNorm-S0's `v` or FRN's `tau`."""
+        extra = {"evonorm_s0": ("v",), "frn": ("tau",)}.get(self.kind, ())
+        return ("weight", "bias", *extra)
 
     def weighted(self) -> tuple[Layer, ...]:
         return (self,)
 
     def tensors(self, rows: int | None = None) -> dict[str, tuple[int, ...]]:
-        names = ("weight", "bias") + (
-            ("running_mean", "running_var") if self.kind == "batch" else ()
-        )
+        names = self._learnt() + (("running_mean", "running_var") if self.kind == "batch" else ())
         out: dict[str, tuple[int, ...]] = {name: (self.channels,) for name in names}
         if self.kind == "batch":
             out["num_batches_tracked"] = ()
@@ -247,8 +250,8 @@ class NormLayer(Layer):
     def keras_weights(self) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
         # gamma, beta and (batch norm) the moving mean and variance; PyTorch's step counter
         # has no Keras counterpart
-        names = ("weight", "bias", "running_mean", "running_var")
-        return tuple((name, None) for name in names[: 4 if self.kind == "batch" else 2])
+        names = self._learnt() + (("running_mean", "running_var") if self.kind == "batch" else ())
+        return tuple((name, None) for name in names)
 
     def misfit(self, names: set[str]) -> str | None:
         if self.kind != "batch" and "running_mean" in names:

@@ -11,7 +11,9 @@ BlockLayout = str  # the recipe's structure in words: "basic", "bottleneck", ...
 ShortcutPolicy = Literal["identity", "A", "B", "C", "D", "none"]
 StemPreset = Literal["imagenet", "cifar", "deep", "quad"]
 StemPool = Literal["max", "max_ceil", "avg", "conv", "none"]
-NormKind = Literal["batch", "group", "none"]
+NormKind = Literal["batch", "group", "evonorm_s0", "frn", "none"]
+# The norms that hold their nonlinearity: no activation follows them.
+FUSED_NORMS = frozenset({"evonorm_s0", "frn"})
 Gate = Literal["sigmoid", "hard_sigmoid"]
 Activation = Literal["relu", "silu", "gelu"]
 ConvBias = Literal["off", "on", "unnormalized"]

@@ -232,6 +232,16 @@ NORMS = {
             "size": whole_number(1, MAX_WIDTH),
         },
     ),
+    # Norms that hold their nonlinearity, so that the network's activation after each is
+    # theirs (timm's resnetv2_50d_evos and _frn): EvoNorm-S0 (Liu et al., 2020), x times
+    # sigmoid(v x) over the standard deviation of its group of channels, scaled and shifted;
+    # Filter Response Normalization with its thresholded linear unit (Singh and Krishnan,
+    # 2020), x over the root mean square of its channel's map, scaled, shifted and floored
+    # at a learnt tau.
+    "evonorm_s0": Kind(
+        _NORM_DEFAULTS, {"eps": positive_number(1.0), "groups": whole_number(1, MAX_WIDTH)}
+    ),
+    "frn": Kind(_NORM_DEFAULTS, {"eps": positive_number(1.0)}),
     # No normalisation layers (the unnormalised ResNets of signal-propagation studies):
     # `zero_last_norm` then zeroes each branch's last convolution.
     "none": Kind(_NORM_DEFAULTS, {}),

@@ -141,6 +141,7 @@ FAMILY_SPECS = {
     "legacy senet coverage": "specs/legacy_senet",
     "regnet coverage": "specs/regnet",
     "torchvision regnet coverage": "specs/torchvision_regnet",
+    "resnetv2 coverage": "specs/resnetv2",
 }
 
 
@@ -155,7 +156,7 @@ def _features(network) -> tuple[str, list[str]]:
     generated = any(stage.generated for stage in stages)
     if generated:
         needs.append("`stages regnet(...)`")
-    if any(b.preact for b in blocks) and generated:
+    if any(b.preact for b in blocks):
         needs.append("pre-activation")
     if network.stem.preset == "deep":
         kind = "tiered" if convs[0].out_channels != convs[1].out_channels else "deep"
@@ -209,6 +210,12 @@ def _features(network) -> tuple[str, list[str]]:
     if network.head.in_features != network.stages[-1].out_shape.channels:
         needs.append(f"1x1 to {network.head.in_features} before the pool")
     needs += [f"`anti_alias {kind}`" for kind in sorted({b.anti_alias for b in blocks} - {"none"})]
+    if network.conventions.conv_eps is not None:
+        needs.append("weight-standardized convolutions")
+    if network.conventions.norm in ("evonorm_s0", "frn"):
+        needs.append({"evonorm_s0": "EvoNorm-S0", "frn": "FRN with TLU"}[network.conventions.norm])
+    if any(x.op == "linear" and x.conv for x in network.head.layers):
+        needs.append("a 1x1-convolution classifier")
     if network.conventions.norm == "group" and network.conventions.norm_group_size:
         needs.append(f"group norm (groups of {network.conventions.norm_group_size})")
     elif network.conventions.norm == "group":
@@ -255,6 +262,8 @@ def _features(network) -> tuple[str, list[str]]:
     ]
     if generated:
         family = f"RegNet{stages[0].letter}"
+    elif network.conventions.conv_eps is not None:
+        family = "BiT"
     elif scales:
         family = "Res2NeXt" if grouped else "Res2Net"
     elif selective:
@@ -271,6 +280,8 @@ def _features(network) -> tuple[str, list[str]]:
         prefixes = {"se": "SE-", "eca": "ECA-", "gc": "GC-", "bat": "BAT-"}
         prefix = prefixes.get(attention.op if attention else "", "")
         family = prefix + ("ResNeXt" if grouped else "Wide ResNet" if wide else "ResNet")
+        if any(b.preact for b in blocks):
+            family += "V2"  # the 2016 paper's pre-activation ResNets
     return family, needs
 
 

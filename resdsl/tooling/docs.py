@@ -240,6 +240,7 @@ SECTIONS = {
     ("family.md", "legacy senet coverage"): "legacy senet coverage",
     ("family.md", "regnet coverage"): "regnet coverage",
     ("family.md", "torchvision regnet coverage"): "torchvision regnet coverage",
+    ("family.md", "resnetv2 coverage"): "resnetv2 coverage",
     (f"{DIAGNOSTICS}/index.md", "codes"): "codes",
 }
 

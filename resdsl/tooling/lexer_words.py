@@ -3,17 +3,18 @@ schema and the block registry (resdsl.tooling.vocabulary); do not edit."""
 
 SETTINGS = (
     "input", "classes", "stem", "block", "shortcut", "strided_block", "conv_bias", "attention",
-    "anti_alias", "norm", "activation", "init", "stochastic_depth", "head", "naming", "stages",
-    "dilation", "waive",
+    "anti_alias", "norm", "conv", "activation", "init", "stochastic_depth", "head", "naming",
+    "stages", "dilation", "waive",
 )  # fmt: skip
 KINDS = (
     "imagenet", "cifar", "deep", "quad", "basic", "bottleneck", "preact_basic", "preact_bottleneck",
     "edge", "res2net", "sk_basic", "sk_bottleneck", "resnest", "aggregated", "identity", "none",
-    "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "kaiming", "glorot", "avgpool",
-    "regnet", "first", "last", "unnormalized", "relu", "silu", "gelu", "resnet", "byobnet", "senet",
-    "torchvision_regnet", "halve_double", "max", "max_ceil", "conv", "input", "preactivated",
+    "se", "eca", "gc", "bat", "blur", "avg", "batch", "group", "evonorm_s0", "frn", "plain",
+    "standardized", "kaiming", "glorot", "avgpool", "regnet", "first", "last", "unnormalized",
+    "relu", "silu", "gelu", "resnet", "byobnet", "senet", "torchvision_regnet", "resnetv2",
+    "halve_double", "max", "max_ceil", "conv", "zero", "ignore", "input", "preactivated",
     "subsample", "project", "sigmoid", "hard_sigmoid", "activation", "channels", "network", "add",
-    "scale", "nearest", "divisible",
+    "scale", "linear", "nearest", "divisible",
 )  # fmt: skip
 CONSTANTS = (
     "on", "off", "true", "false", "yes", "no",

@@ -324,7 +324,7 @@ def check_attention(network: Network, diags: Diagnostics) -> None:
 def check_norms(network: Network, diags: Diagnostics) -> None:
     """Group norm's groups divide the channels of every norm of the network."""
     conventions = network.conventions
-    if conventions.norm != "group":
+    if conventions.norm not in ("group", "evonorm_s0"):  # EvoNorm-S0's groups too
         return
     # groups of a fixed count, or of a fixed size (timm's `group_size`): either divides
     size = conventions.norm_group_size

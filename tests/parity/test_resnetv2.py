@@ -1,7 +1,7 @@
 """The backends against timm's `resnetv2` module (`naming resnetv2`): pre-activation ResNets
 with 1x1-convolution classifiers, their `d` and `t` deep stems (norms after the first two
-convolutions only) and -inf-padded stem pools, and BiT's weight-standardized convolutions
-with group norms.
+convolutions only) and -inf-padded stem pools, BiT's weight-standardized convolutions with
+group norms, and the EvoNorm-S0 and FRN networks.
 
 Every network of timm's resnetv2 module (read from timm) has a spec of its name in
 specs/resnetv2. `make test` checks every one's state dict (keys in timm's order, shapes),
@@ -32,6 +32,8 @@ REPRESENTATIVE = {
     "resnetv2_50t": "the tiered stem, average-pooled shortcuts",
     "resnetv2_50d_gn": "group norms",
     "resnetv2_50x1_bit": "BiT: weight-standardized convolutions, the stem pool padded with zeros",
+    "resnetv2_50d_evos": "EvoNorm-S0, a norm holding its nonlinearity",
+    "resnetv2_50d_frn": "Filter Response Normalization with its thresholded linear unit",
 }
 
 

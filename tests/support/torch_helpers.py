@@ -54,6 +54,22 @@ def randomise_norms(model) -> None:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
+            _randomise_fused(module, torch.rand)
+
+
+def _randomise_fused(module, rand) -> None:
+    """A norm that holds its nonlinearity (timm's EvoNorm2dS0: `v`; FilterResponseNormTlu2d:
+    `tau`) away from its defaults, its scale and shift too; `rand(shape)` draws uniformly."""
+    v, tau = getattr(module, "v", None), getattr(module, "tau", None)
+    if (v is None and tau is None) or not hasattr(module, "weight"):
+        return
+    n = module.weight.shape[0]
+    module.weight.copy_(0.5 + rand(n))
+    module.bias.copy_(0.2 * rand(n) - 0.1)
+    if v is not None:
+        v.copy_(0.5 + rand(n))
+    if tau is not None:
+        tau.copy_(0.2 * rand(n) - 0.1)
 
 
 def randomise_zero_weights(model, generator=None) -> None:
@@ -81,7 +97,8 @@ def _last_norm(block):
     for name in ("bn3", "bn2", "conv3", "conv2", "norm3", "norm2"):
         module = getattr(block, name, None)
         module = getattr(module, "bn", module)
-        if isinstance(module, kinds):
+        fused = hasattr(module, "v") or hasattr(module, "tau")  # EvoNorm-S0, FRN
+        if isinstance(module, kinds) or fused:
             return module
     raise AttributeError(f"{type(block).__name__} has no last norm")
 
@@ -107,6 +124,10 @@ def trained_norms(model, size: tuple[int, int]) -> None:
     blocks = [m for m in model.modules() if hasattr(m, "zero_init_last") or hasattr(m, "se_module")]
     last = {id(_last_norm(block)) for block in blocks}
     with torch.no_grad():
+        for module in model.modules():
+            _randomise_fused(module, lambda n: torch.rand(n, generator=generator))
+            if id(module) in last and not isinstance(module, kinds):  # a fused norm's scale
+                module.weight.mul_(0.2)
         for norm in norms:
             n = norm.weight.shape[0]
             scale = torch.rand(n, generator=generator)

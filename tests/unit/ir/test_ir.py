@@ -182,6 +182,7 @@ def test_nodes_behave_as_frozen_models():
     assert (conv.dilation, conv.groups, conv.bias) == (1, 1, False)  # defaults
     assert list(dict(conv)) == [
         "in_channels", "out_channels", "kernel", "stride", "padding", "dilation", "groups", "bias",
+        "standardized",
     ]  # fmt: skip
     same = Conv(in_channels=3, out_channels=64, kernel=7, stride=2, padding=3)
     assert conv == same and hash(conv) == hash(same) and len({conv, same}) == 1

@@ -9,7 +9,13 @@ def root(context, missing=missing):
     if 0: yield None
     l_0_norm = resolve('norm')
     pass
-    if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
+    if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'kind') == 'evonorm_s0'):
+        pass
+        yield '@keras.saving.register_keras_serializable(package="resdsl")\nclass EvoNormS0(layers.Layer):\n    """EvoNorm-S0 (Liu et al., 2020), a norm that holds its nonlinearity: x times sigmoid(v x),\n    over the standard deviation of x\'s group of channels (NORM_GROUPS of them), then scaled\n    and shifted. Its weights are PyTorch\'s `weight`, `bias` and `v`."""\n\n    def build(self, input_shape):\n        channels = input_shape[-1]\n        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")\n        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")\n        self.v = self.add_weight(shape=(channels,), initializer="ones", name="v")\n\n    def call(self, x):\n        _, height, width, channels = keras.ops.shape(x)\n        grouped = keras.ops.reshape(x, (-1, height, width, NORM_GROUPS, channels // NORM_GROUPS))\n        var = keras.ops.var(grouped, axis=(1, 2, 4), keepdims=True)\n        std = keras.ops.broadcast_to(keras.ops.sqrt(var + NORM_EPSILON), keras.ops.shape(grouped))\n        std = keras.ops.reshape(std, keras.ops.shape(x))\n        x = x * keras.ops.sigmoid(x * self.v) / std\n        return x * self.gamma + self.beta\n\n\ndef norm(x, name):\n    """EvoNorm-S0, its nonlinearity with it."""\n    return EvoNormS0(name=name)(x)\n'
+    elif (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'kind') == 'frn'):
+        pass
+        yield '@keras.saving.register_keras_serializable(package="resdsl")\nclass FilterResponseNorm(layers.Layer):\n    """Filter Response Normalization with its thresholded linear unit (Singh and Krishnan,\n    2020), a norm that holds its nonlinearity: x over the root mean square of its channel\'s\n    map, scaled and shifted, then at least the learnt `tau`. Its weights are PyTorch\'s\n    `weight`, `bias` and `tau`."""\n\n    def build(self, input_shape):\n        channels = input_shape[-1]\n        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")\n        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")\n        self.tau = self.add_weight(shape=(channels,), initializer="zeros", name="tau")\n\n    def call(self, x):\n        square = keras.ops.mean(keras.ops.square(x), axis=(1, 2), keepdims=True)\n        x = x * keras.ops.rsqrt(square + NORM_EPSILON)\n        return keras.ops.maximum(x * self.gamma + self.beta, self.tau)\n\n\ndef norm(x, name):\n    """Filter Response Normalization, its thresholded linear unit with it."""\n    return FilterResponseNorm(name=name)(x)\n'
+    elif (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
         pass
         if environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'zero'):
             pass
@@ -34,4 +40,4 @@ def root(context, missing=missing):
     yield '\n\n'
 
 blocks = {}
-debug_info = '1=12&2=14&19=20&20=22&35=28'
+debug_info = '1=12&27=15&50=18&51=20&68=26&69=28&84=34'

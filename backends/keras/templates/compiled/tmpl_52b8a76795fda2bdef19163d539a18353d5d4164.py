@@ -61,7 +61,14 @@ def root(context, missing=missing):
         yield 'NORM_EPSILON = '
         yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'epsilon'))
         yield '\n'
-        if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
+        if (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'kind') == 'evonorm_s0'):
+            pass
+            yield 'NORM_GROUPS = '
+            yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'groups'))
+            yield '\n'
+        elif (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'kind') == 'frn'):
+            pass
+        elif (environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group') and environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size')):
             pass
             yield 'NORM_GROUP_SIZE = '
             yield str(environment.getattr((undefined(name='norm') if l_0_norm is missing else l_0_norm), 'group_size'))
@@ -251,4 +258,4 @@ def root(context, missing=missing):
     l_1_loop = l_1_function = missing
 
 blocks = {}
-debug_info = '1=39&3=41&5=45&9=47&14=49&19=53&21=55&22=57&23=59&24=62&25=64&26=67&27=69&28=72&30=77&33=81&34=84&36=86&37=89&38=91&42=94&43=96&45=102&46=108&47=110&49=116&50=118&52=124&53=126&55=132&56=134&58=140&59=142&61=148&62=150&64=156&65=158&67=164&68=166&70=172&71=174&73=180&74=182&76=188&77=190&79=196&80=198&82=204&83=206&85=212&86=214&88=220&89=222&91=228&92=231&96=235&97=238&98=240&99=242&100=245&102=248'
+debug_info = '1=39&3=41&5=45&9=47&14=49&19=53&21=55&22=57&23=59&24=62&25=64&26=67&27=69&28=71&29=74&30=76&31=79&33=84&36=88&37=91&39=93&40=96&41=98&45=101&46=103&48=109&49=115&50=117&52=123&53=125&55=131&56=133&58=139&59=141&61=147&62=149&64=155&65=157&67=163&68=165&70=171&71=173&73=179&74=181&76=187&77=189&79=195&80=197&82=203&83=205&85=211&86=213&88=219&89=221&91=227&92=229&94=235&95=238&99=242&100=245&101=247&102=249&103=252&105=255'

@@ -20,10 +20,11 @@ def root(context, missing=missing):
     l_0_callable = resolve('callable')
     l_0_functional = resolve('functional')
     l_0_has_norm = resolve('has_norm')
+    l_0_norm_kind = resolve('norm_kind')
+    l_0_norm_groups = resolve('norm_groups')
+    l_0_eps = resolve('eps')
     l_0_group_norm = resolve('group_norm')
     l_0_norm_group_size = resolve('norm_group_size')
-    l_0_eps = resolve('eps')
-    l_0_norm_groups = resolve('norm_groups')
     l_0_momentum = resolve('momentum')
     l_0_standardized = resolve('standardized')
     l_0_conv_eps = resolve('conv_eps')
@@ -105,7 +106,19 @@ def root(context, missing=missing):
         pass
         yield 'import torch.nn.functional as F\n'
     yield 'from torch import nn\n\n'
-    if (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
+    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and ((undefined(name='norm_kind') if l_0_norm_kind is missing else l_0_norm_kind) == 'evonorm_s0')):
+        pass
+        yield 'NORM_GROUPS = '
+        yield str((undefined(name='norm_groups') if l_0_norm_groups is missing else l_0_norm_groups))
+        yield '\nNORM_EPS = '
+        yield str((undefined(name='eps') if l_0_eps is missing else l_0_eps))
+        yield '\n'
+    elif ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and ((undefined(name='norm_kind') if l_0_norm_kind is missing else l_0_norm_kind) == 'frn')):
+        pass
+        yield 'NORM_EPS = '
+        yield str((undefined(name='eps') if l_0_eps is missing else l_0_eps))
+        yield '\n'
+    elif (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
         pass
         yield 'NORM_GROUP_SIZE = '
         yield str((undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size))
@@ -139,7 +152,25 @@ def root(context, missing=missing):
         yield str((undefined(name='total_blocks') if l_0_total_blocks is missing else l_0_total_blocks))
         yield '\n'
     yield '\n\n'
-    if (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
+    if ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and ((undefined(name='norm_kind') if l_0_norm_kind is missing else l_0_norm_kind) == 'evonorm_s0')):
+        pass
+        template = environment.get_template('evonorm.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield '\n\ndef norm(channels: int) -> EvoNormS0:\n    return EvoNormS0(channels)\n'
+    elif ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and ((undefined(name='norm_kind') if l_0_norm_kind is missing else l_0_norm_kind) == 'frn')):
+        pass
+        template = environment.get_template('frn.py.j2', 'module.py.j2')
+        gen = template.root_render_func(template.new_context(context.get_all(), True, {}))
+        try:
+            for event in gen:
+                yield event
+        finally: gen.close()
+        yield '\n\ndef norm(channels: int) -> FilterResponseNorm:\n    return FilterResponseNorm(channels)\n'
+    elif (((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)) and (undefined(name='norm_group_size') if l_0_norm_group_size is missing else l_0_norm_group_size)):
         pass
         yield 'def norm(channels: int) -> nn.GroupNorm:\n    return nn.GroupNorm(channels // NORM_GROUP_SIZE, channels, eps=NORM_EPS)\n'
     elif ((undefined(name='has_norm') if l_0_has_norm is missing else l_0_has_norm) and (undefined(name='group_norm') if l_0_group_norm is missing else l_0_group_norm)):
@@ -408,4 +439,4 @@ def root(context, missing=missing):
     yield ' if num_classes is None else num_classes)\n'
 
 blocks = {}
-debug_info = '1=73&3=75&5=77&6=79&7=87&8=89&9=91&17=94&20=97&23=100&27=104&32=108&33=111&34=113&35=115&36=118&37=120&38=122&39=125&40=127&42=129&43=132&45=134&46=137&47=139&51=142&54=145&57=148&61=151&64=154&66=160&82=163&85=166&87=172&90=175&92=181&95=184&112=190&115=193&117=199&120=202&122=208&125=211&127=217&130=220&132=226&135=229&137=235&140=238&142=244&145=247&147=253&150=256&152=262&160=265&163=269&165=272&168=276&170=278&173=282&175=284&186=288&187=291&189=294&190=297&192=300&195=303&197=306&202=309&207=315&208=318&210=320&211=323&213=327&216=329&217=331&219=335&221=337&222=340&224=343&225=346&227=349&228=352&233=356&235=358&246=364&247=367&251=369&259=373&260=376&266=380&267=383&270=387&271=390&278=394&279=397&284=401&285=405'
+debug_info = '1=74&3=76&5=78&6=80&7=88&8=90&9=92&17=95&20=98&23=101&27=105&32=109&33=112&34=114&35=116&36=119&37=121&38=124&39=126&40=128&41=131&42=133&43=135&44=138&45=140&47=142&48=145&50=147&51=150&52=152&56=155&57=157&62=164&63=166&68=173&71=176&74=179&78=182&81=185&83=191&99=194&102=197&104=203&107=206&109=212&112=215&129=221&132=224&134=230&137=233&139=239&142=242&144=248&147=251&149=257&152=260&154=266&157=269&159=275&162=278&164=284&167=287&169=293&177=296&180=300&182=303&185=307&187=309&190=313&192=315&203=319&204=322&206=325&207=328&209=331&212=334&214=337&219=340&224=346&225=349&227=351&228=354&230=358&233=360&234=362&236=366&238=368&239=371&241=374&242=377&244=380&245=383&250=387&252=389&263=395&264=398&268=400&276=404&277=407&283=411&284=414&287=418&288=421&295=425&296=428&301=432&302=436'
