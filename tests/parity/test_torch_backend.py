@@ -101,6 +101,10 @@ def test_stage_shapes_and_parameters(path):
         assert seen[stage.name] == (s.channels, s.height, s.width), stage.name
 
 
+# The norms that hold their nonlinearity, each a module of the generated code's.
+FUSED = {"evonorm_s0": "EvoNormS0", "frn": "FilterResponseNorm"}
+
+
 @pytest.mark.parametrize("path", EVERY_SPEC, ids=_id)
 def test_state_dict_layout_matches_model(path):
     network = resdsl.load(path)
@@ -126,6 +130,13 @@ def test_state_dict_layout_matches_model(path):
     for (prefix, kind, _), (_, _, layer) in zip(layout, network.weighted_layers(), strict=True):
         if kind == "norm" and layer.kind == "layer":
             assert issubclass(kinds[prefix], torch.nn.LayerNorm), prefix
+        elif kind == "norm" and layer.kind in FUSED:  # the module's own: EvoNormS0, ...
+            assert kinds[prefix].__name__ == FUSED[layer.kind], prefix
+        elif kind == "conv" and layer.conv.standardized:  # BiT's StdConv2d
+            assert kinds[prefix].__name__ == "StdConv2d", prefix
+            assert issubclass(kinds[prefix], torch.nn.Conv2d), prefix
+        elif kind == "linear" and layer.conv:  # timm's ResNetV2: a 1x1-convolution classifier
+            assert kinds[prefix] is torch.nn.Conv2d, prefix
         else:
             assert kinds[prefix] is (norms[layer.kind] if kind == "norm" else expected[kind]), (
                 prefix
