@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from resdsl.elaboration.elaborate import quad_widths
 from resdsl.interop.import_blocks import Block, read_attention
-from resdsl.interop.import_sources import ImportFailed, Shapes, Source
+from resdsl.interop.import_sources import ImportFailed, Shapes, Source, blocks_by_stage
 from resdsl.ir.naming import BYOBNET
 
 if TYPE_CHECKING:  # the resnet.py importer, which dispatches here, lends its helpers
@@ -203,12 +203,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     shapes, facts = source.shapes, source.facts
     if "head.fc.weight" not in shapes:
         raise ImportFailed("no classifier (`head.fc.weight`) after byobnet's stages")
-    stages: dict[int, dict[int, dict[str, tuple]]] = {}
-    for key, shape in shapes.items():
-        match = _BLOCK.match(key)
-        if match is not None:
-            stage, index = int(match.group(1)), int(match.group(2))
-            stages.setdefault(stage, {}).setdefault(index, {})[match.group(3)] = shape
+    stages = blocks_by_stage(shapes, _BLOCK)
     assumed: list[str] = []
     stem_value, width = stem(shapes)
     pool = facts.get("stem_pool")

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from resdsl.interop.import_sources import ImportFailed, Shapes, Source
+from resdsl.interop.import_sources import ImportFailed, Shapes, Source, blocks_by_stage, conv_shape
 
 if TYPE_CHECKING:  # the resnet.py importer, which dispatches here, lends its helpers
     from resdsl.interop.importer import Imported
@@ -69,12 +69,7 @@ def _as_timm(shapes: Shapes) -> dict[str, tuple]:
 
 
 def _conv(t: Mapping[str, tuple], key: str, where: str) -> tuple:
-    shape = t.get(key)
-    if shape is None:
-        raise ImportFailed(f"`{where}{key}` is missing: expected a RegNet block's")
-    if len(shape) != 4 or 0 in shape:
-        raise ImportFailed(f"`{where}{key}` has shape {shape}: expected a 2-d convolution")
-    return shape
+    return conv_shape(t, key, where, "a RegNet block's")
 
 
 def _read_block(where: str, t: Mapping[str, tuple], preact: bool, width: int) -> dict:
@@ -107,16 +102,6 @@ def _read_block(where: str, t: Mapping[str, tuple], preact: bool, width: int) ->
     }
 
 
-def _stage_blocks(shapes: Shapes) -> dict[int, dict[int, dict[str, tuple]]]:
-    stages: dict[int, dict[int, dict[str, tuple]]] = {}
-    for key, shape in shapes.items():
-        match = _BLOCK.match(key)
-        if match is not None:
-            stage, index = int(match.group(1)), int(match.group(2))
-            stages.setdefault(stage, {}).setdefault(index, {})[match.group(3)] = shape
-    return stages
-
-
 def infer(source: Source, name: str, input_shape, choices) -> Imported:
     """The spec in `naming regnet` (or `torchvision_regnet`) that reproduces `source`, checked
     against its tensors."""
@@ -134,7 +119,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
     assumed: list[str] = []
     width = stem[0]
     blocks: dict[str, list[dict]] = {}
-    for stage, by_index in sorted(_stage_blocks(shapes).items()):
+    for stage, by_index in sorted(blocks_by_stage(shapes, _BLOCK).items()):
         label = f"block{stage}" if torchvision else f"s{stage}"
         blocks[label] = []
         for index, t in sorted(by_index.items()):

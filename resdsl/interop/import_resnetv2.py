@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from resdsl.interop.import_sources import ImportFailed, Shapes, Source
+from resdsl.interop.import_sources import ImportFailed, Shapes, Source, blocks_by_stage, conv_shape
 
 if TYPE_CHECKING:  # the resnet.py importer, which dispatches here, lends its helpers
     from resdsl.interop.importer import Imported
@@ -34,12 +34,7 @@ def is_resnetv2(shapes: Shapes) -> bool:
 
 
 def _conv(t: Mapping[str, tuple], key: str, where: str) -> tuple:
-    shape = t.get(key)
-    if shape is None:
-        raise ImportFailed(f"`{where}{key}` is missing: expected a pre-activation block's")
-    if len(shape) != 4 or 0 in shape:
-        raise ImportFailed(f"`{where}{key}` has shape {shape}: expected a 2-d convolution")
-    return shape
+    return conv_shape(t, key, where, "a pre-activation block's")
 
 
 def _read_block(where: str, t: Mapping[str, tuple], width: int) -> dict:
@@ -97,12 +92,7 @@ def infer(source: Source, name: str, input_shape, choices) -> Imported:
         assumed.append("a stem pool that ignores its padding (timm's ResNetV2 but BiT's)")
     stem += ", pool_pad: ignore)" if pad == "ignore" else ")"
 
-    stages: dict[int, dict[int, dict[str, tuple]]] = {}
-    for key, shape in shapes.items():
-        match = _BLOCK.match(key)
-        if match is not None:
-            stage, index = int(match.group(1)), int(match.group(2))
-            stages.setdefault(stage, {}).setdefault(index, {})[match.group(3)] = shape
+    stages = blocks_by_stage(shapes, _BLOCK)
     blocks: dict[str, list[dict]] = {}
     for stage, by_index in sorted(stages.items()):
         label = f"stage{stage + 1}"

@@ -7,6 +7,7 @@ dilation, anti-aliasing, the activation)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from resdsl.interop.weight_files import UnreadableWeights, load_torch_checkpoint
@@ -37,6 +38,30 @@ class Source:
     # stride: an average pool "first" or "last" around split attention, or "off": the 3x3);
     # "dropout2d" (bilinear attention's channel dropout).
     facts: dict = field(default_factory=dict)
+
+
+def conv_shape(t: Mapping[str, tuple], key: str, where: str, whose: str = "a block's") -> tuple:
+    """The shape of convolution weight `key` of block `where` (its tensors `t`), or
+    ImportFailed naming it: missing (expected `whose`), or not 2-d."""
+    shape = t.get(key)
+    if shape is None:
+        raise ImportFailed(f"`{where}{key}` is missing: expected {whose}")
+    if len(shape) != 4 or 0 in shape:
+        raise ImportFailed(f"`{where}{key}` has shape {shape}: expected a 2-d convolution")
+    return shape
+
+
+def blocks_by_stage(shapes: Shapes, pattern) -> dict[int, dict[int, dict[str, tuple]]]:
+    """The tensors of each block, by stage and index, under their names within the block:
+    `pattern` matches a block tensor's key, its groups the stage, the index and the rest
+    (byobnet's `stages.0.1.conv1_1x1.conv.weight`, RegNet's `s1.b2.conv1.conv.weight`)."""
+    stages: dict[int, dict[int, dict[str, tuple]]] = {}
+    for key, shape in shapes.items():
+        match = pattern.match(key)
+        if match is not None:
+            stage, index = int(match.group(1)), int(match.group(2))
+            stages.setdefault(stage, {}).setdefault(index, {})[match.group(3)] = shape
+    return stages
 
 
 # --------------------------------------------------------------------------- reading sources

@@ -15,10 +15,14 @@ import random
 from pathlib import Path
 
 import pytest
-from torch_helpers import assert_same_layout_as_timm, assert_same_outputs_as_timm, by_cost
+from torch_helpers import (
+    assert_imports_to_spec,
+    assert_same_layout_as_timm,
+    assert_same_outputs_as_timm,
+    by_cost,
+)
 
 import resdsl
-from resdsl.driver import analyze_text
 from resdsl.language.generators import regnet_block_widths, regnet_stages
 
 timm = pytest.importorskip("timm")
@@ -116,19 +120,7 @@ def test_outputs_match_timm(name, tmp_path):
 def test_timm_models_import_to_the_library_specs(name):
     """From `timm:NAME`: the strides, the activation and RegNetZ's missing activation after
     the sum come from the module tree, and nothing is assumed."""
-    from resdsl.interop.import_sources import read
-    from resdsl.interop.importer import infer
-
-    imported = infer(read(f"timm:{name}"), name)
-    assert not imported.assumed, imported.assumed
-    network = analyze_text(imported.text, "i.res").network
-    expected = resdsl.load(SPECS / f"{name}.res")
-    assert [(s.blocks, s.width) for s in network.stages] == [
-        (s.blocks, s.width) for s in expected.stages
-    ]
-    assert (network.params, network.macs) == (expected.params, expected.macs)
-    ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
-    assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]
+    assert_imports_to_spec(f"timm:{name}", SPECS / f"{name}.res")
 
 
 # --------------------------------------------------------------------------- torchvision
@@ -204,13 +196,5 @@ def test_outputs_match_torchvision(name, tmp_path):
 def test_torchvision_models_import_to_the_library_specs(name):
     """From `torchvision:NAME`, read as timm's names and written in torchvision's: only the
     input size, which torchvision's builders do not record, is assumed."""
-    from resdsl.interop.import_sources import read
-    from resdsl.interop.importer import infer
-
-    imported = infer(read(f"torchvision:{name}"), name)
-    assert [words.split(" (")[0] for words in imported.assumed] == ["input 3x224x224"]
-    network = analyze_text(imported.text, "i.res").network
-    expected = resdsl.load(TORCHVISION_SPECS / f"{name}.res")
-    assert (network.params, network.macs) == (expected.params, expected.macs)
-    ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
-    assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]
+    spec = TORCHVISION_SPECS / f"{name}.res"
+    assert_imports_to_spec(f"torchvision:{name}", spec, ("input 3x224x224",))

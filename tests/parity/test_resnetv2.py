@@ -16,10 +16,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from torch_helpers import assert_same_layout_as_timm, assert_same_outputs_as_timm, by_cost
-
-import resdsl
-from resdsl.driver import analyze_text
+from torch_helpers import (
+    assert_imports_to_spec,
+    assert_same_layout_as_timm,
+    assert_same_outputs_as_timm,
+    by_cost,
+)
 
 timm = pytest.importorskip("timm")
 
@@ -54,18 +56,7 @@ def test_outputs_match_timm(name, tmp_path):
 
 @pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
 def test_timm_models_import_to_the_library_specs(name):
-    """From `timm:NAME`: the strides and the stem pool's padding come from the module tree,
-    the rest from the tensors, and nothing is assumed."""
-    from resdsl.interop.import_sources import read
-    from resdsl.interop.importer import infer
-
-    imported = infer(read(f"timm:{name}"), name)
-    assert not imported.assumed, imported.assumed
-    network = analyze_text(imported.text, "i.res").network
-    expected = resdsl.load(SPECS / f"{name}.res")
-    assert (network.params, network.macs) == (expected.params, expected.macs)
-    ours = [(x.torch, x.op) for *_, b in network.blocks() for x in b.layers]
-    assert ours == [(x.torch, x.op) for *_, b in expected.blocks() for x in b.layers]
-    assert [(x.torch, x.op) for x in network.stem.layers] == [
-        (x.torch, x.op) for x in expected.stem.layers
-    ]
+    """From `timm:NAME`: the strides, the projections' pool, the stem pool's padding and the
+    weight standardization come from the module tree, the rest from the tensors, and nothing
+    is assumed."""
+    assert_imports_to_spec(f"timm:{name}", SPECS / f"{name}.res")
