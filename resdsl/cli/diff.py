@@ -57,9 +57,14 @@ def _network_fields(network: Network) -> dict[str, str]:
         "conv_bias": c.conv_bias,
         "norm": {
             "batch": f"batch, eps {c.norm_eps:g}, momentum {c.norm_momentum:g}",
-            "group": f"group, {c.norm_groups} groups, eps {c.norm_eps:g}",
+            "group": f"group, {c.norm_groups} groups, eps {c.norm_eps:g}"
+            if c.norm_group_size is None
+            else f"group, groups of {c.norm_group_size}, eps {c.norm_eps:g}",
+            "evonorm_s0": f"EvoNorm-S0, {c.norm_groups} groups, eps {c.norm_eps:g}",
+            "frn": f"FRN with TLU, eps {c.norm_eps:g}",
             "none": "none",
         }[c.norm],
+        "conv": "plain" if c.conv_eps is None else f"weight-standardized, eps {c.conv_eps:g}",
         "activation": c.activation,
         "init": c.init + (", zero last norm" if c.zero_last_norm else ""),
         "stochastic_depth": f"{c.stochastic_depth:g}",

@@ -292,3 +292,29 @@ def test_the_regenerate_line_is_the_command_that_wrote_it(backend, tmp_path, mon
         assert CliRunner().invoke(main, words[1:]).exit_code == 0
         assert out.read_text() == text
         assert not ruff_problems(out)
+
+
+# One spec per family feature of issue 25's: generated stages, RegNetZ's and RegNetV's
+# shortcuts, torchvision's containers, weight standardization, the norms that hold their
+# nonlinearity, group norms by size.
+FAMILY_SPECS = (
+    "specs/regnet/regnetz_005.res",
+    "specs/regnet/regnetv_064.res",
+    "specs/regnet/regnety_040_sgn.res",
+    "specs/torchvision_regnet/regnet_y_400mf.res",
+    "specs/resnetv2/resnetv2_50x1_bit.res",
+    "specs/resnetv2/resnetv2_50d_evos.res",
+    "specs/resnetv2/resnetv2_50d_frn.res",
+)
+
+
+@pytest.mark.parametrize("spec", FAMILY_SPECS)
+def test_every_report_reads_the_families_settings(spec):
+    """summary, ir and graph describe the network; diff against ResNet-50 names each setting
+    that differs (the norms, the convolutions) and, with `--exit-code`, exits 1."""
+    for command in ("summary", "ir", "graph"):
+        result = _invoke(command, str(ROOT / spec))
+        assert result.exit_code == 0, (command, result.output)
+    result = _invoke("diff", "--exit-code", str(ROOT / "specs/resnet50.res"), str(ROOT / spec))
+    assert result.exit_code == 1, result.output
+    assert "norm" in result.output or "stage" in result.output
