@@ -107,7 +107,8 @@ def elaborate(spec: NetworkSpec, source_text: str) -> Network:
 def _fuse_activations(stem: Stem, stages: list[Stage], head: Head):
     """EvoNorm-S0 and FRN hold their nonlinearity: the activation after each is theirs, and
     goes (timm's `norm_layer=EvoNorm2dS0` in place of BatchNormAct2d). Parameter-free, so the
-    costs stand but for the activations' own, which count nothing."""
+    costs stand. (The stem, whose PyTorch names may count positions in a Sequential, never
+    makes them.)"""
 
     def layers(items) -> tuple:
         kept: list = []
@@ -252,6 +253,8 @@ def _stem(spec: NetworkSpec, shape: Shape, ctx: _Context) -> Stem:
         if s.norm and (s.last_norm or not last):
             names = _stem_names(ctx, "norm", len(convs), number, len(layers), "bn", last)
             layers += ctx.norm(names, conv.out_channels)
+            if ctx.norm_kind in FUSED_NORMS:  # its activation is the norm's (EvoNorm, FRN)
+                continue
             names = _stem_names(ctx, "act", len(convs), number, len(layers), ctx.keras_act, last)
             layers.append(ActLayer(**names))
     layers += _stem_pool(spec, s.channels if not deep else convs[-1].out_channels, ctx)
@@ -312,7 +315,8 @@ def _stem_pool(spec: NetworkSpec, channels: int, ctx: _Context) -> list:
             layers.append(anti_alias_layer(spec.anti_alias, part(1, "aa"), channels, 2))
         if s.norm:
             layers += ctx.norm(part(len(layers), "bn"), channels)
-            layers.append(ActLayer(**part(len(layers), ctx.keras_act)))
+            if ctx.norm_kind not in FUSED_NORMS:
+                layers.append(ActLayer(**part(len(layers), ctx.keras_act)))
         return layers
     if s.pool == "max_ceil":  # Caffe's: unpadded, rounding its size up (anti-aliasing: E402)
         pool = Pool(kind="max", kernel=3, stride=2, padding=0, ceil=True)

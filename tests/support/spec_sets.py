@@ -36,6 +36,8 @@ REPRESENTATIVE = {
     "tests/support/torch_specs/features_a",
     "tests/support/torch_specs/features_b",
     "tests/support/torch_specs/features_c",
+    "tests/support/torch_specs/features_d",
+    "tests/support/torch_specs/features_e",
 }
 
 
