@@ -30,8 +30,11 @@ test: setup
 	$(PY) -m pytest -q -n 2 --dist worksteal
 
 # Every spec at full size, in both backends and across them (tests marked `conformance`).
+# The networks over 500 million parameters (`heavy`) one at a time: each comparison holds several
+# copies of gigabytes of weights, two at once exhaust 24 GiB.
 conformance: setup
-	$(PY) -m pytest -q -n 2 --dist worksteal -m conformance
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "conformance and not heavy"
+	$(PY) -m pytest -q -m "conformance and heavy"
 
 lint: setup
 	$(VENV)/bin/ruff check .

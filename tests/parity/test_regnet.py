@@ -111,12 +111,12 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE, SPECS))
 def test_outputs_match_timm(name, tmp_path):
     assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", by_cost(NAMES, IMPORTED))
+@pytest.mark.parametrize("name", by_cost(NAMES, IMPORTED, SPECS))
 def test_timm_models_import_to_the_library_specs(name):
     """From `timm:NAME`: the strides, the activation and RegNetZ's missing activation after
     the sum come from the module tree, and nothing is assumed."""
@@ -181,7 +181,9 @@ def test_state_dict_parameters_and_macs_match_torchvision(name, tmp_path):
     assert ruff_problems(code) == ""
 
 
-@pytest.mark.parametrize("name", by_cost(TORCHVISION_NAMES, TORCHVISION_REPRESENTATIVE))
+@pytest.mark.parametrize(
+    "name", by_cost(TORCHVISION_NAMES, TORCHVISION_REPRESENTATIVE, TORCHVISION_SPECS)
+)
 def test_outputs_match_torchvision(name, tmp_path):
     import torch
     import torchvision
@@ -192,7 +194,7 @@ def test_outputs_match_torchvision(name, tmp_path):
     assert_same_outputs(torchvision.models.get_model(name), module.build_model())
 
 
-@pytest.mark.parametrize("name", by_cost(TORCHVISION_NAMES, {"regnet_y_400mf"}))
+@pytest.mark.parametrize("name", by_cost(TORCHVISION_NAMES, {"regnet_y_400mf"}, TORCHVISION_SPECS))
 def test_torchvision_models_import_to_the_library_specs(name):
     """From `torchvision:NAME`, read as timm's names and written in torchvision's: only the
     input size, which torchvision's builders do not record, is assumed."""

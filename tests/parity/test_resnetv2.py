@@ -49,12 +49,12 @@ def test_state_dict_parameters_and_macs_match_timm(name, tmp_path):
     assert_same_layout_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE, SPECS))
 def test_outputs_match_timm(name, tmp_path):
     assert_same_outputs_as_timm(SPECS / f"{name}.res", name, tmp_path)
 
 
-@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE))
+@pytest.mark.parametrize("name", by_cost(NAMES, REPRESENTATIVE, SPECS))
 def test_timm_models_import_to_the_library_specs(name):
     """From `timm:NAME`: the strides, the projections' pool, the stem pool's padding and the
     weight standardization come from the module tree, the rest from the tensors, and nothing

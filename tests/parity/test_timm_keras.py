@@ -21,7 +21,7 @@ from pathlib import Path
 
 import byobnet_family
 import pytest
-from torch_helpers import comparison_size, trained_norms
+from torch_helpers import comparison_size, conformance_marks, trained_norms
 
 # torchvision (through triton) segfaults when imported after TensorFlow in one process; the
 # Keras tests load TensorFlow, so take torchvision first wherever these tests run.
@@ -283,7 +283,7 @@ def _by_name(names: list[str], fast: set[str]) -> list:
             name, marks=pytest.mark.skip(reason=PRUNED) if name.endswith("_pruned") else ()
         )
         if name in fast or name.endswith("_pruned")
-        else pytest.param(name, marks=pytest.mark.conformance)
+        else pytest.param(name, marks=conformance_marks(spec_path(name)))
         for name in names
     ]
 

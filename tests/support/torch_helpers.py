@@ -278,14 +278,36 @@ def _named_layers(network) -> list[tuple[str, str]]:
     return layers + [(x.torch, x.op) for *_, block in network.blocks() for x in block.layers]
 
 
-def by_cost(names, representative) -> list:
+# Over this many parameters a comparison holds several copies of gigabytes of weights (the
+# reference, ours, a state dict, Keras'): `make conformance` runs those one at a time.
+HEAVY_PARAMS = 500_000_000
+
+
+def conformance_marks(spec: Path | None) -> list:
+    """A conformance test's marks: `conformance`, and `heavy` for a network over
+    HEAVY_PARAMS parameters."""
+    import pytest
+
+    import resdsl
+
+    marks = [pytest.mark.conformance]
+    if spec is not None and resdsl.load(spec).params > HEAVY_PARAMS:
+        marks.append(pytest.mark.heavy)
+    return marks
+
+
+def by_cost(names, representative, folder: Path | None = None) -> list:
     """`names` as test parameters: the `representative` ones in `make test`, the others under
-    `make conformance`."""
+    `make conformance` (`heavy` too where their spec, in `folder`, is)."""
     import pytest
 
     return [
         pytest.param(name, id=name)
         if name in representative
-        else pytest.param(name, marks=pytest.mark.conformance, id=name)
+        else pytest.param(
+            name,
+            marks=conformance_marks(folder / f"{name}.res" if folder else None),
+            id=name,
+        )
         for name in names
     ]
