@@ -52,6 +52,7 @@ from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.layout import INDENT
 from resdsl.codegen.plan import Plan
+from resdsl.codegen.words import ACTIVATION_NAMES
 from resdsl.ir import ConvLayer, GlobalPoolLayer, Network, NormLayer, PoolLayer, weighted
 
 from .emitters import Context, Scope, layer_applies
@@ -143,7 +144,7 @@ class AttentionHelper(NamedTuple):
 
     @property
     def activation_name(self) -> str:
-        return {"relu": "ReLU", "silu": "SiLU", "gelu": "GELU"}[self.activation]
+        return ACTIVATION_NAMES[self.activation]
 
 
 class SelectiveHelper(NamedTuple):

@@ -43,14 +43,13 @@ from resdsl.codegen.backends import command_lines, regenerate_command
 from resdsl.codegen.emitters import EMITTERS as PLUGIN_EMITTERS
 from resdsl.codegen.layout import INDENT, LINE, Call, Choice, docstring, flat, layout
 from resdsl.codegen.plan import TORCH_TESTS, BlockClass, Outcome, ShortcutFunction
-from resdsl.codegen.words import block_doc
+from resdsl.codegen.words import ACTIVATION_NAMES, block_doc
 from resdsl.ir import Network, flatten
 
 from . import aggregated, composites, selective
 from .emitters import float_literal, module_call
 from .plan import _ACTIVATION, TorchPlan, _is_helper, _Unit
 from .stages import (
-    block_key,
     make_stage,
     stage_container,
     stage_holder,
@@ -410,7 +409,7 @@ def _render_module(plan: TorchPlan) -> str:
         limits=plan.limits,
         gate=_GATES[plan.gate],
         se_act=_ACTIVATION[plan.se_activation],
-        se_act_name={"relu": "ReLU", "silu": "SiLU", "gelu": "GELU"}[plan.se_activation],
+        se_act_name=ACTIVATION_NAMES[plan.se_activation],
         eca=plan.uses("eca"),
         global_context=plan.uses("gc")
         and {"mlp": f"mlp_{plan.fuse}", "scale": plan.fuse == "scale"},
@@ -437,7 +436,7 @@ def _render_module(plan: TorchPlan) -> str:
         ordered_dict=plan.uses("gc")
         or plan.uses("bat")
         or bool(_aggregated(plan))
-        or block_key(plan) is not None
+        or plan.block_key is not None
         or plan.shortcut_named
         or stage_holder(plan) is not None
         or any(unit.children is not None for unit in (*plan.stem, *plan.head)),

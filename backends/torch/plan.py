@@ -21,7 +21,7 @@ from resdsl.codegen.emitters import emitter
 from resdsl.codegen.plan import Plan
 from resdsl.ir import Network, PadChannelsLayer, flatten
 
-from . import aggregated, composites, selective
+from . import aggregated, composites, selective, stages
 from .emitters import BUILT_IN_EMITTERS, implied
 
 COMPOSITES = frozenset({"branches"})  # layer types written by `composites`, not by an emitter
@@ -160,6 +160,8 @@ class TorchPlan(Plan):
         }
         self.stem = self._model_units(network.stem.layers)
         self.head = self._model_units(network.head.layers)
+        # how make_stage names its blocks (checked against every block: once)
+        self.block_key = stages.block_key(self)
         if any(unit.named and unit.fields[0].get("standardized") for unit in self.all_units()):
             self.problem("a weight-standardized convolution inside a ConvNormAct")
         if len(self._helper_biases()) > 1:

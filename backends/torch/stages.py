@@ -98,7 +98,7 @@ def stage_init(plan) -> list[str]:
 
 def stage_call(plan, call: StageCall) -> Call:
     args = [call.block.name, f"blocks={call.blocks}"]
-    if "{name}" in (block_key(plan) or ""):
+    if "{name}" in (plan.block_key or ""):
         args.append(f'name="{call.stage.name}"')
     args += [f"{k}={getattr(call, k)}" for k in ("in_channels", "mid_channels", "out_channels")]
     if call.stride != 1:
@@ -120,7 +120,7 @@ def stage_call(plan, call: StageCall) -> Call:
 def make_stage(plan) -> dict:
     """make_stage's signature, docstring and the lines of its loop that vary."""
     several = len(plan.functions) > 1
-    key = block_key(plan)
+    key = plan.block_key
     params = ["block: type[nn.Module]", "blocks: int"]
     if "{name}" in (key or ""):
         params.append("name: str")

@@ -432,9 +432,6 @@ class Plan:
                 self.problem(f"a {_describe(block)} block that no class rebuilds")
             if not block.pre and block.shortcut.source == "preactivated":
                 self.problem("a shortcut that reads a pre-activation its block lacks")
-            transition = block.in_channels != block.out_channels or block.stride != 1
-            if block.shortcut.transition and not transition:
-                self.problem("a block without a shortcut whose shape stays")
         keeps_only = any(b.shortcut.transition for b in members)
         if keeps_only and any(
             (b.shortcut.kind == "none") != (b.in_channels != b.out_channels or b.stride != 1)

@@ -14,6 +14,10 @@ if TYPE_CHECKING:  # the plan imports this module
     from resdsl.codegen.plan import BlockClass, ShortcutFunction
 
 
+# An activation's name in the generated code's docstrings.
+ACTIVATION_NAMES = {"relu": "ReLU", "silu": "SiLU", "gelu": "GELU"}
+
+
 def kernel_words(layer: ConvLayer) -> str:
     return f"{layer.conv.kernel}x{layer.conv.kernel}"
 

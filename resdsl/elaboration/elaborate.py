@@ -114,25 +114,11 @@ def _fuse_activations(stem: Stem, stages: list[Stage], head: Head):
         kept: list = []
         for x in items:
             after_norm = kept and isinstance(kept[-1], NormLayer) and kept[-1].kind in FUSED_NORMS
-            if isinstance(x, ActLayer) and after_norm:
-                continue
-            kept.append(x)
+            if not (isinstance(x, ActLayer) and after_norm):
+                kept.append(x)
         return tuple(kept)
 
-    def block(b: Block) -> Block:
-        # a pre-activation block's first activation ends its `pre`
-        return b.model_copy(
-            update={"pre": layers(b.pre), "branch": layers(b.branch), "post": layers(b.post)}
-        )
-
-    stages = [
-        s.model_copy(
-            update={"runs": tuple(r.model_copy(update={"block": block(r.block)}) for r in s.runs)}
-        )
-        for s in stages
-    ]
-    stem = stem.model_copy(update={"layers": layers(stem.layers)})
-    return stem, stages, head.model_copy(update={"layers": layers(head.layers)})
+    return _rewrite(stem, stages, head, layers, shortcuts=False)
 
 
 def _standardize(stem: Stem, stages: list[Stage], head: Head):
@@ -148,16 +134,18 @@ def _standardize(stem: Stem, stages: list[Stage], head: Head):
             for x in items
         )
 
+    return _rewrite(stem, stages, head, layers, shortcuts=True)
+
+
+def _rewrite(stem: Stem, stages: list[Stage], head: Head, layers, shortcuts: bool):
+    """The stem, stages and head with each of their layer lists (every block's pre-activation,
+    branch and post-activation, and with `shortcuts` its shortcut's) rewritten by `layers`."""
+
     def block(b: Block) -> Block:
-        shortcut = b.shortcut.model_copy(update={"layers": layers(b.shortcut.layers)})
-        return b.model_copy(
-            update={
-                "pre": layers(b.pre),
-                "branch": layers(b.branch),
-                "post": layers(b.post),
-                "shortcut": shortcut,
-            }
-        )
+        update = {"pre": layers(b.pre), "branch": layers(b.branch), "post": layers(b.post)}
+        if shortcuts:
+            update["shortcut"] = b.shortcut.model_copy(update={"layers": layers(b.shortcut.layers)})
+        return b.model_copy(update=update)
 
     stages = [
         s.model_copy(
@@ -387,16 +375,6 @@ def _stage(
             runs[-1] = last.model_copy(update={"count": last.count + count})
         else:
             runs.append(BlockRun(first_index=first_index + start, count=count, block=block))
-    first_block = runs[0].block
-    letter = (
-        "V"
-        if first_block.preact
-        else "Z"
-        if first_block.mid_channels > first_block.out_channels
-        else "Y"
-        if first_block.attention != "none"
-        else "X"
-    )
     return Stage(
         name=spec.name,
         index=number,
@@ -417,8 +395,18 @@ def _stage(
         spans=spec.spans,
         block_names=ctx.naming.roles["block"],
         generated=spec.generated,
-        letter=letter,
+        letter=_keras2_letter(runs[0].block),
     )
+
+
+def _keras2_letter(block: Block) -> str:
+    """The block's letter in Keras 2's RegNet names: V pre-activation, Z inverted (wider
+    inside), Y with attention, else X."""
+    if block.preact:
+        return "V"
+    if block.mid_channels > block.out_channels:
+        return "Z"
+    return "Y" if block.attention != "none" else "X"
 
 
 # Keras name parts that are also the layer's attribute in timm's ConvNormAct or Sequentials;

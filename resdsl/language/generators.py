@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from resdsl.diagnostics import core as dx
 from resdsl.diagnostics.core import Diagnostics
 from resdsl.ir import Call, Span
+from resdsl.language.schema import MAX_WIDTH
 
 # RegNet's stages: its design space has four (the paper's AnyNet: a stem, four stages, a head).
 REGNET_STAGES = 4
@@ -132,6 +133,17 @@ def expand(call: Call, args: dict[str, Any], diags: Diagnostics) -> list[Generat
                 spans.get("group_size", call.span),
                 label=f"group size {stage.group_size}",
                 help="lower `group_size`, or widen the stages (`w0`, `wa`)",
+            )
+            return None
+        inner = int(stage.width * stage.bottleneck)
+        if max(stage.width, inner) > MAX_WIDTH:
+            diags.add(
+                dx.E_LIMIT,
+                f"stage {number}'s width {stage.width} (inner {inner}) is beyond the limit of "
+                f"{MAX_WIDTH:,}",
+                call.span,
+                label=f"stage {number}",
+                help="lower `w0`, `wa`, `wm` or `bottleneck`",
             )
             return None
     if len(stages) != REGNET_STAGES:

@@ -14,6 +14,7 @@ from resdsl.blocks import COMMON_ARGUMENTS, RECIPES
 from resdsl.diagnostics import core as dx
 from resdsl.diagnostics.core import Diagnostics
 from resdsl.ir import (
+    FUSED_NORMS,
     AntiAliasSpec,
     AttentionSpec,
     BlockSpec,
@@ -179,18 +180,8 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
         return None
     norm_kind, norm_args = values.get("norm", ("batch", NORMS["batch"].defaults))
     conv_kind, conv_args = values.get("conv", ("plain", CONVS["plain"].defaults))
-    if conv_kind == "standardized":
-        composite = sorted({s.block.name for s in stages if s.block.layout not in _PLAIN_CONVS})
-        if composite:
-            diags.add(
-                dx.E_NOT_FOR_KIND,
-                f"weight standardization applies to the residual blocks' convolutions; "
-                f"`{composite[0]}` blocks hold convolutions of their own",
-                spans["conv"],
-                label="conv standardized",
-                help="use basic, bottleneck or edge blocks (pre-activation or not)",
-            )
-            return None
+    if not _own_layers_only(stages, conv_kind, norm_kind, spans, diags):
+        return None
     init_name, init_args = values.get("init", ("kaiming", INITS["kaiming"].defaults))
     head_args = values.get("head", ("avgpool", HEADS["avgpool"].defaults))[1]
     return NetworkSpec(
@@ -214,9 +205,36 @@ def build_spec(merged: Merged, diags: Diagnostics) -> NetworkSpec | None:
     )
 
 
-# The block layouts whose convolutions are all the residual recipes' own (weight
-# standardization applies to them).
-_PLAIN_CONVS = frozenset({"basic", "bottleneck", "edge"})
+def _own_layers_only(stages, conv_kind: str, norm_kind: str, spans, diags: Diagnostics) -> bool:
+    """Weight standardization and EvoNorm-S0 or FRN (whose nonlinearity replaces the activation
+    after each norm) rewrite the residual blocks' own layers: with blocks holding layers of
+    their own (Res2Net's, SKNet's, ResNeSt's paths), or bilinear attention's norms, they are
+    E402."""
+    from resdsl.blocks.residual import RECIPES as RESIDUAL  # basic, bottleneck, edge, preact
+
+    own = {recipe.name for recipe in RESIDUAL}
+    composite = sorted({s.block.name for s in stages if s.block.name not in own})
+    bilinear = any(s.attention.kind == "bat" for s in stages)
+    for setting, applies, what in (
+        ("conv", conv_kind == "standardized", "weight standardization"),
+        ("norm", norm_kind in FUSED_NORMS, f"`norm {norm_kind}`"),
+    ):
+        inside = f"`{composite[0]}` blocks hold" if composite else None
+        if applies and setting == "norm" and bilinear and not inside:
+            inside = "bilinear attention holds"
+        if applies and inside:
+            diags.add(
+                dx.E_NOT_FOR_KIND,
+                f"{what} applies to the residual blocks' own layers; {inside} layers of "
+                "their own",
+                spans[setting],
+                label=setting,
+                help="use basic, bottleneck or edge blocks (pre-activation or not)"
+                + (", without bilinear attention" if setting == "norm" else ""),
+            )
+            return False
+    return True
+
 
 # What the parser reports where a line does not parse (see parser._parse_recovering).
 SYNTAX_CODES = frozenset({dx.E_SYNTAX, dx.E_UNEXPECTED_CHAR, dx.E_UNEXPECTED_EOF})

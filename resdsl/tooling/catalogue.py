@@ -169,7 +169,9 @@ def _features(network) -> tuple[str, list[str]]:
     if convs and convs[-1].stride > 1 and len(convs) > 1:
         needs.append("stem strides last")
     if network.conventions.activation != "relu":
-        needs.append({"silu": "SiLU", "gelu": "GELU"}[network.conventions.activation])
+        from resdsl.codegen.words import ACTIVATION_NAMES  # not at import: the LSP reads this
+
+        needs.append(ACTIVATION_NAMES[network.conventions.activation])
     conv_pool = any(
         layer.torch == "maxpool.0" and layer.op == "conv" for layer in network.stem.layers
     )

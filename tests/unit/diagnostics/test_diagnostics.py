@@ -267,6 +267,51 @@ def test_absurd_numbers_are_refused(text, code, tmp_path, monkeypatch):
     assert not result.ok
 
 
+_REGNET = "  block bottleneck(expansion: 1)\n  stages regnet({})"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "words"),
+    [
+        # a generator whose stages grow beyond the width limit: located, not elaborated
+        (
+            _REGNET.format("w0: 16384, wa: 16384, wm: 2, depth: 11, group_size: 8"),
+            "E602",
+            "stage 2's width 32768",
+        ),
+        (_REGNET.format("w0: 12, wa: 36.44, wm: 2.49, depth: 13, group_size: 8"), "E161", "w0"),
+        (_REGNET.format("w0: 24, wa: 36.44, wm: 1, depth: 13, group_size: 8"), "E161", "wm"),
+        (_REGNET.format("w0: 24, wa: 36.44, depth: 13"), "E106", "`wm`, `group_size`"),
+        (
+            "  block bottleneck(expansion: 1, group_size: 8)\n"
+            "  stages regnet(w0: 24, wa: 36.44, wm: 2.49, depth: 13, group_size: 8)",
+            "E402",
+            "the block sets `group_size`",
+        ),
+        # what rewrites the residual blocks' own layers refuses blocks with layers of their own
+        ("  block res2net\n  conv standardized\n  stage a: 1 x 64", "E402", "`res2net`"),
+        ("  block sk_basic\n  norm frn\n  stage a: 1 x 64", "E402", "`sk_basic`"),
+        (
+            "  block bottleneck\n  norm evonorm_s0(groups: 8)\n  attention bat(block_size: 2)\n"
+            "  stage a: 1 x 64",
+            "E402",
+            "bilinear attention",
+        ),
+    ],
+)
+def test_generators_and_layer_rewrites_are_refused_where_they_cannot_apply(
+    text, code, words, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    Path("a.res").write_text(
+        f"network n {{\n  input 3x64x64\n  classes 10\n  stem cifar\n{text}\n}}\n"
+    )
+    result = analyze_file("a.res")
+    found = [d for d in result.diagnostics if d.code == code]
+    assert found and words in found[0].message, [d.message for d in result.diagnostics]
+    assert found[0].span is not None and not result.ok
+
+
 @pytest.mark.parametrize(
     "text", ["input 0x32x32", "input 3x99999x32", "input 3x32", "classes 0", "classes 10000000"]
 )
